@@ -1,0 +1,97 @@
+//! Command line and settings: flags, each with an `AMBITO_*` (or `DATABASE_URL`)
+//! environment variable. Secret values are never echoed by `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ambito",
+    version,
+    about = "GraphQL server for the data platforms of provincial school offices"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Where the embedded database and local files live.
+    #[arg(
+        long,
+        env = "AMBITO_DATA_DIR",
+        default_value = ".ambito",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// PostgreSQL server to use instead of the embedded cluster.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// Most database connections this process opens.
+    #[arg(long, env = "AMBITO_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    pub db_pool_size: usize,
+    /// Log lines as human-readable text or JSON.
+    #[arg(long, env = "AMBITO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the GraphQL server.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load official open-data files.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Print the GraphQL schema (SDL), or write it to a file.
+    ExportSchema {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AMBITO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Load demo data (default: on with the embedded database, off with --database-url).
+    #[arg(long, env = "AMBITO_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+    /// PEM certificate chain: serve HTTPS directly.
+    #[arg(long, env = "AMBITO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "AMBITO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A proxy in front terminates TLS: allow plain HTTP on a non-loopback address.
+    #[arg(long, env = "AMBITO_BEHIND_TLS_PROXY")]
+    pub behind_tls_proxy: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// ISTAT's list of municipalities (Elenco dei comuni), as published.
+    Municipalities { file: PathBuf },
+    /// The Ministry's school registry files (state or non-state), as published.
+    Schools {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The Ministry's pupils-per-site file.
+    PupilCounts { file: PathBuf },
+}

@@ -1,0 +1,103 @@
+//! Diesel table definitions, kept by hand in step with `migrations/`.
+
+diesel::table! {
+    provinces (code) {
+        code -> Text,
+        istat_code -> Text,
+        name -> Text,
+        region -> Text,
+    }
+}
+
+diesel::table! {
+    territorial_ambits (code) {
+        code -> Text,
+        province_code -> Text,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    municipalities (istat_code) {
+        istat_code -> Text,
+        belfiore_code -> Text,
+        name -> Text,
+        province_code -> Text,
+        ambit_code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    institutions (code) {
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        province_code -> Text,
+        municipality_istat -> Text,
+        email -> Nullable<Text>,
+        pec -> Nullable<Text>,
+        website -> Nullable<Text>,
+        school_year -> Int4,
+        derived -> Bool,
+    }
+}
+
+diesel::table! {
+    sites (code) {
+        code -> Text,
+        institution_code -> Text,
+        name -> Text,
+        school_order -> Nullable<Text>,
+        province_code -> Text,
+        municipality_istat -> Text,
+        address -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        email -> Nullable<Text>,
+        pec -> Nullable<Text>,
+        website -> Nullable<Text>,
+        pupils -> Nullable<Int4>,
+        pupils_at_most -> Nullable<Int4>,
+        school_year -> Int4,
+        derived -> Bool,
+    }
+}
+
+diesel::table! {
+    hubs (code) {
+        code -> Text,
+        kind -> Text,
+        name -> Text,
+        province_code -> Text,
+        ambit_code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    hub_sites (hub_code, site_code) {
+        hub_code -> Text,
+        site_code -> Text,
+    }
+}
+
+diesel::table! {
+    app_meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::joinable!(municipalities -> provinces (province_code));
+diesel::joinable!(sites -> institutions (institution_code));
+diesel::joinable!(hub_sites -> hubs (hub_code));
+diesel::joinable!(hub_sites -> sites (site_code));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    provinces,
+    territorial_ambits,
+    municipalities,
+    institutions,
+    sites,
+    hubs,
+    hub_sites,
+    app_meta,
+);

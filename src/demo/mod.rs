@@ -1,0 +1,150 @@
+//! Demo data: the real provinces of Bergamo and Milano, loaded once into an
+//! empty database through the same importers as the published files.
+//!
+//! The files under `data/` are the Bergamo and Milano rows of the shared
+//! open-data files, cut by `data/extract.py` and left in their publishers'
+//! formats. The state-school registry in the shared data covers only Aosta,
+//! Trento and Bolzano, so Lombardy's state institutions are *derived* from the
+//! pupils-per-site file (see [`derive`]) and marked `derived`.
+
+pub mod derive;
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::{app_meta, municipalities};
+use crate::import::{ImportReport, istat, pupils, schools};
+
+const ISTAT: &[u8] = include_bytes!("data/istat-comuni-bg-mi.csv");
+const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
+const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
+
+/// Bumped when the demo data set changes.
+const DEMO_VERSION: &str = "1";
+
+/// Loads the demo territory unless this database already has it. Returns
+/// whether it loaded anything. All or nothing, in one transaction.
+pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+    let loaded: Option<String> = app_meta::table
+        .filter(app_meta::key.eq("demo"))
+        .select(app_meta::value)
+        .first(conn)
+        .await
+        .optional()?;
+    if loaded.as_deref() == Some(DEMO_VERSION) {
+        return Ok(false);
+    }
+    let territory =
+        istat::parse(ISTAT).map_err(|e| anyhow::anyhow!("demo municipalities: {e:?}"))?;
+    let counts = pupils::parse(PUPILS).map_err(|e| anyhow::anyhow!("demo pupil counts: {e:?}"))?;
+    conn.transaction::<_, anyhow::Error, _>(async move |conn| {
+        let mut report = ImportReport::default();
+        istat::write(conn, &territory, &mut report).await?;
+        let places = schools::gazetteer(conn).await?;
+        let non_state = schools::parse(NON_STATE, &places)
+            .map_err(|e| anyhow::anyhow!("demo schools: {e:?}"))?;
+        schools::write_rows(
+            conn,
+            &non_state.institutions,
+            &non_state.sites,
+            false,
+            &mut report,
+        )
+        .await?;
+
+        let municipalities: Vec<derive::Municipality> = municipalities::table
+            .filter(municipalities::province_code.eq_any(["BG", "MI"]))
+            .order(municipalities::istat_code)
+            .select((
+                municipalities::istat_code,
+                municipalities::province_code,
+                municipalities::name,
+            ))
+            .load::<(String, String, String)>(conn)
+            .await?
+            .into_iter()
+            .map(|(istat_code, province_code, name)| derive::Municipality {
+                istat_code,
+                province_code,
+                name,
+            })
+            .collect();
+        let mut non_state_per_municipality: HashMap<String, u32> = HashMap::new();
+        for s in &non_state.sites {
+            *non_state_per_municipality
+                .entry(s.municipality_istat.clone())
+                .or_default() += 1;
+        }
+        let state = derive::state_schools(&counts, &municipalities, &non_state_per_municipality);
+        schools::write_rows(conn, &state.institutions, &state.sites, true, &mut report).await?;
+        pupils::write(conn, &counts, &mut report).await?;
+
+        let territory = derive::territory(&municipalities, &state.sites);
+        write_territory(conn, &territory).await?;
+        diesel::insert_into(app_meta::table)
+            .values((app_meta::key.eq("demo"), app_meta::value.eq(DEMO_VERSION)))
+            .on_conflict(app_meta::key)
+            .do_update()
+            .set(app_meta::value.eq(DEMO_VERSION))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await
+    .context("loading the demo data")?;
+    Ok(true)
+}
+
+async fn write_territory(conn: &mut AsyncPgConnection, t: &derive::Territory) -> QueryResult<()> {
+    let col =
+        |f: fn(&derive::Ambit) -> &String| t.ambits.iter().map(f).cloned().collect::<Vec<String>>();
+    diesel::sql_query(
+        "INSERT INTO territorial_ambits (code, province_code, name)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+         ON CONFLICT (code) DO UPDATE SET province_code = EXCLUDED.province_code, name = EXCLUDED.name",
+    )
+    .bind::<Array<Text>, _>(col(|a| &a.code))
+    .bind::<Array<Text>, _>(col(|a| &a.province_code))
+    .bind::<Array<Text>, _>(col(|a| &a.name))
+    .execute(conn)
+    .await?;
+    let (istat, ambit): (Vec<String>, Vec<String>) = t
+        .ambit_of
+        .iter()
+        .map(|(m, a)| (m.clone(), a.clone()))
+        .unzip();
+    diesel::sql_query(
+        "UPDATE municipalities SET ambit_code = u.ambit FROM unnest($1::text[], $2::text[]) AS u(istat, ambit)
+         WHERE municipalities.istat_code = u.istat",
+    )
+    .bind::<Array<Text>, _>(istat)
+    .bind::<Array<Text>, _>(ambit)
+    .execute(conn)
+    .await?;
+    for h in &t.hubs {
+        diesel::sql_query(
+            "INSERT INTO hubs (code, kind, name, province_code, ambit_code) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name,
+                 province_code = EXCLUDED.province_code, ambit_code = EXCLUDED.ambit_code",
+        )
+        .bind::<Text, _>(&h.code)
+        .bind::<Text, _>(h.kind)
+        .bind::<Text, _>(&h.name)
+        .bind::<Text, _>(&h.province_code)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(&h.ambit_code)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO hub_sites (hub_code, site_code) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind::<Text, _>(&h.code)
+        .bind::<Array<Text>, _>(&h.sites)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! One error type for the whole application, mapped to GraphQL `extensions.code`.
+//!
+//! `AppError` deliberately does not implement `Display`: async-graphql has a
+//! blanket conversion for every `Display` type that would drop the code, so
+//! the only way into a GraphQL error is the conversion below.
+
+use async_graphql::ErrorExtensions;
+
+tokio::task_local! {
+    /// The id of the HTTP request being served, for log lines and internal errors.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, or `-` outside a request (CLI commands).
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".into())
+}
+
+#[derive(Debug)]
+pub enum AppError {
+    /// The caller sent something unacceptable; `field` names the argument or input field.
+    BadInput {
+        field: Option<String>,
+        reason: String,
+    },
+    /// Does not exist, or is outside the caller's scope: the two are indistinguishable.
+    NotFound,
+    Unauthenticated,
+    Forbidden,
+    Conflict(String),
+    /// Anything else. The cause is logged with the request id and never shown.
+    Internal(anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn bad_input(field: impl Into<String>, reason: impl Into<String>) -> AppError {
+        AppError::BadInput {
+            field: Some(field.into()),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> AppError {
+        AppError::Internal(err.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadInput { .. } => "BAD_USER_INPUT",
+            AppError::NotFound => "NOT_FOUND",
+            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Forbidden => "FORBIDDEN",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message a client sees. Never contains internal causes.
+    pub fn public_message(&self, request_id: &str) -> String {
+        match self {
+            AppError::BadInput {
+                field: Some(f),
+                reason,
+            } => format!("{f}: {reason}"),
+            AppError::BadInput {
+                field: None,
+                reason,
+            } => reason.clone(),
+            AppError::NotFound => "not found".into(),
+            AppError::Unauthenticated => "authentication required".into(),
+            AppError::Forbidden => "not allowed".into(),
+            AppError::Conflict(m) => m.clone(),
+            AppError::Internal(_) => format!("internal error (request {request_id})"),
+        }
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        let request_id = current_request_id();
+        if let AppError::Internal(cause) = &err {
+            tracing::error!(request_id = %request_id, error = ?cause, "internal error");
+        }
+        let code = err.code();
+        let field = match &err {
+            AppError::BadInput { field, .. } => field.clone(),
+            _ => None,
+        };
+        async_graphql::Error::new(err.public_message(&request_id)).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(f) = &field {
+                ext.set("field", f.as_str());
+            }
+            if code == "INTERNAL" {
+                ext.set("requestId", request_id.as_str());
+            }
+        })
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::NotFound => AppError::NotFound,
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
+    fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        AppError::Internal(err.into())
+    }
+}

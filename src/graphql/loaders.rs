@@ -1,0 +1,119 @@
+//! Per-request batch loaders: a page of 100 schools asks for its sites,
+//! municipalities and provinces in one query each, not one per row.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+
+use crate::db::RequestDb;
+use crate::db::territory::{
+    self, AmbitRow, HubRow, InstitutionRow, MunicipalityRow, ProvinceRow, SiteRow,
+};
+
+pub struct TerritoryLoader {
+    db: RequestDb,
+}
+
+impl TerritoryLoader {
+    pub fn new(db: RequestDb) -> TerritoryLoader {
+        TerritoryLoader { db }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ProvinceKey(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AmbitKey(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct MunicipalityKey(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct InstitutionKey(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SiteKey(pub String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HubKey(pub String);
+/// The sites of an institution.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SitesOf(pub String);
+/// The CTI of an ambit.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HubOfAmbit(pub String);
+
+type LoadError = async_graphql::Error;
+
+/// One loader per key type, each a single `= ANY($1)` query.
+macro_rules! by_code {
+    ($key:ident, $row:ty, $query:path, $field:ident) => {
+        impl Loader<$key> for TerritoryLoader {
+            type Value = $row;
+            type Error = LoadError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $row>, LoadError> {
+                let codes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+                let rows = self
+                    .db
+                    .run(move |conn| Box::pin($query(conn, codes)))
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| ($key(r.$field.clone()), r))
+                    .collect())
+            }
+        }
+    };
+}
+
+by_code!(ProvinceKey, ProvinceRow, territory::provinces_by_code, code);
+by_code!(AmbitKey, AmbitRow, territory::ambits_by_code, code);
+by_code!(
+    MunicipalityKey,
+    MunicipalityRow,
+    territory::municipalities_by_code,
+    istat_code
+);
+by_code!(
+    InstitutionKey,
+    InstitutionRow,
+    territory::institutions_by_code,
+    code
+);
+by_code!(SiteKey, SiteRow, territory::sites_by_code, code);
+by_code!(HubKey, HubRow, territory::hubs_by_code, code);
+
+impl Loader<SitesOf> for TerritoryLoader {
+    type Value = Vec<SiteRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SitesOf]) -> Result<HashMap<SitesOf, Vec<SiteRow>>, LoadError> {
+        let codes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self
+            .db
+            .run(move |conn| Box::pin(territory::sites_of_institutions(conn, codes)))
+            .await?;
+        let mut out: HashMap<SitesOf, Vec<SiteRow>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for r in rows {
+            out.entry(SitesOf(r.institution_code.clone()))
+                .or_default()
+                .push(r);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<HubOfAmbit> for TerritoryLoader {
+    type Value = HubRow;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[HubOfAmbit]) -> Result<HashMap<HubOfAmbit, HubRow>, LoadError> {
+        let codes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self
+            .db
+            .run(move |conn| Box::pin(territory::hubs_of_ambits(conn, codes)))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((HubOfAmbit(r.ambit_code.clone()?), r)))
+            .collect())
+    }
+}

@@ -1,0 +1,242 @@
+//! HTTP routes (poem): `/graphql`, `/health`, `/ready`, `/metrics`, with one
+//! request id and one structured log line per request.
+
+pub mod metrics;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_graphql::dataloader::DataLoader;
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{
+    Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post,
+};
+
+use crate::db::{PgPool, RequestDb};
+use crate::error::REQUEST_ID;
+use crate::graphql::loaders::TerritoryLoader;
+use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
+use metrics::Metrics;
+
+/// Largest GraphQL request body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub schema: AmbitoSchema,
+    pub metrics: Metrics,
+}
+
+/// What the GraphQL handler tells the access log about a request.
+#[derive(Default, Clone)]
+struct GraphqlOutcome {
+    operation: Option<String>,
+    codes: Vec<String>,
+}
+
+type OutcomeSlot = Arc<Mutex<GraphqlOutcome>>;
+
+pub fn app(state: Arc<AppState>) -> impl Endpoint {
+    Route::new()
+        .at("/graphql", post(graphql))
+        .at("/health", get(health))
+        .at("/ready", get(ready))
+        .at("/metrics", get(metrics_text))
+        .data(state.clone())
+        .around(move |ep, req| {
+            let state = state.clone();
+            async move { observe(ep, req, state).await }
+        })
+}
+
+/// Gives the request an id, runs it, and writes its log line and metrics.
+async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    state: Arc<AppState>,
+) -> poem::Result<Response> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let started = Instant::now();
+    let route: &'static str = match req.uri().path() {
+        "/graphql" => "/graphql",
+        "/health" => "/health",
+        "/ready" => "/ready",
+        "/metrics" => "/metrics",
+        _ => "other",
+    };
+    let method = req.method().clone();
+    let slot: OutcomeSlot = Arc::default();
+    req.extensions_mut().insert(slot.clone());
+    let result = REQUEST_ID
+        .scope(id.clone(), async {
+            ep.call(req).await.map(IntoResponse::into_response)
+        })
+        .await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let elapsed = started.elapsed();
+    let status = resp.status();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route, status.as_str()])
+        .inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
+    let outcome = slot.lock().map(|o| o.clone()).unwrap_or_default();
+    for code in &outcome.codes {
+        state
+            .metrics
+            .graphql_errors
+            .with_label_values(&[code])
+            .inc();
+    }
+    let errors = outcome.codes.join(",");
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        status = status.as_u16(),
+        operation = outcome.operation.as_deref().unwrap_or(""),
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        outcome = if status.is_success() && errors.is_empty() { "ok" } else { "error" },
+        errors = %errors,
+        "request"
+    );
+    if let Ok(v) = id.parse() {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    Ok(resp)
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// `POST /graphql` with `application/json`. Batches are not accepted.
+#[handler]
+async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let slot = req
+        .extensions()
+        .get::<OutcomeSlot>()
+        .cloned()
+        .unwrap_or_default();
+    let mut record = |codes: Vec<String>, operation: Option<String>| {
+        if let Ok(mut o) = slot.lock() {
+            *o = GraphqlOutcome { operation, codes };
+        }
+    };
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        record(vec!["BAD_USER_INPUT".into()], None);
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "send the query as application/json",
+        );
+    }
+    let bytes = match body.into_bytes_limit(MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            record(vec!["BAD_USER_INPUT".into()], None);
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_USER_INPUT",
+                &format!("request body larger than {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(_) => {
+            record(vec!["BAD_USER_INPUT".into()], None);
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "the body must be one JSON object with a \"query\" string (batches are not accepted)",
+            );
+        }
+    };
+    let operation = request.operation_name.clone();
+    let db = RequestDb::new(state.pool.clone());
+    let request = request
+        .data(DataLoader::new(
+            TerritoryLoader::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(db);
+    let response = state.schema.execute(request).await;
+    let codes: Vec<String> = response
+        .errors
+        .iter()
+        .map(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .and_then(|v| match v {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "INTERNAL".into())
+        })
+        .collect();
+    let refused = !codes.is_empty()
+        && codes
+            .iter()
+            .all(|c| PRE_EXECUTION_CODES.contains(&c.as_str()));
+    record(codes, operation);
+    let status = if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_vec(&response).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body)
+}
+
+/// Process is alive.
+#[handler]
+fn health() -> &'static str {
+    "ok"
+}
+
+/// The database answers.
+#[handler]
+async fn ready(Data(state): Data<&Arc<AppState>>) -> Response {
+    if crate::db::ping(&state.pool).await {
+        Response::builder().status(StatusCode::OK).body("ready")
+    } else {
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body("database unavailable")
+    }
+}
+
+#[handler]
+fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&state.pool))
+}

@@ -1,0 +1,11 @@
+//! Ambito: GraphQL server for the data platforms of Italian provincial school offices.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod import;
+pub mod rules;
+pub mod server;

@@ -1,0 +1,144 @@
+//! Start-up: the database every command shares (embedded or given), the
+//! listener with its TLS policy, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use poem::Server;
+use poem::listener::{
+    Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsConfig, TcpListener,
+};
+
+use crate::config::{GlobalArgs, ServeArgs};
+use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
+use crate::db::{self, PgPool};
+use crate::http::metrics::Metrics;
+use crate::http::{self, AppState};
+
+/// The database of this run: the embedded cluster under the data dir unless
+/// a URL was given. Migrations are applied on open.
+pub struct Database {
+    pub url: String,
+    cluster: Option<EmbeddedCluster>,
+}
+
+impl Database {
+    pub async fn open(global: &GlobalArgs) -> anyhow::Result<Database> {
+        let (url, cluster) = match &global.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let dir = global.data_dir.join("postgres");
+                let cluster =
+                    EmbeddedCluster::ensure(&dir, &ClusterOptions { fsync: true }).await?;
+                (cluster.url(embedded::DATABASE), Some(cluster))
+            }
+        };
+        let applied = db::migrate(&url).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+        Ok(Database { url, cluster })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    pub fn pool(&self, size: usize) -> anyhow::Result<PgPool> {
+        db::pool(&self.url, size)
+    }
+
+    /// Stops the embedded cluster if this process started it.
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self.cluster {
+            Some(c) => c.stop().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Plain HTTP is for loopback, demos, and deployments behind a TLS proxy.
+pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
+    let tls = args.tls_cert.is_some();
+    if !tls && !demo && !args.listen.ip().is_loopback() && !args.behind_tls_proxy {
+        bail!(
+            "refusing to serve plain HTTP on {}: personal data must travel encrypted. Give --tls-cert and \
+             --tls-key, or --behind-tls-proxy when a proxy in front terminates TLS",
+            args.listen
+        );
+    }
+    Ok(())
+}
+
+pub fn state(pool: PgPool) -> Arc<AppState> {
+    Arc::new(AppState {
+        pool,
+        schema: crate::graphql::schema(),
+        metrics: Metrics::new(),
+    })
+}
+
+/// A server listening and accepting: its address and the task running it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub https: bool,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn read_pem(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading the TLS {what} {}", path.display()))
+}
+
+/// Binds (port 0 picks a free port) and serves until `shutdown` completes.
+pub async fn spawn(
+    state: Arc<AppState>,
+    args: &ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let app = http::app(state);
+    let tcp = TcpListener::bind(args.listen);
+    let (acceptor, https) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = RustlsConfig::new().fallback(
+                RustlsCertificate::new()
+                    .cert(read_pem(cert, "certificate")?)
+                    .key(read_pem(key, "key")?),
+            );
+            (tcp.rustls(config).into_acceptor().await?.boxed(), true)
+        }
+        _ => (tcp.into_acceptor().await?.boxed(), false),
+    };
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let task = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
+            .await
+    });
+    Ok(Running { addr, https, task })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
