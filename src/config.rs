@@ -7,11 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "ambito",
-    version,
-    about = "GraphQL server for the data platforms of provincial school offices"
-)]
+#[command(name = "ambito", version, about = "GraphQL server for the data platforms of provincial school offices")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -22,12 +18,7 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Where the embedded database and local files live.
-    #[arg(
-        long,
-        env = "AMBITO_DATA_DIR",
-        default_value = ".ambito",
-        global = true
-    )]
+    #[arg(long, env = "AMBITO_DATA_DIR", default_value = ".ambito", global = true)]
     pub data_dir: PathBuf,
     /// PostgreSQL server to use instead of the embedded cluster.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
@@ -52,8 +43,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Load official open-data files.
+    /// Load official open-data files. A file with bad rows is refused whole.
     Import {
+        /// Import the good rows of a file and list the bad ones, instead of refusing it.
+        #[arg(long, global = true)]
+        skip_bad_rows: bool,
         #[command(subcommand)]
         what: ImportCommand,
     },

@@ -13,9 +13,7 @@ tokio::task_local! {
 
 /// The current request's id, or `-` outside a request (CLI commands).
 pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| "-".into())
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".into())
 }
 
 #[derive(Debug)]
@@ -38,10 +36,7 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn bad_input(field: impl Into<String>, reason: impl Into<String>) -> AppError {
-        AppError::BadInput {
-            field: Some(field.into()),
-            reason: reason.into(),
-        }
+        AppError::BadInput { field: Some(field.into()), reason: reason.into() }
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> AppError {
@@ -62,14 +57,8 @@ impl AppError {
     /// The message a client sees. Never contains internal causes.
     pub fn public_message(&self, request_id: &str) -> String {
         match self {
-            AppError::BadInput {
-                field: Some(f),
-                reason,
-            } => format!("{f}: {reason}"),
-            AppError::BadInput {
-                field: None,
-                reason,
-            } => reason.clone(),
+            AppError::BadInput { field: Some(f), reason } => format!("{f}: {reason}"),
+            AppError::BadInput { field: None, reason } => reason.clone(),
             AppError::NotFound => "not found".into(),
             AppError::Unauthenticated => "authentication required".into(),
             AppError::Forbidden => "not allowed".into(),

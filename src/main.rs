@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use ambito::config::{Cli, Command, GlobalArgs, ImportCommand, LogFormat, ServeArgs};
-use ambito::import::{self, ImportError};
+use ambito::import::{self, ImportError, ImportOptions};
 use ambito::server::{self, Database};
 use anyhow::Context as _;
 use clap::Parser;
@@ -12,9 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AMBITO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -28,7 +26,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&cli.global, &args).await,
         Command::Migrate => migrate(&cli.global).await,
-        Command::Import { what } => run_import(&cli.global, what).await,
+        Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
         Command::ExportSchema { output } => export_schema(output),
     };
     match result {
@@ -59,10 +57,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);
         match &global.database_url {
-            None => println!(
-                "Database: embedded PostgreSQL in {}",
-                global.data_dir.join("postgres").display()
-            ),
+            None => println!("Database: embedded PostgreSQL in {}", global.data_dir.join("postgres").display()),
             Some(_) => println!("Database: the server given by --database-url"),
         }
         if demo {
@@ -83,7 +78,7 @@ async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
     database.close().await
 }
 
-async fn run_import(global: &GlobalArgs, what: ImportCommand) -> anyhow::Result<()> {
+async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOptions) -> anyhow::Result<()> {
     let database = Database::open(global).await?;
     let outcome = async {
         let mut conn = AsyncPgConnection::establish(&database.url).await?;
@@ -94,15 +89,19 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand) -> anyhow::Result<
         };
         for path in files {
             let name = import::display_name(&path);
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("{name}: cannot read the file"))?;
+            let bytes = std::fs::read(&path).with_context(|| format!("{name}: cannot read the file"))?;
             let started = std::time::Instant::now();
-            let report = match kind {
-                "municipalities" => import::istat::import(&mut conn, &name, &bytes).await?,
-                "schools" => import::schools::import(&mut conn, &name, &bytes).await?,
-                _ => import::pupils::import(&mut conn, &name, &bytes).await?,
+            let mut report = match kind {
+                "municipalities" => import::istat::import(&mut conn, &name, &bytes, options).await?,
+                "schools" => import::schools::import(&mut conn, &name, &bytes, options).await?,
+                _ => import::pupils::import(&mut conn, &name, &bytes, options).await?,
             };
-            println!("{report} in {:.2}s", started.elapsed().as_secs_f64());
+            let elapsed = started.elapsed().as_secs_f64();
+            let skipped = std::mem::take(&mut report.rejected);
+            println!("{report} in {elapsed:.2}s");
+            for e in &skipped {
+                println!("  skipped {}", e.located(&name));
+            }
         }
         anyhow::Ok(())
     }
@@ -115,9 +114,7 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand) -> anyhow::Result<
 fn export_schema(output: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let sdl = ambito::graphql::sdl();
     match output {
-        Some(path) => {
-            std::fs::write(&path, sdl).with_context(|| format!("writing {}", path.display()))
-        }
+        Some(path) => std::fs::write(&path, sdl).with_context(|| format!("writing {}", path.display())),
         None => {
             print!("{sdl}");
             Ok(())

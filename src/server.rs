@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use poem::Server;
-use poem::listener::{
-    Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsConfig, TcpListener,
-};
+use poem::listener::{Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsConfig, TcpListener};
 
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
@@ -31,8 +29,7 @@ impl Database {
             Some(url) => (url.clone(), None),
             None => {
                 let dir = global.data_dir.join("postgres");
-                let cluster =
-                    EmbeddedCluster::ensure(&dir, &ClusterOptions { fsync: true }).await?;
+                let cluster = EmbeddedCluster::ensure(&dir, &ClusterOptions { fsync: true }).await?;
                 (cluster.url(embedded::DATABASE), Some(cluster))
             }
         };
@@ -74,11 +71,7 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
 }
 
 pub fn state(pool: PgPool) -> Arc<AppState> {
-    Arc::new(AppState {
-        pool,
-        schema: crate::graphql::schema(),
-        metrics: Metrics::new(),
-    })
+    Arc::new(AppState { pool, schema: crate::graphql::schema(), metrics: Metrics::new() })
 }
 
 /// A server listening and accepting: its address and the task running it.
@@ -102,11 +95,8 @@ pub async fn spawn(
     let tcp = TcpListener::bind(args.listen);
     let (acceptor, https) = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            let config = RustlsConfig::new().fallback(
-                RustlsCertificate::new()
-                    .cert(read_pem(cert, "certificate")?)
-                    .key(read_pem(key, "key")?),
-            );
+            let config = RustlsConfig::new()
+                .fallback(RustlsCertificate::new().cert(read_pem(cert, "certificate")?).key(read_pem(key, "key")?));
             (tcp.rustls(config).into_acceptor().await?.boxed(), true)
         }
         _ => (tcp.into_acceptor().await?.boxed(), false),

@@ -57,10 +57,7 @@ pub fn find_binaries() -> anyhow::Result<PathBuf> {
     if let Some((_, bin)) = versions.pop() {
         return Ok(bin);
     }
-    if let Ok(out) = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-    {
+    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output() {
         let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if bin.join("initdb").is_file() {
             return Ok(bin);
@@ -88,24 +85,14 @@ impl EmbeddedCluster {
         let dir = dir.canonicalize()?;
         let socket = dir.join(".s.PGSQL.5432");
         if socket.as_os_str().len() > 100 {
-            bail!(
-                "the data dir path is too long for a unix socket: {}",
-                dir.display()
-            );
+            bail!("the data dir path is too long for a unix socket: {}", dir.display());
         }
-        let mut cluster = EmbeddedCluster {
-            bin,
-            dir,
-            started_here: false,
-            as_system_user,
-        };
+        let mut cluster = EmbeddedCluster { bin, dir, started_here: false, as_system_user };
         if !cluster.dir.join("PG_VERSION").exists() {
             cluster.init(opts).await?;
         }
         if !cluster.is_running().await? {
-            cluster
-                .pg_ctl(&["start", "-w", "-t", "60", "-s", "-l"], Some("server.log"))
-                .await?;
+            cluster.pg_ctl(&["start", "-w", "-t", "60", "-s", "-l"], Some("server.log")).await?;
             cluster.started_here = true;
         }
         cluster.create_database().await?;
@@ -119,8 +106,7 @@ impl EmbeddedCluster {
                 let mode = std::fs::metadata(parent)?.permissions().mode();
                 std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o711))?;
             }
-            self.run_tool("chown", &[SYSTEM_USER, &self.dir.to_string_lossy()], false)
-                .await?;
+            self.run_tool("chown", &[SYSTEM_USER, &self.dir.to_string_lossy()], false).await?;
         }
         std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
         let initdb = self.bin.join("initdb");
@@ -164,10 +150,7 @@ impl EmbeddedCluster {
 
     async fn is_running(&self) -> anyhow::Result<bool> {
         let status = self
-            .command(
-                &self.bin.join("pg_ctl").to_string_lossy(),
-                &["status", "-D", &self.dir.to_string_lossy()],
-            )
+            .command(&self.bin.join("pg_ctl").to_string_lossy(), &["status", "-D", &self.dir.to_string_lossy()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -184,13 +167,7 @@ impl EmbeddedCluster {
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         self.run_tool(&self.bin.join("pg_ctl").to_string_lossy(), &refs, true)
             .await
-            .with_context(|| {
-                format!(
-                    "pg_ctl {} failed (see {}/server.log)",
-                    args[0],
-                    self.dir.display()
-                )
-            })
+            .with_context(|| format!("pg_ctl {} failed (see {}/server.log)", args[0], self.dir.display()))
     }
 
     fn command(&self, program: &str, args: &[&str]) -> Command {
@@ -214,24 +191,16 @@ impl EmbeddedCluster {
             c.args(args).stdin(Stdio::null());
             c
         };
-        let out = cmd
-            .output()
-            .await
-            .with_context(|| format!("running {program}"))?;
+        let out = cmd.output().await.with_context(|| format!("running {program}"))?;
         if !out.status.success() {
-            bail!(
-                "{program} exited with {}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            bail!("{program} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
         }
         Ok(())
     }
 
     async fn create_database(&self) -> anyhow::Result<()> {
-        let mut conn = AsyncPgConnection::establish(&self.url("postgres"))
-            .await
-            .context("connecting to the embedded cluster")?;
+        let mut conn =
+            AsyncPgConnection::establish(&self.url("postgres")).await.context("connecting to the embedded cluster")?;
         #[derive(diesel::QueryableByName)]
         struct Exists {
             #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -243,30 +212,42 @@ impl EmbeddedCluster {
         .get_result(&mut conn)
         .await?;
         if !found.exists {
-            diesel::sql_query(format!("CREATE DATABASE {DATABASE}"))
-                .execute(&mut conn)
-                .await?;
+            diesel::sql_query(format!("CREATE DATABASE {DATABASE}")).execute(&mut conn).await?;
         }
         Ok(())
     }
 
     /// Connection string for a database of this cluster (unix socket, trust).
     pub fn url(&self, dbname: &str) -> String {
-        format!(
-            "host='{}' port=5432 user={SUPERUSER} dbname={dbname}",
-            self.dir.display()
-        )
+        format!("host='{}' port=5432 user={SUPERUSER} dbname={dbname}", self.dir.display())
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The command line that stops this cluster at once, for a watchdog that
+    /// outlives the process (test clusters stop when their test run ends).
+    pub fn stop_argv(&self) -> Vec<String> {
+        let mut argv = Vec::new();
+        if self.as_system_user {
+            argv.extend(["runuser", "-u", SYSTEM_USER, "--"].map(String::from));
+        }
+        argv.push(self.bin.join("pg_ctl").to_string_lossy().into_owned());
+        argv.extend([
+            "-D".into(),
+            self.dir.to_string_lossy().into_owned(),
+            "stop".into(),
+            "-m".into(),
+            "immediate".into(),
+        ]);
+        argv
+    }
+
     /// Stops the cluster if this process started it.
     pub async fn stop(self) -> anyhow::Result<()> {
         if self.started_here {
-            self.pg_ctl(&["stop", "-m", "fast", "-w", "-s"], None)
-                .await?;
+            self.pg_ctl(&["stop", "-m", "fast", "-w", "-s"], None).await?;
         }
         Ok(())
     }

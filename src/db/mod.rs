@@ -22,21 +22,14 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Opens a pool of at most `max_size` connections. Connections are made lazily.
 pub fn pool(url: &str, max_size: usize) -> anyhow::Result<PgPool> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
-    Pool::builder(manager)
-        .max_size(max_size)
-        .build()
-        .context("building the connection pool")
+    Pool::builder(manager).max_size(max_size).build().context("building the connection pool")
 }
 
 /// Applies pending migrations. Several processes may start at once (a server
 /// and an import): an advisory lock makes them take turns.
 pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
-    let mut conn = AsyncPgConnection::establish(url)
-        .await
-        .context("connecting to PostgreSQL to run migrations")?;
-    diesel::sql_query("SELECT pg_advisory_lock(7405120)")
-        .execute(&mut conn)
-        .await?;
+    let mut conn = AsyncPgConnection::establish(url).await.context("connecting to PostgreSQL to run migrations")?;
+    diesel::sql_query("SELECT pg_advisory_lock(7405120)").execute(&mut conn).await?;
     let mut harness = AsyncMigrationHarness::new(conn);
     let applied = harness
         .run_pending_migrations(MIGRATIONS)
@@ -45,29 +38,21 @@ pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
         .map(|v| v.to_string())
         .collect();
     let mut conn = harness.into_inner();
-    diesel::sql_query("SELECT pg_advisory_unlock(7405120)")
-        .execute(&mut conn)
-        .await?;
+    diesel::sql_query("SELECT pg_advisory_unlock(7405120)").execute(&mut conn).await?;
     Ok(applied)
 }
 
 /// Whether the database answers a trivial query.
 pub async fn ping(pool: &PgPool) -> bool {
     match pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .is_ok(),
+        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
         Err(_) => false,
     }
 }
 
 /// Replaces the database name in a connection string (URL or key/value form).
 pub fn with_database(url: &str, dbname: &str) -> String {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
+    if let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) {
         let (before_query, query) = match rest.find('?') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -95,9 +80,7 @@ impl RequestDb {
     pub async fn run<R, F>(&self, f: F) -> AppResult<R>
     where
         R: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>> + Send + 'static,
     {
         let mut conn = self.pool.get().await?;
         Ok(f(&mut conn).await?)

@@ -6,9 +6,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{
-    hub_sites, hubs, institutions, municipalities, provinces, sites, territorial_ambits,
-};
+use super::schema::{hub_sites, hubs, institutions, municipalities, provinces, sites, territorial_ambits};
 use crate::rules::order::SchoolOrder;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -159,18 +157,11 @@ pub async fn provinces_page(
     if let Some(after) = &page.after {
         q = q.filter(provinces::code.gt(after.clone()));
     }
-    q.order(provinces::code)
-        .limit(page.limit)
-        .select(ProvinceRow::as_select())
-        .load(conn)
-        .await
+    q.order(provinces::code).limit(page.limit).select(ProvinceRow::as_select()).load(conn).await
 }
 
 pub async fn provinces_count(conn: &mut AsyncPgConnection, f: &ProvinceFilter) -> QueryResult<i64> {
-    provinces_filtered(f)
-        .select(count_star())
-        .get_result(conn)
-        .await
+    provinces_filtered(f).select(count_star()).get_result(conn).await
 }
 
 fn ambits_filtered(f: &AmbitFilter) -> territorial_ambits::BoxedQuery<'static, Pg> {
@@ -190,18 +181,11 @@ pub async fn ambits_page(
     if let Some(after) = &page.after {
         q = q.filter(territorial_ambits::code.gt(after.clone()));
     }
-    q.order(territorial_ambits::code)
-        .limit(page.limit)
-        .select(AmbitRow::as_select())
-        .load(conn)
-        .await
+    q.order(territorial_ambits::code).limit(page.limit).select(AmbitRow::as_select()).load(conn).await
 }
 
 pub async fn ambits_count(conn: &mut AsyncPgConnection, f: &AmbitFilter) -> QueryResult<i64> {
-    ambits_filtered(f)
-        .select(count_star())
-        .get_result(conn)
-        .await
+    ambits_filtered(f).select(count_star()).get_result(conn).await
 }
 
 fn municipalities_filtered(f: &MunicipalityFilter) -> municipalities::BoxedQuery<'static, Pg> {
@@ -213,22 +197,14 @@ fn municipalities_filtered(f: &MunicipalityFilter) -> municipalities::BoxedQuery
         q = q.filter(municipalities::ambit_code.eq(a.clone()));
     }
     if let Some(h) = &f.hub {
-        let hub_ambit = hubs::table
-            .select(hubs::ambit_code)
-            .filter(hubs::code.eq(h.clone()));
+        let hub_ambit = hubs::table.select(hubs::ambit_code).filter(hubs::code.eq(h.clone()));
         let hub_site_municipalities = sites::table.select(sites::municipality_istat).filter(
-            sites::code.eq_any(
-                hub_sites::table
-                    .select(hub_sites::site_code)
-                    .filter(hub_sites::hub_code.eq(h.clone())),
-            ),
+            sites::code.eq_any(hub_sites::table.select(hub_sites::site_code).filter(hub_sites::hub_code.eq(h.clone()))),
         );
         q = q.filter(
             municipalities::ambit_code
                 .eq_any(hub_ambit)
-                .or(municipalities::istat_code
-                    .eq_any(hub_site_municipalities)
-                    .nullable()),
+                .or(municipalities::istat_code.eq_any(hub_site_municipalities).nullable()),
         );
     }
     q
@@ -243,21 +219,11 @@ pub async fn municipalities_page(
     if let Some(after) = &page.after {
         q = q.filter(municipalities::istat_code.gt(after.clone()));
     }
-    q.order(municipalities::istat_code)
-        .limit(page.limit)
-        .select(MunicipalityRow::as_select())
-        .load(conn)
-        .await
+    q.order(municipalities::istat_code).limit(page.limit).select(MunicipalityRow::as_select()).load(conn).await
 }
 
-pub async fn municipalities_count(
-    conn: &mut AsyncPgConnection,
-    f: &MunicipalityFilter,
-) -> QueryResult<i64> {
-    municipalities_filtered(f)
-        .select(count_star())
-        .get_result(conn)
-        .await
+pub async fn municipalities_count(conn: &mut AsyncPgConnection, f: &MunicipalityFilter) -> QueryResult<i64> {
+    municipalities_filtered(f).select(count_star()).get_result(conn).await
 }
 
 fn schools_filtered(f: &SchoolFilter) -> institutions::BoxedQuery<'static, Pg> {
@@ -266,19 +232,12 @@ fn schools_filtered(f: &SchoolFilter) -> institutions::BoxedQuery<'static, Pg> {
         q = q.filter(institutions::province_code.eq(p.clone()));
     }
     if let Some(m) = &f.municipality {
-        let with_site_there = sites::table
-            .select(sites::institution_code)
-            .filter(sites::municipality_istat.eq(m.clone()));
-        q = q.filter(
-            institutions::municipality_istat
-                .eq(m.clone())
-                .or(institutions::code.eq_any(with_site_there)),
-        );
+        let with_site_there =
+            sites::table.select(sites::institution_code).filter(sites::municipality_istat.eq(m.clone()));
+        q = q.filter(institutions::municipality_istat.eq(m.clone()).or(institutions::code.eq_any(with_site_there)));
     }
     if let Some(o) = f.order {
-        let with_order = sites::table
-            .select(sites::institution_code)
-            .filter(sites::school_order.eq(o.as_str()));
+        let with_order = sites::table.select(sites::institution_code).filter(sites::school_order.eq(o.as_str()));
         q = q.filter(institutions::code.eq_any(with_order));
     }
     if let Some(prefix) = &f.code_prefix {
@@ -299,18 +258,11 @@ pub async fn schools_page(
     if let Some(after) = &page.after {
         q = q.filter(institutions::code.gt(after.clone()));
     }
-    q.order(institutions::code)
-        .limit(page.limit)
-        .select(InstitutionRow::as_select())
-        .load(conn)
-        .await
+    q.order(institutions::code).limit(page.limit).select(InstitutionRow::as_select()).load(conn).await
 }
 
 pub async fn schools_count(conn: &mut AsyncPgConnection, f: &SchoolFilter) -> QueryResult<i64> {
-    schools_filtered(f)
-        .select(count_star())
-        .get_result(conn)
-        .await
+    schools_filtered(f).select(count_star()).get_result(conn).await
 }
 
 fn sites_filtered(f: &SiteFilter) -> sites::BoxedQuery<'static, Pg> {
@@ -331,45 +283,26 @@ fn sites_filtered(f: &SiteFilter) -> sites::BoxedQuery<'static, Pg> {
         q = q.filter(sites::institution_code.eq(i.clone()));
     }
     if let Some(h) = &f.hub {
-        let hub_ambit = hubs::table
-            .select(hubs::ambit_code)
-            .filter(hubs::code.eq(h.clone()));
+        let hub_ambit = hubs::table.select(hubs::ambit_code).filter(hubs::code.eq(h.clone()));
         let ambit_municipalities = municipalities::table
             .select(municipalities::istat_code)
             .filter(municipalities::ambit_code.eq_any(hub_ambit));
-        let listed = hub_sites::table
-            .select(hub_sites::site_code)
-            .filter(hub_sites::hub_code.eq(h.clone()));
-        q = q.filter(
-            sites::code
-                .eq_any(listed)
-                .or(sites::municipality_istat.eq_any(ambit_municipalities)),
-        );
+        let listed = hub_sites::table.select(hub_sites::site_code).filter(hub_sites::hub_code.eq(h.clone()));
+        q = q.filter(sites::code.eq_any(listed).or(sites::municipality_istat.eq_any(ambit_municipalities)));
     }
     q
 }
 
-pub async fn sites_page(
-    conn: &mut AsyncPgConnection,
-    f: &SiteFilter,
-    page: &PageRequest,
-) -> QueryResult<Vec<SiteRow>> {
+pub async fn sites_page(conn: &mut AsyncPgConnection, f: &SiteFilter, page: &PageRequest) -> QueryResult<Vec<SiteRow>> {
     let mut q = sites_filtered(f);
     if let Some(after) = &page.after {
         q = q.filter(sites::code.gt(after.clone()));
     }
-    q.order(sites::code)
-        .limit(page.limit)
-        .select(SiteRow::as_select())
-        .load(conn)
-        .await
+    q.order(sites::code).limit(page.limit).select(SiteRow::as_select()).load(conn).await
 }
 
 pub async fn sites_count(conn: &mut AsyncPgConnection, f: &SiteFilter) -> QueryResult<i64> {
-    sites_filtered(f)
-        .select(count_star())
-        .get_result(conn)
-        .await
+    sites_filtered(f).select(count_star()).get_result(conn).await
 }
 
 fn hubs_filtered(f: &HubFilter) -> hubs::BoxedQuery<'static, Pg> {
@@ -383,20 +316,12 @@ fn hubs_filtered(f: &HubFilter) -> hubs::BoxedQuery<'static, Pg> {
     q
 }
 
-pub async fn hubs_page(
-    conn: &mut AsyncPgConnection,
-    f: &HubFilter,
-    page: &PageRequest,
-) -> QueryResult<Vec<HubRow>> {
+pub async fn hubs_page(conn: &mut AsyncPgConnection, f: &HubFilter, page: &PageRequest) -> QueryResult<Vec<HubRow>> {
     let mut q = hubs_filtered(f);
     if let Some(after) = &page.after {
         q = q.filter(hubs::code.gt(after.clone()));
     }
-    q.order(hubs::code)
-        .limit(page.limit)
-        .select(HubRow::as_select())
-        .load(conn)
-        .await
+    q.order(hubs::code).limit(page.limit).select(HubRow::as_select()).load(conn).await
 }
 
 pub async fn hubs_count(conn: &mut AsyncPgConnection, f: &HubFilter) -> QueryResult<i64> {
@@ -405,21 +330,11 @@ pub async fn hubs_count(conn: &mut AsyncPgConnection, f: &HubFilter) -> QueryRes
 
 // Batched lookups for the request's data loaders.
 
-pub async fn provinces_by_code(
-    conn: &mut AsyncPgConnection,
-    codes: Vec<String>,
-) -> QueryResult<Vec<ProvinceRow>> {
-    provinces::table
-        .filter(provinces::code.eq_any(codes))
-        .select(ProvinceRow::as_select())
-        .load(conn)
-        .await
+pub async fn provinces_by_code(conn: &mut AsyncPgConnection, codes: Vec<String>) -> QueryResult<Vec<ProvinceRow>> {
+    provinces::table.filter(provinces::code.eq_any(codes)).select(ProvinceRow::as_select()).load(conn).await
 }
 
-pub async fn ambits_by_code(
-    conn: &mut AsyncPgConnection,
-    codes: Vec<String>,
-) -> QueryResult<Vec<AmbitRow>> {
+pub async fn ambits_by_code(conn: &mut AsyncPgConnection, codes: Vec<String>) -> QueryResult<Vec<AmbitRow>> {
     territorial_ambits::table
         .filter(territorial_ambits::code.eq_any(codes))
         .select(AmbitRow::as_select())
@@ -442,28 +357,14 @@ pub async fn institutions_by_code(
     conn: &mut AsyncPgConnection,
     codes: Vec<String>,
 ) -> QueryResult<Vec<InstitutionRow>> {
-    institutions::table
-        .filter(institutions::code.eq_any(codes))
-        .select(InstitutionRow::as_select())
-        .load(conn)
-        .await
+    institutions::table.filter(institutions::code.eq_any(codes)).select(InstitutionRow::as_select()).load(conn).await
 }
 
-pub async fn sites_by_code(
-    conn: &mut AsyncPgConnection,
-    codes: Vec<String>,
-) -> QueryResult<Vec<SiteRow>> {
-    sites::table
-        .filter(sites::code.eq_any(codes))
-        .select(SiteRow::as_select())
-        .load(conn)
-        .await
+pub async fn sites_by_code(conn: &mut AsyncPgConnection, codes: Vec<String>) -> QueryResult<Vec<SiteRow>> {
+    sites::table.filter(sites::code.eq_any(codes)).select(SiteRow::as_select()).load(conn).await
 }
 
-pub async fn sites_of_institutions(
-    conn: &mut AsyncPgConnection,
-    codes: Vec<String>,
-) -> QueryResult<Vec<SiteRow>> {
+pub async fn sites_of_institutions(conn: &mut AsyncPgConnection, codes: Vec<String>) -> QueryResult<Vec<SiteRow>> {
     sites::table
         .filter(sites::institution_code.eq_any(codes))
         .order((sites::institution_code, sites::code))
@@ -472,26 +373,11 @@ pub async fn sites_of_institutions(
         .await
 }
 
-pub async fn hubs_by_code(
-    conn: &mut AsyncPgConnection,
-    codes: Vec<String>,
-) -> QueryResult<Vec<HubRow>> {
-    hubs::table
-        .filter(hubs::code.eq_any(codes))
-        .select(HubRow::as_select())
-        .load(conn)
-        .await
+pub async fn hubs_by_code(conn: &mut AsyncPgConnection, codes: Vec<String>) -> QueryResult<Vec<HubRow>> {
+    hubs::table.filter(hubs::code.eq_any(codes)).select(HubRow::as_select()).load(conn).await
 }
 
 /// The CTI serving each of these ambits.
-pub async fn hubs_of_ambits(
-    conn: &mut AsyncPgConnection,
-    ambits: Vec<String>,
-) -> QueryResult<Vec<HubRow>> {
-    hubs::table
-        .filter(hubs::ambit_code.eq_any(ambits))
-        .order(hubs::code)
-        .select(HubRow::as_select())
-        .load(conn)
-        .await
+pub async fn hubs_of_ambits(conn: &mut AsyncPgConnection, ambits: Vec<String>) -> QueryResult<Vec<HubRow>> {
+    hubs::table.filter(hubs::ambit_code.eq_any(ambits)).order(hubs::code).select(HubRow::as_select()).load(conn).await
 }

@@ -17,7 +17,7 @@ use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::{app_meta, municipalities};
-use crate::import::{ImportReport, istat, pupils, schools};
+use crate::import::{ImportReport, Parsed, RowError, istat, pupils, schools};
 
 const ISTAT: &[u8] = include_bytes!("data/istat-comuni-bg-mi.csv");
 const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
@@ -29,55 +29,32 @@ const DEMO_VERSION: &str = "1";
 /// Loads the demo territory unless this database already has it. Returns
 /// whether it loaded anything. All or nothing, in one transaction.
 pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
-    let loaded: Option<String> = app_meta::table
-        .filter(app_meta::key.eq("demo"))
-        .select(app_meta::value)
-        .first(conn)
-        .await
-        .optional()?;
+    let loaded: Option<String> =
+        app_meta::table.filter(app_meta::key.eq("demo")).select(app_meta::value).first(conn).await.optional()?;
     if loaded.as_deref() == Some(DEMO_VERSION) {
         return Ok(false);
     }
-    let territory =
-        istat::parse(ISTAT).map_err(|e| anyhow::anyhow!("demo municipalities: {e:?}"))?;
-    let counts = pupils::parse(PUPILS).map_err(|e| anyhow::anyhow!("demo pupil counts: {e:?}"))?;
+    let territory = strict("municipalities", istat::parse(ISTAT))?;
+    let counts = strict("pupil counts", pupils::parse(PUPILS))?;
     conn.transaction::<_, anyhow::Error, _>(async move |conn| {
         let mut report = ImportReport::default();
         istat::write(conn, &territory, &mut report).await?;
         let places = schools::gazetteer(conn).await?;
-        let non_state = schools::parse(NON_STATE, &places)
-            .map_err(|e| anyhow::anyhow!("demo schools: {e:?}"))?;
-        schools::write_rows(
-            conn,
-            &non_state.institutions,
-            &non_state.sites,
-            false,
-            &mut report,
-        )
-        .await?;
+        let non_state = strict("schools", schools::parse(NON_STATE, &places))?;
+        schools::write_rows(conn, &non_state.institutions, &non_state.sites, false, &mut report).await?;
 
         let municipalities: Vec<derive::Municipality> = municipalities::table
             .filter(municipalities::province_code.eq_any(["BG", "MI"]))
             .order(municipalities::istat_code)
-            .select((
-                municipalities::istat_code,
-                municipalities::province_code,
-                municipalities::name,
-            ))
+            .select((municipalities::istat_code, municipalities::province_code, municipalities::name))
             .load::<(String, String, String)>(conn)
             .await?
             .into_iter()
-            .map(|(istat_code, province_code, name)| derive::Municipality {
-                istat_code,
-                province_code,
-                name,
-            })
+            .map(|(istat_code, province_code, name)| derive::Municipality { istat_code, province_code, name })
             .collect();
         let mut non_state_per_municipality: HashMap<String, u32> = HashMap::new();
         for s in &non_state.sites {
-            *non_state_per_municipality
-                .entry(s.municipality_istat.clone())
-                .or_default() += 1;
+            *non_state_per_municipality.entry(s.municipality_istat.clone()).or_default() += 1;
         }
         let state = derive::state_schools(&counts, &municipalities, &non_state_per_municipality);
         schools::write_rows(conn, &state.institutions, &state.sites, true, &mut report).await?;
@@ -99,9 +76,13 @@ pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// The demo files are fixed: any bad row is a bug in them.
+fn strict<T>(what: &str, parsed: Result<Parsed<T>, RowError>) -> anyhow::Result<T> {
+    parsed.map_err(|e| vec![e]).and_then(Parsed::strict).map_err(|errors| anyhow::anyhow!("demo {what}: {errors:?}"))
+}
+
 async fn write_territory(conn: &mut AsyncPgConnection, t: &derive::Territory) -> QueryResult<()> {
-    let col =
-        |f: fn(&derive::Ambit) -> &String| t.ambits.iter().map(f).cloned().collect::<Vec<String>>();
+    let col = |f: fn(&derive::Ambit) -> &String| t.ambits.iter().map(f).cloned().collect::<Vec<String>>();
     diesel::sql_query(
         "INSERT INTO territorial_ambits (code, province_code, name)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
@@ -112,11 +93,7 @@ async fn write_territory(conn: &mut AsyncPgConnection, t: &derive::Territory) ->
     .bind::<Array<Text>, _>(col(|a| &a.name))
     .execute(conn)
     .await?;
-    let (istat, ambit): (Vec<String>, Vec<String>) = t
-        .ambit_of
-        .iter()
-        .map(|(m, a)| (m.clone(), a.clone()))
-        .unzip();
+    let (istat, ambit): (Vec<String>, Vec<String>) = t.ambit_of.iter().map(|(m, a)| (m.clone(), a.clone())).unzip();
     diesel::sql_query(
         "UPDATE municipalities SET ambit_code = u.ambit FROM unnest($1::text[], $2::text[]) AS u(istat, ambit)
          WHERE municipalities.istat_code = u.istat",

@@ -25,8 +25,7 @@ pub struct ConnectionTotals {
 }
 
 /// A Relay connection named after its node (`SchoolConnection`, `SchoolEdge`).
-pub type Connection<Node> =
-    async_graphql::connection::Connection<String, Node, ConnectionTotals, EmptyFields>;
+pub type Connection<Node> = async_graphql::connection::Connection<String, Node, ConnectionTotals, EmptyFields>;
 
 pub fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{key}"))
@@ -48,16 +47,10 @@ pub fn decode_cursor(cursor: &str) -> AppResult<String> {
 pub fn page_request(first: Option<i32>, after: Option<String>) -> AppResult<PageRequest> {
     let first = first.unwrap_or(DEFAULT_PAGE);
     if !(0..=MAX_PAGE).contains(&first) {
-        return Err(AppError::bad_input(
-            "first",
-            format!("must be between 0 and {MAX_PAGE}, was {first}"),
-        ));
+        return Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE}, was {first}")));
     }
     let after = after.as_deref().map(decode_cursor).transpose()?;
-    Ok(PageRequest {
-        after,
-        limit: i64::from(first) + 1,
-    })
+    Ok(PageRequest { after, limit: i64::from(first) + 1 })
 }
 
 /// Builds a connection from one page of rows and, when the client selected
@@ -77,16 +70,9 @@ pub async fn connection<Row, Node: OutputType>(
     };
     let want = (page.limit - 1) as usize;
     let has_next_page = rows.len() > want;
-    let mut conn = Connection::with_additional_fields(
-        page.after.is_some(),
-        has_next_page,
-        ConnectionTotals { total_count },
-    );
-    conn.edges.extend(
-        rows.into_iter()
-            .take(want)
-            .map(|r| Edge::new(encode_cursor(&key(&r)), node(r))),
-    );
+    let mut conn =
+        Connection::with_additional_fields(page.after.is_some(), has_next_page, ConnectionTotals { total_count });
+    conn.edges.extend(rows.into_iter().take(want).map(|r| Edge::new(encode_cursor(&key(&r)), node(r))));
     Ok(conn)
 }
 
@@ -96,10 +82,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
-        assert_eq!(
-            decode_cursor(&encode_cursor("BGIC82100T")).unwrap(),
-            "BGIC82100T"
-        );
+        assert_eq!(decode_cursor(&encode_cursor("BGIC82100T")).unwrap(), "BGIC82100T");
         assert!(decode_cursor("BGIC82100T").is_err());
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("v2:X")).is_err());
     }
@@ -108,13 +91,7 @@ mod tests {
     fn first_is_capped() {
         assert_eq!(page_request(None, None).unwrap().limit, 21);
         assert_eq!(page_request(Some(100), None).unwrap().limit, 101);
-        assert!(matches!(
-            page_request(Some(101), None),
-            Err(AppError::BadInput { .. })
-        ));
-        assert!(matches!(
-            page_request(Some(-1), None),
-            Err(AppError::BadInput { .. })
-        ));
+        assert!(matches!(page_request(Some(101), None), Err(AppError::BadInput { .. })));
+        assert!(matches!(page_request(Some(-1), None), Err(AppError::BadInput { .. })));
     }
 }

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use crate::db::RequestDb;
-use crate::db::territory::{
-    self, AmbitRow, HubRow, InstitutionRow, MunicipalityRow, ProvinceRow, SiteRow,
-};
+use crate::db::territory::{self, AmbitRow, HubRow, InstitutionRow, MunicipalityRow, ProvinceRow, SiteRow};
 
 pub struct TerritoryLoader {
     db: RequestDb,
@@ -50,14 +48,8 @@ macro_rules! by_code {
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $row>, LoadError> {
                 let codes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-                let rows = self
-                    .db
-                    .run(move |conn| Box::pin($query(conn, codes)))
-                    .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| ($key(r.$field.clone()), r))
-                    .collect())
+                let rows = self.db.run(move |conn| Box::pin($query(conn, codes))).await?;
+                Ok(rows.into_iter().map(|r| ($key(r.$field.clone()), r)).collect())
             }
         }
     };
@@ -65,18 +57,8 @@ macro_rules! by_code {
 
 by_code!(ProvinceKey, ProvinceRow, territory::provinces_by_code, code);
 by_code!(AmbitKey, AmbitRow, territory::ambits_by_code, code);
-by_code!(
-    MunicipalityKey,
-    MunicipalityRow,
-    territory::municipalities_by_code,
-    istat_code
-);
-by_code!(
-    InstitutionKey,
-    InstitutionRow,
-    territory::institutions_by_code,
-    code
-);
+by_code!(MunicipalityKey, MunicipalityRow, territory::municipalities_by_code, istat_code);
+by_code!(InstitutionKey, InstitutionRow, territory::institutions_by_code, code);
 by_code!(SiteKey, SiteRow, territory::sites_by_code, code);
 by_code!(HubKey, HubRow, territory::hubs_by_code, code);
 
@@ -86,16 +68,10 @@ impl Loader<SitesOf> for TerritoryLoader {
 
     async fn load(&self, keys: &[SitesOf]) -> Result<HashMap<SitesOf, Vec<SiteRow>>, LoadError> {
         let codes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = self
-            .db
-            .run(move |conn| Box::pin(territory::sites_of_institutions(conn, codes)))
-            .await?;
-        let mut out: HashMap<SitesOf, Vec<SiteRow>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let rows = self.db.run(move |conn| Box::pin(territory::sites_of_institutions(conn, codes))).await?;
+        let mut out: HashMap<SitesOf, Vec<SiteRow>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for r in rows {
-            out.entry(SitesOf(r.institution_code.clone()))
-                .or_default()
-                .push(r);
+            out.entry(SitesOf(r.institution_code.clone())).or_default().push(r);
         }
         Ok(out)
     }
@@ -107,13 +83,7 @@ impl Loader<HubOfAmbit> for TerritoryLoader {
 
     async fn load(&self, keys: &[HubOfAmbit]) -> Result<HashMap<HubOfAmbit, HubRow>, LoadError> {
         let codes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = self
-            .db
-            .run(move |conn| Box::pin(territory::hubs_of_ambits(conn, codes)))
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| Some((HubOfAmbit(r.ambit_code.clone()?), r)))
-            .collect())
+        let rows = self.db.run(move |conn| Box::pin(territory::hubs_of_ambits(conn, codes))).await?;
+        Ok(rows.into_iter().filter_map(|r| Some((HubOfAmbit(r.ambit_code.clone()?), r))).collect())
     }
 }

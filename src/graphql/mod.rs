@@ -7,13 +7,11 @@ pub mod territory;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder, ServerError,
-    ServerResult, ValidationResult, Variables,
+    EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
+    Variables,
 };
 
 /// Deepest selection accepted.
@@ -48,12 +46,8 @@ pub fn sdl() -> String {
 /// Error codes that tell a request refused before execution from one that ran:
 /// `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `QUERY_TOO_DEEP`,
 /// `QUERY_TOO_COMPLEX`. No resolver runs for any of them.
-pub const PRE_EXECUTION_CODES: [&str; 4] = [
-    "GRAPHQL_PARSE_FAILED",
-    "GRAPHQL_VALIDATION_FAILED",
-    "QUERY_TOO_DEEP",
-    "QUERY_TOO_COMPLEX",
-];
+pub const PRE_EXECUTION_CODES: [&str; 4] =
+    ["GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_DEEP", "QUERY_TOO_COMPLEX"];
 
 struct ErrorCodes;
 
@@ -82,9 +76,7 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
     }
 
     async fn validation(
@@ -96,9 +88,7 @@ impl Extension for ErrorCodesExtension {
             errors
                 .into_iter()
                 .map(|e| {
-                    let code = if e.message.contains("nested too deep")
-                        || e.message.contains("recursion depth")
-                    {
+                    let code = if e.message.contains("nested too deep") || e.message.contains("recursion depth") {
                         "QUERY_TOO_DEEP"
                     } else if e.message.contains("too complex") {
                         "QUERY_TOO_COMPLEX"

@@ -6,13 +6,12 @@ use async_graphql::{Context, Enum, InputObject, Object, Result};
 
 use super::connection::{Connection, connection, page_request};
 use super::loaders::{
-    AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf,
-    TerritoryLoader,
+    AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf, TerritoryLoader,
 };
 use crate::db::RequestDb;
 use crate::db::territory::{
-    self as q, AmbitFilter, AmbitRow, HubFilter, HubRow, InstitutionRow, MunicipalityFilter,
-    MunicipalityRow, PageRequest, ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,
+    self as q, AmbitFilter, AmbitRow, HubFilter, HubRow, InstitutionRow, MunicipalityFilter, MunicipalityRow,
+    PageRequest, ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,
 };
 use crate::error::{AppError, AppResult};
 use crate::rules::codes::is_istat_code;
@@ -54,9 +53,7 @@ impl From<SchoolOrder> for DomainOrder {
 }
 
 fn order_of(stored: Option<&str>) -> Option<SchoolOrder> {
-    stored
-        .and_then(|s| s.parse::<DomainOrder>().ok())
-        .map(SchoolOrder::from)
+    stored.and_then(|s| s.parse::<DomainOrder>().ok()).map(SchoolOrder::from)
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -106,10 +103,7 @@ fn province_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
         if p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase()) {
             Ok(p)
         } else {
-            Err(AppError::bad_input(
-                field,
-                "must be a two-letter province code such as \"BG\"",
-            ))
+            Err(AppError::bad_input(field, "must be a two-letter province code such as \"BG\""))
         }
     })
     .transpose()
@@ -121,10 +115,7 @@ fn istat_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
         if is_istat_code(&m) {
             Ok(m)
         } else {
-            Err(AppError::bad_input(
-                field,
-                "must be a 6-digit ISTAT code such as \"016008\"",
-            ))
+            Err(AppError::bad_input(field, "must be a 6-digit ISTAT code such as \"016008\""))
         }
     })
     .transpose()
@@ -133,16 +124,10 @@ fn istat_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
 fn code_arg(field: &str, v: Option<String>, max: usize) -> AppResult<Option<String>> {
     v.map(|c| {
         let c = c.trim().to_ascii_uppercase();
-        if !c.is_empty()
-            && c.len() <= max
-            && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if !c.is_empty() && c.len() <= max && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             Ok(c)
         } else {
-            Err(AppError::bad_input(
-                field,
-                format!("must be 1 to {max} letters or digits"),
-            ))
+            Err(AppError::bad_input(field, format!("must be 1 to {max} letters or digits")))
         }
     })
     .transpose()
@@ -159,27 +144,19 @@ fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<TerritoryLoader> {
 /// Expands to a function that returns one page of a list and its count.
 macro_rules! list {
     ($name:ident, $filter:ty, $row:ty, $node:ident, $page:path, $count:path, $key:ident) => {
-        async fn $name(
-            ctx: &Context<'_>,
-            filter: $filter,
-            page: PageRequest,
-        ) -> AppResult<Connection<$node>> {
+        async fn $name(ctx: &Context<'_>, filter: $filter, page: PageRequest) -> AppResult<Connection<$node>> {
             let database = db(ctx).clone();
             let (f, p) = (filter.clone(), page.clone());
-            let rows = database
-                .run(move |c| Box::pin(async move { $page(c, &f, &p).await }))
-                .await?;
+            let rows = database.run(move |c| Box::pin(async move { $page(c, &f, &p).await })).await?;
             let counter = db(ctx).clone();
             connection(
                 ctx,
                 &page,
                 rows,
                 move || {
-                    Box::pin(async move {
-                        counter
-                            .run(move |c| Box::pin(async move { $count(c, &filter).await }))
-                            .await
-                    })
+                    Box::pin(
+                        async move { counter.run(move |c| Box::pin(async move { $count(c, &filter).await })).await },
+                    )
                 },
                 |r: &$row| r.$key.clone(),
                 $node,
@@ -189,24 +166,8 @@ macro_rules! list {
     };
 }
 
-list!(
-    province_list,
-    ProvinceFilter,
-    ProvinceRow,
-    Province,
-    q::provinces_page,
-    q::provinces_count,
-    code
-);
-list!(
-    ambit_list,
-    AmbitFilter,
-    AmbitRow,
-    TerritorialAmbit,
-    q::ambits_page,
-    q::ambits_count,
-    code
-);
+list!(province_list, ProvinceFilter, ProvinceRow, Province, q::provinces_page, q::provinces_count, code);
+list!(ambit_list, AmbitFilter, AmbitRow, TerritorialAmbit, q::ambits_page, q::ambits_count, code);
 list!(
     municipality_list,
     MunicipalityFilter,
@@ -216,47 +177,17 @@ list!(
     q::municipalities_count,
     istat_code
 );
-list!(
-    school_list,
-    SchoolFilter,
-    InstitutionRow,
-    School,
-    q::schools_page,
-    q::schools_count,
-    code
-);
-list!(
-    site_list,
-    SiteFilter,
-    SiteRow,
-    Site,
-    q::sites_page,
-    q::sites_count,
-    code
-);
-list!(
-    hub_list,
-    HubFilter,
-    HubRow,
-    Hub,
-    q::hubs_page,
-    q::hubs_count,
-    code
-);
+list!(school_list, SchoolFilter, InstitutionRow, School, q::schools_page, q::schools_count, code);
+list!(site_list, SiteFilter, SiteRow, Site, q::sites_page, q::sites_count, code);
+list!(hub_list, HubFilter, HubRow, Hub, q::hubs_page, q::hubs_count, code);
 
 async fn province(ctx: &Context<'_>, code: &str) -> Result<Province> {
-    let row = loader(ctx)
-        .load_one(ProvinceKey(code.to_owned()))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let row = loader(ctx).load_one(ProvinceKey(code.to_owned())).await?.ok_or(AppError::NotFound)?;
     Ok(Province(row))
 }
 
 async fn municipality(ctx: &Context<'_>, istat: &str) -> Result<Municipality> {
-    let row = loader(ctx)
-        .load_one(MunicipalityKey(istat.to_owned()))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let row = loader(ctx).load_one(MunicipalityKey(istat.to_owned())).await?.ok_or(AppError::NotFound)?;
     Ok(Municipality(row))
 }
 
@@ -287,9 +218,7 @@ impl Province {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<TerritorialAmbit>> {
-        let filter = AmbitFilter {
-            province: Some(self.0.code.clone()),
-        };
+        let filter = AmbitFilter { province: Some(self.0.code.clone()) };
         Ok(ambit_list(ctx, filter, page_request(first, after)?).await?)
     }
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -299,10 +228,7 @@ impl Province {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Municipality>> {
-        let filter = MunicipalityFilter {
-            province: Some(self.0.code.clone()),
-            ..Default::default()
-        };
+        let filter = MunicipalityFilter { province: Some(self.0.code.clone()), ..Default::default() };
         Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
     }
 }
@@ -324,10 +250,7 @@ impl TerritorialAmbit {
     }
     /// The CTI hub serving this ambit.
     async fn hub(&self, ctx: &Context<'_>) -> Result<Option<Hub>> {
-        Ok(loader(ctx)
-            .load_one(HubOfAmbit(self.0.code.clone()))
-            .await?
-            .map(Hub))
+        Ok(loader(ctx).load_one(HubOfAmbit(self.0.code.clone())).await?.map(Hub))
     }
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn municipalities(
@@ -336,10 +259,7 @@ impl TerritorialAmbit {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Municipality>> {
-        let filter = MunicipalityFilter {
-            ambit: Some(self.0.code.clone()),
-            ..Default::default()
-        };
+        let filter = MunicipalityFilter { ambit: Some(self.0.code.clone()), ..Default::default() };
         Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
     }
 }
@@ -368,23 +288,12 @@ impl Municipality {
         let Some(code) = &self.0.ambit_code else {
             return Ok(None);
         };
-        Ok(loader(ctx)
-            .load_one(AmbitKey(code.clone()))
-            .await?
-            .map(TerritorialAmbit))
+        Ok(loader(ctx).load_one(AmbitKey(code.clone())).await?.map(TerritorialAmbit))
     }
     /// Sites in this municipality.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
-    async fn sites(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Connection<Site>> {
-        let filter = SiteFilter {
-            municipality: Some(self.0.istat_code.clone()),
-            ..Default::default()
-        };
+    async fn sites(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<Site>> {
+        let filter = SiteFilter { municipality: Some(self.0.istat_code.clone()), ..Default::default() };
         Ok(site_list(ctx, filter, page_request(first, after)?).await?)
     }
 }
@@ -403,11 +312,7 @@ impl School {
         &self.0.name
     }
     async fn kind(&self) -> SchoolKind {
-        if self.0.kind == "state" {
-            SchoolKind::State
-        } else {
-            SchoolKind::NonState
-        }
+        if self.0.kind == "state" { SchoolKind::State } else { SchoolKind::NonState }
     }
     async fn province(&self, ctx: &Context<'_>) -> Result<Province> {
         province(ctx, &self.0.province_code).await
@@ -436,10 +341,7 @@ impl School {
     }
     /// The institution's sites (plessi), by code.
     async fn sites(&self, ctx: &Context<'_>) -> Result<Vec<Site>> {
-        let rows = loader(ctx)
-            .load_one(SitesOf(self.0.code.clone()))
-            .await?
-            .unwrap_or_default();
+        let rows = loader(ctx).load_one(SitesOf(self.0.code.clone())).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Site).collect())
     }
 }
@@ -462,10 +364,8 @@ impl Site {
         order_of(self.0.school_order.as_deref())
     }
     async fn school(&self, ctx: &Context<'_>) -> Result<School> {
-        let row = loader(ctx)
-            .load_one(InstitutionKey(self.0.institution_code.clone()))
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let row =
+            loader(ctx).load_one(InstitutionKey(self.0.institution_code.clone())).await?.ok_or(AppError::NotFound)?;
         Ok(School(row))
     }
     async fn province(&self, ctx: &Context<'_>) -> Result<Province> {
@@ -513,11 +413,7 @@ impl Hub {
         &self.0.code
     }
     async fn kind(&self) -> HubKind {
-        if self.0.kind == "cti" {
-            HubKind::Cti
-        } else {
-            HubKind::PoloStart
-        }
+        if self.0.kind == "cti" { HubKind::Cti } else { HubKind::PoloStart }
     }
     async fn name(&self) -> &str {
         &self.0.name
@@ -530,10 +426,7 @@ impl Hub {
         let Some(code) = &self.0.ambit_code else {
             return Ok(None);
         };
-        Ok(loader(ctx)
-            .load_one(AmbitKey(code.clone()))
-            .await?
-            .map(TerritorialAmbit))
+        Ok(loader(ctx).load_one(AmbitKey(code.clone())).await?.map(TerritorialAmbit))
     }
     /// Municipalities of the hub's territory.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -543,10 +436,7 @@ impl Hub {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Municipality>> {
-        let filter = MunicipalityFilter {
-            hub: Some(self.0.code.clone()),
-            ..Default::default()
-        };
+        let filter = MunicipalityFilter { hub: Some(self.0.code.clone()), ..Default::default() };
         Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
     }
     /// Sites of the hub's territory, optionally of one order.
@@ -558,11 +448,7 @@ impl Hub {
         after: Option<String>,
         order: Option<SchoolOrder>,
     ) -> Result<Connection<Site>> {
-        let filter = SiteFilter {
-            hub: Some(self.0.code.clone()),
-            order: order.map(Into::into),
-            ..Default::default()
-        };
+        let filter = SiteFilter { hub: Some(self.0.code.clone()), order: order.map(Into::into), ..Default::default() };
         Ok(site_list(ctx, filter, page_request(first, after)?).await?)
     }
 }
@@ -631,12 +517,7 @@ impl TerritoryQuery {
         filter: Option<ProvinceFilterInput>,
     ) -> Result<Connection<Province>> {
         let f = filter.unwrap_or_default();
-        Ok(province_list(
-            ctx,
-            ProvinceFilter { region: f.region },
-            page_request(first, after)?,
-        )
-        .await?)
+        Ok(province_list(ctx, ProvinceFilter { region: f.region }, page_request(first, after)?).await?)
     }
 
     async fn province(&self, ctx: &Context<'_>, code: String) -> Result<Option<Province>> {
@@ -653,22 +534,13 @@ impl TerritoryQuery {
         filter: Option<TerritorialAmbitFilter>,
     ) -> Result<Connection<TerritorialAmbit>> {
         let f = filter.unwrap_or_default();
-        let filter = AmbitFilter {
-            province: province_arg("filter.province", f.province)?,
-        };
+        let filter = AmbitFilter { province: province_arg("filter.province", f.province)? };
         Ok(ambit_list(ctx, filter, page_request(first, after)?).await?)
     }
 
-    async fn territorial_ambit(
-        &self,
-        ctx: &Context<'_>,
-        code: String,
-    ) -> Result<Option<TerritorialAmbit>> {
+    async fn territorial_ambit(&self, ctx: &Context<'_>, code: String) -> Result<Option<TerritorialAmbit>> {
         let code = code_arg("code", Some(code), 16)?.unwrap_or_default();
-        Ok(loader(ctx)
-            .load_one(AmbitKey(code))
-            .await?
-            .map(TerritorialAmbit))
+        Ok(loader(ctx).load_one(AmbitKey(code)).await?.map(TerritorialAmbit))
     }
 
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -688,16 +560,9 @@ impl TerritoryQuery {
         Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
     }
 
-    async fn municipality(
-        &self,
-        ctx: &Context<'_>,
-        istat_code: String,
-    ) -> Result<Option<Municipality>> {
+    async fn municipality(&self, ctx: &Context<'_>, istat_code: String) -> Result<Option<Municipality>> {
         let code = istat_arg("istatCode", Some(istat_code))?.unwrap_or_default();
-        Ok(loader(ctx)
-            .load_one(MunicipalityKey(code))
-            .await?
-            .map(Municipality))
+        Ok(loader(ctx).load_one(MunicipalityKey(code)).await?.map(Municipality))
     }
 
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -721,10 +586,7 @@ impl TerritoryQuery {
 
     async fn school(&self, ctx: &Context<'_>, code: String) -> Result<Option<School>> {
         let code = code_arg("code", Some(code), 10)?.unwrap_or_default();
-        Ok(loader(ctx)
-            .load_one(InstitutionKey(code))
-            .await?
-            .map(School))
+        Ok(loader(ctx).load_one(InstitutionKey(code)).await?.map(School))
     }
 
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]

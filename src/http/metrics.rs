@@ -1,8 +1,6 @@
 //! Prometheus metrics: requests, latency, GraphQL errors by code, pool usage.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::db::PgPool;
 
@@ -18,40 +16,24 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(
-                "ambito_http_requests_total",
-                "HTTP requests by route and status",
-            ),
+            Opts::new("ambito_http_requests_total", "HTTP requests by route and status"),
             &["route", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "ambito_http_request_duration_seconds",
-                "HTTP request latency by route",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+            HistogramOpts::new("ambito_http_request_duration_seconds", "HTTP request latency by route")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             &["route"],
         )
         .expect("valid metric");
         let graphql_errors = IntCounterVec::new(
-            Opts::new(
-                "ambito_graphql_errors_total",
-                "GraphQL errors by extensions.code",
-            ),
+            Opts::new("ambito_graphql_errors_total", "GraphQL errors by extensions.code"),
             &["code"],
         )
         .expect("valid metric");
-        let pool = IntGaugeVec::new(
-            Opts::new(
-                "ambito_db_pool_connections",
-                "Database pool connections by state",
-            ),
-            &["state"],
-        )
-        .expect("valid metric");
+        let pool =
+            IntGaugeVec::new(Opts::new("ambito_db_pool_connections", "Database pool connections by state"), &["state"])
+                .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -60,34 +42,18 @@ impl Metrics {
         ] {
             registry.register(m).expect("metric registered once");
         }
-        Metrics {
-            registry,
-            requests,
-            latency,
-            graphql_errors,
-            pool,
-        }
+        Metrics { registry, requests, latency, graphql_errors, pool }
     }
 
     /// The text exposition, with pool gauges read now.
     pub fn render(&self, pool: &PgPool) -> String {
         let status = pool.status();
-        self.pool
-            .with_label_values(&["max"])
-            .set(status.max_size as i64);
-        self.pool
-            .with_label_values(&["open"])
-            .set(status.size as i64);
-        self.pool
-            .with_label_values(&["idle"])
-            .set(status.available as i64);
-        self.pool
-            .with_label_values(&["waiting"])
-            .set(status.waiting as i64);
+        self.pool.with_label_values(&["max"]).set(status.max_size as i64);
+        self.pool.with_label_values(&["open"]).set(status.size as i64);
+        self.pool.with_label_values(&["idle"]).set(status.available as i64);
+        self.pool.with_label_values(&["waiting"]).set(status.waiting as i64);
         let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding cannot fail");
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
         String::from_utf8(out).expect("prometheus text is UTF-8")
     }
 }

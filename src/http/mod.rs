@@ -9,9 +9,7 @@ use std::time::Instant;
 use async_graphql::dataloader::DataLoader;
 use poem::http::{StatusCode, header};
 use poem::web::Data;
-use poem::{
-    Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post,
-};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 
 use crate::db::{PgPool, RequestDb};
 use crate::error::REQUEST_ID;
@@ -51,11 +49,7 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
 }
 
 /// Gives the request an id, runs it, and writes its log line and metrics.
-async fn observe<E: Endpoint>(
-    ep: Arc<E>,
-    mut req: Request,
-    state: Arc<AppState>,
-) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>) -> poem::Result<Response> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let route: &'static str = match req.uri().path() {
@@ -68,34 +62,18 @@ async fn observe<E: Endpoint>(
     let method = req.method().clone();
     let slot: OutcomeSlot = Arc::default();
     req.extensions_mut().insert(slot.clone());
-    let result = REQUEST_ID
-        .scope(id.clone(), async {
-            ep.call(req).await.map(IntoResponse::into_response)
-        })
-        .await;
+    let result = REQUEST_ID.scope(id.clone(), async { ep.call(req).await.map(IntoResponse::into_response) }).await;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
     let elapsed = started.elapsed();
     let status = resp.status();
-    state
-        .metrics
-        .requests
-        .with_label_values(&[route, status.as_str()])
-        .inc();
-    state
-        .metrics
-        .latency
-        .with_label_values(&[route])
-        .observe(elapsed.as_secs_f64());
+    state.metrics.requests.with_label_values(&[route, status.as_str()]).inc();
+    state.metrics.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
     let outcome = slot.lock().map(|o| o.clone()).unwrap_or_default();
     for code in &outcome.codes {
-        state
-            .metrics
-            .graphql_errors
-            .with_label_values(&[code])
-            .inc();
+        state.metrics.graphql_errors.with_label_values(&[code]).inc();
     }
     let errors = outcome.codes.join(",");
     tracing::info!(
@@ -116,22 +94,14 @@ async fn observe<E: Endpoint>(
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(body.to_string())
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    Response::builder().status(status).content_type("application/json").body(body.to_string())
 }
 
 /// `POST /graphql` with `application/json`. Batches are not accepted.
 #[handler]
 async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
-    let slot = req
-        .extensions()
-        .get::<OutcomeSlot>()
-        .cloned()
-        .unwrap_or_default();
+    let slot = req.extensions().get::<OutcomeSlot>().cloned().unwrap_or_default();
     let mut record = |codes: Vec<String>, operation: Option<String>| {
         if let Ok(mut o) = slot.lock() {
             *o = GraphqlOutcome { operation, codes };
@@ -141,18 +111,10 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-        });
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
     if !is_json {
         record(vec!["BAD_USER_INPUT".into()], None);
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "send the query as application/json",
-        );
+        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BAD_USER_INPUT", "send the query as application/json");
     }
     let bytes = match body.into_bytes_limit(MAX_BODY).await {
         Ok(b) => b,
@@ -178,12 +140,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     };
     let operation = request.operation_name.clone();
     let db = RequestDb::new(state.pool.clone());
-    let request = request
-        .data(DataLoader::new(
-            TerritoryLoader::new(db.clone()),
-            tokio::spawn,
-        ))
-        .data(db);
+    let request = request.data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn)).data(db);
     let response = state.schema.execute(request).await;
     let codes: Vec<String> = response
         .errors
@@ -199,21 +156,11 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                 .unwrap_or_else(|| "INTERNAL".into())
         })
         .collect();
-    let refused = !codes.is_empty()
-        && codes
-            .iter()
-            .all(|c| PRE_EXECUTION_CODES.contains(&c.as_str()));
+    let refused = !codes.is_empty() && codes.iter().all(|c| PRE_EXECUTION_CODES.contains(&c.as_str()));
     record(codes, operation);
-    let status = if refused {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = if refused { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let body = serde_json::to_vec(&response).unwrap_or_default();
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(body)
+    Response::builder().status(status).content_type("application/json").body(body)
 }
 
 /// Process is alive.
@@ -228,15 +175,11 @@ async fn ready(Data(state): Data<&Arc<AppState>>) -> Response {
     if crate::db::ping(&state.pool).await {
         Response::builder().status(StatusCode::OK).body("ready")
     } else {
-        Response::builder()
-            .status(StatusCode::SERVICE_UNAVAILABLE)
-            .body("database unavailable")
+        Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("database unavailable")
     }
 }
 
 #[handler]
 fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
-    Response::builder()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state.pool))
+    Response::builder().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.pool))
 }

@@ -7,7 +7,7 @@ use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::text::{self, column};
-use super::{ImportError, ImportReport, RowError, Upserted, tally};
+use super::{ImportOptions, ImportReport, Parsed, RowError, Upserted, accept, tally};
 use crate::rules::codes::{is_belfiore_code, is_istat_code};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,34 +40,23 @@ const REGION: &str = "Denominazione Regione";
 const PROVINCE_ISTAT: &str = "Codice Provincia (Storico)";
 const PROVINCE_NAME: &str = "Denominazione dell'Unità territoriale sovracomunale";
 
-/// Parses and validates the whole file; no I/O.
-pub fn parse(bytes: &[u8]) -> Result<MunicipalityFile, Vec<RowError>> {
-    let text = text::latin1_or_utf8(bytes).map_err(|e| vec![e])?;
+/// Parses and validates the whole file; no I/O. `Err` when the file cannot
+/// be read at all; otherwise the good rows and the bad ones.
+pub fn parse(bytes: &[u8]) -> Result<Parsed<MunicipalityFile>, RowError> {
+    let text = text::latin1_or_utf8(bytes)?;
     let mut rdr = text::reader(&text, b';');
-    let headers = text::normalized_headers(&mut rdr).map_err(|e| vec![e])?;
-    let wanted = [
-        ISTAT_CODE,
-        NAME,
-        PROVINCE,
-        BELFIORE,
-        REGION,
-        PROVINCE_ISTAT,
-        PROVINCE_NAME,
-    ];
-    let missing: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|w| column(&headers, w).is_none())
-        .collect();
+    let headers = text::normalized_headers(&mut rdr)?;
+    let wanted = [ISTAT_CODE, NAME, PROVINCE, BELFIORE, REGION, PROVINCE_ISTAT, PROVINCE_NAME];
+    let missing: Vec<&str> = wanted.iter().copied().filter(|w| column(&headers, w).is_none()).collect();
     if !missing.is_empty() {
-        return Err(vec![RowError::new(
+        return Err(RowError::new(
             1,
             None,
             format!(
                 "unknown column layout: not ISTAT's list of municipalities (`;`-separated); missing columns: {}",
                 missing.join(", ")
             ),
-        )]);
+        ));
     }
     let col = |name: &str| column(&headers, name).expect("checked above");
     let (c_istat, c_name, c_prov, c_belf, c_region, c_prov_istat, c_prov_name) = (
@@ -81,16 +70,14 @@ pub fn parse(bytes: &[u8]) -> Result<MunicipalityFile, Vec<RowError>> {
     );
 
     let mut errors = Vec::new();
-    let rows = text::records(&mut rdr, headers.len(), &mut errors);
+    let rows = text::records(&mut rdr, &text::Lines::new(&text), headers.len(), &mut errors);
     let mut out = MunicipalityFile::default();
     let mut provinces: BTreeMap<String, (u64, Province)> = BTreeMap::new();
     let mut seen_istat = HashSet::new();
     let mut seen_belfiore = HashSet::new();
     for (line, r) in rows {
         let get = |i: usize| r.get(i).unwrap_or("").trim();
-        let mut bad = |field: &str, reason: String| {
-            errors.push(RowError::new(line, Some(field.to_owned()), reason))
-        };
+        let mut bad = |field: &str, reason: String| errors.push(RowError::new(line, Some(field.to_owned()), reason));
         let istat = get(c_istat);
         let belfiore = get(c_belf).to_ascii_uppercase();
         let sigla = get(c_prov).to_ascii_uppercase();
@@ -105,27 +92,18 @@ pub fn parse(bytes: &[u8]) -> Result<MunicipalityFile, Vec<RowError>> {
             ok = false;
         }
         if !is_belfiore_code(&belfiore) {
-            bad(
-                BELFIORE,
-                format!("{belfiore:?} is not a Belfiore code (a letter and 3 digits)"),
-            );
+            bad(BELFIORE, format!("{belfiore:?} is not a Belfiore code (a letter and 3 digits)"));
             ok = false;
         } else if !seen_belfiore.insert(belfiore.clone()) {
             bad(BELFIORE, format!("{belfiore} appears twice"));
             ok = false;
         }
         if sigla.len() != 2 || !sigla.bytes().all(|b| b.is_ascii_uppercase()) {
-            bad(
-                PROVINCE,
-                format!("{sigla:?} is not a two-letter province code"),
-            );
+            bad(PROVINCE, format!("{sigla:?} is not a two-letter province code"));
             ok = false;
         }
         if prov_istat.len() != 3 || !prov_istat.bytes().all(|b| b.is_ascii_digit()) {
-            bad(
-                PROVINCE_ISTAT,
-                format!("{prov_istat:?} is not a 3-digit province code"),
-            );
+            bad(PROVINCE_ISTAT, format!("{prov_istat:?} is not a 3-digit province code"));
             ok = false;
         }
         if name.is_empty() {
@@ -160,14 +138,11 @@ pub fn parse(bytes: &[u8]) -> Result<MunicipalityFile, Vec<RowError>> {
         });
     }
     if out.municipalities.is_empty() && errors.is_empty() {
-        errors.push(RowError::new(1, None, "the file has no data rows"));
+        return Err(RowError::new(1, None, "the file has no data rows"));
     }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        return Err(errors);
-    }
+    errors.sort_by_key(|e| e.line);
     out.provinces = provinces.into_values().map(|(_, p)| p).collect();
-    Ok(out)
+    Ok(Parsed { data: out, errors })
 }
 
 /// Writes a parsed file in one transaction.
@@ -179,51 +154,43 @@ pub async fn write(
     let p = &data.provinces;
     let m = &data.municipalities;
     let col = |f: fn(&Province) -> &String| p.iter().map(f).cloned().collect::<Vec<String>>();
-    let (p_code, p_istat, p_name, p_region) = (
-        col(|x| &x.code),
-        col(|x| &x.istat_code),
-        col(|x| &x.name),
-        col(|x| &x.region),
-    );
+    let (p_code, p_istat, p_name, p_region) =
+        (col(|x| &x.code), col(|x| &x.istat_code), col(|x| &x.name), col(|x| &x.region));
     let mcol = |f: fn(&Municipality) -> &String| m.iter().map(f).cloned().collect::<Vec<String>>();
-    let (m_istat, m_belf, m_name, m_prov) = (
-        mcol(|x| &x.istat_code),
-        mcol(|x| &x.belfiore_code),
-        mcol(|x| &x.name),
-        mcol(|x| &x.province_code),
-    );
+    let (m_istat, m_belf, m_name, m_prov) =
+        (mcol(|x| &x.istat_code), mcol(|x| &x.belfiore_code), mcol(|x| &x.name), mcol(|x| &x.province_code));
     let offered = m.len();
     let upserted = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
-                diesel::sql_query(
-                    "INSERT INTO provinces (code, istat_code, name, region)
+            diesel::sql_query(
+                "INSERT INTO provinces (code, istat_code, name, region)
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
                      ON CONFLICT (code) DO UPDATE SET istat_code = EXCLUDED.istat_code,
                          name = EXCLUDED.name, region = EXCLUDED.region
                      WHERE (provinces.istat_code, provinces.name, provinces.region)
                          IS DISTINCT FROM (EXCLUDED.istat_code, EXCLUDED.name, EXCLUDED.region)",
-                )
-                .bind::<Array<Text>, _>(p_code)
-                .bind::<Array<Text>, _>(p_istat)
-                .bind::<Array<Text>, _>(p_name)
-                .bind::<Array<Text>, _>(p_region)
-                .execute(conn)
-                .await?;
-                diesel::sql_query(
-                    "INSERT INTO municipalities (istat_code, belfiore_code, name, province_code)
+            )
+            .bind::<Array<Text>, _>(p_code)
+            .bind::<Array<Text>, _>(p_istat)
+            .bind::<Array<Text>, _>(p_name)
+            .bind::<Array<Text>, _>(p_region)
+            .execute(conn)
+            .await?;
+            diesel::sql_query(
+                "INSERT INTO municipalities (istat_code, belfiore_code, name, province_code)
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
                      ON CONFLICT (istat_code) DO UPDATE SET belfiore_code = EXCLUDED.belfiore_code,
                          name = EXCLUDED.name, province_code = EXCLUDED.province_code
                      WHERE (municipalities.belfiore_code, municipalities.name, municipalities.province_code)
                          IS DISTINCT FROM (EXCLUDED.belfiore_code, EXCLUDED.name, EXCLUDED.province_code)
                      RETURNING (xmax = 0) AS inserted",
-                )
-                .bind::<Array<Text>, _>(m_istat)
-                .bind::<Array<Text>, _>(m_belf)
-                .bind::<Array<Text>, _>(m_name)
-                .bind::<Array<Text>, _>(m_prov)
-                .load::<Upserted>(conn)
-                .await
+            )
+            .bind::<Array<Text>, _>(m_istat)
+            .bind::<Array<Text>, _>(m_belf)
+            .bind::<Array<Text>, _>(m_name)
+            .bind::<Array<Text>, _>(m_prov)
+            .load::<Upserted>(conn)
+            .await
         })
         .await?;
     report.rows = offered;
@@ -236,16 +203,11 @@ pub async fn import(
     conn: &mut AsyncPgConnection,
     file: &str,
     bytes: &[u8],
+    options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let data = parse(bytes).map_err(|errors| ImportError {
-        file: file.to_owned(),
-        errors,
-    })?;
-    let mut report = ImportReport {
-        file: file.to_owned(),
-        kind: "municipalities".into(),
-        ..Default::default()
-    };
+    let (data, rejected) = accept(file, parse(bytes), options)?;
+    let mut report =
+        ImportReport { file: file.to_owned(), kind: "municipalities".into(), rejected, ..Default::default() };
     write(conn, &data, &mut report).await?;
     Ok(report)
 }
@@ -264,7 +226,7 @@ mod tests {
     #[test]
     fn reads_the_published_layout_in_latin1() {
         let file = latin1(&format!("{HEADER}{ALZANO}"));
-        let parsed = parse(&file).unwrap();
+        let parsed = parse(&file).unwrap().strict().unwrap();
         assert_eq!(parsed.municipalities[0].istat_code, "016008");
         assert_eq!(parsed.municipalities[0].belfiore_code, "A246");
         assert_eq!(parsed.provinces[0].name, "Bergamo");
@@ -272,9 +234,9 @@ mod tests {
 
     #[test]
     fn names_line_and_field_of_a_bad_row() {
-        let bad = ALZANO.replace(";016008;", ";16008;");
+        let bad = ALZANO.replace(";016008;", ";16008;").replace(";A246;", ";A247;");
         let file = latin1(&format!("{HEADER}{ALZANO}{bad}"));
-        let errors = parse(&file).unwrap_err();
+        let errors = parse(&file).unwrap().errors;
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 5, "header takes lines 1-3");
         assert_eq!(errors[0].field.as_deref(), Some(ISTAT_CODE));
@@ -282,11 +244,7 @@ mod tests {
 
     #[test]
     fn refuses_an_unknown_layout() {
-        let errors = parse(b"CODICESCUOLA,NUMEROSTUDENTI\nBGEE82101X,3\n").unwrap_err();
-        assert!(
-            errors[0].reason.contains("unknown column layout"),
-            "{:?}",
-            errors[0]
-        );
+        let fatal = parse(b"CODICESCUOLA,NUMEROSTUDENTI\nBGEE82101X,3\n").unwrap_err();
+        assert!(fatal.reason.contains("unknown column layout"), "{fatal:?}");
     }
 }

@@ -24,12 +24,16 @@ pub struct RowError {
 }
 
 impl RowError {
-    pub fn new(line: u64, field: impl Into<Option<String>>, reason: impl Into<String>) -> RowError {
-        RowError {
-            line,
-            field: field.into(),
-            reason: reason.into(),
+    /// `file:line: field: reason`, as compilers print errors, so editors can jump to it.
+    pub fn located(&self, file: &str) -> String {
+        match &self.field {
+            Some(field) => format!("{file}:{}: {field}: {}", self.line, self.reason),
+            None => format!("{file}:{}: {}", self.line, self.reason),
         }
+    }
+
+    pub fn new(line: u64, field: impl Into<Option<String>>, reason: impl Into<String>) -> RowError {
+        RowError { line, field: field.into(), reason: reason.into() }
     }
 }
 
@@ -43,17 +47,9 @@ pub struct ImportError {
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 50;
-        writeln!(
-            f,
-            "{}: {} bad row(s); nothing was imported",
-            self.file,
-            self.errors.len()
-        )?;
+        writeln!(f, "{}: {} bad row(s); nothing was imported", self.file, self.errors.len())?;
         for e in self.errors.iter().take(SHOWN) {
-            match &e.field {
-                Some(field) => writeln!(f, "{}:{}: {}: {}", self.file, e.line, field, e.reason)?,
-                None => writeln!(f, "{}:{}: {}", self.file, e.line, e.reason)?,
-            }
+            writeln!(f, "{}", e.located(&self.file))?;
         }
         if self.errors.len() > SHOWN {
             writeln!(f, "… and {} more", self.errors.len() - SHOWN)?;
@@ -63,6 +59,43 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
+
+/// A parsed file: the valid rows, and the bad ones with their reasons.
+#[derive(Debug)]
+pub struct Parsed<T> {
+    pub data: T,
+    pub errors: Vec<RowError>,
+}
+
+impl<T> Parsed<T> {
+    /// The data only if every row was good.
+    pub fn strict(self) -> Result<T, Vec<RowError>> {
+        if self.errors.is_empty() { Ok(self.data) } else { Err(self.errors) }
+    }
+}
+
+/// How to treat bad rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Import the good rows and report the bad ones, instead of refusing the file.
+    pub skip_bad_rows: bool,
+}
+
+/// Applies the all-or-nothing rule (or its explicit exception) to a parse.
+/// A file that cannot be read at all (`Err`) is refused either way.
+pub fn accept<T>(
+    file: &str,
+    parsed: Result<Parsed<T>, RowError>,
+    options: ImportOptions,
+) -> Result<(T, Vec<RowError>), ImportError> {
+    match parsed {
+        Err(fatal) => Err(ImportError { file: file.to_owned(), errors: vec![fatal] }),
+        Ok(p) if !p.errors.is_empty() && !options.skip_bad_rows => {
+            Err(ImportError { file: file.to_owned(), errors: p.errors })
+        }
+        Ok(p) => Ok((p.data, p.errors)),
+    }
+}
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -78,6 +111,9 @@ pub struct ImportReport {
     pub skipped: u64,
     /// Institutions inserted or updated along with the sites.
     pub institutions_changed: u64,
+    /// Bad rows left out under `--skip-bad-rows`.
+    #[serde(skip)]
+    pub rejected: Vec<RowError>,
 }
 
 impl fmt::Display for ImportReport {
@@ -91,11 +127,13 @@ impl fmt::Display for ImportReport {
             write!(f, ", {} skipped", self.skipped)?;
         }
         if self.institutions_changed > 0 {
-            write!(
-                f,
-                " ({} institutions inserted or updated)",
-                self.institutions_changed
-            )?;
+            write!(f, " ({} institutions inserted or updated)", self.institutions_changed)?;
+        }
+        if !self.rejected.is_empty() {
+            write!(f, "; {} bad rows skipped:", self.rejected.len())?;
+            for e in &self.rejected {
+                write!(f, "\n  {}", e.located(&self.file))?;
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use diesel::sql_types::{Array, BigInt, Int4, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::text;
-use super::{ImportError, ImportReport, RowError};
+use super::{ImportOptions, ImportReport, Parsed, RowError, accept};
 use crate::rules::codes::SchoolCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,34 +27,34 @@ fn count(raw: &str) -> Option<(Option<i32>, Option<i32>)> {
     }
 }
 
-/// Parses and validates the whole file; no I/O.
-pub fn parse(bytes: &[u8]) -> Result<Vec<PupilCount>, Vec<RowError>> {
-    let text = text::utf8(bytes).map_err(|e| vec![e])?;
+const LAYOUT: &str =
+    "unknown column layout: expected the Ministry's pupils-per-site file (CODICESCUOLA,NUMEROSTUDENTI,…)";
+
+fn has_layout(headers: &[String]) -> bool {
+    headers.iter().any(|h| h == "CODICESCUOLA") && headers.iter().any(|h| h == "NUMEROSTUDENTI")
+}
+
+/// Parses and validates the whole file; no I/O. `Err` when the file cannot
+/// be read at all; otherwise the good rows and the bad ones.
+pub fn parse(bytes: &[u8]) -> Result<Parsed<Vec<PupilCount>>, RowError> {
+    let text = text::utf8(bytes)
+        .map_err(|e| if has_layout(&text::lossy_headers(bytes, b',')) { e } else { RowError::new(1, None, LAYOUT) })?;
     let mut rdr = text::reader(text, b',');
-    let headers = text::normalized_headers(&mut rdr).map_err(|e| vec![e])?;
-    let (Some(c_code), Some(c_pupils)) = (
-        headers.iter().position(|h| h == "CODICESCUOLA"),
-        headers.iter().position(|h| h == "NUMEROSTUDENTI"),
-    ) else {
-        return Err(vec![RowError::new(
-            1,
-            None,
-            "unknown column layout: expected the Ministry's pupils-per-site file (CODICESCUOLA,NUMEROSTUDENTI,…)",
-        )]);
+    let headers = text::normalized_headers(&mut rdr)?;
+    let (Some(c_code), Some(c_pupils)) =
+        (headers.iter().position(|h| h == "CODICESCUOLA"), headers.iter().position(|h| h == "NUMEROSTUDENTI"))
+    else {
+        return Err(RowError::new(1, None, LAYOUT));
     };
     let mut errors = Vec::new();
-    let rows = text::records(&mut rdr, headers.len(), &mut errors);
+    let rows = text::records(&mut rdr, &text::Lines::new(text), headers.len(), &mut errors);
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for (line, r) in rows {
         let code = match SchoolCode::parse(r.get(c_code).unwrap_or("")) {
             Ok(c) => c,
             Err(e) => {
-                errors.push(RowError::new(
-                    line,
-                    Some("CODICESCUOLA".into()),
-                    e.to_string(),
-                ));
+                errors.push(RowError::new(line, Some("CODICESCUOLA".into()), e.to_string()));
                 continue;
             }
         };
@@ -75,20 +75,12 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilCount>, Vec<RowError>> {
             ));
             continue;
         }
-        out.push(PupilCount {
-            code: code.into_string(),
-            pupils,
-            at_most,
-        });
+        out.push(PupilCount { code: code.into_string(), pupils, at_most });
     }
     if out.is_empty() && errors.is_empty() {
-        errors.push(RowError::new(1, None, "the file has no data rows"));
+        return Err(RowError::new(1, None, "the file has no data rows"));
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(Parsed { data: out, errors })
 }
 
 #[cfg(test)]
@@ -97,39 +89,22 @@ mod tests {
 
     #[test]
     fn reads_exact_and_suppressed_counts() {
-        let parsed = parse(
-            b"CODICESCUOLA,NUMEROSTUDENTI,STUDENTIIRC\nBGEE82101X,160,118\nBGAA82102Q,<=3,<=3\n",
-        )
-        .unwrap();
-        assert_eq!(
-            parsed[0],
-            PupilCount {
-                code: "BGEE82101X".into(),
-                pupils: Some(160),
-                at_most: None
-            }
-        );
-        assert_eq!(
-            parsed[1],
-            PupilCount {
-                code: "BGAA82102Q".into(),
-                pupils: None,
-                at_most: Some(3)
-            }
-        );
+        let parsed = parse(b"CODICESCUOLA,NUMEROSTUDENTI,STUDENTIIRC\nBGEE82101X,160,118\nBGAA82102Q,<=3,<=3\n")
+            .unwrap()
+            .strict()
+            .unwrap();
+        assert_eq!(parsed[0], PupilCount { code: "BGEE82101X".into(), pupils: Some(160), at_most: None });
+        assert_eq!(parsed[1], PupilCount { code: "BGAA82102Q".into(), pupils: None, at_most: Some(3) });
     }
 
     #[test]
     fn reports_bad_rows_by_line() {
-        let errors = parse(b"CODICESCUOLA,NUMEROSTUDENTI,STUDENTIIRC\nBGEE82101X,160,118\nBGEE8210,1,1\nBGEE82101Y,-4,1\n").unwrap_err();
-        let lines: Vec<(u64, Option<&str>)> = errors
-            .iter()
-            .map(|e| (e.line, e.field.as_deref()))
-            .collect();
-        assert_eq!(
-            lines,
-            [(3, Some("CODICESCUOLA")), (4, Some("NUMEROSTUDENTI"))]
-        );
+        let errors =
+            parse(b"CODICESCUOLA,NUMEROSTUDENTI,STUDENTIIRC\nBGEE82101X,160,118\nBGEE8210,1,1\nBGEE82101Y,-4,1\n")
+                .unwrap()
+                .errors;
+        let lines: Vec<(u64, Option<&str>)> = errors.iter().map(|e| (e.line, e.field.as_deref())).collect();
+        assert_eq!(lines, [(3, Some("CODICESCUOLA")), (4, Some("NUMEROSTUDENTI"))]);
     }
 }
 
@@ -176,19 +151,11 @@ pub async fn import(
     conn: &mut AsyncPgConnection,
     file: &str,
     bytes: &[u8],
+    options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let counts = parse(bytes).map_err(|errors| ImportError {
-        file: file.to_owned(),
-        errors,
-    })?;
-    let mut report = ImportReport {
-        file: file.to_owned(),
-        kind: "pupil counts".into(),
-        ..Default::default()
-    };
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        write(conn, &counts, &mut report).await
-    })
-    .await?;
+    let (counts, rejected) = accept(file, parse(bytes), options)?;
+    let mut report =
+        ImportReport { file: file.to_owned(), kind: "pupil counts".into(), rejected, ..Default::default() };
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| write(conn, &counts, &mut report).await).await?;
     Ok(report)
 }

@@ -9,7 +9,7 @@ use diesel::sql_types::{Array, Bool, Int4, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::text::{self, optional};
-use super::{ImportError, ImportReport, RowError, Upserted, tally};
+use super::{ImportOptions, ImportReport, Parsed, RowError, Upserted, accept, tally};
 use crate::db::schema::municipalities;
 use crate::rules::codes::{SchoolCode, is_belfiore_code};
 use crate::rules::order::SchoolOrder;
@@ -106,14 +106,8 @@ pub struct SchoolFile {
 /// The school year as the Ministry writes it: `202324` for 2023/24.
 fn school_year(raw: &str) -> Result<i32, String> {
     let ok = raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit());
-    let (first, second) = if ok {
-        (
-            raw[2..4].parse::<u32>().unwrap(),
-            raw[4..6].parse::<u32>().unwrap(),
-        )
-    } else {
-        (0, 1)
-    };
+    let (first, second) =
+        if ok { (raw[2..4].parse::<u32>().unwrap(), raw[4..6].parse::<u32>().unwrap()) } else { (0, 1) };
     if !ok || (first + 1) % 100 != second {
         return Err(format!("{raw:?} is not a school year like 202324"));
     }
@@ -121,25 +115,16 @@ fn school_year(raw: &str) -> Result<i32, String> {
 }
 
 fn layout_of(headers: &[String]) -> Result<Layout, RowError> {
-    let has = |cols: &[&str]| {
-        cols.len() == headers.len() && cols.iter().zip(headers).all(|(a, b)| a == b)
-    };
+    let has = |cols: &[&str]| cols.len() == headers.len() && cols.iter().zip(headers).all(|(a, b)| a == b);
     if has(&STATE_COLUMNS) {
         return Ok(Layout::State);
     }
     if has(&NON_STATE_COLUMNS) {
         return Ok(Layout::NonState);
     }
-    let expected: &[&str] = if headers.iter().any(|h| h == "CODICEISTITUTORIFERIMENTO") {
-        &STATE_COLUMNS
-    } else {
-        &NON_STATE_COLUMNS
-    };
-    let missing: Vec<&str> = expected
-        .iter()
-        .copied()
-        .filter(|c| !headers.iter().any(|h| h == c))
-        .collect();
+    let expected: &[&str] =
+        if headers.iter().any(|h| h == "CODICEISTITUTORIFERIMENTO") { &STATE_COLUMNS } else { &NON_STATE_COLUMNS };
+    let missing: Vec<&str> = expected.iter().copied().filter(|c| !headers.iter().any(|h| h == c)).collect();
     Err(RowError::new(
         1,
         None,
@@ -147,28 +132,22 @@ fn layout_of(headers: &[String]) -> Result<Layout, RowError> {
             "unknown column layout: expected the Ministry's state-school registry (19 columns) or \
              non-state-school registry (14 columns); found {} columns{}",
             headers.len(),
-            if missing.is_empty() {
-                String::new()
-            } else {
-                format!(", missing {}", missing.join(", "))
-            }
+            if missing.is_empty() { String::new() } else { format!(", missing {}", missing.join(", ")) }
         ),
     ))
 }
 
-/// Parses and validates a whole registry file against the known municipalities; no I/O.
-pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<SchoolFile, Vec<RowError>> {
-    let text = text::utf8(bytes).map_err(|e| vec![e])?;
+/// Parses and validates a whole registry file against the known
+/// municipalities; no I/O. `Err` when the file cannot be read at all.
+pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<Parsed<SchoolFile>, RowError> {
+    // An unknown layout is the better explanation of undecodable bytes.
+    let text = text::utf8(bytes).map_err(|e| layout_of(&text::lossy_headers(bytes, b',')).err().unwrap_or(e))?;
     let mut rdr = text::reader(text, b',');
-    let headers = text::normalized_headers(&mut rdr).map_err(|e| vec![e])?;
-    let layout = layout_of(&headers).map_err(|e| vec![e])?;
-    let idx: HashMap<&str, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.as_str(), i))
-        .collect();
+    let headers = text::normalized_headers(&mut rdr)?;
+    let layout = layout_of(&headers)?;
+    let idx: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
     let mut errors = Vec::new();
-    let rows = text::records(&mut rdr, headers.len(), &mut errors);
+    let rows = text::records(&mut rdr, &text::Lines::new(text), headers.len(), &mut errors);
 
     let mut sites = Vec::with_capacity(rows.len());
     let mut seen_sites: HashMap<String, u64> = HashMap::new();
@@ -176,12 +155,9 @@ pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<SchoolFile, Vec<RowE
     let mut institutions: HashMap<String, (u64, bool, Institution)> = HashMap::new();
     for (line, r) in rows {
         let get = |name: &str| r.get(idx[name]).unwrap_or("").trim();
-        let mut bad = |field: &str, reason: String| {
-            errors.push(RowError::new(line, Some(field.to_owned()), reason))
-        };
+        let mut bad = |field: &str, reason: String| errors.push(RowError::new(line, Some(field.to_owned()), reason));
         let year = school_year(get("ANNOSCOLASTICO")).map_err(|e| bad("ANNOSCOLASTICO", e));
-        let code =
-            SchoolCode::parse(get("CODICESCUOLA")).map_err(|e| bad("CODICESCUOLA", format!("{e}")));
+        let code = SchoolCode::parse(get("CODICESCUOLA")).map_err(|e| bad("CODICESCUOLA", format!("{e}")));
         let institution = match layout {
             Layout::State => SchoolCode::parse(get("CODICEISTITUTORIFERIMENTO"))
                 .map_err(|e| bad("CODICEISTITUTORIFERIMENTO", format!("{e}"))),
@@ -189,19 +165,18 @@ pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<SchoolFile, Vec<RowE
         };
         let belfiore = get("CODICECOMUNESCUOLA").to_ascii_uppercase();
         let place = if !is_belfiore_code(&belfiore) {
-            bad(
-                "CODICECOMUNESCUOLA",
-                format!("{belfiore:?} is not a Belfiore code (a letter and 3 digits)"),
-            );
+            bad("CODICECOMUNESCUOLA", format!("{belfiore:?} is not a Belfiore code (a letter and 3 digits)"));
             None
         } else if let Some(p) = gazetteer.get(&belfiore) {
             Some(p.clone())
         } else {
             bad(
                 "CODICECOMUNESCUOLA",
-                format!(
-                    "no municipality has Belfiore code {belfiore} (import ISTAT's municipalities first)"
-                ),
+                if gazetteer.is_empty() {
+                    format!("no municipality has Belfiore code {belfiore} (import ISTAT's municipalities first)")
+                } else {
+                    format!("no municipality has Belfiore code {belfiore} in ISTAT's list (merged or renamed?)")
+                },
             );
             None
         };
@@ -241,11 +216,7 @@ pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<SchoolFile, Vec<RowE
         };
         let candidate = Institution {
             code: institution.to_string(),
-            name: if inst_name.is_empty() {
-                name.to_owned()
-            } else {
-                inst_name
-            },
+            name: if inst_name.is_empty() { name.to_owned() } else { inst_name },
             kind,
             province_code: place.province_code.clone(),
             municipality_istat: place.istat_code.clone(),
@@ -266,10 +237,7 @@ pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<SchoolFile, Vec<RowE
             }
         }
         sites.push(Site {
-            order: SchoolOrder::from_registry(
-                get("DESCRIZIONETIPOLOGIAGRADOISTRUZIONESCUOLA"),
-                code.as_str(),
-            ),
+            order: SchoolOrder::from_registry(get("DESCRIZIONETIPOLOGIAGRADOISTRUZIONESCUOLA"), code.as_str()),
             code: code.into_string(),
             institution_code: institution.into_string(),
             name: name.to_owned(),
@@ -284,44 +252,22 @@ pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<SchoolFile, Vec<RowE
         });
     }
     if sites.is_empty() && errors.is_empty() {
-        errors.push(RowError::new(1, None, "the file has no data rows"));
+        return Err(RowError::new(1, None, "the file has no data rows"));
     }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        return Err(errors);
-    }
-    let mut institutions: Vec<(u64, Institution)> =
-        institutions.into_values().map(|(l, _, i)| (l, i)).collect();
+    errors.sort_by_key(|e| e.line);
+    let mut institutions: Vec<(u64, Institution)> = institutions.into_values().map(|(l, _, i)| (l, i)).collect();
     institutions.sort_by_key(|(l, _)| *l);
-    Ok(SchoolFile {
-        layout,
-        institutions: institutions.into_iter().map(|(_, i)| i).collect(),
-        sites,
-    })
+    let data = SchoolFile { layout, institutions: institutions.into_iter().map(|(_, i)| i).collect(), sites };
+    Ok(Parsed { data, errors })
 }
 
 /// Every municipality by Belfiore code.
 pub async fn gazetteer(conn: &mut AsyncPgConnection) -> QueryResult<Gazetteer> {
     let rows: Vec<(String, String, String)> = municipalities::table
-        .select((
-            municipalities::belfiore_code,
-            municipalities::istat_code,
-            municipalities::province_code,
-        ))
+        .select((municipalities::belfiore_code, municipalities::istat_code, municipalities::province_code))
         .load(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(b, istat_code, province_code)| {
-            (
-                b,
-                Place {
-                    istat_code,
-                    province_code,
-                },
-            )
-        })
-        .collect())
+    Ok(rows.into_iter().map(|(b, istat_code, province_code)| (b, Place { istat_code, province_code })).collect())
 }
 
 /// Upserts institutions and sites. A row from an older school year than the
@@ -406,21 +352,15 @@ pub async fn import(
     conn: &mut AsyncPgConnection,
     file: &str,
     bytes: &[u8],
+    options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
     let places = gazetteer(conn).await?;
-    let data = parse(bytes, &places).map_err(|errors| ImportError {
-        file: file.to_owned(),
-        errors,
-    })?;
+    let (data, rejected) = accept(file, parse(bytes, &places), options)?;
     let kind = match data.layout {
         Layout::State => "state schools",
         Layout::NonState => "non-state schools",
     };
-    let mut report = ImportReport {
-        file: file.to_owned(),
-        kind: kind.into(),
-        ..Default::default()
-    };
+    let mut report = ImportReport { file: file.to_owned(), kind: kind.into(), rejected, ..Default::default() };
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         write_rows(conn, &data.institutions, &data.sites, false, &mut report).await
     })

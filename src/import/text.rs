@@ -6,16 +6,16 @@ use super::RowError;
 pub fn utf8(bytes: &[u8]) -> Result<&str, RowError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|e| {
-        let line = 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        RowError::new(
-            line,
-            None,
-            "the file is not valid UTF-8 text (wrong encoding?)",
-        )
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() as u64;
+        RowError::new(line, None, "the file is not valid UTF-8 text (wrong encoding?)")
     })
+}
+
+/// The header of a file as text, whatever its encoding, to recognise its layout.
+pub fn lossy_headers(bytes: &[u8], delimiter: u8) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut rdr = reader(&text, delimiter);
+    normalized_headers(&mut rdr).unwrap_or_default()
 }
 
 /// Decodes a file published in Latin-1 (ISTAT), accepting UTF-8 too since
@@ -23,11 +23,7 @@ pub fn utf8(bytes: &[u8]) -> Result<&str, RowError> {
 pub fn latin1_or_utf8(bytes: &[u8]) -> Result<String, RowError> {
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         let line = 1 + bytes[..pos].iter().filter(|b| **b == b'\n').count() as u64;
-        return Err(RowError::new(
-            line,
-            None,
-            "the file contains NUL bytes: not a text file (UTF-16?)",
-        ));
+        return Err(RowError::new(line, None, "the file contains NUL bytes: not a text file (UTF-16?)"));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
@@ -38,22 +34,13 @@ pub fn latin1_or_utf8(bytes: &[u8]) -> Result<String, RowError> {
 
 /// A CSV reader over decoded text with the publisher's delimiter.
 pub fn reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(text.as_bytes())
+    csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(true).from_reader(text.as_bytes())
 }
 
 /// Header names with whitespace (including line breaks inside quotes) collapsed.
 pub fn normalized_headers(rdr: &mut csv::Reader<&[u8]>) -> Result<Vec<String>, RowError> {
-    let headers = rdr
-        .headers()
-        .map_err(|e| RowError::new(1, None, format!("unreadable header: {e}")))?;
-    Ok(headers
-        .iter()
-        .map(|h| h.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect())
+    let headers = rdr.headers().map_err(|e| RowError::new(1, None, format!("unreadable header: {e}")))?;
+    Ok(headers.iter().map(|h| h.split_whitespace().collect::<Vec<_>>().join(" ")).collect())
 }
 
 /// Position of the column whose normalized name starts with `prefix`.
@@ -61,19 +48,35 @@ pub fn column(headers: &[String], prefix: &str) -> Option<usize> {
     headers.iter().position(|h| h.starts_with(prefix))
 }
 
-/// The Ministry writes "Non Disponibile" (or "ND") for a missing value.
+/// The Ministry writes "Non Disponibile", "ND" or dashes for a missing value.
 pub fn optional(value: &str) -> Option<String> {
     let v = value.trim();
-    if v.is_empty() || v.eq_ignore_ascii_case("Non Disponibile") || v == "ND" {
+    if v.is_empty() || v.eq_ignore_ascii_case("Non Disponibile") || v == "ND" || v.bytes().all(|b| b == b'-') {
         None
     } else {
         Some(v.to_owned())
     }
 }
 
+/// Physical line numbers (1-based) of byte offsets. The csv reader's own
+/// line count skips line breaks inside quoted fields, as in ISTAT's header.
+pub struct Lines(Vec<usize>);
+
+impl Lines {
+    pub fn new(text: &str) -> Lines {
+        Lines(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect())
+    }
+
+    pub fn at(&self, byte: u64) -> u64 {
+        // With CRLF endings the reader puts a record's start on the "\n" before it.
+        self.0.partition_point(|nl| (*nl as u64) <= byte) as u64 + 1
+    }
+}
+
 /// Reads every record, turning reader errors into row errors.
 pub fn records(
     rdr: &mut csv::Reader<&[u8]>,
+    lines: &Lines,
     expected_len: usize,
     errors: &mut Vec<RowError>,
 ) -> Vec<(u64, csv::StringRecord)> {
@@ -81,22 +84,18 @@ pub fn records(
     for rec in rdr.records() {
         match rec {
             Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
+                let line = r.position().map_or(0, |p| lines.at(p.byte()));
                 if r.len() == 1 && r.get(0).is_some_and(|s| s.trim().is_empty()) {
                     continue; // a blank line
                 }
                 if r.len() != expected_len {
-                    errors.push(RowError::new(
-                        line,
-                        None,
-                        format!("has {} fields, expected {expected_len}", r.len()),
-                    ));
+                    errors.push(RowError::new(line, None, format!("has {} fields, expected {expected_len}", r.len())));
                     continue;
                 }
                 out.push((line, r));
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines.at(p.byte()));
                 errors.push(RowError::new(line, None, format!("unreadable row: {e}")));
             }
         }

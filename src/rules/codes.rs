@@ -32,10 +32,7 @@ impl SchoolCode {
         if s.chars().count() != 10 {
             return Err(CodeError::Length(s.chars().count()));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        {
+        if !s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
             return Err(CodeError::Characters);
         }
         if !s.as_bytes()[..2].iter().all(u8::is_ascii_uppercase) {
@@ -110,11 +107,7 @@ pub fn check_char(first_nine: &str) -> Option<char> {
     }
     let mut sum = 1u32;
     for (b, w) in bytes.iter().zip(WEIGHTS) {
-        let v = if b.is_ascii_digit() {
-            u32::from(b - b'0') + 13
-        } else {
-            LETTERS.iter().position(|l| l == b)? as u32
-        };
+        let v = if b.is_ascii_digit() { u32::from(b - b'0') + 13 } else { LETTERS.iter().position(|l| l == b)? as u32 };
         sum += v * w;
     }
     Some(CHECK[(sum % 23) as usize] as char)
@@ -139,10 +132,7 @@ mod tests {
     fn parses_and_splits_a_site_code() {
         let c = SchoolCode::parse(" bgee82101x ").unwrap();
         assert_eq!(c.as_str(), "BGEE82101X");
-        assert_eq!(
-            (c.province(), c.kind(), c.number(), c.site_number()),
-            ("BG", "EE", "821", "01")
-        );
+        assert_eq!((c.province(), c.kind(), c.number(), c.site_number()), ("BG", "EE", "821", "01"));
         assert!(!c.is_non_state());
         assert!(SchoolCode::parse("MI1M083009").unwrap().is_non_state());
     }
@@ -174,12 +164,7 @@ mod tests {
         ] {
             assert_eq!(check_char(&code[..9]), code.chars().nth(9), "{code}");
         }
-        assert_eq!(
-            SchoolCode::compose("BG", "IC", "821", "00")
-                .unwrap()
-                .as_str(),
-            "BGIC82100T"
-        );
+        assert_eq!(SchoolCode::compose("BG", "IC", "821", "00").unwrap().as_str(), "BGIC82100T");
         assert_eq!(check_char("BGIC8210"), None);
         assert_eq!(check_char("BGJC82100"), None, "J has no known value");
     }

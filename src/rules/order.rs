@@ -36,10 +36,7 @@ impl SchoolOrder {
 
     /// First cycle (infanzia, primaria, secondaria I grado): what a Polo START serves.
     pub fn is_first_cycle(self) -> bool {
-        matches!(
-            self,
-            SchoolOrder::Infanzia | SchoolOrder::Primaria | SchoolOrder::SecondariaPrimoGrado
-        )
+        matches!(self, SchoolOrder::Infanzia | SchoolOrder::Primaria | SchoolOrder::SecondariaPrimoGrado)
     }
 
     /// The order of a site from the Ministry's description
@@ -57,9 +54,7 @@ impl SchoolOrder {
             Some(SchoolOrder::SecondariaPrimoGrado)
         } else if d.contains("SECONDO GRADO")
             || d.starts_with("LICEO")
-            || d.starts_with("IST")
-                && !d.starts_with("ISTITUTO COMPRENSIVO")
-                && !d.starts_with("ISTITUTO SUPERIORE")
+            || d.starts_with("IST") && !d.starts_with("ISTITUTO COMPRENSIVO") && !d.starts_with("ISTITUTO SUPERIORE")
         {
             Some(SchoolOrder::SecondariaSecondoGrado)
         } else if d.contains("CENTRO TERRITORIALE") || d.contains("ADULTI") {
@@ -100,10 +95,7 @@ impl fmt::Display for SchoolOrder {
 impl FromStr for SchoolOrder {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SchoolOrder::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown school order {s:?}"))
+        SchoolOrder::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| format!("unknown school order {s:?}"))
     }
 }
 
@@ -115,67 +107,23 @@ mod tests {
     fn descriptions_of_the_registry_files() {
         let cases = [
             ("SCUOLA INFANZIA", "AO1A008020", Some(SchoolOrder::Infanzia)),
-            (
-                "SCUOLA INFANZIA NON STATALE",
-                "VA1A06500E",
-                Some(SchoolOrder::Infanzia),
-            ),
+            ("SCUOLA INFANZIA NON STATALE", "VA1A06500E", Some(SchoolOrder::Infanzia)),
             ("SCUOLA PRIMARIA", "BGEE82101X", Some(SchoolOrder::Primaria)),
-            (
-                "SCUOLA PRIMO GRADO",
-                "BGMM82101V",
-                Some(SchoolOrder::SecondariaPrimoGrado),
-            ),
-            (
-                "SCUOLA SEC. PRIMO GRADO NON STATALE",
-                "TB1M008007",
-                Some(SchoolOrder::SecondariaPrimoGrado),
-            ),
-            (
-                "SCUOLA SEC. SECONDO GRADO NON STATALE",
-                "TNPS015002",
-                Some(SchoolOrder::SecondariaSecondoGrado),
-            ),
-            (
-                "LICEO SCIENTIFICO",
-                "AOPS00101A",
-                Some(SchoolOrder::SecondariaSecondoGrado),
-            ),
-            (
-                "ISTITUTO TECNICO PER GEOMETRI",
-                "AOTL010008",
-                Some(SchoolOrder::SecondariaSecondoGrado),
-            ),
-            (
-                "IST PROF PER I SERVIZI SOCIALI",
-                "AORF00101X",
-                Some(SchoolOrder::SecondariaSecondoGrado),
-            ),
-            (
-                "CENTRO TERRITORIALE",
-                "AOCT70000X",
-                Some(SchoolOrder::Adult),
-            ),
-            (
-                "CRIA Centro Regionale Istruzione Adulti",
-                "AORR00000X",
-                Some(SchoolOrder::Adult),
-            ),
+            ("SCUOLA PRIMO GRADO", "BGMM82101V", Some(SchoolOrder::SecondariaPrimoGrado)),
+            ("SCUOLA SEC. PRIMO GRADO NON STATALE", "TB1M008007", Some(SchoolOrder::SecondariaPrimoGrado)),
+            ("SCUOLA SEC. SECONDO GRADO NON STATALE", "TNPS015002", Some(SchoolOrder::SecondariaSecondoGrado)),
+            ("LICEO SCIENTIFICO", "AOPS00101A", Some(SchoolOrder::SecondariaSecondoGrado)),
+            ("ISTITUTO TECNICO PER GEOMETRI", "AOTL010008", Some(SchoolOrder::SecondariaSecondoGrado)),
+            ("IST PROF PER I SERVIZI SOCIALI", "AORF00101X", Some(SchoolOrder::SecondariaSecondoGrado)),
+            ("CENTRO TERRITORIALE", "AOCT70000X", Some(SchoolOrder::Adult)),
+            ("CRIA Centro Regionale Istruzione Adulti", "AORR00000X", Some(SchoolOrder::Adult)),
             ("ISTITUTO COMPRENSIVO", "BGIC82100T", None),
             ("ISTITUTO SUPERIORE", "AOIS00100X", None),
             ("Non Disponibile", "AOIP008000", None),
-            (
-                "Non Disponibile",
-                "AOTD010005",
-                Some(SchoolOrder::SecondariaSecondoGrado),
-            ),
+            ("Non Disponibile", "AOTD010005", Some(SchoolOrder::SecondariaSecondoGrado)),
         ];
         for (desc, code, want) in cases {
-            assert_eq!(
-                SchoolOrder::from_registry(desc, code),
-                want,
-                "{desc} / {code}"
-            );
+            assert_eq!(SchoolOrder::from_registry(desc, code), want, "{desc} / {code}");
         }
     }
 

@@ -1,0 +1,206 @@
+//! Test harness: a throw-away PostgreSQL cluster per test run (or
+//! `TEST_DATABASE_URL`), a migrated template database, a demo template, and a
+//! database per test cloned from one of them. Servers run on port 0.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ambito::config::ServeArgs;
+use ambito::db::embedded::{ClusterOptions, EmbeddedCluster};
+use ambito::db::{self, PgPool, with_database};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+
+const TEMPLATE: &str = "ambito_template";
+const DEMO_TEMPLATE: &str = "ambito_demo_template";
+
+struct Server {
+    /// Connection string of the maintenance database (`postgres`).
+    admin_url: String,
+    prefix: String,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The shared data folder beside the repository (`../shared/data`).
+pub fn shared_data(file: &str) -> PathBuf {
+    let dir = std::env::var_os("AMBITO_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let path = dir.join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: the tests read the published open-data files from ../shared/data (or AMBITO_SHARED_DATA)",
+        path.display()
+    );
+    path
+}
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        // Migrations run through a blocking harness: give them a runtime of their own.
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(setup())
+        })
+        .join()
+        .expect("test database setup panicked")
+    })
+}
+
+async fn setup() -> Server {
+    let pid = std::process::id();
+    let (admin_url, prefix) = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) => (with_database(&url, "postgres"), format!("ambito_t{pid}_")),
+        Err(_) => {
+            let dir = std::env::temp_dir().join(format!("ambito-test-{pid}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            let cluster = EmbeddedCluster::ensure(&dir.join("postgres"), &ClusterOptions { fsync: false })
+                .await
+                .expect("starting the test PostgreSQL cluster");
+            watchdog(pid, &cluster.stop_argv(), &dir);
+            (cluster.url("postgres"), "t_".to_string())
+        }
+    };
+    let template = format!("{prefix}{TEMPLATE}");
+    let demo_template = format!("{prefix}{DEMO_TEMPLATE}");
+    let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("connecting to the test server");
+    for db in [&demo_template, &template] {
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {db}")).execute(&mut admin).await.unwrap();
+    }
+    diesel::sql_query(format!("CREATE DATABASE {template}")).execute(&mut admin).await.unwrap();
+    db::migrate(&with_database(&admin_url, &template)).await.expect("migrating the template");
+    diesel::sql_query(format!("CREATE DATABASE {demo_template} TEMPLATE {template} STRATEGY FILE_COPY"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut demo = AsyncPgConnection::establish(&with_database(&admin_url, &demo_template)).await.unwrap();
+    ambito::demo::load(&mut demo).await.expect("loading demo data into the template");
+    Server { admin_url, prefix }
+}
+
+/// A shell loop that stops the cluster and removes its files once the test
+/// process is gone, however it ends.
+fn watchdog(pid: u32, stop: &[String], dir: &std::path::Path) {
+    let quoted: Vec<String> = stop.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {} >/dev/null 2>&1; rm -rf '{}'",
+        quoted.join(" "),
+        dir.display()
+    );
+    // `setsid -f` detaches the loop and returns at once, so there is nothing to wait for later.
+    std::process::Command::new("setsid")
+        .args(["-f", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("starting the cluster watchdog");
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    async fn clone_of(template: &str) -> TestDb {
+        let s = server();
+        let name = format!("{}db{}_{}", s.prefix, std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let mut admin = AsyncPgConnection::establish(&s.admin_url).await.unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {}{template} STRATEGY FILE_COPY", s.prefix))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        TestDb { url: with_database(&s.admin_url, &name) }
+    }
+
+    /// Migrated and empty.
+    pub async fn empty() -> TestDb {
+        TestDb::clone_of(TEMPLATE).await
+    }
+
+    /// With the demo territory.
+    pub async fn demo() -> TestDb {
+        TestDb::clone_of(DEMO_TEMPLATE).await
+    }
+
+    pub async fn conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url).await.unwrap()
+    }
+
+    pub fn pool(&self) -> PgPool {
+        db::pool(&self.url, 4).unwrap()
+    }
+}
+
+/// The real server on a free loopback port, over a test database.
+pub struct TestApp {
+    pub base: String,
+    /// Kept for the test's lifetime: the database the server uses.
+    _db: TestDb,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn demo() -> TestApp {
+        TestApp::over(TestDb::demo().await).await
+    }
+
+    pub async fn over(db: TestDb) -> TestApp {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let args = ServeArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            demo: Some(false),
+            tls_cert: None,
+            tls_key: None,
+            behind_tls_proxy: false,
+        };
+        let running = ambito::server::spawn(ambito::server::state(db.pool()), &args, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("starting the server");
+        TestApp { base: format!("http://{}", running.addr), _db: db, http: reqwest::Client::new(), _stop: tx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a GraphQL document; returns the HTTP status and the JSON body.
+    pub async fn post(&self, query: &str, variables: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// A query that must succeed: returns `data`.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// A query that must fail: returns its first error.
+    pub async fn query_error(&self, query: &str, variables: Value) -> (u16, Value) {
+        let (status, body) = self.post(query, variables).await;
+        let err = body["errors"][0].clone();
+        assert!(err.is_object(), "expected an error: {body}");
+        (status, err)
+    }
+}

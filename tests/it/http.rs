@@ -1,0 +1,93 @@
+//! The HTTP surface: health, readiness, metrics, request ids, and what
+//! happens to malformed or oversized GraphQL.
+
+use serde_json::json;
+
+use crate::harness::{TestApp, TestDb};
+
+#[tokio::test]
+async fn health_ready_and_metrics_answer() {
+    let app = TestApp::demo().await;
+    let health = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.query("{ provinces { totalCount } }", json!({})).await;
+    let (_, _) = app.query_error("{ schools(first: 500) { totalCount } }", json!({})).await;
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"ambito_http_requests_total{route="/graphql",status="200"} 2"#), "{text}");
+    assert!(text.contains("ambito_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains(r#"ambito_graphql_errors_total{code="BAD_USER_INPUT"} 1"#), "{text}");
+    assert!(text.contains(r#"ambito_db_pool_connections{state="max"} 4"#), "{text}");
+}
+
+#[tokio::test]
+async fn ready_fails_when_the_database_is_gone() {
+    let db = TestDb::empty().await;
+    let gone = TestDb { url: ambito::db::with_database(&db.url, "no_such_database") };
+    let app = TestApp::over(gone).await;
+    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(app.http.get(app.url("/health")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::demo().await;
+    let resp = app.http.get(app.url("/health")).send().await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    let other = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
+}
+
+#[tokio::test]
+async fn malformed_and_over_limit_queries_are_refused_before_execution() {
+    let app = TestApp::demo().await;
+    let cases = [
+        ("{ schools { totalCount ", "GRAPHQL_PARSE_FAILED"),
+        ("{ schools { nonsense } }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ provinces(first: 1) { nodes { municipalities(first: 1) { nodes { province { municipalities(first: 1) { nodes { province { municipalities(first: 1) { nodes { province { municipalities(first: 1) { nodes { name } } } } } } } } } } } } } }",
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            "{ provinces(first: 100) { nodes { municipalities(first: 100) { nodes { sites(first: 100) { nodes { code } } } } } } }",
+            "QUERY_TOO_COMPLEX",
+        ),
+    ];
+    for (query, code) in cases {
+        let (status, err) = app.query_error(query, json!({})).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(err["extensions"]["code"], code, "{query}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn only_single_json_requests_are_accepted() {
+    let app = TestApp::demo().await;
+    let form = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("query=%7B+provinces+%7B+totalCount+%7D+%7D")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let body: serde_json::Value = form.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    let batch = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!([{ "query": "{ provinces { totalCount } }" }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 400);
+
+    let huge = "x".repeat(ambito::http::MAX_BODY + 1);
+    let big = app.http.post(app.url("/graphql")).json(&json!({ "query": huge })).send().await.unwrap();
+    assert_eq!(big.status(), 413);
+}

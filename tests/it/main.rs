@@ -1,0 +1,10 @@
+//! Integration tests: the real server over HTTP, a real PostgreSQL, the
+//! published open-data files. One test binary, so one cluster per run.
+
+mod harness;
+
+mod cli;
+mod http;
+mod imports;
+mod schema_file;
+mod territory;
