@@ -132,3 +132,29 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(listen: &str, tls: bool, proxy: bool) -> ServeArgs {
+        ServeArgs {
+            listen: listen.parse().unwrap(),
+            demo: None,
+            tls_cert: tls.then(|| "cert.pem".into()),
+            tls_key: tls.then(|| "key.pem".into()),
+            behind_tls_proxy: proxy,
+        }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_in_demo_or_behind_a_proxy() {
+        assert!(check_transport(&args("0.0.0.0:8080", false, false), false).is_err());
+        assert!(check_transport(&args("[::]:8080", false, false), false).is_err());
+        assert!(check_transport(&args("0.0.0.0:8080", true, false), false).is_ok());
+        assert!(check_transport(&args("0.0.0.0:8080", false, true), false).is_ok());
+        assert!(check_transport(&args("0.0.0.0:8080", false, false), true).is_ok());
+        assert!(check_transport(&args("127.0.0.1:8080", false, false), false).is_ok());
+        assert!(check_transport(&args("[::1]:8080", false, false), false).is_ok());
+    }
+}

@@ -41,7 +41,11 @@ pub fn find_binaries() -> anyhow::Result<PathBuf> {
         if dir.join("initdb").is_file() {
             return Ok(dir);
         }
-        bail!("AMBITO_PG_BIN={} has no initdb", dir.display());
+        bail!(
+            "AMBITO_PG_BIN={} has no initdb: install the PostgreSQL server (`apt-get install postgresql`) \
+             and point AMBITO_PG_BIN at its bin directory",
+            dir.display()
+        );
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

@@ -7,4 +7,5 @@ mod cli;
 mod http;
 mod imports;
 mod schema_file;
+mod serve;
 mod territory;

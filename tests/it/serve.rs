@@ -1,0 +1,123 @@
+//! `ambito serve` as a new user runs it: the embedded default with demo data,
+//! one log line per request, HTTPS when given a certificate, a clean stop.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn ambito(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ambito"));
+    cmd.env_remove("DATABASE_URL").env("AMBITO_LOG", "info").arg("--data-dir").arg(data_dir);
+    cmd
+}
+
+/// Starts `serve` and returns it with the URL it printed.
+fn start(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("serve printed nothing").unwrap();
+    let url = first.strip_prefix("Ambito is listening on ").unwrap_or_else(|| panic!("unexpected: {first}")).to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+/// Ctrl-C, as a user stops the server; returns what it logged.
+fn interrupt(child: &mut Child) -> String {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}: {log}");
+    log
+}
+
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    // The embedded cluster may belong to the `postgres` user: let it through.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn serve_starts_the_embedded_default_with_demo_data_and_stops_it() {
+    let dir = data_dir();
+    let mut cmd = ambito(dir.path());
+    cmd.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"]);
+    let (mut child, url) = start(cmd);
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/graphql"), "{url}");
+    let body: Value = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "query": "query Towns { municipalities(filter: {province: \"BG\"}) { totalCount } }", "operationName": "Towns" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["municipalities"]["totalCount"], 243);
+
+    let log = interrupt(&mut child);
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "request" && v["route"] == "/graphql")
+        .unwrap_or_else(|| panic!("no JSON request line in: {log}"));
+    assert_eq!(line["operation"], "Towns");
+    assert_eq!(line["outcome"], "ok");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["request_id"].as_str().unwrap().len(), 32);
+    assert!(line["duration_ms"].is_number());
+    assert!(!dir.path().join("postgres/postmaster.pid").exists(), "the cluster stops with the server");
+}
+
+#[tokio::test]
+async fn serve_speaks_https_when_given_a_certificate() {
+    let dir = data_dir();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mut cmd = ambito(dir.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"]).arg(&cert).arg("--tls-key").arg(&key);
+    let (mut child, url) = start(cmd);
+    assert!(url.starts_with("https://"), "{url}");
+    let health = url.replace("/graphql", "/health");
+    let got = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-sk", "--max-time", "10", &health])
+            .output()
+            .expect("curl is needed for the HTTPS test")
+    })
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "ok");
+    interrupt(&mut child);
+}
+
+#[test]
+fn missing_postgres_binaries_name_the_package() {
+    let dir = data_dir();
+    let out = ambito(dir.path()).env("AMBITO_PG_BIN", dir.path()).arg("migrate").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("apt-get install postgresql"));
+}
+
+#[test]
+fn plain_http_on_a_public_address_is_refused_outside_demo_mode() {
+    let dir = data_dir();
+    let out = ambito(dir.path()).args(["serve", "--demo=false", "--listen", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve plain HTTP"), "{err}");
+    assert!(!dir.path().join("postgres/postmaster.pid").exists(), "the cluster is stopped on the way out");
+}
