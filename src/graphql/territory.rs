@@ -11,7 +11,7 @@ use super::loaders::{
 use crate::db::RequestDb;
 use crate::db::territory::{
     self as q, AmbitFilter, AmbitRow, HubFilter, HubRow, InstitutionRow, MunicipalityFilter, MunicipalityRow,
-    PageRequest, ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,
+    ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,
 };
 use crate::error::{AppError, AppResult};
 use crate::rules::codes::is_istat_code;
@@ -141,10 +141,17 @@ fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<TerritoryLoader> {
     ctx.data_unchecked::<DataLoader<TerritoryLoader>>()
 }
 
-/// Expands to a function that returns one page of a list and its count.
+/// Expands to a function that returns one page of a list (`first`, `after`)
+/// and, when selected, its count.
 macro_rules! list {
     ($name:ident, $filter:ty, $row:ty, $node:ident, $page:path, $count:path, $key:ident) => {
-        async fn $name(ctx: &Context<'_>, filter: $filter, page: PageRequest) -> AppResult<Connection<$node>> {
+        async fn $name(
+            ctx: &Context<'_>,
+            filter: $filter,
+            first: Option<i32>,
+            after: Option<String>,
+        ) -> Result<Connection<$node>> {
+            let page = page_request(first, after)?;
             let database = db(ctx).clone();
             let (f, p) = (filter.clone(), page.clone());
             let rows = database.run(move |c| Box::pin(async move { $page(c, &f, &p).await })).await?;
@@ -162,6 +169,7 @@ macro_rules! list {
                 $node,
             )
             .await
+            .map_err(Into::into)
         }
     };
 }
@@ -219,7 +227,7 @@ impl Province {
         after: Option<String>,
     ) -> Result<Connection<TerritorialAmbit>> {
         let filter = AmbitFilter { province: Some(self.0.code.clone()) };
-        Ok(ambit_list(ctx, filter, page_request(first, after)?).await?)
+        ambit_list(ctx, filter, first, after).await
     }
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn municipalities(
@@ -229,7 +237,7 @@ impl Province {
         after: Option<String>,
     ) -> Result<Connection<Municipality>> {
         let filter = MunicipalityFilter { province: Some(self.0.code.clone()), ..Default::default() };
-        Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
+        municipality_list(ctx, filter, first, after).await
     }
 }
 
@@ -260,7 +268,7 @@ impl TerritorialAmbit {
         after: Option<String>,
     ) -> Result<Connection<Municipality>> {
         let filter = MunicipalityFilter { ambit: Some(self.0.code.clone()), ..Default::default() };
-        Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
+        municipality_list(ctx, filter, first, after).await
     }
 }
 
@@ -294,7 +302,7 @@ impl Municipality {
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn sites(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<Site>> {
         let filter = SiteFilter { municipality: Some(self.0.istat_code.clone()), ..Default::default() };
-        Ok(site_list(ctx, filter, page_request(first, after)?).await?)
+        site_list(ctx, filter, first, after).await
     }
 }
 
@@ -437,7 +445,7 @@ impl Hub {
         after: Option<String>,
     ) -> Result<Connection<Municipality>> {
         let filter = MunicipalityFilter { hub: Some(self.0.code.clone()), ..Default::default() };
-        Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
+        municipality_list(ctx, filter, first, after).await
     }
     /// Sites of the hub's territory, optionally of one order.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -449,7 +457,7 @@ impl Hub {
         order: Option<SchoolOrder>,
     ) -> Result<Connection<Site>> {
         let filter = SiteFilter { hub: Some(self.0.code.clone()), order: order.map(Into::into), ..Default::default() };
-        Ok(site_list(ctx, filter, page_request(first, after)?).await?)
+        site_list(ctx, filter, first, after).await
     }
 }
 
@@ -517,7 +525,7 @@ impl TerritoryQuery {
         filter: Option<ProvinceFilterInput>,
     ) -> Result<Connection<Province>> {
         let f = filter.unwrap_or_default();
-        Ok(province_list(ctx, ProvinceFilter { region: f.region }, page_request(first, after)?).await?)
+        province_list(ctx, ProvinceFilter { region: f.region }, first, after).await
     }
 
     async fn province(&self, ctx: &Context<'_>, code: String) -> Result<Option<Province>> {
@@ -535,7 +543,7 @@ impl TerritoryQuery {
     ) -> Result<Connection<TerritorialAmbit>> {
         let f = filter.unwrap_or_default();
         let filter = AmbitFilter { province: province_arg("filter.province", f.province)? };
-        Ok(ambit_list(ctx, filter, page_request(first, after)?).await?)
+        ambit_list(ctx, filter, first, after).await
     }
 
     async fn territorial_ambit(&self, ctx: &Context<'_>, code: String) -> Result<Option<TerritorialAmbit>> {
@@ -557,7 +565,7 @@ impl TerritoryQuery {
             ambit: code_arg("filter.territorialAmbit", f.territorial_ambit, 16)?,
             hub: code_arg("filter.hub", f.hub, 16)?,
         };
-        Ok(municipality_list(ctx, filter, page_request(first, after)?).await?)
+        municipality_list(ctx, filter, first, after).await
     }
 
     async fn municipality(&self, ctx: &Context<'_>, istat_code: String) -> Result<Option<Municipality>> {
@@ -581,7 +589,7 @@ impl TerritoryQuery {
             code_prefix: code_arg("filter.codePrefix", f.code_prefix, 10)?,
             kind: f.kind.map(|k| k.stored().to_owned()),
         };
-        Ok(school_list(ctx, filter, page_request(first, after)?).await?)
+        school_list(ctx, filter, first, after).await
     }
 
     async fn school(&self, ctx: &Context<'_>, code: String) -> Result<Option<School>> {
@@ -606,7 +614,7 @@ impl TerritoryQuery {
             institution: code_arg("filter.school", f.school, 10)?,
             hub: code_arg("filter.hub", f.hub, 16)?,
         };
-        Ok(site_list(ctx, filter, page_request(first, after)?).await?)
+        site_list(ctx, filter, first, after).await
     }
 
     async fn site(&self, ctx: &Context<'_>, code: String) -> Result<Option<Site>> {
@@ -627,7 +635,7 @@ impl TerritoryQuery {
             province: province_arg("filter.province", f.province)?,
             kind: f.kind.map(|k| k.stored().to_owned()),
         };
-        Ok(hub_list(ctx, filter, page_request(first, after)?).await?)
+        hub_list(ctx, filter, first, after).await
     }
 
     async fn hub(&self, ctx: &Context<'_>, code: String) -> Result<Option<Hub>> {

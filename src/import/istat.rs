@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use diesel::sql_types::{Array, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::text::{self, column};
-use super::{ImportOptions, ImportReport, Parsed, RowError, Upserted, accept, tally};
+use super::{ImportOptions, ImportReport, Parsed, RowError, Upserted, tally};
 use crate::rules::codes::{is_belfiore_code, is_istat_code};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<MunicipalityFile>, RowError> {
     Ok(Parsed { data: out, errors })
 }
 
-/// Writes a parsed file in one transaction.
+/// Writes a parsed file; the caller holds the transaction.
 pub async fn write(
     conn: &mut AsyncPgConnection,
     data: &MunicipalityFile,
@@ -160,39 +160,35 @@ pub async fn write(
     let (m_istat, m_belf, m_name, m_prov) =
         (mcol(|x| &x.istat_code), mcol(|x| &x.belfiore_code), mcol(|x| &x.name), mcol(|x| &x.province_code));
     let offered = m.len();
-    let upserted = conn
-        .transaction::<_, diesel::result::Error, _>(async move |conn| {
-            diesel::sql_query(
-                "INSERT INTO provinces (code, istat_code, name, region)
+    diesel::sql_query(
+        "INSERT INTO provinces (code, istat_code, name, region)
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
                      ON CONFLICT (code) DO UPDATE SET istat_code = EXCLUDED.istat_code,
                          name = EXCLUDED.name, region = EXCLUDED.region
                      WHERE (provinces.istat_code, provinces.name, provinces.region)
                          IS DISTINCT FROM (EXCLUDED.istat_code, EXCLUDED.name, EXCLUDED.region)",
-            )
-            .bind::<Array<Text>, _>(p_code)
-            .bind::<Array<Text>, _>(p_istat)
-            .bind::<Array<Text>, _>(p_name)
-            .bind::<Array<Text>, _>(p_region)
-            .execute(conn)
-            .await?;
-            diesel::sql_query(
-                "INSERT INTO municipalities (istat_code, belfiore_code, name, province_code)
+    )
+    .bind::<Array<Text>, _>(p_code)
+    .bind::<Array<Text>, _>(p_istat)
+    .bind::<Array<Text>, _>(p_name)
+    .bind::<Array<Text>, _>(p_region)
+    .execute(conn)
+    .await?;
+    let upserted = diesel::sql_query(
+        "INSERT INTO municipalities (istat_code, belfiore_code, name, province_code)
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
                      ON CONFLICT (istat_code) DO UPDATE SET belfiore_code = EXCLUDED.belfiore_code,
                          name = EXCLUDED.name, province_code = EXCLUDED.province_code
                      WHERE (municipalities.belfiore_code, municipalities.name, municipalities.province_code)
                          IS DISTINCT FROM (EXCLUDED.belfiore_code, EXCLUDED.name, EXCLUDED.province_code)
                      RETURNING (xmax = 0) AS inserted",
-            )
-            .bind::<Array<Text>, _>(m_istat)
-            .bind::<Array<Text>, _>(m_belf)
-            .bind::<Array<Text>, _>(m_name)
-            .bind::<Array<Text>, _>(m_prov)
-            .load::<Upserted>(conn)
-            .await
-        })
-        .await?;
+    )
+    .bind::<Array<Text>, _>(m_istat)
+    .bind::<Array<Text>, _>(m_belf)
+    .bind::<Array<Text>, _>(m_name)
+    .bind::<Array<Text>, _>(m_prov)
+    .load::<Upserted>(conn)
+    .await?;
     report.rows = offered;
     tally(report, &upserted, offered);
     Ok(())
@@ -205,11 +201,7 @@ pub async fn import(
     bytes: &[u8],
     options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let (data, rejected) = accept(file, parse(bytes), options)?;
-    let mut report =
-        ImportReport { file: file.to_owned(), kind: "municipalities".into(), rejected, ..Default::default() };
-    write(conn, &data, &mut report).await?;
-    Ok(report)
+    super::run(conn, file, "municipalities", parse(bytes), options, |c, d, r| Box::pin(write(c, d, r))).await
 }
 
 #[cfg(test)]

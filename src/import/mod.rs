@@ -10,10 +10,13 @@ pub mod pupils;
 pub mod schools;
 mod text;
 
+use std::collections::HashMap;
 use std::fmt;
 
-use diesel::QueryableByName;
 use diesel::sql_types::Bool;
+use diesel::{QueryResult, QueryableByName};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::future::BoxFuture;
 
 /// A bad row: where it is and why. Never carries more of the row than the field's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +98,33 @@ pub fn accept<T>(
         }
         Ok(p) => Ok((p.data, p.errors)),
     }
+}
+
+/// Writes a parsed file's rows: one shape for every importer, so that
+/// [`run`] can hold the transaction.
+pub(crate) type Writer<T> =
+    for<'a> fn(&'a mut AsyncPgConnection, &'a T, &'a mut ImportReport) -> BoxFuture<'a, QueryResult<()>>;
+
+/// Applies the all-or-nothing rule to a parse, then writes the file in one transaction.
+pub(crate) async fn run<T: Sync>(
+    conn: &mut AsyncPgConnection,
+    file: &str,
+    kind: &str,
+    parsed: Result<Parsed<T>, RowError>,
+    options: ImportOptions,
+    write: Writer<T>,
+) -> anyhow::Result<ImportReport> {
+    let (data, rejected) = accept(file, parsed, options)?;
+    let mut report = ImportReport { file: file.to_owned(), kind: kind.to_owned(), rejected, ..Default::default() };
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| write(conn, &data, &mut report).await).await?;
+    Ok(report)
+}
+
+/// A second row with the same code: the first one wins.
+pub(crate) fn repeated(seen: &mut HashMap<String, u64>, code: &str, line: u64) -> Option<RowError> {
+    let first = seen.insert(code.to_owned(), line)?;
+    seen.insert(code.to_owned(), first);
+    Some(RowError::new(line, Some("CODICESCUOLA".into()), format!("{code} already appears on line {first}")))
 }
 
 /// What an import did.

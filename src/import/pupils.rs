@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use diesel::sql_types::{Array, BigInt, Int4, Nullable, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::text;
-use super::{ImportOptions, ImportReport, Parsed, RowError, accept};
+use super::{ImportOptions, ImportReport, Parsed, RowError, repeated};
 use crate::rules::codes::SchoolCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,12 +67,8 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<Vec<PupilCount>>, RowError> {
             ));
             continue;
         };
-        if let Some(first) = seen.insert(code.to_string(), line) {
-            errors.push(RowError::new(
-                line,
-                Some("CODICESCUOLA".into()),
-                format!("{code} already appears on line {first}"),
-            ));
+        if let Some(e) = repeated(&mut seen, code.as_str(), line) {
+            errors.push(e);
             continue;
         }
         out.push(PupilCount { code: code.into_string(), pupils, at_most });
@@ -153,9 +149,5 @@ pub async fn import(
     bytes: &[u8],
     options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let (counts, rejected) = accept(file, parse(bytes), options)?;
-    let mut report =
-        ImportReport { file: file.to_owned(), kind: "pupil counts".into(), rejected, ..Default::default() };
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| write(conn, &counts, &mut report).await).await?;
-    Ok(report)
+    super::run(conn, file, "pupil counts", parse(bytes), options, |c, d, r| Box::pin(write(c, d, r))).await
 }

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Int4, Nullable, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::text::{self, optional};
-use super::{ImportOptions, ImportReport, Parsed, RowError, Upserted, accept, tally};
+use super::{ImportOptions, ImportReport, Parsed, RowError, Upserted, repeated, tally};
 use crate::db::schema::municipalities;
 use crate::rules::codes::{SchoolCode, is_belfiore_code};
 use crate::rules::order::SchoolOrder;
@@ -195,12 +195,8 @@ pub fn parse(bytes: &[u8], gazetteer: &Gazetteer) -> Result<Parsed<SchoolFile>, 
         else {
             continue;
         };
-        if let Some(first) = seen_sites.insert(code.to_string(), line) {
-            errors.push(RowError::new(
-                line,
-                Some("CODICESCUOLA".into()),
-                format!("{code} already appears on line {first}"),
-            ));
+        if let Some(e) = repeated(&mut seen_sites, code.as_str(), line) {
+            errors.push(e);
             continue;
         }
         let email = optional(get("INDIRIZZOEMAILSCUOLA"));
@@ -355,15 +351,13 @@ pub async fn import(
     options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
     let places = gazetteer(conn).await?;
-    let (data, rejected) = accept(file, parse(bytes, &places), options)?;
-    let kind = match data.layout {
-        Layout::State => "state schools",
-        Layout::NonState => "non-state schools",
+    let parsed = parse(bytes, &places);
+    let kind = match parsed.as_ref().map(|p| p.data.layout) {
+        Ok(Layout::State) => "state schools",
+        _ => "non-state schools",
     };
-    let mut report = ImportReport { file: file.to_owned(), kind: kind.into(), rejected, ..Default::default() };
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        write_rows(conn, &data.institutions, &data.sites, false, &mut report).await
+    super::run(conn, file, kind, parsed, options, |c, d, r| {
+        Box::pin(write_rows(c, &d.institutions, &d.sites, false, r))
     })
-    .await?;
-    Ok(report)
+    .await
 }

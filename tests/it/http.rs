@@ -32,6 +32,27 @@ async fn ready_fails_when_the_database_is_gone() {
 }
 
 #[tokio::test]
+async fn internal_errors_show_only_the_request_id() {
+    let db = TestDb::empty().await;
+    let gone = TestDb { url: ambito::db::with_database(&db.url, "no_such_database") };
+    let app = TestApp::over(gone).await;
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "{ provinces { totalCount } }" }))
+        .send()
+        .await
+        .unwrap();
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "INTERNAL");
+    assert_eq!(err["extensions"]["requestId"], request_id.as_str());
+    assert_eq!(err["message"], format!("internal error (request {request_id})"));
+    assert!(!body.to_string().contains("no_such_database"), "no database detail leaks: {body}");
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = TestApp::demo().await;
     let resp = app.http.get(app.url("/health")).send().await.unwrap();
