@@ -4,7 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::SessionPolicy;
 
 #[derive(Parser, Debug)]
 #[command(name = "ambito", version, about = "GraphQL server for the data platforms of provincial school offices")]
@@ -51,6 +55,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Manage accounts and memberships.
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
+    },
     /// Print the GraphQL schema (SDL), or write it to a file.
     ExportSchema {
         #[arg(long, short)]
@@ -75,6 +84,42 @@ pub struct ServeArgs {
     /// A proxy in front terminates TLS: allow plain HTTP on a non-loopback address.
     #[arg(long, env = "AMBITO_BEHIND_TLS_PROXY")]
     pub behind_tls_proxy: bool,
+    /// A session unused this many minutes ends.
+    #[arg(long, env = "AMBITO_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u64,
+    /// No session lasts longer than this many hours.
+    #[arg(long, env = "AMBITO_SESSION_MAX_HOURS", default_value_t = 12)]
+    pub session_max_hours: u64,
+}
+
+impl ServeArgs {
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle: Duration::from_secs(self.session_idle_minutes * 60),
+            absolute: Duration::from_secs(self.session_max_hours * 3600),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin it has no password until
+    /// the holder sets one.
+    Create {
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Give an account a role for an organisation (province code, school
+    /// code, ISTAT municipality code or hub code; none for a teacher).
+    Grant { email: String, role: String, organization: Option<String> },
+    /// Take a membership away; its sessions end at once.
+    Revoke { email: String, role: String, organization: Option<String> },
+    /// Disable an account; its sessions end at once.
+    Disable { email: String },
+    /// Set a new password (first line of standard input); every session ends.
+    SetPassword { email: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -26,6 +26,8 @@ pub enum AppError {
     /// Does not exist, or is outside the caller's scope: the two are indistinguishable.
     NotFound,
     Unauthenticated,
+    /// A login that failed, for whatever reason: one answer for all of them.
+    LoginFailed,
     Forbidden,
     Conflict(String),
     /// Anything else. The cause is logged with the request id and never shown.
@@ -47,7 +49,7 @@ impl AppError {
         match self {
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound => "NOT_FOUND",
-            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Unauthenticated | AppError::LoginFailed => "UNAUTHENTICATED",
             AppError::Forbidden => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::Internal(_) => "INTERNAL",
@@ -61,6 +63,7 @@ impl AppError {
             AppError::BadInput { field: None, reason } => reason.clone(),
             AppError::NotFound => "not found".into(),
             AppError::Unauthenticated => "authentication required".into(),
+            AppError::LoginFailed => "wrong e-mail or password".into(),
             AppError::Forbidden => "not allowed".into(),
             AppError::Conflict(m) => m.clone(),
             AppError::Internal(_) => format!("internal error (request {request_id})"),

@@ -1,5 +1,6 @@
 //! Ambito: GraphQL server for the data platforms of Italian provincial school offices.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod demo;

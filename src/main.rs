@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use ambito::config::{Cli, Command, GlobalArgs, ImportCommand, LogFormat, ServeArgs};
+use ambito::auth::passwords::Passwords;
+use ambito::auth::{self, OrgRef, Role};
+use ambito::config::{Cli, Command, GlobalArgs, ImportCommand, LogFormat, ServeArgs, UserCommand};
+use ambito::db::accounts;
 use ambito::import::{self, ImportError, ImportOptions};
 use ambito::server::{self, Database};
 use anyhow::Context as _;
@@ -27,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&cli.global, &args).await,
         Command::Migrate => migrate(&cli.global).await,
         Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
+        Command::User { what } => user(&cli.global, what).await,
         Command::ExportSchema { output } => export_schema(output),
     };
     match result {
@@ -46,14 +50,17 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let demo = args.demo.unwrap_or(database.is_embedded());
     let outcome = async {
         server::check_transport(args, demo)?;
+        let accounts_file = global.data_dir.join("demo-accounts.json");
         if demo {
             let mut conn = AsyncPgConnection::establish(&database.url).await?;
-            if ambito::demo::load(&mut conn).await? {
-                tracing::info!("loaded the demo data (Bergamo and Milano)");
+            if let Some(accounts) = ambito::demo::load(&mut conn, &Passwords::new()).await? {
+                write_private(&accounts_file, &serde_json::to_vec_pretty(&accounts)?)?;
+                tracing::info!("loaded the demo data (Bergamo and Milano) and its accounts");
             }
         }
         let pool = database.pool(global.db_pool_size)?;
-        let running = server::spawn(server::state(pool), args, server::shutdown_signal()).await?;
+        let state = server::state(pool, args.session_policy());
+        let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);
         match &global.database_url {
@@ -62,6 +69,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         }
         if demo {
             println!("Demo data: the provinces of Bergamo and Milano (see README, \"Demo data\")");
+            println!("Demo accounts: {}", accounts_file.display());
         }
         running.task.await??;
         anyhow::Ok(())
@@ -70,6 +78,14 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let closed = database.close().await;
     outcome?;
     closed
+}
+
+/// Writes a file only its owner can read (it holds passwords).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
@@ -109,6 +125,74 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOpt
     let closed = database.close().await;
     outcome?;
     closed
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
+    let database = Database::open(global).await?;
+    let outcome = async {
+        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+        let email_of = |raw: &str| auth::normalize_email(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"));
+        let membership = |role: &str, org: Option<&str>| -> anyhow::Result<(Role, OrgRef)> {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            Ok((role, OrgRef::for_role(role, org).map_err(anyhow::Error::msg)?))
+        };
+        match what {
+            UserCommand::Create { email, password_stdin } => {
+                let email = email_of(&email)?;
+                let hash = match password_stdin {
+                    true => Some(hash(&read_password()?).await?),
+                    false => None,
+                };
+                accounts::create_user(&mut conn, &email, hash.as_deref()).await.context("creating the account")?;
+                println!("created {email}");
+            }
+            UserCommand::Grant { email, role, organization } => {
+                let id = user_id(&mut conn, &email_of(&email)?).await?;
+                let (role, org) = membership(&role, organization.as_deref())?;
+                accounts::grant(&mut conn, id, role, &org).await.context("the organisation must exist")?;
+                println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
+            }
+            UserCommand::Revoke { email, role, organization } => {
+                let id = user_id(&mut conn, &email_of(&email)?).await?;
+                let (role, org) = membership(&role, organization.as_deref())?;
+                let n = accounts::revoke(&mut conn, id, role, &org).await?;
+                anyhow::ensure!(n > 0, "{email} has no such membership");
+                println!("revoked {role} {} from {email}", org.code().unwrap_or("(own)"));
+            }
+            UserCommand::Disable { email } => {
+                let id = user_id(&mut conn, &email_of(&email)?).await?;
+                accounts::disable(&mut conn, id).await?;
+                println!("disabled {email}");
+            }
+            UserCommand::SetPassword { email } => {
+                let id = user_id(&mut conn, &email_of(&email)?).await?;
+                accounts::set_password(&mut conn, id, &hash(&read_password()?).await?).await?;
+                println!("password set for {email}; its sessions have ended");
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    outcome?;
+    closed
+}
+
+async fn user_id(conn: &mut AsyncPgConnection, email: &str) -> anyhow::Result<i64> {
+    Ok(accounts::user_by_email(conn, email).await?.with_context(|| format!("no account {email}"))?.id)
+}
+
+async fn hash(password: &str) -> anyhow::Result<String> {
+    Passwords::new().hash(password).await.map_err(|e| match e {
+        ambito::error::AppError::BadInput { reason, .. } => anyhow::anyhow!("the password {reason}"),
+        other => anyhow::anyhow!("hashing the password: {other:?}"),
+    })
 }
 
 fn export_schema(output: Option<std::path::PathBuf>) -> anyhow::Result<()> {

@@ -10,6 +10,8 @@ use anyhow::{Context as _, bail};
 use poem::Server;
 use poem::listener::{Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsConfig, TcpListener};
 
+use crate::auth::SessionPolicy;
+use crate::auth::passwords::Passwords;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
 use crate::db::{self, PgPool};
@@ -70,8 +72,9 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn state(pool: PgPool) -> Arc<AppState> {
-    Arc::new(AppState { pool, schema: crate::graphql::schema(), metrics: Metrics::new() })
+pub fn state(pool: PgPool, sessions: SessionPolicy) -> Arc<AppState> {
+    let schema = crate::graphql::schema(Passwords::new(), sessions);
+    Arc::new(AppState { pool, schema, metrics: Metrics::new(), sessions })
 }
 
 /// A server listening and accepting: its address and the task running it.
@@ -144,6 +147,8 @@ mod tests {
             tls_cert: tls.then(|| "cert.pem".into()),
             tls_key: tls.then(|| "key.pem".into()),
             behind_tls_proxy: proxy,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Database access: connection settings, pool, embedded migrations, and the
 //! request-scoped handle through which every resolver reaches PostgreSQL.
 
+pub mod accounts;
 pub mod embedded;
 pub mod schema;
 pub mod territory;

@@ -91,7 +91,50 @@ diesel::joinable!(sites -> institutions (institution_code));
 diesel::joinable!(hub_sites -> hubs (hub_code));
 diesel::joinable!(hub_sites -> sites (site_code));
 
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        email -> Text,
+        password_hash -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        password_changed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (id) {
+        id -> Int8,
+        user_id -> Int8,
+        role -> Text,
+        province_code -> Nullable<Text>,
+        institution_code -> Nullable<Text>,
+        municipality_istat -> Nullable<Text>,
+        hub_code -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        user_id -> Int8,
+        membership_id -> Int8,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sessions -> memberships (membership_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    memberships,
+    sessions,
     provinces,
     territorial_ambits,
     municipalities,

@@ -7,6 +7,7 @@
 //! Trento and Bolzano, so Lombardy's state institutions are *derived* from the
 //! pupils-per-site file (see [`derive`]) and marked `derived`.
 
+pub mod accounts;
 pub mod derive;
 
 use std::collections::HashMap;
@@ -16,6 +17,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+pub use accounts::DemoAccount;
+
+use crate::auth::passwords::Passwords;
 use crate::db::schema::{app_meta, municipalities};
 use crate::import::{ImportReport, Parsed, RowError, istat, pupils, schools};
 
@@ -24,15 +28,16 @@ const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes.
-const DEMO_VERSION: &str = "1";
+const DEMO_VERSION: &str = "2";
 
-/// Loads the demo territory unless this database already has it. Returns
-/// whether it loaded anything. All or nothing, in one transaction.
-pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+/// Loads the demo territory and accounts unless this database already has
+/// them. Returns the new accounts with their passwords when it loaded, `None`
+/// when there was nothing to do. All or nothing, in one transaction.
+pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow::Result<Option<Vec<DemoAccount>>> {
     let loaded: Option<String> =
         app_meta::table.filter(app_meta::key.eq("demo")).select(app_meta::value).first(conn).await.optional()?;
     if loaded.as_deref() == Some(DEMO_VERSION) {
-        return Ok(false);
+        return Ok(None);
     }
     let territory = strict("municipalities", istat::parse(ISTAT))?;
     let counts = strict("pupil counts", pupils::parse(PUPILS))?;
@@ -69,11 +74,11 @@ pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
             .set(app_meta::value.eq(DEMO_VERSION))
             .execute(conn)
             .await?;
-        Ok(())
+        accounts::create(conn, passwords).await
     })
     .await
-    .context("loading the demo data")?;
-    Ok(true)
+    .context("loading the demo data")
+    .map(Some)
 }
 
 /// The demo files are fixed: any bad row is a bug in them.

@@ -1,18 +1,26 @@
 //! Schema assembly: the query root, limits, and the error codes that
 //! async-graphql's own parse and validation errors lack.
 
+pub mod accounts;
 pub mod connection;
 pub mod loaders;
 pub mod territory;
 
 use std::sync::Arc;
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
+    Context, EmptySubscription, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
     Variables,
 };
+
+use crate::auth::passwords::Passwords;
+use crate::auth::{SessionPolicy, Subject};
+use crate::db::RequestDb;
+use crate::error::AppError;
+use loaders::TerritoryLoader;
 
 /// Deepest selection accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -20,13 +28,16 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(territory::TerritoryQuery);
+pub struct Query(territory::TerritoryQuery, accounts::AccountsQuery);
 
-pub type AmbitoSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+pub struct Mutation(accounts::AccountsMutation);
 
-/// The schema with its limits; request data (database, loaders) is added per request.
-pub fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+pub type AmbitoSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema with its limits; request data (database, loaders, subject) is added per request.
+pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
@@ -34,13 +45,28 @@ pub fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
         .extension(ErrorCodes)
 }
 
-pub fn schema() -> AmbitoSchema {
-    builder().finish()
+/// The served schema, with the services its resolvers share.
+pub fn schema(passwords: Passwords, sessions: SessionPolicy) -> AmbitoSchema {
+    builder().data(passwords).data(sessions).finish()
 }
 
 /// The SDL written to `schema.graphql`.
 pub fn sdl() -> String {
-    schema().sdl()
+    builder().finish().sdl()
+}
+
+/// The request's database handle.
+pub(crate) fn db<'a>(ctx: &'a Context<'_>) -> &'a RequestDb {
+    ctx.data_unchecked::<RequestDb>()
+}
+
+pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<TerritoryLoader> {
+    ctx.data_unchecked::<DataLoader<TerritoryLoader>>()
+}
+
+/// The caller, or UNAUTHENTICATED.
+pub(crate) fn subject<'a>(ctx: &'a Context<'_>) -> Result<&'a Subject, AppError> {
+    ctx.data_opt::<Subject>().ok_or(AppError::Unauthenticated)
 }
 
 /// Error codes that tell a request refused before execution from one that ran:

@@ -1,14 +1,11 @@
 //! The territory in GraphQL: provinces, territorial ambits, municipalities,
 //! school institutions and their sites, and the hubs serving them.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result};
 
 use super::connection::{Connection, connection, page_request};
-use super::loaders::{
-    AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf, TerritoryLoader,
-};
-use crate::db::RequestDb;
+use super::loaders::{AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf};
+use super::{db, loader};
 use crate::db::territory::{
     self as q, AmbitFilter, AmbitRow, HubFilter, HubRow, InstitutionRow, MunicipalityFilter, MunicipalityRow,
     ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,
@@ -131,14 +128,6 @@ fn code_arg(field: &str, v: Option<String>, max: usize) -> AppResult<Option<Stri
         }
     })
     .transpose()
-}
-
-fn db<'a>(ctx: &'a Context<'_>) -> &'a RequestDb {
-    ctx.data_unchecked::<RequestDb>()
-}
-
-fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<TerritoryLoader> {
-    ctx.data_unchecked::<DataLoader<TerritoryLoader>>()
 }
 
 /// Expands to a function that returns one page of a list (`first`, `after`)

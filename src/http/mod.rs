@@ -11,6 +11,7 @@ use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 
+use crate::auth::{SessionPolicy, subject_for};
 use crate::db::{PgPool, RequestDb};
 use crate::error::REQUEST_ID;
 use crate::graphql::loaders::TerritoryLoader;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub schema: AmbitoSchema,
     pub metrics: Metrics,
+    pub sessions: SessionPolicy,
 }
 
 /// What the GraphQL handler tells the access log about a request.
@@ -139,8 +141,20 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         }
     };
     let operation = request.operation_name.clone();
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let subject = match subject_for(&state.pool, authorization, &state.sessions).await {
+        Ok(s) => s,
+        Err(e) => {
+            let err = async_graphql::Error::from(e);
+            record(vec!["INTERNAL".into()], operation);
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL", &err.message);
+        }
+    };
     let db = RequestDb::new(state.pool.clone());
-    let request = request.data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn)).data(db);
+    let mut request = request.data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn)).data(db);
+    if let Some(subject) = subject {
+        request = request.data(subject);
+    }
     let response = state.schema.execute(request).await;
     let codes: Vec<String> = response
         .errors

@@ -53,3 +53,76 @@ fn export_schema_prints_the_sdl() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), ambito::graphql::sdl());
 }
+
+fn run_user(url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = ambito()
+        .args(["--database-url", url, "user"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        writeln!(input, "{s}").unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn operators_provision_accounts_and_cut_sessions_from_the_command_line() {
+    use serde_json::json;
+    let app = crate::harness::TestApp::over(TestDb::demo().await).await;
+    let url = app.db().url.clone();
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let me = "{ me { activeMembership { role organization { code } } } }";
+    let sign_in = async |password: &str| -> Option<String> {
+        let login = "mutation($p: String!) { login(email: \"Dirigente@Example.org\", password: $p) { token } }";
+        let (_, body) = app.post(login, json!({ "p": password })).await;
+        body["data"]["login"]["token"].as_str().map(str::to_owned)
+    };
+
+    ok(run_user(&url, &["create", "Dirigente@Example.org", "--password-stdin"], Some("first password 1")));
+    assert!(
+        ok(run_user(&url, &["grant", "dirigente@example.org", "provincial", "bg"], None))
+            .contains("granted provincial BG")
+    );
+    let token = sign_in("first password 1").await.expect("the new account signs in");
+    let data = app.query_as(&token, me, json!({})).await;
+    assert_eq!(data["me"]["activeMembership"]["organization"]["code"], "BG");
+
+    // A new password ends every session.
+    ok(run_user(&url, &["set-password", "dirigente@example.org"], Some("second password 2")));
+    let (_, body) = app.post_as(Some(&token), me, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert!(sign_in("first password 1").await.is_none());
+    let token = sign_in("second password 2").await.unwrap();
+
+    // Removing the membership ends the sessions acting as it.
+    ok(run_user(&url, &["revoke", "dirigente@example.org", "provincial", "BG"], None));
+    let (_, body) = app.post_as(Some(&token), me, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    // Disabling ends them too, and login is refused.
+    ok(run_user(&url, &["grant", "dirigente@example.org", "school", "BGIC82100T"], None));
+    let token = sign_in("second password 2").await.unwrap();
+    ok(run_user(&url, &["disable", "dirigente@example.org"], None));
+    let (_, body) = app.post_as(Some(&token), me, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert!(sign_in("second password 2").await.is_none());
+
+    // Mistakes are explained.
+    let bad = run_user(&url, &["grant", "dirigente@example.org", "school", "ZZIC00000X"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the organisation must exist"));
+    let bad = run_user(&url, &["grant", "nobody@example.org", "teacher"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no account nobody@example.org"));
+    let bad = run_user(&url, &["create", "short@example.org", "--password-stdin"], Some("short"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the password must be at least 12 characters"));
+}

@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use ambito::auth::SessionPolicy;
+use ambito::auth::passwords::Passwords;
 use ambito::config::ServeArgs;
 use ambito::db::embedded::{ClusterOptions, EmbeddedCluster};
 use ambito::db::{self, PgPool, with_database};
+use ambito::demo::DemoAccount;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
@@ -19,6 +22,8 @@ struct Server {
     /// Connection string of the maintenance database (`postgres`).
     admin_url: String,
     prefix: String,
+    /// The demo template's accounts, with their passwords.
+    accounts: Vec<DemoAccount>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -81,8 +86,8 @@ async fn setup() -> Server {
         .await
         .unwrap();
     let mut demo = AsyncPgConnection::establish(&with_database(&admin_url, &demo_template)).await.unwrap();
-    ambito::demo::load(&mut demo).await.expect("loading demo data into the template");
-    Server { admin_url, prefix }
+    let accounts = ambito::demo::load(&mut demo, &Passwords::new()).await.expect("loading demo data").unwrap();
+    Server { admin_url, prefix, accounts }
 }
 
 /// A shell loop that stops the cluster and removes its files once the test
@@ -102,6 +107,16 @@ fn watchdog(pid: u32, stop: &[String], dir: &std::path::Path) {
         .stderr(std::process::Stdio::null())
         .status()
         .expect("starting the cluster watchdog");
+}
+
+/// A demo account by e-mail.
+pub fn demo_account(email: &str) -> DemoAccount {
+    server().accounts.iter().find(|a| a.email == email).unwrap_or_else(|| panic!("no demo account {email}")).clone()
+}
+
+/// Every demo account.
+pub fn demo_accounts() -> Vec<DemoAccount> {
+    server().accounts.clone()
 }
 
 /// A database of its own for one test.
@@ -143,7 +158,7 @@ impl TestDb {
 /// The real server on a free loopback port, over a test database.
 pub struct TestApp {
     pub base: String,
-    /// Kept for the test's lifetime: the database the server uses.
+    /// The database the server uses.
     _db: TestDb,
     pub http: reqwest::Client,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -155,6 +170,10 @@ impl TestApp {
     }
 
     pub async fn over(db: TestDb) -> TestApp {
+        TestApp::with_sessions(db, SessionPolicy::default()).await
+    }
+
+    pub async fn with_sessions(db: TestDb, sessions: SessionPolicy) -> TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -162,13 +181,19 @@ impl TestApp {
             tls_cert: None,
             tls_key: None,
             behind_tls_proxy: false,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
         };
-        let running = ambito::server::spawn(ambito::server::state(db.pool()), &args, async {
+        let running = ambito::server::spawn(ambito::server::state(db.pool(), sessions), &args, async {
             let _ = rx.await;
         })
         .await
         .expect("starting the server");
         TestApp { base: format!("http://{}", running.addr), _db: db, http: reqwest::Client::new(), _stop: tx }
+    }
+
+    pub fn db(&self) -> &TestDb {
+        &self._db
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -177,13 +202,16 @@ impl TestApp {
 
     /// POSTs a GraphQL document; returns the HTTP status and the JSON body.
     pub async fn post(&self, query: &str, variables: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap();
+        self.post_as(None, query, variables).await
+    }
+
+    /// POSTs a GraphQL document with a bearer token.
+    pub async fn post_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap())
     }
@@ -194,6 +222,26 @@ impl TestApp {
         assert_eq!(status, 200, "{body}");
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
         body["data"].clone()
+    }
+
+    /// A query as a signed-in user that must succeed: returns `data`.
+    pub async fn query_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post_as(Some(token), query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Logs in as a demo account; returns the session token.
+    pub async fn login(&self, email: &str) -> String {
+        let password = demo_account(email).password;
+        let data = self
+            .query(
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        data["login"]["token"].as_str().unwrap().to_owned()
     }
 
     /// A query that must fail: returns its first error.

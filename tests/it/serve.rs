@@ -2,6 +2,7 @@
 //! one log line per request, HTTPS when given a certificate, a clean stop.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -38,7 +39,7 @@ fn interrupt(child: &mut Child) -> String {
 fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     // The embedded cluster may belong to the `postgres` user: let it through.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 
@@ -59,6 +60,24 @@ async fn serve_starts_the_embedded_default_with_demo_data_and_stops_it() {
         .await
         .unwrap();
     assert_eq!(body["data"]["municipalities"]["totalCount"], 243);
+
+    // The demo accounts are listed for a person to use, readable by the owner only.
+    let file = dir.path().join("demo-accounts.json");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let accounts: Vec<Value> = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let school = accounts.iter().find(|a| a["email"] == "bgic82100t@istruzione.it").expect("the school of seed 002");
+    assert_eq!(school["role"], "school");
+    let login: Value = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { membership { role } } }",
+                                   "variables": { "e": school["email"], "p": school["password"] } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["data"]["login"]["membership"]["role"], "SCHOOL");
 
     let log = interrupt(&mut child);
     let line: Value = log

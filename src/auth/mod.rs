@@ -1,0 +1,180 @@
+//! Who is calling: accounts, memberships, sessions and the request's subject.
+
+pub mod passwords;
+pub mod tokens;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The roles of a membership, as Casbin policies and GraphQL name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Provincial,
+    School,
+    Municipality,
+    CtiHub,
+    Teacher,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Provincial, Role::School, Role::Municipality, Role::CtiHub, Role::Teacher];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Provincial => "provincial",
+            Role::School => "school",
+            Role::Municipality => "municipality",
+            Role::CtiHub => "cti_hub",
+            Role::Teacher => "teacher",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}: one of provincial, school, municipality, cti_hub, teacher"))
+    }
+}
+
+/// The organisation a membership acts for. A teacher acts for themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrgRef {
+    Province(String),
+    School(String),
+    Municipality(String),
+    Hub(String),
+    Own,
+}
+
+impl OrgRef {
+    /// The organisation a role needs, from its code (`BG`, `BGIC82100T`, `016008`, `CTI-MI-1`).
+    pub fn for_role(role: Role, code: Option<&str>) -> Result<OrgRef, String> {
+        let need = |kind: &str| code.map(str::to_owned).ok_or_else(|| format!("role {role} needs {kind}"));
+        Ok(match role {
+            Role::Provincial => OrgRef::Province(need("a province code")?.to_ascii_uppercase()),
+            Role::School => OrgRef::School(need("a school code")?.to_ascii_uppercase()),
+            Role::Municipality => OrgRef::Municipality(need("an ISTAT municipality code")?),
+            Role::CtiHub => OrgRef::Hub(need("a hub code")?.to_ascii_uppercase()),
+            Role::Teacher if code.is_some() => {
+                return Err("role teacher acts for the user alone: no organisation".into());
+            }
+            Role::Teacher => OrgRef::Own,
+        })
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            OrgRef::Province(c) | OrgRef::School(c) | OrgRef::Municipality(c) | OrgRef::Hub(c) => Some(c),
+            OrgRef::Own => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub id: i64,
+    pub role: Role,
+    pub org: OrgRef,
+}
+
+/// The authenticated caller of one request, acting as one membership.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub membership: Membership,
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A session unused this long ends.
+    pub idle: Duration,
+    /// No session outlives this, however busy.
+    pub absolute: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy { idle: Duration::from_secs(30 * 60), absolute: Duration::from_secs(12 * 3600) }
+    }
+}
+
+/// The subject of a request from its `Authorization` header value. A missing,
+/// malformed, unknown, expired or idle token gives no subject: protected
+/// fields then answer UNAUTHENTICATED.
+pub async fn subject_for(
+    pool: &crate::db::PgPool,
+    authorization: Option<&str>,
+    policy: &SessionPolicy,
+) -> crate::error::AppResult<Option<Subject>> {
+    let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
+        return Ok(None);
+    };
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let hash = tokens::hash(token);
+    let now = chrono::Utc::now();
+    let idle_cutoff = now - policy.idle;
+    let mut conn = pool.get().await?;
+    let Some(live) = crate::db::accounts::live_session(&mut conn, &hash, idle_cutoff).await? else {
+        return Ok(None);
+    };
+    // Recording every request would write on every read; a minute's precision is plenty.
+    if now - live.last_seen_at > chrono::Duration::seconds(60) {
+        crate::db::accounts::touch_session(&mut conn, live.session_id).await?;
+    }
+    Ok(Some(Subject {
+        session_id: live.session_id,
+        user_id: live.user_id,
+        email: live.email,
+        membership: live.membership.to_membership(),
+    }))
+}
+
+/// E-mail addresses are compared case-insensitively: stored lower case, trimmed.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let e = raw.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
+        && !e.chars().any(char::is_whitespace);
+    if valid { Ok(e) } else { Err("is not an e-mail address".into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_need_the_right_organisation() {
+        assert_eq!(OrgRef::for_role(Role::School, Some("bgic82100t")), Ok(OrgRef::School("BGIC82100T".into())));
+        assert_eq!(OrgRef::for_role(Role::Teacher, None), Ok(OrgRef::Own));
+        assert!(OrgRef::for_role(Role::Teacher, Some("BG")).is_err());
+        assert!(OrgRef::for_role(Role::CtiHub, None).is_err());
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+    }
+
+    #[test]
+    fn emails_are_case_insensitive() {
+        assert_eq!(normalize_email(" BGIC82100T@Istruzione.it ").unwrap(), "bgic82100t@istruzione.it");
+        assert!(normalize_email("bgic82100t").is_err());
+        assert!(normalize_email("a b@x.it").is_err());
+        assert!(normalize_email("@x.it").is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! Users, memberships and sessions: the queries behind login, the request
+//! guard and the `ambito user` commands.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{memberships, sessions, users};
+use crate::auth::{Membership, OrgRef, Role};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = memberships, check_for_backend(Pg))]
+pub struct MembershipRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub role: String,
+    pub province_code: Option<String>,
+    pub institution_code: Option<String>,
+    pub municipality_istat: Option<String>,
+    pub hub_code: Option<String>,
+}
+
+impl MembershipRow {
+    pub fn to_membership(&self) -> Membership {
+        let role: Role = self.role.parse().unwrap_or(Role::Teacher);
+        let org = match (&self.province_code, &self.institution_code, &self.municipality_istat, &self.hub_code) {
+            (Some(p), ..) => OrgRef::Province(p.clone()),
+            (_, Some(i), ..) => OrgRef::School(i.clone()),
+            (_, _, Some(m), _) => OrgRef::Municipality(m.clone()),
+            (.., Some(h)) => OrgRef::Hub(h.clone()),
+            _ => OrgRef::Own,
+        };
+        Membership { id: self.id, role, org }
+    }
+}
+
+/// The organisation columns of a membership, as a tuple of optional codes.
+fn org_columns(org: &OrgRef) -> (Option<String>, Option<String>, Option<String>, Option<String>) {
+    match org {
+        OrgRef::Province(c) => (Some(c.clone()), None, None, None),
+        OrgRef::School(c) => (None, Some(c.clone()), None, None),
+        OrgRef::Municipality(c) => (None, None, Some(c.clone()), None),
+        OrgRef::Hub(c) => (None, None, None, Some(c.clone())),
+        OrgRef::Own => (None, None, None, None),
+    }
+}
+
+pub async fn user_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<UserRow>> {
+    users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).await.optional()
+}
+
+pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<MembershipRow>> {
+    memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .order(memberships::id)
+        .select(MembershipRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn create_session(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    user_id: i64,
+    membership_id: i64,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<i64> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::token_hash.eq(token_hash),
+            sessions::user_id.eq(user_id),
+            sessions::membership_id.eq(membership_id),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .returning(sessions::id)
+        .get_result(conn)
+        .await
+}
+
+/// A live session for this token hash: not expired, not idle since
+/// `idle_cutoff`, of an enabled account.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub last_seen_at: DateTime<Utc>,
+    pub membership: MembershipRow,
+}
+
+pub async fn live_session(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    idle_cutoff: DateTime<Utc>,
+) -> QueryResult<Option<LiveSession>> {
+    let now = Utc::now();
+    let row: Option<(i64, i64, DateTime<Utc>, String, MembershipRow)> = sessions::table
+        .inner_join(users::table)
+        .inner_join(memberships::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(idle_cutoff))
+        .filter(users::disabled_at.is_null())
+        .select((sessions::id, sessions::user_id, sessions::last_seen_at, users::email, MembershipRow::as_select()))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(session_id, user_id, last_seen_at, email, membership)| LiveSession {
+        session_id,
+        user_id,
+        email,
+        last_seen_at,
+        membership,
+    }))
+}
+
+pub async fn touch_session(conn: &mut AsyncPgConnection, session_id: i64) -> QueryResult<()> {
+    diesel::update(sessions::table.find(session_id)).set(sessions::last_seen_at.eq(Utc::now())).execute(conn).await?;
+    Ok(())
+}
+
+pub async fn delete_session(conn: &mut AsyncPgConnection, session_id: i64) -> QueryResult<()> {
+    diesel::delete(sessions::table.find(session_id)).execute(conn).await?;
+    Ok(())
+}
+
+/// Points a session at another membership of the same user; `None` if the
+/// membership is not the user's.
+pub async fn switch_membership(
+    conn: &mut AsyncPgConnection,
+    session_id: i64,
+    user_id: i64,
+    membership_id: i64,
+) -> QueryResult<Option<MembershipRow>> {
+    let Some(m) = memberships::table
+        .filter(memberships::id.eq(membership_id))
+        .filter(memberships::user_id.eq(user_id))
+        .select(MembershipRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    diesel::update(sessions::table.find(session_id)).set(sessions::membership_id.eq(m.id)).execute(conn).await?;
+    Ok(Some(m))
+}
+
+// Administration (the `ambito user` commands and the demo data).
+
+pub async fn create_user(conn: &mut AsyncPgConnection, email: &str, password_hash: Option<&str>) -> QueryResult<i64> {
+    diesel::insert_into(users::table)
+        .values((
+            users::email.eq(email),
+            users::password_hash.eq(password_hash),
+            users::password_changed_at.eq(password_hash.map(|_| Utc::now())),
+        ))
+        .returning(users::id)
+        .get_result(conn)
+        .await
+}
+
+pub async fn grant(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: &OrgRef) -> QueryResult<MembershipRow> {
+    let (p, i, m, h) = org_columns(org);
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::user_id.eq(user_id),
+            memberships::role.eq(role.as_str()),
+            memberships::province_code.eq(p),
+            memberships::institution_code.eq(i),
+            memberships::municipality_istat.eq(m),
+            memberships::hub_code.eq(h),
+        ))
+        .returning(MembershipRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Removes a membership; its sessions end with it. Returns how many were removed.
+pub async fn revoke(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: &OrgRef) -> QueryResult<usize> {
+    let (p, i, m, h) = org_columns(org);
+    diesel::delete(
+        memberships::table
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::role.eq(role.as_str()))
+            .filter(memberships::province_code.is_not_distinct_from(p))
+            .filter(memberships::institution_code.is_not_distinct_from(i))
+            .filter(memberships::municipality_istat.is_not_distinct_from(m))
+            .filter(memberships::hub_code.is_not_distinct_from(h)),
+    )
+    .execute(conn)
+    .await
+}
+
+/// Disables an account and ends its sessions at once.
+pub async fn disable(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id)).set(users::disabled_at.eq(Utc::now())).execute(conn).await?;
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
+    Ok(())
+}
+
+/// Sets a new password hash and ends every session of the account.
+pub async fn set_password(conn: &mut AsyncPgConnection, user_id: i64, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((users::password_hash.eq(hash), users::password_changed_at.eq(Utc::now())))
+        .execute(conn)
+        .await?;
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Demo accounts: one or more of every role, each with a fresh random
+//! password, listed in `demo-accounts.json` in the data dir.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use crate::auth::passwords::Passwords;
+use crate::auth::{OrgRef, Role, tokens};
+use crate::db::accounts;
+use crate::db::schema::{institutions, users};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoAccount {
+    pub email: String,
+    pub password: String,
+    /// `role` and `organization` of every membership; the first is used at login.
+    pub role: String,
+    pub organization: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_memberships: Vec<DemoMembership>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoMembership {
+    pub role: String,
+    pub organization: Option<String>,
+}
+
+/// A role and the code of its organisation.
+type Grant = (Role, Option<String>);
+
+/// The first state comprehensive institute of a province other than `except`.
+async fn an_institute(conn: &mut AsyncPgConnection, province: &str, except: &str) -> QueryResult<String> {
+    institutions::table
+        .filter(institutions::province_code.eq(province))
+        .filter(institutions::kind.eq("state"))
+        .filter(institutions::code.like(format!("{province}IC%")))
+        .filter(institutions::code.ne(except))
+        .order(institutions::code)
+        .select(institutions::code)
+        .first(conn)
+        .await
+}
+
+/// Creates the demo accounts (replacing earlier ones with the same e-mail).
+pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow::Result<Vec<DemoAccount>> {
+    let bg_school = "BGIC82100T".to_owned();
+    let bg_other = an_institute(conn, "BG", &bg_school).await?;
+    let mi_school = an_institute(conn, "MI", "").await?;
+    let school_email = |code: &str| format!("{}@istruzione.it", code.to_ascii_lowercase());
+    let plan: Vec<(String, Vec<Grant>)> = vec![
+        ("ufficio.bg@ambito.invalid".into(), vec![(Role::Provincial, Some("BG".into()))]),
+        ("ufficio.mi@ambito.invalid".into(), vec![(Role::Provincial, Some("MI".into()))]),
+        (school_email(&bg_school), vec![(Role::School, Some(bg_school.clone()))]),
+        (school_email(&bg_other), vec![(Role::School, Some(bg_other.clone()))]),
+        (school_email(&mi_school), vec![(Role::School, Some(mi_school.clone()))]),
+        ("comune.milano@ambito.invalid".into(), vec![(Role::Municipality, Some("015146".into()))]),
+        ("comune.abbiategrasso@ambito.invalid".into(), vec![(Role::Municipality, Some("015002".into()))]),
+        ("cti.mi1@ambito.invalid".into(), vec![(Role::CtiHub, Some("CTI-MI-1".into()))]),
+        ("cti.bg1@ambito.invalid".into(), vec![(Role::CtiHub, Some("CTI-BG-1".into()))]),
+        ("start.mi1@ambito.invalid".into(), vec![(Role::CtiHub, Some("START-MI-1".into()))]),
+        ("docente@ambito.invalid".into(), vec![(Role::Teacher, None)]),
+        (
+            "segreteria.cti@ambito.invalid".into(),
+            vec![(Role::School, Some(mi_school.clone())), (Role::CtiHub, Some("CTI-MI-2".into()))],
+        ),
+    ];
+    let mut out = Vec::with_capacity(plan.len());
+    for (email, grants) in plan {
+        let password = tokens::new_password();
+        let hash = passwords.hash(&password).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        diesel::delete(users::table.filter(users::email.eq(&email))).execute(conn).await?;
+        let user = accounts::create_user(conn, &email, Some(&hash)).await?;
+        let mut memberships = Vec::new();
+        for (role, org) in &grants {
+            let org_ref = OrgRef::for_role(*role, org.as_deref()).map_err(anyhow::Error::msg)?;
+            accounts::grant(conn, user, *role, &org_ref).await?;
+            memberships.push(DemoMembership { role: role.as_str().into(), organization: org.clone() });
+        }
+        let first = memberships.remove(0);
+        out.push(DemoAccount {
+            email,
+            password,
+            role: first.role,
+            organization: first.organization,
+            other_memberships: memberships,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,200 @@
+//! Login, logout, the viewer and its memberships.
+
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
+use super::{db, loader, subject};
+use crate::auth::passwords::Passwords;
+use crate::auth::{self, OrgRef, SessionPolicy, tokens};
+use crate::db::accounts::{self as q, MembershipRow};
+use crate::error::AppError;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "Role")]
+pub enum RoleGql {
+    /// Staff of a provincial school office: the whole province.
+    Provincial,
+    /// A state school institution: its own sites, pupils and documents.
+    School,
+    /// A municipality: the enrolment requests it entered.
+    Municipality,
+    /// Coordinators of a CTI or Polo START: their territory.
+    CtiHub,
+    /// A teacher: their own applications.
+    Teacher,
+}
+
+impl From<auth::Role> for RoleGql {
+    fn from(r: auth::Role) -> Self {
+        match r {
+            auth::Role::Provincial => RoleGql::Provincial,
+            auth::Role::School => RoleGql::School,
+            auth::Role::Municipality => RoleGql::Municipality,
+            auth::Role::CtiHub => RoleGql::CtiHub,
+            auth::Role::Teacher => RoleGql::Teacher,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum OrganizationKind {
+    Province,
+    School,
+    Municipality,
+    Hub,
+}
+
+/// The organisation a membership acts for.
+#[derive(SimpleObject, Clone)]
+pub struct Organization {
+    kind: OrganizationKind,
+    /// Province code, codice meccanografico, ISTAT code or hub code.
+    code: String,
+    name: String,
+}
+
+/// A role held for an organisation. Every request acts as one membership.
+#[derive(Clone)]
+pub struct Membership(auth::Membership);
+
+#[Object]
+impl Membership {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn role(&self) -> RoleGql {
+        self.0.role.into()
+    }
+    /// Null for a teacher, who acts for themselves.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let l = loader(ctx);
+        let found = match &self.0.org {
+            OrgRef::Province(c) => {
+                l.load_one(ProvinceKey(c.clone())).await?.map(|r| (OrganizationKind::Province, r.name))
+            }
+            OrgRef::School(c) => {
+                l.load_one(InstitutionKey(c.clone())).await?.map(|r| (OrganizationKind::School, r.name))
+            }
+            OrgRef::Municipality(c) => {
+                l.load_one(MunicipalityKey(c.clone())).await?.map(|r| (OrganizationKind::Municipality, r.name))
+            }
+            OrgRef::Hub(c) => l.load_one(HubKey(c.clone())).await?.map(|r| (OrganizationKind::Hub, r.name)),
+            OrgRef::Own => None,
+        };
+        let code = self.0.org.code().unwrap_or_default().to_owned();
+        Ok(found.map(|(kind, name)| Organization { kind, code, name }))
+    }
+}
+
+/// A new session: send `token` as `Authorization: Bearer <token>`.
+#[derive(SimpleObject)]
+pub struct Session {
+    token: String,
+    /// When the session ends at the latest; it ends earlier when left idle.
+    expires_at: DateTime<Utc>,
+    membership: Membership,
+}
+
+/// The signed-in user.
+pub struct Viewer {
+    user_id: i64,
+    email: String,
+    active: auth::Membership,
+}
+
+#[Object]
+impl Viewer {
+    async fn email(&self) -> &str {
+        &self.email
+    }
+    /// Every membership of the user; switch with `switchMembership`.
+    async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
+        let user_id = self.user_id;
+        let rows = db(ctx).run(move |c| Box::pin(q::memberships_of(c, user_id))).await?;
+        Ok(rows.iter().map(|m| Membership(m.to_membership())).collect())
+    }
+    /// The membership this request acts as.
+    async fn active_membership(&self) -> Membership {
+        Membership(self.active.clone())
+    }
+}
+
+#[derive(Default)]
+pub struct AccountsQuery;
+
+#[Object]
+impl AccountsQuery {
+    /// The caller; fails with UNAUTHENTICATED without a valid session.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let s = subject(ctx)?;
+        Ok(Viewer { user_id: s.user_id, email: s.email.clone(), active: s.membership.clone() })
+    }
+}
+
+fn membership_id(field: &str, id: &ID) -> Result<i64, AppError> {
+    id.parse::<i64>().map_err(|_| AppError::bad_input(field, "is not a membership id"))
+}
+
+#[derive(Default)]
+pub struct AccountsMutation;
+
+#[Object]
+impl AccountsMutation {
+    /// Opens a session acting as `membershipId`, or as the first membership.
+    /// Unknown e-mail, wrong password and disabled account get the same answer.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        membership_id: Option<ID>,
+    ) -> Result<Session> {
+        let email = auth::normalize_email(&email).map_err(|_| AppError::LoginFailed)?;
+        let wanted = membership_id.as_ref().map(|id| self::membership_id("membershipId", id)).transpose()?;
+        let database = db(ctx);
+        let user = {
+            let email = email.clone();
+            database.run(move |c| Box::pin(async move { q::user_by_email(c, &email).await })).await?
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let matches = ctx.data_unchecked::<Passwords>().verify(&password, stored).await?;
+        let Some(user) = user.filter(|u| matches && u.disabled_at.is_none()) else {
+            return Err(AppError::LoginFailed.into());
+        };
+        let user_id = user.id;
+        let memberships: Vec<MembershipRow> = database.run(move |c| Box::pin(q::memberships_of(c, user_id))).await?;
+        let chosen = match wanted {
+            Some(id) => memberships.into_iter().find(|m| m.id == id).ok_or(AppError::NotFound)?,
+            None => memberships.into_iter().next().ok_or(AppError::Forbidden)?,
+        };
+        let policy = ctx.data_unchecked::<SessionPolicy>();
+        let expires_at = Utc::now() + policy.absolute;
+        let (token, hash) = tokens::new_token();
+        let membership_row = chosen.id;
+        database
+            .run(move |c| {
+                Box::pin(async move { q::create_session(c, &hash, user_id, membership_row, expires_at).await })
+            })
+            .await?;
+        Ok(Session { token, expires_at, membership: Membership(chosen.to_membership()) })
+    }
+
+    /// Ends the caller's session.
+    async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
+        let session_id = subject(ctx)?.session_id;
+        db(ctx).run(move |c| Box::pin(q::delete_session(c, session_id))).await?;
+        Ok(true)
+    }
+
+    /// Makes the session act as another of the user's memberships.
+    async fn switch_membership(&self, ctx: &Context<'_>, id: ID) -> Result<Membership> {
+        let s = subject(ctx)?;
+        let (session_id, user_id, membership) = (s.session_id, s.user_id, membership_id("id", &id)?);
+        let row = db(ctx)
+            .run(move |c| Box::pin(q::switch_membership(c, session_id, user_id, membership)))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(Membership(row.to_membership()))
+    }
+}
