@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::SessionPolicy;
+use crate::authz::Authorizer;
 
 #[derive(Parser, Debug)]
 #[command(name = "ambito", version, about = "GraphQL server for the data platforms of provincial school offices")]
@@ -84,6 +85,10 @@ pub struct ServeArgs {
     /// A proxy in front terminates TLS: allow plain HTTP on a non-loopback address.
     #[arg(long, env = "AMBITO_BEHIND_TLS_PROXY")]
     pub behind_tls_proxy: bool,
+    /// Directory with the Casbin `model.conf` and `policy.csv` to use instead
+    /// of the ones built in (a copy of `policies/`).
+    #[arg(long, env = "AMBITO_POLICIES")]
+    pub policies: Option<PathBuf>,
     /// A session unused this many minutes ends.
     #[arg(long, env = "AMBITO_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u64,
@@ -93,6 +98,13 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    pub async fn authorizer(&self) -> anyhow::Result<Authorizer> {
+        match &self.policies {
+            Some(dir) => Authorizer::from_dir(dir).await,
+            None => Authorizer::embedded().await,
+        }
+    }
+
     pub fn session_policy(&self) -> SessionPolicy {
         SessionPolicy {
             idle: Duration::from_secs(self.session_idle_minutes * 60),

@@ -1,6 +1,7 @@
 //! Ambito: GraphQL server for the data platforms of Italian provincial school offices.
 
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod db;
 pub mod demo;

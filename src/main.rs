@@ -50,6 +50,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let demo = args.demo.unwrap_or(database.is_embedded());
     let outcome = async {
         server::check_transport(args, demo)?;
+        let authz = args.authorizer().await?;
         let accounts_file = global.data_dir.join("demo-accounts.json");
         if demo {
             let mut conn = AsyncPgConnection::establish(&database.url).await?;
@@ -59,7 +60,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             }
         }
         let pool = database.pool(global.db_pool_size)?;
-        let state = server::state(pool, args.session_policy());
+        let state = server::state(pool, args.session_policy(), authz);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);

@@ -12,6 +12,7 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsC
 
 use crate::auth::SessionPolicy;
 use crate::auth::passwords::Passwords;
+use crate::authz::Authorizer;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
 use crate::db::{self, PgPool};
@@ -72,9 +73,9 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn state(pool: PgPool, sessions: SessionPolicy) -> Arc<AppState> {
+pub fn state(pool: PgPool, sessions: SessionPolicy, authz: Authorizer) -> Arc<AppState> {
     let schema = crate::graphql::schema(Passwords::new(), sessions);
-    Arc::new(AppState { pool, schema, metrics: Metrics::new(), sessions })
+    Arc::new(AppState { pool, schema, metrics: Metrics::new(), sessions, authz })
 }
 
 /// A server listening and accepting: its address and the task running it.
@@ -147,6 +148,7 @@ mod tests {
             tls_cert: tls.then(|| "cert.pem".into()),
             tls_key: tls.then(|| "key.pem".into()),
             behind_tls_proxy: proxy,
+            policies: None,
             session_idle_minutes: 30,
             session_max_hours: 12,
         }

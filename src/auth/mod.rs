@@ -86,6 +86,8 @@ pub struct Membership {
     pub id: i64,
     pub role: Role,
     pub org: OrgRef,
+    /// The province the organisation is in; none for a teacher.
+    pub province: Option<String>,
 }
 
 /// The authenticated caller of one request, acting as one membership.

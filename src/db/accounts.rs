@@ -28,6 +28,8 @@ pub struct MembershipRow {
     pub institution_code: Option<String>,
     pub municipality_istat: Option<String>,
     pub hub_code: Option<String>,
+    /// The province the organisation is in (set by the database).
+    pub scope_province: Option<String>,
 }
 
 impl MembershipRow {
@@ -40,7 +42,7 @@ impl MembershipRow {
             (.., Some(h)) => OrgRef::Hub(h.clone()),
             _ => OrgRef::Own,
         };
-        Membership { id: self.id, role, org }
+        Membership { id: self.id, role, org, province: self.scope_province.clone() }
     }
 }
 

@@ -10,9 +10,17 @@ use anyhow::Context as _;
 use diesel::QueryResult;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use diesel::sql_types::{Array, Text};
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, TransactionManager,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::future::BoxFuture;
+use tokio::sync::Mutex;
 
 use crate::error::AppResult;
 
@@ -65,17 +73,26 @@ pub fn with_database(url: &str, dbname: &str) -> String {
     }
 }
 
-/// The database handle of one GraphQL request. Every query a resolver or a
-/// loader makes goes through [`RequestDb::run`], so that the request's
-/// identity and scope can be applied to the connection in one place.
+/// The database handle of one GraphQL request. All of a request's database
+/// work runs in one transaction on one connection, as the role `ambito_app`
+/// (no BYPASSRLS) with the caller's scope in transaction-local settings, so
+/// row-level security applies to every query a resolver or loader makes. The
+/// transaction commits only when the whole request succeeded.
 #[derive(Clone)]
 pub struct RequestDb {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     pool: PgPool,
+    settings: Vec<(String, String)>,
+    conn: Mutex<Option<Object<AsyncPgConnection>>>,
+    failed: AtomicBool,
 }
 
 impl RequestDb {
-    pub fn new(pool: PgPool) -> RequestDb {
-        RequestDb { pool }
+    pub fn new(pool: PgPool, settings: Vec<(String, String)>) -> RequestDb {
+        RequestDb { inner: Arc::new(Inner { pool, settings, conn: Mutex::new(None), failed: AtomicBool::new(false) }) }
     }
 
     pub async fn run<R, F>(&self, f: F) -> AppResult<R>
@@ -83,7 +100,61 @@ impl RequestDb {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>> + Send + 'static,
     {
-        let mut conn = self.pool.get().await?;
+        let mut guard = self.inner.conn.lock().await;
+        if guard.is_none() {
+            let mut conn = self.inner.pool.get().await?;
+            begin_scoped(&mut conn, &self.inner.settings).await?;
+            *guard = Some(conn);
+        }
+        let conn = guard.as_mut().expect("set above");
+        let result = f(conn).await;
+        if matches!(&result, Err(e) if !matches!(e, diesel::result::Error::NotFound)) {
+            self.inner.failed.store(true, Ordering::SeqCst);
+        }
+        Ok(result?)
+    }
+
+    /// Ends the request's transaction: commits if asked and nothing failed,
+    /// else rolls back. A request that never touched the database has nothing to end.
+    pub async fn finish(&self, commit: bool) -> AppResult<()> {
+        let Some(mut conn) = self.inner.conn.lock().await.take() else { return Ok(()) };
+        if commit && !AtomicBool::load(&self.inner.failed, Ordering::SeqCst) {
+            AnsiTransactionManager::commit_transaction(&mut *conn).await?;
+        } else {
+            AnsiTransactionManager::rollback_transaction(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Begins a transaction as `ambito_app` with the caller's settings, in two statements.
+async fn begin_scoped(conn: &mut AsyncPgConnection, settings: &[(String, String)]) -> QueryResult<()> {
+    AnsiTransactionManager::begin_transaction(conn).await?;
+    diesel::sql_query("SET LOCAL ROLE ambito_app").execute(conn).await?;
+    if !settings.is_empty() {
+        let (names, values): (Vec<String>, Vec<String>) = settings.iter().cloned().unzip();
+        diesel::sql_query("SELECT count(set_config(k, v, true)) FROM unnest($1::text[], $2::text[]) AS s(k, v)")
+            .bind::<Array<Text>, _>(names)
+            .bind::<Array<Text>, _>(values)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The privileged handle of authentication (login, the session guard): it
+/// must find an account before anyone is signed in, so it runs outside any
+/// caller's scope. Nothing else uses it.
+#[derive(Clone)]
+pub struct AuthDb(pub PgPool);
+
+impl AuthDb {
+    pub async fn run<R, F>(&self, f: F) -> AppResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>> + Send + 'static,
+    {
+        let mut conn = self.0.get().await?;
         Ok(f(&mut conn).await?)
     }
 }

@@ -112,6 +112,7 @@ diesel::table! {
         municipality_istat -> Nullable<Text>,
         hub_code -> Nullable<Text>,
         created_at -> Timestamptz,
+        scope_province -> Nullable<Text>,
     }
 }
 

@@ -7,6 +7,7 @@ use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
 use super::{db, loader, subject};
 use crate::auth::passwords::Passwords;
 use crate::auth::{self, OrgRef, SessionPolicy, tokens};
+use crate::db::AuthDb;
 use crate::db::accounts::{self as q, MembershipRow};
 use crate::error::AppError;
 
@@ -152,7 +153,8 @@ impl AccountsMutation {
     ) -> Result<Session> {
         let email = auth::normalize_email(&email).map_err(|_| AppError::LoginFailed)?;
         let wanted = membership_id.as_ref().map(|id| self::membership_id("membershipId", id)).transpose()?;
-        let database = db(ctx);
+        // Nobody is signed in yet: authentication reads accounts outside any scope.
+        let database = ctx.data_unchecked::<AuthDb>();
         let user = {
             let email = email.clone();
             database.run(move |c| Box::pin(async move { q::user_by_email(c, &email).await })).await?

@@ -12,7 +12,8 @@ use poem::web::Data;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 
 use crate::auth::{SessionPolicy, subject_for};
-use crate::db::{PgPool, RequestDb};
+use crate::authz::Authorizer;
+use crate::db::{AuthDb, PgPool, RequestDb};
 use crate::error::REQUEST_ID;
 use crate::graphql::loaders::TerritoryLoader;
 use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
@@ -26,6 +27,7 @@ pub struct AppState {
     pub schema: AmbitoSchema,
     pub metrics: Metrics,
     pub sessions: SessionPolicy,
+    pub authz: Authorizer,
 }
 
 /// What the GraphQL handler tells the access log about a request.
@@ -150,12 +152,20 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL", &err.message);
         }
     };
-    let db = RequestDb::new(state.pool.clone());
-    let mut request = request.data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn)).data(db);
+    let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
+    let mut request = request
+        .data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn))
+        .data(db.clone())
+        .data(AuthDb(state.pool.clone()));
     if let Some(subject) = subject {
         request = request.data(subject);
     }
-    let response = state.schema.execute(request).await;
+    let mut response = state.schema.execute(request).await;
+    // All or nothing: a request with any error leaves no partial writes.
+    if let Err(e) = db.finish(response.errors.is_empty()).await {
+        let err = async_graphql::Error::from(e);
+        response = async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())]);
+    }
     let codes: Vec<String> = response
         .errors
         .iter()

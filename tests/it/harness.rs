@@ -181,10 +181,12 @@ impl TestApp {
             tls_cert: None,
             tls_key: None,
             behind_tls_proxy: false,
+            policies: None,
             session_idle_minutes: 30,
             session_max_hours: 12,
         };
-        let running = ambito::server::spawn(ambito::server::state(db.pool(), sessions), &args, async {
+        let authz = ambito::authz::Authorizer::embedded().await.unwrap();
+        let running = ambito::server::spawn(ambito::server::state(db.pool(), sessions, authz), &args, async {
             let _ = rx.await;
         })
         .await

@@ -1,0 +1,12 @@
+DROP POLICY memberships_read ON memberships;
+DROP POLICY memberships_insert ON memberships;
+DROP POLICY memberships_update ON memberships;
+DROP POLICY memberships_delete ON memberships;
+ALTER TABLE memberships NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE memberships DISABLE ROW LEVEL SECURITY;
+DROP TRIGGER memberships_scope_province ON memberships;
+DROP FUNCTION memberships_scope_province();
+ALTER TABLE memberships DROP COLUMN scope_province;
+DROP FUNCTION ambito_setting(text);
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ambito_app;
+REVOKE USAGE ON SCHEMA public FROM ambito_app;

@@ -1,0 +1,256 @@
+//! Authorization in one place. Casbin (`policies/`) decides which role may do
+//! which action on which object kind, and within which scope; this module turns
+//! that into the settings that PostgreSQL row-level security reads, so the
+//! same scope is enforced twice: by the queries and by the database.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context as _, bail};
+use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi, StringAdapter};
+
+use crate::auth::{OrgRef, Role, Subject};
+
+pub const MODEL: &str = include_str!("../../policies/model.conf");
+pub const POLICY: &str = include_str!("../../policies/policy.csv");
+
+/// Kinds of object that carry tenant data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    Membership,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 1] = [ObjectKind::Membership];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Membership => "membership",
+        }
+    }
+
+    /// The GraphQL types that expose this kind of object.
+    pub fn graphql_types(self) -> &'static [&'static str] {
+        match self {
+            ObjectKind::Membership => &["Membership", "Viewer", "Session"],
+        }
+    }
+}
+
+/// GraphQL types that carry no tenant data: the territory (public open
+/// data), pagination and the roots. Every other type must belong to an
+/// [`ObjectKind`] with policy lines, which a test checks against the schema.
+pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
+    "Query",
+    "Mutation",
+    "PageInfo",
+    "Province",
+    "TerritorialAmbit",
+    "Municipality",
+    "School",
+    "Site",
+    "Hub",
+    "Organization",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Read,
+    Write,
+}
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::Read, Action::Write];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+        }
+    }
+}
+
+/// Within which rows a role may act: the closed vocabulary of the policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    School,
+    Municipality,
+    Territory,
+    Province,
+    Own,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::School => "school",
+            Scope::Municipality => "municipality",
+            Scope::Territory => "territory",
+            Scope::Province => "province",
+            Scope::Own => "own",
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scope, String> {
+        [Scope::School, Scope::Municipality, Scope::Territory, Scope::Province, Scope::Own]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown scope {s:?}: one of school, municipality, territory, province, own"))
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every decision of the policies, asked of Casbin once at start-up: a
+/// request then costs a map lookup, not a scan of the rules.
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    scopes: HashMap<(Role, ObjectKind, Action), Scope>,
+}
+
+impl Authorizer {
+    /// The policies compiled into the binary (`policies/`).
+    pub async fn embedded() -> anyhow::Result<Authorizer> {
+        Authorizer::from_text(MODEL, POLICY).await
+    }
+
+    /// Policies an operator keeps in a directory (`model.conf`, `policy.csv`).
+    pub async fn from_dir(dir: &Path) -> anyhow::Result<Authorizer> {
+        let read = |f: &str| {
+            std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
+        };
+        Authorizer::from_text(&read("model.conf")?, &read("policy.csv")?).await
+    }
+
+    pub async fn from_text(model: &str, policy: &str) -> anyhow::Result<Authorizer> {
+        check_policy_lines(policy)?;
+        let model = DefaultModel::from_str(model).await.context("reading the Casbin model")?;
+        let enforcer = Enforcer::new(model, StringAdapter::new(policy)).await.context("reading the Casbin policy")?;
+        let mut scopes = HashMap::new();
+        for role in Role::ALL {
+            for obj in ObjectKind::ALL {
+                for act in Action::ALL {
+                    let request = (role.as_str(), obj.as_str(), act.as_str());
+                    if !enforcer.enforce(request)? {
+                        continue;
+                    }
+                    let rules =
+                        enforcer.get_filtered_policy(0, vec![request.0.into(), request.1.into(), request.2.into()]);
+                    let found: Vec<Scope> = rules
+                        .iter()
+                        .map(|r| r.get(3).map(|s| s.trim()).unwrap_or("").parse::<Scope>().map_err(anyhow::Error::msg))
+                        .collect::<anyhow::Result<_>>()?;
+                    match found.as_slice() {
+                        [scope] => {
+                            scopes.insert((role, obj, act), *scope);
+                        }
+                        _ => bail!("policy: {role} {} {} must have exactly one scope", obj.as_str(), act.as_str()),
+                    }
+                }
+            }
+        }
+        Ok(Authorizer { scopes })
+    }
+
+    /// The scope in which `role` may `act` on `obj`; `None` means denied.
+    pub fn scope(&self, role: Role, obj: ObjectKind, act: Action) -> Option<Scope> {
+        self.scopes.get(&(role, obj, act)).copied()
+    }
+
+    /// Transaction-local settings that row-level security reads for this
+    /// caller: who they are, their organisation's place, and their scope for
+    /// every object kind and action. No subject, no settings: no tenant rows.
+    pub fn settings(&self, subject: Option<&Subject>) -> Vec<(String, String)> {
+        let Some(s) = subject else { return Vec::new() };
+        let m = &s.membership;
+        let mut out = vec![
+            ("ambito.user_id".to_owned(), s.user_id.to_string()),
+            ("ambito.role".to_owned(), m.role.as_str().to_owned()),
+        ];
+        if let Some(p) = &m.province {
+            out.push(("ambito.province".into(), p.clone()));
+        }
+        let org = match &m.org {
+            OrgRef::School(c) => Some(("ambito.school", c)),
+            OrgRef::Municipality(c) => Some(("ambito.municipality", c)),
+            OrgRef::Hub(c) => Some(("ambito.hub", c)),
+            OrgRef::Province(_) | OrgRef::Own => None,
+        };
+        if let Some((k, v)) = org {
+            out.push((k.to_owned(), v.clone()));
+        }
+        for obj in ObjectKind::ALL {
+            for act in Action::ALL {
+                if let Some(scope) = self.scope(m.role, obj, act) {
+                    out.push((format!("ambito.scope.{}.{}", obj.as_str(), act.as_str()), scope.as_str().to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every allowed (role, object, action, scope), for tests and documentation.
+    pub fn matrix(&self) -> Vec<(Role, ObjectKind, Action, Scope)> {
+        let mut rows: Vec<_> = self.scopes.iter().map(|((r, o, a), s)| (*r, *o, *a, *s)).collect();
+        rows.sort_by_key(|(r, o, a, _)| (r.as_str(), o.as_str(), a.as_str()));
+        rows
+    }
+}
+
+/// A typo in the policy must not silently deny: every line names a known
+/// role, object kind, action and scope.
+fn check_policy_lines(policy: &str) -> anyhow::Result<()> {
+    for (i, line) in policy.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let ok = f.len() == 5
+            && f[0] == "p"
+            && f[1].parse::<Role>().is_ok()
+            && ObjectKind::ALL.iter().any(|o| o.as_str() == f[2])
+            && Action::ALL.iter().any(|a| a.as_str() == f[3])
+            && f[4].parse::<Scope>().is_ok();
+        if !ok {
+            bail!("policy.csv line {}: expected `p, ROLE, OBJECT, ACTION, SCOPE` with known names: {line}", i + 1);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_shipped_policy_loads_and_denies_by_default() {
+        let a = Authorizer::embedded().await.unwrap();
+        assert_eq!(a.scope(Role::Provincial, ObjectKind::Membership, Action::Read), Some(Scope::Province));
+        assert_eq!(a.scope(Role::School, ObjectKind::Membership, Action::Read), Some(Scope::Own));
+        assert_eq!(a.scope(Role::School, ObjectKind::Membership, Action::Write), None);
+    }
+
+    #[tokio::test]
+    async fn typos_in_the_policy_are_refused() {
+        for bad in [
+            "p, provincal, membership, read, province",
+            "p, school, pupil, read, school",
+            "p, school, membership, read, everything",
+        ] {
+            let err = Authorizer::from_text(MODEL, bad).await.unwrap_err();
+            assert!(err.to_string().contains("policy.csv line 1"), "{err}");
+        }
+        let twice = "p, school, membership, read, own\np, school, membership, read, province";
+        assert!(Authorizer::from_text(MODEL, twice).await.is_err());
+    }
+}

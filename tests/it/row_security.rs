@@ -1,0 +1,184 @@
+//! Row security: PostgreSQL enforces each caller's scope even on a query that
+//! forgets its filter, and the policy matrix drives what every role sees.
+
+use std::collections::BTreeSet;
+
+use ambito::auth::Subject;
+use ambito::authz::{Action, Authorizer, ObjectKind, PUBLIC_GRAPHQL_TYPES, Scope};
+use ambito::db::RequestDb;
+use ambito::db::accounts::{self, MembershipRow};
+use ambito::db::schema::memberships;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+use crate::harness::{TestApp, TestDb, demo_accounts};
+
+/// The subject a demo account acts as (its first membership).
+async fn subject_of(db: &TestDb, email: &str) -> Subject {
+    let mut conn = db.conn().await;
+    let user = accounts::user_by_email(&mut conn, email).await.unwrap().unwrap();
+    let m = accounts::memberships_of(&mut conn, user.id).await.unwrap().remove(0);
+    Subject { session_id: 0, user_id: user.id, email: user.email, membership: m.to_membership() }
+}
+
+/// Every membership row an unfiltered query returns to this caller.
+async fn visible_memberships(db: &TestDb, authz: &Authorizer, subject: Option<&Subject>) -> Vec<MembershipRow> {
+    let request = RequestDb::new(db.pool(), authz.settings(subject));
+    let rows = request
+        .run(|c| Box::pin(memberships::table.select(MembershipRow::as_select()).order(memberships::id).load(c)))
+        .await
+        .unwrap();
+    request.finish(true).await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn a_query_that_forgets_its_filter_still_sees_only_the_callers_rows() {
+    let db = TestDb::demo().await;
+    let authz = Authorizer::embedded().await.unwrap();
+    let all = {
+        let mut conn = db.conn().await;
+        memberships::table.select(MembershipRow::as_select()).load(&mut conn).await.unwrap()
+    };
+    assert!(all.len() >= 13);
+
+    let school = subject_of(&db, "bgic82100t@istruzione.it").await;
+    let seen = visible_memberships(&db, &authz, Some(&school)).await;
+    assert_eq!(seen.iter().map(|m| m.user_id).collect::<BTreeSet<_>>(), BTreeSet::from([school.user_id]));
+
+    let office = subject_of(&db, "ufficio.bg@ambito.invalid").await;
+    let seen = visible_memberships(&db, &authz, Some(&office)).await;
+    let expected: BTreeSet<i64> =
+        all.iter().filter(|m| m.scope_province.as_deref() == Some("BG")).map(|m| m.id).collect();
+    assert_eq!(seen.iter().map(|m| m.id).collect::<BTreeSet<_>>(), expected);
+    assert!(expected.len() >= 4 && expected.len() < all.len(), "Bergamo's office sees Bergamo, not Milano");
+
+    assert!(visible_memberships(&db, &authz, None).await.is_empty(), "no subject, no tenant rows");
+}
+
+#[tokio::test]
+async fn writes_must_stay_inside_the_scope() {
+    let db = TestDb::demo().await;
+    let authz = Authorizer::embedded().await.unwrap();
+    let office = subject_of(&db, "ufficio.bg@ambito.invalid").await;
+    let teacher = subject_of(&db, "docente@ambito.invalid").await;
+    let milan_school = demo_accounts()
+        .into_iter()
+        .find_map(|a| a.organization.filter(|o| a.role == "school" && o.starts_with("MI")))
+        .expect("a Milano school in the demo");
+    // Ok(()) when written, else the error's text.
+    let grant = |subject: Subject, school: String| {
+        let request = RequestDb::new(db.pool(), authz.settings(Some(&subject)));
+        async move {
+            let outcome = request
+                .run(move |c| {
+                    Box::pin(async move {
+                        let org = ambito::auth::OrgRef::School(school);
+                        accounts::grant(c, subject.user_id, ambito::auth::Role::School, &org).await
+                    })
+                })
+                .await;
+            request.finish(outcome.is_ok()).await.unwrap();
+            outcome.map(drop).map_err(|e| format!("{e:?}"))
+        }
+    };
+    assert_eq!(grant(office.clone(), "BGIC82100T".into()).await, Ok(()), "the office manages its own province");
+    for (who, school) in [(office, milan_school), (teacher, "BGIC82100T".to_owned())] {
+        let err = grant(who, school).await.unwrap_err();
+        assert!(err.contains("row-level security"), "refused by the database's policy: {err}");
+    }
+}
+
+#[tokio::test]
+async fn the_application_role_cannot_bypass_row_security() {
+    #[derive(QueryableByName)]
+    struct Flags {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        bypass: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        superuser: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        forced: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        enabled: bool,
+    }
+    let db = TestDb::empty().await;
+    let mut conn = db.conn().await;
+    let f: Flags = diesel::sql_query(
+        "SELECT r.rolbypassrls AS bypass, r.rolsuper AS superuser, c.relforcerowsecurity AS forced, c.relrowsecurity AS enabled
+         FROM pg_roles r, pg_class c WHERE r.rolname = 'ambito_app' AND c.relname = 'memberships'",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert!(!f.bypass && !f.superuser);
+    assert!(f.enabled && f.forced);
+}
+
+#[tokio::test]
+async fn a_request_with_an_error_changes_nothing() {
+    let app = TestApp::demo().await;
+    let token = app.login("comune.milano@ambito.invalid").await;
+    let (_, body) =
+        app.post_as(Some(&token), r#"mutation { logout switchMembership(id: "999999") { role } }"#, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    app.query_as(&token, "{ me { email } }", json!({})).await;
+}
+
+/// The matrix test: for every line of the policy, each demo account of that
+/// role sees exactly the memberships its scope means.
+#[tokio::test]
+async fn every_policy_line_means_what_it_says() {
+    let db = TestDb::demo().await;
+    let authz = Authorizer::embedded().await.unwrap();
+    let all = {
+        let mut conn = db.conn().await;
+        memberships::table.select(MembershipRow::as_select()).load(&mut conn).await.unwrap()
+    };
+    let mut checked = 0;
+    for account in demo_accounts() {
+        let subject = subject_of(&db, &account.email).await;
+        let role = subject.membership.role;
+        let expected: BTreeSet<i64> = match authz.scope(role, ObjectKind::Membership, Action::Read) {
+            Some(Scope::Own) => all.iter().filter(|m| m.user_id == subject.user_id).map(|m| m.id).collect(),
+            Some(Scope::Province) => all
+                .iter()
+                .filter(|m| m.scope_province.is_some() && m.scope_province == subject.membership.province)
+                .map(|m| m.id)
+                .collect(),
+            Some(other) => panic!("membership read has no meaning for scope {other}"),
+            None => BTreeSet::new(),
+        };
+        let seen: BTreeSet<i64> = visible_memberships(&db, &authz, Some(&subject)).await.iter().map(|m| m.id).collect();
+        assert_eq!(seen, expected, "{} as {role}", account.email);
+        checked += 1;
+    }
+    assert!(checked >= 12);
+    let roles: BTreeSet<&str> = authz.matrix().iter().map(|(r, ..)| r.as_str()).collect();
+    assert_eq!(roles.len(), 5, "every role has a line in the policy");
+}
+
+/// Every GraphQL type is public reference data or belongs to an object kind
+/// that the policy names.
+#[test]
+fn every_graphql_type_is_covered_by_the_policy() {
+    let sdl = ambito::graphql::sdl();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let authz = rt.block_on(Authorizer::embedded()).unwrap();
+    let covered: BTreeSet<&str> = ObjectKind::ALL
+        .iter()
+        .filter(|k| authz.matrix().iter().any(|(_, o, ..)| o == *k))
+        .flat_map(|k| k.graphql_types().iter().copied())
+        .collect();
+    for line in sdl.lines() {
+        let Some(name) = line.strip_prefix("type ").and_then(|r| r.split_whitespace().next()) else { continue };
+        if name.ends_with("Connection") || name.ends_with("Edge") {
+            continue;
+        }
+        assert!(
+            PUBLIC_GRAPHQL_TYPES.contains(&name) || covered.contains(name),
+            "GraphQL type {name} is neither public nor covered by a policy line"
+        );
+    }
+}
