@@ -73,8 +73,9 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn state(pool: PgPool, sessions: SessionPolicy, authz: Authorizer) -> Arc<AppState> {
-    let schema = crate::graphql::schema(Passwords::new(), sessions);
+/// The server's shared state. `demo` leaves the schema explorable.
+pub fn state(pool: PgPool, sessions: SessionPolicy, authz: Authorizer, demo: bool) -> Arc<AppState> {
+    let schema = crate::graphql::schema(Passwords::new(), sessions, demo);
     Arc::new(AppState { pool, schema, metrics: Metrics::new(), sessions, authz })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod connection;
+pub mod limits;
 pub mod loaders;
 pub mod territory;
 
@@ -45,9 +46,12 @@ pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         .extension(ErrorCodes)
 }
 
-/// The served schema, with the services its resolvers share.
-pub fn schema(passwords: Passwords, sessions: SessionPolicy) -> AmbitoSchema {
-    builder().data(passwords).data(sessions).finish()
+/// The served schema, with the services its resolvers share. Outside demo
+/// mode the schema cannot be explored: no introspection, no "did you mean"
+/// suggestions.
+pub fn schema(passwords: Passwords, sessions: SessionPolicy, explorable: bool) -> AmbitoSchema {
+    let b = builder().data(passwords).data(sessions);
+    if explorable { b.finish() } else { b.disable_introspection().disable_suggestions().finish() }
 }
 
 /// The SDL written to `schema.graphql`.
@@ -70,10 +74,15 @@ pub(crate) fn subject<'a>(ctx: &'a Context<'_>) -> Result<&'a Subject, AppError>
 }
 
 /// Error codes that tell a request refused before execution from one that ran:
-/// `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `QUERY_TOO_DEEP`,
-/// `QUERY_TOO_COMPLEX`. No resolver runs for any of them.
-pub const PRE_EXECUTION_CODES: [&str; 4] =
-    ["GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_DEEP", "QUERY_TOO_COMPLEX"];
+/// parse and validation failures and each limit. No resolver runs for any of them.
+pub const PRE_EXECUTION_CODES: [&str; 6] = [
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "QUERY_TOO_DEEP",
+    "QUERY_TOO_COMPLEX",
+    "QUERY_TOO_MANY_ALIASES",
+    "QUERY_TOO_MANY_ROOT_FIELDS",
+];
 
 struct ErrorCodes;
 
@@ -102,7 +111,9 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+        let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        limits::check(&doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))?;
+        Ok(doc)
     }
 
     async fn validation(

@@ -174,6 +174,15 @@ impl TestApp {
     }
 
     pub async fn with_sessions(db: TestDb, sessions: SessionPolicy) -> TestApp {
+        TestApp::start(db, sessions, true).await
+    }
+
+    /// A server as in production: the schema cannot be explored.
+    pub async fn production(db: TestDb) -> TestApp {
+        TestApp::start(db, SessionPolicy::default(), false).await
+    }
+
+    async fn start(db: TestDb, sessions: SessionPolicy, demo: bool) -> TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -186,7 +195,7 @@ impl TestApp {
             session_max_hours: 12,
         };
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
-        let running = ambito::server::spawn(ambito::server::state(db.pool(), sessions, authz), &args, async {
+        let running = ambito::server::spawn(ambito::server::state(db.pool(), sessions, authz, demo), &args, async {
             let _ = rx.await;
         })
         .await

@@ -112,3 +112,30 @@ async fn only_single_json_requests_are_accepted() {
     let big = app.http.post(app.url("/graphql")).json(&json!({ "query": huge })).send().await.unwrap();
     assert_eq!(big.status(), 413);
 }
+
+#[tokio::test]
+async fn too_many_aliases_or_root_fields_are_refused() {
+    let app = TestApp::demo().await;
+    let aliased: String = (0..31).map(|i| format!("a{i}: provinces(first: 1) {{ totalCount }} ")).collect();
+    let (status, err) = app.query_error(&format!("{{ {aliased} }}"), json!({})).await;
+    assert_eq!((status, err["extensions"]["code"].as_str()), (400, Some("QUERY_TOO_MANY_ALIASES")));
+    let many: String = (0..21).map(|_| "__typename ").collect();
+    let (status, err) = app.query_error(&format!("{{ {many} }}"), json!({})).await;
+    assert_eq!((status, err["extensions"]["code"].as_str()), (400, Some("QUERY_TOO_MANY_ROOT_FIELDS")));
+}
+
+#[tokio::test]
+async fn production_schemas_cannot_be_explored() {
+    let demo = TestApp::demo().await;
+    let data = demo.query("{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+    let (_, err) = demo.query_error("{ schools { totalCont } }", json!({})).await;
+    assert!(err["message"].as_str().unwrap().contains("Did you mean"), "{err}");
+
+    let prod = TestApp::production(TestDb::demo().await).await;
+    let (_, body) = prod.post("{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(body, json!({ "data": { "__schema": null } }), "introspection answers nothing");
+    let (_, err) = prod.query_error("{ schools { totalCont } }", json!({})).await;
+    assert!(!err["message"].as_str().unwrap().contains("Did you mean"), "{err}");
+    prod.query("{ provinces { totalCount } }", json!({})).await;
+}
