@@ -28,6 +28,10 @@ pub enum AppError {
     Unauthenticated,
     /// A login that failed, for whatever reason: one answer for all of them.
     LoginFailed,
+    /// Too many failed logins for this account or address.
+    RateLimited {
+        until: chrono::DateTime<chrono::Utc>,
+    },
     Forbidden,
     Conflict(String),
     /// Anything else. The cause is logged with the request id and never shown.
@@ -52,6 +56,7 @@ impl AppError {
             AppError::Unauthenticated | AppError::LoginFailed => "UNAUTHENTICATED",
             AppError::Forbidden => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -64,6 +69,10 @@ impl AppError {
             AppError::NotFound => "not found".into(),
             AppError::Unauthenticated => "authentication required".into(),
             AppError::LoginFailed => "wrong e-mail or password".into(),
+            AppError::RateLimited { until } => format!(
+                "too many failed logins: try again after {} UTC, or reset the password",
+                until.format("%Y-%m-%d %H:%M")
+            ),
             AppError::Forbidden => "not allowed".into(),
             AppError::Conflict(m) => m.clone(),
             AppError::Internal(_) => format!("internal error (request {request_id})"),

@@ -60,7 +60,13 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             }
         }
         let pool = database.pool(global.db_pool_size)?;
-        let state = server::state(pool, args.session_policy(), authz, demo);
+        let options = server::Options {
+            sessions: args.session_policy(),
+            throttle: Default::default(),
+            explorable: demo,
+            trust_proxy: args.behind_tls_proxy,
+        };
+        let state = server::state(pool, authz, options);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);

@@ -18,6 +18,7 @@ use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
 use crate::db::{self, PgPool};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
+use crate::rules::throttle::ThrottlePolicy;
 
 /// The database of this run: the embedded cluster under the data dir unless
 /// a URL was given. Migrations are applied on open.
@@ -73,10 +74,27 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server's shared state. `demo` leaves the schema explorable.
-pub fn state(pool: PgPool, sessions: SessionPolicy, authz: Authorizer, demo: bool) -> Arc<AppState> {
-    let schema = crate::graphql::schema(Passwords::new(), sessions, demo);
-    Arc::new(AppState { pool, schema, metrics: Metrics::new(), sessions, authz })
+/// How a server behaves, beyond its database and policies.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub sessions: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+    /// Introspection and suggestions on (demo mode).
+    pub explorable: bool,
+    /// A TLS proxy in front: the client address is the last `X-Forwarded-For` entry.
+    pub trust_proxy: bool,
+}
+
+pub fn state(pool: PgPool, authz: Authorizer, options: Options) -> Arc<AppState> {
+    let schema = crate::graphql::schema(Passwords::new(), options.sessions, options.throttle, options.explorable);
+    Arc::new(AppState {
+        pool,
+        schema,
+        metrics: Metrics::new(),
+        sessions: options.sessions,
+        authz,
+        trust_proxy: options.trust_proxy,
+    })
 }
 
 /// A server listening and accepting: its address and the task running it.

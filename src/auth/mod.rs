@@ -1,5 +1,6 @@
 //! Who is calling: accounts, memberships, sessions and the request's subject.
 
+pub mod login;
 pub mod passwords;
 pub mod tokens;
 

@@ -6,8 +6,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{memberships, sessions, users};
+use super::schema::{login_throttle, memberships, sessions, users};
 use crate::auth::{Membership, OrgRef, Role};
+use crate::rules::throttle::Record;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
@@ -218,5 +219,55 @@ pub async fn set_password(conn: &mut AsyncPgConnection, user_id: i64, hash: &str
         .execute(conn)
         .await?;
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
+    Ok(())
+}
+
+// Login throttling.
+
+/// A `login_throttle` row: key, failures, last failure, locked until.
+type ThrottleRow = (String, i32, DateTime<Utc>, Option<DateTime<Utc>>);
+
+pub async fn throttle_records(conn: &mut AsyncPgConnection, keys: Vec<String>) -> QueryResult<Vec<(String, Record)>> {
+    let rows: Vec<ThrottleRow> = login_throttle::table
+        .filter(login_throttle::key.eq_any(keys))
+        .select((
+            login_throttle::key,
+            login_throttle::failures,
+            login_throttle::last_failure,
+            login_throttle::locked_until,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, failures, last_failure, locked_until)| {
+            (k, Record { failures: u32::try_from(failures).unwrap_or(0), last_failure, locked_until })
+        })
+        .collect())
+}
+
+pub async fn throttle_store(conn: &mut AsyncPgConnection, key: String, r: Record) -> QueryResult<()> {
+    let failures = i32::try_from(r.failures).unwrap_or(i32::MAX);
+    diesel::insert_into(login_throttle::table)
+        .values((
+            login_throttle::key.eq(&key),
+            login_throttle::failures.eq(failures),
+            login_throttle::last_failure.eq(r.last_failure),
+            login_throttle::locked_until.eq(r.locked_until),
+        ))
+        .on_conflict(login_throttle::key)
+        .do_update()
+        .set((
+            login_throttle::failures.eq(failures),
+            login_throttle::last_failure.eq(r.last_failure),
+            login_throttle::locked_until.eq(r.locked_until),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn throttle_clear(conn: &mut AsyncPgConnection, key: String) -> QueryResult<()> {
+    diesel::delete(login_throttle::table.find(key)).execute(conn).await?;
     Ok(())
 }

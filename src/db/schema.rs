@@ -128,6 +128,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> Int4,
+        last_failure -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> memberships (membership_id));
@@ -136,6 +145,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     memberships,
     sessions,
+    login_throttle,
     provinces,
     territorial_ambits,
     municipalities,

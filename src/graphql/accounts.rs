@@ -5,11 +5,13 @@ use chrono::{DateTime, Utc};
 
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
 use super::{db, loader, subject};
+use crate::auth::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
-use crate::auth::{self, OrgRef, SessionPolicy, tokens};
+use crate::auth::{self, OrgRef, SessionPolicy};
 use crate::db::AuthDb;
-use crate::db::accounts::{self as q, MembershipRow};
+use crate::db::accounts as q;
 use crate::error::AppError;
+use crate::rules::throttle::ThrottlePolicy;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "Role")]
@@ -151,35 +153,19 @@ impl AccountsMutation {
         password: String,
         membership_id: Option<ID>,
     ) -> Result<Session> {
-        let email = auth::normalize_email(&email).map_err(|_| AppError::LoginFailed)?;
         let wanted = membership_id.as_ref().map(|id| self::membership_id("membershipId", id)).transpose()?;
-        // Nobody is signed in yet: authentication reads accounts outside any scope.
-        let database = ctx.data_unchecked::<AuthDb>();
-        let user = {
-            let email = email.clone();
-            database.run(move |c| Box::pin(async move { q::user_by_email(c, &email).await })).await?
+        let services = LoginServices {
+            passwords: ctx.data_unchecked::<Passwords>(),
+            sessions: ctx.data_unchecked::<SessionPolicy>(),
+            throttle: ctx.data_unchecked::<ThrottlePolicy>(),
         };
-        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-        let matches = ctx.data_unchecked::<Passwords>().verify(&password, stored).await?;
-        let Some(user) = user.filter(|u| matches && u.disabled_at.is_none()) else {
-            return Err(AppError::LoginFailed.into());
-        };
-        let user_id = user.id;
-        let memberships: Vec<MembershipRow> = database.run(move |c| Box::pin(q::memberships_of(c, user_id))).await?;
-        let chosen = match wanted {
-            Some(id) => memberships.into_iter().find(|m| m.id == id).ok_or(AppError::NotFound)?,
-            None => memberships.into_iter().next().ok_or(AppError::Forbidden)?,
-        };
-        let policy = ctx.data_unchecked::<SessionPolicy>();
-        let expires_at = Utc::now() + policy.absolute;
-        let (token, hash) = tokens::new_token();
-        let membership_row = chosen.id;
-        database
-            .run(move |c| {
-                Box::pin(async move { q::create_session(c, &hash, user_id, membership_row, expires_at).await })
-            })
-            .await?;
-        Ok(Session { token, expires_at, membership: Membership(chosen.to_membership()) })
+        let addr = ctx.data_unchecked::<ClientAddr>();
+        let done = login::login(ctx.data_unchecked::<AuthDb>(), services, &email, &password, wanted, addr).await?;
+        Ok(Session {
+            token: done.token,
+            expires_at: done.expires_at,
+            membership: Membership(done.membership.to_membership()),
+        })
     }
 
     /// Ends the caller's session.

@@ -21,6 +21,7 @@ use crate::auth::passwords::Passwords;
 use crate::auth::{SessionPolicy, Subject};
 use crate::db::RequestDb;
 use crate::error::AppError;
+use crate::rules::throttle::ThrottlePolicy;
 use loaders::TerritoryLoader;
 
 /// Deepest selection accepted.
@@ -49,8 +50,13 @@ pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// The served schema, with the services its resolvers share. Outside demo
 /// mode the schema cannot be explored: no introspection, no "did you mean"
 /// suggestions.
-pub fn schema(passwords: Passwords, sessions: SessionPolicy, explorable: bool) -> AmbitoSchema {
-    let b = builder().data(passwords).data(sessions);
+pub fn schema(
+    passwords: Passwords,
+    sessions: SessionPolicy,
+    throttle: ThrottlePolicy,
+    explorable: bool,
+) -> AmbitoSchema {
+    let b = builder().data(passwords).data(sessions).data(throttle);
     if explorable { b.finish() } else { b.disable_introspection().disable_suggestions().finish() }
 }
 

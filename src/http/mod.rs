@@ -11,6 +11,7 @@ use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 
+use crate::auth::login::ClientAddr;
 use crate::auth::{SessionPolicy, subject_for};
 use crate::authz::Authorizer;
 use crate::db::{AuthDb, PgPool, RequestDb};
@@ -28,6 +29,21 @@ pub struct AppState {
     pub metrics: Metrics,
     pub sessions: SessionPolicy,
     pub authz: Authorizer,
+    pub trust_proxy: bool,
+}
+
+/// The client's address: the peer, or behind a trusted proxy the address the
+/// proxy appended last to `X-Forwarded-For`.
+fn client_addr(req: &Request, trust_proxy: bool) -> ClientAddr {
+    let forwarded = trust_proxy
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned()))
+        .flatten()
+        .filter(|s| !s.is_empty());
+    let peer = || match req.remote_addr().as_socket_addr() {
+        Some(a) => a.ip().to_string(),
+        None => "unknown".into(),
+    };
+    ClientAddr(forwarded.unwrap_or_else(peer))
 }
 
 /// What the GraphQL handler tells the access log about a request.
@@ -156,7 +172,8 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     let mut request = request
         .data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn))
         .data(db.clone())
-        .data(AuthDb(state.pool.clone()));
+        .data(AuthDb(state.pool.clone()))
+        .data(client_addr(req, state.trust_proxy));
     if let Some(subject) = subject {
         request = request.data(subject);
     }

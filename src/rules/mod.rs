@@ -2,3 +2,4 @@
 
 pub mod codes;
 pub mod order;
+pub mod throttle;

@@ -12,6 +12,7 @@ use ambito::config::ServeArgs;
 use ambito::db::embedded::{ClusterOptions, EmbeddedCluster};
 use ambito::db::{self, PgPool, with_database};
 use ambito::demo::DemoAccount;
+use ambito::server::Options;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
@@ -174,15 +175,15 @@ impl TestApp {
     }
 
     pub async fn with_sessions(db: TestDb, sessions: SessionPolicy) -> TestApp {
-        TestApp::start(db, sessions, true).await
+        TestApp::start(db, Options { sessions, explorable: true, ..Default::default() }).await
     }
 
     /// A server as in production: the schema cannot be explored.
     pub async fn production(db: TestDb) -> TestApp {
-        TestApp::start(db, SessionPolicy::default(), false).await
+        TestApp::start(db, Options::default()).await
     }
 
-    async fn start(db: TestDb, sessions: SessionPolicy, demo: bool) -> TestApp {
+    pub async fn start(db: TestDb, options: Options) -> TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -195,7 +196,7 @@ impl TestApp {
             session_max_hours: 12,
         };
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
-        let running = ambito::server::spawn(ambito::server::state(db.pool(), sessions, authz, demo), &args, async {
+        let running = ambito::server::spawn(ambito::server::state(db.pool(), authz, options), &args, async {
             let _ = rx.await;
         })
         .await

@@ -11,3 +11,4 @@ mod row_security;
 mod schema_file;
 mod serve;
 mod territory;
+mod throttle;
