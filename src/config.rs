@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Switch limited mode: disable chosen account functions, keep the rest working.
+    LimitedMode {
+        #[command(subcommand)]
+        what: LimitedCommand,
+    },
     /// Manage accounts and memberships.
     User {
         #[command(subcommand)]
@@ -89,6 +94,16 @@ pub struct ServeArgs {
     /// of the ones built in (a copy of `policies/`).
     #[arg(long, env = "AMBITO_POLICIES")]
     pub policies: Option<PathBuf>,
+    /// Send e-mail over SMTP (`smtps://user:password@host:465`); without it,
+    /// messages are written as .eml files in DATA_DIR/outbox.
+    #[arg(long, env = "AMBITO_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of Ambito's e-mail.
+    #[arg(long, env = "AMBITO_MAIL_FROM", default_value = "Ambito <noreply@ambito.invalid>")]
+    pub mail_from: String,
+    /// Address of the front end, for links in e-mails (default: the listen address).
+    #[arg(long, env = "AMBITO_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// A session unused this many minutes ends.
     #[arg(long, env = "AMBITO_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u64,
@@ -111,6 +126,19 @@ impl ServeArgs {
             absolute: Duration::from_secs(self.session_max_hours * 3600),
         }
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LimitedCommand {
+    /// Disable these functions: registration, external-password-recovery, email-change, revocation.
+    On {
+        #[arg(required = true, value_delimiter = ',')]
+        functions: Vec<String>,
+    },
+    /// Enable every function again.
+    Off,
+    /// Print the disabled functions.
+    Show,
 }
 
 #[derive(Subcommand, Debug)]

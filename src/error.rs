@@ -28,6 +28,8 @@ pub enum AppError {
     Unauthenticated,
     /// A login that failed, for whatever reason: one answer for all of them.
     LoginFailed,
+    /// An account function switched off by limited mode.
+    Disabled(String),
     /// Too many failed logins for this account or address.
     RateLimited {
         until: chrono::DateTime<chrono::Utc>,
@@ -57,6 +59,7 @@ impl AppError {
             AppError::Forbidden => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Disabled(_) => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -69,6 +72,9 @@ impl AppError {
             AppError::NotFound => "not found".into(),
             AppError::Unauthenticated => "authentication required".into(),
             AppError::LoginFailed => "wrong e-mail or password".into(),
+            AppError::Disabled(function) => {
+                format!("{function} is unavailable during limited mode; everything else keeps working")
+            }
             AppError::RateLimited { until } => format!(
                 "too many failed logins: try again after {} UTC, or reset the password",
                 until.format("%Y-%m-%d %H:%M")

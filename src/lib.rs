@@ -9,5 +9,6 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod import;
+pub mod mail;
 pub mod rules;
 pub mod server;

@@ -2,11 +2,13 @@
 
 use std::process::ExitCode;
 
+use ambito::auth::limited::{self, AccountFunction};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
-use ambito::config::{Cli, Command, GlobalArgs, ImportCommand, LogFormat, ServeArgs, UserCommand};
+use ambito::config::{Cli, Command, GlobalArgs, ImportCommand, LimitedCommand, LogFormat, ServeArgs, UserCommand};
 use ambito::db::accounts;
 use ambito::import::{self, ImportError, ImportOptions};
+use ambito::mail::Mailer;
 use ambito::server::{self, Database};
 use anyhow::Context as _;
 use clap::Parser;
@@ -31,6 +33,7 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate(&cli.global).await,
         Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
         Command::User { what } => user(&cli.global, what).await,
+        Command::LimitedMode { what } => limited_mode(&cli.global, what).await,
         Command::ExportSchema { output } => export_schema(output),
     };
     match result {
@@ -60,11 +63,17 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             }
         }
         let pool = database.pool(global.db_pool_size)?;
+        let mailer = match &args.smtp_url {
+            Some(url) => Mailer::smtp(url, &args.mail_from)?,
+            None => Mailer::outbox(global.data_dir.join("outbox"), &args.mail_from)?,
+        };
         let options = server::Options {
             sessions: args.session_policy(),
             throttle: Default::default(),
             explorable: demo,
             trust_proxy: args.behind_tls_proxy,
+            mailer: Some(mailer),
+            public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
         };
         let state = server::state(pool, authz, options);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
@@ -77,6 +86,9 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         if demo {
             println!("Demo data: the provinces of Bergamo and Milano (see README, \"Demo data\")");
             println!("Demo accounts: {}", accounts_file.display());
+        }
+        if args.smtp_url.is_none() {
+            println!("E-mail: written to {}", global.data_dir.join("outbox").display());
         }
         running.task.await??;
         anyhow::Ok(())
@@ -182,6 +194,35 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
                 accounts::set_password(&mut conn, id, &hash(&read_password()?).await?).await?;
                 println!("password set for {email}; its sessions have ended");
             }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    outcome?;
+    closed
+}
+
+async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Result<()> {
+    let database = Database::open(global).await?;
+    let outcome = async {
+        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+        match what {
+            LimitedCommand::On { functions } => {
+                let parsed: Vec<AccountFunction> =
+                    functions.iter().map(|f| f.parse()).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+                limited::set(&mut conn, &parsed).await?;
+            }
+            LimitedCommand::Off => limited::set(&mut conn, &[]).await?,
+            LimitedCommand::Show => {}
+        }
+        let off = limited::disabled(&mut conn).await?;
+        match off.is_empty() {
+            true => println!("limited mode is off"),
+            false => println!(
+                "limited mode is on: disabled {}",
+                off.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+            ),
         }
         anyhow::Ok(())
     }

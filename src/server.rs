@@ -12,12 +12,15 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsC
 
 use crate::auth::SessionPolicy;
 use crate::auth::passwords::Passwords;
+use crate::auth::recovery::PublicUrl;
 use crate::authz::Authorizer;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
 use crate::db::{self, PgPool};
+use crate::graphql::Services;
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
+use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
 
 /// The database of this run: the embedded cluster under the data dir unless
@@ -75,7 +78,7 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
 }
 
 /// How a server behaves, beyond its database and policies.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     pub sessions: SessionPolicy,
     pub throttle: ThrottlePolicy,
@@ -83,13 +86,24 @@ pub struct Options {
     pub explorable: bool,
     /// A TLS proxy in front: the client address is the last `X-Forwarded-For` entry.
     pub trust_proxy: bool,
+    /// Where e-mail goes; without one, password recovery answers INTERNAL.
+    pub mailer: Option<Mailer>,
+    /// The address users reach the front end at, for links in e-mails.
+    pub public_url: String,
 }
 
 pub fn state(pool: PgPool, authz: Authorizer, options: Options) -> Arc<AppState> {
-    let schema = crate::graphql::schema(Passwords::new(), options.sessions, options.throttle, options.explorable);
+    let services = Services {
+        passwords: Passwords::new(),
+        sessions: options.sessions,
+        throttle: options.throttle,
+        authz: authz.clone(),
+        mailer: options.mailer,
+        public_url: PublicUrl(options.public_url),
+    };
     Arc::new(AppState {
         pool,
-        schema,
+        schema: crate::graphql::schema(services, options.explorable),
         metrics: Metrics::new(),
         sessions: options.sessions,
         authz,
@@ -168,6 +182,9 @@ mod tests {
             tls_key: tls.then(|| "key.pem".into()),
             behind_tls_proxy: proxy,
             policies: None,
+            smtp_url: None,
+            mail_from: String::new(),
+            public_url: None,
             session_idle_minutes: 30,
             session_max_hours: 12,
         }

@@ -1,7 +1,10 @@
 //! Who is calling: accounts, memberships, sessions and the request's subject.
 
+pub mod limited;
 pub mod login;
 pub mod passwords;
+pub mod provision;
+pub mod recovery;
 pub mod tokens;
 
 use std::fmt;

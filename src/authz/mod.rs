@@ -20,14 +20,17 @@ pub const POLICY: &str = include_str!("../../policies/policy.csv");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
     Membership,
+    /// Accounts of other users (provisioning, administration).
+    Account,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 1] = [ObjectKind::Membership];
+    pub const ALL: [ObjectKind; 2] = [ObjectKind::Membership, ObjectKind::Account];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Membership => "membership",
+            ObjectKind::Account => "account",
         }
     }
 
@@ -35,6 +38,7 @@ impl ObjectKind {
     pub fn graphql_types(self) -> &'static [&'static str] {
         match self {
             ObjectKind::Membership => &["Membership", "Viewer", "Session"],
+            ObjectKind::Account => &["ProvisionedAccount"],
         }
     }
 }

@@ -6,7 +6,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{login_throttle, memberships, sessions, users};
+use super::schema::{login_throttle, memberships, password_resets, sessions, users};
 use crate::auth::{Membership, OrgRef, Role};
 use crate::rules::throttle::Record;
 
@@ -270,4 +270,45 @@ pub async fn throttle_store(conn: &mut AsyncPgConnection, key: String, r: Record
 pub async fn throttle_clear(conn: &mut AsyncPgConnection, key: String) -> QueryResult<()> {
     diesel::delete(login_throttle::table.find(key)).execute(conn).await?;
     Ok(())
+}
+
+// Password resets.
+
+pub async fn create_reset(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(password_resets::table)
+        .values((
+            password_resets::user_id.eq(user_id),
+            password_resets::token_hash.eq(token_hash),
+            password_resets::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Spends a reset token: the user it was for, if it is unused and unexpired.
+/// One statement, so a token cannot be used twice even by racing requests.
+pub async fn spend_reset(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> QueryResult<Option<i64>> {
+    let now = Utc::now();
+    diesel::update(
+        password_resets::table
+            .filter(password_resets::token_hash.eq(token_hash))
+            .filter(password_resets::used_at.is_null())
+            .filter(password_resets::expires_at.gt(now)),
+    )
+    .set(password_resets::used_at.eq(now))
+    .returning(password_resets::user_id)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The user's e-mail, for clearing its login throttle after a reset.
+pub async fn email_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<String> {
+    users::table.find(user_id).select(users::email).first(conn).await
 }

@@ -137,6 +137,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    password_resets (id) {
+        id -> Int8,
+        user_id -> Int8,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> memberships (membership_id));
@@ -146,6 +157,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     sessions,
     login_throttle,
+    password_resets,
     provinces,
     territorial_ambits,
     municipalities,

@@ -4,13 +4,18 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
-use super::{db, loader, subject};
+use super::{authorize, db, loader, subject};
+use crate::auth::limited::{self, AccountFunction};
 use crate::auth::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
+use crate::auth::provision;
+use crate::auth::recovery::{self, PublicUrl};
 use crate::auth::{self, OrgRef, SessionPolicy};
+use crate::authz::{Action, ObjectKind, Scope};
 use crate::db::AuthDb;
 use crate::db::accounts as q;
 use crate::error::AppError;
+use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -123,11 +128,50 @@ impl Viewer {
     }
 }
 
+/// Account functions that limited mode can switch off.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "AccountFunction")]
+pub enum AccountFunctionGql {
+    Registration,
+    /// Password recovery for addresses outside the institutional domains.
+    ExternalPasswordRecovery,
+    EmailChange,
+    Revocation,
+}
+
+impl From<AccountFunction> for AccountFunctionGql {
+    fn from(f: AccountFunction) -> Self {
+        match f {
+            AccountFunction::Registration => AccountFunctionGql::Registration,
+            AccountFunction::ExternalPasswordRecovery => AccountFunctionGql::ExternalPasswordRecovery,
+            AccountFunction::EmailChange => AccountFunctionGql::EmailChange,
+            AccountFunction::Revocation => AccountFunctionGql::Revocation,
+        }
+    }
+}
+
+/// An account the office provisioned for a school.
+#[derive(SimpleObject)]
+pub struct ProvisionedAccount {
+    /// The institutional address, the account's user name.
+    email: String,
+    school: String,
+    /// False when the account already existed with this membership.
+    created: bool,
+}
+
 #[derive(Default)]
 pub struct AccountsQuery;
 
 #[Object]
 impl AccountsQuery {
+    /// Account functions switched off by limited mode (empty when it is off).
+    /// Everything else, open applications included, keeps working.
+    async fn limited_mode(&self, ctx: &Context<'_>) -> Result<Vec<AccountFunctionGql>> {
+        let off = ctx.data_unchecked::<AuthDb>().run(|c| Box::pin(limited::disabled(c))).await?;
+        Ok(off.into_iter().map(Into::into).collect())
+    }
+
     /// The caller; fails with UNAUTHENTICATED without a valid session.
     async fn me(&self, ctx: &Context<'_>) -> Result<Viewer> {
         let s = subject(ctx)?;
@@ -166,6 +210,57 @@ impl AccountsMutation {
             expires_at: done.expires_at,
             membership: Membership(done.membership.to_membership()),
         })
+    }
+
+    /// Sends a single-use link to set a new password, if the address has an
+    /// account. Always answers true: the answer does not tell whether it has.
+    /// Also how a provisioned account sets its first password.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let email = auth::normalize_email(&email).map_err(|r| AppError::bad_input("email", r))?;
+        let db = ctx.data_unchecked::<AuthDb>().clone();
+        let off = db.run(|c| Box::pin(limited::disabled(c))).await?;
+        if off.contains(&AccountFunction::ExternalPasswordRecovery) && !limited::is_institutional(&email) {
+            return Err(AppError::Disabled("password recovery for non-institutional addresses".into()).into());
+        }
+        let mailer =
+            ctx.data::<Mailer>().map_err(|_| AppError::internal(anyhow::anyhow!("no mailer configured")))?.clone();
+        let url = ctx.data_unchecked::<PublicUrl>().clone();
+        // In the background: the time to answer must not depend on whether the account exists.
+        tokio::spawn(async move {
+            if let Err(e) = recovery::send_reset_link(&db, &mailer, &url, email).await {
+                tracing::error!(error = ?e, "sending a password-reset link failed");
+            }
+        });
+        Ok(true)
+    }
+
+    /// Sets a new password with the token of a reset link. Ends every
+    /// session of the account and lifts a login lock.
+    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> Result<bool> {
+        let db = ctx.data_unchecked::<AuthDb>();
+        recovery::reset_password(db, ctx.data_unchecked::<Passwords>(), &token, &new_password).await?;
+        Ok(true)
+    }
+
+    /// The office creates accounts for its state schools from their
+    /// institutional addresses: all of them, or those listed. Each holder
+    /// sets the first password with `requestPasswordReset`.
+    async fn provision_school_accounts(
+        &self,
+        ctx: &Context<'_>,
+        school_codes: Option<Vec<String>>,
+    ) -> Result<Vec<ProvisionedAccount>> {
+        let (subject, scope) = authorize(ctx, ObjectKind::Account, Action::Write)?;
+        let province = match (scope, &subject.membership.province) {
+            (Scope::Province, Some(p)) => p.clone(),
+            _ => return Err(AppError::Forbidden.into()),
+        };
+        let codes = school_codes.map(|v| v.iter().map(|c| c.trim().to_ascii_uppercase()).collect());
+        let done = provision::schools(db(ctx), province, codes).await?;
+        Ok(done
+            .into_iter()
+            .map(|p| ProvisionedAccount { email: p.email, school: p.school, created: p.created })
+            .collect())
     }
 
     /// Ends the caller's session.

@@ -18,9 +18,12 @@ use async_graphql::{
 };
 
 use crate::auth::passwords::Passwords;
+use crate::auth::recovery::PublicUrl;
 use crate::auth::{SessionPolicy, Subject};
+use crate::authz::{Action, Authorizer, ObjectKind, Scope};
 use crate::db::RequestDb;
 use crate::error::AppError;
+use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
 use loaders::TerritoryLoader;
 
@@ -47,16 +50,28 @@ pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         .extension(ErrorCodes)
 }
 
-/// The served schema, with the services its resolvers share. Outside demo
-/// mode the schema cannot be explored: no introspection, no "did you mean"
-/// suggestions.
-pub fn schema(
-    passwords: Passwords,
-    sessions: SessionPolicy,
-    throttle: ThrottlePolicy,
-    explorable: bool,
-) -> AmbitoSchema {
-    let b = builder().data(passwords).data(sessions).data(throttle);
+/// What resolvers share besides the request's own data.
+pub struct Services {
+    pub passwords: Passwords,
+    pub sessions: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+    pub authz: Authorizer,
+    pub mailer: Option<Mailer>,
+    pub public_url: PublicUrl,
+}
+
+/// The served schema. Outside demo mode it cannot be explored: no
+/// introspection, no "did you mean" suggestions.
+pub fn schema(services: Services, explorable: bool) -> AmbitoSchema {
+    let mut b = builder()
+        .data(services.passwords)
+        .data(services.sessions)
+        .data(services.throttle)
+        .data(services.authz)
+        .data(services.public_url);
+    if let Some(m) = services.mailer {
+        b = b.data(m);
+    }
     if explorable { b.finish() } else { b.disable_introspection().disable_suggestions().finish() }
 }
 
@@ -77,6 +92,18 @@ pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<TerritoryLoader
 /// The caller, or UNAUTHENTICATED.
 pub(crate) fn subject<'a>(ctx: &'a Context<'_>) -> Result<&'a Subject, AppError> {
     ctx.data_opt::<Subject>().ok_or(AppError::Unauthenticated)
+}
+
+/// The caller and the scope in which the policies let them `act` on `obj`:
+/// UNAUTHENTICATED without a session, FORBIDDEN when no policy line allows it.
+pub(crate) fn authorize<'a>(
+    ctx: &'a Context<'_>,
+    obj: ObjectKind,
+    act: Action,
+) -> Result<(&'a Subject, Scope), AppError> {
+    let s = subject(ctx)?;
+    let scope = ctx.data_unchecked::<Authorizer>().scope(s.membership.role, obj, act).ok_or(AppError::Forbidden)?;
+    Ok((s, scope))
 }
 
 /// Error codes that tell a request refused before execution from one that ran:

@@ -17,6 +17,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "ambito_template";
+/// The front end's address that links in e-mails point to.
+pub const PUBLIC_URL: &str = "https://ambito.example.test";
 const DEMO_TEMPLATE: &str = "ambito_demo_template";
 
 struct Server {
@@ -162,6 +164,8 @@ pub struct TestApp {
     /// The database the server uses.
     _db: TestDb,
     pub http: reqwest::Client,
+    /// Where the server's e-mail goes, as .eml files.
+    pub outbox: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -183,7 +187,11 @@ impl TestApp {
         TestApp::start(db, Options::default()).await
     }
 
-    pub async fn start(db: TestDb, options: Options) -> TestApp {
+    pub async fn start(db: TestDb, mut options: Options) -> TestApp {
+        let outbox = tempfile::tempdir().unwrap();
+        options.mailer =
+            Some(ambito::mail::Mailer::outbox(outbox.path().to_owned(), "Ambito <noreply@ambito.invalid>").unwrap());
+        options.public_url = PUBLIC_URL.into();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -192,6 +200,9 @@ impl TestApp {
             tls_key: None,
             behind_tls_proxy: false,
             policies: None,
+            smtp_url: None,
+            mail_from: String::new(),
+            public_url: None,
             session_idle_minutes: 30,
             session_max_hours: 12,
         };
@@ -201,7 +212,25 @@ impl TestApp {
         })
         .await
         .expect("starting the server");
-        TestApp { base: format!("http://{}", running.addr), _db: db, http: reqwest::Client::new(), _stop: tx }
+        TestApp { base: format!("http://{}", running.addr), _db: db, http: reqwest::Client::new(), outbox, _stop: tx }
+    }
+
+    /// The messages sent to `to` so far, waiting up to five seconds for at least `count`.
+    pub async fn mail_to(&self, to: &str, count: usize) -> Vec<String> {
+        for _ in 0..50 {
+            let found: Vec<String> = std::fs::read_dir(self.outbox.path())
+                .unwrap()
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .map(|m| ambito::mail::decode_quoted_printable(&m))
+                .filter(|m| m.lines().any(|l| l.eq_ignore_ascii_case(&format!("To: {to}"))))
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Vec::new()
     }
 
     pub fn db(&self) -> &TestDb {

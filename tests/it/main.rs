@@ -7,6 +7,7 @@ mod accounts;
 mod cli;
 mod http;
 mod imports;
+mod recovery;
 mod row_security;
 mod schema_file;
 mod serve;

@@ -1,0 +1,76 @@
+//! Password recovery: a single-use link e-mailed to the account's address.
+//! It is also how a provisioned account (seed 000) sets its first password:
+//! the holder proves control of the institutional mailbox.
+
+use chrono::Utc;
+use diesel_async::AsyncConnection as _;
+
+use super::passwords::Passwords;
+use super::tokens;
+use crate::db::AuthDb;
+use crate::db::accounts as q;
+use crate::error::{AppError, AppResult};
+use crate::mail::Mailer;
+
+/// How long a reset link works.
+pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::minutes(60);
+
+/// Where the links in e-mails point. From configuration, never from request
+/// headers, so a forged `Host` cannot redirect a reset link.
+#[derive(Debug, Clone)]
+pub struct PublicUrl(pub String);
+
+/// Sends a reset link if the address belongs to an enabled account; does
+/// nothing otherwise. Callers answer the same either way and run this in the
+/// background, so neither the answer nor its timing tells whether the
+/// account exists.
+pub async fn send_reset_link(db: &AuthDb, mailer: &Mailer, public_url: &PublicUrl, email: String) -> AppResult<()> {
+    let user = {
+        let email = email.clone();
+        db.run(move |c| Box::pin(async move { q::user_by_email(c, &email).await })).await?
+    };
+    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else { return Ok(()) };
+    let (token, hash) = tokens::new_token();
+    let user_id = user.id;
+    let expires = Utc::now() + RESET_VALID_FOR;
+    db.run(move |c| Box::pin(async move { q::create_reset(c, user_id, &hash, expires).await })).await?;
+    // The token travels in the fragment: browsers never send it to a server,
+    // so it cannot end up in any access log.
+    let link = format!("{}/reset-password#token={token}", public_url.0.trim_end_matches('/'));
+    let body = format!(
+        "Gentile utente,\n\n\
+         per impostare la password di Ambito apra questo collegamento entro 60 minuti:\n\n\
+         {link}\n\n\
+         Se non ha chiesto lei il ripristino, ignori questo messaggio.\n\n\
+         To set your Ambito password, open the link above within 60 minutes.\n\
+         If you did not ask for it, ignore this message.\n"
+    );
+    mailer.send(&email, "Ambito: impostazione della password", body).await.map_err(AppError::Internal)
+}
+
+/// Sets a new password with a reset token; ends every session and lifts a
+/// login lock on the account.
+pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new_password: &str) -> AppResult<()> {
+    let hash = passwords.hash(new_password).await.map_err(|e| match e {
+        AppError::BadInput { reason, .. } => AppError::bad_input("newPassword", reason),
+        other => other,
+    })?;
+    let token_hash = tokens::hash(token.trim());
+    // Spending the token and setting the password commit together or not at all.
+    let done = db
+        .run(move |c| {
+            Box::pin(c.transaction::<_, diesel::result::Error, _>(async move |c| {
+                let Some(user_id) = q::spend_reset(c, &token_hash).await? else { return Ok(false) };
+                q::set_password(c, user_id, &hash).await?;
+                let email = q::email_of(c, user_id).await?;
+                q::throttle_clear(c, format!("account:{email}")).await?;
+                Ok(true)
+            }))
+        })
+        .await?;
+    if done {
+        Ok(())
+    } else {
+        Err(AppError::bad_input("token", "the link is invalid, used or expired: ask for a new one"))
+    }
+}

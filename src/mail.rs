@@ -1,0 +1,100 @@
+//! Outgoing e-mail: SMTP when configured, otherwise `.eml` files in an
+//! outbox folder that a person can open (the demo's default).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    /// SMTP from a URL such as `smtps://user:password@mail.example.org:465`.
+    pub fn smtp(url: &str, from: &str) -> anyhow::Result<Mailer> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .context("the SMTP URL is not valid (smtp://, smtps:// or smtp://…?tls=required)")?
+            .build();
+        Ok(Mailer { from: from.parse().context("the sender address")?, transport: Transport::Smtp(transport) })
+    }
+
+    /// `.eml` files in `dir`, one per message.
+    pub fn outbox(dir: PathBuf, from: &str) -> anyhow::Result<Mailer> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating the outbox {}", dir.display()))?;
+        Ok(Mailer {
+            from: from.parse().context("the sender address")?,
+            transport: Transport::Outbox(AsyncFileTransport::new(dir)),
+        })
+    }
+
+    pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
+        // UTF-8 plain text; lettre picks the transfer encoding (quoted-printable
+        // for the long lines of links), which every mail client decodes.
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to.parse().context("the recipient address")?)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
+        match &self.transport {
+            Transport::Smtp(t) => t.send(message).await.map(drop).context("sending over SMTP"),
+            Transport::Outbox(t) => t.send(message).await.map(drop).context("writing to the outbox"),
+        }
+    }
+}
+
+/// Decodes a quoted-printable message body, as a mail client does (tests and tools).
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_outbox_holds_readable_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::outbox(dir.path().to_owned(), "Ambito <noreply@ambito.invalid>").unwrap();
+        let link = format!("https://ambito.example.test/reset-password#token={}", "A".repeat(43));
+        mailer.send("bgic82100t@istruzione.it", "Prova", format!("Città: {link}\n")).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].path().extension().is_some_and(|e| e == "eml"));
+        let text = decode_quoted_printable(&std::fs::read_to_string(files[0].path()).unwrap());
+        assert!(text.contains(&link), "{text}");
+        assert!(text.contains("Città"), "{text}");
+        assert!(text.contains("To: bgic82100t@istruzione.it"), "{text}");
+    }
+}
