@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 #[derive(Debug, Clone)]
 pub struct Provisioned {
     pub email: String,
-    pub school: String,
+    pub organization: String,
     /// False when the account and membership existed already.
     pub created: bool,
 }
@@ -46,26 +46,68 @@ pub async fn schools(db: &RequestDb, province: String, codes: Option<Vec<String>
     let mut out = Vec::new();
     for (school, email) in found {
         let Some(email) = email.and_then(|e| normalize_email(&e).ok()) else { continue };
-        let (e, s) = (email.clone(), school.clone());
-        let created = db
-            .run(move |c| {
-                Box::pin(async move {
-                    let user = match accounts::user_by_email(c, &e).await? {
-                        Some(u) => u.id,
-                        None => accounts::create_user(c, &e, None).await?,
-                    };
-                    let has = accounts::memberships_of(c, user)
-                        .await?
-                        .iter()
-                        .any(|m| m.role == "school" && m.institution_code.as_deref() == Some(&s));
-                    if !has {
-                        accounts::grant(c, user, Role::School, &OrgRef::School(s)).await?;
-                    }
-                    Ok(!has)
-                })
-            })
-            .await?;
-        out.push(Provisioned { email, school, created });
+        let created = ensure(db, email.clone(), Role::School, OrgRef::School(school.clone())).await?;
+        out.push(Provisioned { email, organization: school, created });
     }
     Ok(out)
+}
+
+/// One account for one organisation of the caller's province (a school, or a
+/// municipality, whose address the registry does not have). The organisation
+/// must be in `province`, else it is not found.
+pub async fn one(db: &RequestDb, province: String, email: String, role: Role, org: OrgRef) -> AppResult<Provisioned> {
+    let org_code = org.code().unwrap_or_default().to_owned();
+    let in_province = {
+        let (p, o) = (province.clone(), org.clone());
+        db.run(move |c| {
+            Box::pin(async move {
+                use crate::db::schema::{hubs, municipalities};
+                let found: Option<String> = match &o {
+                    OrgRef::School(code) => {
+                        institutions::table.find(code).select(institutions::province_code).first(c).await.optional()?
+                    }
+                    OrgRef::Municipality(code) => municipalities::table
+                        .find(code)
+                        .select(municipalities::province_code)
+                        .first(c)
+                        .await
+                        .optional()?,
+                    OrgRef::Hub(code) => {
+                        hubs::table.find(code).select(hubs::province_code).first(c).await.optional()?
+                    }
+                    OrgRef::Province(code) => Some(code.clone()),
+                    OrgRef::Own => None,
+                };
+                Ok(found.as_deref() == Some(p.as_str()))
+            })
+        })
+        .await?
+    };
+    if !in_province {
+        return Err(AppError::NotFound);
+    }
+    let created = ensure(db, email.clone(), role, org).await?;
+    Ok(Provisioned { email, organization: org_code, created })
+}
+
+/// The account exists (without a password if new) and holds the membership.
+/// Returns whether anything was created.
+async fn ensure(db: &RequestDb, email: String, role: Role, org: OrgRef) -> AppResult<bool> {
+    db.run(move |c| {
+        Box::pin(async move {
+            let user = match accounts::user_by_email(c, &email).await? {
+                Some(u) => u.id,
+                None => accounts::create_user(c, &email, None).await?,
+            };
+            let held = accounts::memberships_of(c, user)
+                .await?
+                .iter()
+                .any(|m| m.role == role.as_str() && m.to_membership().org == org);
+            if !held {
+                accounts::grant(c, user, role, &org).await?;
+            }
+            Ok(!held)
+        })
+    })
+    .await
 }

@@ -33,6 +33,18 @@ pub enum RoleGql {
     Teacher,
 }
 
+impl From<RoleGql> for auth::Role {
+    fn from(r: RoleGql) -> Self {
+        match r {
+            RoleGql::Provincial => auth::Role::Provincial,
+            RoleGql::School => auth::Role::School,
+            RoleGql::Municipality => auth::Role::Municipality,
+            RoleGql::CtiHub => auth::Role::CtiHub,
+            RoleGql::Teacher => auth::Role::Teacher,
+        }
+    }
+}
+
 impl From<auth::Role> for RoleGql {
     fn from(r: auth::Role) -> Self {
         match r {
@@ -150,12 +162,13 @@ impl From<AccountFunction> for AccountFunctionGql {
     }
 }
 
-/// An account the office provisioned for a school.
+/// An account the office provisioned.
 #[derive(SimpleObject)]
 pub struct ProvisionedAccount {
-    /// The institutional address, the account's user name.
+    /// The account's user name.
     email: String,
-    school: String,
+    /// The code of the organisation it acts for.
+    organization: String,
     /// False when the account already existed with this membership.
     created: bool,
 }
@@ -259,8 +272,31 @@ impl AccountsMutation {
         let done = provision::schools(db(ctx), province, codes).await?;
         Ok(done
             .into_iter()
-            .map(|p| ProvisionedAccount { email: p.email, school: p.school, created: p.created })
+            .map(|p| ProvisionedAccount { email: p.email, organization: p.organization, created: p.created })
             .collect())
+    }
+
+    /// The office creates one account for an organisation of its province: a
+    /// school, a municipality (whose address the registry lacks), a hub or
+    /// the office itself. The holder sets the password with `requestPasswordReset`.
+    async fn provision_account(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        role: RoleGql,
+        organization: String,
+    ) -> Result<ProvisionedAccount> {
+        let (subject, scope) = authorize(ctx, ObjectKind::Account, Action::Write)?;
+        let province = match (scope, &subject.membership.province) {
+            (Scope::Province, Some(p)) => p.clone(),
+            _ => return Err(AppError::Forbidden.into()),
+        };
+        let email = auth::normalize_email(&email).map_err(|r| AppError::bad_input("email", r))?;
+        let role = auth::Role::from(role);
+        let org =
+            OrgRef::for_role(role, Some(organization.trim())).map_err(|r| AppError::bad_input("organization", r))?;
+        let p = provision::one(db(ctx), province, email, role, org).await?;
+        Ok(ProvisionedAccount { email: p.email, organization: p.organization, created: p.created })
     }
 
     /// Ends the caller's session.

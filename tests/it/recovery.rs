@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 
 use crate::harness::{PUBLIC_URL, TestApp, demo_account, demo_accounts};
 
-const PROVISION: &str = "mutation($c: [String!]) { provisionSchoolAccounts(schoolCodes: $c) { email school created } }";
+const PROVISION: &str =
+    "mutation($c: [String!]) { provisionSchoolAccounts(schoolCodes: $c) { email organization created } }";
+const PROVISION_ONE: &str = "mutation($e: String!, $r: Role!, $o: String!) {
+    provisionAccount(email: $e, role: $r, organization: $o) { email organization created } }";
 const REQUEST: &str = "mutation($e: String!) { requestPasswordReset(email: $e) }";
 const RESET: &str = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
 const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { membership { role organization { code } } } }";
@@ -49,7 +52,7 @@ async fn the_office_provisions_a_school_that_sets_its_first_password_by_email() 
     let email = format!("{}@istruzione.it", school.to_lowercase());
     let office = app.login("ufficio.bg@ambito.invalid").await;
     let done = app.query_as(&office, PROVISION, json!({ "c": [school] })).await;
-    assert_eq!(done["provisionSchoolAccounts"], json!([{ "email": email, "school": school, "created": true }]));
+    assert_eq!(done["provisionSchoolAccounts"], json!([{ "email": email, "organization": school, "created": true }]));
     let again = app.query_as(&office, PROVISION, json!({ "c": [school] })).await;
     assert_eq!(again["provisionSchoolAccounts"][0]["created"], false, "provisioning twice changes nothing");
 
@@ -89,7 +92,36 @@ async fn provisioning_stays_inside_the_offices_province() {
     let all = app.query_as(&bergamo, PROVISION, json!({ "c": null })).await;
     let all = all["provisionSchoolAccounts"].as_array().unwrap();
     assert!(all.len() > 100, "every state school of Bergamo: {}", all.len());
-    assert!(all.iter().all(|a| a["school"].as_str().unwrap().starts_with("BG")));
+    assert!(all.iter().all(|a| a["organization"].as_str().unwrap().starts_with("BG")));
+}
+
+#[tokio::test]
+async fn the_office_provisions_a_municipality_of_its_province() {
+    let app = TestApp::demo().await;
+    let office = app.login("ufficio.mi@ambito.invalid").await;
+    let vars = json!({ "e": "Protocollo@Comune.Sesto.example", "r": "MUNICIPALITY", "o": "015209" });
+    let done = app.query_as(&office, PROVISION_ONE, vars.clone()).await;
+    assert_eq!(
+        done["provisionAccount"],
+        json!({ "email": "protocollo@comune.sesto.example", "organization": "015209", "created": true })
+    );
+    assert_eq!(app.query_as(&office, PROVISION_ONE, vars).await["provisionAccount"]["created"], false);
+    let bergamo = app.login("ufficio.bg@ambito.invalid").await;
+    let (_, body) = app
+        .post_as(Some(&bergamo), PROVISION_ONE, json!({ "e": "x@comune.example", "r": "MUNICIPALITY", "o": "015146" }))
+        .await;
+    assert_eq!(code(&body), "NOT_FOUND", "Milan is outside Bergamo's province");
+    let (_, body) =
+        app.post_as(Some(&bergamo), PROVISION_ONE, json!({ "e": "x@comune.example", "r": "TEACHER", "o": "BG" })).await;
+    assert_eq!(
+        (code(&body), body["errors"][0]["extensions"]["field"].as_str()),
+        ("BAD_USER_INPUT", Some("organization"))
+    );
+    let hub = app.login("cti.mi1@ambito.invalid").await;
+    let (_, body) = app
+        .post_as(Some(&hub), PROVISION_ONE, json!({ "e": "x@comune.example", "r": "MUNICIPALITY", "o": "015146" }))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN");
 }
 
 #[tokio::test]

@@ -157,6 +157,29 @@ async fn every_policy_line_means_what_it_says() {
     assert!(checked >= 12);
     let roles: BTreeSet<&str> = authz.matrix().iter().map(|(r, ..)| r.as_str()).collect();
     assert_eq!(roles.len(), 5, "every role has a line in the policy");
+
+    // Writes: every role tries to add a membership in its own province and in
+    // the other one; the database allows exactly what the policy says.
+    for account in demo_accounts() {
+        let subject = subject_of(&db, &account.email).await;
+        let scope = authz.scope(subject.membership.role, ObjectKind::Membership, Action::Write);
+        for (province, municipality) in [("BG", "016008"), ("MI", "015146")] {
+            let request = RequestDb::new(db.pool(), authz.settings(Some(&subject)));
+            let user_id = subject.user_id;
+            let written = request
+                .run(move |c| {
+                    Box::pin(async move {
+                        let org = ambito::auth::OrgRef::Municipality(municipality.into());
+                        accounts::grant(c, user_id, ambito::auth::Role::Municipality, &org).await
+                    })
+                })
+                .await
+                .is_ok();
+            request.finish(false).await.unwrap();
+            let allowed = scope == Some(Scope::Province) && subject.membership.province.as_deref() == Some(province);
+            assert_eq!(written, allowed, "{} writing in {province}", account.email);
+        }
+    }
 }
 
 /// Every GraphQL type is public reference data or belongs to an object kind
