@@ -113,6 +113,18 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The defaults of `ambito serve --listen ADDR`, as clap would give them.
+    pub fn listening_on(listen: SocketAddr) -> ServeArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let mut args = Only::parse_from(["ambito"]).serve;
+        args.listen = listen;
+        args
+    }
+
     pub async fn authorizer(&self) -> anyhow::Result<Authorizer> {
         match &self.policies {
             Some(dir) => Authorizer::from_dir(dir).await,

@@ -175,19 +175,11 @@ mod tests {
     use super::*;
 
     fn args(listen: &str, tls: bool, proxy: bool) -> ServeArgs {
-        ServeArgs {
-            listen: listen.parse().unwrap(),
-            demo: None,
-            tls_cert: tls.then(|| "cert.pem".into()),
-            tls_key: tls.then(|| "key.pem".into()),
-            behind_tls_proxy: proxy,
-            policies: None,
-            smtp_url: None,
-            mail_from: String::new(),
-            public_url: None,
-            session_idle_minutes: 30,
-            session_max_hours: 12,
-        }
+        let mut args = ServeArgs::listening_on(listen.parse().unwrap());
+        args.tls_cert = tls.then(|| "cert.pem".into());
+        args.tls_key = tls.then(|| "key.pem".into());
+        args.behind_tls_proxy = proxy;
+        args
     }
 
     #[test]

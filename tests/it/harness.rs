@@ -193,19 +193,7 @@ impl TestApp {
             Some(ambito::mail::Mailer::outbox(outbox.path().to_owned(), "Ambito <noreply@ambito.invalid>").unwrap());
         options.public_url = PUBLIC_URL.into();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let args = ServeArgs {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            demo: Some(false),
-            tls_cert: None,
-            tls_key: None,
-            behind_tls_proxy: false,
-            policies: None,
-            smtp_url: None,
-            mail_from: String::new(),
-            public_url: None,
-            session_idle_minutes: 30,
-            session_max_hours: 12,
-        };
+        let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
         let running = ambito::server::spawn(ambito::server::state(db.pool(), authz, options), &args, async {
             let _ = rx.await;
