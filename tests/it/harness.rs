@@ -189,8 +189,10 @@ impl TestApp {
 
     pub async fn start(db: TestDb, mut options: Options) -> TestApp {
         let outbox = tempfile::tempdir().unwrap();
-        options.mailer =
-            Some(ambito::mail::Mailer::outbox(outbox.path().to_owned(), "Ambito <noreply@ambito.invalid>").unwrap());
+        if options.mailer.is_none() {
+            let mailer = ambito::mail::Mailer::outbox(outbox.path().to_owned(), "Ambito <noreply@ambito.invalid>");
+            options.mailer = Some(mailer.unwrap());
+        }
         options.public_url = PUBLIC_URL.into();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());

@@ -11,5 +11,6 @@ mod recovery;
 mod row_security;
 mod schema_file;
 mod serve;
+mod smtp;
 mod territory;
 mod throttle;
