@@ -95,9 +95,9 @@ pub async fn one(db: &RequestDb, province: String, email: String, role: Role, or
 async fn ensure(db: &RequestDb, email: String, role: Role, org: OrgRef) -> AppResult<bool> {
     db.run(move |c| {
         Box::pin(async move {
-            let user = match accounts::user_by_email(c, &email).await? {
-                Some(u) => u.id,
-                None => accounts::create_user(c, &email, None).await?,
+            let user = match accounts::user_id_by_email(c, &email).await? {
+                Some(id) => id,
+                None => accounts::create_provisioned_user(c, &email).await?,
             };
             let held = accounts::memberships_of(c, user)
                 .await?

@@ -62,6 +62,17 @@ pub async fn user_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryRe
     users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).await.optional()
 }
 
+/// The id of the account with this address; readable in a request's scope
+/// (no secret columns).
+pub async fn user_id_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<i64>> {
+    users::table.filter(users::email.eq(email)).select(users::id).first(conn).await.optional()
+}
+
+/// An account without a password, as the office provisions it.
+pub async fn create_provisioned_user(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<i64> {
+    diesel::insert_into(users::table).values(users::email.eq(email)).returning(users::id).get_result(conn).await
+}
+
 pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<MembershipRow>> {
     memberships::table
         .filter(memberships::user_id.eq(user_id))

@@ -205,3 +205,22 @@ fn every_graphql_type_is_covered_by_the_policy() {
         );
     }
 }
+
+#[tokio::test]
+async fn request_work_cannot_read_secrets() {
+    let db = TestDb::demo().await;
+    let authz = Authorizer::embedded().await.unwrap();
+    let office = subject_of(&db, "ufficio.bg@ambito.invalid").await;
+    for sql in [
+        "SELECT password_hash FROM users LIMIT 1",
+        "SELECT token_hash FROM sessions LIMIT 1",
+        "SELECT token_hash FROM password_resets LIMIT 1",
+        "UPDATE users SET password_hash = 'x'",
+    ] {
+        let request = RequestDb::new(db.pool(), authz.settings(Some(&office)));
+        let outcome = request.run(move |c| Box::pin(diesel::sql_query(sql).execute(c))).await;
+        request.finish(false).await.unwrap();
+        let err = format!("{:?}", outcome.unwrap_err());
+        assert!(err.contains("permission denied"), "{sql}: {err}");
+    }
+}
