@@ -12,3 +12,4 @@ pub mod import;
 pub mod mail;
 pub mod rules;
 pub mod server;
+pub mod storage;

@@ -1,0 +1,386 @@
+//! Envelope encryption of attachments, with no I/O.
+//!
+//! Every file gets a fresh 256-bit data key. Its content is cut into fixed
+//! segments of [`SEGMENT`] bytes, and each segment is sealed with
+//! AES-256-GCM in the STREAM construction (`aead-stream`, 32-bit big-endian
+//! counter plus a last-segment flag in the nonce). The attachment id and the
+//! segment's index are the associated data of every segment. So swapping two
+//! objects, reordering, dropping or appending segments, or flipping any byte
+//! makes decryption fail. Any segment can be opened on its own, so a byte
+//! range costs only its segments, and memory stays bounded whatever the size.
+//!
+//! The data key is stored wrapped by a key-encryption key (KEK) named by an
+//! id, with the attachment id bound in. Keys rotate by re-wrapping, and the
+//! objects are never rewritten.
+
+use aead_stream::{NewStream, StreamBE32, StreamPrimitive};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+
+/// Plaintext bytes per segment.
+pub const SEGMENT: usize = 64 * 1024;
+/// Bytes an AES-GCM tag adds to every segment.
+pub const TAG: usize = 16;
+/// Object layout: magic, version, segment size, STREAM nonce prefix.
+const MAGIC: &[u8; 4] = b"AMBE";
+const VERSION: u8 = 1;
+const PREFIX: usize = 7;
+pub const HEADER: usize = 4 + 1 + 4 + PREFIX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("the object is not an Ambito envelope or was written with unknown settings")]
+    Header,
+    #[error("a segment failed authentication: the object was altered, swapped or truncated")]
+    Segment,
+    #[error("the data key cannot be unwrapped with this key-encryption key")]
+    Unwrap,
+    #[error("the file is larger than an envelope can hold")]
+    TooLarge,
+}
+
+/// A key-encryption key and the id it is known by.
+#[derive(Clone)]
+pub struct Kek {
+    pub id: String,
+    key: Key<Aes256Gcm>,
+}
+
+impl Kek {
+    pub fn new(id: impl Into<String>, bytes: [u8; 32]) -> Kek {
+        Kek { id: id.into(), key: bytes.into() }
+    }
+
+    /// A fresh random key.
+    pub fn generate(id: impl Into<String>) -> Kek {
+        Kek::new(id, random())
+    }
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kek").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// A file's data key, wrapped: what the database stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    pub kek_id: String,
+    /// 12-byte nonce followed by the sealed key.
+    pub bytes: Vec<u8>,
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system's random source");
+    b
+}
+
+fn wrap_aad(attachment: &[u8; 16], kek_id: &str) -> Vec<u8> {
+    [attachment.as_slice(), kek_id.as_bytes()].concat()
+}
+
+/// The keys and nonce of one file, for sealing and opening its segments.
+pub struct Envelope {
+    attachment: [u8; 16],
+    data_key: [u8; 32],
+    prefix: [u8; PREFIX],
+}
+
+impl Envelope {
+    /// A new file: fresh data key and nonce prefix.
+    pub fn new(attachment: [u8; 16]) -> Envelope {
+        Envelope { attachment, data_key: random(), prefix: random() }
+    }
+
+    /// Opens an existing file from its wrapped key and the object's header.
+    pub fn open(
+        attachment: [u8; 16],
+        wrapped: &WrappedKey,
+        kek: &Kek,
+        header: &[u8],
+    ) -> Result<Envelope, EnvelopeError> {
+        let data_key = unwrap_key(attachment, wrapped, kek)?;
+        let prefix = parse_header(header)?;
+        Ok(Envelope { attachment, data_key, prefix })
+    }
+
+    /// The object's first bytes.
+    pub fn header(&self) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[..4].copy_from_slice(MAGIC);
+        h[4] = VERSION;
+        h[5..9].copy_from_slice(&(SEGMENT as u32).to_be_bytes());
+        h[9..].copy_from_slice(&self.prefix);
+        h
+    }
+
+    /// The data key wrapped under `kek`, with the attachment id bound in.
+    pub fn wrap(&self, kek: &Kek) -> WrappedKey {
+        wrap_key(self.attachment, &self.data_key, kek)
+    }
+
+    fn stream(&self) -> StreamBE32<Aes256Gcm> {
+        StreamBE32::new(&self.data_key.into(), &self.prefix.into())
+    }
+
+    fn aad(&self, index: u32) -> [u8; 20] {
+        let mut a = [0u8; 20];
+        a[..16].copy_from_slice(&self.attachment);
+        a[16..].copy_from_slice(&index.to_be_bytes());
+        a
+    }
+
+    /// Seals segment `index` (at most [`SEGMENT`] bytes; the last may be shorter or empty).
+    pub fn seal(&self, index: u32, last: bool, plaintext: &[u8]) -> Vec<u8> {
+        debug_assert!(plaintext.len() <= SEGMENT);
+        self.stream()
+            .encrypt(index, last, Payload { msg: plaintext, aad: &self.aad(index) })
+            .expect("AES-GCM sealing cannot fail")
+    }
+
+    /// Opens segment `index`; fails unless it is exactly what was sealed there.
+    pub fn unseal(&self, index: u32, last: bool, ciphertext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        self.stream()
+            .decrypt(index, last, Payload { msg: ciphertext, aad: &self.aad(index) })
+            .map_err(|_| EnvelopeError::Segment)
+    }
+}
+
+fn parse_header(h: &[u8]) -> Result<[u8; PREFIX], EnvelopeError> {
+    if h.len() < HEADER || &h[..4] != MAGIC || h[4] != VERSION || h[5..9] != (SEGMENT as u32).to_be_bytes() {
+        return Err(EnvelopeError::Header);
+    }
+    Ok(h[9..HEADER].try_into().expect("length checked"))
+}
+
+fn wrap_key(attachment: [u8; 16], data_key: &[u8; 32], kek: &Kek) -> WrappedKey {
+    let nonce: [u8; 12] = random();
+    let sealed = Aes256Gcm::new(&kek.key)
+        .encrypt(&Nonce::from(nonce), Payload { msg: data_key, aad: &wrap_aad(&attachment, &kek.id) })
+        .expect("AES-GCM sealing cannot fail");
+    WrappedKey { kek_id: kek.id.clone(), bytes: [nonce.as_slice(), &sealed].concat() }
+}
+
+fn unwrap_key(attachment: [u8; 16], wrapped: &WrappedKey, kek: &Kek) -> Result<[u8; 32], EnvelopeError> {
+    if wrapped.kek_id != kek.id || wrapped.bytes.len() != 12 + 32 + TAG {
+        return Err(EnvelopeError::Unwrap);
+    }
+    let nonce: [u8; 12] = wrapped.bytes[..12].try_into().expect("length checked");
+    let key = Aes256Gcm::new(&kek.key)
+        .decrypt(&Nonce::from(nonce), Payload { msg: &wrapped.bytes[12..], aad: &wrap_aad(&attachment, &kek.id) })
+        .map_err(|_| EnvelopeError::Unwrap)?;
+    key.try_into().map_err(|_| EnvelopeError::Unwrap)
+}
+
+/// Re-wraps a data key under a new KEK without touching the object.
+pub fn rewrap(attachment: [u8; 16], wrapped: &WrappedKey, old: &Kek, new: &Kek) -> Result<WrappedKey, EnvelopeError> {
+    let data_key = unwrap_key(attachment, wrapped, old)?;
+    Ok(wrap_key(attachment, &data_key, new))
+}
+
+/// Segments of a file of `size` bytes: an empty file still has one (empty, last) segment.
+pub fn segments(size: u64) -> u64 {
+    size.div_ceil(SEGMENT as u64).max(1)
+}
+
+/// Bytes of the object for a file of `size` bytes.
+pub fn object_len(size: u64) -> u64 {
+    HEADER as u64 + size + segments(size) * TAG as u64
+}
+
+/// Where segment `index` lies in the object, for a file of `size` bytes.
+pub fn segment_span(size: u64, index: u64) -> std::ops::Range<u64> {
+    let start = HEADER as u64 + index * (SEGMENT + TAG) as u64;
+    let plain = (size - (index * SEGMENT as u64).min(size)).min(SEGMENT as u64);
+    start..start + plain + TAG as u64
+}
+
+/// The segments that hold plaintext bytes `range` (end exclusive, non-empty).
+pub fn segments_for(range: &std::ops::Range<u64>) -> std::ops::RangeInclusive<u64> {
+    range.start / SEGMENT as u64..=(range.end - 1) / SEGMENT as u64
+}
+
+/// Seals a stream of bytes as they come, holding at most one segment.
+pub struct Sealer {
+    envelope: Envelope,
+    buffer: Vec<u8>,
+    index: u32,
+}
+
+impl Sealer {
+    pub fn new(envelope: Envelope) -> Sealer {
+        Sealer { envelope, buffer: Vec::with_capacity(SEGMENT), index: 0 }
+    }
+
+    /// Takes more plaintext; returns the object bytes now ready (header first).
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        let mut out = Vec::new();
+        if self.index == 0 && self.buffer.is_empty() && !bytes.is_empty() {
+            out.extend_from_slice(&self.envelope.header());
+        }
+        while !bytes.is_empty() {
+            let take = (SEGMENT - self.buffer.len()).min(bytes.len());
+            self.buffer.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            // A full segment is sealed only once more bytes prove it is not the last.
+            if self.buffer.len() == SEGMENT && !bytes.is_empty() {
+                out.extend(self.envelope.seal(self.index, false, &self.buffer));
+                self.buffer.clear();
+                self.index = self.index.checked_add(1).ok_or(EnvelopeError::TooLarge)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rest of the object: the last segment (and the header of an empty file).
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.index == 0 && self.buffer.is_empty() {
+            out.extend_from_slice(&self.envelope.header());
+        }
+        out.extend(self.envelope.seal(self.index, true, &self.buffer));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: [u8; 16] = *b"attachment-0001!";
+
+    fn seal_all(env: Envelope, data: &[u8], chunk: usize) -> Vec<u8> {
+        let mut s = Sealer::new(env);
+        let mut out = Vec::new();
+        for c in data.chunks(chunk.max(1)) {
+            out.extend(s.push(c).unwrap());
+        }
+        out.extend(s.finish());
+        out
+    }
+
+    fn open_all(env: &Envelope, object: &[u8], size: u64) -> Result<Vec<u8>, EnvelopeError> {
+        let n = segments(size);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let span = segment_span(size, i);
+            let bytes = object.get(span.start as usize..span.end as usize).ok_or(EnvelopeError::Segment)?;
+            out.extend(env.unseal(i as u32, i + 1 == n, bytes)?);
+        }
+        if object.len() as u64 != object_len(size) {
+            return Err(EnvelopeError::Segment);
+        }
+        Ok(out)
+    }
+
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn reopen(env: &Envelope, kek: &Kek, object: &[u8]) -> Envelope {
+        Envelope::open(ID, &env.wrap(kek), kek, &object[..HEADER]).unwrap()
+    }
+
+    #[test]
+    fn round_trips_every_size_and_chunking() {
+        let kek = Kek::generate("k1");
+        for size in [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT + 5] {
+            for chunk in [1000, SEGMENT, 7 * SEGMENT] {
+                let data = sample(size);
+                let env = Envelope::new(ID);
+                let wrapped = env.wrap(&kek);
+                let object = seal_all(env, &data, chunk);
+                assert_eq!(object.len() as u64, object_len(size as u64), "size {size}");
+                let opened = Envelope::open(ID, &wrapped, &kek, &object[..HEADER]).unwrap();
+                assert_eq!(open_all(&opened, &object, size as u64).unwrap(), data, "size {size} chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_plaintext_in_the_object() {
+        let data = [b"%PDF-1.7\n".as_slice(), &sample(3 * SEGMENT)].concat();
+        let object = seal_all(Envelope::new(ID), &data, 4096);
+        assert!(!object.windows(4).any(|w| w == b"%PDF"));
+    }
+
+    #[test]
+    fn tampering_swapping_reordering_and_truncation_fail() {
+        let kek = Kek::generate("k1");
+        let size = 3 * SEGMENT as u64 + 10;
+        let data = sample(size as usize);
+        let env = Envelope::new(ID);
+        let object =
+            seal_all(Envelope { attachment: env.attachment, data_key: env.data_key, prefix: env.prefix }, &data, 9999);
+        let opened = reopen(&env, &kek, &object);
+
+        let mut flipped = object.clone();
+        flipped[HEADER + SEGMENT + 100] ^= 1;
+        assert_eq!(open_all(&opened, &flipped, size), Err(EnvelopeError::Segment));
+
+        let (a, b) = (segment_span(size, 0), segment_span(size, 1));
+        let mut reordered = object.clone();
+        reordered[a.start as usize..a.end as usize].copy_from_slice(&object[b.start as usize..b.end as usize]);
+        reordered[b.start as usize..b.end as usize].copy_from_slice(&object[a.start as usize..a.end as usize]);
+        assert_eq!(open_all(&opened, &reordered, size), Err(EnvelopeError::Segment));
+
+        // Dropping the last segment: the new last one was not sealed as last.
+        let truncated = &object[..segment_span(size, 2).end as usize];
+        assert_eq!(open_all(&opened, truncated, 3 * SEGMENT as u64), Err(EnvelopeError::Segment));
+
+        // Another attachment's object under this attachment's id.
+        let other = Envelope { attachment: *b"attachment-0002!", data_key: env.data_key, prefix: env.prefix };
+        let swapped = seal_all(other, &data, 9999);
+        assert_eq!(open_all(&opened, &swapped, size), Err(EnvelopeError::Segment));
+    }
+
+    #[test]
+    fn a_range_opens_only_its_segments() {
+        let size = 5 * SEGMENT as u64 + 123;
+        let data = sample(size as usize);
+        let kek = Kek::generate("k1");
+        let env = Envelope::new(ID);
+        let wrapped = env.wrap(&kek);
+        let object = seal_all(env, &data, SEGMENT);
+        let opened = Envelope::open(ID, &wrapped, &kek, &object[..HEADER]).unwrap();
+        let range = 2 * SEGMENT as u64 - 10..3 * SEGMENT as u64 + 20;
+        let segs = segments_for(&range);
+        assert_eq!(segs, 1..=3);
+        let mut plain = Vec::new();
+        for i in segs.clone() {
+            let span = segment_span(size, i);
+            plain.extend(
+                opened
+                    .unseal(i as u32, i + 1 == segments(size), &object[span.start as usize..span.end as usize])
+                    .unwrap(),
+            );
+        }
+        let offset = (range.start - segs.start() * SEGMENT as u64) as usize;
+        assert_eq!(
+            &plain[offset..offset + (range.end - range.start) as usize],
+            &data[range.start as usize..range.end as usize]
+        );
+    }
+
+    #[test]
+    fn keys_rotate_by_rewrapping_and_are_bound_to_their_attachment() {
+        let (old, new) = (Kek::generate("2026-01"), Kek::generate("2026-11"));
+        let data = sample(SEGMENT + 7);
+        let env = Envelope::new(ID);
+        let wrapped = env.wrap(&old);
+        let object = seal_all(env, &data, 5000);
+        let rewrapped = rewrap(ID, &wrapped, &old, &new).unwrap();
+        assert_eq!(rewrapped.kek_id, "2026-11");
+        let opened = Envelope::open(ID, &rewrapped, &new, &object[..HEADER]).unwrap();
+        assert_eq!(open_all(&opened, &object, data.len() as u64).unwrap(), data);
+        assert_eq!(Envelope::open(ID, &rewrapped, &old, &object[..HEADER]).err(), Some(EnvelopeError::Unwrap));
+        assert_eq!(
+            Envelope::open(*b"attachment-0003!", &rewrapped, &new, &object[..HEADER]).err(),
+            Some(EnvelopeError::Unwrap)
+        );
+        assert_eq!(Envelope::open(ID, &rewrapped, &new, b"not a header at all").err(), Some(EnvelopeError::Header));
+        assert!(!format!("{new:?}").contains(&format!("{:?}", new.key)), "keys never print");
+    }
+}

@@ -1,0 +1,4 @@
+//! Attachments: envelope encryption now; object storage, uploads and
+//! downloads build on it.
+
+pub mod envelope;
