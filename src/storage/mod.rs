@@ -2,3 +2,4 @@
 //! downloads build on it.
 
 pub mod envelope;
+pub mod store;

@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod cli;
+mod garage;
 mod http;
 mod imports;
 mod recovery;
@@ -12,5 +13,6 @@ mod row_security;
 mod schema_file;
 mod serve;
 mod smtp;
+mod storage;
 mod territory;
 mod throttle;

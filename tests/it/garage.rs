@@ -1,0 +1,113 @@
+//! A real S3-compatible server for the tests: one Garage node per test run,
+//! on loopback ports, with one bucket and one key. It stops, and its files
+//! go, when the test process ends.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ambito::storage::store::S3Settings;
+
+static GARAGE: OnceLock<S3Settings> = OnceLock::new();
+
+fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("AMBITO_GARAGE") {
+        return p.into();
+    }
+    let cargo_bin = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/garage"));
+    match cargo_bin.filter(|p| p.is_file()) {
+        Some(p) => p,
+        None => "garage".into(),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(binary()).arg("-c").arg(config).args(args).output().unwrap_or_else(|e| {
+        panic!(
+            "garage is needed for the storage tests ({e}): tests/run installs it with `cargo install --locked garage`"
+        )
+    });
+    assert!(out.status.success(), "garage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn field(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {label} in: {text}"))
+}
+
+/// The bucket of this test run.
+pub fn s3() -> S3Settings {
+    GARAGE.get_or_init(start).clone()
+}
+
+fn start() -> S3Settings {
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("ambito-garage-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (rpc, api) = (free_port(), free_port());
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).unwrap();
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let config = dir.join("garage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
+             rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\n\
+             [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{api}\"\nroot_domain = \".s3.garage.localhost\"\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let server = Command::new(binary())
+        .arg("-c")
+        .arg(&config)
+        .arg("server")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("starting garage: tests/run installs it with `cargo install --locked garage`");
+    // Stop it when the test process is gone, however that happens.
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; kill {g} 2>/dev/null; sleep 1; rm -rf '{d}'",
+        g = server.id(),
+        d = dir.display()
+    );
+    Command::new("setsid").args(["-f", "sh", "-c", &script]).status().expect("starting the garage watchdog");
+    std::mem::forget(server);
+
+    let mut node = String::new();
+    for _ in 0..100 {
+        let out = Command::new(binary()).arg("-c").arg(&config).args(["node", "id", "-q"]).output().unwrap();
+        if out.status.success() {
+            node = String::from_utf8_lossy(&out.stdout).trim().split('@').next().unwrap_or_default().to_owned();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!node.is_empty(), "garage did not start: see {}", dir.join("server.log").display());
+    cli(&config, &["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+    cli(&config, &["layout", "apply", "--version", "1"]);
+    let key = cli(&config, &["key", "create", "ambito-test"]);
+    cli(&config, &["bucket", "create", "ambito-test"]);
+    cli(&config, &["bucket", "allow", "--read", "--write", "--owner", "ambito-test", "--key", "ambito-test"]);
+    S3Settings {
+        endpoint: format!("http://127.0.0.1:{api}"),
+        region: "garage".into(),
+        bucket: "ambito-test".into(),
+        access_key: field(&key, "Key ID:"),
+        secret_key: field(&key, "Secret key:"),
+        allow_http: true,
+    }
+}
