@@ -144,3 +144,32 @@ pub async fn read_range(
     let offset = (range.start - segs.start() * SEGMENT as u64) as usize;
     Ok(plain[offset..offset + (range.end - range.start) as usize].to_vec())
 }
+
+/// Decrypts a whole stored file segment by segment, handing each piece of
+/// plaintext to `sink`: memory stays at one segment whatever the size.
+pub async fn read_each(
+    store: &Store,
+    path: &Path,
+    envelope: &Envelope,
+    size: u64,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<(), StoreError> {
+    let total = envelope::segments(size);
+    // A few segments per request: fewer round trips, still bounded memory.
+    const BATCH: u64 = 16;
+    let mut first = 0;
+    while first < total {
+        let last = (first + BATCH).min(total) - 1;
+        let span = envelope::segment_span(size, first).start..envelope::segment_span(size, last).end;
+        let sealed = store.get_range(path, span.clone()).await?;
+        for i in first..=last {
+            let s = envelope::segment_span(size, i);
+            let bytes = sealed
+                .get((s.start - span.start) as usize..(s.end - span.start) as usize)
+                .ok_or(EnvelopeError::Segment)?;
+            sink(&envelope.unseal(i as u32, i + 1 == total, bytes)?);
+        }
+        first = last + 1;
+    }
+    Ok(())
+}

@@ -70,3 +70,65 @@ async fn sealed_files_round_trip_on_local_disk() {
     round_trip(store.clone()).await;
     over_the_cap_leaves_nothing(store).await;
 }
+
+/// The byte at `pos` of a generated upload.
+fn byte_at(pos: u64) -> u8 {
+    (pos.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+/// An endless-looking upload: `size` bytes made on the fly, never held whole.
+struct Generated {
+    left: u64,
+    counter: u64,
+}
+
+impl tokio::io::AsyncRead for Generated {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = (buf.remaining() as u64).min(self.left).min(50_000) as usize;
+        let start = self.counter;
+        let bytes: Vec<u8> = (start..start + n as u64).map(byte_at).collect();
+        buf.put_slice(&bytes);
+        self.left -= n as u64;
+        self.counter += n as u64;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_256_mib_file_streams_through_garage() {
+    let store = store::s3(&garage::s3()).unwrap();
+    let size: u64 = 256 * 1024 * 1024 + 12_345;
+    let kek = Kek::generate("test");
+    let id = new_id();
+    let path = Path::from(format!("attachments/{}", uuid::Uuid::from_bytes(id)));
+    let env = Envelope::new(id);
+    let wrapped = env.wrap(&kek);
+    let started = std::time::Instant::now();
+    let stored = store::put_sealed(&store, &path, env, Generated { left: size, counter: 0 }, 1 << 30).await.unwrap();
+    let up = started.elapsed();
+    assert_eq!(stored.size, size);
+
+    let env = Envelope::open(id, &wrapped, &kek, &store::header(&store, &path).await.unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let mut sha = Sha256::new();
+    let mut seen = 0u64;
+    store::read_each(&store, &path, &env, size, |piece| {
+        sha.update(piece);
+        seen += piece.len() as u64;
+    })
+    .await
+    .unwrap();
+    println!("256 MiB: sealed upload {up:?}, decrypting download {:?}", started.elapsed());
+    assert_eq!(seen, size);
+    assert_eq!(
+        sha.finalize().as_slice(),
+        stored.sha256.as_slice(),
+        "the bytes that come back are the bytes that went in"
+    );
+    let tail = store::read_range(&store, &path, &env, size, size - 100..size).await.unwrap();
+    assert_eq!(tail, (size - 100..size).map(byte_at).collect::<Vec<u8>>());
+}
