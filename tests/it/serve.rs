@@ -25,6 +25,11 @@ fn start(mut cmd: Command) -> (Child, String) {
     (child, url)
 }
 
+/// A GraphQL POST to the running binary.
+async fn post(url: &str, body: Value) -> Value {
+    reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 /// Ctrl-C, as a user stops the server; returns what it logged.
 fn interrupt(child: &mut Child) -> String {
     // SAFETY: sending a signal to our own child process.
@@ -50,15 +55,8 @@ async fn serve_starts_the_embedded_default_with_demo_data_and_stops_it() {
     cmd.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"]);
     let (mut child, url) = start(cmd);
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/graphql"), "{url}");
-    let body: Value = reqwest::Client::new()
-        .post(&url)
-        .json(&serde_json::json!({ "query": "query Towns { municipalities(filter: {province: \"BG\"}) { totalCount } }", "operationName": "Towns" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let towns = "query Towns { municipalities(filter: {province: \"BG\"}) { totalCount } }";
+    let body = post(&url, serde_json::json!({ "query": towns, "operationName": "Towns" })).await;
     assert_eq!(body["data"]["municipalities"]["totalCount"], 243);
 
     // The demo accounts are listed for a person to use, readable by the owner only.
@@ -67,16 +65,9 @@ async fn serve_starts_the_embedded_default_with_demo_data_and_stops_it() {
     let accounts: Vec<Value> = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let school = accounts.iter().find(|a| a["email"] == "bgic82100t@istruzione.it").expect("the school of seed 002");
     assert_eq!(school["role"], "school");
-    let login: Value = reqwest::Client::new()
-        .post(&url)
-        .json(&serde_json::json!({ "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { membership { role } } }",
-                                   "variables": { "e": school["email"], "p": school["password"] } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { membership { role } } }";
+    let vars = serde_json::json!({ "e": school["email"], "p": school["password"] });
+    let login = post(&url, serde_json::json!({ "query": login, "variables": vars })).await;
     assert_eq!(login["data"]["login"]["membership"]["role"], "SCHOOL");
 
     let log = interrupt(&mut child);
