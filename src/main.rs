@@ -55,9 +55,10 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         server::check_transport(args, demo)?;
         let authz = args.authorizer().await?;
         let accounts_file = global.data_dir.join("demo-accounts.json");
+        let passwords = Passwords::new();
         if demo {
             let mut conn = AsyncPgConnection::establish(&database.url).await?;
-            if let Some(accounts) = ambito::demo::load(&mut conn, &Passwords::new()).await? {
+            if let Some(accounts) = ambito::demo::load(&mut conn, &passwords).await? {
                 write_private(&accounts_file, &serde_json::to_vec_pretty(&accounts)?)?;
                 tracing::info!("loaded the demo data (Bergamo and Milano) and its accounts");
             }
@@ -74,6 +75,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             trust_proxy: args.behind_tls_proxy,
             mailer: Some(mailer),
             public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
+            passwords,
         };
         let state = server::state(pool, authz, options);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;

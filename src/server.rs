@@ -90,11 +90,13 @@ pub struct Options {
     pub mailer: Option<Mailer>,
     /// The address users reach the front end at, for links in e-mails.
     pub public_url: String,
+    /// Password hashing, shared with whatever else the process hashes for (demo accounts).
+    pub passwords: Passwords,
 }
 
 pub fn state(pool: PgPool, authz: Authorizer, options: Options) -> Arc<AppState> {
     let services = Services {
-        passwords: Passwords::new(),
+        passwords: options.passwords,
         sessions: options.sessions,
         throttle: options.throttle,
         authz: authz.clone(),

@@ -192,7 +192,7 @@ impl AccountsQuery {
     }
 }
 
-fn membership_id(field: &str, id: &ID) -> Result<i64, AppError> {
+fn parse_membership_id(field: &str, id: &ID) -> Result<i64, AppError> {
     id.parse::<i64>().map_err(|_| AppError::bad_input(field, "is not a membership id"))
 }
 
@@ -210,7 +210,7 @@ impl AccountsMutation {
         password: String,
         membership_id: Option<ID>,
     ) -> Result<Session> {
-        let wanted = membership_id.as_ref().map(|id| self::membership_id("membershipId", id)).transpose()?;
+        let wanted = membership_id.as_ref().map(|id| parse_membership_id("membershipId", id)).transpose()?;
         let services = LoginServices {
             passwords: ctx.data_unchecked::<Passwords>(),
             sessions: ctx.data_unchecked::<SessionPolicy>(),
@@ -309,7 +309,7 @@ impl AccountsMutation {
     /// Makes the session act as another of the user's memberships.
     async fn switch_membership(&self, ctx: &Context<'_>, id: ID) -> Result<Membership> {
         let s = subject(ctx)?;
-        let (session_id, user_id, membership) = (s.session_id, s.user_id, membership_id("id", &id)?);
+        let (session_id, user_id, membership) = (s.session_id, s.user_id, parse_membership_id("id", &id)?);
         let row = db(ctx)
             .run(move |c| Box::pin(q::switch_membership(c, session_id, user_id, membership)))
             .await?

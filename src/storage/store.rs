@@ -131,35 +131,39 @@ pub async fn read_range(
         return Ok(Vec::new());
     }
     let segs = envelope::segments_for(&range);
-    let total = envelope::segments(size);
-    let span = envelope::segment_span(size, *segs.start()).start..envelope::segment_span(size, *segs.end()).end;
-    let sealed = store.get_range(path, span.clone()).await?;
-    let mut plain = Vec::with_capacity((range.end - range.start) as usize);
-    for i in segs.clone() {
-        let s = envelope::segment_span(size, i);
-        let bytes =
-            sealed.get((s.start - span.start) as usize..(s.end - span.start) as usize).ok_or(EnvelopeError::Segment)?;
-        plain.extend(envelope.unseal(i as u32, i + 1 == total, bytes)?);
-    }
+    let mut plain = Vec::with_capacity((range.end - range.start) as usize + SEGMENT);
+    each_segment(store, path, envelope, size, segs.clone(), |piece| plain.extend_from_slice(piece)).await?;
     let offset = (range.start - segs.start() * SEGMENT as u64) as usize;
     Ok(plain[offset..offset + (range.end - range.start) as usize].to_vec())
 }
 
 /// Decrypts a whole stored file segment by segment, handing each piece of
-/// plaintext to `sink`: memory stays at one segment whatever the size.
+/// plaintext to `sink`: memory stays at a few segments whatever the size.
 pub async fn read_each(
     store: &Store,
     path: &Path,
     envelope: &Envelope,
     size: u64,
+    sink: impl FnMut(&[u8]),
+) -> Result<(), StoreError> {
+    each_segment(store, path, envelope, size, 0..=envelope::segments(size) - 1, sink).await
+}
+
+/// Fetches segments `segs` a batch per request and hands each, decrypted, to `sink`.
+async fn each_segment(
+    store: &Store,
+    path: &Path,
+    envelope: &Envelope,
+    size: u64,
+    segs: std::ops::RangeInclusive<u64>,
     mut sink: impl FnMut(&[u8]),
 ) -> Result<(), StoreError> {
-    let total = envelope::segments(size);
     // A few segments per request: fewer round trips, still bounded memory.
     const BATCH: u64 = 16;
-    let mut first = 0;
-    while first < total {
-        let last = (first + BATCH).min(total) - 1;
+    let total = envelope::segments(size);
+    let mut first = *segs.start();
+    while first <= *segs.end() {
+        let last = (first + BATCH - 1).min(*segs.end());
         let span = envelope::segment_span(size, first).start..envelope::segment_span(size, last).end;
         let sealed = store.get_range(path, span.clone()).await?;
         for i in first..=last {
