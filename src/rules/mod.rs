@@ -1,5 +1,10 @@
 //! Pure domain rules: no I/O, no database, tested by plain unit tests.
 
+pub mod classes;
 pub mod codes;
 pub mod order;
+pub mod school_year;
+pub mod support;
+pub mod tax_code;
 pub mod throttle;
+pub mod window;
