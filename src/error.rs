@@ -36,6 +36,10 @@ pub enum AppError {
     },
     Forbidden,
     Conflict(String),
+    /// A write outside an open collection window.
+    CampaignClosed(String),
+    /// A write to a request the school already submitted.
+    Submitted(String),
     /// Anything else. The cause is logged with the request id and never shown.
     Internal(anyhow::Error),
 }
@@ -58,6 +62,8 @@ impl AppError {
             AppError::Unauthenticated | AppError::LoginFailed => "UNAUTHENTICATED",
             AppError::Forbidden => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::CampaignClosed(_) => "CAMPAIGN_CLOSED",
+            AppError::Submitted(_) => "REQUEST_SUBMITTED",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Disabled(_) => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
@@ -80,7 +86,7 @@ impl AppError {
                 until.format("%Y-%m-%d %H:%M")
             ),
             AppError::Forbidden => "not allowed".into(),
-            AppError::Conflict(m) => m.clone(),
+            AppError::Conflict(m) | AppError::CampaignClosed(m) | AppError::Submitted(m) => m.clone(),
             AppError::Internal(_) => format!("internal error (request {request_id})"),
         }
     }

@@ -10,6 +10,7 @@ pub mod graphql;
 pub mod http;
 pub mod import;
 pub mod mail;
+pub mod registry;
 pub mod rules;
 pub mod server;
 pub mod storage;

@@ -22,15 +22,42 @@ pub enum ObjectKind {
     Membership,
     /// Accounts of other users (provisioning, administration).
     Account,
+    /// Collection windows of a process and school year.
+    CollectionWindow,
+    /// Classes and sections of a school.
+    Class,
+    /// Pupils with a disability: identity, certification.
+    Pupil,
+    /// A school's requests of support hours, and its submission for the year.
+    SupportRequest,
+    /// Support hours the office approved.
+    SupportApproval,
+    /// The audit trail.
+    AuditEvent,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 2] = [ObjectKind::Membership, ObjectKind::Account];
+    pub const ALL: [ObjectKind; 8] = [
+        ObjectKind::Membership,
+        ObjectKind::Account,
+        ObjectKind::CollectionWindow,
+        ObjectKind::Class,
+        ObjectKind::Pupil,
+        ObjectKind::SupportRequest,
+        ObjectKind::SupportApproval,
+        ObjectKind::AuditEvent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Membership => "membership",
             ObjectKind::Account => "account",
+            ObjectKind::CollectionWindow => "collection_window",
+            ObjectKind::Class => "class",
+            ObjectKind::Pupil => "pupil",
+            ObjectKind::SupportRequest => "support_request",
+            ObjectKind::SupportApproval => "support_approval",
+            ObjectKind::AuditEvent => "audit_event",
         }
     }
 
@@ -39,6 +66,12 @@ impl ObjectKind {
         match self {
             ObjectKind::Membership => &["Membership", "Viewer", "Session"],
             ObjectKind::Account => &["ProvisionedAccount"],
+            ObjectKind::CollectionWindow => &["CollectionWindow"],
+            ObjectKind::Class => &["SchoolClass"],
+            ObjectKind::Pupil => &["Pupil", "Certification", "RegistryReportRow"],
+            ObjectKind::SupportRequest => &["SupportRequest", "SupportSubmission", "SupportTotal"],
+            ObjectKind::SupportApproval => &["SupportApproval"],
+            ObjectKind::AuditEvent => &["AuditEvent"],
         }
     }
 }
@@ -179,6 +212,7 @@ impl Authorizer {
         let mut out = vec![
             ("ambito.user_id".to_owned(), s.user_id.to_string()),
             ("ambito.role".to_owned(), m.role.as_str().to_owned()),
+            ("ambito.membership_id".to_owned(), m.id.to_string()),
         ];
         if let Some(p) = &m.province {
             out.push(("ambito.province".into(), p.clone()));
@@ -248,7 +282,7 @@ mod tests {
     async fn typos_in_the_policy_are_refused() {
         for bad in [
             "p, provincal, membership, read, province",
-            "p, school, pupil, read, school",
+            "p, school, pupils, read, school",
             "p, school, membership, read, everything",
         ] {
             let err = Authorizer::from_text(MODEL, bad).await.unwrap_err();

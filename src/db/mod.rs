@@ -2,8 +2,10 @@
 //! request-scoped handle through which every resolver reaches PostgreSQL.
 
 pub mod accounts;
+pub mod audit;
 pub mod embedded;
 pub mod schema;
+pub mod registry;
 pub mod territory;
 
 use anyhow::Context as _;
@@ -22,7 +24,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::future::BoxFuture;
 use tokio::sync::Mutex;
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub type PgPool = Pool<AsyncPgConnection>;
 
@@ -88,17 +90,36 @@ struct Inner {
     settings: Vec<(String, String)>,
     conn: Mutex<Option<Object<AsyncPgConnection>>>,
     failed: AtomicBool,
+    reads: std::sync::Mutex<audit::Reads>,
 }
 
 impl RequestDb {
     pub fn new(pool: PgPool, settings: Vec<(String, String)>) -> RequestDb {
-        RequestDb { inner: Arc::new(Inner { pool, settings, conn: Mutex::new(None), failed: AtomicBool::new(false) }) }
+        RequestDb {
+            inner: Arc::new(Inner {
+                pool,
+                settings,
+                conn: Mutex::new(None),
+                failed: AtomicBool::new(false),
+                reads: Default::default(),
+            }),
+        }
     }
 
     pub async fn run<R, F>(&self, f: F) -> AppResult<R>
     where
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>> + Send + 'static,
+    {
+        self.try_run(move |c| Box::pin(async move { Ok(f(c).await?) })).await
+    }
+
+    /// Like [`run`](Self::run), for work that also checks the caller's input:
+    /// any error fails the request and nothing it wrote is kept.
+    pub async fn try_run<R, F>(&self, f: F) -> AppResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, AppResult<R>> + Send + 'static,
     {
         let mut guard = self.inner.conn.lock().await;
         if guard.is_none() {
@@ -108,20 +129,37 @@ impl RequestDb {
         }
         let conn = guard.as_mut().expect("set above");
         let result = f(conn).await;
-        if matches!(&result, Err(e) if !matches!(e, diesel::result::Error::NotFound)) {
+        if matches!(&result, Err(e) if !matches!(e, AppError::NotFound)) {
             self.inner.failed.store(true, Ordering::SeqCst);
         }
-        Ok(result?)
+        result
+    }
+
+    /// Notes that the request read a protected field of a pupil; the read is
+    /// recorded in the audit trail when the request ends.
+    pub fn note_read(&self, pupil_id: i64, province: &str, institution: &str, field: &'static str) {
+        if let Ok(mut reads) = self.inner.reads.lock() {
+            reads.note(pupil_id, province, institution, field);
+        }
     }
 
     /// Ends the request's transaction: commits if asked and nothing failed,
-    /// else rolls back. A request that never touched the database has nothing to end.
+    /// else rolls back. A request that never touched the database has nothing
+    /// to end. Reads of protected fields are recorded either way: data that
+    /// left the server is in the trail even when the request failed later.
     pub async fn finish(&self, commit: bool) -> AppResult<()> {
         let Some(mut conn) = self.inner.conn.lock().await.take() else { return Ok(()) };
+        let reads = self.inner.reads.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
         if commit && !AtomicBool::load(&self.inner.failed, Ordering::SeqCst) {
+            audit::record(&mut conn, reads.into_events()).await?;
             AnsiTransactionManager::commit_transaction(&mut *conn).await?;
         } else {
             AnsiTransactionManager::rollback_transaction(&mut *conn).await?;
+            if !reads.is_empty() {
+                begin_scoped(&mut conn, &self.inner.settings).await?;
+                audit::record(&mut conn, reads.into_events()).await?;
+                AnsiTransactionManager::commit_transaction(&mut *conn).await?;
+            }
         }
         Ok(())
     }

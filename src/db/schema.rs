@@ -152,6 +152,117 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> memberships (membership_id));
 
+diesel::table! {
+    collection_windows (id) {
+        id -> Int8,
+        province_code -> Text,
+        process -> Text,
+        school_year -> Int4,
+        institution_code -> Nullable<Text>,
+        opens_on -> Date,
+        closes_on -> Date,
+        closed_at -> Nullable<Timestamptz>,
+        updated_by -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    classes (id) {
+        id -> Int8,
+        school_year -> Int4,
+        institution_code -> Text,
+        province_code -> Text,
+        site_code -> Text,
+        school_order -> Text,
+        year_of_study -> Int4,
+        section -> Text,
+        pupils -> Int4,
+        time_model_hours -> Int4,
+    }
+}
+
+diesel::table! {
+    pupils (id) {
+        id -> Int8,
+        school_year -> Int4,
+        institution_code -> Text,
+        province_code -> Text,
+        class_id -> Int8,
+        first_name -> Text,
+        last_name -> Text,
+        tax_code -> Text,
+        birth_date -> Date,
+        sex -> Text,
+        severity -> Text,
+        certified_on -> Date,
+        revision_on -> Nullable<Date>,
+        certified_by -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    support_requests (pupil_id) {
+        pupil_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        ratio -> Int4,
+        hours -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    support_approvals (pupil_id) {
+        pupil_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        hours -> Int4,
+        approved_by -> Int8,
+        approved_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    support_submissions (institution_code, school_year) {
+        institution_code -> Text,
+        school_year -> Int4,
+        province_code -> Text,
+        state -> Text,
+        submitted_at -> Timestamptz,
+        submitted_by -> Int8,
+        returned_at -> Nullable<Timestamptz>,
+        returned_by -> Nullable<Int8>,
+        return_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        user_id -> Int8,
+        membership_id -> Nullable<Int8>,
+        role -> Text,
+        action -> Text,
+        object_kind -> Text,
+        object_id -> Nullable<Text>,
+        pupil_id -> Nullable<Int8>,
+        province_code -> Nullable<Text>,
+        institution_code -> Nullable<Text>,
+        fields -> Array<Text>,
+        previous -> Nullable<Jsonb>,
+        current -> Nullable<Jsonb>,
+    }
+}
+
+diesel::joinable!(pupils -> classes (class_id));
+diesel::joinable!(classes -> sites (site_code));
+diesel::joinable!(support_requests -> pupils (pupil_id));
+diesel::joinable!(support_approvals -> pupils (pupil_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     memberships,
@@ -166,4 +277,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     hubs,
     hub_sites,
     app_meta,
+    collection_windows,
+    classes,
+    pupils,
+    support_requests,
+    support_approvals,
+    support_submissions,
+    audit_events,
 );

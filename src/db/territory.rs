@@ -88,6 +88,13 @@ pub struct PageRequest {
     pub limit: i64,
 }
 
+impl PageRequest {
+    /// The cursor of a list keyed by numeric id; checked by `page_request_by_id`.
+    pub fn after_id(&self) -> Option<i64> {
+        self.after.as_deref().and_then(|a| a.parse().ok())
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ProvinceFilter {
     pub region: Option<String>,

@@ -53,6 +53,15 @@ pub fn page_request(first: Option<i32>, after: Option<String>) -> AppResult<Page
     Ok(PageRequest { after, limit: i64::from(first) + 1 })
 }
 
+/// Like [`page_request`], for lists keyed by numeric id.
+pub fn page_request_by_id(first: Option<i32>, after: Option<String>) -> AppResult<PageRequest> {
+    let page = page_request(first, after)?;
+    if page.after.as_deref().is_some_and(|a| a.parse::<i64>().map_or(true, |id| id < 0)) {
+        return Err(AppError::bad_input("after", "not a cursor returned by this server"));
+    }
+    Ok(page)
+}
+
 /// Builds a connection from one page of rows and, when the client selected
 /// `totalCount`, the count over the same filter.
 pub async fn connection<Row, Node: OutputType>(

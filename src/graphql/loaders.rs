@@ -1,20 +1,23 @@
 //! Per-request batch loaders: a page of 100 schools asks for its sites,
-//! municipalities and provinces in one query each, not one per row.
+//! municipalities and provinces in one query each, not one per row; a page
+//! of pupils for its classes, requests and approvals likewise. They run in
+//! the request's transaction, so row security applies to them too.
 
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 
 use crate::db::RequestDb;
+use crate::db::registry::{self, ApprovalRow, ClassRow, RequestRow};
 use crate::db::territory::{self, AmbitRow, HubRow, InstitutionRow, MunicipalityRow, ProvinceRow, SiteRow};
 
-pub struct TerritoryLoader {
+pub struct RequestLoader {
     db: RequestDb,
 }
 
-impl TerritoryLoader {
-    pub fn new(db: RequestDb) -> TerritoryLoader {
-        TerritoryLoader { db }
+impl RequestLoader {
+    pub fn new(db: RequestDb) -> RequestLoader {
+        RequestLoader { db }
     }
 }
 
@@ -42,7 +45,7 @@ type LoadError = async_graphql::Error;
 /// One loader per key type, each a single `= ANY($1)` query.
 macro_rules! by_code {
     ($key:ident, $row:ty, $query:path, $field:ident) => {
-        impl Loader<$key> for TerritoryLoader {
+        impl Loader<$key> for RequestLoader {
             type Value = $row;
             type Error = LoadError;
 
@@ -62,7 +65,7 @@ by_code!(InstitutionKey, InstitutionRow, territory::institutions_by_code, code);
 by_code!(SiteKey, SiteRow, territory::sites_by_code, code);
 by_code!(HubKey, HubRow, territory::hubs_by_code, code);
 
-impl Loader<SitesOf> for TerritoryLoader {
+impl Loader<SitesOf> for RequestLoader {
     type Value = Vec<SiteRow>;
     type Error = LoadError;
 
@@ -77,7 +80,7 @@ impl Loader<SitesOf> for TerritoryLoader {
     }
 }
 
-impl Loader<HubOfAmbit> for TerritoryLoader {
+impl Loader<HubOfAmbit> for RequestLoader {
     type Value = HubRow;
     type Error = LoadError;
 
@@ -87,3 +90,33 @@ impl Loader<HubOfAmbit> for TerritoryLoader {
         Ok(rows.into_iter().filter_map(|r| Some((HubOfAmbit(r.ambit_code.clone()?), r))).collect())
     }
 }
+
+/// A class by id.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClassKey(pub i64);
+/// The support request of a pupil.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RequestOf(pub i64);
+/// The approved hours of a pupil.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ApprovalOf(pub i64);
+
+/// One loader per id key type, each a single `= ANY($1)` query.
+macro_rules! by_id {
+    ($key:ident, $row:ty, $query:path, $field:ident) => {
+        impl Loader<$key> for RequestLoader {
+            type Value = $row;
+            type Error = LoadError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $row>, LoadError> {
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let rows = self.db.run(move |conn| Box::pin($query(conn, ids))).await?;
+                Ok(rows.into_iter().map(|r| ($key(r.$field), r)).collect())
+            }
+        }
+    };
+}
+
+by_id!(ClassKey, ClassRow, registry::classes_by_id, id);
+by_id!(RequestOf, RequestRow, registry::requests_by_pupil, pupil_id);
+by_id!(ApprovalOf, ApprovalRow, registry::approvals_by_pupil, pupil_id);

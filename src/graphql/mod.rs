@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod connection;
 pub mod limits;
 pub mod loaders;
+pub mod registry;
+pub mod scalars;
 pub mod territory;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use crate::db::RequestDb;
 use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
-use loaders::TerritoryLoader;
+use loaders::RequestLoader;
 
 /// Deepest selection accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -33,10 +35,10 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(territory::TerritoryQuery, accounts::AccountsQuery);
+pub struct Query(territory::TerritoryQuery, accounts::AccountsQuery, registry::RegistryQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountsMutation);
+pub struct Mutation(accounts::AccountsMutation, registry::RegistryMutation);
 
 pub type AmbitoSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -85,8 +87,8 @@ pub(crate) fn db<'a>(ctx: &'a Context<'_>) -> &'a RequestDb {
     ctx.data_unchecked::<RequestDb>()
 }
 
-pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<TerritoryLoader> {
-    ctx.data_unchecked::<DataLoader<TerritoryLoader>>()
+pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<RequestLoader> {
+    ctx.data_unchecked::<DataLoader<RequestLoader>>()
 }
 
 /// The caller, or UNAUTHENTICATED.

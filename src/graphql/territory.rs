@@ -94,7 +94,7 @@ fn school_year(y: i32) -> String {
 
 // Argument checks: each names the argument and says what is expected.
 
-fn province_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
+pub(crate) fn province_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
     v.map(|p| {
         let p = p.trim().to_ascii_uppercase();
         if p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -106,7 +106,7 @@ fn province_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
     .transpose()
 }
 
-fn istat_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
+pub(crate) fn istat_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
     v.map(|m| {
         let m = m.trim().to_owned();
         if is_istat_code(&m) {
@@ -118,7 +118,7 @@ fn istat_arg(field: &str, v: Option<String>) -> AppResult<Option<String>> {
     .transpose()
 }
 
-fn code_arg(field: &str, v: Option<String>, max: usize) -> AppResult<Option<String>> {
+pub(crate) fn code_arg(field: &str, v: Option<String>, max: usize) -> AppResult<Option<String>> {
     v.map(|c| {
         let c = c.trim().to_ascii_uppercase();
         if !c.is_empty() && c.len() <= max && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -296,7 +296,7 @@ impl Municipality {
 }
 
 #[derive(Clone)]
-pub struct School(InstitutionRow);
+pub struct School(pub(crate) InstitutionRow);
 
 /// A school institution (istituzione scolastica), or a non-state school.
 #[Object]
@@ -344,7 +344,7 @@ impl School {
 }
 
 #[derive(Clone)]
-pub struct Site(SiteRow);
+pub struct Site(pub(crate) SiteRow);
 
 /// A school site (plesso / punto di erogazione).
 #[Object]

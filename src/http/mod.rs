@@ -16,7 +16,7 @@ use crate::auth::{SessionPolicy, subject_for};
 use crate::authz::Authorizer;
 use crate::db::{AuthDb, PgPool, RequestDb};
 use crate::error::REQUEST_ID;
-use crate::graphql::loaders::TerritoryLoader;
+use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
 use metrics::Metrics;
 
@@ -170,7 +170,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     };
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
     let mut request = request
-        .data(DataLoader::new(TerritoryLoader::new(db.clone()), tokio::spawn))
+        .data(DataLoader::new(RequestLoader::new(db.clone()), tokio::spawn))
         .data(db.clone())
         .data(AuthDb(state.pool.clone()))
         .data(client_addr(req, state.trust_proxy));

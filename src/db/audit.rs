@@ -1,0 +1,92 @@
+//! The audit trail: every change, and every read of a pupil's identity or
+//! certification, recorded with who (user, membership, role) and when. The
+//! database fills in the actor from the request's settings.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use super::schema::audit_events;
+
+/// One event to record.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub action: &'static str,
+    pub object_kind: &'static str,
+    pub object_id: Option<String>,
+    pub pupil_id: Option<i64>,
+    pub province: Option<String>,
+    pub institution: Option<String>,
+    pub fields: Vec<String>,
+    pub previous: Option<Value>,
+    pub current: Option<Value>,
+}
+
+pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = events
+        .into_iter()
+        .map(|e| {
+            (
+                audit_events::action.eq(e.action),
+                audit_events::object_kind.eq(e.object_kind),
+                audit_events::object_id.eq(e.object_id),
+                audit_events::pupil_id.eq(e.pupil_id),
+                audit_events::province_code.eq(e.province),
+                audit_events::institution_code.eq(e.institution),
+                audit_events::fields.eq(e.fields),
+                audit_events::previous.eq(e.previous),
+                audit_events::current.eq(e.current),
+            )
+        })
+        .collect();
+    diesel::insert_into(audit_events::table).values(rows).execute(conn).await.map(drop)
+}
+
+/// Where a read pupil belongs, and which of its protected fields were read.
+#[derive(Debug, Clone, Default)]
+struct PupilRead {
+    province: String,
+    institution: String,
+    fields: BTreeSet<&'static str>,
+}
+
+/// The protected fields a request read, per pupil: one event per pupil and
+/// request, however many fields and times.
+#[derive(Debug, Default)]
+pub struct Reads(BTreeMap<i64, PupilRead>);
+
+impl Reads {
+    pub fn note(&mut self, pupil_id: i64, province: &str, institution: &str, field: &'static str) {
+        let r = self.0.entry(pupil_id).or_insert_with(|| PupilRead {
+            province: province.to_owned(),
+            institution: institution.to_owned(),
+            fields: BTreeSet::new(),
+        });
+        r.fields.insert(field);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_events(self) -> Vec<Event> {
+        self.0
+            .into_iter()
+            .map(|(id, r)| Event {
+                action: "read",
+                object_kind: "pupil",
+                object_id: Some(id.to_string()),
+                pupil_id: Some(id),
+                province: Some(r.province),
+                institution: Some(r.institution),
+                fields: r.fields.into_iter().map(str::to_owned).collect(),
+                ..Event::default()
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,732 @@
+//! Process 1 in GraphQL: collection windows, classes, pupils with their
+//! certification and support-hour requests, submission and approval.
+//! Resolvers check arguments and call the use cases in `crate::registry`.
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::connection::{Connection, connection, page_request_by_id};
+use super::loaders::{ApprovalOf, ClassKey, InstitutionKey, RequestOf, SiteKey};
+use super::scalars::Date;
+use super::territory::{School, SchoolOrder, Site, code_arg, istat_arg};
+use super::{authorize, db, loader};
+use crate::authz::{Action, ObjectKind};
+use crate::db::registry::{
+    self as q, ClassFilter, ClassRow, PupilFilter, PupilRow, RequestRow, SubmissionRow, TotalRow, WindowRow,
+};
+use crate::error::{AppError, AppResult};
+use crate::registry::{self as uc, Caller, ClassInput, PupilInput, PupilPatch};
+use crate::rules::order::SchoolOrder as DomainOrder;
+use crate::rules::school_year::SchoolYear;
+use crate::rules::support::{Ratio, Severity};
+use crate::rules::tax_code::Sex as DomainSex;
+
+fn year_arg(field: &str, v: &str) -> AppResult<SchoolYear> {
+    v.parse().map_err(|r| AppError::bad_input(field, r))
+}
+
+fn id_arg(field: &str, id: &ID) -> AppResult<i64> {
+    id.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| AppError::bad_input(field, "is not an id of this server"))
+}
+
+fn year_of(stored: i32) -> String {
+    SchoolYear::from_stored(stored).map_or_else(|| stored.to_string(), |y| y.to_string())
+}
+
+async fn caller(ctx: &Context<'_>, obj: ObjectKind, act: Action) -> AppResult<Caller> {
+    let (subject, scope) = authorize(ctx, obj, act)?;
+    Ok(Caller::new(subject, scope))
+}
+
+async fn school(ctx: &Context<'_>, code: &str) -> Result<School> {
+    let row = loader(ctx).load_one(InstitutionKey(code.to_owned())).await?.ok_or(AppError::NotFound)?;
+    Ok(School(row))
+}
+
+/// Art. 3 of law 104/92: comma 1, or comma 3 (severe).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum CertificationSeverity {
+    /// Art. 3 comma 1: disability.
+    C1,
+    /// Art. 3 comma 3: severe disability (gravità).
+    C3,
+}
+
+impl From<CertificationSeverity> for Severity {
+    fn from(s: CertificationSeverity) -> Self {
+        match s {
+            CertificationSeverity::C1 => Severity::C1,
+            CertificationSeverity::C3 => Severity::C3,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum Sex {
+    F,
+    M,
+}
+
+impl From<Sex> for DomainSex {
+    fn from(s: Sex) -> Self {
+        match s {
+            Sex::F => DomainSex::F,
+            Sex::M => DomainSex::M,
+        }
+    }
+}
+
+/// When schools may write their data for a school year: for every school of
+/// the province, or reopened for one school.
+pub struct CollectionWindow(WindowRow);
+
+#[Object]
+impl CollectionWindow {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// `2026/27`.
+    async fn school_year(&self) -> String {
+        year_of(self.0.school_year)
+    }
+    /// The school it was reopened for; null when it is every school's window.
+    async fn school(&self, ctx: &Context<'_>) -> Result<Option<School>> {
+        match &self.0.institution_code {
+            Some(c) => Ok(Some(school(ctx, c).await?)),
+            None => Ok(None),
+        }
+    }
+    /// First day of the window (Italian calendar).
+    async fn opens_on(&self) -> Date {
+        Date(self.0.opens_on)
+    }
+    /// Last day of the window, included.
+    async fn closes_on(&self) -> Date {
+        Date(self.0.closes_on)
+    }
+    /// When the office closed it, if it did.
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+}
+
+/// A class (classe and sezione) of a site, for one school year.
+pub struct SchoolClass(ClassRow);
+
+#[Object]
+impl SchoolClass {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn school_year(&self) -> String {
+        year_of(self.0.school_year)
+    }
+    async fn school(&self, ctx: &Context<'_>) -> Result<School> {
+        school(ctx, &self.0.institution_code).await
+    }
+    async fn site(&self, ctx: &Context<'_>) -> Result<Site> {
+        let row = loader(ctx).load_one(SiteKey(self.0.site_code.clone())).await?.ok_or(AppError::NotFound)?;
+        Ok(Site(row))
+    }
+    async fn order(&self) -> Result<SchoolOrder> {
+        let o: DomainOrder = self.0.school_order.parse().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+        Ok(o.into())
+    }
+    async fn year_of_study(&self) -> i32 {
+        self.0.year_of_study
+    }
+    /// Section letters: `A`, `BS`.
+    async fn section(&self) -> &str {
+        &self.0.section
+    }
+    /// Year and section, as schools write it: `2A`.
+    async fn name(&self) -> String {
+        format!("{}{}", self.0.year_of_study, self.0.section)
+    }
+    /// Pupils in the class (all of them, not only those with a disability).
+    async fn pupils(&self) -> i32 {
+        self.0.pupils
+    }
+    /// Weekly hours of the time model (tempo scuola).
+    async fn time_model_hours(&self) -> i32 {
+        self.0.time_model_hours
+    }
+}
+
+/// A certification under law 104/92.
+pub struct Certification(PupilRow);
+
+#[Object]
+impl Certification {
+    async fn severity(&self) -> CertificationSeverity {
+        if self.0.severity == "c3" { CertificationSeverity::C3 } else { CertificationSeverity::C1 }
+    }
+    /// Date of the verbale di accertamento.
+    async fn certified_on(&self) -> Date {
+        Date(self.0.certified_on)
+    }
+    /// When a certification subject to revision ("rivedibile") is reviewed; null if permanent.
+    async fn revision_on(&self) -> Option<Date> {
+        self.0.revision_on.map(Date)
+    }
+    /// The body that issued it (e.g. the local health authority's commission).
+    async fn issued_by(&self) -> &str {
+        &self.0.certified_by
+    }
+}
+
+/// A pupil with a disability, registered by a school for a school year.
+/// Reading identity or certification is recorded in the audit trail.
+pub struct Pupil(PupilRow);
+
+impl Pupil {
+    /// Notes a read of a protected field for the audit trail.
+    fn read(&self, ctx: &Context<'_>, field: &'static str) {
+        db(ctx).note_read(self.0.id, &self.0.province_code, &self.0.institution_code, field);
+    }
+}
+
+#[Object]
+impl Pupil {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn school_year(&self) -> String {
+        year_of(self.0.school_year)
+    }
+    /// The code that identifies the pupil in summaries instead of the name.
+    async fn internal_code(&self) -> String {
+        internal_code(self.0.id)
+    }
+    async fn school(&self, ctx: &Context<'_>) -> Result<School> {
+        school(ctx, &self.0.institution_code).await
+    }
+    async fn class(&self, ctx: &Context<'_>) -> Result<SchoolClass> {
+        let row = loader(ctx).load_one(ClassKey(self.0.class_id)).await?.ok_or(AppError::NotFound)?;
+        Ok(SchoolClass(row))
+    }
+    async fn first_name(&self, ctx: &Context<'_>) -> &str {
+        self.read(ctx, "firstName");
+        &self.0.first_name
+    }
+    async fn last_name(&self, ctx: &Context<'_>) -> &str {
+        self.read(ctx, "lastName");
+        &self.0.last_name
+    }
+    /// Codice fiscale.
+    async fn tax_code(&self, ctx: &Context<'_>) -> &str {
+        self.read(ctx, "taxCode");
+        &self.0.tax_code
+    }
+    async fn birth_date(&self, ctx: &Context<'_>) -> Date {
+        self.read(ctx, "birthDate");
+        Date(self.0.birth_date)
+    }
+    async fn sex(&self, ctx: &Context<'_>) -> Sex {
+        self.read(ctx, "sex");
+        if self.0.sex == "F" { Sex::F } else { Sex::M }
+    }
+    async fn certification(&self, ctx: &Context<'_>) -> Certification {
+        self.read(ctx, "certification");
+        Certification(self.0.clone())
+    }
+    /// The school's request of support hours; null until it makes one.
+    async fn support_request(&self, ctx: &Context<'_>) -> Result<Option<SupportRequest>> {
+        let row = loader(ctx).load_one(RequestOf(self.0.id)).await?;
+        Ok(row.map(|r| SupportRequest { pupil: self.0.clone(), row: r }))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// `AL-000042`: identifies a pupil without naming them.
+pub fn internal_code(id: i64) -> String {
+    format!("AL-{id:06}")
+}
+
+/// Support hours requested for a pupil, and those the office approved.
+pub struct SupportRequest {
+    pupil: PupilRow,
+    row: RequestRow,
+}
+
+#[Object]
+impl SupportRequest {
+    /// Pupils per support teacher: `1:1`, `1:2`, …
+    async fn ratio(&self) -> String {
+        Ratio::pupils(self.row.ratio).map_or_else(|| self.row.ratio.to_string(), |r| r.to_string())
+    }
+    /// Requested hours per week.
+    async fn hours(&self) -> i32 {
+        self.row.hours
+    }
+    /// Hours per week the office approved; null until it decides.
+    async fn approved_hours(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        Ok(loader(ctx).load_one(ApprovalOf(self.pupil.id)).await?.map(|a| a.hours))
+    }
+    async fn approved_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(loader(ctx).load_one(ApprovalOf(self.pupil.id)).await?.map(|a| a.approved_at))
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+    async fn pupil(&self) -> Pupil {
+        Pupil(self.pupil.clone())
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum SubmissionState {
+    /// Being filled in by the school.
+    Draft,
+    /// Sent to the office: the school's data for the year are locked.
+    Submitted,
+    /// Sent back by the office with a reason: the school may edit and submit again.
+    Returned,
+}
+
+/// Requested and approved hours of one order and ratio.
+#[derive(SimpleObject)]
+pub struct SupportTotal {
+    order: SchoolOrder,
+    ratio: String,
+    pupils: i32,
+    requested_hours: i32,
+    approved_hours: i32,
+}
+
+impl From<TotalRow> for SupportTotal {
+    fn from(t: TotalRow) -> Self {
+        let order = t.school_order.parse::<DomainOrder>().map(SchoolOrder::from).unwrap_or(SchoolOrder::Adult);
+        SupportTotal {
+            order,
+            ratio: Ratio::pupils(t.ratio).map_or_else(|| t.ratio.to_string(), |r| r.to_string()),
+            pupils: t.pupils as i32,
+            requested_hours: t.hours as i32,
+            approved_hours: t.approved_hours as i32,
+        }
+    }
+}
+
+/// A school's support request for a school year as a whole.
+pub struct SupportSubmission {
+    institution: String,
+    school_year: i32,
+    row: Option<SubmissionRow>,
+}
+
+#[Object]
+impl SupportSubmission {
+    async fn school(&self, ctx: &Context<'_>) -> Result<School> {
+        school(ctx, &self.institution).await
+    }
+    async fn school_year(&self) -> String {
+        year_of(self.school_year)
+    }
+    async fn state(&self) -> SubmissionState {
+        match self.row.as_ref().map(|r| r.state.as_str()) {
+            Some("submitted") => SubmissionState::Submitted,
+            Some("returned") => SubmissionState::Returned,
+            _ => SubmissionState::Draft,
+        }
+    }
+    async fn submitted_at(&self) -> Option<DateTime<Utc>> {
+        self.row.as_ref().map(|r| r.submitted_at)
+    }
+    async fn returned_at(&self) -> Option<DateTime<Utc>> {
+        self.row.as_ref().and_then(|r| r.returned_at)
+    }
+    /// Why the office sent it back.
+    async fn return_reason(&self) -> Option<&str> {
+        self.row.as_ref().and_then(|r| r.return_reason.as_deref())
+    }
+    /// Totals by order and ratio: pupils, requested and approved hours.
+    async fn totals(&self, ctx: &Context<'_>) -> Result<Vec<SupportTotal>> {
+        let (i, y) = (self.institution.clone(), self.school_year);
+        let rows = db(ctx).run(move |c| Box::pin(async move { q::totals(c, &i, y).await })).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct SchoolClassFilterInput {
+    /// `2026/27`.
+    school_year: Option<String>,
+    /// Codice meccanografico of the institution (the office's filter).
+    school: Option<String>,
+    site: Option<String>,
+}
+
+#[derive(InputObject, Default)]
+pub struct PupilFilterInput {
+    school_year: Option<String>,
+    school: Option<String>,
+    class_id: Option<ID>,
+    site: Option<String>,
+    order: Option<SchoolOrder>,
+    /// ISTAT code of the site's municipality.
+    municipality: Option<String>,
+    severity: Option<CertificationSeverity>,
+    /// Exact tax code, to find a registration.
+    tax_code: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct OpenCollectionWindowInput {
+    school_year: String,
+    opens_on: Date,
+    closes_on: Date,
+    /// Reopen for these schools only; leave out for every school of the province.
+    schools: Option<Vec<String>>,
+}
+
+#[derive(InputObject)]
+pub struct SchoolClassInput {
+    school_year: String,
+    /// Code of the site (plesso) of the school.
+    site: String,
+    order: SchoolOrder,
+    year_of_study: i32,
+    section: String,
+    /// Pupils in the class.
+    pupils: i32,
+    /// Weekly hours of the time model.
+    time_model_hours: i32,
+}
+
+#[derive(InputObject)]
+pub struct CertificationInput {
+    severity: CertificationSeverity,
+    certified_on: Date,
+    /// For a certification subject to revision.
+    revision_on: Option<Date>,
+    issued_by: String,
+}
+
+#[derive(InputObject)]
+pub struct CreatePupilInput {
+    class_id: ID,
+    first_name: String,
+    last_name: String,
+    tax_code: String,
+    birth_date: Date,
+    sex: Sex,
+    certification: CertificationInput,
+}
+
+#[derive(InputObject, Default)]
+pub struct CertificationPatch {
+    severity: Option<CertificationSeverity>,
+    certified_on: Option<Date>,
+    /// `null` clears it.
+    revision_on: MaybeUndefined<Date>,
+    issued_by: Option<String>,
+}
+
+/// Only the fields given change.
+#[derive(InputObject, Default)]
+pub struct UpdatePupilInput {
+    class_id: Option<ID>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    tax_code: Option<String>,
+    birth_date: Option<Date>,
+    sex: Option<Sex>,
+    certification: Option<CertificationPatch>,
+}
+
+fn class_input(i: SchoolClassInput) -> AppResult<ClassInput> {
+    Ok(ClassInput {
+        school_year: year_arg("input.schoolYear", &i.school_year)?,
+        site: i.site,
+        order: i.order.into(),
+        year_of_study: i.year_of_study,
+        section: i.section,
+        pupils: i.pupils,
+        time_model_hours: i.time_model_hours,
+    })
+}
+
+#[derive(Default)]
+pub struct RegistryQuery;
+
+#[Object]
+impl RegistryQuery {
+    /// Collection windows of the registry, newest school year first.
+    async fn collection_windows(&self, ctx: &Context<'_>, school_year: Option<String>) -> Result<Vec<CollectionWindow>> {
+        authorize(ctx, ObjectKind::CollectionWindow, Action::Read)?;
+        let year = school_year.as_deref().map(|y| year_arg("schoolYear", y)).transpose()?.map(SchoolYear::stored);
+        let rows = db(ctx).run(move |c| Box::pin(q::all_windows(c, year))).await?;
+        Ok(rows.into_iter().map(CollectionWindow).collect())
+    }
+
+    /// Classes in the caller's scope.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn classes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<SchoolClassFilterInput>,
+    ) -> Result<Connection<SchoolClass>> {
+        authorize(ctx, ObjectKind::Class, Action::Read)?;
+        let f = filter.unwrap_or_default();
+        let filter = ClassFilter {
+            school_year: f.school_year.as_deref().map(|y| year_arg("filter.schoolYear", y)).transpose()?.map(SchoolYear::stored),
+            institution: code_arg("filter.school", f.school, 10)?,
+            site: code_arg("filter.site", f.site, 10)?,
+        };
+        let page = page_request_by_id(first, after)?;
+        let (f2, p) = (filter.clone(), page.clone());
+        let rows = db(ctx).run(move |c| Box::pin(async move { q::classes_page(c, &f2, &p).await })).await?;
+        let counter = db(ctx).clone();
+        Ok(connection(
+            ctx,
+            &page,
+            rows,
+            move || Box::pin(async move { counter.run(move |c| Box::pin(async move { q::classes_count(c, &filter).await })).await }),
+            |r: &ClassRow| r.id.to_string(),
+            SchoolClass,
+        )
+        .await?)
+    }
+
+    /// A class by id; null when it does not exist or is outside the caller's scope.
+    async fn school_class(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SchoolClass>> {
+        authorize(ctx, ObjectKind::Class, Action::Read)?;
+        let id = id_arg("id", &id)?;
+        Ok(loader(ctx).load_one(ClassKey(id)).await?.map(SchoolClass))
+    }
+
+    /// Pupils in the caller's scope: a school's own, the office's province.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn pupils(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<PupilFilterInput>,
+    ) -> Result<Connection<Pupil>> {
+        authorize(ctx, ObjectKind::Pupil, Action::Read)?;
+        let f = filter.unwrap_or_default();
+        let filter = PupilFilter {
+            school_year: f.school_year.as_deref().map(|y| year_arg("filter.schoolYear", y)).transpose()?.map(SchoolYear::stored),
+            institution: code_arg("filter.school", f.school, 10)?,
+            class_id: f.class_id.as_ref().map(|c| id_arg("filter.classId", c)).transpose()?,
+            site: code_arg("filter.site", f.site, 10)?,
+            order: f.order.map(|o| DomainOrder::from(o).as_str().to_owned()),
+            municipality: istat_arg("filter.municipality", f.municipality)?,
+            severity: f.severity.map(|s| Severity::from(s).as_str().to_owned()),
+            tax_code: f.tax_code.map(|t| t.trim().to_ascii_uppercase()),
+        };
+        let page = page_request_by_id(first, after)?;
+        let (f2, p) = (filter.clone(), page.clone());
+        let rows = db(ctx).run(move |c| Box::pin(async move { q::pupils_page(c, &f2, &p).await })).await?;
+        let counter = db(ctx).clone();
+        Ok(connection(
+            ctx,
+            &page,
+            rows,
+            move || Box::pin(async move { counter.run(move |c| Box::pin(async move { q::pupils_count(c, &filter).await })).await }),
+            |r: &PupilRow| r.id.to_string(),
+            Pupil,
+        )
+        .await?)
+    }
+
+    /// A pupil by id; null when it does not exist or is outside the caller's scope.
+    async fn pupil(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Pupil>> {
+        authorize(ctx, ObjectKind::Pupil, Action::Read)?;
+        let id = id_arg("id", &id)?;
+        let rows = db(ctx).run(move |c| Box::pin(q::pupils_by_id(c, vec![id]))).await?;
+        Ok(rows.into_iter().next().map(Pupil))
+    }
+
+    /// A school's support request for a year. A school sees its own (leave
+    /// `school` out); the office names the school. Null outside the caller's scope.
+    async fn support_submission(
+        &self,
+        ctx: &Context<'_>,
+        school_year: String,
+        school: Option<String>,
+    ) -> Result<Option<SupportSubmission>> {
+        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Read).await?;
+        let year = year_arg("schoolYear", &school_year)?;
+        let Some(institution) = code_arg("school", school, 10)?.or(caller.school.clone()) else {
+            return Err(AppError::bad_input("school", "name the school").into());
+        };
+        let Some(found) = loader(ctx).load_one(InstitutionKey(institution.clone())).await? else { return Ok(None) };
+        let visible = match caller.scope {
+            crate::authz::Scope::School => caller.school.as_deref() == Some(found.code.as_str()),
+            crate::authz::Scope::Province => caller.province.as_deref() == Some(found.province_code.as_str()),
+            _ => false,
+        };
+        if !visible {
+            return Ok(None);
+        }
+        let i = institution.clone();
+        let row = db(ctx).run(move |c| Box::pin(async move { q::submission(c, &i, year.stored()).await })).await?;
+        Ok(Some(SupportSubmission { institution, school_year: year.stored(), row }))
+    }
+}
+
+#[derive(Default)]
+pub struct RegistryMutation;
+
+#[Object]
+impl RegistryMutation {
+    /// Opens the collection for a school year, for every school of the
+    /// province or (with `schools`) reopens it for the schools named. Opening
+    /// again moves the dates and undoes an earlier close.
+    async fn open_collection_window(
+        &self,
+        ctx: &Context<'_>,
+        input: OpenCollectionWindowInput,
+    ) -> Result<Vec<CollectionWindow>> {
+        let caller = caller(ctx, ObjectKind::CollectionWindow, Action::Write).await?;
+        let year = year_arg("input.schoolYear", &input.school_year)?;
+        let rows = uc::open_window(db(ctx), &caller, year, input.opens_on.0, input.closes_on.0, input.schools).await?;
+        Ok(rows.into_iter().map(CollectionWindow).collect())
+    }
+
+    /// Closes the collection of a school year now: every window, or the
+    /// reopenings of the schools named. Returns the windows it closed.
+    async fn close_collection_window(
+        &self,
+        ctx: &Context<'_>,
+        school_year: String,
+        schools: Option<Vec<String>>,
+    ) -> Result<Vec<CollectionWindow>> {
+        let caller = caller(ctx, ObjectKind::CollectionWindow, Action::Write).await?;
+        let year = year_arg("schoolYear", &school_year)?;
+        let rows = uc::close_window(db(ctx), &caller, year, schools).await?;
+        Ok(rows.into_iter().map(CollectionWindow).collect())
+    }
+
+    async fn create_class(&self, ctx: &Context<'_>, input: SchoolClassInput) -> Result<SchoolClass> {
+        let caller = caller(ctx, ObjectKind::Class, Action::Write).await?;
+        Ok(SchoolClass(uc::create_class(db(ctx), &caller, class_input(input)?).await?))
+    }
+
+    async fn update_class(&self, ctx: &Context<'_>, id: ID, input: SchoolClassInput) -> Result<SchoolClass> {
+        let caller = caller(ctx, ObjectKind::Class, Action::Write).await?;
+        let id = id_arg("id", &id)?;
+        Ok(SchoolClass(uc::update_class(db(ctx), &caller, id, class_input(input)?).await?))
+    }
+
+    /// Removes a class without pupils.
+    async fn delete_class(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let caller = caller(ctx, ObjectKind::Class, Action::Write).await?;
+        uc::delete_class(db(ctx), &caller, id_arg("id", &id)?).await?;
+        Ok(true)
+    }
+
+    /// Registers a pupil with a disability in a class of the caller's school.
+    /// A tax code already registered in the province for the year is a CONFLICT.
+    async fn create_pupil(&self, ctx: &Context<'_>, input: CreatePupilInput) -> Result<Pupil> {
+        let caller = caller(ctx, ObjectKind::Pupil, Action::Write).await?;
+        let c = input.certification;
+        let input = PupilInput {
+            class_id: id_arg("input.classId", &input.class_id)?,
+            first_name: input.first_name,
+            last_name: input.last_name,
+            tax_code: input.tax_code,
+            birth_date: input.birth_date.0,
+            sex: input.sex.into(),
+            severity: c.severity.into(),
+            certified_on: c.certified_on.0,
+            revision_on: c.revision_on.map(|d| d.0),
+            certified_by: c.issued_by,
+        };
+        Ok(Pupil(uc::create_pupil(db(ctx), &caller, input).await?))
+    }
+
+    async fn update_pupil(&self, ctx: &Context<'_>, id: ID, input: UpdatePupilInput) -> Result<Pupil> {
+        let caller = caller(ctx, ObjectKind::Pupil, Action::Write).await?;
+        let id = id_arg("id", &id)?;
+        let c = input.certification.unwrap_or_default();
+        let patch = PupilPatch {
+            class_id: input.class_id.as_ref().map(|c| id_arg("input.classId", c)).transpose()?,
+            first_name: input.first_name,
+            last_name: input.last_name,
+            tax_code: input.tax_code,
+            birth_date: input.birth_date.map(|d| d.0),
+            sex: input.sex.map(Into::into),
+            severity: c.severity.map(Into::into),
+            certified_on: c.certified_on.map(|d| d.0),
+            revision_on: match c.revision_on {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(d) => Some(Some(d.0)),
+            },
+            certified_by: c.issued_by,
+        };
+        Ok(Pupil(uc::update_pupil(db(ctx), &caller, id, patch).await?))
+    }
+
+    async fn delete_pupil(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let caller = caller(ctx, ObjectKind::Pupil, Action::Write).await?;
+        uc::delete_pupil(db(ctx), &caller, id_arg("id", &id)?).await?;
+        Ok(true)
+    }
+
+    /// Requests weekly support hours for a pupil, at a ratio of `1:1` to `1:4`.
+    /// A one-to-one request for a severe certification is the order's
+    /// maximum (25 infanzia, 22 primaria, 18 secondaria) and `hours` may be
+    /// left out; other requests give `hours` up to that maximum.
+    async fn request_support_hours(
+        &self,
+        ctx: &Context<'_>,
+        pupil_id: ID,
+        ratio: String,
+        hours: Option<i32>,
+    ) -> Result<SupportRequest> {
+        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write).await?;
+        let pupil_id = id_arg("pupilId", &pupil_id)?;
+        let ratio: Ratio = ratio.parse().map_err(|r| AppError::bad_input("ratio", r))?;
+        let (pupil, row) = uc::request_hours(db(ctx), &caller, pupil_id, ratio, hours).await?;
+        Ok(SupportRequest { pupil, row })
+    }
+
+    /// The school submits its support request for the year; its data lock
+    /// until the office sends the request back.
+    async fn submit_support_request(&self, ctx: &Context<'_>, school_year: String) -> Result<SupportSubmission> {
+        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write).await?;
+        let year = year_arg("schoolYear", &school_year)?;
+        let row = uc::submit(db(ctx), &caller, year).await?;
+        Ok(SupportSubmission { institution: row.institution_code.clone(), school_year: row.school_year, row: Some(row) })
+    }
+
+    /// The office sends a submitted request back to the school, saying why.
+    async fn return_support_request(
+        &self,
+        ctx: &Context<'_>,
+        school: String,
+        school_year: String,
+        reason: String,
+    ) -> Result<SupportSubmission> {
+        let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write).await?;
+        let year = year_arg("schoolYear", &school_year)?;
+        let row = uc::send_back(db(ctx), &caller, school, year, reason).await?;
+        Ok(SupportSubmission { institution: row.institution_code.clone(), school_year: row.school_year, row: Some(row) })
+    }
+
+    /// The office approves weekly support hours for a pupil of a submitted request.
+    async fn approve_support_hours(&self, ctx: &Context<'_>, pupil_id: ID, hours: i32) -> Result<SupportRequest> {
+        let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write).await?;
+        let pupil_id = id_arg("pupilId", &pupil_id)?;
+        let (pupil, _) = uc::approve(db(ctx), &caller, pupil_id, hours).await?;
+        let id = pupil.id;
+        let row = db(ctx)
+            .run(move |c| Box::pin(q::requests_by_pupil(c, vec![id])))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AppError::NotFound)?;
+        Ok(SupportRequest { pupil, row })
+    }
+}
