@@ -205,7 +205,11 @@ pub struct ClassInput {
     pub time_model_hours: i32,
 }
 
-async fn class_fields(c: &mut AsyncPgConnection, caller: &Caller, input: &ClassInput) -> AppResult<(ClassFields, String)> {
+async fn class_fields(
+    c: &mut AsyncPgConnection,
+    caller: &Caller,
+    input: &ClassInput,
+) -> AppResult<(ClassFields, String)> {
     let site_code = input.site.trim().to_ascii_uppercase();
     let site = territory::sites_by_code(c, vec![site_code.clone()]).await?.into_iter().next();
     let site = site.filter(|s| caller.reaches(&s.institution_code, &s.province_code));
@@ -561,7 +565,8 @@ async fn recheck_request(c: &mut AsyncPgConnection, p: &PupilRow) -> AppResult<(
     let Some(r) = q::requests_by_pupil(c, vec![p.id]).await?.into_iter().next() else { return Ok(()) };
     let order = order_of_pupil(c, p).await?;
     let severity: Severity = p.severity.parse().map_err(|e: String| AppError::internal(anyhow::anyhow!(e)))?;
-    let ratio = Ratio::pupils(r.ratio).ok_or_else(|| AppError::internal(anyhow::anyhow!("stored ratio {}", r.ratio)))?;
+    let ratio =
+        Ratio::pupils(r.ratio).ok_or_else(|| AppError::internal(anyhow::anyhow!("stored ratio {}", r.ratio)))?;
     let fixed = severity == Severity::C3 && ratio == Ratio::ONE_TO_ONE;
     let hours = support::requested_hours(order, severity, ratio, (!fixed).then_some(r.hours))
         .map_err(|e| bad("input", format!("the support request no longer fits: {}", e.reason)))?;
@@ -689,7 +694,8 @@ pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32)
     db.try_run(move |c| {
         Box::pin(async move {
             let p = q::pupils_by_id(c, vec![pupil_id]).await?.into_iter().next().ok_or(AppError::NotFound)?;
-            let submitted = q::submission(c, &p.institution_code, p.school_year).await?.is_some_and(|s| s.state == "submitted");
+            let submitted =
+                q::submission(c, &p.institution_code, p.school_year).await?.is_some_and(|s| s.state == "submitted");
             if !submitted {
                 return Err(AppError::Conflict(format!(
                     "{} has not submitted its request for {}: hours are approved on submitted requests",

@@ -4,8 +4,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod embedded;
-pub mod schema;
 pub mod registry;
+pub mod schema;
 pub mod territory;
 
 use anyhow::Context as _;

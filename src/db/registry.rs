@@ -9,7 +9,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Date, Int4, Nullable, Text};
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 
-use super::schema::{classes, collection_windows, pupils, sites, support_approvals, support_requests, support_submissions};
+use super::schema::{
+    classes, collection_windows, pupils, sites, support_approvals, support_requests, support_submissions,
+};
 use super::territory::PageRequest;
 
 /// The process whose windows this module keeps.
@@ -57,7 +59,7 @@ pub struct ClassFields {
     pub time_model_hours: i32,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = pupils, check_for_backend(Pg))]
 pub struct PupilRow {
     pub id: i64,
@@ -74,15 +76,14 @@ pub struct PupilRow {
     pub certified_on: NaiveDate,
     pub revision_on: Option<NaiveDate>,
     pub certified_by: String,
-    #[serde(skip)]
     pub created_at: DateTime<Utc>,
-    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
 }
 
 /// A pupil as written.
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, serde::Serialize)]
 #[diesel(table_name = pupils, treat_none_as_null = true)]
+#[serde(rename_all = "camelCase")]
 pub struct PupilFields {
     pub school_year: i32,
     pub institution_code: String,
@@ -169,7 +170,10 @@ pub async fn all_windows(conn: &mut AsyncPgConnection, year: Option<i32>) -> Que
     if let Some(y) = year {
         q = q.filter(collection_windows::school_year.eq(y));
     }
-    q.order((collection_windows::school_year.desc(), collection_windows::id)).select(WindowRow::as_select()).load(conn).await
+    q.order((collection_windows::school_year.desc(), collection_windows::id))
+        .select(WindowRow::as_select())
+        .load(conn)
+        .await
 }
 
 /// Opens (or reopens) a window: for every school, or for one.
@@ -266,7 +270,11 @@ fn classes_filtered(f: &ClassFilter) -> classes::BoxedQuery<'static, Pg> {
     q
 }
 
-pub async fn classes_page(conn: &mut AsyncPgConnection, f: &ClassFilter, page: &PageRequest) -> QueryResult<Vec<ClassRow>> {
+pub async fn classes_page(
+    conn: &mut AsyncPgConnection,
+    f: &ClassFilter,
+    page: &PageRequest,
+) -> QueryResult<Vec<ClassRow>> {
     let mut q = classes_filtered(f);
     if let Some(after) = page.after_id() {
         q = q.filter(classes::id.gt(after));
@@ -334,9 +342,9 @@ async fn unless_duplicate<T: Send>(
                 .optional()?;
             Ok(Err(seen.map_or(Duplicate::Elsewhere, Duplicate::Visible)))
         }
-        Err(constraint) => Err(diesel::result::Error::QueryBuilderError(
-            format!("unexpected unique violation of {constraint}").into(),
-        )),
+        Err(constraint) => {
+            Err(diesel::result::Error::QueryBuilderError(format!("unexpected unique violation of {constraint}").into()))
+        }
     }
 }
 
@@ -413,7 +421,10 @@ fn pupils_filtered(f: &PupilFilter) -> pupils::BoxedQuery<'static, Pg> {
             c = c.filter(classes::school_order.eq(o.clone()));
         }
         if let Some(m) = &f.municipality {
-            c = c.filter(classes::site_code.eq_any(sites::table.select(sites::code).filter(sites::municipality_istat.eq(m.clone()))));
+            c = c.filter(
+                classes::site_code
+                    .eq_any(sites::table.select(sites::code).filter(sites::municipality_istat.eq(m.clone()))),
+            );
         }
         q = q.filter(pupils::class_id.eq_any(c));
     }
@@ -426,7 +437,11 @@ fn pupils_filtered(f: &PupilFilter) -> pupils::BoxedQuery<'static, Pg> {
     q
 }
 
-pub async fn pupils_page(conn: &mut AsyncPgConnection, f: &PupilFilter, page: &PageRequest) -> QueryResult<Vec<PupilRow>> {
+pub async fn pupils_page(
+    conn: &mut AsyncPgConnection,
+    f: &PupilFilter,
+    page: &PageRequest,
+) -> QueryResult<Vec<PupilRow>> {
     let mut q = pupils_filtered(f);
     if let Some(after) = page.after_id() {
         q = q.filter(pupils::id.gt(after));
@@ -439,11 +454,19 @@ pub async fn pupils_count(conn: &mut AsyncPgConnection, f: &PupilFilter) -> Quer
 }
 
 pub async fn requests_by_pupil(conn: &mut AsyncPgConnection, ids: Vec<i64>) -> QueryResult<Vec<RequestRow>> {
-    support_requests::table.filter(support_requests::pupil_id.eq_any(ids)).select(RequestRow::as_select()).load(conn).await
+    support_requests::table
+        .filter(support_requests::pupil_id.eq_any(ids))
+        .select(RequestRow::as_select())
+        .load(conn)
+        .await
 }
 
 pub async fn approvals_by_pupil(conn: &mut AsyncPgConnection, ids: Vec<i64>) -> QueryResult<Vec<ApprovalRow>> {
-    support_approvals::table.filter(support_approvals::pupil_id.eq_any(ids)).select(ApprovalRow::as_select()).load(conn).await
+    support_approvals::table
+        .filter(support_approvals::pupil_id.eq_any(ids))
+        .select(ApprovalRow::as_select())
+        .load(conn)
+        .await
 }
 
 pub async fn upsert_request(
@@ -496,13 +519,12 @@ pub async fn upsert_approval(
         .await
 }
 
-pub async fn submission(conn: &mut AsyncPgConnection, institution: &str, year: i32) -> QueryResult<Option<SubmissionRow>> {
-    support_submissions::table
-        .find((institution, year))
-        .select(SubmissionRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+pub async fn submission(
+    conn: &mut AsyncPgConnection,
+    institution: &str,
+    year: i32,
+) -> QueryResult<Option<SubmissionRow>> {
+    support_submissions::table.find((institution, year)).select(SubmissionRow::as_select()).first(conn).await.optional()
 }
 
 pub async fn submit(conn: &mut AsyncPgConnection, institution: &str, year: i32) -> QueryResult<SubmissionRow> {

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod derive;
+pub mod registry;
 
 use std::collections::HashMap;
 
@@ -28,7 +29,7 @@ const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes.
-const DEMO_VERSION: &str = "2";
+const DEMO_VERSION: &str = "3";
 
 /// Loads the demo territory and accounts unless this database already has
 /// them. Returns the new accounts with their passwords when it loaded, `None`
@@ -74,7 +75,16 @@ pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow
             .set(app_meta::value.eq(DEMO_VERSION))
             .execute(conn)
             .await?;
-        accounts::create(conn, passwords).await
+        let accounts = accounts::create(conn, passwords).await?;
+        let mut schools: Vec<String> = Vec::new();
+        for a in accounts.iter().filter(|a| a.role == "school") {
+            if let Some(code) = a.organization.as_ref().filter(|c| !schools.contains(c)) {
+                schools.push(code.clone());
+            }
+        }
+        let today = crate::db::registry::today(conn).await?;
+        registry::load(conn, &schools, today).await?;
+        Ok(accounts)
     })
     .await
     .context("loading the demo data")

@@ -457,7 +457,11 @@ pub struct RegistryQuery;
 #[Object]
 impl RegistryQuery {
     /// Collection windows of the registry, newest school year first.
-    async fn collection_windows(&self, ctx: &Context<'_>, school_year: Option<String>) -> Result<Vec<CollectionWindow>> {
+    async fn collection_windows(
+        &self,
+        ctx: &Context<'_>,
+        school_year: Option<String>,
+    ) -> Result<Vec<CollectionWindow>> {
         authorize(ctx, ObjectKind::CollectionWindow, Action::Read)?;
         let year = school_year.as_deref().map(|y| year_arg("schoolYear", y)).transpose()?.map(SchoolYear::stored);
         let rows = db(ctx).run(move |c| Box::pin(q::all_windows(c, year))).await?;
@@ -476,7 +480,12 @@ impl RegistryQuery {
         authorize(ctx, ObjectKind::Class, Action::Read)?;
         let f = filter.unwrap_or_default();
         let filter = ClassFilter {
-            school_year: f.school_year.as_deref().map(|y| year_arg("filter.schoolYear", y)).transpose()?.map(SchoolYear::stored),
+            school_year: f
+                .school_year
+                .as_deref()
+                .map(|y| year_arg("filter.schoolYear", y))
+                .transpose()?
+                .map(SchoolYear::stored),
             institution: code_arg("filter.school", f.school, 10)?,
             site: code_arg("filter.site", f.site, 10)?,
         };
@@ -488,7 +497,11 @@ impl RegistryQuery {
             ctx,
             &page,
             rows,
-            move || Box::pin(async move { counter.run(move |c| Box::pin(async move { q::classes_count(c, &filter).await })).await }),
+            move || {
+                Box::pin(async move {
+                    counter.run(move |c| Box::pin(async move { q::classes_count(c, &filter).await })).await
+                })
+            },
             |r: &ClassRow| r.id.to_string(),
             SchoolClass,
         )
@@ -514,7 +527,12 @@ impl RegistryQuery {
         authorize(ctx, ObjectKind::Pupil, Action::Read)?;
         let f = filter.unwrap_or_default();
         let filter = PupilFilter {
-            school_year: f.school_year.as_deref().map(|y| year_arg("filter.schoolYear", y)).transpose()?.map(SchoolYear::stored),
+            school_year: f
+                .school_year
+                .as_deref()
+                .map(|y| year_arg("filter.schoolYear", y))
+                .transpose()?
+                .map(SchoolYear::stored),
             institution: code_arg("filter.school", f.school, 10)?,
             class_id: f.class_id.as_ref().map(|c| id_arg("filter.classId", c)).transpose()?,
             site: code_arg("filter.site", f.site, 10)?,
@@ -531,7 +549,11 @@ impl RegistryQuery {
             ctx,
             &page,
             rows,
-            move || Box::pin(async move { counter.run(move |c| Box::pin(async move { q::pupils_count(c, &filter).await })).await }),
+            move || {
+                Box::pin(async move {
+                    counter.run(move |c| Box::pin(async move { q::pupils_count(c, &filter).await })).await
+                })
+            },
             |r: &PupilRow| r.id.to_string(),
             Pupil,
         )
@@ -698,7 +720,11 @@ impl RegistryMutation {
         let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write).await?;
         let year = year_arg("schoolYear", &school_year)?;
         let row = uc::submit(db(ctx), &caller, year).await?;
-        Ok(SupportSubmission { institution: row.institution_code.clone(), school_year: row.school_year, row: Some(row) })
+        Ok(SupportSubmission {
+            institution: row.institution_code.clone(),
+            school_year: row.school_year,
+            row: Some(row),
+        })
     }
 
     /// The office sends a submitted request back to the school, saying why.
@@ -712,7 +738,11 @@ impl RegistryMutation {
         let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write).await?;
         let year = year_arg("schoolYear", &school_year)?;
         let row = uc::send_back(db(ctx), &caller, school, year, reason).await?;
-        Ok(SupportSubmission { institution: row.institution_code.clone(), school_year: row.school_year, row: Some(row) })
+        Ok(SupportSubmission {
+            institution: row.institution_code.clone(),
+            school_year: row.school_year,
+            row: Some(row),
+        })
     }
 
     /// The office approves weekly support hours for a pupil of a submitted request.

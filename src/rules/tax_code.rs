@@ -87,6 +87,40 @@ pub fn parse(raw: &str) -> Result<TaxCode, String> {
     Ok(TaxCode { code, year2: d[0] * 10 + d[1], month, day, sex, birthplace })
 }
 
+/// The three letters of a surname: consonants, then vowels, then `X`.
+fn surname_part(s: &str) -> String {
+    let letters: Vec<char> = s.to_ascii_uppercase().chars().filter(char::is_ascii_alphabetic).collect();
+    let (vowels, consonants): (Vec<char>, Vec<char>) = letters.iter().partition(|c| "AEIOU".contains(**c));
+    consonants.into_iter().chain(vowels).chain("XXX".chars()).take(3).collect()
+}
+
+/// The three letters of a first name: with four or more consonants, the
+/// first, third and fourth; otherwise as for a surname.
+fn name_part(s: &str) -> String {
+    let consonants: Vec<char> =
+        s.to_ascii_uppercase().chars().filter(|c| c.is_ascii_alphabetic() && !"AEIOU".contains(*c)).collect();
+    if consonants.len() >= 4 { [consonants[0], consonants[2], consonants[3]].iter().collect() } else { surname_part(s) }
+}
+
+/// The tax code of a person without omocodia. Names are taken as plain
+/// ASCII letters (accents dropped by the caller).
+pub fn encode(surname: &str, name: &str, birth: NaiveDate, sex: Sex, birthplace: &str) -> String {
+    use chrono::Datelike;
+    let day = birth.day() + if sex == Sex::F { 40 } else { 0 };
+    let mut s = format!(
+        "{}{}{:02}{}{:02}{}",
+        surname_part(surname),
+        name_part(name),
+        birth.year() % 100,
+        MONTHS[birth.month0() as usize] as char,
+        day,
+        birthplace
+    );
+    let c = check_char(s.as_bytes()).unwrap_or(b'X');
+    s.push(c as char);
+    s
+}
+
 impl TaxCode {
     /// Whether the code agrees with a birth date and sex declared beside it.
     pub fn matches(&self, birth: NaiveDate, sex: Sex) -> Result<(), String> {
@@ -118,6 +152,14 @@ mod tests {
         let c = check_char(&s).unwrap();
         s.push(c);
         String::from_utf8(s).unwrap()
+    }
+
+    #[test]
+    fn encodes_names_as_the_agency_does() {
+        let d = NaiveDate::from_ymd_opt(1985, 12, 10).unwrap();
+        assert_eq!(encode("Rossi", "Mario", d, Sex::M, "A562"), "RSSMRA85T10A562S");
+        assert_eq!(&encode("Fo", "Giancarlo", d, Sex::F, "A562")[..11], "FOXGCR85T50");
+        assert!(parse(&encode("De Luca", "Ada", d, Sex::F, "Z100")).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod garage;
 mod http;
 mod imports;
 mod recovery;
+mod registry;
 mod row_security;
 mod schema_file;
 mod serve;

@@ -224,3 +224,70 @@ async fn request_work_cannot_read_secrets() {
         assert!(err.contains("permission denied"), "{sql}: {err}");
     }
 }
+
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct TenantRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    institution_code: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    province_code: String,
+}
+
+/// The registry's tables, unfiltered, as every demo account: each sees
+/// exactly the rows its policy scope reaches (no more, and no fewer), and
+/// cannot write a row for another school.
+#[tokio::test]
+async fn registry_tables_show_each_caller_exactly_its_scope() {
+    let db = TestDb::demo().await;
+    let authz = Authorizer::embedded().await.unwrap();
+    let tables = [
+        ("classes", ObjectKind::Class),
+        ("pupils", ObjectKind::Pupil),
+        ("support_requests", ObjectKind::SupportRequest),
+        ("support_submissions", ObjectKind::SupportRequest),
+        ("support_approvals", ObjectKind::SupportApproval),
+    ];
+    let mut admin = db.conn().await;
+    for (table, kind) in tables {
+        let sql = format!("SELECT institution_code, province_code FROM {table} ORDER BY 1, 2");
+        let all: Vec<TenantRow> = diesel::sql_query(&sql).load(&mut admin).await.unwrap();
+        assert!(!all.is_empty(), "the demo has {table}");
+        for account in demo_accounts() {
+            let subject = subject_of(&db, &account.email).await;
+            let m = &subject.membership;
+            let expected: Vec<TenantRow> = match authz.scope(m.role, kind, Action::Read) {
+                Some(Scope::School) => all
+                    .iter()
+                    .filter(|r| m.org == ambito::auth::OrgRef::School(r.institution_code.clone()))
+                    .cloned()
+                    .collect(),
+                Some(Scope::Province) => {
+                    all.iter().filter(|r| m.province.as_deref() == Some(r.province_code.as_str())).cloned().collect()
+                }
+                Some(other) => panic!("{table} read has no meaning for scope {other}"),
+                None => Vec::new(),
+            };
+            let request = RequestDb::new(db.pool(), authz.settings(Some(&subject)));
+            let q = sql.clone();
+            let seen: Vec<TenantRow> = request.run(move |c| Box::pin(diesel::sql_query(q).load(c))).await.unwrap();
+            request.finish(false).await.unwrap();
+            assert_eq!(seen, expected, "{table} as {}", account.email);
+        }
+    }
+
+    // A school cannot move its pupil to another school, nor add a class there.
+    let school = subject_of(&db, "bgic82100t@istruzione.it").await;
+    for sql in [
+        "UPDATE pupils SET institution_code = 'BGIC81900T' WHERE institution_code = 'BGIC82100T'",
+        "INSERT INTO classes (school_year, institution_code, province_code, site_code, school_order, year_of_study,
+             section, pupils, time_model_hours)
+         SELECT 202627, institution_code, province_code, code, 'primaria', 1, 'Q', 20, 30 FROM sites
+         WHERE institution_code <> 'BGIC82100T' AND province_code = 'BG' LIMIT 1",
+    ] {
+        let request = RequestDb::new(db.pool(), authz.settings(Some(&school)));
+        let outcome = request.run(move |c| Box::pin(diesel::sql_query(sql).execute(c))).await;
+        request.finish(false).await.unwrap();
+        let err = format!("{:?}", outcome.unwrap_err());
+        assert!(err.contains("row-level security"), "{sql}: {err}");
+    }
+}
