@@ -90,3 +90,62 @@ impl Reads {
             .collect()
     }
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+pub struct EventRow {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub user_id: i64,
+    pub membership_id: Option<i64>,
+    pub role: String,
+    pub action: String,
+    pub object_kind: String,
+    pub object_id: Option<String>,
+    pub pupil_id: Option<i64>,
+    pub institution_code: Option<String>,
+    pub fields: Vec<String>,
+    pub previous: Option<Value>,
+    pub current: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TrailFilter {
+    pub pupil_id: Option<i64>,
+    pub user_id: Option<i64>,
+}
+
+fn trail_filtered(f: &TrailFilter) -> audit_events::BoxedQuery<'static, diesel::pg::Pg> {
+    let mut q = audit_events::table.into_boxed();
+    if let Some(p) = f.pupil_id {
+        q = q.filter(audit_events::pupil_id.eq(p));
+    }
+    if let Some(u) = f.user_id {
+        q = q.filter(audit_events::user_id.eq(u));
+    }
+    q
+}
+
+/// The trail the caller may read, newest first: events before `before`.
+pub async fn trail_page(
+    conn: &mut AsyncPgConnection,
+    f: &TrailFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    let mut q = trail_filtered(f);
+    if let Some(b) = before {
+        q = q.filter(audit_events::id.lt(b));
+    }
+    q.order(audit_events::id.desc()).limit(limit).select(EventRow::as_select()).load(conn).await
+}
+
+pub async fn trail_count(conn: &mut AsyncPgConnection, f: &TrailFilter) -> QueryResult<i64> {
+    trail_filtered(f).count().get_result(conn).await
+}
+
+/// E-mail addresses of users, by id, for showing who acted.
+pub async fn emails(conn: &mut AsyncPgConnection, ids: Vec<i64>) -> QueryResult<Vec<(i64, String)>> {
+    use super::schema::users;
+    users::table.filter(users::id.eq_any(ids)).select((users::id, users::email)).load(conn).await
+}

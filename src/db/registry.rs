@@ -609,3 +609,134 @@ pub async fn provinces_of(conn: &mut AsyncPgConnection, codes: Vec<String>) -> Q
         .load(conn)
         .await
 }
+
+/// What a registry report may group by; each maps to one column of the
+/// report query, never to caller text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Province,
+    Ambit,
+    Municipality,
+    School,
+    Site,
+    Order,
+    Severity,
+    Ratio,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 8] = [
+        Dimension::Province,
+        Dimension::Ambit,
+        Dimension::Municipality,
+        Dimension::School,
+        Dimension::Site,
+        Dimension::Order,
+        Dimension::Severity,
+        Dimension::Ratio,
+    ];
+
+    /// The expression and the report column it fills.
+    fn column(self) -> (&'static str, &'static str) {
+        match self {
+            Dimension::Province => ("p.province_code", "province"),
+            Dimension::Ambit => ("m.ambit_code", "ambit"),
+            Dimension::Municipality => ("s.municipality_istat", "municipality"),
+            Dimension::School => ("p.institution_code", "school"),
+            Dimension::Site => ("c.site_code", "site"),
+            Dimension::Order => ("c.school_order", "school_order"),
+            Dimension::Severity => ("p.severity", "severity"),
+            Dimension::Ratio => ("r.ratio::text", "ratio"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub institution: Option<String>,
+    pub municipality: Option<String>,
+    pub ambit: Option<String>,
+    pub order: Option<String>,
+    pub severity: Option<String>,
+}
+
+/// One group of a registry report: the dimensions grouped by (the others
+/// are null) and the measures.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ReportRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    pub province: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub ambit: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub municipality: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub school: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub site: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub school_order: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub severity: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub ratio: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub pupils: i64,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub pupils_with_request: i64,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub requested_hours: i64,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub approved_hours: i64,
+}
+
+/// Counts of pupils and hours for a school year, grouped by the given
+/// dimensions, over the rows the caller may read: computed in SQL, scoped by
+/// row security like every other query.
+pub async fn report(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    group_by: &[Dimension],
+    f: &ReportFilter,
+) -> QueryResult<Vec<ReportRow>> {
+    let select: Vec<String> = Dimension::ALL
+        .iter()
+        .map(|d| {
+            let (expr, alias) = d.column();
+            if group_by.contains(d) { format!("{expr} AS {alias}") } else { format!("NULL::text AS {alias}") }
+        })
+        .collect();
+    let grouped: Vec<&str> = group_by.iter().map(|d| d.column().0).collect();
+    let (group, order) = if grouped.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!("GROUP BY {}", grouped.join(", ")), format!("ORDER BY {}", grouped.join(", ")))
+    };
+    let sql = format!(
+        "SELECT {}, count(*) AS pupils, count(r.pupil_id) AS pupils_with_request,
+                coalesce(sum(r.hours), 0)::int8 AS requested_hours, coalesce(sum(a.hours), 0)::int8 AS approved_hours
+         FROM pupils p
+         JOIN classes c ON c.id = p.class_id
+         JOIN sites s ON s.code = c.site_code
+         JOIN municipalities m ON m.istat_code = s.municipality_istat
+         LEFT JOIN support_requests r ON r.pupil_id = p.id
+         LEFT JOIN support_approvals a ON a.pupil_id = p.id
+         WHERE p.school_year = $1
+           AND ($2::text IS NULL OR p.institution_code = $2)
+           AND ($3::text IS NULL OR s.municipality_istat = $3)
+           AND ($4::text IS NULL OR m.ambit_code = $4)
+           AND ($5::text IS NULL OR c.school_order = $5)
+           AND ($6::text IS NULL OR p.severity = $6)
+         {group} {order}",
+        select.join(", ")
+    );
+    diesel::sql_query(sql)
+        .bind::<Int4, _>(year)
+        .bind::<Nullable<Text>, _>(f.institution.clone())
+        .bind::<Nullable<Text>, _>(f.municipality.clone())
+        .bind::<Nullable<Text>, _>(f.ambit.clone())
+        .bind::<Nullable<Text>, _>(f.order.clone())
+        .bind::<Nullable<Text>, _>(f.severity.clone())
+        .load(conn)
+        .await
+}

@@ -6,13 +6,17 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Resu
 use chrono::{DateTime, Utc};
 
 use super::connection::{Connection, connection, page_request_by_id};
-use super::loaders::{ApprovalOf, ClassKey, InstitutionKey, RequestOf, SiteKey};
+use super::loaders::{
+    AmbitKey, ApprovalOf, ClassKey, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey,
+};
 use super::scalars::Date;
-use super::territory::{School, SchoolOrder, Site, code_arg, istat_arg};
+use super::territory::{Municipality, Province, School, SchoolOrder, Site, TerritorialAmbit, code_arg, istat_arg};
 use super::{authorize, db, loader};
 use crate::authz::{Action, ObjectKind};
+use crate::db::audit::{self as trail, EventRow, TrailFilter};
 use crate::db::registry::{
-    self as q, ClassFilter, ClassRow, PupilFilter, PupilRow, RequestRow, SubmissionRow, TotalRow, WindowRow,
+    self as q, ClassFilter, ClassRow, Dimension, PupilFilter, PupilRow, ReportFilter, ReportRow, RequestRow,
+    SubmissionRow, TotalRow, WindowRow,
 };
 use crate::error::{AppError, AppResult};
 use crate::registry::{self as uc, Caller, ClassInput, PupilInput, PupilPatch};
@@ -352,6 +356,155 @@ impl SupportSubmission {
     }
 }
 
+/// What a registry report groups by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RegistryDimension {
+    Province,
+    /// Territorial ambit of the site's municipality.
+    Ambit,
+    /// Municipality of the site.
+    Municipality,
+    School,
+    Site,
+    Order,
+    Severity,
+    /// Ratio of the support request (pupils without a request have none).
+    Ratio,
+}
+
+impl From<RegistryDimension> for Dimension {
+    fn from(d: RegistryDimension) -> Self {
+        match d {
+            RegistryDimension::Province => Dimension::Province,
+            RegistryDimension::Ambit => Dimension::Ambit,
+            RegistryDimension::Municipality => Dimension::Municipality,
+            RegistryDimension::School => Dimension::School,
+            RegistryDimension::Site => Dimension::Site,
+            RegistryDimension::Order => Dimension::Order,
+            RegistryDimension::Severity => Dimension::Severity,
+            RegistryDimension::Ratio => Dimension::Ratio,
+        }
+    }
+}
+
+/// One group of a registry report. Dimensions not grouped by are null.
+pub struct RegistryReportRow(ReportRow);
+
+#[Object]
+impl RegistryReportRow {
+    async fn province(&self, ctx: &Context<'_>) -> Result<Option<Province>> {
+        let Some(c) = &self.0.province else { return Ok(None) };
+        Ok(loader(ctx).load_one(ProvinceKey(c.clone())).await?.map(Province))
+    }
+    async fn ambit(&self, ctx: &Context<'_>) -> Result<Option<TerritorialAmbit>> {
+        let Some(c) = &self.0.ambit else { return Ok(None) };
+        Ok(loader(ctx).load_one(AmbitKey(c.clone())).await?.map(TerritorialAmbit))
+    }
+    async fn municipality(&self, ctx: &Context<'_>) -> Result<Option<Municipality>> {
+        let Some(c) = &self.0.municipality else { return Ok(None) };
+        Ok(loader(ctx).load_one(MunicipalityKey(c.clone())).await?.map(Municipality))
+    }
+    async fn school(&self, ctx: &Context<'_>) -> Result<Option<School>> {
+        let Some(c) = &self.0.school else { return Ok(None) };
+        Ok(loader(ctx).load_one(InstitutionKey(c.clone())).await?.map(School))
+    }
+    async fn site(&self, ctx: &Context<'_>) -> Result<Option<Site>> {
+        let Some(c) = &self.0.site else { return Ok(None) };
+        Ok(loader(ctx).load_one(SiteKey(c.clone())).await?.map(Site))
+    }
+    async fn order(&self) -> Option<SchoolOrder> {
+        self.0.school_order.as_deref().and_then(|o| o.parse::<DomainOrder>().ok()).map(Into::into)
+    }
+    async fn severity(&self) -> Option<CertificationSeverity> {
+        match self.0.severity.as_deref() {
+            Some("c1") => Some(CertificationSeverity::C1),
+            Some("c3") => Some(CertificationSeverity::C3),
+            _ => None,
+        }
+    }
+    async fn ratio(&self) -> Option<String> {
+        self.0.ratio.as_deref().and_then(|r| r.parse::<i32>().ok()).and_then(Ratio::pupils).map(|r| r.to_string())
+    }
+    async fn pupils(&self) -> i32 {
+        self.0.pupils as i32
+    }
+    async fn pupils_with_request(&self) -> i32 {
+        self.0.pupils_with_request as i32
+    }
+    /// Weekly support hours requested.
+    async fn requested_hours(&self) -> i32 {
+        self.0.requested_hours as i32
+    }
+    /// Weekly support hours approved so far.
+    async fn approved_hours(&self) -> i32 {
+        self.0.approved_hours as i32
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct RegistryReportFilter {
+    school: Option<String>,
+    municipality: Option<String>,
+    ambit: Option<String>,
+    order: Option<SchoolOrder>,
+    severity: Option<CertificationSeverity>,
+}
+
+/// One entry of the audit trail.
+pub struct AuditEvent(EventRow);
+
+#[Object]
+impl AuditEvent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// The account that acted.
+    async fn user_email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let id = self.0.user_id;
+        let rows = db(ctx).run(move |c| Box::pin(trail::emails(c, vec![id]))).await?;
+        Ok(rows.into_iter().next().map(|(_, e)| e))
+    }
+    /// The membership it acted as.
+    async fn membership_id(&self) -> Option<ID> {
+        self.0.membership_id.map(|m| ID(m.to_string()))
+    }
+    async fn role(&self) -> &str {
+        &self.0.role
+    }
+    /// `read`, `create`, `update`, `delete`, `approve`, `submit`, `return`, `open_window`, `close_window`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// `pupil`, `class`, `support_request`, `support_approval`, `support_submission`, `collection_window`.
+    async fn object_kind(&self) -> &str {
+        &self.0.object_kind
+    }
+    async fn object_id(&self) -> Option<&str> {
+        self.0.object_id.as_deref()
+    }
+    async fn pupil_id(&self) -> Option<ID> {
+        self.0.pupil_id.map(|p| ID(p.to_string()))
+    }
+    async fn school_code(&self) -> Option<&str> {
+        self.0.institution_code.as_deref()
+    }
+    /// The fields read or changed.
+    async fn fields(&self) -> &[String] {
+        &self.0.fields
+    }
+    /// Values before a change, of the changed fields.
+    async fn previous(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.0.previous.clone().map(async_graphql::Json)
+    }
+    /// Values after a change, of the changed fields.
+    async fn current(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.0.current.clone().map(async_graphql::Json)
+    }
+}
+
 #[derive(InputObject, Default)]
 pub struct SchoolClassFilterInput {
     /// `2026/27`.
@@ -593,6 +746,81 @@ impl RegistryQuery {
         let i = institution.clone();
         let row = db(ctx).run(move |c| Box::pin(async move { q::submission(c, &i, year.stored()).await })).await?;
         Ok(Some(SupportSubmission { institution, school_year: year.stored(), row }))
+    }
+
+    /// Counts of pupils and support hours for a school year, grouped by the
+    /// dimensions given (none: one row of totals). Computed over the rows the
+    /// caller may read: a school gets its own figures, the office its province's.
+    async fn registry_report(
+        &self,
+        ctx: &Context<'_>,
+        school_year: String,
+        group_by: Vec<RegistryDimension>,
+        filter: Option<RegistryReportFilter>,
+    ) -> Result<Vec<RegistryReportRow>> {
+        authorize(ctx, ObjectKind::Pupil, Action::Read)?;
+        let year = year_arg("schoolYear", &school_year)?.stored();
+        let mut dims: Vec<Dimension> = Vec::new();
+        for d in group_by.into_iter().map(Dimension::from) {
+            if !dims.contains(&d) {
+                dims.push(d);
+            }
+        }
+        let f = filter.unwrap_or_default();
+        let filter = ReportFilter {
+            institution: code_arg("filter.school", f.school, 10)?,
+            municipality: istat_arg("filter.municipality", f.municipality)?,
+            ambit: code_arg("filter.ambit", f.ambit, 16)?,
+            order: f.order.map(|o| DomainOrder::from(o).as_str().to_owned()),
+            severity: f.severity.map(|s| Severity::from(s).as_str().to_owned()),
+        };
+        let rows = db(ctx).run(move |c| Box::pin(async move { q::report(c, year, &dims, &filter).await })).await?;
+        Ok(rows.into_iter().map(RegistryReportRow).collect())
+    }
+
+    /// The audit trail, newest first: for a pupil, for a user (by e-mail), or
+    /// everything in the office's province.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn audit_trail(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        pupil_id: Option<ID>,
+        user_email: Option<String>,
+    ) -> Result<Connection<AuditEvent>> {
+        authorize(ctx, ObjectKind::AuditEvent, Action::Read)?;
+        let page = page_request_by_id(first, after)?;
+        let pupil_id = pupil_id.as_ref().map(|p| id_arg("pupilId", p)).transpose()?;
+        let user_id = match user_email {
+            None => None,
+            Some(e) => {
+                let email = crate::auth::normalize_email(&e).map_err(|r| AppError::bad_input("userEmail", r))?;
+                let found = db(ctx)
+                    .run(move |c| Box::pin(async move { crate::db::accounts::user_id_by_email(c, &email).await }))
+                    .await?;
+                // An unknown address has no events: the same answer as an address with none.
+                Some(found.unwrap_or(-1))
+            }
+        };
+        let filter = TrailFilter { pupil_id, user_id };
+        let (f2, before, limit) = (filter.clone(), page.after_id(), page.limit);
+        let rows =
+            db(ctx).run(move |c| Box::pin(async move { trail::trail_page(c, &f2, before, limit).await })).await?;
+        let counter = db(ctx).clone();
+        Ok(connection(
+            ctx,
+            &page,
+            rows,
+            move || {
+                Box::pin(async move {
+                    counter.run(move |c| Box::pin(async move { trail::trail_count(c, &filter).await })).await
+                })
+            },
+            |r: &EventRow| r.id.to_string(),
+            AuditEvent,
+        )
+        .await?)
     }
 }
 

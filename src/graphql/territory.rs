@@ -189,7 +189,7 @@ async fn municipality(ctx: &Context<'_>, istat: &str) -> Result<Municipality> {
 }
 
 #[derive(Clone)]
-pub struct Province(ProvinceRow);
+pub struct Province(pub(crate) ProvinceRow);
 
 /// A province (or metropolitan city), by its vehicle-registration code.
 #[Object]
@@ -231,7 +231,7 @@ impl Province {
 }
 
 #[derive(Clone)]
-pub struct TerritorialAmbit(AmbitRow);
+pub struct TerritorialAmbit(pub(crate) AmbitRow);
 
 /// An ambito territoriale: a set of municipalities served by one CTI.
 #[Object]
@@ -262,7 +262,7 @@ impl TerritorialAmbit {
 }
 
 #[derive(Clone)]
-pub struct Municipality(MunicipalityRow);
+pub struct Municipality(pub(crate) MunicipalityRow);
 
 /// A comune.
 #[Object]

@@ -510,3 +510,105 @@ async fn reads_of_identity_and_every_change_are_audited() {
     assert_eq!(previous, Some(json!({ "firstName": listed[0]["firstName"] })));
     assert_eq!(current, Some(json!({ "firstName": "Maria Luisa" })));
 }
+
+const REPORT: &str = "query($y: String!, $g: [RegistryDimension!]!, $f: RegistryReportFilter) {
+    registryReport(schoolYear: $y, groupBy: $g, filter: $f) {
+        province { code } ambit { code } municipality { istatCode name } school { code } site { code }
+        order severity ratio pupils pupilsWithRequest requestedHours approvedHours } }";
+
+fn sum(rows: &Value, field: &str) -> i64 {
+    rows.as_array().unwrap().iter().map(|r| r[field].as_i64().unwrap()).sum()
+}
+
+#[tokio::test]
+async fn reports_are_computed_in_scope() {
+    let app = TestApp::demo().await;
+    let year = this_year();
+    let school = app.login(SCHOOL).await;
+    let office = app.login(OFFICE).await;
+    let (_, other_code) = other_school();
+
+    // The database's own figures, counted without row security.
+    let stored = SchoolYear::of(chrono::Utc::now().date_naive()).stored();
+    let per_school: Vec<(String, i64)> = pupils::table
+        .filter(pupils::school_year.eq(stored))
+        .filter(pupils::province_code.eq("BG"))
+        .group_by(pupils::institution_code)
+        .select((pupils::institution_code, diesel::dsl::count_star()))
+        .order(pupils::institution_code)
+        .load(&mut app.db().conn().await)
+        .await
+        .unwrap();
+    let own = per_school.iter().find(|(s, _)| s == "BGIC82100T").unwrap().1;
+
+    // A school gets its own figures, whatever it groups by.
+    let mine = app.query_as(&school, REPORT, json!({ "y": year, "g": ["ORDER", "SEVERITY"] })).await;
+    assert_eq!(sum(&mine["registryReport"], "pupils"), own);
+    assert!(mine["registryReport"].as_array().unwrap().iter().all(|r| r["school"].is_null() && !r["order"].is_null()));
+    let theirs =
+        app.query_as(&school, REPORT, json!({ "y": year, "g": ["SCHOOL"], "f": { "school": other_code } })).await;
+    assert_eq!(theirs["registryReport"], json!([]), "another school's figures are not there");
+
+    // The office gets its province, school by school, and nothing of Milano.
+    let by_school = app.query_as(&office, REPORT, json!({ "y": year, "g": ["SCHOOL"] })).await;
+    let got: Vec<(String, i64)> = by_school["registryReport"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["school"]["code"].as_str().unwrap().to_owned(), r["pupils"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, per_school);
+    // Requested against approved: the school that submitted has approvals.
+    let other =
+        by_school["registryReport"].as_array().unwrap().iter().find(|r| r["school"]["code"] == other_code.as_str());
+    let other = other.unwrap();
+    assert!(other["approvedHours"].as_i64().unwrap() > 0);
+    assert!(other["approvedHours"].as_i64().unwrap() < other["requestedHours"].as_i64().unwrap());
+
+    // Territory: by ambit and municipality; totals agree with the single total row.
+    let total = app.query_as(&office, REPORT, json!({ "y": year, "g": [] })).await;
+    assert_eq!(total["registryReport"].as_array().unwrap().len(), 1);
+    let by_place =
+        app.query_as(&office, REPORT, json!({ "y": year, "g": ["AMBIT", "MUNICIPALITY", "PROVINCE"] })).await;
+    let rows = by_place["registryReport"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["province"]["code"] == "BG" && r["ambit"]["code"].is_string()));
+    assert!(rows.iter().any(|r| r["municipality"]["name"] == "Alzano Lombardo"));
+    for field in ["pupils", "requestedHours", "approvedHours"] {
+        assert_eq!(sum(&by_place["registryReport"], field), sum(&total["registryReport"], field), "{field}");
+    }
+    let by_ratio = app.query_as(&office, REPORT, json!({ "y": year, "g": ["RATIO"], "f": { "severity": "C3" } })).await;
+    assert!(by_ratio["registryReport"].as_array().unwrap().iter().any(|r| r["ratio"] == "1:1"));
+}
+
+#[tokio::test]
+async fn the_office_reads_the_trail_of_a_pupil_or_a_user() {
+    let app = TestApp::demo().await;
+    let school = app.login(SCHOOL).await;
+    let office = app.login(OFFICE).await;
+    let listed = all_pupils(&app, &school, json!({})).await;
+    let id = listed[0]["id"].as_str().unwrap();
+    let update = "mutation($id: ID!) { updatePupil(id: $id, input: { lastName: \"Bonfanti\" }) { id } }";
+    app.query_as(&school, update, json!({ "id": id })).await;
+
+    let trail = "query($p: ID, $u: String) { auditTrail(first: 50, pupilId: $p, userEmail: $u) {
+        totalCount edges { node { action objectKind pupilId userEmail role fields previous current } } } }";
+    let t = app.query_as(&office, trail, json!({ "p": id })).await;
+    let events: Vec<&Value> = t["auditTrail"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+    assert_eq!(events[0]["action"], "update", "newest first");
+    assert_eq!(events[0]["userEmail"], SCHOOL);
+    assert_eq!(events[0]["current"], json!({ "lastName": "Bonfanti" }));
+    assert!(events.iter().any(|e| e["action"] == "read" && e["role"] == "school"));
+    assert!(events.iter().all(|e| e["pupilId"] == id));
+
+    let by_user = app.query_as(&office, trail, json!({ "u": SCHOOL.to_uppercase() })).await;
+    assert!(by_user["auditTrail"]["totalCount"].as_i64().unwrap() >= 2);
+    let nobody = app.query_as(&office, trail, json!({ "u": "nobody@ambito.invalid" })).await;
+    assert_eq!(nobody["auditTrail"]["totalCount"], 0);
+
+    // Schools do not read the trail; another province's office does not see this one.
+    let err = error_as(&app, &school, trail, json!({ "p": id })).await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN");
+    let mi = app.login(OFFICE_MI).await;
+    let t = app.query_as(&mi, trail, json!({ "p": id })).await;
+    assert_eq!(t["auditTrail"]["totalCount"], 0);
+}
