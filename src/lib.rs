@@ -11,6 +11,7 @@ pub mod http;
 pub mod import;
 pub mod mail;
 pub mod registry;
+pub mod reports;
 pub mod rules;
 pub mod server;
 pub mod storage;

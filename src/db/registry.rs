@@ -740,3 +740,86 @@ pub async fn report(
         .load(conn)
         .await
 }
+
+/// One pupil as the registry export lists it ("scarica dettaglio anagrafica").
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ExportRow {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub province_code: String,
+    #[diesel(sql_type = Text)]
+    pub institution_code: String,
+    #[diesel(sql_type = Text)]
+    pub institution_name: String,
+    #[diesel(sql_type = Text)]
+    pub site_code: String,
+    #[diesel(sql_type = Text)]
+    pub site_name: String,
+    #[diesel(sql_type = Text)]
+    pub municipality: String,
+    #[diesel(sql_type = Text)]
+    pub school_order: String,
+    #[diesel(sql_type = Int4)]
+    pub year_of_study: i32,
+    #[diesel(sql_type = Text)]
+    pub section: String,
+    #[diesel(sql_type = Text)]
+    pub last_name: String,
+    #[diesel(sql_type = Text)]
+    pub first_name: String,
+    #[diesel(sql_type = Text)]
+    pub tax_code: String,
+    #[diesel(sql_type = Date)]
+    pub birth_date: NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub sex: String,
+    #[diesel(sql_type = Text)]
+    pub severity: String,
+    #[diesel(sql_type = Date)]
+    pub certified_on: NaiveDate,
+    #[diesel(sql_type = Nullable<Date>)]
+    pub revision_on: Option<NaiveDate>,
+    #[diesel(sql_type = Text)]
+    pub certified_by: String,
+    #[diesel(sql_type = Nullable<Int4>)]
+    pub ratio: Option<i32>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    pub hours: Option<i32>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    pub approved_hours: Option<i32>,
+}
+
+/// The registry of a school year as the caller may read it, by school, site,
+/// class and name.
+pub async fn export_rows(conn: &mut AsyncPgConnection, year: i32, f: &ReportFilter) -> QueryResult<Vec<ExportRow>> {
+    diesel::sql_query(
+        "SELECT p.id, p.province_code, p.institution_code, i.name AS institution_name, c.site_code,
+                s.name AS site_name, m.name AS municipality, c.school_order, c.year_of_study, c.section,
+                p.last_name, p.first_name, p.tax_code, p.birth_date, p.sex, p.severity, p.certified_on,
+                p.revision_on, p.certified_by, r.ratio, r.hours, a.hours AS approved_hours
+         FROM pupils p
+         JOIN classes c ON c.id = p.class_id
+         JOIN institutions i ON i.code = p.institution_code
+         JOIN sites s ON s.code = c.site_code
+         JOIN municipalities m ON m.istat_code = s.municipality_istat
+         LEFT JOIN support_requests r ON r.pupil_id = p.id
+         LEFT JOIN support_approvals a ON a.pupil_id = p.id
+         WHERE p.school_year = $1
+           AND ($2::text IS NULL OR p.institution_code = $2)
+           AND ($3::text IS NULL OR s.municipality_istat = $3)
+           AND ($4::text IS NULL OR m.ambit_code = $4)
+           AND ($5::text IS NULL OR c.school_order = $5)
+           AND ($6::text IS NULL OR p.severity = $6)
+         ORDER BY p.institution_code, c.site_code, c.school_order, c.year_of_study, c.section,
+                  p.last_name, p.first_name, p.id",
+    )
+    .bind::<Int4, _>(year)
+    .bind::<Nullable<Text>, _>(f.institution.clone())
+    .bind::<Nullable<Text>, _>(f.municipality.clone())
+    .bind::<Nullable<Text>, _>(f.ambit.clone())
+    .bind::<Nullable<Text>, _>(f.order.clone())
+    .bind::<Nullable<Text>, _>(f.severity.clone())
+    .load(conn)
+    .await
+}

@@ -1,6 +1,7 @@
 //! HTTP routes (poem): `/graphql`, `/health`, `/ready`, `/metrics`, with one
 //! request id and one structured log line per request.
 
+pub mod exports;
 pub mod metrics;
 
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,7 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/health", get(health))
         .at("/ready", get(ready))
         .at("/metrics", get(metrics_text))
+        .at("/exports/registry", get(exports::registry))
         .data(state.clone())
         .around(move |ep, req| {
             let state = state.clone();
@@ -77,6 +79,7 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         "/health" => "/health",
         "/ready" => "/ready",
         "/metrics" => "/metrics",
+        "/exports/registry" => "/exports/registry",
         _ => "other",
     };
     let method = req.method().clone();

@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod cli;
+mod exports;
 mod garage;
 mod http;
 mod imports;

@@ -1,0 +1,159 @@
+//! The registry export ("scarica dettaglio anagrafica") as real spreadsheet
+//! files, read back with a spreadsheet reader, for each role.
+
+use std::collections::BTreeSet;
+use std::io::Cursor;
+
+use ambito::db::schema::{audit_events, pupils};
+use ambito::rules::school_year::SchoolYear;
+use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::harness::TestApp;
+
+fn this_year() -> SchoolYear {
+    SchoolYear::of(chrono::Utc::now().date_naive())
+}
+
+async fn download(app: &TestApp, token: Option<&str>, query: &str) -> (u16, Vec<u8>, String) {
+    let mut req = app.http.get(app.url(&format!("/exports/registry?{query}")));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let disposition =
+        resp.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, resp.bytes().await.unwrap().to_vec(), disposition)
+}
+
+/// The sheet's rows as cells.
+fn sheet(bytes: Vec<u8>) -> Vec<Vec<Data>> {
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("a valid xlsx file");
+    let range = book.worksheet_range("Anagrafica").expect("the sheet");
+    range.rows().map(|r| r.to_vec()).collect()
+}
+
+fn text(d: &Data) -> String {
+    match d {
+        Data::String(s) => s.clone(),
+        other => panic!("expected text, found {other:?}"),
+    }
+}
+
+/// The tax codes of a province's or school's pupils, as stored.
+async fn stored_tax_codes(app: &TestApp, school: Option<&str>, province: &str) -> BTreeSet<String> {
+    let mut q = pupils::table
+        .filter(pupils::school_year.eq(this_year().stored()))
+        .filter(pupils::province_code.eq(province.to_owned()))
+        .into_boxed();
+    if let Some(s) = school {
+        q = q.filter(pupils::institution_code.eq(s.to_owned()));
+    }
+    q.select(pupils::tax_code).load::<String>(&mut app.db().conn().await).await.unwrap().into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_school_exports_its_own_registry_with_typed_cells() {
+    let app = TestApp::demo().await;
+    let token = app.login("bgic82100t@istruzione.it").await;
+    let year = this_year().to_string();
+    let (status, bytes, disposition) = download(&app, Some(&token), &format!("schoolYear={year}&format=xlsx")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert!(disposition.contains("anagrafica-BGIC82100T-"), "{disposition}");
+    let rows = sheet(bytes);
+    let headers: Vec<String> = rows[0].iter().map(text).collect();
+    assert_eq!(headers, ambito::reports::registry::HEADERS);
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+
+    let body = &rows[1..];
+    let exported: BTreeSet<String> = body.iter().map(|r| text(&r[col("Codice fiscale")])).collect();
+    assert_eq!(exported, stored_tax_codes(&app, Some("BGIC82100T"), "BG").await, "exactly the school's pupils");
+    for r in body {
+        assert_eq!(text(&r[col("Codice istituto")]), "BGIC82100T");
+        // Dates are dates, hours and years of study are numbers.
+        let Data::DateTime(born) = &r[col("Data di nascita")] else { panic!("birth date is not a date: {r:?}") };
+        assert!(born.is_datetime());
+        let birth = born.as_datetime().unwrap().date();
+        assert!(birth.to_string().starts_with("20"), "{birth}");
+        assert!(matches!(r[col("Data certificazione")], Data::DateTime(_)));
+        let Data::Float(hours) = r[col("Ore richieste")] else { panic!("hours are not a number: {r:?}") };
+        assert!((1.0..=25.0).contains(&hours));
+        assert!(matches!(r[col("Classe")], Data::Float(_)));
+        let ratio = text(&r[col("Rapporto")]);
+        assert!(ratio.starts_with("1:"), "{ratio}");
+    }
+
+    // Every exported pupil is a read in the audit trail.
+    let ids: Vec<i64> = pupils::table
+        .filter(pupils::institution_code.eq("BGIC82100T"))
+        .select(pupils::id)
+        .load(&mut app.db().conn().await)
+        .await
+        .unwrap();
+    let audited: Vec<Option<i64>> = audit_events::table
+        .filter(audit_events::action.eq("read"))
+        .select(audit_events::pupil_id)
+        .load(&mut app.db().conn().await)
+        .await
+        .unwrap();
+    for id in ids {
+        assert!(audited.contains(&Some(id)), "pupil {id} exported without a trail");
+    }
+
+    // Asking for another school's registry gives an empty sheet, not its rows.
+    let (_, bytes, _) = download(&app, Some(&token), &format!("schoolYear={year}&school=BGIC81900T")).await;
+    assert_eq!(sheet(bytes).len(), 1, "only the header row");
+}
+
+#[tokio::test]
+async fn the_office_exports_its_province_as_csv_filtered() {
+    let app = TestApp::demo().await;
+    let token = app.login("ufficio.bg@ambito.invalid").await;
+    let year = this_year().to_string();
+    let (status, bytes, disposition) = download(&app, Some(&token), &format!("schoolYear={year}&format=csv")).await;
+    assert_eq!(status, 200);
+    assert!(disposition.ends_with(".csv\""), "{disposition}");
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "a byte-order mark for spreadsheets");
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&bytes[3..]);
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let tax = headers.iter().position(|h| h == "Codice fiscale").unwrap();
+    let born = headers.iter().position(|h| h == "Data di nascita").unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let exported: BTreeSet<String> = records.iter().map(|r| r[tax].to_owned()).collect();
+    assert_eq!(exported, stored_tax_codes(&app, None, "BG").await, "the whole province, nothing of Milano");
+    assert!(records.iter().all(|r| chrono::NaiveDate::parse_from_str(&r[born], "%Y-%m-%d").is_ok()));
+
+    // Filtered to one school and order.
+    let (_, bytes, _) =
+        download(&app, Some(&token), &format!("schoolYear={year}&format=xlsx&school=BGIC82100T&order=PRIMARIA")).await;
+    let rows = sheet(bytes);
+    assert!(rows.len() > 1);
+    assert!(rows[1..].iter().all(|r| text(&r[1]) == "BGIC82100T" && text(&r[6]) == "scuola primaria"));
+}
+
+#[tokio::test]
+async fn exports_need_a_session_a_policy_and_good_parameters() {
+    let app = TestApp::demo().await;
+    let year = this_year().to_string();
+    let (status, body, _) = download(&app, None, &format!("schoolYear={year}")).await;
+    assert_eq!(status, 401);
+    let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(err["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    let hub = app.login("cti.bg1@ambito.invalid").await;
+    assert_eq!(download(&app, Some(&hub), &format!("schoolYear={year}")).await.0, 403);
+
+    let school = app.login("bgic82100t@istruzione.it").await;
+    for (query, field) in [
+        ("format=xlsx", "schoolYear"),
+        ("schoolYear=2026-27", "schoolYear"),
+        (&*format!("schoolYear={year}&format=pdf"), "format"),
+    ] {
+        let (status, body, _) = download(&app, Some(&school), query).await;
+        assert_eq!(status, 400, "{query}");
+        let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(err["errors"][0]["extensions"]["field"], field, "{query}");
+    }
+}
