@@ -1,7 +1,8 @@
 //! File downloads of tenant data: the registry export ("scarica dettaglio
-//! anagrafica") as `.xlsx` or CSV. The session comes in the `Authorization`
-//! header, never in the URL; the rows are read under row security, and every
-//! pupil exported is a read in the audit trail.
+//! anagrafica") as `.xlsx` or CSV, and a school's summary of requested
+//! hours as PDF. The session comes in the `Authorization` header, never in
+//! the URL; the rows are read under row security, and every pupil exported
+//! is a read in the audit trail.
 
 use std::sync::Arc;
 
@@ -11,15 +12,17 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::auth::subject_for;
-use crate::authz::{Action, ObjectKind};
-use crate::db::RequestDb;
+use crate::auth::{Subject, subject_for};
+use crate::authz::{Action, ObjectKind, Scope};
 use crate::db::registry::{self as q, ReportFilter};
+use crate::db::{RequestDb, audit};
 use crate::error::{AppError, current_request_id};
 use crate::graphql::territory::{code_arg, istat_arg};
 use crate::reports;
+use crate::reports::summary::{self, Summary};
 use crate::rules::order::SchoolOrder;
 use crate::rules::school_year::SchoolYear;
+use crate::rules::support::Ratio;
 
 /// Fields of a pupil that an export discloses, for the audit trail.
 const EXPORTED: [&str; 6] = ["firstName", "lastName", "taxCode", "birthDate", "sex", "certification"];
@@ -91,10 +94,25 @@ pub async fn registry(
     }
 }
 
-async fn registry_file(req: &Request, params: &ExportParams, state: &AppState) -> Result<Response, AppError> {
+/// The caller and its scope for reading `obj`.
+async fn caller(req: &Request, state: &AppState, obj: ObjectKind) -> Result<(Subject, Scope), AppError> {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
-    state.authz.scope(subject.membership.role, ObjectKind::Pupil, Action::Read).ok_or(AppError::Forbidden)?;
+    let scope = state.authz.scope(subject.membership.role, obj, Action::Read).ok_or(AppError::Forbidden)?;
+    Ok((subject, scope))
+}
+
+fn file(mime: &str, name: &str, body: Vec<u8>) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type(mime)
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+}
+
+async fn registry_file(req: &Request, params: &ExportParams, state: &AppState) -> Result<Response, AppError> {
+    let (subject, _) = caller(req, state, ObjectKind::Pupil).await?;
     let csv = match params.format.as_deref().unwrap_or("xlsx") {
         "xlsx" => false,
         "csv" => true,
@@ -116,7 +134,7 @@ async fn registry_file(req: &Request, params: &ExportParams, state: &AppState) -
             db.note_read(r.id, &r.province_code, &r.institution_code, field);
         }
     }
-    let file = if csv {
+    let body = if csv {
         reports::registry::csv(&rows).map_err(AppError::internal)?
     } else {
         reports::registry::xlsx(&rows).map_err(AppError::internal)?
@@ -134,10 +152,132 @@ async fn registry_file(req: &Request, params: &ExportParams, state: &AppState) -
     };
     let name = format!("anagrafica-{}-{}.{ext}", scope, year.to_string().replace('/', "-"));
     tracing::info!(request_id = %current_request_id(), rows = rows.len(), format = ext, "registry export");
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .content_type(mime)
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(file))
+    Ok(file(mime, &name, body))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryParams {
+    school_year: Option<String>,
+    /// The office names the school; a school gets its own.
+    school: Option<String>,
+}
+
+/// `GET /exports/support-summary?schoolYear=2026/27[&school=CODE]`: the PDF
+/// summary of a school's requested hours, to be signed by the head teacher.
+#[handler]
+pub async fn support_summary(
+    req: &Request,
+    Query(params): Query<SummaryParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    match summary_file(req, &params, state).await {
+        Ok(r) => r,
+        Err(e) => error_response(e),
+    }
+}
+
+async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -> Result<Response, AppError> {
+    let (subject, scope) = caller(req, state, ObjectKind::SupportRequest).await?;
+    let year =
+        params.school_year.as_deref().ok_or_else(|| AppError::bad_input("schoolYear", "is required, e.g. 2026/27"))?;
+    let year: SchoolYear = year.parse().map_err(|r| AppError::bad_input("schoolYear", r))?;
+    let own = match &subject.membership.org {
+        crate::auth::OrgRef::School(c) => Some(c.clone()),
+        _ => None,
+    };
+    let school = code_arg("school", params.school.clone(), 10)?
+        .or(own.clone())
+        .ok_or_else(|| AppError::bad_input("school", "name the school"))?;
+    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
+    let (code, stored) = (school.clone(), year.stored());
+    let found = db
+        .run(move |c| {
+            Box::pin(async move {
+                let inst = crate::db::territory::institutions_by_code(c, vec![code.clone()]).await?.into_iter().next();
+                let municipality = match &inst {
+                    Some(i) => crate::db::territory::municipalities_by_code(c, vec![i.municipality_istat.clone()])
+                        .await?
+                        .into_iter()
+                        .next()
+                        .map(|m| m.name),
+                    None => None,
+                };
+                let submission = q::submission(c, &code, stored).await?;
+                let totals = q::totals(c, &code, stored).await?;
+                let filter = ReportFilter { institution: Some(code.clone()), ..Default::default() };
+                let rows = q::export_rows(c, stored, &filter).await?;
+                Ok((inst, municipality, submission, totals, rows))
+            })
+        })
+        .await;
+    let (inst, municipality, submission, totals, rows) = match found {
+        Ok(v) => v,
+        Err(e) => {
+            db.finish(false).await?;
+            return Err(e);
+        }
+    };
+    // Out of scope is not found, exactly like a school that does not exist.
+    let visible = inst.as_ref().is_some_and(|i| match scope {
+        Scope::School => own.as_deref() == Some(i.code.as_str()),
+        Scope::Province => subject.membership.province.as_deref() == Some(i.province_code.as_str()),
+        _ => false,
+    });
+    let Some(inst) = inst.filter(|_| visible) else {
+        db.finish(false).await?;
+        return Err(AppError::NotFound);
+    };
+    let summary = Summary {
+        school_code: inst.code.clone(),
+        school_name: inst.name.clone(),
+        municipality: municipality.unwrap_or_default(),
+        year,
+        state: match submission.as_ref().map(|s| s.state.as_str()) {
+            Some("submitted") => "inviata all'ufficio",
+            Some("returned") => "restituita dall'ufficio",
+            _ => "bozza (non ancora inviata)",
+        }
+        .into(),
+        generated_at: chrono::Utc::now(),
+        totals: totals
+            .into_iter()
+            .map(|t| summary::Total {
+                order: order_label(&t.school_order),
+                ratio: Ratio::pupils(t.ratio).map_or_else(|| t.ratio.to_string(), |r| r.to_string()),
+                pupils: t.pupils,
+                requested: t.hours,
+                approved: t.approved_hours,
+            })
+            .collect(),
+        pupils: rows
+            .iter()
+            .map(|r| summary::Line {
+                internal_code: crate::graphql::registry::internal_code(r.id),
+                initials: summary::initials(&r.first_name, &r.last_name),
+                order: order_label(&r.school_order),
+                class: format!("{}{}", r.year_of_study, r.section),
+                severity: if r.severity == "c3" { "c. 3".into() } else { "c. 1".into() },
+                ratio: r.ratio.and_then(Ratio::pupils).map_or_else(|| "-".into(), |x| x.to_string()),
+                hours: r.hours,
+            })
+            .collect(),
+    };
+    let body = summary::pdf(&summary);
+    let event = audit::Event {
+        action: "export",
+        object_kind: "support_summary",
+        object_id: Some(format!("{}/{}", inst.code, year)),
+        province: Some(inst.province_code.clone()),
+        institution: Some(inst.code.clone()),
+        ..Default::default()
+    };
+    db.run(move |c| Box::pin(audit::record(c, vec![event]))).await?;
+    db.finish(true).await?;
+    let name = format!("sintesi-ore-sostegno-{}-{}.pdf", inst.code, year.to_string().replace('/', "-"));
+    Ok(file("application/pdf", &name, body))
+}
+
+fn order_label(stored: &str) -> String {
+    stored.parse::<SchoolOrder>().map(crate::rules::support::order_label).unwrap_or(stored).to_owned()
 }

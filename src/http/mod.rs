@@ -63,6 +63,7 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/ready", get(ready))
         .at("/metrics", get(metrics_text))
         .at("/exports/registry", get(exports::registry))
+        .at("/exports/support-summary", get(exports::support_summary))
         .data(state.clone())
         .around(move |ep, req| {
             let state = state.clone();
@@ -80,6 +81,7 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         "/ready" => "/ready",
         "/metrics" => "/metrics",
         "/exports/registry" => "/exports/registry",
+        "/exports/support-summary" => "/exports/support-summary",
         _ => "other",
     };
     let method = req.method().clone();

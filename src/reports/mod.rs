@@ -1,3 +1,4 @@
 //! Files for people: spreadsheets and PDF documents built from rows, with no I/O.
 
 pub mod registry;
+pub mod summary;

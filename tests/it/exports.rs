@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::Cursor;
 
-use ambito::db::schema::{audit_events, pupils};
+use ambito::db::schema::{audit_events, pupils, support_requests};
 use ambito::rules::school_year::SchoolYear;
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use diesel::prelude::*;
@@ -156,4 +156,69 @@ async fn exports_need_a_session_a_policy_and_good_parameters() {
         let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(err["errors"][0]["extensions"]["field"], field, "{query}");
     }
+}
+
+/// The text of every page, as a PDF reader extracts it.
+fn pdf_text(bytes: &[u8]) -> String {
+    let doc = lopdf::Document::load_mem(bytes).expect("a PDF a reader opens");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    doc.extract_text(&pages).expect("extractable text")
+}
+
+#[tokio::test]
+async fn the_summary_for_signature_states_the_totals_without_names() {
+    let app = TestApp::demo().await;
+    let year = this_year();
+    let school = app.login("bgic82100t@istruzione.it").await;
+    let url = |q: &str| format!("/exports/support-summary?schoolYear={year}{q}");
+    let get = |token: String, q: String| {
+        let req = app.http.get(app.url(&url(&q))).bearer_auth(token);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, bytes) = get(school.clone(), String::new()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert!(bytes.starts_with(b"%PDF-"));
+    let raw = String::from_utf8_lossy(&bytes);
+    assert!(raw.contains("<pdfaid:part>2</pdfaid:part>") && raw.contains("/FontFile2"), "PDF/A-2b markers");
+
+    let text = pdf_text(&bytes);
+    assert!(text.contains("Sintesi delle ore richieste per l'organico di sostegno"), "{text}");
+    assert!(text.contains("BGIC82100T"));
+    assert!(text.contains(&format!("Anno scolastico {year}")));
+    // The total is the database's sum of the school's requested hours.
+    let (hours, names): (Vec<i32>, Vec<(String, String)>) = {
+        let mut conn = app.db().conn().await;
+        let hours = support_requests::table
+            .filter(support_requests::institution_code.eq("BGIC82100T"))
+            .select(support_requests::hours)
+            .load(&mut conn)
+            .await
+            .unwrap();
+        let names = pupils::table
+            .filter(pupils::institution_code.eq("BGIC82100T"))
+            .select((pupils::last_name, pupils::tax_code))
+            .load(&mut conn)
+            .await
+            .unwrap();
+        (hours, names)
+    };
+    let total: i32 = hours.iter().sum();
+    assert!(text.contains(&format!("Totale ore richieste: {total}")), "{text}");
+    assert!(text.contains("AL-0"), "pupils by internal code");
+    for (last, tax) in &names {
+        assert!(!text.contains(tax.as_str()), "the summary shows a tax code");
+        assert!(!text.contains(&format!(" {last} ")), "the summary shows the surname {last}");
+    }
+
+    // The office gets any school of its province; out of scope is not found.
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    assert_eq!(get(office, "&school=BGIC82100T".into()).await.0, 200);
+    let mi = app.login("ufficio.mi@ambito.invalid").await;
+    assert_eq!(get(mi, "&school=BGIC82100T".into()).await.0, 404);
+    let (_, other) = crate::registry::other_school();
+    assert_eq!(get(school.clone(), format!("&school={other}")).await.0, 404);
+    assert_eq!(get(school, "&school=ZZIC00000Z".into()).await.0, 404);
 }

@@ -20,7 +20,7 @@ fn this_year() -> String {
 }
 
 /// The e-mail and code of the demo's other Bergamo school (it has submitted its request).
-fn other_school() -> (String, String) {
+pub fn other_school() -> (String, String) {
     let a = demo_accounts()
         .into_iter()
         .filter(|a| a.role == "school" && a.organization.as_deref().is_some_and(|o| o.starts_with("BG")))
