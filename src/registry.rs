@@ -433,6 +433,42 @@ fn duplicate(d: Duplicate, year: i32) -> AppError {
     }
 }
 
+/// A registration refused because another school has the pupil: kept in the
+/// trail even though the request fails, so the office can resolve it.
+fn duplicate_event(f: &PupilFields, province: &str) -> Event {
+    Event {
+        action: "duplicate_registration",
+        object_kind: "pupil",
+        province: Some(province.to_owned()),
+        institution: Some(f.institution_code.clone()),
+        fields: vec!["taxCode".into()],
+        current: Some(serde_json::json!({ "taxCode": f.tax_code, "schoolYear": year_label(f.school_year) })),
+        ..Event::default()
+    }
+}
+
+/// The outcome of a pupil write: the row, or a refusal with the event the
+/// trail keeps regardless.
+type PupilWrite = Result<PupilRow, (AppError, Option<Event>)>;
+
+async fn keep_refusal(db: &RequestDb, w: AppResult<PupilWrite>) -> AppResult<PupilRow> {
+    match w? {
+        Ok(row) => Ok(row),
+        Err((err, event)) => {
+            if let Some(e) = event {
+                db.note_event(e);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Maps a duplicate to its error, and to an event when another school has the pupil.
+fn refusal(d: Duplicate, f: &PupilFields, province: &str) -> (AppError, Option<Event>) {
+    let event = (d == Duplicate::Elsewhere).then(|| duplicate_event(f, province));
+    (duplicate(d, f.school_year), event)
+}
+
 /// The class a pupil is placed in, which the caller must reach.
 async fn class_for(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<ClassRow> {
     q::classes_by_id(c, vec![id])
@@ -445,7 +481,7 @@ async fn class_for(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppRe
 
 pub async fn create_pupil(db: &RequestDb, caller: &Caller, input: PupilInput) -> AppResult<PupilRow> {
     let caller = caller.clone();
-    db.try_run(move |c| {
+    let written = db.try_run(move |c| {
         Box::pin(async move {
             let class = class_for(c, &caller, input.class_id).await?;
             check_writable(c, &caller, &class.institution_code, &class.province_code, class.school_year).await?;
@@ -464,19 +500,20 @@ pub async fn create_pupil(db: &RequestDb, caller: &Caller, input: PupilInput) ->
                 certified_by: input.certified_by,
             };
             let fields = check_pupil(fields, q::today(c).await?)?;
-            let row = q::insert_pupil(c, class.province_code.clone(), fields)
-                .await?
-                .map_err(|d| duplicate(d, class.school_year))?;
+            let row = match q::insert_pupil(c, class.province_code.clone(), fields.clone()).await? {
+                Ok(row) => row,
+                Err(d) => return Ok(Err(refusal(d, &fields, &class.province_code))),
+            };
             audit::record(c, vec![pupil_event("create", &row, None)]).await?;
-            Ok(row)
+            Ok(Ok(row))
         })
-    })
-    .await
+    });
+    keep_refusal(db, written.await).await
 }
 
 pub async fn update_pupil(db: &RequestDb, caller: &Caller, id: i64, patch: PupilPatch) -> AppResult<PupilRow> {
     let caller = caller.clone();
-    db.try_run(move |c| {
+    let written = db.try_run(move |c| {
         Box::pin(async move {
             let old = q::pupils_by_id(c, vec![id]).await?.into_iter().next().ok_or(AppError::NotFound)?;
             check_writable(c, &caller, &old.institution_code, &old.province_code, old.school_year).await?;
@@ -499,21 +536,22 @@ pub async fn update_pupil(db: &RequestDb, caller: &Caller, id: i64, patch: Pupil
             f.certified_by = patch.certified_by.unwrap_or(f.certified_by);
             let f = check_pupil(f, q::today(c).await?)?;
             if f == old.fields() {
-                return Ok(old);
+                return Ok(Ok(old));
             }
             let severity_changed = f.severity != old.severity;
-            let row = q::update_pupil(c, id, old.province_code.clone(), f)
-                .await?
-                .map_err(|d| duplicate(d, old.school_year))?;
+            let row = match q::update_pupil(c, id, old.province_code.clone(), f.clone()).await? {
+                Ok(row) => row,
+                Err(d) => return Ok(Err(refusal(d, &f, &old.province_code))),
+            };
             // A request fixed by the severe one-to-one rule follows the certification.
             if severity_changed || row.class_id != old.class_id {
                 recheck_request(c, &row).await?;
             }
             audit::record(c, vec![pupil_event("update", &row, Some(&old))]).await?;
-            Ok(row)
+            Ok(Ok(row))
         })
-    })
-    .await
+    });
+    keep_refusal(db, written.await).await
 }
 
 pub async fn delete_pupil(db: &RequestDb, caller: &Caller, id: i64) -> AppResult<()> {
@@ -548,7 +586,6 @@ fn pupil_event(action: &'static str, r: &PupilRow, previous: Option<&PupilRow>) 
         fields: changed_keys(&previous, &current),
         previous,
         current,
-        ..Event::default()
     }
 }
 
@@ -609,7 +646,6 @@ pub async fn request_hours(
                     fields: changed_keys(&previous, &current),
                     previous,
                     current,
-                    ..Event::default()
                 }],
             )
             .await?;
@@ -722,7 +758,6 @@ pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32)
                     fields: vec!["hours".into()],
                     previous: old.map(|o| serde_json::json!({ "hours": o.hours })),
                     current: Some(serde_json::json!({ "hours": row.hours })),
-                    ..Event::default()
                 }],
             )
             .await?;

@@ -55,14 +55,22 @@ struct PupilRead {
     fields: BTreeSet<&'static str>,
 }
 
-/// The protected fields a request read, per pupil: one event per pupil and
-/// request, however many fields and times.
+/// Events a request keeps whether or not it succeeds: the protected fields
+/// it read, per pupil (one event per pupil and request, however many fields
+/// and times), and attempts the office must learn of even though they failed.
 #[derive(Debug, Default)]
-pub struct Reads(BTreeMap<i64, PupilRead>);
+pub struct Kept {
+    reads: BTreeMap<i64, PupilRead>,
+    events: Vec<Event>,
+}
 
-impl Reads {
+impl Kept {
+    pub fn note_event(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
     pub fn note(&mut self, pupil_id: i64, province: &str, institution: &str, field: &'static str) {
-        let r = self.0.entry(pupil_id).or_insert_with(|| PupilRead {
+        let r = self.reads.entry(pupil_id).or_insert_with(|| PupilRead {
             province: province.to_owned(),
             institution: institution.to_owned(),
             fields: BTreeSet::new(),
@@ -71,11 +79,11 @@ impl Reads {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.reads.is_empty() && self.events.is_empty()
     }
 
     pub fn into_events(self) -> Vec<Event> {
-        self.0
+        self.reads
             .into_iter()
             .map(|(id, r)| Event {
                 action: "read",
@@ -87,6 +95,7 @@ impl Reads {
                 fields: r.fields.into_iter().map(str::to_owned).collect(),
                 ..Event::default()
             })
+            .chain(self.events)
             .collect()
     }
 }
@@ -113,6 +122,7 @@ pub struct EventRow {
 pub struct TrailFilter {
     pub pupil_id: Option<i64>,
     pub user_id: Option<i64>,
+    pub action: Option<String>,
 }
 
 fn trail_filtered(f: &TrailFilter) -> audit_events::BoxedQuery<'static, diesel::pg::Pg> {
@@ -122,6 +132,9 @@ fn trail_filtered(f: &TrailFilter) -> audit_events::BoxedQuery<'static, diesel::
     }
     if let Some(u) = f.user_id {
         q = q.filter(audit_events::user_id.eq(u));
+    }
+    if let Some(a) = &f.action {
+        q = q.filter(audit_events::action.eq(a.clone()));
     }
     q
 }

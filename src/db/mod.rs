@@ -90,7 +90,7 @@ struct Inner {
     settings: Vec<(String, String)>,
     conn: Mutex<Option<Object<AsyncPgConnection>>>,
     failed: AtomicBool,
-    reads: std::sync::Mutex<audit::Reads>,
+    kept: std::sync::Mutex<audit::Kept>,
 }
 
 impl RequestDb {
@@ -101,7 +101,7 @@ impl RequestDb {
                 settings,
                 conn: Mutex::new(None),
                 failed: AtomicBool::new(false),
-                reads: Default::default(),
+                kept: Default::default(),
             }),
         }
     }
@@ -138,8 +138,16 @@ impl RequestDb {
     /// Notes that the request read a protected field of a pupil; the read is
     /// recorded in the audit trail when the request ends.
     pub fn note_read(&self, pupil_id: i64, province: &str, institution: &str, field: &'static str) {
-        if let Ok(mut reads) = self.inner.reads.lock() {
-            reads.note(pupil_id, province, institution, field);
+        if let Ok(mut kept) = self.inner.kept.lock() {
+            kept.note(pupil_id, province, institution, field);
+        }
+    }
+
+    /// Records an event in the audit trail when the request ends, even if
+    /// the request fails (an attempt the office must know of).
+    pub fn note_event(&self, event: audit::Event) {
+        if let Ok(mut kept) = self.inner.kept.lock() {
+            kept.note_event(event);
         }
     }
 
@@ -149,7 +157,7 @@ impl RequestDb {
     /// left the server is in the trail even when the request failed later.
     pub async fn finish(&self, commit: bool) -> AppResult<()> {
         let Some(mut conn) = self.inner.conn.lock().await.take() else { return Ok(()) };
-        let reads = self.inner.reads.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        let reads = self.inner.kept.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
         if commit && !AtomicBool::load(&self.inner.failed, Ordering::SeqCst) {
             audit::record(&mut conn, reads.into_events()).await?;
             AnsiTransactionManager::commit_transaction(&mut *conn).await?;

@@ -241,7 +241,7 @@ async fn pupil(
         _ => 14,
     } + year_of_study
         - 1;
-    let born_in = year.start_year() - age as i32 - 1;
+    let born_in = year.start_year() - age - 1;
     let birth = NaiveDate::from_ymd_opt(born_in, 1, 1).expect("1 January") + Days::new(rng.below(365) as u64);
     let severity = if rng.below(20) < 11 { Severity::C3 } else { Severity::C1 };
     let certified_on = NaiveDate::from_ymd_opt(birth.year() + 2 + rng.below(age.max(3) as usize - 2) as i32, 3, 1)

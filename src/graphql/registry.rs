@@ -474,7 +474,8 @@ impl AuditEvent {
     async fn role(&self) -> &str {
         &self.0.role
     }
-    /// `read`, `create`, `update`, `delete`, `approve`, `submit`, `return`, `open_window`, `close_window`.
+    /// `read`, `create`, `update`, `delete`, `approve`, `submit`, `return`, `open_window`,
+    /// `close_window`, `export`, `duplicate_registration`.
     async fn action(&self) -> &str {
         &self.0.action
     }
@@ -778,8 +779,9 @@ impl RegistryQuery {
         Ok(rows.into_iter().map(RegistryReportRow).collect())
     }
 
-    /// The audit trail, newest first: for a pupil, for a user (by e-mail), or
-    /// everything in the office's province.
+    /// The audit trail, newest first: for a pupil, for a user (by e-mail), of
+    /// one action (e.g. `duplicate_registration`, registrations refused because
+    /// another school has the pupil), or everything in the office's province.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn audit_trail(
         &self,
@@ -788,6 +790,7 @@ impl RegistryQuery {
         after: Option<String>,
         pupil_id: Option<ID>,
         user_email: Option<String>,
+        action: Option<String>,
     ) -> Result<Connection<AuditEvent>> {
         authorize(ctx, ObjectKind::AuditEvent, Action::Read)?;
         let page = page_request_by_id(first, after)?;
@@ -803,7 +806,11 @@ impl RegistryQuery {
                 Some(found.unwrap_or(-1))
             }
         };
-        let filter = TrailFilter { pupil_id, user_id };
+        let action = action.map(|a| a.trim().to_ascii_lowercase());
+        if action.as_deref().is_some_and(|a| a.is_empty() || a.len() > 40) {
+            return Err(AppError::bad_input("action", "must name an action such as \"update\"").into());
+        }
+        let filter = TrailFilter { pupil_id, user_id, action };
         let (f2, before, limit) = (filter.clone(), page.after_id(), page.limit);
         let rows =
             db(ctx).run(move |c| Box::pin(async move { trail::trail_page(c, &f2, before, limit).await })).await?;

@@ -98,7 +98,7 @@ pub fn xlsx(rows: &[ExportRow]) -> Result<Vec<u8>, XlsxError> {
             match cell {
                 Cell::Text(s) => sheet.write_string(row, col, s)?,
                 Cell::Number(n) => sheet.write_number(row, col, f64::from(n))?,
-                Cell::Date(d) => sheet.write_date_with_format(row, col, &d, &date)?,
+                Cell::Date(d) => sheet.write_date_with_format(row, col, d, &date)?,
                 Cell::Empty => sheet,
             };
         }

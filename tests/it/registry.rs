@@ -335,6 +335,23 @@ async fn a_pupil_registered_elsewhere_is_a_conflict_that_names_no_one() {
     }
     assert_eq!(pupil_count(&app).await, before);
 
+    // The office learns of the refused registration and finds the pupil it concerns.
+    let office = app.login(OFFICE).await;
+    let trail = app
+        .query_as(
+            &office,
+            "{ auditTrail(action: \"duplicate_registration\") { edges { node { schoolCode userEmail current } } } }",
+            json!({}),
+        )
+        .await;
+    let refused = &trail["auditTrail"]["edges"][0]["node"];
+    assert_eq!(refused["schoolCode"], "BGIC82100T");
+    assert_eq!(refused["userEmail"], SCHOOL);
+    assert_eq!(refused["current"]["taxCode"], tax.as_str());
+    let found = all_pupils(&app, &office, json!({ "taxCode": tax })).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], theirs[0]["id"]);
+
     // Twice in the same school: the school is told which of its pupils it is.
     let created = app.query_as(&school, CREATE, json!({ "i": new_pupil(&class, "Verdi", "C1") })).await;
     let err = error_as(&app, &school, CREATE, json!({ "i": new_pupil(&class, "Verdi", "C1") })).await;
