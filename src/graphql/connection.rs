@@ -85,6 +85,41 @@ pub async fn connection<Row, Node: OutputType>(
     Ok(conn)
 }
 
+/// Expands to a function that returns one page of a list (`first`, `after`,
+/// checked by `$request`) and, when selected, its count, both run in the
+/// request's transaction.
+macro_rules! list {
+    ($name:ident, $request:path, $filter:ty, $row:ty, $node:ident, $page:path, $count:path, $key:ident) => {
+        async fn $name(
+            ctx: &async_graphql::Context<'_>,
+            filter: $filter,
+            first: Option<i32>,
+            after: Option<String>,
+        ) -> async_graphql::Result<$crate::graphql::connection::Connection<$node>> {
+            let page = $request(first, after)?;
+            let database = $crate::graphql::db(ctx).clone();
+            let (f, p) = (filter.clone(), page.clone());
+            let rows = database.run(move |c| Box::pin(async move { $page(c, &f, &p).await })).await?;
+            let counter = $crate::graphql::db(ctx).clone();
+            $crate::graphql::connection::connection(
+                ctx,
+                &page,
+                rows,
+                move || {
+                    Box::pin(
+                        async move { counter.run(move |c| Box::pin(async move { $count(c, &filter).await })).await },
+                    )
+                },
+                |r: &$row| r.$key.to_string(),
+                $node,
+            )
+            .await
+            .map_err(Into::into)
+        }
+    };
+}
+pub(crate) use list;
+
 #[cfg(test)]
 mod tests {
     use super::*;

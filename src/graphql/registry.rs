@@ -5,7 +5,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::connection::{Connection, connection, page_request_by_id};
+use super::connection::{Connection, connection, list, page_request_by_id};
 use super::loaders::{
     AmbitKey, ApprovalOf, ClassKey, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey,
 };
@@ -605,6 +605,9 @@ fn class_input(i: SchoolClassInput) -> AppResult<ClassInput> {
     })
 }
 
+list!(class_list, page_request_by_id, ClassFilter, ClassRow, SchoolClass, q::classes_page, q::classes_count, id);
+list!(pupil_list, page_request_by_id, PupilFilter, PupilRow, Pupil, q::pupils_page, q::pupils_count, id);
+
 #[derive(Default)]
 pub struct RegistryQuery;
 
@@ -643,23 +646,7 @@ impl RegistryQuery {
             institution: code_arg("filter.school", f.school, 10)?,
             site: code_arg("filter.site", f.site, 10)?,
         };
-        let page = page_request_by_id(first, after)?;
-        let (f2, p) = (filter.clone(), page.clone());
-        let rows = db(ctx).run(move |c| Box::pin(async move { q::classes_page(c, &f2, &p).await })).await?;
-        let counter = db(ctx).clone();
-        Ok(connection(
-            ctx,
-            &page,
-            rows,
-            move || {
-                Box::pin(async move {
-                    counter.run(move |c| Box::pin(async move { q::classes_count(c, &filter).await })).await
-                })
-            },
-            |r: &ClassRow| r.id.to_string(),
-            SchoolClass,
-        )
-        .await?)
+        class_list(ctx, filter, first, after).await
     }
 
     /// A class by id; null when it does not exist or is outside the caller's scope.
@@ -695,23 +682,7 @@ impl RegistryQuery {
             severity: f.severity.map(|s| Severity::from(s).as_str().to_owned()),
             tax_code: f.tax_code.map(|t| t.trim().to_ascii_uppercase()),
         };
-        let page = page_request_by_id(first, after)?;
-        let (f2, p) = (filter.clone(), page.clone());
-        let rows = db(ctx).run(move |c| Box::pin(async move { q::pupils_page(c, &f2, &p).await })).await?;
-        let counter = db(ctx).clone();
-        Ok(connection(
-            ctx,
-            &page,
-            rows,
-            move || {
-                Box::pin(async move {
-                    counter.run(move |c| Box::pin(async move { q::pupils_count(c, &filter).await })).await
-                })
-            },
-            |r: &PupilRow| r.id.to_string(),
-            Pupil,
-        )
-        .await?)
+        pupil_list(ctx, filter, first, after).await
     }
 
     /// A pupil by id; null when it does not exist or is outside the caller's scope.

@@ -3,9 +3,9 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, Result};
 
-use super::connection::{Connection, connection, page_request};
+use super::connection::{Connection, list, page_request};
 use super::loaders::{AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf};
-use super::{db, loader};
+use super::loader;
 use crate::db::territory::{
     self as q, AmbitFilter, AmbitRow, HubFilter, HubRow, InstitutionRow, MunicipalityFilter, MunicipalityRow,
     ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,
@@ -130,43 +130,11 @@ pub(crate) fn code_arg(field: &str, v: Option<String>, max: usize) -> AppResult<
     .transpose()
 }
 
-/// Expands to a function that returns one page of a list (`first`, `after`)
-/// and, when selected, its count.
-macro_rules! list {
-    ($name:ident, $filter:ty, $row:ty, $node:ident, $page:path, $count:path, $key:ident) => {
-        async fn $name(
-            ctx: &Context<'_>,
-            filter: $filter,
-            first: Option<i32>,
-            after: Option<String>,
-        ) -> Result<Connection<$node>> {
-            let page = page_request(first, after)?;
-            let database = db(ctx).clone();
-            let (f, p) = (filter.clone(), page.clone());
-            let rows = database.run(move |c| Box::pin(async move { $page(c, &f, &p).await })).await?;
-            let counter = db(ctx).clone();
-            connection(
-                ctx,
-                &page,
-                rows,
-                move || {
-                    Box::pin(
-                        async move { counter.run(move |c| Box::pin(async move { $count(c, &filter).await })).await },
-                    )
-                },
-                |r: &$row| r.$key.clone(),
-                $node,
-            )
-            .await
-            .map_err(Into::into)
-        }
-    };
-}
-
-list!(province_list, ProvinceFilter, ProvinceRow, Province, q::provinces_page, q::provinces_count, code);
-list!(ambit_list, AmbitFilter, AmbitRow, TerritorialAmbit, q::ambits_page, q::ambits_count, code);
+list!(province_list, page_request, ProvinceFilter, ProvinceRow, Province, q::provinces_page, q::provinces_count, code);
+list!(ambit_list, page_request, AmbitFilter, AmbitRow, TerritorialAmbit, q::ambits_page, q::ambits_count, code);
 list!(
     municipality_list,
+    page_request,
     MunicipalityFilter,
     MunicipalityRow,
     Municipality,
@@ -174,9 +142,9 @@ list!(
     q::municipalities_count,
     istat_code
 );
-list!(school_list, SchoolFilter, InstitutionRow, School, q::schools_page, q::schools_count, code);
-list!(site_list, SiteFilter, SiteRow, Site, q::sites_page, q::sites_count, code);
-list!(hub_list, HubFilter, HubRow, Hub, q::hubs_page, q::hubs_count, code);
+list!(school_list, page_request, SchoolFilter, InstitutionRow, School, q::schools_page, q::schools_count, code);
+list!(site_list, page_request, SiteFilter, SiteRow, Site, q::sites_page, q::sites_count, code);
+list!(hub_list, page_request, HubFilter, HubRow, Hub, q::hubs_page, q::hubs_count, code);
 
 async fn province(ctx: &Context<'_>, code: &str) -> Result<Province> {
     let row = loader(ctx).load_one(ProvinceKey(code.to_owned())).await?.ok_or(AppError::NotFound)?;
