@@ -34,6 +34,10 @@ pub enum AppError {
     RateLimited {
         until: chrono::DateTime<chrono::Utc>,
     },
+    /// Too many password-reset requests from this address.
+    TooManyResets {
+        until: chrono::DateTime<chrono::Utc>,
+    },
     Forbidden,
     Conflict(String),
     /// A write outside an open collection window.
@@ -64,7 +68,7 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::CampaignClosed(_) => "CAMPAIGN_CLOSED",
             AppError::Submitted(_) => "REQUEST_SUBMITTED",
-            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
             AppError::Disabled(_) => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -83,6 +87,10 @@ impl AppError {
             }
             AppError::RateLimited { until } => format!(
                 "too many failed logins: try again after {} UTC, or reset the password",
+                until.format("%Y-%m-%d %H:%M")
+            ),
+            AppError::TooManyResets { until } => format!(
+                "too many password-reset requests from this address: try again after {} UTC",
                 until.format("%Y-%m-%d %H:%M")
             ),
             AppError::Forbidden => "not allowed".into(),

@@ -5,12 +5,14 @@
 use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 
+use super::login::ClientAddr;
 use super::passwords::Passwords;
 use super::tokens;
 use crate::db::AuthDb;
 use crate::db::accounts as q;
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
+use crate::rules::throttle::{self, Decision, ThrottlePolicy};
 
 /// How long a reset link works.
 pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::minutes(60);
@@ -19,6 +21,40 @@ pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::minutes(60);
 /// headers, so a forged `Host` cannot redirect a reset link.
 #[derive(Debug, Clone)]
 pub struct PublicUrl(pub String);
+
+/// Reset e-mails one account may be sent per throttle period: enough for a
+/// lost message, too few to flood a mailbox.
+pub const RESETS_PER_ACCOUNT: u32 = 3;
+/// Reset requests one client address may make per throttle period.
+pub const RESETS_PER_ADDRESS: u32 = 20;
+
+/// Counts a reset request against the e-mail and the client address. Too
+/// many from the address is RATE_LIMITED; too many for the e-mail sends
+/// nothing more (`false`) but answers as usual, so that the answer still
+/// says nothing about the account.
+pub async fn admit_reset_request(
+    db: &AuthDb,
+    policy: &ThrottlePolicy,
+    email: &str,
+    addr: &ClientAddr,
+) -> AppResult<bool> {
+    let keys = [format!("reset:{email}"), format!("reset-address:{}", addr.0)];
+    let now = Utc::now();
+    let records = {
+        let keys = keys.to_vec();
+        db.run(move |c| Box::pin(q::throttle_records(c, keys))).await?
+    };
+    let record = |key: &str| records.iter().find(|(k, _)| k == key).map(|(_, r)| *r);
+    if let Decision::Locked(until) = throttle::decide(policy, record(&keys[1]).as_ref(), now) {
+        return Err(AppError::TooManyResets { until });
+    }
+    let send = matches!(throttle::decide(policy, record(&keys[0]).as_ref(), now), Decision::Allow(_));
+    for (key, limit) in keys.into_iter().zip([RESETS_PER_ACCOUNT, RESETS_PER_ADDRESS]) {
+        let next = throttle::after_failure(policy, record(&key).as_ref(), limit, now);
+        db.run(move |c| Box::pin(q::throttle_store(c, key, next))).await?;
+    }
+    Ok(send)
+}
 
 /// Sends a reset link if the address belongs to an enabled account; does
 /// nothing otherwise. Callers answer the same either way and run this in the

@@ -227,7 +227,9 @@ impl AccountsMutation {
 
     /// Sends a single-use link to set a new password, if the address has an
     /// account. Always answers true: the answer does not tell whether it has.
-    /// Also how a provisioned account sets its first password.
+    /// Also how a provisioned account sets its first password. At most three
+    /// links per address in a quarter of an hour; many requests from one
+    /// client address are RATE_LIMITED.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let email = auth::normalize_email(&email).map_err(|r| AppError::bad_input("email", r))?;
         let db = ctx.data_unchecked::<AuthDb>().clone();
@@ -237,6 +239,10 @@ impl AccountsMutation {
         }
         let mailer =
             ctx.data::<Mailer>().map_err(|_| AppError::internal(anyhow::anyhow!("no mailer configured")))?.clone();
+        let addr = ctx.data_unchecked::<ClientAddr>();
+        if !recovery::admit_reset_request(&db, ctx.data_unchecked::<ThrottlePolicy>(), &email, addr).await? {
+            return Ok(true);
+        }
         let url = ctx.data_unchecked::<PublicUrl>().clone();
         // In the background: the time to answer must not depend on whether the account exists.
         tokio::spawn(async move {

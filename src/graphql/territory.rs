@@ -4,8 +4,8 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result};
 
 use super::connection::{Connection, list, page_request};
-use super::loaders::{AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf};
 use super::loader;
+use super::loaders::{AmbitKey, HubKey, HubOfAmbit, InstitutionKey, MunicipalityKey, ProvinceKey, SiteKey, SitesOf};
 use crate::db::territory::{
     self as q, AmbitFilter, AmbitRow, HubFilter, HubRow, InstitutionRow, MunicipalityFilter, MunicipalityRow,
     ProvinceFilter, ProvinceRow, SchoolFilter, SiteFilter, SiteRow,

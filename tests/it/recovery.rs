@@ -228,3 +228,26 @@ async fn limited_mode_disables_chosen_functions_and_nothing_else() {
     assert!(switch(&["off"]).contains("limited mode is off"));
     assert_eq!(app.query(REQUEST, json!({ "e": external.email })).await["requestPasswordReset"], true);
 }
+
+/// Reset requests cannot flood a mailbox, and one client address cannot
+/// send them without end; the answer still tells nothing about the account.
+#[tokio::test]
+async fn reset_requests_are_throttled() {
+    let app = TestApp::demo().await;
+    let email = demo_account("bgic82100t@istruzione.it").email;
+    for _ in 0..5 {
+        assert_eq!(app.query(REQUEST, json!({ "e": email })).await["requestPasswordReset"], true);
+    }
+    assert_eq!(app.mail_to(&email, 3).await.len(), 3);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(app.mail_to(&email, 3).await.len(), 3, "no more than three links per quarter of an hour");
+
+    // Twenty requests from one address in all; the next is refused.
+    for i in 0..15 {
+        let other = format!("nobody{i}@ambito.invalid");
+        assert_eq!(app.query(REQUEST, json!({ "e": other })).await["requestPasswordReset"], true);
+    }
+    let (_, err) = app.query_error(REQUEST, json!({ "e": "someone@ambito.invalid" })).await;
+    assert_eq!(err["extensions"]["code"], "RATE_LIMITED");
+    assert!(err["message"].as_str().unwrap().contains("password-reset requests"), "{err}");
+}
