@@ -823,3 +823,16 @@ pub async fn export_rows(conn: &mut AsyncPgConnection, year: i32, f: &ReportFilt
     .load(conn)
     .await
 }
+
+/// Submissions of a school year the caller may read, optionally in one state.
+pub async fn submissions(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    state: Option<&'static str>,
+) -> QueryResult<Vec<SubmissionRow>> {
+    let mut q = support_submissions::table.filter(support_submissions::school_year.eq(year)).into_boxed();
+    if let Some(s) = state {
+        q = q.filter(support_submissions::state.eq(s));
+    }
+    q.order(support_submissions::institution_code).select(SubmissionRow::as_select()).load(conn).await
+}

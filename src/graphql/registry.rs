@@ -693,6 +693,34 @@ impl RegistryQuery {
         Ok(rows.into_iter().next().map(Pupil))
     }
 
+    /// The schools' support requests of a year that were submitted or sent
+    /// back, in the caller's scope: the office's worklist for approval.
+    async fn support_submissions(
+        &self,
+        ctx: &Context<'_>,
+        school_year: String,
+        state: Option<SubmissionState>,
+    ) -> Result<Vec<SupportSubmission>> {
+        authorize(ctx, ObjectKind::SupportRequest, Action::Read)?;
+        let year = year_arg("schoolYear", &school_year)?.stored();
+        let state = match state {
+            None => None,
+            Some(SubmissionState::Submitted) => Some("submitted"),
+            Some(SubmissionState::Returned) => Some("returned"),
+            // Drafts have no row: a school is a draft until it submits.
+            Some(SubmissionState::Draft) => return Ok(Vec::new()),
+        };
+        let rows = db(ctx).run(move |c| Box::pin(q::submissions(c, year, state))).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SupportSubmission {
+                institution: r.institution_code.clone(),
+                school_year: r.school_year,
+                row: Some(r),
+            })
+            .collect())
+    }
+
     /// A school's support request for a year. A school sees its own (leave
     /// `school` out); the office names the school. Null outside the caller's scope.
     async fn support_submission(

@@ -135,6 +135,17 @@ async fn the_whole_path_as_school_and_office() {
     let pupils_in_totals: i64 = totals.iter().map(|t| t["pupils"].as_i64().unwrap()).sum();
     assert_eq!(pupils_in_totals as usize, mine.len(), "every pupil has a request and is counted once");
 
+    // The office's worklist holds the demo's submitted school, not this draft.
+    let worklist =
+        "query($y: String!) { supportSubmissions(schoolYear: $y, state: SUBMITTED) { school { code } state } }";
+    let (_, other_code) = other_school();
+    let list = app.query_as(&office, worklist, json!({ "y": year })).await;
+    assert_eq!(list["supportSubmissions"], json!([{ "school": { "code": other_code }, "state": "SUBMITTED" }]));
+    let mi = app.login(OFFICE_MI).await;
+    assert_eq!(app.query_as(&mi, worklist, json!({ "y": year })).await["supportSubmissions"], json!([]));
+    let own = app.query_as(&school, worklist, json!({ "y": year })).await;
+    assert_eq!(own["supportSubmissions"], json!([]), "a school sees only its own, and it has not submitted");
+
     // Approving before submission is refused.
     let approve = "mutation($p: ID!, $h: Int!) { approveSupportHours(pupilId: $p, hours: $h) { hours approvedHours } }";
     let err = error_as(&app, &office, approve, json!({ "p": pupil, "h": 20 })).await;
