@@ -29,6 +29,11 @@ fn year_arg(field: &str, v: &str) -> AppResult<SchoolYear> {
     v.parse().map_err(|r| AppError::bad_input(field, r))
 }
 
+/// An optional school year, in its stored form.
+fn stored_year_arg(field: &str, v: Option<&str>) -> AppResult<Option<i32>> {
+    v.map(|y| year_arg(field, y)).transpose().map(|y| y.map(SchoolYear::stored))
+}
+
 fn id_arg(field: &str, id: &ID) -> AppResult<i64> {
     id.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| AppError::bad_input(field, "is not an id of this server"))
 }
@@ -620,7 +625,7 @@ impl RegistryQuery {
         school_year: Option<String>,
     ) -> Result<Vec<CollectionWindow>> {
         authorize(ctx, ObjectKind::CollectionWindow, Action::Read)?;
-        let year = school_year.as_deref().map(|y| year_arg("schoolYear", y)).transpose()?.map(SchoolYear::stored);
+        let year = stored_year_arg("schoolYear", school_year.as_deref())?;
         let rows = db(ctx).run(move |c| Box::pin(q::all_windows(c, year))).await?;
         Ok(rows.into_iter().map(CollectionWindow).collect())
     }
@@ -637,12 +642,7 @@ impl RegistryQuery {
         authorize(ctx, ObjectKind::Class, Action::Read)?;
         let f = filter.unwrap_or_default();
         let filter = ClassFilter {
-            school_year: f
-                .school_year
-                .as_deref()
-                .map(|y| year_arg("filter.schoolYear", y))
-                .transpose()?
-                .map(SchoolYear::stored),
+            school_year: stored_year_arg("filter.schoolYear", f.school_year.as_deref())?,
             institution: code_arg("filter.school", f.school, 10)?,
             site: code_arg("filter.site", f.site, 10)?,
         };
@@ -668,12 +668,7 @@ impl RegistryQuery {
         authorize(ctx, ObjectKind::Pupil, Action::Read)?;
         let f = filter.unwrap_or_default();
         let filter = PupilFilter {
-            school_year: f
-                .school_year
-                .as_deref()
-                .map(|y| year_arg("filter.schoolYear", y))
-                .transpose()?
-                .map(SchoolYear::stored),
+            school_year: stored_year_arg("filter.schoolYear", f.school_year.as_deref())?,
             institution: code_arg("filter.school", f.school, 10)?,
             class_id: f.class_id.as_ref().map(|c| id_arg("filter.classId", c)).transpose()?,
             site: code_arg("filter.site", f.site, 10)?,
