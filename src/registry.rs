@@ -8,8 +8,7 @@ use chrono::NaiveDate;
 use diesel_async::AsyncPgConnection;
 use serde_json::{Map, Value};
 
-use crate::auth::{OrgRef, Subject};
-use crate::authz::Scope;
+use crate::authz::{Caller, Scope};
 use crate::db::audit::{self, Event};
 use crate::db::registry::{
     self as q, ApprovalRow, ClassFields, ClassRow, Duplicate, PupilFields, PupilRow, RequestRow, SubmissionRow,
@@ -23,42 +22,6 @@ use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{self, Ratio, Severity};
 use crate::rules::tax_code::{self, Sex};
 use crate::rules::window::{self, Window};
-
-/// Who acts, and within which scope the policies let them act for the use case.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub scope: Scope,
-    pub province: Option<String>,
-    pub school: Option<String>,
-}
-
-impl Caller {
-    pub fn new(subject: &Subject, scope: Scope) -> Caller {
-        let school = match &subject.membership.org {
-            OrgRef::School(c) => Some(c.clone()),
-            _ => None,
-        };
-        Caller { scope, province: subject.membership.province.clone(), school }
-    }
-
-    /// The office's province; only a `province` scope has one to act on.
-    fn office_province(&self) -> AppResult<String> {
-        match (self.scope, &self.province) {
-            (Scope::Province, Some(p)) => Ok(p.clone()),
-            _ => Err(AppError::Forbidden),
-        }
-    }
-
-    /// Whether the caller may act on rows of this institution in its scope.
-    /// Row security says the same again; this gives input errors a field.
-    fn reaches(&self, institution: &str, province: &str) -> bool {
-        match self.scope {
-            Scope::School => self.school.as_deref() == Some(institution),
-            Scope::Province => self.province.as_deref() == Some(province),
-            _ => false,
-        }
-    }
-}
 
 fn bad(field: &str, reason: impl Into<String>) -> AppError {
     AppError::bad_input(field, reason)

@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi, StringAdapter};
 
 use crate::auth::{OrgRef, Role, Subject};
+use crate::error::AppError;
 
 pub const MODEL: &str = include_str!("../../policies/model.conf");
 pub const POLICY: &str = include_str!("../../policies/policy.csv");
@@ -144,6 +145,43 @@ impl FromStr for Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Who acts, and within which scope the policies let them act for the use case.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub scope: Scope,
+    pub province: Option<String>,
+    pub school: Option<String>,
+}
+
+impl Caller {
+    pub fn new(subject: &Subject, scope: Scope) -> Caller {
+        let school = match &subject.membership.org {
+            OrgRef::School(c) => Some(c.clone()),
+            _ => None,
+        };
+        Caller { scope, province: subject.membership.province.clone(), school }
+    }
+
+    /// The office's province; only a `province` scope has one to act on.
+    pub fn office_province(&self) -> Result<String, AppError> {
+        match (self.scope, &self.province) {
+            (Scope::Province, Some(p)) => Ok(p.clone()),
+            _ => Err(AppError::Forbidden),
+        }
+    }
+
+    /// Whether the caller's scope reaches rows of this institution. Row
+    /// security says the same again; this lets callers answer with a field
+    /// or with not-found before asking the database.
+    pub fn reaches(&self, institution: &str, province: &str) -> bool {
+        match self.scope {
+            Scope::School => self.school.as_deref() == Some(institution),
+            Scope::Province => self.province.as_deref() == Some(province),
+            _ => false,
+        }
     }
 }
 

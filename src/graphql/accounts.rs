@@ -4,14 +4,14 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
-use super::{authorize, db, loader, subject};
+use super::{caller, db, loader, subject};
 use crate::auth::limited::{self, AccountFunction};
 use crate::auth::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
 use crate::auth::provision;
 use crate::auth::recovery::{self, PublicUrl};
 use crate::auth::{self, OrgRef, SessionPolicy};
-use crate::authz::{Action, ObjectKind, Scope};
+use crate::authz::{Action, ObjectKind};
 use crate::db::AuthDb;
 use crate::db::accounts as q;
 use crate::error::AppError;
@@ -269,11 +269,7 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         school_codes: Option<Vec<String>>,
     ) -> Result<Vec<ProvisionedAccount>> {
-        let (subject, scope) = authorize(ctx, ObjectKind::Account, Action::Write)?;
-        let province = match (scope, &subject.membership.province) {
-            (Scope::Province, Some(p)) => p.clone(),
-            _ => return Err(AppError::Forbidden.into()),
-        };
+        let province = caller(ctx, ObjectKind::Account, Action::Write)?.office_province()?;
         let codes = school_codes.map(|v| v.iter().map(|c| c.trim().to_ascii_uppercase()).collect());
         let done = provision::schools(db(ctx), province, codes).await?;
         Ok(done
@@ -292,11 +288,7 @@ impl AccountsMutation {
         role: RoleGql,
         organization: String,
     ) -> Result<ProvisionedAccount> {
-        let (subject, scope) = authorize(ctx, ObjectKind::Account, Action::Write)?;
-        let province = match (scope, &subject.membership.province) {
-            (Scope::Province, Some(p)) => p.clone(),
-            _ => return Err(AppError::Forbidden.into()),
-        };
+        let province = caller(ctx, ObjectKind::Account, Action::Write)?.office_province()?;
         let email = auth::normalize_email(&email).map_err(|r| AppError::bad_input("email", r))?;
         let role = auth::Role::from(role);
         let org =

@@ -22,7 +22,7 @@ use async_graphql::{
 use crate::auth::passwords::Passwords;
 use crate::auth::recovery::PublicUrl;
 use crate::auth::{SessionPolicy, Subject};
-use crate::authz::{Action, Authorizer, ObjectKind, Scope};
+use crate::authz::{Action, Authorizer, Caller, ObjectKind, Scope};
 use crate::db::RequestDb;
 use crate::error::AppError;
 use crate::mail::Mailer;
@@ -106,6 +106,12 @@ pub(crate) fn authorize<'a>(
     let s = subject(ctx)?;
     let scope = ctx.data_unchecked::<Authorizer>().scope(s.membership.role, obj, act).ok_or(AppError::Forbidden)?;
     Ok((s, scope))
+}
+
+/// The caller as the use cases see it: its scope for `act` on `obj`.
+pub(crate) fn caller(ctx: &Context<'_>, obj: ObjectKind, act: Action) -> Result<Caller, AppError> {
+    let (subject, scope) = authorize(ctx, obj, act)?;
+    Ok(Caller::new(subject, scope))
 }
 
 /// Error codes that tell a request refused before execution from one that ran:

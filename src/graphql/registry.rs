@@ -11,7 +11,7 @@ use super::loaders::{
 };
 use super::scalars::Date;
 use super::territory::{Municipality, Province, School, SchoolOrder, Site, TerritorialAmbit, code_arg, istat_arg};
-use super::{authorize, db, loader};
+use super::{authorize, caller, db, loader};
 use crate::authz::{Action, ObjectKind};
 use crate::db::audit::{self as trail, EventRow, TrailFilter};
 use crate::db::registry::{
@@ -19,7 +19,7 @@ use crate::db::registry::{
     SubmissionRow, TotalRow, WindowRow,
 };
 use crate::error::{AppError, AppResult};
-use crate::registry::{self as uc, Caller, ClassInput, PupilInput, PupilPatch};
+use crate::registry::{self as uc, ClassInput, PupilInput, PupilPatch};
 use crate::rules::order::SchoolOrder as DomainOrder;
 use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{Ratio, Severity};
@@ -40,11 +40,6 @@ fn id_arg(field: &str, id: &ID) -> AppResult<i64> {
 
 fn year_of(stored: i32) -> String {
     SchoolYear::from_stored(stored).map_or_else(|| stored.to_string(), |y| y.to_string())
-}
-
-async fn caller(ctx: &Context<'_>, obj: ObjectKind, act: Action) -> AppResult<Caller> {
-    let (subject, scope) = authorize(ctx, obj, act)?;
-    Ok(Caller::new(subject, scope))
 }
 
 async fn school(ctx: &Context<'_>, code: &str) -> Result<School> {
@@ -724,18 +719,13 @@ impl RegistryQuery {
         school_year: String,
         school: Option<String>,
     ) -> Result<Option<SupportSubmission>> {
-        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Read).await?;
+        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Read)?;
         let year = year_arg("schoolYear", &school_year)?;
         let Some(institution) = code_arg("school", school, 10)?.or(caller.school.clone()) else {
             return Err(AppError::bad_input("school", "name the school").into());
         };
         let Some(found) = loader(ctx).load_one(InstitutionKey(institution.clone())).await? else { return Ok(None) };
-        let visible = match caller.scope {
-            crate::authz::Scope::School => caller.school.as_deref() == Some(found.code.as_str()),
-            crate::authz::Scope::Province => caller.province.as_deref() == Some(found.province_code.as_str()),
-            _ => false,
-        };
-        if !visible {
+        if !caller.reaches(&found.code, &found.province_code) {
             return Ok(None);
         }
         let i = institution.clone();
@@ -838,7 +828,7 @@ impl RegistryMutation {
         ctx: &Context<'_>,
         input: OpenCollectionWindowInput,
     ) -> Result<Vec<CollectionWindow>> {
-        let caller = caller(ctx, ObjectKind::CollectionWindow, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::CollectionWindow, Action::Write)?;
         let year = year_arg("input.schoolYear", &input.school_year)?;
         let rows = uc::open_window(db(ctx), &caller, year, input.opens_on.0, input.closes_on.0, input.schools).await?;
         Ok(rows.into_iter().map(CollectionWindow).collect())
@@ -852,26 +842,26 @@ impl RegistryMutation {
         school_year: String,
         schools: Option<Vec<String>>,
     ) -> Result<Vec<CollectionWindow>> {
-        let caller = caller(ctx, ObjectKind::CollectionWindow, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::CollectionWindow, Action::Write)?;
         let year = year_arg("schoolYear", &school_year)?;
         let rows = uc::close_window(db(ctx), &caller, year, schools).await?;
         Ok(rows.into_iter().map(CollectionWindow).collect())
     }
 
     async fn create_class(&self, ctx: &Context<'_>, input: SchoolClassInput) -> Result<SchoolClass> {
-        let caller = caller(ctx, ObjectKind::Class, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::Class, Action::Write)?;
         Ok(SchoolClass(uc::create_class(db(ctx), &caller, class_input(input)?).await?))
     }
 
     async fn update_class(&self, ctx: &Context<'_>, id: ID, input: SchoolClassInput) -> Result<SchoolClass> {
-        let caller = caller(ctx, ObjectKind::Class, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::Class, Action::Write)?;
         let id = id_arg("id", &id)?;
         Ok(SchoolClass(uc::update_class(db(ctx), &caller, id, class_input(input)?).await?))
     }
 
     /// Removes a class without pupils.
     async fn delete_class(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let caller = caller(ctx, ObjectKind::Class, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::Class, Action::Write)?;
         uc::delete_class(db(ctx), &caller, id_arg("id", &id)?).await?;
         Ok(true)
     }
@@ -879,7 +869,7 @@ impl RegistryMutation {
     /// Registers a pupil with a disability in a class of the caller's school.
     /// A tax code already registered in the province for the year is a CONFLICT.
     async fn create_pupil(&self, ctx: &Context<'_>, input: CreatePupilInput) -> Result<Pupil> {
-        let caller = caller(ctx, ObjectKind::Pupil, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::Pupil, Action::Write)?;
         let c = input.certification;
         let input = PupilInput {
             class_id: id_arg("input.classId", &input.class_id)?,
@@ -897,7 +887,7 @@ impl RegistryMutation {
     }
 
     async fn update_pupil(&self, ctx: &Context<'_>, id: ID, input: UpdatePupilInput) -> Result<Pupil> {
-        let caller = caller(ctx, ObjectKind::Pupil, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::Pupil, Action::Write)?;
         let id = id_arg("id", &id)?;
         let c = input.certification.unwrap_or_default();
         let patch = PupilPatch {
@@ -920,7 +910,7 @@ impl RegistryMutation {
     }
 
     async fn delete_pupil(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let caller = caller(ctx, ObjectKind::Pupil, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::Pupil, Action::Write)?;
         uc::delete_pupil(db(ctx), &caller, id_arg("id", &id)?).await?;
         Ok(true)
     }
@@ -936,7 +926,7 @@ impl RegistryMutation {
         ratio: String,
         hours: Option<i32>,
     ) -> Result<SupportRequest> {
-        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write)?;
         let pupil_id = id_arg("pupilId", &pupil_id)?;
         let ratio: Ratio = ratio.parse().map_err(|r| AppError::bad_input("ratio", r))?;
         let (pupil, row) = uc::request_hours(db(ctx), &caller, pupil_id, ratio, hours).await?;
@@ -946,7 +936,7 @@ impl RegistryMutation {
     /// The school submits its support request for the year; its data lock
     /// until the office sends the request back.
     async fn submit_support_request(&self, ctx: &Context<'_>, school_year: String) -> Result<SupportSubmission> {
-        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::SupportRequest, Action::Write)?;
         let year = year_arg("schoolYear", &school_year)?;
         let row = uc::submit(db(ctx), &caller, year).await?;
         Ok(SupportSubmission {
@@ -964,7 +954,7 @@ impl RegistryMutation {
         school_year: String,
         reason: String,
     ) -> Result<SupportSubmission> {
-        let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write)?;
         let year = year_arg("schoolYear", &school_year)?;
         let row = uc::send_back(db(ctx), &caller, school, year, reason).await?;
         Ok(SupportSubmission {
@@ -976,7 +966,7 @@ impl RegistryMutation {
 
     /// The office approves weekly support hours for a pupil of a submitted request.
     async fn approve_support_hours(&self, ctx: &Context<'_>, pupil_id: ID, hours: i32) -> Result<SupportRequest> {
-        let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write).await?;
+        let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write)?;
         let pupil_id = id_arg("pupilId", &pupil_id)?;
         let (pupil, _) = uc::approve(db(ctx), &caller, pupil_id, hours).await?;
         let id = pupil.id;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::auth::{Subject, subject_for};
-use crate::authz::{Action, ObjectKind, Scope};
+use crate::authz::{Action, Caller, ObjectKind};
 use crate::db::registry::{self as q, ReportFilter};
 use crate::db::{RequestDb, audit};
 use crate::error::{AppError, current_request_id};
@@ -94,12 +94,13 @@ pub async fn registry(
     }
 }
 
-/// The caller and its scope for reading `obj`.
-async fn caller(req: &Request, state: &AppState, obj: ObjectKind) -> Result<(Subject, Scope), AppError> {
+/// The caller, and what it may read of `obj`.
+async fn caller(req: &Request, state: &AppState, obj: ObjectKind) -> Result<(Subject, Caller), AppError> {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
     let scope = state.authz.scope(subject.membership.role, obj, Action::Read).ok_or(AppError::Forbidden)?;
-    Ok((subject, scope))
+    let caller = Caller::new(&subject, scope);
+    Ok((subject, caller))
 }
 
 fn file(mime: &str, name: &str, body: Vec<u8>) -> Response {
@@ -178,16 +179,12 @@ pub async fn support_summary(
 }
 
 async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -> Result<Response, AppError> {
-    let (subject, scope) = caller(req, state, ObjectKind::SupportRequest).await?;
+    let (subject, caller) = caller(req, state, ObjectKind::SupportRequest).await?;
     let year =
         params.school_year.as_deref().ok_or_else(|| AppError::bad_input("schoolYear", "is required, e.g. 2026/27"))?;
     let year: SchoolYear = year.parse().map_err(|r| AppError::bad_input("schoolYear", r))?;
-    let own = match &subject.membership.org {
-        crate::auth::OrgRef::School(c) => Some(c.clone()),
-        _ => None,
-    };
     let school = code_arg("school", params.school.clone(), 10)?
-        .or(own.clone())
+        .or(caller.school.clone())
         .ok_or_else(|| AppError::bad_input("school", "name the school"))?;
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
     let (code, stored) = (school.clone(), year.stored());
@@ -219,12 +216,7 @@ async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -
         }
     };
     // Out of scope is not found, exactly like a school that does not exist.
-    let visible = inst.as_ref().is_some_and(|i| match scope {
-        Scope::School => own.as_deref() == Some(i.code.as_str()),
-        Scope::Province => subject.membership.province.as_deref() == Some(i.province_code.as_str()),
-        _ => false,
-    });
-    let Some(inst) = inst.filter(|_| visible) else {
+    let Some(inst) = inst.filter(|i| caller.reaches(&i.code, &i.province_code)) else {
         db.finish(false).await?;
         return Err(AppError::NotFound);
     };
