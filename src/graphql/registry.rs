@@ -262,7 +262,7 @@ pub struct SupportRequest {
 impl SupportRequest {
     /// Pupils per support teacher: `1:1`, `1:2`, …
     async fn ratio(&self) -> String {
-        Ratio::pupils(self.row.ratio).map_or_else(|| self.row.ratio.to_string(), |r| r.to_string())
+        Ratio::label(self.row.ratio)
     }
     /// Requested hours per week.
     async fn hours(&self) -> i32 {
@@ -308,7 +308,7 @@ impl From<TotalRow> for SupportTotal {
         let order = t.school_order.parse::<DomainOrder>().map(SchoolOrder::from).unwrap_or(SchoolOrder::Adult);
         SupportTotal {
             order,
-            ratio: Ratio::pupils(t.ratio).map_or_else(|| t.ratio.to_string(), |r| r.to_string()),
+            ratio: Ratio::label(t.ratio),
             pupils: t.pupils as i32,
             requested_hours: t.hours as i32,
             approved_hours: t.approved_hours as i32,

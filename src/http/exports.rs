@@ -22,7 +22,7 @@ use crate::reports;
 use crate::reports::summary::{self, Summary};
 use crate::rules::order::SchoolOrder;
 use crate::rules::school_year::SchoolYear;
-use crate::rules::support::Ratio;
+use crate::rules::support::{Ratio, stored_order_label};
 
 /// Fields of a pupil that an export discloses, for the audit trail.
 const EXPORTED: [&str; 6] = ["firstName", "lastName", "taxCode", "birthDate", "sex", "certification"];
@@ -235,8 +235,8 @@ async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -
         totals: totals
             .into_iter()
             .map(|t| summary::Total {
-                order: order_label(&t.school_order),
-                ratio: Ratio::pupils(t.ratio).map_or_else(|| t.ratio.to_string(), |r| r.to_string()),
+                order: stored_order_label(&t.school_order),
+                ratio: Ratio::label(t.ratio),
                 pupils: t.pupils,
                 requested: t.hours,
                 approved: t.approved_hours,
@@ -247,7 +247,7 @@ async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -
             .map(|r| summary::Line {
                 internal_code: crate::graphql::registry::internal_code(r.id),
                 initials: summary::initials(&r.first_name, &r.last_name),
-                order: order_label(&r.school_order),
+                order: stored_order_label(&r.school_order),
                 class: format!("{}{}", r.year_of_study, r.section),
                 severity: if r.severity == "c3" { "c. 3".into() } else { "c. 1".into() },
                 ratio: r.ratio.and_then(Ratio::pupils).map_or_else(|| "-".into(), |x| x.to_string()),
@@ -268,8 +268,4 @@ async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -
     db.finish(true).await?;
     let name = format!("sintesi-ore-sostegno-{}-{}.pdf", inst.code, year.to_string().replace('/', "-"));
     Ok(file("application/pdf", &name, body))
-}
-
-fn order_label(stored: &str) -> String {
-    stored.parse::<SchoolOrder>().map(crate::rules::support::order_label).unwrap_or(stored).to_owned()
 }

@@ -5,7 +5,6 @@
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 
 use crate::db::registry::ExportRow;
-use crate::rules::order::SchoolOrder;
 use crate::rules::support::{self, Ratio};
 
 /// Column headers, in the order of [`cells`].
@@ -42,10 +41,6 @@ pub enum Cell {
     Empty,
 }
 
-fn order_label(stored: &str) -> String {
-    stored.parse::<SchoolOrder>().map(support::order_label).unwrap_or(stored).to_owned()
-}
-
 fn severity_label(stored: &str) -> &'static str {
     if stored == "c3" { "art. 3 c. 3 (grave)" } else { "art. 3 c. 1" }
 }
@@ -61,7 +56,7 @@ pub fn cells(r: &ExportRow) -> Vec<Cell> {
         Text(r.site_code.clone()),
         Text(r.site_name.clone()),
         Text(r.municipality.clone()),
-        Text(order_label(&r.school_order)),
+        Text(support::stored_order_label(&r.school_order)),
         Number(r.year_of_study),
         Text(r.section.clone()),
         Text(r.last_name.clone()),

@@ -52,6 +52,11 @@ impl Ratio {
     pub fn pupils_per_teacher(self) -> i32 {
         i32::from(self.0)
     }
+
+    /// `1:2` for a stored pupils-per-teacher count.
+    pub fn label(stored: i32) -> String {
+        Ratio::pupils(stored).map_or_else(|| stored.to_string(), |r| r.to_string())
+    }
 }
 
 impl fmt::Display for Ratio {
@@ -92,6 +97,11 @@ pub fn order_label(order: SchoolOrder) -> &'static str {
         SchoolOrder::SecondariaSecondoGrado => "secondaria di II grado",
         SchoolOrder::Adult => "istruzione degli adulti",
     }
+}
+
+/// The Italian name of a stored order (`primaria`), for files people read.
+pub fn stored_order_label(stored: &str) -> String {
+    stored.parse::<SchoolOrder>().map(order_label).unwrap_or(stored).to_owned()
 }
 
 /// A refused request: the field at fault and why, the maximum included.
