@@ -11,8 +11,7 @@ use serde_json::{Map, Value};
 use crate::authz::{Caller, Scope};
 use crate::db::audit::{self, Event};
 use crate::db::registry::{
-    self as q, ApprovalRow, ClassFields, ClassRow, Duplicate, PupilFields, PupilRow, RequestRow, SubmissionRow,
-    WindowRow,
+    self as q, ClassFields, ClassRow, Duplicate, PupilFields, PupilRow, RequestRow, SubmissionRow, WindowRow,
 };
 use crate::db::{RequestDb, territory};
 use crate::error::{AppError, AppResult};
@@ -688,7 +687,8 @@ fn submission_event(action: &'static str, province: &str, r: &SubmissionRow) -> 
 }
 
 /// The office approves hours for a pupil of a submitted request.
-pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32) -> AppResult<(PupilRow, ApprovalRow)> {
+/// Returns the pupil and its request, whose approved hours are now set.
+pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32) -> AppResult<(PupilRow, RequestRow)> {
     caller.office_province()?;
     db.try_run(move |c| {
         Box::pin(async move {
@@ -702,9 +702,9 @@ pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32)
                     year_label(p.school_year)
                 )));
             }
-            if q::requests_by_pupil(c, vec![pupil_id]).await?.is_empty() {
+            let Some(request) = q::requests_by_pupil(c, vec![pupil_id]).await?.into_iter().next() else {
                 return Err(bad("pupilId", "the school requested no support hours for this pupil"));
-            }
+            };
             let order = order_of_pupil(c, &p).await?;
             let hours = support::approved_hours(order, hours).map_err(|e| bad(e.field, e.reason))?;
             let old = q::approvals_by_pupil(c, vec![pupil_id]).await?.into_iter().next();
@@ -724,7 +724,7 @@ pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32)
                 }],
             )
             .await?;
-            Ok((p, row))
+            Ok((p, request))
         })
     })
     .await

@@ -120,3 +120,18 @@ macro_rules! by_id {
 by_id!(ClassKey, ClassRow, registry::classes_by_id, id);
 by_id!(RequestOf, RequestRow, registry::requests_by_pupil, pupil_id);
 by_id!(ApprovalOf, ApprovalRow, registry::approvals_by_pupil, pupil_id);
+
+/// The e-mail address of a user, for showing who acted in the audit trail.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UserEmail(pub i64);
+
+impl Loader<UserEmail> for RequestLoader {
+    type Value = String;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserEmail]) -> Result<HashMap<UserEmail, String>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = self.db.run(move |conn| Box::pin(crate::db::audit::emails(conn, ids))).await?;
+        Ok(rows.into_iter().map(|(id, email)| (UserEmail(id), email)).collect())
+    }
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::connection::{Connection, connection, list, page_request_by_id};
 use super::loaders::{
-    AmbitKey, ApprovalOf, ClassKey, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey,
+    AmbitKey, ApprovalOf, ClassKey, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey, UserEmail,
 };
 use super::scalars::Date;
 use super::territory::{Municipality, Province, School, SchoolOrder, Site, TerritorialAmbit, code_arg, istat_arg};
@@ -463,9 +463,7 @@ impl AuditEvent {
     }
     /// The account that acted.
     async fn user_email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let id = self.0.user_id;
-        let rows = db(ctx).run(move |c| Box::pin(trail::emails(c, vec![id]))).await?;
-        Ok(rows.into_iter().next().map(|(_, e)| e))
+        loader(ctx).load_one(UserEmail(self.0.user_id)).await
     }
     /// The membership it acted as.
     async fn membership_id(&self) -> Option<ID> {
@@ -968,14 +966,7 @@ impl RegistryMutation {
     async fn approve_support_hours(&self, ctx: &Context<'_>, pupil_id: ID, hours: i32) -> Result<SupportRequest> {
         let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write)?;
         let pupil_id = id_arg("pupilId", &pupil_id)?;
-        let (pupil, _) = uc::approve(db(ctx), &caller, pupil_id, hours).await?;
-        let id = pupil.id;
-        let row = db(ctx)
-            .run(move |c| Box::pin(q::requests_by_pupil(c, vec![id])))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AppError::NotFound)?;
+        let (pupil, row) = uc::approve(db(ctx), &caller, pupil_id, hours).await?;
         Ok(SupportRequest { pupil, row })
     }
 }
