@@ -12,10 +12,10 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::auth::{Subject, subject_for};
+use crate::auth::subject_for;
 use crate::authz::{Action, Caller, ObjectKind};
 use crate::db::registry::{self as q, ReportFilter};
-use crate::db::{RequestDb, audit};
+use crate::db::{RequestDb, audit, territory};
 use crate::error::{AppError, current_request_id};
 use crate::graphql::territory::{code_arg, istat_arg};
 use crate::reports;
@@ -88,19 +88,34 @@ pub async fn registry(
     Query(params): Query<ExportParams>,
     Data(state): Data<&Arc<AppState>>,
 ) -> Response {
-    match registry_file(req, &params, state).await {
-        Ok(r) => r,
-        Err(e) => error_response(e),
-    }
+    download(req, state, Export::Registry(&params)).await.unwrap_or_else(error_response)
 }
 
-/// The caller, and what it may read of `obj`.
-async fn caller(req: &Request, state: &AppState, obj: ObjectKind) -> Result<(Subject, Caller), AppError> {
+/// The files this module makes.
+enum Export<'a> {
+    Registry(&'a ExportParams),
+    Summary(&'a SummaryParams),
+}
+
+/// Makes a file for the caller in one transaction in the caller's scope:
+/// committed, with its audit events, only when the file was made; the reads
+/// it noted are recorded either way.
+async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result<Response, AppError> {
+    let obj = match export {
+        Export::Registry(_) => ObjectKind::Pupil,
+        Export::Summary(_) => ObjectKind::SupportRequest,
+    };
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
     let scope = state.authz.scope(subject.membership.role, obj, Action::Read).ok_or(AppError::Forbidden)?;
     let caller = Caller::new(&subject, scope);
-    Ok((subject, caller))
+    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
+    let made = match export {
+        Export::Registry(p) => registry_file(&db, &caller, p).await,
+        Export::Summary(p) => summary_file(&db, &caller, p).await,
+    };
+    db.finish(made.is_ok()).await?;
+    made
 }
 
 fn file(mime: &str, name: &str, body: Vec<u8>) -> Response {
@@ -112,24 +127,15 @@ fn file(mime: &str, name: &str, body: Vec<u8>) -> Response {
         .body(body)
 }
 
-async fn registry_file(req: &Request, params: &ExportParams, state: &AppState) -> Result<Response, AppError> {
-    let (subject, _) = caller(req, state, ObjectKind::Pupil).await?;
+async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -> Result<Response, AppError> {
     let csv = match params.format.as_deref().unwrap_or("xlsx") {
         "xlsx" => false,
         "csv" => true,
         _ => return Err(AppError::bad_input("format", "must be xlsx or csv")),
     };
     let (year, filter) = filter_of(params)?;
-    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
     let stored = year.stored();
-    let rows = db.run(move |c| Box::pin(async move { q::export_rows(c, stored, &filter).await })).await;
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => {
-            db.finish(false).await?;
-            return Err(e);
-        }
-    };
+    let rows = db.run(move |c| Box::pin(async move { q::export_rows(c, stored, &filter).await })).await?;
     for r in &rows {
         for field in EXPORTED {
             db.note_read(r.id, &r.province_code, &r.institution_code, field);
@@ -140,12 +146,7 @@ async fn registry_file(req: &Request, params: &ExportParams, state: &AppState) -
     } else {
         reports::registry::xlsx(&rows).map_err(AppError::internal)?
     };
-    // The trail must hold the export before the file leaves.
-    db.finish(true).await?;
-    let scope = match &subject.membership.org {
-        crate::auth::OrgRef::School(c) | crate::auth::OrgRef::Province(c) => c.clone(),
-        _ => "ambito".into(),
-    };
+    let scope = caller.school.clone().or(caller.province.clone()).unwrap_or_else(|| "ambito".into());
     let (ext, mime) = if csv {
         ("csv", "text/csv; charset=utf-8")
     } else {
@@ -172,54 +173,37 @@ pub async fn support_summary(
     Query(params): Query<SummaryParams>,
     Data(state): Data<&Arc<AppState>>,
 ) -> Response {
-    match summary_file(req, &params, state).await {
-        Ok(r) => r,
-        Err(e) => error_response(e),
-    }
+    download(req, state, Export::Summary(&params)).await.unwrap_or_else(error_response)
 }
 
-async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -> Result<Response, AppError> {
-    let (subject, caller) = caller(req, state, ObjectKind::SupportRequest).await?;
+async fn summary_file(db: &RequestDb, caller: &Caller, params: &SummaryParams) -> Result<Response, AppError> {
     let year =
         params.school_year.as_deref().ok_or_else(|| AppError::bad_input("schoolYear", "is required, e.g. 2026/27"))?;
     let year: SchoolYear = year.parse().map_err(|r| AppError::bad_input("schoolYear", r))?;
     let school = code_arg("school", params.school.clone(), 10)?
         .or(caller.school.clone())
         .ok_or_else(|| AppError::bad_input("school", "name the school"))?;
-    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
-    let (code, stored) = (school.clone(), year.stored());
-    let found = db
+    let code = school.clone();
+    let inst = db
+        .run(move |c| Box::pin(async move { territory::institutions_by_code(c, vec![code]).await }))
+        .await?
+        .into_iter()
+        .next();
+    // Out of scope is not found, exactly like a school that does not exist.
+    let inst = inst.filter(|i| caller.reaches(&i.code, &i.province_code)).ok_or(AppError::NotFound)?;
+    let (code, istat, stored) = (inst.code.clone(), inst.municipality_istat.clone(), year.stored());
+    let (municipality, submission, totals, rows) = db
         .run(move |c| {
             Box::pin(async move {
-                let inst = crate::db::territory::institutions_by_code(c, vec![code.clone()]).await?.into_iter().next();
-                let municipality = match &inst {
-                    Some(i) => crate::db::territory::municipalities_by_code(c, vec![i.municipality_istat.clone()])
-                        .await?
-                        .into_iter()
-                        .next()
-                        .map(|m| m.name),
-                    None => None,
-                };
+                let municipality = territory::municipalities_by_code(c, vec![istat]).await?.into_iter().next();
                 let submission = q::submission(c, &code, stored).await?;
                 let totals = q::totals(c, &code, stored).await?;
                 let filter = ReportFilter { institution: Some(code.clone()), ..Default::default() };
                 let rows = q::export_rows(c, stored, &filter).await?;
-                Ok((inst, municipality, submission, totals, rows))
+                Ok((municipality.map(|m| m.name), submission, totals, rows))
             })
         })
-        .await;
-    let (inst, municipality, submission, totals, rows) = match found {
-        Ok(v) => v,
-        Err(e) => {
-            db.finish(false).await?;
-            return Err(e);
-        }
-    };
-    // Out of scope is not found, exactly like a school that does not exist.
-    let Some(inst) = inst.filter(|i| caller.reaches(&i.code, &i.province_code)) else {
-        db.finish(false).await?;
-        return Err(AppError::NotFound);
-    };
+        .await?;
     let summary = Summary {
         school_code: inst.code.clone(),
         school_name: inst.name.clone(),
@@ -265,7 +249,6 @@ async fn summary_file(req: &Request, params: &SummaryParams, state: &AppState) -
         ..Default::default()
     };
     db.run(move |c| Box::pin(audit::record(c, vec![event]))).await?;
-    db.finish(true).await?;
     let name = format!("sintesi-ore-sostegno-{}-{}.pdf", inst.code, year.to_string().replace('/', "-"));
     Ok(file("application/pdf", &name, body))
 }
