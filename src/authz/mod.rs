@@ -35,10 +35,12 @@ pub enum ObjectKind {
     SupportApproval,
     /// The audit trail.
     AuditEvent,
+    /// Encrypted documents, in their parent's scope.
+    Attachment,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -47,6 +49,7 @@ impl ObjectKind {
         ObjectKind::SupportRequest,
         ObjectKind::SupportApproval,
         ObjectKind::AuditEvent,
+        ObjectKind::Attachment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl ObjectKind {
             ObjectKind::SupportRequest => "support_request",
             ObjectKind::SupportApproval => "support_approval",
             ObjectKind::AuditEvent => "audit_event",
+            ObjectKind::Attachment => "attachment",
         }
     }
 
@@ -73,6 +77,7 @@ impl ObjectKind {
             ObjectKind::SupportRequest => &["SupportRequest", "SupportSubmission", "SupportTotal"],
             ObjectKind::SupportApproval => &["SupportApproval"],
             ObjectKind::AuditEvent => &["AuditEvent"],
+            ObjectKind::Attachment => &["Attachment", "UploadSlot"],
         }
     }
 }

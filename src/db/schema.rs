@@ -258,6 +258,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        blob_id -> Uuid,
+        institution_code -> Text,
+        province_code -> Text,
+        kind -> Text,
+        pupil_id -> Nullable<Int8>,
+        school_year -> Nullable<Int4>,
+        file_name -> Text,
+        content_type -> Text,
+        size -> Int8,
+        state -> Text,
+        received -> Int8,
+        parts -> Array<Text>,
+        object_key -> Nullable<Text>,
+        sha256 -> Nullable<Bytea>,
+        kek_id -> Text,
+        wrapped_key -> Bytea,
+        uploaded_by -> Int8,
+        created_at -> Timestamptz,
+        committed_at -> Nullable<Timestamptz>,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(pupils -> classes (class_id));
 diesel::joinable!(classes -> sites (site_code));
 diesel::joinable!(support_requests -> pupils (pupil_id));
@@ -284,4 +310,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     support_approvals,
     support_submissions,
     audit_events,
+    attachments,
 );

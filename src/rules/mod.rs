@@ -2,6 +2,7 @@
 
 pub mod classes;
 pub mod codes;
+pub mod files;
 pub mod order;
 pub mod school_year;
 pub mod support;

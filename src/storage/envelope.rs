@@ -82,6 +82,7 @@ fn wrap_aad(attachment: &[u8; 16], kek_id: &str) -> Vec<u8> {
 }
 
 /// The keys and nonce of one file, for sealing and opening its segments.
+#[derive(Clone)]
 pub struct Envelope {
     attachment: [u8; 16],
     data_key: [u8; 32],
@@ -114,6 +115,24 @@ impl Envelope {
         h[5..9].copy_from_slice(&(SEGMENT as u32).to_be_bytes());
         h[9..].copy_from_slice(&self.prefix);
         h
+    }
+
+    /// Opens a file's data key with a fresh nonce prefix, to seal another
+    /// object of it: a part of a resumed upload, or the object its parts
+    /// are joined into. A fresh prefix per object means no nonce is ever
+    /// used twice, even when a client sends different bytes on a retry.
+    pub fn reseal(attachment: [u8; 16], wrapped: &WrappedKey, kek: &Kek) -> Result<Envelope, EnvelopeError> {
+        Ok(Envelope { attachment, data_key: unwrap_key(attachment, wrapped, kek)?, prefix: random() })
+    }
+
+    /// The same data key under a fresh nonce prefix, for a new object of the file.
+    pub fn fresh(&self) -> Envelope {
+        Envelope { attachment: self.attachment, data_key: self.data_key, prefix: random() }
+    }
+
+    /// Another object of the same file: its header gives the nonce prefix.
+    pub fn with_header(&self, header: &[u8]) -> Result<Envelope, EnvelopeError> {
+        Ok(Envelope { attachment: self.attachment, data_key: self.data_key, prefix: parse_header(header)? })
     }
 
     /// The data key wrapped under `kek`, with the attachment id bound in.
@@ -192,9 +211,14 @@ pub fn object_len(size: u64) -> u64 {
 
 /// Where segment `index` lies in the object, for a file of `size` bytes.
 pub fn segment_span(size: u64, index: u64) -> std::ops::Range<u64> {
-    let start = HEADER as u64 + index * (SEGMENT + TAG) as u64;
-    let plain = (size - (index * SEGMENT as u64).min(size)).min(SEGMENT as u64);
-    start..start + plain + TAG as u64
+    part_span(size, 0, index)
+}
+
+/// Where segment `index` lies in an object that holds segments `first..`
+/// (a part of a resumed upload), for a file of `size` bytes.
+pub fn part_span(size: u64, first: u64, index: u64) -> std::ops::Range<u64> {
+    let start = HEADER as u64 + (index - first) * (SEGMENT + TAG) as u64;
+    start..start + segment_plain_len(size, index) as u64 + TAG as u64
 }
 
 /// The segments that hold plaintext bytes `range` (end exclusive, non-empty).
@@ -202,46 +226,65 @@ pub fn segments_for(range: &std::ops::Range<u64>) -> std::ops::RangeInclusive<u6
     range.start / SEGMENT as u64..=(range.end - 1) / SEGMENT as u64
 }
 
-/// Seals a stream of bytes as they come, holding at most one segment.
+/// Plaintext bytes of segment `index` of a file of `size` bytes.
+fn segment_plain_len(size: u64, index: u64) -> usize {
+    (size - (index * SEGMENT as u64).min(size)).min(SEGMENT as u64) as usize
+}
+
+/// Seals segments `first..` of a file of known size as its bytes come,
+/// holding at most one segment. Its output is an object of its own: a header
+/// with this envelope's nonce prefix, then the sealed segments. Knowing the
+/// size, it seals each segment as soon as it is full and refuses any byte
+/// beyond the size.
 pub struct Sealer {
     envelope: Envelope,
+    size: u64,
+    first: u64,
+    next: u64,
     buffer: Vec<u8>,
-    index: u32,
+    started: bool,
 }
 
 impl Sealer {
-    pub fn new(envelope: Envelope) -> Sealer {
-        Sealer { envelope, buffer: Vec::with_capacity(SEGMENT), index: 0 }
+    pub fn new(envelope: Envelope, size: u64, first: u64) -> Sealer {
+        Sealer { envelope, size, first, next: first, buffer: Vec::with_capacity(SEGMENT), started: false }
     }
 
-    /// Takes more plaintext; returns the object bytes now ready (header first).
+    /// Takes more plaintext; returns the object bytes now ready (the header
+    /// on the first call, which seals an empty file at once).
     pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
         let mut out = Vec::new();
-        if self.index == 0 && self.buffer.is_empty() && !bytes.is_empty() {
+        if !self.started {
+            self.started = true;
             out.extend_from_slice(&self.envelope.header());
         }
-        while !bytes.is_empty() {
-            let take = (SEGMENT - self.buffer.len()).min(bytes.len());
+        let total = segments(self.size);
+        loop {
+            if self.next == total {
+                return if bytes.is_empty() { Ok(out) } else { Err(EnvelopeError::TooLarge) };
+            }
+            let want = segment_plain_len(self.size, self.next);
+            let take = (want - self.buffer.len()).min(bytes.len());
             self.buffer.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
-            // A full segment is sealed only once more bytes prove it is not the last.
-            if self.buffer.len() == SEGMENT && !bytes.is_empty() {
-                out.extend(self.envelope.seal(self.index, false, &self.buffer));
-                self.buffer.clear();
-                self.index = self.index.checked_add(1).ok_or(EnvelopeError::TooLarge)?;
+            if self.buffer.len() < want {
+                return Ok(out);
             }
+            let index = u32::try_from(self.next).map_err(|_| EnvelopeError::TooLarge)?;
+            out.extend(self.envelope.seal(index, self.next + 1 == total, &self.buffer));
+            self.buffer.clear();
+            self.next += 1;
         }
-        Ok(out)
     }
 
-    /// The rest of the object: the last segment (and the header of an empty file).
-    pub fn finish(self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.index == 0 && self.buffer.is_empty() {
-            out.extend_from_slice(&self.envelope.header());
-        }
-        out.extend(self.envelope.seal(self.index, true, &self.buffer));
-        out
+    /// Segments sealed so far.
+    pub fn sealed(&self) -> u64 {
+        self.next - self.first
+    }
+
+    /// Whether the file's last segment is sealed.
+    pub fn complete(&self) -> bool {
+        self.next == segments(self.size)
     }
 }
 
@@ -252,12 +295,12 @@ mod tests {
     const ID: [u8; 16] = *b"attachment-0001!";
 
     fn seal_all(env: Envelope, data: &[u8], chunk: usize) -> Vec<u8> {
-        let mut s = Sealer::new(env);
-        let mut out = Vec::new();
+        let mut s = Sealer::new(env, data.len() as u64, 0);
+        let mut out = s.push(&[]).unwrap();
         for c in data.chunks(chunk.max(1)) {
             out.extend(s.push(c).unwrap());
         }
-        out.extend(s.finish());
+        assert!(s.complete());
         out
     }
 
@@ -297,6 +340,39 @@ mod tests {
                 assert_eq!(open_all(&opened, &object, size as u64).unwrap(), data, "size {size} chunk {chunk}");
             }
         }
+    }
+
+    #[test]
+    fn a_file_sealed_in_parts_opens_part_by_part_and_refuses_extra_bytes() {
+        let kek = Kek::generate("k1");
+        let size = 4 * SEGMENT as u64 + 9;
+        let data = sample(size as usize);
+        let wrapped = Envelope::new(ID).wrap(&kek);
+        // Two parts, each under its own nonce prefix, split at segment 2.
+        let mut parts = Vec::new();
+        for (first, bytes) in [(0u64, &data[..2 * SEGMENT]), (2, &data[2 * SEGMENT..])] {
+            let mut s = Sealer::new(Envelope::reseal(ID, &wrapped, &kek).unwrap(), size, first);
+            let mut out = s.push(bytes).unwrap();
+            out.extend(s.push(&[]).unwrap());
+            assert_eq!(s.sealed(), if first == 0 { 2 } else { 3 });
+            assert_eq!(s.complete(), first == 2);
+            parts.push((first, out));
+        }
+        assert_ne!(parts[0].1[..HEADER], parts[1].1[..HEADER], "every part has a fresh nonce prefix");
+        let key = Envelope::reseal(ID, &wrapped, &kek).unwrap();
+        let mut plain = Vec::new();
+        for (first, object) in &parts {
+            let env = key.with_header(&object[..HEADER]).unwrap();
+            let last = if *first == 0 { 1 } else { 4 };
+            for i in *first..=last {
+                let span = part_span(size, *first, i);
+                plain.extend(env.unseal(i as u32, i == 4, &object[span.start as usize..span.end as usize]).unwrap());
+            }
+        }
+        assert_eq!(plain, data);
+
+        let mut s = Sealer::new(Envelope::new(ID), 10, 0);
+        assert_eq!(s.push(&[0; 11]).err(), Some(EnvelopeError::TooLarge));
     }
 
     #[test]

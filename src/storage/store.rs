@@ -11,7 +11,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::envelope::{self, Envelope, EnvelopeError, HEADER, SEGMENT};
+use futures_util::StreamExt as _;
+
+use super::envelope::{self, Envelope, EnvelopeError, HEADER, SEGMENT, Sealer, part_span};
+use crate::rules::files::SNIFF;
 
 pub type Store = Arc<dyn ObjectStore>;
 
@@ -57,8 +60,10 @@ pub fn local(dir: &std::path::Path) -> anyhow::Result<Store> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the file is larger than the {0} bytes allowed")]
+    #[error("the file has more bytes than the {0} declared")]
     TooLarge(u64),
+    #[error("{0}")]
+    Content(String),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
     #[error("object storage: {0}")]
@@ -74,32 +79,147 @@ pub struct Stored {
     pub sha256: [u8; 32],
 }
 
-/// Seals `reader` into `path` as it streams, refusing more than `max_size`
-/// bytes. A refused or failed upload leaves no object behind.
-pub async fn put_sealed(
+/// The bytes one request delivered of a file, sealed into one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Whole segments stored; 0 means no object was left.
+    pub segments: u64,
+    /// The file's last segment is among them.
+    pub complete: bool,
+    /// SHA-256 of the whole file, when this one part holds all of it.
+    pub sha256: Option<[u8; 32]>,
+    /// The sender stopped before the end (a dropped connection): the whole
+    /// segments received are kept, for the client to resume after them.
+    pub interrupted: bool,
+}
+
+/// A multipart writer: parts of 8 MiB (above S3's 5 MiB minimum), at most
+/// two in flight, so an upload of any size holds a few tens of MiB at most.
+fn writer(store: &Store, path: &Path) -> BufWriter {
+    BufWriter::with_capacity(Arc::clone(store), path.clone(), 8 << 20).with_max_concurrency(2)
+}
+
+/// Seals the bytes of a file of `size` bytes that `reader` delivers,
+/// starting at segment `first`, into the object `path`, as they stream.
+/// Starting at the file's beginning, `check` sees its first bytes before
+/// anything is stored. More bytes than the file has, refused content or a
+/// storage failure leave no object; a sender that stops early leaves the
+/// whole segments it sent.
+pub async fn put_part(
     store: &Store,
     path: &Path,
     envelope: Envelope,
+    size: u64,
+    first: u64,
     mut reader: impl AsyncRead + Unpin,
-    max_size: u64,
-) -> Result<Stored, StoreError> {
-    let mut writer = BufWriter::with_capacity(Arc::clone(store), path.clone(), 8 * SEGMENT);
-    let mut sealer = envelope::Sealer::new(envelope);
-    let mut sha = Sha256::new();
-    let mut size = 0u64;
+    check: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> Result<Part, StoreError> {
+    let mut writer = writer(store, path);
+    let mut sealer = Sealer::new(envelope, size, first);
+    let mut sha = (first == 0).then(Sha256::new);
+    let mut check = (first == 0).then_some(check);
+    let sniff = (SNIFF as u64).min(size) as usize;
+    let mut head = Vec::with_capacity(sniff);
     let mut buf = vec![0u8; SEGMENT];
+    let mut interrupted = false;
     let outcome: Result<(), StoreError> = async {
+        writer.write_all(&sealer.push(&[])?).await?;
         loop {
-            let n = reader.read(&mut buf).await?;
-            if n == 0 {
-                break;
+            let n = match reader.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => {
+                    interrupted = true;
+                    break;
+                }
+            };
+            let mut bytes = &buf[..n];
+            if check.is_some() {
+                let take = (sniff - head.len()).min(bytes.len());
+                head.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if head.len() < sniff {
+                    continue;
+                }
+                (check.take().expect("checked above"))(&head).map_err(StoreError::Content)?;
+                push(&mut writer, &mut sealer, sha.as_mut(), &std::mem::take(&mut head)).await?;
             }
-            size += n as u64;
-            if size > max_size {
-                return Err(StoreError::TooLarge(max_size));
+            push(&mut writer, &mut sealer, sha.as_mut(), bytes).await?;
+        }
+        if let Some(c) = check.take()
+            && (!interrupted || head.len() == sniff)
+        {
+            c(&head).map_err(StoreError::Content)?;
+            push(&mut writer, &mut sealer, sha.as_mut(), &head).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        let _ = writer.abort().await;
+        return Err(match e {
+            StoreError::Envelope(EnvelopeError::TooLarge) => StoreError::TooLarge(size),
+            e => e,
+        });
+    }
+    let segments = sealer.sealed();
+    if segments == 0 {
+        let _ = writer.abort().await;
+        return Ok(Part { segments, complete: false, sha256: None, interrupted: true });
+    }
+    writer.shutdown().await?;
+    let complete = sealer.complete();
+    let sha256 = sha.filter(|_| complete).map(|h| h.finalize().into());
+    Ok(Part { segments, complete, sha256, interrupted: interrupted || !complete })
+}
+
+async fn push(
+    writer: &mut BufWriter,
+    sealer: &mut Sealer,
+    sha: Option<&mut Sha256>,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    if let Some(h) = sha {
+        h.update(bytes);
+    }
+    writer.write_all(&sealer.push(bytes)?).await?;
+    Ok(())
+}
+
+/// An object holding segments `first..=last` of a file of `size` bytes.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub path: Path,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// Joins the parts of a resumed upload into one object at `path`, checking
+/// every segment and computing the file's SHA-256 on the way; the new
+/// object is sealed under a fresh nonce prefix. Memory stays at a batch.
+pub async fn join_parts(
+    store: &Store,
+    key: &Envelope,
+    size: u64,
+    parts: &[Piece],
+    path: &Path,
+) -> Result<Stored, StoreError> {
+    let mut writer = writer(store, path);
+    let mut sealer = Sealer::new(key.fresh(), size, 0);
+    let mut sha = Sha256::new();
+    let outcome: Result<(), StoreError> = async {
+        writer.write_all(&sealer.push(&[])?).await?;
+        for p in parts {
+            let env = key.with_header(&header(store, &p.path).await?)?;
+            let mut next = p.first;
+            while next <= p.last {
+                let (plain, last) = batch(store, &p.path, &env, size, p.first, next, p.last).await?;
+                push(&mut writer, &mut sealer, Some(&mut sha), &plain).await?;
+                next = last + 1;
             }
-            sha.update(&buf[..n]);
-            writer.write_all(&sealer.push(&buf[..n])?).await?;
+        }
+        if !sealer.complete() {
+            return Err(EnvelopeError::Segment.into());
         }
         Ok(())
     }
@@ -108,7 +228,6 @@ pub async fn put_sealed(
         let _ = writer.abort().await;
         return Err(e);
     }
-    writer.write_all(&sealer.finish()).await?;
     writer.shutdown().await?;
     Ok(Stored { size, sha256: sha.finalize().into() })
 }
@@ -118,8 +237,65 @@ pub async fn header(store: &Store, path: &Path) -> Result<Vec<u8>, StoreError> {
     Ok(store.get_range(path, 0..HEADER as u64).await?.to_vec())
 }
 
-/// Plaintext bytes `range` of a stored file of `size` bytes, fetching and
-/// decrypting only the segments that hold them.
+/// Segments fetched per request: fewer round trips, still bounded memory.
+const BATCH: u64 = 16;
+
+/// Fetches segments `from..` (at most [`BATCH`], none past `to`) of an
+/// object holding segments `base..`, in one request, and decrypts them.
+/// Returns their plaintext and the last segment fetched.
+async fn batch(
+    store: &Store,
+    path: &Path,
+    envelope: &Envelope,
+    size: u64,
+    base: u64,
+    from: u64,
+    to: u64,
+) -> Result<(Vec<u8>, u64), StoreError> {
+    let total = envelope::segments(size);
+    let last = (from + BATCH - 1).min(to);
+    let span = part_span(size, base, from).start..part_span(size, base, last).end;
+    let sealed = store.get_range(path, span.clone()).await?;
+    let mut plain = Vec::with_capacity(((last - from + 1) as usize) * SEGMENT);
+    for i in from..=last {
+        let s = part_span(size, base, i);
+        let bytes =
+            sealed.get((s.start - span.start) as usize..(s.end - span.start) as usize).ok_or(EnvelopeError::Segment)?;
+        plain.extend(envelope.unseal(u32::try_from(i).map_err(|_| EnvelopeError::TooLarge)?, i + 1 == total, bytes)?);
+    }
+    Ok((plain, last))
+}
+
+/// Plaintext bytes `range` of a stored file of `size` bytes, as a stream of
+/// chunks: only the segments that hold them are fetched and decrypted, a
+/// batch at a time, so memory stays bounded whatever the size.
+pub fn plaintext(
+    store: Store,
+    path: Path,
+    envelope: Envelope,
+    size: u64,
+    range: Range<u64>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, StoreError>> + Send + 'static {
+    let segs = if range.is_empty() { 1..=0 } else { envelope::segments_for(&range) };
+    let state = (*segs.start(), *segs.end(), range.start);
+    futures_util::stream::try_unfold(state, move |(next, end, at)| {
+        let (store, path) = (store.clone(), path.clone());
+        let envelope = envelope.clone();
+        let stop = range.end;
+        async move {
+            if next > end || at >= stop {
+                return Ok(None);
+            }
+            let (plain, last) = batch(&store, &path, &envelope, size, 0, next, end).await?;
+            let offset = (at - next * SEGMENT as u64) as usize;
+            let upto = ((stop - next * SEGMENT as u64) as usize).min(plain.len());
+            let chunk = bytes::Bytes::copy_from_slice(&plain[offset..upto]);
+            Ok(Some((chunk, (last + 1, end, (last + 1) * SEGMENT as u64))))
+        }
+    })
+}
+
+/// Plaintext bytes `range` of a stored file of `size` bytes, in memory.
 pub async fn read_range(
     store: &Store,
     path: &Path,
@@ -127,53 +303,33 @@ pub async fn read_range(
     size: u64,
     range: Range<u64>,
 ) -> Result<Vec<u8>, StoreError> {
-    if range.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+    let mut chunks = std::pin::pin!(plaintext(store.clone(), path.clone(), envelope.clone(), size, range));
+    while let Some(c) = chunks.next().await {
+        out.extend_from_slice(&c?);
     }
-    let segs = envelope::segments_for(&range);
-    let mut plain = Vec::with_capacity((range.end - range.start) as usize + SEGMENT);
-    each_segment(store, path, envelope, size, segs.clone(), |piece| plain.extend_from_slice(piece)).await?;
-    let offset = (range.start - segs.start() * SEGMENT as u64) as usize;
-    Ok(plain[offset..offset + (range.end - range.start) as usize].to_vec())
+    Ok(out)
 }
 
-/// Decrypts a whole stored file segment by segment, handing each piece of
-/// plaintext to `sink`: memory stays at a few segments whatever the size.
+/// Decrypts a whole stored file batch by batch, handing each piece of
+/// plaintext to `sink`, and returns its SHA-256: memory stays at a batch.
 pub async fn read_each(
     store: &Store,
     path: &Path,
     envelope: &Envelope,
     size: u64,
-    sink: impl FnMut(&[u8]),
-) -> Result<(), StoreError> {
-    each_segment(store, path, envelope, size, 0..=envelope::segments(size) - 1, sink).await
-}
-
-/// Fetches segments `segs` a batch per request and hands each, decrypted, to `sink`.
-async fn each_segment(
-    store: &Store,
-    path: &Path,
-    envelope: &Envelope,
-    size: u64,
-    segs: std::ops::RangeInclusive<u64>,
     mut sink: impl FnMut(&[u8]),
-) -> Result<(), StoreError> {
-    // A few segments per request: fewer round trips, still bounded memory.
-    const BATCH: u64 = 16;
-    let total = envelope::segments(size);
-    let mut first = *segs.start();
-    while first <= *segs.end() {
-        let last = (first + BATCH - 1).min(*segs.end());
-        let span = envelope::segment_span(size, first).start..envelope::segment_span(size, last).end;
-        let sealed = store.get_range(path, span.clone()).await?;
-        for i in first..=last {
-            let s = envelope::segment_span(size, i);
-            let bytes = sealed
-                .get((s.start - span.start) as usize..(s.end - span.start) as usize)
-                .ok_or(EnvelopeError::Segment)?;
-            sink(&envelope.unseal(i as u32, i + 1 == total, bytes)?);
-        }
-        first = last + 1;
+) -> Result<[u8; 32], StoreError> {
+    let mut sha = Sha256::new();
+    if size == 0 {
+        // No bytes to stream, but the empty last segment must still open.
+        batch(store, path, envelope, size, 0, 0, 0).await?;
     }
-    Ok(())
+    let mut chunks = std::pin::pin!(plaintext(store.clone(), path.clone(), envelope.clone(), size, 0..size));
+    while let Some(c) = chunks.next().await {
+        let c = c?;
+        sha.update(&c);
+        sink(&c);
+    }
+    Ok(sha.finalize().into())
 }
