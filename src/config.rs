@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::SessionPolicy;
 use crate::authz::Authorizer;
+use crate::storage::keys::Keyring;
+use crate::storage::store::{self, S3Settings, Store};
 
 #[derive(Parser, Debug)]
 #[command(name = "ambito", version, about = "GraphQL server for the data platforms of provincial school offices")]
@@ -31,9 +33,71 @@ pub struct GlobalArgs {
     /// Most database connections this process opens.
     #[arg(long, env = "AMBITO_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "AMBITO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+}
+
+/// Where documents are stored and the keys that encrypt them. Without an S3
+/// bucket, files live under DATA_DIR/files; without keys, a key file is
+/// generated at DATA_DIR/keys.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// S3-compatible endpoint (Garage, MinIO, AWS), e.g. https://s3.eu-south-1.amazonaws.com.
+    #[arg(long, env = "AMBITO_S3_ENDPOINT", global = true, requires = "s3_bucket")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "AMBITO_S3_REGION", default_value = "us-east-1", global = true)]
+    pub s3_region: String,
+    #[arg(long, env = "AMBITO_S3_BUCKET", global = true, requires = "s3_endpoint")]
+    pub s3_bucket: Option<String>,
+    #[arg(long, env = "AMBITO_S3_ACCESS_KEY", hide_env_values = true, global = true)]
+    pub s3_access_key: Option<String>,
+    #[arg(long, env = "AMBITO_S3_SECRET_KEY", hide_env_values = true, global = true)]
+    pub s3_secret_key: Option<String>,
+    /// Allow plain HTTP to the endpoint (a node on loopback or a private network).
+    #[arg(long, env = "AMBITO_S3_ALLOW_HTTP", global = true)]
+    pub s3_allow_http: bool,
+    /// Key file: one `id base64-key` per line, the last one current.
+    #[arg(long, env = "AMBITO_KEYS_FILE", global = true, conflicts_with = "keys")]
+    pub keys_file: Option<PathBuf>,
+    /// The keys themselves, as in a key file, entries separated by `;`.
+    #[arg(long, env = "AMBITO_KEYS", hide_env_values = true, global = true)]
+    pub keys: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn s3(&self) -> Option<S3Settings> {
+        let (endpoint, bucket) = (self.s3_endpoint.clone()?, self.s3_bucket.clone()?);
+        Some(S3Settings {
+            endpoint,
+            region: self.s3_region.clone(),
+            bucket,
+            access_key: self.s3_access_key.clone().unwrap_or_default(),
+            secret_key: self.s3_secret_key.clone().unwrap_or_default(),
+            allow_http: self.s3_allow_http,
+        })
+    }
+
+    /// The store and keys of this run, with the embedded defaults under `data_dir`.
+    pub fn open(&self, data_dir: &std::path::Path) -> anyhow::Result<(Store, Keyring)> {
+        let store = match self.s3() {
+            Some(s) => store::s3(&s)?,
+            None => store::local(&data_dir.join("files"))?,
+        };
+        let keys = match (&self.keys, &self.keys_file) {
+            (Some(text), _) => Keyring::parse(text)?,
+            (None, Some(file)) => Keyring::load(file)?,
+            (None, None) => Keyring::load_or_create(&data_dir.join("keys"))?,
+        };
+        Ok((store, keys))
+    }
+
+    /// The key file `keys rotate --generate` adds to.
+    pub fn key_file(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.keys_file.clone().unwrap_or_else(|| data_dir.join("keys"))
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +129,21 @@ pub enum Command {
     User {
         #[command(subcommand)]
         what: UserCommand,
+    },
+    /// Stored documents: find mismatches, clean up unfinished uploads.
+    Storage {
+        #[command(subcommand)]
+        what: StorageCommand,
+    },
+    /// Key-encryption keys.
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
+    },
+    /// Legal preservation of documents.
+    Archive {
+        #[command(subcommand)]
+        what: ArchiveCommand,
     },
     /// Print the GraphQL schema (SDL), or write it to a file.
     ExportSchema {
@@ -110,6 +189,9 @@ pub struct ServeArgs {
     /// No session lasts longer than this many hours.
     #[arg(long, env = "AMBITO_SESSION_MAX_HOURS", default_value_t = 12)]
     pub session_max_hours: u64,
+    /// Largest document accepted, in MiB.
+    #[arg(long, env = "AMBITO_MAX_UPLOAD_MIB", default_value_t = 100)]
+    pub max_upload_mib: u64,
 }
 
 impl ServeArgs {
@@ -185,4 +267,46 @@ pub enum ImportCommand {
     },
     /// The Ministry's pupils-per-site file.
     PupilCounts { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StorageCommand {
+    /// Check that every document's object exists and decrypts to its
+    /// recorded SHA-256, and that every object belongs to a document.
+    Verify,
+    /// Remove uploads left unfinished and objects no document refers to.
+    Janitor {
+        /// Only what is older than this many minutes.
+        #[arg(long, default_value_t = 24 * 60)]
+        older_than_minutes: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Re-wrap every document's data key under the current key (objects are
+    /// not rewritten). Resumable: run it again after an interruption.
+    Rotate {
+        /// First add a freshly generated key to the key file, as the current key.
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ArchiveCommand {
+    /// Write the documents to a preservation package (the files, decrypted,
+    /// and an index in JSON and CSV with metadata and SHA-256), then remove
+    /// them from the live store.
+    Export {
+        /// An empty (or new) directory for the package.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Only the documents of this province.
+        #[arg(long)]
+        province: Option<String>,
+        /// Only documents uploaded before this date (YYYY-MM-DD).
+        #[arg(long)]
+        before: Option<chrono::NaiveDate>,
+    },
 }

@@ -44,6 +44,8 @@ pub enum AppError {
     CampaignClosed(String),
     /// A write to a request the school already submitted.
     Submitted(String),
+    /// A document that left the live store for legal preservation.
+    Archived,
     /// Anything else. The cause is logged with the request id and never shown.
     Internal(anyhow::Error),
 }
@@ -68,6 +70,7 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::CampaignClosed(_) => "CAMPAIGN_CLOSED",
             AppError::Submitted(_) => "REQUEST_SUBMITTED",
+            AppError::Archived => "ARCHIVED",
             AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
             AppError::Disabled(_) => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
@@ -94,6 +97,9 @@ impl AppError {
                 until.format("%Y-%m-%d %H:%M")
             ),
             AppError::Forbidden => "not allowed".into(),
+            AppError::Archived => {
+                "the document was archived for legal preservation: ask the provincial office for it".into()
+            }
             AppError::Conflict(m) | AppError::CampaignClosed(m) | AppError::Submitted(m) => m.clone(),
             AppError::Internal(_) => format!("internal error (request {request_id})"),
         }

@@ -5,11 +5,16 @@ use std::process::ExitCode;
 use ambito::auth::limited::{self, AccountFunction};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
-use ambito::config::{Cli, Command, GlobalArgs, ImportCommand, LimitedCommand, LogFormat, ServeArgs, UserCommand};
+use ambito::config::{
+    ArchiveCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat, ServeArgs,
+    StorageCommand, UserCommand,
+};
 use ambito::db::accounts;
 use ambito::import::{self, ImportError, ImportOptions};
 use ambito::mail::Mailer;
 use ambito::server::{self, Database};
+use ambito::storage::keys::Keyring;
+use ambito::storage::maintenance;
 use anyhow::Context as _;
 use clap::Parser;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -34,6 +39,9 @@ async fn main() -> ExitCode {
         Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
         Command::User { what } => user(&cli.global, what).await,
         Command::LimitedMode { what } => limited_mode(&cli.global, what).await,
+        Command::Storage { what } => storage(&cli.global, what).await,
+        Command::Keys { what } => keys(&cli.global, what).await,
+        Command::Archive { what } => archive(&cli.global, what).await,
         Command::ExportSchema { output } => export_schema(output),
     };
     match result {
@@ -77,7 +85,10 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
             passwords,
         };
-        let state = server::state(pool, authz, options);
+        let (store, keys) = global.storage.open(&global.data_dir)?;
+        let files = server::files(store, keys, args.max_upload_mib);
+        server::spawn_janitor(pool.clone(), files.store.clone());
+        let state = server::state(pool, authz, files, options);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);
@@ -91,6 +102,10 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         }
         if args.smtp_url.is_none() {
             println!("E-mail: written to {}", global.data_dir.join("outbox").display());
+        }
+        match global.storage.s3() {
+            Some(s) => println!("Documents: bucket {} at {}, encrypted", s.bucket, s.endpoint),
+            None => println!("Documents: encrypted, in {}", global.data_dir.join("files").display()),
         }
         running.task.await??;
         anyhow::Ok(())
@@ -109,6 +124,24 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Runs `f` on a connection to this run's database (as its owner), then
+/// closes the database whatever `f` returned.
+async fn with_database<R>(
+    global: &GlobalArgs,
+    f: impl AsyncFnOnce(&mut AsyncPgConnection) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    let database = Database::open(global).await?;
+    let outcome = async {
+        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+        f(&mut conn).await
+    }
+    .await;
+    let closed = database.close().await;
+    let r = outcome?;
+    closed?;
+    Ok(r)
+}
+
 async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
     let database = Database::open(global).await?;
     println!("migrations are up to date");
@@ -116,9 +149,7 @@ async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOptions) -> anyhow::Result<()> {
-    let database = Database::open(global).await?;
-    let outcome = async {
-        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+    with_database(global, async |conn| {
         let (kind, files) = match what {
             ImportCommand::Municipalities { file } => ("municipalities", vec![file]),
             ImportCommand::Schools { files } => ("schools", files),
@@ -129,9 +160,9 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOpt
             let bytes = std::fs::read(&path).with_context(|| format!("{name}: cannot read the file"))?;
             let started = std::time::Instant::now();
             let mut report = match kind {
-                "municipalities" => import::istat::import(&mut conn, &name, &bytes, options).await?,
-                "schools" => import::schools::import(&mut conn, &name, &bytes, options).await?,
-                _ => import::pupils::import(&mut conn, &name, &bytes, options).await?,
+                "municipalities" => import::istat::import(conn, &name, &bytes, options).await?,
+                "schools" => import::schools::import(conn, &name, &bytes, options).await?,
+                _ => import::pupils::import(conn, &name, &bytes, options).await?,
             };
             let elapsed = started.elapsed().as_secs_f64();
             let skipped = std::mem::take(&mut report.rejected);
@@ -141,11 +172,8 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOpt
             }
         }
         anyhow::Ok(())
-    }
-    .await;
-    let closed = database.close().await;
-    outcome?;
-    closed
+    })
+    .await
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -155,9 +183,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
-    let database = Database::open(global).await?;
-    let outcome = async {
-        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+    with_database(global, async |conn| {
         let email_of = |raw: &str| auth::normalize_email(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"));
         let membership = |role: &str, org: Option<&str>| -> anyhow::Result<(Role, OrgRef)> {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
@@ -170,55 +196,50 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
                     true => Some(hash(&read_password()?).await?),
                     false => None,
                 };
-                accounts::create_user(&mut conn, &email, hash.as_deref()).await.context("creating the account")?;
+                accounts::create_user(conn, &email, hash.as_deref()).await.context("creating the account")?;
                 println!("created {email}");
             }
             UserCommand::Grant { email, role, organization } => {
-                let id = user_id(&mut conn, &email_of(&email)?).await?;
+                let id = user_id(conn, &email_of(&email)?).await?;
                 let (role, org) = membership(&role, organization.as_deref())?;
-                accounts::grant(&mut conn, id, role, &org).await.context("the organisation must exist")?;
+                accounts::grant(conn, id, role, &org).await.context("the organisation must exist")?;
                 println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
             }
             UserCommand::Revoke { email, role, organization } => {
-                let id = user_id(&mut conn, &email_of(&email)?).await?;
+                let id = user_id(conn, &email_of(&email)?).await?;
                 let (role, org) = membership(&role, organization.as_deref())?;
-                let n = accounts::revoke(&mut conn, id, role, &org).await?;
+                let n = accounts::revoke(conn, id, role, &org).await?;
                 anyhow::ensure!(n > 0, "{email} has no such membership");
                 println!("revoked {role} {} from {email}", org.code().unwrap_or("(own)"));
             }
             UserCommand::Disable { email } => {
-                let id = user_id(&mut conn, &email_of(&email)?).await?;
-                accounts::disable(&mut conn, id).await?;
+                let id = user_id(conn, &email_of(&email)?).await?;
+                accounts::disable(conn, id).await?;
                 println!("disabled {email}");
             }
             UserCommand::SetPassword { email } => {
-                let id = user_id(&mut conn, &email_of(&email)?).await?;
-                accounts::set_password(&mut conn, id, &hash(&read_password()?).await?).await?;
+                let id = user_id(conn, &email_of(&email)?).await?;
+                accounts::set_password(conn, id, &hash(&read_password()?).await?).await?;
                 println!("password set for {email}; its sessions have ended");
             }
         }
         anyhow::Ok(())
-    }
-    .await;
-    let closed = database.close().await;
-    outcome?;
-    closed
+    })
+    .await
 }
 
 async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Result<()> {
-    let database = Database::open(global).await?;
-    let outcome = async {
-        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+    with_database(global, async |conn| {
         match what {
             LimitedCommand::On { functions } => {
                 let parsed: Vec<AccountFunction> =
                     functions.iter().map(|f| f.parse()).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
-                limited::set(&mut conn, &parsed).await?;
+                limited::set(conn, &parsed).await?;
             }
-            LimitedCommand::Off => limited::set(&mut conn, &[]).await?,
+            LimitedCommand::Off => limited::set(conn, &[]).await?,
             LimitedCommand::Show => {}
         }
-        let off = limited::disabled(&mut conn).await?;
+        let off = limited::disabled(conn).await?;
         match off.is_empty() {
             true => println!("limited mode is off"),
             false => println!(
@@ -227,11 +248,8 @@ async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Resu
             ),
         }
         anyhow::Ok(())
-    }
-    .await;
-    let closed = database.close().await;
-    outcome?;
-    closed
+    })
+    .await
 }
 
 async fn user_id(conn: &mut AsyncPgConnection, email: &str) -> anyhow::Result<i64> {
@@ -254,4 +272,54 @@ fn export_schema(output: Option<std::path::PathBuf>) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn storage(global: &GlobalArgs, what: StorageCommand) -> anyhow::Result<()> {
+    let (store, keys) = global.storage.open(&global.data_dir)?;
+    with_database(global, async |conn| match what {
+        StorageCommand::Verify => {
+            let report = maintenance::verify(conn, &store, &keys).await?;
+            for p in &report.problems {
+                println!("{p}");
+            }
+            println!("{} documents checked, {} problems", report.documents, report.problems.len());
+            anyhow::ensure!(report.problems.is_empty(), "the store and the database disagree");
+            Ok(())
+        }
+        StorageCommand::Janitor { older_than_minutes } => {
+            let grace = std::time::Duration::from_secs(older_than_minutes * 60);
+            let report = maintenance::janitor(conn, &store, grace).await?;
+            println!("removed {} unfinished uploads and {} orphan objects", report.uploads, report.objects);
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn keys(global: &GlobalArgs, what: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Rotate { generate } = what;
+    if generate {
+        anyhow::ensure!(global.storage.keys.is_none(), "--generate adds to a key file; the keys were given inline");
+        let id = Keyring::add_generated(&global.storage.key_file(&global.data_dir))?;
+        println!("added key {id} to the key file; it is now the current key");
+    }
+    let (_, keys) = global.storage.open(&global.data_dir)?;
+    with_database(global, async |conn| {
+        let n = maintenance::rotate(conn, &keys).await?;
+        println!("re-wrapped {n} data keys under {}", keys.current().id);
+        Ok(())
+    })
+    .await
+}
+
+async fn archive(global: &GlobalArgs, what: ArchiveCommand) -> anyhow::Result<()> {
+    let ArchiveCommand::Export { dir, province, before } = what;
+    let (store, keys) = global.storage.open(&global.data_dir)?;
+    let before = before.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    with_database(global, async |conn| {
+        let index = maintenance::archive_export(conn, &store, &keys, &dir, province.as_deref(), before).await?;
+        println!("archived {} documents to {}", index.len(), dir.display());
+        Ok(())
+    })
+    .await
 }

@@ -32,7 +32,7 @@ fn year_label(stored: i32) -> String {
 
 /// A school writes only while a collection window of its province is open
 /// for it, and until it submits its request; the office is not bound.
-async fn check_writable(
+pub(crate) async fn check_writable(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     institution: &str,

@@ -22,6 +22,9 @@ use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
+use crate::storage::Files;
+use crate::storage::keys::Keyring;
+use crate::storage::store::Store;
 
 /// The database of this run: the embedded cluster under the data dir unless
 /// a URL was given. Migrations are applied on open.
@@ -94,7 +97,31 @@ pub struct Options {
     pub passwords: Passwords,
 }
 
-pub fn state(pool: PgPool, authz: Authorizer, options: Options) -> Arc<AppState> {
+/// The documents' store and keys, with the largest file accepted.
+pub fn files(store: Store, keys: Keyring, max_upload_mib: u64) -> Files {
+    Files { store, keys: Arc::new(keys), max_size: max_upload_mib << 20 }
+}
+
+/// Every hour, removes uploads left unfinished for a day and objects that no
+/// document refers to, like `ambito storage janitor`.
+pub fn spawn_janitor(pool: PgPool, store: Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let Ok(mut conn) = pool.get().await else { continue };
+            match crate::storage::maintenance::janitor(&mut conn, &store, Duration::from_secs(24 * 3600)).await {
+                Ok(r) if r.uploads + r.objects > 0 => {
+                    tracing::info!(uploads = r.uploads, objects = r.objects, "janitor removed unfinished uploads")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "janitor failed"),
+            }
+        }
+    });
+}
+
+pub fn state(pool: PgPool, authz: Authorizer, files: Files, options: Options) -> Arc<AppState> {
     let services = Services {
         passwords: options.passwords,
         sessions: options.sessions,
@@ -102,6 +129,7 @@ pub fn state(pool: PgPool, authz: Authorizer, options: Options) -> Arc<AppState>
         authz: authz.clone(),
         mailer: options.mailer,
         public_url: PublicUrl(options.public_url),
+        files: files.clone(),
     };
     Arc::new(AppState {
         pool,
@@ -110,6 +138,7 @@ pub fn state(pool: PgPool, authz: Authorizer, options: Options) -> Arc<AppState>
         sessions: options.sessions,
         authz,
         trust_proxy: options.trust_proxy,
+        files,
     })
 }
 

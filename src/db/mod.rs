@@ -2,6 +2,7 @@
 //! request-scoped handle through which every resolver reaches PostgreSQL.
 
 pub mod accounts;
+pub mod attachments;
 pub mod audit;
 pub mod embedded;
 pub mod registry;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 
 use crate::db::RequestDb;
+use crate::db::attachments::{self, AttachmentRow};
 use crate::db::registry::{self, ApprovalRow, ClassRow, RequestRow};
 use crate::db::territory::{self, AmbitRow, HubRow, InstitutionRow, MunicipalityRow, ProvinceRow, SiteRow};
 
@@ -120,6 +121,27 @@ macro_rules! by_id {
 by_id!(ClassKey, ClassRow, registry::classes_by_id, id);
 by_id!(RequestOf, RequestRow, registry::requests_by_pupil, pupil_id);
 by_id!(ApprovalOf, ApprovalRow, registry::approvals_by_pupil, pupil_id);
+
+/// The certification documents of a pupil.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DocumentsOf(pub i64);
+
+impl Loader<DocumentsOf> for RequestLoader {
+    type Value = Vec<AttachmentRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[DocumentsOf]) -> Result<HashMap<DocumentsOf, Vec<AttachmentRow>>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = self.db.run(move |conn| Box::pin(attachments::of_pupils(conn, ids))).await?;
+        let mut out: HashMap<DocumentsOf, Vec<AttachmentRow>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for r in rows {
+            if let Some(p) = r.pupil_id {
+                out.entry(DocumentsOf(p)).or_default().push(r);
+            }
+        }
+        Ok(out)
+    }
+}
 
 /// The e-mail address of a user, for showing who acted in the audit trail.
 #[derive(Clone, PartialEq, Eq, Hash)]

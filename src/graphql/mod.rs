@@ -2,6 +2,7 @@
 //! async-graphql's own parse and validation errors lack.
 
 pub mod accounts;
+pub mod attachments;
 pub mod connection;
 pub mod limits;
 pub mod loaders;
@@ -27,6 +28,7 @@ use crate::db::RequestDb;
 use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
+use crate::storage::Files;
 use loaders::RequestLoader;
 
 /// Deepest selection accepted.
@@ -35,10 +37,15 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(territory::TerritoryQuery, accounts::AccountsQuery, registry::RegistryQuery);
+pub struct Query(
+    territory::TerritoryQuery,
+    accounts::AccountsQuery,
+    registry::RegistryQuery,
+    attachments::AttachmentsQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountsMutation, registry::RegistryMutation);
+pub struct Mutation(accounts::AccountsMutation, registry::RegistryMutation, attachments::AttachmentsMutation);
 
 pub type AmbitoSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -60,6 +67,7 @@ pub struct Services {
     pub authz: Authorizer,
     pub mailer: Option<Mailer>,
     pub public_url: PublicUrl,
+    pub files: Files,
 }
 
 /// The served schema. Outside demo mode it cannot be explored: no
@@ -70,7 +78,8 @@ pub fn schema(services: Services, explorable: bool) -> AmbitoSchema {
         .data(services.sessions)
         .data(services.throttle)
         .data(services.authz)
-        .data(services.public_url);
+        .data(services.public_url)
+        .data(services.files);
     if let Some(m) = services.mailer {
         b = b.data(m);
     }

@@ -5,9 +5,11 @@
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::attachments::Attachment;
 use super::connection::{Connection, connection, list, page_request_by_id};
 use super::loaders::{
-    AmbitKey, ApprovalOf, ClassKey, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey, UserEmail,
+    AmbitKey, ApprovalOf, ClassKey, DocumentsOf, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey,
+    UserEmail,
 };
 use super::scalars::Date;
 use super::territory::{Municipality, Province, School, SchoolOrder, Site, TerritorialAmbit, code_arg, istat_arg};
@@ -209,6 +211,12 @@ impl Pupil {
         let row = loader(ctx).load_one(ClassKey(self.0.class_id)).await?.ok_or(AppError::NotFound)?;
         Ok(SchoolClass(row))
     }
+    /// Certification documents: verbale di accertamento, diagnosi
+    /// funzionale, profilo di funzionamento, PEI.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
+        let rows = loader(ctx).load_one(DocumentsOf(self.0.id)).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
+    }
     async fn first_name(&self, ctx: &Context<'_>) -> &str {
         self.read(ctx, "firstName");
         &self.0.first_name
@@ -323,8 +331,29 @@ pub struct SupportSubmission {
     row: Option<SubmissionRow>,
 }
 
+impl SupportSubmission {
+    async fn summaries(&self, ctx: &Context<'_>) -> AppResult<Vec<crate::db::attachments::AttachmentRow>> {
+        let (code, year) = (self.institution.clone(), self.school_year);
+        db(ctx)
+            .run(move |c| Box::pin(async move { crate::db::attachments::signed_summaries(c, &code, year).await }))
+            .await
+    }
+}
+
 #[Object]
 impl SupportSubmission {
+    /// The parent id of its signed summary.
+    async fn id(&self) -> ID {
+        ID(crate::attachments::submission_id(&self.institution, self.school_year))
+    }
+    /// The summary the head teacher signed and sent back, newest first.
+    async fn signed_summaries(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
+        Ok(self.summaries(ctx).await?.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
+    }
+    /// Whether a signed summary was received.
+    async fn signed_summary_received(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(!self.summaries(ctx).await?.is_empty())
+    }
     async fn school(&self, ctx: &Context<'_>) -> Result<School> {
         school(ctx, &self.institution).await
     }
@@ -473,11 +502,13 @@ impl AuditEvent {
         &self.0.role
     }
     /// `read`, `create`, `update`, `delete`, `approve`, `submit`, `return`, `open_window`,
-    /// `close_window`, `export`, `duplicate_registration`.
+    /// `close_window`, `export`, `duplicate_registration`; for documents `upload`,
+    /// `attach`, `read` (metadata) and `download`.
     async fn action(&self) -> &str {
         &self.0.action
     }
-    /// `pupil`, `class`, `support_request`, `support_approval`, `support_submission`, `collection_window`.
+    /// `pupil`, `class`, `support_request`, `support_approval`, `support_submission`,
+    /// `collection_window`, `attachment`.
     async fn object_kind(&self) -> &str {
         &self.0.object_kind
     }

@@ -11,8 +11,7 @@ use poem::web::{Data, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::AppState;
-use crate::auth::subject_for;
+use super::{AppState, Scoped, error_response, scoped};
 use crate::authz::{Action, Caller, ObjectKind};
 use crate::db::registry::{self as q, ReportFilter};
 use crate::db::{RequestDb, audit, territory};
@@ -38,20 +37,6 @@ pub struct ExportParams {
     ambit: Option<String>,
     order: Option<String>,
     severity: Option<String>,
-}
-
-/// An error as the JSON body GraphQL clients already understand.
-pub fn error_response(err: AppError) -> Response {
-    let status = match err.code() {
-        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
-        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
-        "FORBIDDEN" => StatusCode::FORBIDDEN,
-        "NOT_FOUND" => StatusCode::NOT_FOUND,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let gql = async_graphql::Error::from(err);
-    let body = serde_json::json!({ "errors": [{ "message": gql.message, "extensions": gql.extensions }] });
-    Response::builder().status(status).content_type("application/json").body(body.to_string())
 }
 
 fn filter_of(p: &ExportParams) -> Result<(SchoolYear, ReportFilter), AppError> {
@@ -105,11 +90,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Registry(_) => ObjectKind::Pupil,
         Export::Summary(_) => ObjectKind::SupportRequest,
     };
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
-    let scope = state.authz.scope(subject.membership.role, obj, Action::Read).ok_or(AppError::Forbidden)?;
-    let caller = Caller::new(&subject, scope);
-    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
+    let Scoped { caller, db, .. } = scoped(req, state, obj, Action::Read).await?;
     let made = match export {
         Export::Registry(p) => registry_file(&db, &caller, p).await,
         Export::Summary(p) => summary_file(&db, &caller, p).await,

@@ -1,6 +1,7 @@
 //! HTTP routes (poem): `/graphql`, `/health`, `/ready`, `/metrics`, with one
 //! request id and one structured log line per request.
 
+pub mod attachments;
 pub mod exports;
 pub mod metrics;
 
@@ -10,15 +11,16 @@ use std::time::Instant;
 use async_graphql::dataloader::DataLoader;
 use poem::http::{StatusCode, header};
 use poem::web::Data;
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post, put};
 
 use crate::auth::login::ClientAddr;
-use crate::auth::{SessionPolicy, subject_for};
-use crate::authz::Authorizer;
+use crate::auth::{SessionPolicy, Subject, subject_for};
+use crate::authz::{Action, Authorizer, Caller, ObjectKind};
 use crate::db::{AuthDb, PgPool, RequestDb};
-use crate::error::REQUEST_ID;
+use crate::error::{AppError, REQUEST_ID};
 use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
+use crate::storage::Files;
 use metrics::Metrics;
 
 /// Largest GraphQL request body accepted.
@@ -31,6 +33,7 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub authz: Authorizer,
     pub trust_proxy: bool,
+    pub files: Files,
 }
 
 /// The client's address: the peer, or behind a trusted proxy the address the
@@ -64,6 +67,8 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/metrics", get(metrics_text))
         .at("/exports/registry", get(exports::registry))
         .at("/exports/support-summary", get(exports::support_summary))
+        .at("/attachments/:id", get(attachments::download))
+        .at("/uploads/:id", put(attachments::upload).patch(attachments::resume).head(attachments::upload_offset))
         .data(state.clone())
         .around(move |ep, req| {
             let state = state.clone();
@@ -82,6 +87,8 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         "/metrics" => "/metrics",
         "/exports/registry" => "/exports/registry",
         "/exports/support-summary" => "/exports/support-summary",
+        p if p.starts_with("/attachments/") => "/attachments/{id}",
+        p if p.starts_with("/uploads/") => "/uploads/{id}",
         _ => "other",
     };
     let method = req.method().clone();
@@ -116,6 +123,41 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+/// An error as the JSON body GraphQL clients already understand, with the
+/// HTTP status that says the same.
+pub fn error_response(err: AppError) -> Response {
+    let status = match err.code() {
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "CONFLICT" | "CAMPAIGN_CLOSED" | "REQUEST_SUBMITTED" => StatusCode::CONFLICT,
+        "ARCHIVED" => StatusCode::GONE,
+        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let gql = async_graphql::Error::from(err);
+    let body = serde_json::json!({ "errors": [{ "message": gql.message, "extensions": gql.extensions }] });
+    Response::builder().status(status).content_type("application/json").body(body.to_string())
+}
+
+/// A signed-in caller of a plain HTTP route, in the scope the policies give
+/// its role for `obj` and `act`, with a database handle in that scope.
+pub struct Scoped {
+    pub subject: Subject,
+    pub caller: Caller,
+    pub db: RequestDb,
+}
+
+pub async fn scoped(req: &Request, state: &AppState, obj: ObjectKind, act: Action) -> Result<Scoped, AppError> {
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
+    let scope = state.authz.scope(subject.membership.role, obj, act).ok_or(AppError::Forbidden)?;
+    let caller = Caller::new(&subject, scope);
+    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
+    Ok(Scoped { subject, caller, db })
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {

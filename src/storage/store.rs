@@ -276,8 +276,14 @@ pub fn plaintext(
     size: u64,
     range: Range<u64>,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, StoreError>> + Send + 'static {
-    let segs = if range.is_empty() { 1..=0 } else { envelope::segments_for(&range) };
-    let state = (*segs.start(), *segs.end(), range.start);
+    // An empty range starts past its end, so the stream ends at once.
+    let state = match range.is_empty() {
+        true => (1, 0, range.start),
+        false => {
+            let segs = envelope::segments_for(&range);
+            (*segs.start(), *segs.end(), range.start)
+        }
+    };
     futures_util::stream::try_unfold(state, move |(next, end, at)| {
         let (store, path) = (store.clone(), path.clone());
         let envelope = envelope.clone();

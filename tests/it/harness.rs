@@ -13,6 +13,7 @@ use ambito::db::embedded::{ClusterOptions, EmbeddedCluster};
 use ambito::db::{self, PgPool, with_database};
 use ambito::demo::DemoAccount;
 use ambito::server::Options;
+use ambito::storage::Files;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
@@ -158,6 +159,14 @@ impl TestDb {
     }
 }
 
+/// The test servers' key file: one key, for tests only.
+pub const TEST_KEYS: &str = "test-1 dGVzdHMgb25seTogbmV2ZXIgYSByZWFsIGtleSEhISE=";
+
+/// Documents in `store`, under [`TEST_KEYS`], up to `max_mib` MiB each.
+pub fn test_files(store: ambito::storage::store::Store, max_mib: u64) -> Files {
+    ambito::server::files(store, ambito::storage::keys::Keyring::parse(TEST_KEYS).unwrap(), max_mib)
+}
+
 /// The real server on a free loopback port, over a test database.
 pub struct TestApp {
     pub base: String,
@@ -166,6 +175,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Where the server's e-mail goes, as .eml files.
     pub outbox: tempfile::TempDir,
+    /// The server's document store and keys.
+    pub files: Files,
+    _files_dir: Option<tempfile::TempDir>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -187,7 +199,16 @@ impl TestApp {
         TestApp::start(db, Options::default()).await
     }
 
-    pub async fn start(db: TestDb, mut options: Options) -> TestApp {
+    pub async fn start(db: TestDb, options: Options) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ambito::storage::store::local(dir.path()).unwrap();
+        let mut app = TestApp::start_with(db, options, test_files(store, 64)).await;
+        app._files_dir = Some(dir);
+        app
+    }
+
+    /// A server whose documents live in `files` (Garage, in the attachment tests).
+    pub async fn start_with(db: TestDb, mut options: Options, files: Files) -> TestApp {
         let outbox = tempfile::tempdir().unwrap();
         if options.mailer.is_none() {
             let mailer = ambito::mail::Mailer::outbox(outbox.path().to_owned(), "Ambito <noreply@ambito.invalid>");
@@ -197,12 +218,21 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
-        let running = ambito::server::spawn(ambito::server::state(db.pool(), authz, options), &args, async {
+        let state = ambito::server::state(db.pool(), authz, files.clone(), options);
+        let running = ambito::server::spawn(state, &args, async {
             let _ = rx.await;
         })
         .await
         .expect("starting the server");
-        TestApp { base: format!("http://{}", running.addr), _db: db, http: reqwest::Client::new(), outbox, _stop: tx }
+        TestApp {
+            base: format!("http://{}", running.addr),
+            _db: db,
+            http: reqwest::Client::new(),
+            outbox,
+            files,
+            _files_dir: None,
+            _stop: tx,
+        }
     }
 
     /// The messages sent to `to` so far, waiting up to five seconds for at least `count`.

@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod attachments;
 mod cli;
 mod exports;
 mod garage;

@@ -1,0 +1,295 @@
+//! Attachments as use cases: an upload slot for a parent row, the parts of
+//! an upload as they arrive, the commit that makes a document visible,
+//! attaching a document again elsewhere, and downloads. A document takes
+//! its parent's institution and so its parent's scope; row security decides
+//! which documents exist for the caller. Every change and every read of a
+//! document is in the audit trail.
+
+use std::str::FromStr;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::authz::Caller;
+use crate::db::RequestDb;
+use crate::db::attachments::{self as q, AttachmentRow, NewAttachment};
+use crate::db::audit::Event;
+use crate::db::registry as reg;
+use crate::error::{AppError, AppResult};
+use crate::rules::files::{FileType, sanitize_file_name};
+use crate::rules::school_year::SchoolYear;
+use crate::storage::Files;
+use crate::storage::envelope::Envelope;
+
+/// What a document is to its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A pupil's certification documents: verbale di accertamento, diagnosi
+    /// funzionale, profilo di funzionamento, PEI.
+    Certification,
+    /// A school's signed summary of requested support hours.
+    SignedSummary,
+    /// A refugee minor's enrolment request documents.
+    EnrolmentDocument,
+    /// A teacher's application documents.
+    ApplicationDocument,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Certification => "certification",
+            Kind::SignedSummary => "signed_summary",
+            Kind::EnrolmentDocument => "enrolment_document",
+            Kind::ApplicationDocument => "application_document",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Kind, ()> {
+        [Kind::Certification, Kind::SignedSummary, Kind::EnrolmentDocument, Kind::ApplicationDocument]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// The id of a school's support submission for a year, as a parent:
+/// `institution:yyyy/yy`.
+pub fn submission_id(institution: &str, year: i32) -> String {
+    let label = SchoolYear::from_stored(year).map_or_else(|| year.to_string(), |y| y.to_string());
+    format!("{institution}:{label}")
+}
+
+/// The row a document belongs to, and the scope it takes from it.
+struct Parent {
+    institution: String,
+    province: String,
+    pupil_id: Option<i64>,
+    school_year: Option<i32>,
+}
+
+/// Finds the parent in the caller's scope and checks the caller may add a
+/// document to it now.
+async fn parent(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    kind: Kind,
+    parent_id: &str,
+) -> AppResult<Parent> {
+    match kind {
+        Kind::Certification => {
+            let id: i64 = parent_id.parse().map_err(|_| AppError::bad_input("parentId", "must be a pupil's id"))?;
+            let pupil = reg::pupils_by_id(conn, vec![id]).await?.pop().ok_or(AppError::NotFound)?;
+            crate::registry::check_writable(
+                conn,
+                caller,
+                &pupil.institution_code,
+                &pupil.province_code,
+                pupil.school_year,
+            )
+            .await?;
+            Ok(Parent {
+                institution: pupil.institution_code,
+                province: pupil.province_code,
+                pupil_id: Some(pupil.id),
+                school_year: Some(pupil.school_year),
+            })
+        }
+        Kind::SignedSummary => {
+            let bad = || AppError::bad_input("parentId", "must be a support submission's id, e.g. BGIC81200X:2026/27");
+            let (institution, year) = parent_id.split_once(':').ok_or_else(bad)?;
+            let year = year.parse::<SchoolYear>().map_err(|_| bad())?.stored();
+            match reg::submission(conn, institution, year).await? {
+                Some(s) if s.state == "submitted" => Ok(Parent {
+                    institution: s.institution_code,
+                    // The database sets it from the institution in any case.
+                    province: caller.province.clone().unwrap_or_default(),
+                    pupil_id: None,
+                    school_year: Some(year),
+                }),
+                // Only the school itself learns that its own request is not submitted.
+                _ if caller.school.as_deref() == Some(institution) => Err(AppError::Conflict(format!(
+                    "submit the support request for {} before sending its signed summary",
+                    SchoolYear::from_stored(year).map_or_else(String::new, |y| y.to_string())
+                ))),
+                _ => Err(AppError::NotFound),
+            }
+        }
+        // Their parents (refugee minors' requests, teachers' applications)
+        // arrive with their processes; until then there is no such row.
+        Kind::EnrolmentDocument | Kind::ApplicationDocument => Err(AppError::NotFound),
+    }
+}
+
+pub struct UploadInput {
+    pub parent_id: String,
+    pub kind: Kind,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+fn event(action: &'static str, row: &AttachmentRow) -> Event {
+    Event {
+        action,
+        object_kind: "attachment",
+        object_id: Some(row.id.to_string()),
+        pupil_id: row.pupil_id,
+        province: Some(row.province_code.clone()),
+        institution: Some(row.institution_code.clone()),
+        fields: Vec::new(),
+        previous: None,
+        current: Some(json!({
+            "kind": row.kind,
+            "size": row.size,
+            "sha256": row.sha256.as_deref().map(hex),
+        })),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens an upload slot: a pending row with the file's wrapped data key.
+/// Nothing is visible until the whole file has arrived.
+pub async fn create_upload(
+    db: &RequestDb,
+    caller: &Caller,
+    files: &Files,
+    input: UploadInput,
+) -> AppResult<AttachmentRow> {
+    let file_name = sanitize_file_name(&input.file_name).map_err(|r| AppError::bad_input("fileName", r))?;
+    let file_type =
+        FileType::from_content_type(&input.content_type).map_err(|r| AppError::bad_input("contentType", r))?;
+    let max = files.max_size as i64;
+    if !(1..=max).contains(&input.size) {
+        return Err(AppError::bad_input(
+            "size",
+            format!("must be between 1 and {max} bytes ({} MiB, the largest document accepted)", max >> 20),
+        ));
+    }
+    let id = Uuid::new_v4();
+    let kek = files.keys.current();
+    let wrapped = Envelope::new(*id.as_bytes()).wrap(kek);
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let p = parent(c, &caller, input.kind, &input.parent_id).await?;
+            let row = NewAttachment {
+                id,
+                blob_id: id,
+                institution_code: p.institution,
+                province_code: p.province,
+                kind: input.kind.as_str().into(),
+                pupil_id: p.pupil_id,
+                school_year: p.school_year,
+                file_name,
+                content_type: file_type.mime().into(),
+                size: input.size,
+                state: "pending".into(),
+                received: 0,
+                object_key: None,
+                sha256: None,
+                kek_id: wrapped.kek_id,
+                wrapped_key: wrapped.bytes,
+                committed_at: None,
+            };
+            Ok(q::insert(c, &row).await?)
+        })
+    })
+    .await
+}
+
+/// Attaches a document the caller uploaded before to another parent, without
+/// uploading it again: a new row that shares the sealed object.
+pub async fn attach_again(
+    db: &RequestDb,
+    caller: &Caller,
+    user: i64,
+    source: Uuid,
+    kind: Kind,
+    parent_id: String,
+) -> AppResult<AttachmentRow> {
+    let caller = caller.clone();
+    let row = db
+        .try_run(move |c| {
+            Box::pin(async move {
+                let s = q::visible(c, source).await?.filter(|s| s.uploaded_by == user).ok_or(AppError::NotFound)?;
+                if s.state != "committed" {
+                    return Err(AppError::Archived);
+                }
+                let p = parent(c, &caller, kind, &parent_id).await?;
+                let row = NewAttachment {
+                    id: Uuid::new_v4(),
+                    blob_id: s.blob_id,
+                    institution_code: p.institution,
+                    province_code: p.province,
+                    kind: kind.as_str().into(),
+                    pupil_id: p.pupil_id,
+                    school_year: p.school_year,
+                    file_name: s.file_name,
+                    content_type: s.content_type,
+                    size: s.size,
+                    state: "committed".into(),
+                    received: s.size,
+                    object_key: s.object_key,
+                    sha256: s.sha256,
+                    kek_id: s.kek_id,
+                    wrapped_key: s.wrapped_key,
+                    committed_at: Some(chrono::Utc::now()),
+                };
+                Ok(q::insert(c, &row).await?)
+            })
+        })
+        .await?;
+    db.note_event(Event { previous: Some(json!({ "from": source.to_string() })), ..event("attach", &row) });
+    Ok(row)
+}
+
+/// The caller's own pending upload, for the next bytes.
+pub async fn pending_upload(db: &RequestDb, user: i64, id: Uuid) -> AppResult<AttachmentRow> {
+    let row = db.run(move |c| Box::pin(async move { q::find(c, id).await })).await?;
+    match row {
+        Some(r) if r.uploaded_by == user && r.state == "pending" => Ok(r),
+        Some(r) if r.uploaded_by == user => Err(AppError::Conflict("the file was already uploaded".into())),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+fn moved_on() -> AppError {
+    AppError::Conflict("another request sent bytes of this file meanwhile: ask for the offset and resume".into())
+}
+
+/// Records a part of a pending upload, received from offset `from` to `to`.
+pub async fn record_part(db: &RequestDb, id: Uuid, from: i64, to: i64, key: String) -> AppResult<()> {
+    let done = db.run(move |c| Box::pin(async move { q::add_part(c, id, from, to, &key).await })).await?;
+    if done { Ok(()) } else { Err(moved_on()) }
+}
+
+/// Makes a fully received upload visible, and records it in the audit trail.
+pub async fn commit(db: &RequestDb, id: Uuid, from: i64, key: String, sha256: [u8; 32]) -> AppResult<AttachmentRow> {
+    let row = db.run(move |c| Box::pin(async move { q::commit(c, id, from, &key, &sha256).await })).await?;
+    let row = row.ok_or_else(moved_on)?;
+    db.note_event(event("upload", &row));
+    Ok(row)
+}
+
+/// A document to download: visible to the caller, still in the live store.
+/// The download is in the audit trail.
+pub async fn for_download(db: &RequestDb, id: Uuid) -> AppResult<AttachmentRow> {
+    let row = db.run(move |c| Box::pin(async move { q::visible(c, id).await })).await?.ok_or(AppError::NotFound)?;
+    db.note_event(event("download", &row));
+    if row.state == "archived" {
+        return Err(AppError::Archived);
+    }
+    Ok(row)
+}
+
+/// Notes that the caller read a document's metadata.
+pub fn note_read(db: &RequestDb, row: &AttachmentRow) {
+    db.note_event(event("read", row));
+}

@@ -1,0 +1,278 @@
+//! Documents over plain HTTP, streamed both ways with bounded memory.
+//!
+//! Uploads follow the core of the tus 1.0 protocol: `createUpload` (GraphQL)
+//! opens a slot and gives its URL; `PUT /uploads/{id}` sends the file from
+//! its start; `HEAD` tells how many bytes are safely stored; `PATCH` with
+//! `Upload-Offset` sends the rest from there. Each request's bytes are sealed
+//! into an object of their own as they arrive; only whole 64 KiB segments
+//! count, so a dropped connection loses at most one. The last part makes the
+//! document visible (parts are joined into one object first).
+//!
+//! `GET /attachments/{id}` checks the row under the caller's scope, then
+//! decrypts and streams the file, or the one byte range asked for.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use object_store::ObjectStoreExt as _;
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Path};
+use poem::{Body, Request, Response, handler};
+use uuid::Uuid;
+
+use super::{AppState, Scoped, error_response, scoped};
+use crate::attachments::{self as uc, hex};
+use crate::authz::{Action, ObjectKind};
+use crate::db::RequestDb;
+use crate::db::attachments::AttachmentRow;
+use crate::error::AppError;
+use crate::rules::files::{FileType, RangeAsk, content_disposition, parse_range};
+use crate::storage::envelope::{Envelope, SEGMENT, WrappedKey};
+use crate::storage::store::{self, Piece, StoreError};
+use crate::storage::{Files, object_path};
+
+const TUS_VERSION: &str = "1.0.0";
+
+fn parse_id(id: &str) -> Result<Uuid, AppError> {
+    // An id that is not one of ours cannot exist.
+    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
+}
+
+fn random_suffix() -> String {
+    Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// The data key of a document, from its row.
+fn key_of(files: &Files, row: &AttachmentRow) -> Result<Envelope, AppError> {
+    let kek = files
+        .keys
+        .get(&row.kek_id)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("key-encryption key {} is not configured", row.kek_id)))?;
+    let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
+    Envelope::reseal(*row.blob_id.as_bytes(), &wrapped, kek).map_err(AppError::internal)
+}
+
+/// Ends a database handle's transaction, keeping its audit events either way.
+async fn settle<T>(db: &RequestDb, result: Result<T, AppError>) -> Result<T, AppError> {
+    db.finish(result.is_ok()).await?;
+    result
+}
+
+/// `PUT /uploads/{id}`: the whole file, from its first byte.
+#[handler]
+pub async fn upload(req: &Request, Path(id): Path<String>, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    receive(req, state, &id, None, body).await.unwrap_or_else(error_response)
+}
+
+/// `PATCH /uploads/{id}` with `Upload-Offset`: the rest of the file from there.
+#[handler]
+pub async fn resume(req: &Request, Path(id): Path<String>, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let offset = req.headers().get("upload-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match offset {
+        Some(o) => receive(req, state, &id, Some(o), body).await.unwrap_or_else(error_response),
+        None => error_response(AppError::bad_input("Upload-Offset", "the header must give the offset to resume at")),
+    }
+}
+
+/// `HEAD /uploads/{id}`: how many bytes of the file are safely stored.
+#[handler]
+pub async fn upload_offset(req: &Request, Path(id): Path<String>, Data(state): Data<&Arc<AppState>>) -> Response {
+    let found = async {
+        let id = parse_id(&id)?;
+        let Scoped { subject, db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Write).await?;
+        let row = uc::pending_upload(&db, subject.user_id, id).await;
+        settle(&db, row).await
+    }
+    .await;
+    match found {
+        Ok(row) => upload_state(StatusCode::OK, &row, row.received as u64).finish(),
+        Err(AppError::Conflict(_)) => Response::builder()
+            .status(StatusCode::OK)
+            .header("tus-resumable", TUS_VERSION)
+            .header(header::CACHE_CONTROL, "no-store")
+            .header("upload-complete", "true")
+            .finish(),
+        Err(e) => error_response(e),
+    }
+}
+
+fn upload_state(status: StatusCode, row: &AttachmentRow, offset: u64) -> poem::ResponseBuilder {
+    Response::builder()
+        .status(status)
+        .header("tus-resumable", TUS_VERSION)
+        .header("upload-offset", offset.to_string())
+        .header("upload-length", row.size.to_string())
+        .header(header::CACHE_CONTROL, "no-store")
+}
+
+/// Stores the bytes of one request, from `resume_at` (a PUT: from the start,
+/// to a slot that has nothing yet).
+async fn receive(
+    req: &Request,
+    state: &AppState,
+    id: &str,
+    resume_at: Option<u64>,
+    body: Body,
+) -> Result<Response, AppError> {
+    let id = parse_id(id)?;
+    let Scoped { subject, db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Write).await?;
+    let row = uc::pending_upload(&db, subject.user_id, id).await;
+    let row = settle(&db, row).await?;
+    let size = row.size as u64;
+    let from = row.received as u64;
+    let start = match resume_at.unwrap_or(0) {
+        o if o != from => {
+            let body = serde_json::json!({ "errors": [{
+                "message": format!("the upload is at offset {from}: resume from there"),
+                "extensions": { "code": "CONFLICT", "offset": from },
+            }]});
+            return Ok(upload_state(StatusCode::CONFLICT, &row, from)
+                .content_type("application/json")
+                .body(body.to_string()));
+        }
+        // A PUT sends the file from its start, to a slot that has nothing yet.
+        o => o,
+    };
+    let files = &state.files;
+    let key = key_of(files, &row)?;
+    let file_type =
+        FileType::from_content_type(&row.content_type).map_err(|e| AppError::internal(anyhow::anyhow!(e)))?;
+    let first = start / SEGMENT as u64;
+    let path = object_path(row.blob_id, &format!("part-{first:010}-{}", random_suffix()));
+    let reader = body.into_async_read();
+    let part = store::put_part(&files.store, &path, key.fresh(), size, first, reader, |head| file_type.check(head))
+        .await
+        .map_err(|e| match e {
+            StoreError::TooLarge(_) | StoreError::Content(_) => AppError::bad_input("body", e.to_string()),
+            e => AppError::internal(e),
+        })?;
+    let earlier: &[String] = &row.parts;
+    let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
+    let outcome = async {
+        if part.segments == 0 {
+            return Ok((start, None));
+        }
+        if !part.complete {
+            let to = (first + part.segments) * SEGMENT as u64;
+            uc::record_part(&db, id, from as i64, to as i64, path.to_string()).await?;
+            return Ok((to, None));
+        }
+        let (key_path, sha) = match part.sha256 {
+            Some(sha) => (path.clone(), sha),
+            None => {
+                let joined = object_path(row.blob_id, &format!("sealed-{}", random_suffix()));
+                let pieces = pieces(earlier, &path, first, part.segments)?;
+                let stored =
+                    store::join_parts(&files.store, &key, size, &pieces, &joined).await.map_err(AppError::internal)?;
+                (joined, stored.sha256)
+            }
+        };
+        let committed = uc::commit(&db, id, from as i64, key_path.to_string(), sha).await;
+        if committed.is_err() && key_path != path {
+            let _ = files.store.delete(&key_path).await;
+        }
+        committed.map(|row| (size, Some(row)))
+    }
+    .await;
+    let outcome = settle(&db, outcome).await;
+    match outcome {
+        Ok((at, committed)) => {
+            // Parts joined into the document are no longer needed.
+            let done: Vec<String> = match &committed {
+                Some(c) if c.object_key.as_deref() != Some(path.as_ref()) => {
+                    earlier.iter().cloned().chain([path.to_string()]).collect()
+                }
+                _ => Vec::new(),
+            };
+            for p in done {
+                let _ = files.store.delete(&object_store::path::Path::from(p)).await;
+            }
+            let body = serde_json::json!({
+                "id": id.to_string(),
+                "offset": at,
+                "complete": committed.is_some(),
+                "sha256": committed.as_ref().and_then(|c| c.sha256.as_deref()).map(hex),
+            });
+            Ok(upload_state(StatusCode::OK, &row, at).content_type("application/json").body(body.to_string()))
+        }
+        Err(e) => {
+            let _ = files.store.delete(&path).await;
+            Err(e)
+        }
+    }
+}
+
+/// The objects of a resumed upload, in order: the parts stored before and
+/// the one just written. A part's name starts with its first segment.
+fn pieces(
+    earlier: &[String],
+    last: &object_store::path::Path,
+    first: u64,
+    segments: u64,
+) -> Result<Vec<Piece>, AppError> {
+    let start_of = |p: &str| -> Result<u64, AppError> {
+        let name = p.rsplit('/').next().unwrap_or("");
+        name.strip_prefix("part-")
+            .and_then(|n| n.get(..10))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("unexpected part name {name}")))
+    };
+    let mut out = Vec::with_capacity(earlier.len() + 1);
+    let starts: Vec<u64> = earlier.iter().map(|p| start_of(p)).collect::<Result<_, _>>()?;
+    for (i, p) in earlier.iter().enumerate() {
+        let next = starts.get(i + 1).copied().unwrap_or(first);
+        out.push(Piece { path: object_store::path::Path::from(p.as_str()), first: starts[i], last: next - 1 });
+    }
+    out.push(Piece { path: last.clone(), first, last: first + segments - 1 });
+    Ok(out)
+}
+
+/// `GET /attachments/{id}`: the document, decrypted as it streams.
+#[handler]
+pub async fn download(req: &Request, Path(id): Path<String>, Data(state): Data<&Arc<AppState>>) -> Response {
+    send(req, state, &id).await.unwrap_or_else(error_response)
+}
+
+async fn send(req: &Request, state: &AppState, id: &str) -> Result<Response, AppError> {
+    let id = parse_id(id)?;
+    let Scoped { db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Read).await?;
+    let row = uc::for_download(&db, id).await;
+    let row = settle(&db, row).await?;
+    let files = &state.files;
+    let object = object_store::path::Path::from(row.object_key.clone().unwrap_or_default());
+    let header = store::header(&files.store, &object).await.map_err(AppError::internal)?;
+    let envelope = key_of(files, &row)?.with_header(&header).map_err(AppError::internal)?;
+    let size = row.size as u64;
+    let (status, range) = match parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), size) {
+        RangeAsk::Whole => (StatusCode::OK, 0..size),
+        RangeAsk::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
+        RangeAsk::Unsatisfiable => {
+            return Ok(Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                .header(header::CACHE_CONTROL, "no-store")
+                .finish());
+        }
+    };
+    let mut chunks = Box::pin(store::plaintext(files.store.clone(), object, envelope, size, range.clone()));
+    // The first chunk before the headers: a missing or altered object is an
+    // error response, not a cut-off download.
+    let head = match chunks.next().await {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return Err(AppError::internal(e)),
+        None => None,
+    };
+    let stream = futures_util::stream::iter(head.map(Ok)).chain(chunks).map(|c| c.map_err(std::io::Error::other));
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type(row.content_type.as_str())
+        .header(header::CONTENT_DISPOSITION, content_disposition(&row.file_name))
+        .header("x-content-type-options", "nosniff")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, (range.end - range.start).to_string());
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp = resp.header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", range.start, range.end - 1));
+    }
+    Ok(resp.body(Body::from_bytes_stream(stream)))
+}

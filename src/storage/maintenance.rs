@@ -1,0 +1,279 @@
+//! The operator's work on stored documents, across tenants (it runs as the
+//! database owner, not as a caller): the janitor, `storage verify`, key
+//! rotation and the archive export for legal preservation. Reports name
+//! documents by id and objects by key, never by file name or content.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use diesel_async::AsyncPgConnection;
+use futures_util::TryStreamExt as _;
+use object_store::ObjectStoreExt as _;
+use object_store::path::Path;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::envelope::{self, Envelope, WrappedKey};
+use super::keys::Keyring;
+use super::store::{self, Store};
+use crate::attachments::hex;
+use crate::db::attachments::{self as q, AttachmentRow};
+
+/// Every object under Ambito's prefix, with its size and age.
+async fn objects(store: &Store) -> anyhow::Result<HashMap<String, object_store::ObjectMeta>> {
+    let prefix = Path::from(super::PREFIX);
+    let listed: Vec<object_store::ObjectMeta> = store.list(Some(&prefix)).try_collect().await?;
+    Ok(listed.into_iter().map(|m| (m.location.to_string(), m)).collect())
+}
+
+fn envelope_of(keys: &Keyring, row: &AttachmentRow) -> anyhow::Result<Envelope> {
+    let kek = keys.get(&row.kek_id).with_context(|| format!("key {} is not in the key file", row.kek_id))?;
+    let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
+    Ok(Envelope::reseal(*row.blob_id.as_bytes(), &wrapped, kek)?)
+}
+
+/// Opens a committed document's object for reading.
+async fn open(store: &Store, keys: &Keyring, row: &AttachmentRow) -> anyhow::Result<(Path, Envelope)> {
+    let path = Path::from(row.object_key.clone().context("a committed document without an object")?);
+    let header = store::header(store, &path).await?;
+    Ok((path.clone(), envelope_of(keys, row)?.with_header(&header)?))
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct JanitorReport {
+    /// Unfinished uploads removed, with their parts.
+    pub uploads: usize,
+    /// Objects that no document referred to, removed.
+    pub objects: usize,
+}
+
+/// Removes uploads left pending longer than `grace` with their parts, and
+/// objects older than `grace` that no row refers to (a crash between
+/// writing an object and recording it). The grace keeps uploads in flight.
+pub async fn janitor(conn: &mut AsyncPgConnection, store: &Store, grace: Duration) -> anyhow::Result<JanitorReport> {
+    let before = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
+    let mut report = JanitorReport::default();
+    for row in q::stale_pending(conn, before).await? {
+        for part in &row.parts {
+            delete(store, &Path::from(part.as_str())).await?;
+        }
+        report.uploads += q::delete_pending(conn, row.id).await?;
+    }
+    // List first, then read the references: an object recorded meanwhile is kept.
+    let listed = objects(store).await?;
+    let referenced = q::referenced_keys(conn).await?;
+    for (key, meta) in listed {
+        if !referenced.contains(&key) && meta.last_modified < before {
+            delete(store, &meta.location).await?;
+            report.objects += 1;
+        }
+    }
+    Ok(report)
+}
+
+async fn delete(store: &Store, path: &Path) -> anyhow::Result<()> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub documents: usize,
+    pub problems: Vec<String>,
+}
+
+/// Checks that every committed document's object exists, has the length its
+/// size implies, and decrypts to its recorded SHA-256; and that every object
+/// in the store belongs to a document or a pending upload.
+pub async fn verify(conn: &mut AsyncPgConnection, store: &Store, keys: &Keyring) -> anyhow::Result<VerifyReport> {
+    let listed = objects(store).await?;
+    let mut report = VerifyReport::default();
+    let mut after = None;
+    loop {
+        let page = q::committed_page(conn, after, 200).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for row in page {
+            report.documents += 1;
+            if let Err(problem) = check(store, keys, &listed, &row).await {
+                report.problems.push(format!("document {}: {problem:#}", row.id));
+            }
+        }
+    }
+    let referenced = q::referenced_keys(conn).await?;
+    let mut orphans: Vec<&String> = listed.keys().filter(|k| !referenced.contains(*k)).collect();
+    orphans.sort();
+    report.problems.extend(orphans.into_iter().map(|k| format!("object {k} belongs to no document")));
+    Ok(report)
+}
+
+async fn check(
+    store: &Store,
+    keys: &Keyring,
+    listed: &HashMap<String, object_store::ObjectMeta>,
+    row: &AttachmentRow,
+) -> anyhow::Result<()> {
+    let key = row.object_key.as_deref().unwrap_or_default();
+    let meta = listed.get(key).with_context(|| format!("object {key} is missing"))?;
+    let want = envelope::object_len(row.size as u64);
+    if meta.size != want {
+        bail!("object {key} has {} bytes, {want} expected", meta.size);
+    }
+    let (path, env) = open(store, keys, row).await?;
+    let sha = store::read_each(store, &path, &env, row.size as u64, |_| ()).await?;
+    if Some(sha.as_slice()) != row.sha256.as_deref() {
+        bail!("object {key} decrypts to content with another SHA-256");
+    }
+    Ok(())
+}
+
+/// Re-wraps every data key wrapped under another key than the current one.
+/// Each row is its own transaction, so an interrupted rotation resumes
+/// where it stopped. Returns how many keys were re-wrapped.
+pub async fn rotate(conn: &mut AsyncPgConnection, keys: &Keyring) -> anyhow::Result<usize> {
+    let current = keys.current();
+    let mut done = 0;
+    loop {
+        let rows = q::wrapped_under_other(conn, &current.id, 200).await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for row in rows {
+            let old = keys.get(&row.kek_id).with_context(|| {
+                format!("key {} is needed to re-wrap document {} but is not in the key file", row.kek_id, row.id)
+            })?;
+            let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
+            let new = envelope::rewrap(*row.blob_id.as_bytes(), &wrapped, old, current)
+                .with_context(|| format!("document {}", row.id))?;
+            done += q::rewrap(conn, row.id, &row.kek_id, &current.id, &new.bytes).await?;
+        }
+    }
+}
+
+/// One document in an archive's index.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexEntry {
+    pub id: Uuid,
+    pub kind: String,
+    pub institution: String,
+    pub province: String,
+    pub pupil_id: Option<i64>,
+    pub school_year: Option<i32>,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_at: chrono::DateTime<chrono::Utc>,
+    /// The file's path in the package.
+    pub file: String,
+}
+
+/// Writes the package (the decrypted files, checked against their SHA-256,
+/// and `index.json` + `index.csv`), syncs it to disk, and only then marks
+/// the documents archived and removes their objects from the live store.
+pub async fn archive_export(
+    conn: &mut AsyncPgConnection,
+    store: &Store,
+    keys: &Keyring,
+    dir: &FsPath,
+    province: Option<&str>,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<Vec<IndexEntry>> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!("{} is not empty: give a new or empty directory for the package", dir.display());
+    }
+    let files_dir = dir.join("files");
+    std::fs::create_dir_all(&files_dir)?;
+    let rows = q::to_archive(conn, province, before).await?;
+    let mut index = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let name = format!("{}-{}", row.id.simple(), row.file_name.replace(['/', '\\'], "_"));
+        let target: PathBuf = files_dir.join(&name);
+        let mut file = std::fs::File::create(&target)?;
+        let (path, env) = open(store, keys, row).await.with_context(|| format!("document {}", row.id))?;
+        let mut failed = None;
+        let sha = store::read_each(store, &path, &env, row.size as u64, |piece| {
+            if failed.is_none() {
+                failed = file.write_all(piece).err();
+            }
+        })
+        .await
+        .with_context(|| format!("document {}", row.id))?;
+        if let Some(e) = failed {
+            return Err(e).with_context(|| format!("writing {}", target.display()));
+        }
+        if Some(sha.as_slice()) != row.sha256.as_deref() {
+            bail!("document {} decrypts to content with another SHA-256: nothing was archived", row.id);
+        }
+        file.sync_all()?;
+        index.push(IndexEntry {
+            id: row.id,
+            kind: row.kind.clone(),
+            institution: row.institution_code.clone(),
+            province: row.province_code.clone(),
+            pupil_id: row.pupil_id,
+            school_year: row.school_year,
+            file_name: row.file_name.clone(),
+            content_type: row.content_type.clone(),
+            size: row.size,
+            sha256: hex(&sha),
+            uploaded_at: row.committed_at.unwrap_or(row.created_at),
+            file: format!("files/{name}"),
+        });
+    }
+    write_synced(&dir.join("index.json"), &serde_json::to_vec_pretty(&index)?)?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "id",
+        "kind",
+        "institution",
+        "province",
+        "pupil_id",
+        "school_year",
+        "file_name",
+        "content_type",
+        "size",
+        "sha256",
+        "uploaded_at",
+        "file",
+    ])?;
+    for e in &index {
+        csv.write_record([
+            e.id.to_string(),
+            e.kind.clone(),
+            e.institution.clone(),
+            e.province.clone(),
+            e.pupil_id.map(|p| p.to_string()).unwrap_or_default(),
+            e.school_year.map(|y| y.to_string()).unwrap_or_default(),
+            e.file_name.clone(),
+            e.content_type.clone(),
+            e.size.to_string(),
+            e.sha256.clone(),
+            e.uploaded_at.to_rfc3339(),
+            e.file.clone(),
+        ])?;
+    }
+    write_synced(&dir.join("index.csv"), &csv.into_inner()?)?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    q::mark_archived(conn, &ids).await?;
+    // An object shared with a document still live (attached again elsewhere) stays.
+    let referenced = q::referenced_keys(conn).await?;
+    let gone: HashSet<&str> = rows.iter().filter_map(|r| r.object_key.as_deref()).collect();
+    for key in gone.into_iter().filter(|k| !referenced.contains(*k)) {
+        delete(store, &Path::from(key)).await?;
+    }
+    Ok(index)
+}
+
+fn write_synced(path: &FsPath, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
