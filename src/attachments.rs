@@ -127,6 +127,8 @@ async fn parent(
 pub struct UploadInput {
     pub parent_id: String,
     pub kind: Kind,
+    /// Which certification document (`verbale_accertamento`, `diagnosi_funzionale`, …).
+    pub document_type: Option<&'static str>,
     pub file_name: String,
     pub content_type: String,
     pub size: i64,
@@ -172,6 +174,9 @@ pub async fn create_upload(
             format!("must be between 1 and {max} bytes ({} MiB, the largest document accepted)", max >> 20),
         ));
     }
+    if input.document_type.is_some() && input.kind != Kind::Certification {
+        return Err(AppError::bad_input("documentType", "only certification documents have a document type"));
+    }
     let id = Uuid::new_v4();
     let kek = files.keys.current();
     let wrapped = Envelope::new(*id.as_bytes()).wrap(kek);
@@ -185,6 +190,7 @@ pub async fn create_upload(
                 institution_code: p.institution,
                 province_code: p.province,
                 kind: input.kind.as_str().into(),
+                document_type: input.document_type.map(Into::into),
                 pupil_id: p.pupil_id,
                 school_year: p.school_year,
                 file_name,
@@ -229,6 +235,7 @@ pub async fn attach_again(
                     institution_code: p.institution,
                     province_code: p.province,
                     kind: kind.as_str().into(),
+                    document_type: s.document_type.filter(|_| kind == Kind::Certification),
                     pupil_id: p.pupil_id,
                     school_year: p.school_year,
                     file_name: s.file_name,

@@ -16,6 +16,9 @@ CREATE TABLE attachments (
     province_code     text COLLATE "C" NOT NULL REFERENCES provinces,
     kind              text NOT NULL CHECK (kind IN ('certification', 'signed_summary',
                           'enrolment_document', 'application_document')),
+    -- Which of a pupil's certification documents this is, when the uploader said.
+    document_type     text CHECK (document_type IN ('verbale_accertamento', 'diagnosi_funzionale',
+                          'profilo_funzionamento', 'pei')),
     pupil_id          bigint REFERENCES pupils ON DELETE CASCADE,
     school_year       integer,
     file_name         text NOT NULL CHECK (length(file_name) BETWEEN 1 AND 200),
@@ -35,6 +38,7 @@ CREATE TABLE attachments (
     archived_at       timestamptz,
     CHECK (state <> 'committed' OR (object_key IS NOT NULL AND sha256 IS NOT NULL AND received = size)),
     CHECK (kind <> 'certification' OR pupil_id IS NOT NULL),
+    CHECK (kind = 'certification' OR document_type IS NULL),
     CHECK (kind <> 'signed_summary' OR school_year IS NOT NULL)
 );
 CREATE INDEX attachments_institution ON attachments (institution_code, id);

@@ -18,6 +18,7 @@ pub struct AttachmentRow {
     pub institution_code: String,
     pub province_code: String,
     pub kind: String,
+    pub document_type: Option<String>,
     pub pupil_id: Option<i64>,
     pub school_year: Option<i32>,
     pub file_name: String,
@@ -45,6 +46,7 @@ pub struct NewAttachment {
     /// Set again by the database from the institution.
     pub province_code: String,
     pub kind: String,
+    pub document_type: Option<String>,
     pub pupil_id: Option<i64>,
     pub school_year: Option<i32>,
     pub file_name: String,

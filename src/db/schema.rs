@@ -265,6 +265,7 @@ diesel::table! {
         institution_code -> Text,
         province_code -> Text,
         kind -> Text,
+        document_type -> Nullable<Text>,
         pupil_id -> Nullable<Int8>,
         school_year -> Nullable<Int4>,
         file_name -> Text,

@@ -50,6 +50,35 @@ impl From<Kind> for AttachmentKind {
     }
 }
 
+/// Which of a pupil's certification documents a file is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum CertificationDocument {
+    /// Verbale di accertamento (the certification itself).
+    VerbaleAccertamento,
+    DiagnosiFunzionale,
+    ProfiloFunzionamento,
+    /// Piano educativo individualizzato.
+    Pei,
+}
+
+impl CertificationDocument {
+    const ALL: [CertificationDocument; 4] = [
+        CertificationDocument::VerbaleAccertamento,
+        CertificationDocument::DiagnosiFunzionale,
+        CertificationDocument::ProfiloFunzionamento,
+        CertificationDocument::Pei,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            CertificationDocument::VerbaleAccertamento => "verbale_accertamento",
+            CertificationDocument::DiagnosiFunzionale => "diagnosi_funzionale",
+            CertificationDocument::ProfiloFunzionamento => "profilo_funzionamento",
+            CertificationDocument::Pei => "pei",
+        }
+    }
+}
+
 /// A stored document. Reading one is in the audit trail.
 pub struct Attachment(pub AttachmentRow);
 
@@ -68,6 +97,11 @@ impl Attachment {
     }
     async fn kind(&self) -> AttachmentKind {
         self.0.kind.parse::<Kind>().map(Into::into).unwrap_or(AttachmentKind::Certification)
+    }
+    /// For a certification document, which one it is (when the uploader said).
+    async fn document_type(&self) -> Option<CertificationDocument> {
+        let t = self.0.document_type.as_deref()?;
+        CertificationDocument::ALL.into_iter().find(|d| d.as_str() == t)
     }
     /// The name the uploader gave the file, made safe; only a label.
     async fn file_name(&self) -> &str {
@@ -118,6 +152,8 @@ pub struct CreateUploadInput {
     /// The parent row: a pupil's id, or a support submission's id.
     parent_id: ID,
     kind: AttachmentKind,
+    /// For a certification document: which one.
+    document_type: Option<CertificationDocument>,
     file_name: String,
     /// One of application/pdf, application/pkcs7-mime, image/png, image/jpeg, image/tiff.
     content_type: String,
@@ -196,6 +232,7 @@ impl AttachmentsMutation {
         let input = UploadInput {
             parent_id: input.parent_id.to_string(),
             kind: input.kind.into(),
+            document_type: input.document_type.map(CertificationDocument::as_str),
             file_name: input.file_name,
             content_type: input.content_type,
             size: input.size,

@@ -96,7 +96,8 @@ async fn object_keys(app: &TestApp) -> Vec<String> {
     listed.into_iter().map(|m| m.location.to_string()).collect()
 }
 
-const DOCUMENTS: &str = "query($id: ID!) { pupil(id: $id) { documents { id fileName size sha256 kind uploadedAt } } }";
+const DOCUMENTS: &str =
+    "query($id: ID!) { pupil(id: $id) { documents { id fileName size sha256 kind documentType uploadedAt } } }";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_round_trips_encrypted_in_its_schools_scope() {
@@ -104,7 +105,12 @@ async fn a_document_round_trips_encrypted_in_its_schools_scope() {
     let school = app.login(SCHOOL).await;
     let pupil = pupil_ids(&app, &school).await.remove(0);
     let bytes = pdf(300_000, 1);
-    let (id, url) = slot(&app, &school, &pupil, "../Verbale di accertamento è.pdf", &bytes).await;
+    let mut input =
+        upload_input(&pupil, "CERTIFICATION", "../Verbale di accertamento è.pdf", "application/pdf", 300_000);
+    input["i"]["documentType"] = json!("VERBALE_ACCERTAMENTO");
+    let data = app.query_as(&school, CREATE, input).await;
+    let id = data["createUpload"]["attachment"]["id"].as_str().unwrap().to_owned();
+    let url = data["createUpload"]["uploadUrl"].as_str().unwrap().to_owned();
     assert_eq!(url, format!("/uploads/{id}"));
 
     // Pending: not listed, not downloadable.
@@ -123,6 +129,7 @@ async fn a_document_round_trips_encrypted_in_its_schools_scope() {
     assert_eq!(doc["size"], 300_000);
     assert_eq!(doc["sha256"], sha_hex(&bytes));
     assert_eq!(doc["kind"], "CERTIFICATION");
+    assert_eq!(doc["documentType"], "VERBALE_ACCERTAMENTO");
 
     // The bucket holds one sealed object, with no plaintext in it.
     let keys = object_keys(&app).await;
