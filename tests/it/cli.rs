@@ -126,3 +126,35 @@ async fn operators_provision_accounts_and_cut_sessions_from_the_command_line() {
     let bad = run_user(&url, &["create", "short@example.org", "--password-stdin"], Some("short"));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the password must be at least 12 characters"));
 }
+
+#[tokio::test]
+async fn storage_and_key_commands_check_clean_and_rotate() {
+    let db = TestDb::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        ambito().args(["--database-url", &db.url, "--data-dir"]).arg(dir.path()).args(args).output().unwrap()
+    };
+    let ok = run(&["storage", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("0 documents checked, 0 problems"));
+    assert!(dir.path().join("keys").is_file(), "a key file is generated under the data dir");
+
+    // An object no document refers to: verify reports it, the janitor removes it.
+    let orphan = dir.path().join("files/attachments/0b9b1c7e-0000-4000-8000-000000000000");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("part-0000000000-abc"), b"sealed").unwrap();
+    let bad = run(&["storage", "verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("belongs to no document"));
+    let clean = run(&["storage", "janitor", "--older-than-minutes", "0"]);
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("removed 0 unfinished uploads and 1 orphan objects"));
+    assert!(run(&["storage", "verify"]).status.success());
+
+    let rotated = run(&["keys", "rotate", "--generate"]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let out = String::from_utf8_lossy(&rotated.stdout);
+    assert!(out.contains("added key kek-") && out.contains("re-wrapped 0 data keys"), "{out}");
+    let keys = std::fs::read_to_string(dir.path().join("keys")).unwrap();
+    assert_eq!(keys.lines().count(), 2);
+    assert!(!out.contains(keys.lines().last().unwrap().split(' ').nth(1).unwrap()), "keys are never printed");
+}
