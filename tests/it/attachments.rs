@@ -473,3 +473,55 @@ async fn a_submitted_school_sends_its_signed_summary_back() {
     let (_, body) = app.post_as(Some(&school), CREATE, input).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_swapped_or_truncated_objects_are_detected() {
+    let app = app().await;
+    let school = app.login(SCHOOL).await;
+    let pupil = pupil_ids(&app, &school).await.remove(0);
+    let (one, two) = (pdf(200_000, 7), pdf(200_000, 8));
+    let id1 = upload(&app, &school, &pupil, "one.pdf", &one).await;
+    let id2 = upload(&app, &school, &pupil, "two.pdf", &two).await;
+    let mut conn = app.db().conn().await;
+    let key_of = async |conn: &mut diesel_async::AsyncPgConnection, id: &str| {
+        let row = rows::find(conn, id.parse().unwrap()).await.unwrap().unwrap();
+        object_store::path::Path::from(row.object_key.unwrap())
+    };
+    let (k1, k2) = (key_of(&mut conn, &id1).await, key_of(&mut conn, &id2).await);
+    let raw = |k: &object_store::path::Path| {
+        let store = app.files.store.clone();
+        let k = k.clone();
+        async move { store.get(&k).await.unwrap().bytes().await.unwrap().to_vec() }
+    };
+    let (raw1, raw2) = (raw(&k1).await, raw(&k2).await);
+    let verify = async |conn: &mut diesel_async::AsyncPgConnection| {
+        maintenance::verify(conn, &app.files.store, &app.files.keys).await.unwrap().problems
+    };
+    assert!(verify(&mut conn).await.is_empty());
+
+    // One byte flipped in the first segment: the download fails instead of
+    // serving altered content, and verify names the document.
+    let mut flipped = raw1.clone();
+    flipped[100] ^= 1;
+    app.files.store.put(&k1, flipped.into()).await.unwrap();
+    let resp = get(&app, &school, &id1, None).await;
+    assert_eq!(resp.status(), 500);
+    let problems = verify(&mut conn).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains(&id1), "{problems:?}");
+
+    // Swapped objects: each is sealed under its own id, so neither opens.
+    app.files.store.put(&k1, raw2.clone().into()).await.unwrap();
+    app.files.store.put(&k2, raw1.clone().into()).await.unwrap();
+    assert_eq!(verify(&mut conn).await.len(), 2);
+    assert_eq!(get(&app, &school, &id2, None).await.status(), 500);
+
+    // Truncated by a segment: the length no longer matches, and the new last segment is not sealed as last.
+    app.files.store.put(&k1, raw1[..raw1.len() - 65_552].to_vec().into()).await.unwrap();
+    app.files.store.put(&k2, raw2.into()).await.unwrap();
+    let problems = verify(&mut conn).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains(&id1));
+    let resp = get(&app, &school, &id1, Some("bytes=150000-")).await;
+    assert_eq!(resp.status(), 500, "a range in the cut-off part is an error, not short content");
+}
