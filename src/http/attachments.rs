@@ -133,6 +133,14 @@ async fn receive(
         // A PUT sends the file from its start, to a slot that has nothing yet.
         o => o,
     };
+    // A declared length beyond the file is refused before a byte is read.
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > size - start) {
+        return Err(AppError::bad_input(
+            "body",
+            format!("{len} bytes sent from offset {start}, but the file has {size} bytes in all"),
+        ));
+    }
     let files = &state.files;
     let key = key_of(files, &row)?;
     let file_type =
