@@ -211,11 +211,10 @@ pub async fn join_parts(
         writer.write_all(&sealer.push(&[])?).await?;
         for p in parts {
             let env = key.with_header(&header(store, &p.path).await?)?;
-            let mut next = p.first;
-            while next <= p.last {
-                let (plain, last) = batch(store, &p.path, &env, size, p.first, next, p.last).await?;
-                push(&mut writer, &mut sealer, Some(&mut sha), &plain).await?;
-                next = last + 1;
+            let mut chunks =
+                std::pin::pin!(decrypted(store.clone(), p.path.clone(), env, size, p.first, p.first..=p.last));
+            while let Some(chunk) = chunks.next().await {
+                push(&mut writer, &mut sealer, Some(&mut sha), &chunk?.1).await?;
             }
         }
         if !sealer.complete() {
@@ -237,38 +236,68 @@ pub async fn header(store: &Store, path: &Path) -> Result<Vec<u8>, StoreError> {
     Ok(store.get_range(path, 0..HEADER as u64).await?.to_vec())
 }
 
-/// Segments fetched per request: fewer round trips, still bounded memory.
+/// Segments decrypted per chunk handed on: fewer, larger chunks, still bounded memory.
 const BATCH: u64 = 16;
 
-/// Fetches segments `from..` (at most [`BATCH`], none past `to`) of an
-/// object holding segments `base..`, in one request, and decrypts them.
-/// Returns their plaintext and the last segment fetched.
-async fn batch(
-    store: &Store,
-    path: &Path,
-    envelope: &Envelope,
+/// The plaintext of segments `segs` of an object that holds segments
+/// `base..` of a file of `size` bytes, in chunks of up to [`BATCH`]
+/// segments, each with the index of its first segment. One streamed GET
+/// for the whole span: no round trip per chunk, and memory stays at a chunk
+/// whatever the size.
+fn decrypted(
+    store: Store,
+    path: Path,
+    envelope: Envelope,
     size: u64,
     base: u64,
-    from: u64,
-    to: u64,
-) -> Result<(Vec<u8>, u64), StoreError> {
-    let total = envelope::segments(size);
-    let last = (from + BATCH - 1).min(to);
-    let span = part_span(size, base, from).start..part_span(size, base, last).end;
-    let sealed = store.get_range(path, span.clone()).await?;
-    let mut plain = Vec::with_capacity(((last - from + 1) as usize) * SEGMENT);
-    for i in from..=last {
-        let s = part_span(size, base, i);
-        let bytes =
-            sealed.get((s.start - span.start) as usize..(s.end - span.start) as usize).ok_or(EnvelopeError::Segment)?;
-        plain.extend(envelope.unseal(u32::try_from(i).map_err(|_| EnvelopeError::TooLarge)?, i + 1 == total, bytes)?);
+    segs: std::ops::RangeInclusive<u64>,
+) -> impl futures_util::Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'static {
+    struct State {
+        body: Option<futures_util::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>>,
+        buf: Vec<u8>,
+        next: u64,
     }
-    Ok((plain, last))
+    let (first, last) = (*segs.start(), *segs.end());
+    let total = envelope::segments(size);
+    futures_util::stream::try_unfold(State { body: None, buf: Vec::new(), next: first }, move |mut st| {
+        let (store, path, envelope) = (store.clone(), path.clone(), envelope.clone());
+        async move {
+            if st.next > last {
+                return Ok(None);
+            }
+            if st.body.is_none() {
+                let span = part_span(size, base, first).start..part_span(size, base, last).end;
+                let options = object_store::GetOptions { range: Some(span.into()), ..Default::default() };
+                st.body = Some(store.get_opts(&path, options).await?.into_stream());
+            }
+            let upto = (st.next + BATCH - 1).min(last);
+            let need = (part_span(size, base, upto).end - part_span(size, base, st.next).start) as usize;
+            let body = st.body.as_mut().expect("opened above");
+            while st.buf.len() < need {
+                match body.next().await {
+                    Some(chunk) => st.buf.extend_from_slice(&chunk?),
+                    // The object ends early: truncated.
+                    None => return Err(EnvelopeError::Segment.into()),
+                }
+            }
+            let mut plain = Vec::with_capacity(((upto - st.next + 1) as usize) * SEGMENT);
+            let mut at = 0;
+            for i in st.next..=upto {
+                let len = (part_span(size, base, i).end - part_span(size, base, i).start) as usize;
+                let index = u32::try_from(i).map_err(|_| EnvelopeError::TooLarge)?;
+                plain.extend(envelope.unseal(index, i + 1 == total, &st.buf[at..at + len])?);
+                at += len;
+            }
+            st.buf.drain(..need);
+            let chunk = (st.next, plain);
+            st.next = upto + 1;
+            Ok(Some((chunk, st)))
+        }
+    })
 }
 
 /// Plaintext bytes `range` of a stored file of `size` bytes, as a stream of
-/// chunks: only the segments that hold them are fetched and decrypted, a
-/// batch at a time, so memory stays bounded whatever the size.
+/// chunks: only the segments that hold them are fetched and decrypted.
 pub fn plaintext(
     store: Store,
     path: Path,
@@ -276,28 +305,15 @@ pub fn plaintext(
     size: u64,
     range: Range<u64>,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, StoreError>> + Send + 'static {
-    // An empty range starts past its end, so the stream ends at once.
-    let state = match range.is_empty() {
-        true => (1, 0, range.start),
-        false => {
-            let segs = envelope::segments_for(&range);
-            (*segs.start(), *segs.end(), range.start)
-        }
-    };
-    futures_util::stream::try_unfold(state, move |(next, end, at)| {
-        let (store, path) = (store.clone(), path.clone());
-        let envelope = envelope.clone();
-        let stop = range.end;
-        async move {
-            if next > end || at >= stop {
-                return Ok(None);
-            }
-            let (plain, last) = batch(&store, &path, &envelope, size, 0, next, end).await?;
-            let offset = (at - next * SEGMENT as u64) as usize;
-            let upto = ((stop - next * SEGMENT as u64) as usize).min(plain.len());
-            let chunk = bytes::Bytes::copy_from_slice(&plain[offset..upto]);
-            Ok(Some((chunk, (last + 1, end, (last + 1) * SEGMENT as u64))))
-        }
+    // An empty range asks for no segment: the stream ends at once.
+    #[allow(clippy::reversed_empty_ranges)]
+    let segs = if range.is_empty() { 1..=0 } else { envelope::segments_for(&range) };
+    decrypted(store, path, envelope, size, 0, segs).map(move |chunk| {
+        let (first, plain) = chunk?;
+        let start = first * SEGMENT as u64;
+        let from = range.start.saturating_sub(start) as usize;
+        let to = ((range.end - start) as usize).min(plain.len());
+        Ok(bytes::Bytes::from(plain).slice(from..to))
     })
 }
 
@@ -327,13 +343,17 @@ pub async fn read_each(
     mut sink: impl FnMut(&[u8]),
 ) -> Result<[u8; 32], StoreError> {
     let mut sha = Sha256::new();
-    if size == 0 {
-        // No bytes to stream, but the empty last segment must still open.
-        batch(store, path, envelope, size, 0, 0, 0).await?;
-    }
-    let mut chunks = std::pin::pin!(plaintext(store.clone(), path.clone(), envelope.clone(), size, 0..size));
+    // Every segment, the empty last one of an empty file included, must open.
+    let mut chunks = std::pin::pin!(decrypted(
+        store.clone(),
+        path.clone(),
+        envelope.clone(),
+        size,
+        0,
+        0..=envelope::segments(size) - 1
+    ));
     while let Some(c) = chunks.next().await {
-        let c = c?;
+        let (_, c) = c?;
         sha.update(&c);
         sink(&c);
     }
