@@ -309,6 +309,37 @@ async fn through_server(server: &Server, size: u64) -> (u64, u64, u64, Duration,
     (idle, peak_up, sampler.finish(), up, down)
 }
 
+/// Sealing (with SHA-256) and opening in memory, no I/O: the CPU cost that
+/// encryption adds to every byte, in MiB/s on one core.
+fn cpu_only(size: u64) -> (f64, f64) {
+    let block: Vec<u8> = (0..MIB as usize).map(|i| (i * 7919 % 251) as u8).collect();
+    let env = Envelope::new(*uuid::Uuid::new_v4().as_bytes());
+    let t = Instant::now();
+    let mut sealer = ambito::storage::envelope::Sealer::new(env.clone(), size, 0);
+    let mut sha = <sha2::Sha256 as sha2::Digest>::new();
+    let mut sealed = Vec::with_capacity(64 * MIB as usize);
+    let mut kept = 0usize;
+    for _ in 0..size / MIB {
+        sha2::Digest::update(&mut sha, &block);
+        let out = sealer.push(&block).unwrap();
+        // Keep the first 64 MiB of ciphertext to time the opening.
+        if sealed.len() + out.len() <= 64 * MIB as usize {
+            sealed.extend_from_slice(&out);
+            kept += block.len();
+        }
+    }
+    let seal = rate(size, t.elapsed());
+    let header = &sealed[..ambito::storage::envelope::HEADER];
+    let opened = env.with_header(header).unwrap();
+    let t = Instant::now();
+    let segments = kept as u64 / ambito::storage::envelope::SEGMENT as u64;
+    for i in 0..segments {
+        let span = ambito::storage::envelope::segment_span(size, i);
+        opened.unseal(i as u32, false, &sealed[span.start as usize..span.end as usize]).unwrap();
+    }
+    (seal, rate(kept as u64, t.elapsed()))
+}
+
 #[tokio::main]
 async fn main() {
     let size = env_mib("AMBITO_BENCH_MIB", 512) * MIB;
@@ -317,6 +348,7 @@ async fn main() {
     let store = store::s3(&s3).unwrap();
     let rounds = 3;
     let [pu, su, pd, sd] = throughput(&store, size, rounds).await;
+    let (seal_cpu, open_cpu) = cpu_only(size);
 
     let server = start_server(&s3, server_size / MIB + 16).await;
     let (idle, peak_up, peak_down, up, down) = through_server(&server, server_size).await;
@@ -327,6 +359,8 @@ async fn main() {
     println!("|---|---:|---:|---:|");
     println!("| upload | {pu:.0} MiB/s | {su:.0} MiB/s | {:.2} |", su / pu);
     println!("| download | {pd:.0} MiB/s | {sd:.0} MiB/s | {:.2} |", sd / pd);
+    println!();
+    println!("In memory, one core, no I/O: sealing with SHA-256 {seal_cpu:.0} MiB/s, opening {open_cpu:.0} MiB/s.");
     println!();
     println!("## `ambito serve` streaming {} MiB through HTTP (PUT then GET)\n", server_size / MIB);
     println!("| | time | throughput | peak RSS | growth over idle ({} MiB) |", idle / 1024);
