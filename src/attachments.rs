@@ -7,6 +7,8 @@
 
 use std::str::FromStr;
 
+use anyhow::Context as _;
+use object_store::path::Path;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -18,8 +20,10 @@ use crate::db::registry as reg;
 use crate::error::{AppError, AppResult};
 use crate::rules::files::{FileType, sanitize_file_name};
 use crate::rules::school_year::SchoolYear;
-use crate::storage::Files;
-use crate::storage::envelope::Envelope;
+use crate::storage::envelope::{Envelope, WrappedKey};
+use crate::storage::keys::Keyring;
+use crate::storage::store::{self, Store};
+use crate::storage::{Files, hex};
 
 /// What a document is to its parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +156,18 @@ fn event(action: &'static str, row: &AttachmentRow) -> Event {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The data key of a document, from its row, under a fresh nonce prefix.
+pub fn data_key(keys: &Keyring, row: &AttachmentRow) -> anyhow::Result<Envelope> {
+    let kek = keys.get(&row.kek_id).with_context(|| format!("key {} is not in the key file", row.kek_id))?;
+    let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
+    Ok(Envelope::reseal(*row.blob_id.as_bytes(), &wrapped, kek)?)
+}
+
+/// A committed document's object, opened for reading.
+pub async fn open_object(store: &Store, keys: &Keyring, row: &AttachmentRow) -> anyhow::Result<(Path, Envelope)> {
+    let path = Path::from(row.object_key.clone().context("a committed document without an object")?);
+    let header = store::header(store, &path).await?;
+    Ok((path, data_key(keys, row)?.with_header(&header)?))
 }
 
 /// Opens an upload slot: a pending row with the file's wrapped data key.

@@ -106,7 +106,9 @@ pub fn files(store: Store, keys: Keyring, max_upload_mib: u64) -> Files {
 /// document refers to, like `ambito storage janitor`.
 pub fn spawn_janitor(pool: PgPool, store: Store) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        // The first run an hour after start-up: a restart must not list the whole bucket.
+        let hour = Duration::from_secs(3600);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
         loop {
             tick.tick().await;
             let Ok(mut conn) = pool.get().await else { continue };

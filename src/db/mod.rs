@@ -152,6 +152,13 @@ impl RequestDb {
         }
     }
 
+    /// Ends the transaction of work whose outcome is `result`: committed when
+    /// it succeeded, its audit events kept either way. Returns `result`.
+    pub async fn settle<T>(&self, result: AppResult<T>) -> AppResult<T> {
+        self.finish(result.is_ok()).await?;
+        result
+    }
+
     /// Ends the request's transaction: commits if asked and nothing failed,
     /// else rolls back. A request that never touched the database has nothing
     /// to end. Reads of protected fields are recorded either way: data that

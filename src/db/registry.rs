@@ -715,30 +715,43 @@ pub async fn report(
     let sql = format!(
         "SELECT {}, count(*) AS pupils, count(r.pupil_id) AS pupils_with_request,
                 coalesce(sum(r.hours), 0)::int8 AS requested_hours, coalesce(sum(a.hours), 0)::int8 AS approved_hours
-         FROM pupils p
+         {PUPILS_OF_YEAR} {FILTERED} {group} {order}",
+        select.join(", ")
+    );
+    filtered(sql, year, f).load(conn).await
+}
+
+/// The pupils of a year with their class, site, municipality, request and
+/// approval, for the report and the export (`$1` is the year).
+const PUPILS_OF_YEAR: &str = "FROM pupils p
          JOIN classes c ON c.id = p.class_id
          JOIN sites s ON s.code = c.site_code
          JOIN municipalities m ON m.istat_code = s.municipality_istat
          LEFT JOIN support_requests r ON r.pupil_id = p.id
-         LEFT JOIN support_approvals a ON a.pupil_id = p.id
-         WHERE p.school_year = $1
+         LEFT JOIN support_approvals a ON a.pupil_id = p.id";
+
+/// The year and the [`ReportFilter`], bound by [`filtered`].
+const FILTERED: &str = "WHERE p.school_year = $1
            AND ($2::text IS NULL OR p.institution_code = $2)
            AND ($3::text IS NULL OR s.municipality_istat = $3)
            AND ($4::text IS NULL OR m.ambit_code = $4)
            AND ($5::text IS NULL OR c.school_order = $5)
-           AND ($6::text IS NULL OR p.severity = $6)
-         {group} {order}",
-        select.join(", ")
-    );
+           AND ($6::text IS NULL OR p.severity = $6)";
+
+/// `sql` (over [`PUPILS_OF_YEAR`] and [`FILTERED`]) with the year and the filter bound.
+fn filtered(
+    sql: String,
+    year: i32,
+    f: &ReportFilter,
+) -> diesel::query_builder::BoxedSqlQuery<'static, Pg, diesel::query_builder::SqlQuery> {
     diesel::sql_query(sql)
+        .into_boxed()
         .bind::<Int4, _>(year)
         .bind::<Nullable<Text>, _>(f.institution.clone())
         .bind::<Nullable<Text>, _>(f.municipality.clone())
         .bind::<Nullable<Text>, _>(f.ambit.clone())
         .bind::<Nullable<Text>, _>(f.order.clone())
         .bind::<Nullable<Text>, _>(f.severity.clone())
-        .load(conn)
-        .await
 }
 
 /// One pupil as the registry export lists it ("scarica dettaglio anagrafica").
@@ -793,35 +806,18 @@ pub struct ExportRow {
 /// The registry of a school year as the caller may read it, by school, site,
 /// class and name.
 pub async fn export_rows(conn: &mut AsyncPgConnection, year: i32, f: &ReportFilter) -> QueryResult<Vec<ExportRow>> {
-    diesel::sql_query(
+    let sql = format!(
         "SELECT p.id, p.province_code, p.institution_code, i.name AS institution_name, c.site_code,
                 s.name AS site_name, m.name AS municipality, c.school_order, c.year_of_study, c.section,
                 p.last_name, p.first_name, p.tax_code, p.birth_date, p.sex, p.severity, p.certified_on,
                 p.revision_on, p.certified_by, r.ratio, r.hours, a.hours AS approved_hours
-         FROM pupils p
-         JOIN classes c ON c.id = p.class_id
+         {PUPILS_OF_YEAR}
          JOIN institutions i ON i.code = p.institution_code
-         JOIN sites s ON s.code = c.site_code
-         JOIN municipalities m ON m.istat_code = s.municipality_istat
-         LEFT JOIN support_requests r ON r.pupil_id = p.id
-         LEFT JOIN support_approvals a ON a.pupil_id = p.id
-         WHERE p.school_year = $1
-           AND ($2::text IS NULL OR p.institution_code = $2)
-           AND ($3::text IS NULL OR s.municipality_istat = $3)
-           AND ($4::text IS NULL OR m.ambit_code = $4)
-           AND ($5::text IS NULL OR c.school_order = $5)
-           AND ($6::text IS NULL OR p.severity = $6)
+         {FILTERED}
          ORDER BY p.institution_code, c.site_code, c.school_order, c.year_of_study, c.section,
-                  p.last_name, p.first_name, p.id",
-    )
-    .bind::<Int4, _>(year)
-    .bind::<Nullable<Text>, _>(f.institution.clone())
-    .bind::<Nullable<Text>, _>(f.municipality.clone())
-    .bind::<Nullable<Text>, _>(f.ambit.clone())
-    .bind::<Nullable<Text>, _>(f.order.clone())
-    .bind::<Nullable<Text>, _>(f.severity.clone())
-    .load(conn)
-    .await
+                  p.last_name, p.first_name, p.id"
+    );
+    filtered(sql, year, f).load(conn).await
 }
 
 /// Submissions of a school year the caller may read, optionally in one state.

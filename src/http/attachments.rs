@@ -21,15 +21,15 @@ use poem::{Body, Request, Response, handler};
 use uuid::Uuid;
 
 use super::{AppState, Scoped, error_response, scoped};
-use crate::attachments::{self as uc, hex};
+use crate::attachments as uc;
 use crate::authz::{Action, ObjectKind};
 use crate::db::RequestDb;
 use crate::db::attachments::AttachmentRow;
 use crate::error::AppError;
 use crate::rules::files::{FileType, RangeAsk, content_disposition, parse_range};
-use crate::storage::envelope::{Envelope, SEGMENT, WrappedKey};
+use crate::storage::envelope::SEGMENT;
 use crate::storage::store::{self, Piece, StoreError};
-use crate::storage::{Files, object_path};
+use crate::storage::{hex, object_path};
 
 const TUS_VERSION: &str = "1.0.0";
 
@@ -40,22 +40,6 @@ fn parse_id(id: &str) -> Result<Uuid, AppError> {
 
 fn random_suffix() -> String {
     Uuid::new_v4().simple().to_string()[..12].to_owned()
-}
-
-/// The data key of a document, from its row.
-fn key_of(files: &Files, row: &AttachmentRow) -> Result<Envelope, AppError> {
-    let kek = files
-        .keys
-        .get(&row.kek_id)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("key-encryption key {} is not configured", row.kek_id)))?;
-    let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
-    Envelope::reseal(*row.blob_id.as_bytes(), &wrapped, kek).map_err(AppError::internal)
-}
-
-/// Ends a database handle's transaction, keeping its audit events either way.
-async fn settle<T>(db: &RequestDb, result: Result<T, AppError>) -> Result<T, AppError> {
-    db.finish(result.is_ok()).await?;
-    result
 }
 
 /// `PUT /uploads/{id}`: the whole file, from its first byte.
@@ -81,7 +65,7 @@ pub async fn upload_offset(req: &Request, Path(id): Path<String>, Data(state): D
         let id = parse_id(&id)?;
         let Scoped { subject, db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Write).await?;
         let row = uc::pending_upload(&db, subject.user_id, id).await;
-        settle(&db, row).await
+        db.settle(row).await
     }
     .await;
     match found {
@@ -117,7 +101,7 @@ async fn receive(
     let id = parse_id(id)?;
     let Scoped { subject, db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Write).await?;
     let row = uc::pending_upload(&db, subject.user_id, id).await;
-    let row = settle(&db, row).await?;
+    let row = db.settle(row).await?;
     let size = row.size as u64;
     let from = row.received as u64;
     let start = match resume_at.unwrap_or(0) {
@@ -142,20 +126,22 @@ async fn receive(
         ));
     }
     let files = &state.files;
-    let key = key_of(files, &row)?;
+    let key = uc::data_key(&files.keys, &row).map_err(AppError::internal)?;
     let file_type =
         FileType::from_content_type(&row.content_type).map_err(|e| AppError::internal(anyhow::anyhow!(e)))?;
     let first = start / SEGMENT as u64;
     let path = object_path(row.blob_id, &format!("part-{first:010}-{}", random_suffix()));
     let reader = body.into_async_read();
-    let part = store::put_part(&files.store, &path, key.fresh(), size, first, reader, |head| file_type.check(head))
+    // `key` already has a nonce prefix of its own: this part's.
+    let part = store::put_part(&files.store, &path, key.clone(), size, first, reader, |head| file_type.check(head))
         .await
         .map_err(|e| match e {
             StoreError::TooLarge(_) | StoreError::Content(_) => AppError::bad_input("body", e.to_string()),
             e => AppError::internal(e),
         })?;
-    let earlier: &[String] = &row.parts;
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
+    // The object the parts are joined into, when this request completes a resumed upload.
+    let mut joined = None;
     let outcome = async {
         if part.segments == 0 {
             return Ok((start, None));
@@ -165,49 +151,40 @@ async fn receive(
             uc::record_part(&db, id, from as i64, to as i64, path.to_string()).await?;
             return Ok((to, None));
         }
-        let (key_path, sha) = match part.sha256 {
+        let (object, sha) = match part.sha256 {
+            // One request brought the whole file: its part is the document's object.
             Some(sha) => (path.clone(), sha),
             None => {
-                let joined = object_path(row.blob_id, &format!("sealed-{}", random_suffix()));
-                let pieces = pieces(earlier, &path, first, part.segments)?;
+                let target = object_path(row.blob_id, &format!("sealed-{}", random_suffix()));
+                joined = Some(target.clone());
+                let pieces = pieces(&row.parts, &path, first, part.segments)?;
                 let stored =
-                    store::join_parts(&files.store, &key, size, &pieces, &joined).await.map_err(AppError::internal)?;
-                (joined, stored.sha256)
+                    store::join_parts(&files.store, &key, size, &pieces, &target).await.map_err(AppError::internal)?;
+                (target, stored.sha256)
             }
         };
-        let committed = uc::commit(&db, id, from as i64, key_path.to_string(), sha).await;
-        if committed.is_err() && key_path != path {
-            let _ = files.store.delete(&key_path).await;
-        }
-        committed.map(|row| (size, Some(row)))
+        uc::commit(&db, id, from as i64, object.to_string(), sha).await.map(|row| (size, Some(row)))
     }
     .await;
-    let outcome = settle(&db, outcome).await;
-    match outcome {
-        Ok((at, committed)) => {
-            // Parts joined into the document are no longer needed.
-            let done: Vec<String> = match &committed {
-                Some(c) if c.object_key.as_deref() != Some(path.as_ref()) => {
-                    earlier.iter().cloned().chain([path.to_string()]).collect()
-                }
-                _ => Vec::new(),
-            };
-            for p in done {
-                let _ = files.store.delete(&object_store::path::Path::from(p)).await;
-            }
-            let body = serde_json::json!({
-                "id": id.to_string(),
-                "offset": at,
-                "complete": committed.is_some(),
-                "sha256": committed.as_ref().and_then(|c| c.sha256.as_deref()).map(hex),
-            });
-            Ok(upload_state(StatusCode::OK, &row, at).content_type("application/json").body(body.to_string()))
-        }
-        Err(e) => {
-            let _ = files.store.delete(&path).await;
-            Err(e)
-        }
+    let outcome = db.settle(outcome).await;
+    // Objects no row refers to after this request: the parts of a joined
+    // upload, or whatever a failed request wrote.
+    let unneeded: Vec<object_store::path::Path> = match (&outcome, joined) {
+        (Ok(_), Some(_)) => row.parts.iter().map(|p| p.as_str().into()).chain([path.clone()]).collect(),
+        (Ok(_), None) => Vec::new(),
+        (Err(_), joined) => [path.clone()].into_iter().chain(joined).collect(),
+    };
+    for p in unneeded {
+        let _ = files.store.delete(&p).await;
     }
+    let (at, committed) = outcome?;
+    let body = serde_json::json!({
+        "id": id.to_string(),
+        "offset": at,
+        "complete": committed.is_some(),
+        "sha256": committed.as_ref().and_then(|c| c.sha256.as_deref()).map(hex),
+    });
+    Ok(upload_state(StatusCode::OK, &row, at).content_type("application/json").body(body.to_string()))
 }
 
 /// The objects of a resumed upload, in order: the parts stored before and
@@ -245,11 +222,9 @@ async fn send(req: &Request, state: &AppState, id: &str) -> Result<Response, App
     let id = parse_id(id)?;
     let Scoped { db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Read).await?;
     let row = uc::for_download(&db, id).await;
-    let row = settle(&db, row).await?;
+    let row = db.settle(row).await?;
     let files = &state.files;
-    let object = object_store::path::Path::from(row.object_key.clone().unwrap_or_default());
-    let header = store::header(&files.store, &object).await.map_err(AppError::internal)?;
-    let envelope = key_of(files, &row)?.with_header(&header).map_err(AppError::internal)?;
+    let (object, envelope) = uc::open_object(&files.store, &files.keys, &row).await.map_err(AppError::internal)?;
     let size = row.size as u64;
     let (status, range) = match parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), size) {
         RangeAsk::Whole => (StatusCode::OK, 0..size),

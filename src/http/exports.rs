@@ -95,8 +95,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Registry(p) => registry_file(&db, &caller, p).await,
         Export::Summary(p) => summary_file(&db, &caller, p).await,
     };
-    db.finish(made.is_ok()).await?;
-    made
+    db.settle(made).await
 }
 
 fn file(mime: &str, name: &str, body: Vec<u8>) -> Response {

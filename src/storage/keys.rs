@@ -86,11 +86,7 @@ impl Keyring {
         getrandom::fill(&mut bytes).context("the operating system's random source")?;
         let mut suffix = [0u8; 3];
         getrandom::fill(&mut suffix).context("the operating system's random source")?;
-        let id = format!(
-            "kek-{}-{}",
-            chrono::Utc::now().format("%Y%m%d"),
-            suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let id = format!("kek-{}-{}", chrono::Utc::now().format("%Y%m%d"), super::hex(&suffix));
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
         #[cfg(unix)]

@@ -16,10 +16,11 @@ use object_store::path::Path;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::envelope::{self, Envelope, WrappedKey};
+use super::envelope::{self, WrappedKey};
+use super::hex;
 use super::keys::Keyring;
 use super::store::{self, Store};
-use crate::attachments::hex;
+use crate::attachments::open_object as open;
 use crate::db::attachments::{self as q, AttachmentRow};
 
 /// Every object under Ambito's prefix, with its size and age.
@@ -27,19 +28,6 @@ async fn objects(store: &Store) -> anyhow::Result<HashMap<String, object_store::
     let prefix = Path::from(super::PREFIX);
     let listed: Vec<object_store::ObjectMeta> = store.list(Some(&prefix)).try_collect().await?;
     Ok(listed.into_iter().map(|m| (m.location.to_string(), m)).collect())
-}
-
-fn envelope_of(keys: &Keyring, row: &AttachmentRow) -> anyhow::Result<Envelope> {
-    let kek = keys.get(&row.kek_id).with_context(|| format!("key {} is not in the key file", row.kek_id))?;
-    let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
-    Ok(Envelope::reseal(*row.blob_id.as_bytes(), &wrapped, kek)?)
-}
-
-/// Opens a committed document's object for reading.
-async fn open(store: &Store, keys: &Keyring, row: &AttachmentRow) -> anyhow::Result<(Path, Envelope)> {
-    let path = Path::from(row.object_key.clone().context("a committed document without an object")?);
-    let header = store::header(store, &path).await?;
-    Ok((path.clone(), envelope_of(keys, row)?.with_header(&header)?))
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]

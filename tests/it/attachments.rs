@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::garage;
-use crate::harness::{TEST_KEYS, TestApp, TestDb, test_files};
+use crate::harness::{TEST_KEYS, TestApp, TestDb, pdf, test_files};
 use crate::registry::other_school;
 
 const SCHOOL: &str = "bgic82100t@istruzione.it";
@@ -33,13 +33,6 @@ fn bucket() -> Store {
 async fn app() -> TestApp {
     let options = Options { explorable: true, ..Default::default() };
     TestApp::start_with(TestDb::demo().await, options, test_files(bucket(), MAX_MIB)).await
-}
-
-fn pdf(size: usize, seed: u8) -> Vec<u8> {
-    let mut v = b"%PDF-1.7\n".to_vec();
-    v.extend((0..size.saturating_sub(9)).map(|i| ((i * 7919 + seed as usize) % 251) as u8));
-    v.truncate(size);
-    v
 }
 
 fn sha_hex(bytes: &[u8]) -> String {

@@ -159,6 +159,14 @@ impl TestDb {
     }
 }
 
+/// `size` bytes that start like a PDF, varied by `seed`.
+pub fn pdf(size: usize, seed: u8) -> Vec<u8> {
+    let mut v = b"%PDF-1.7\n".to_vec();
+    v.extend((0..size.saturating_sub(9)).map(|i| ((i * 7919 + seed as usize) % 251) as u8));
+    v.truncate(size);
+    v
+}
+
 /// The test servers' key file: one key, for tests only.
 pub const TEST_KEYS: &str = "test-1 dGVzdHMgb25seTogbmV2ZXIgYSByZWFsIGtleSEhISE=";
 

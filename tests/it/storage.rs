@@ -7,13 +7,7 @@ use object_store::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::garage;
-
-fn pdf_like(size: usize) -> Vec<u8> {
-    let mut v = b"%PDF-1.7\n".to_vec();
-    v.extend((0..size.saturating_sub(9)).map(|i| (i * 7919 % 253) as u8));
-    v.truncate(size);
-    v
-}
+use crate::harness::pdf;
 
 fn new_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
@@ -24,7 +18,7 @@ async fn round_trip(store: Store) {
     for size in [0usize, 10, 64 * 1024, 3 * 1024 * 1024 + 17] {
         let id = new_id();
         let path = Path::from(format!("attachments/{}", uuid::Uuid::from_bytes(id)));
-        let data = pdf_like(size);
+        let data = pdf(size, 0);
         let env = Envelope::new(id);
         let wrapped = env.wrap(&kek);
         let part = store::put_part(&store, &path, env, size as u64, 0, data.as_slice(), |_| Ok(())).await.unwrap();
@@ -50,7 +44,7 @@ async fn round_trip(store: Store) {
 async fn over_the_size_or_refused_leaves_nothing(store: Store) {
     let id = new_id();
     let path = Path::from(format!("attachments/{}", uuid::Uuid::from_bytes(id)));
-    let data = pdf_like(2 * 1024 * 1024);
+    let data = pdf(2 * 1024 * 1024, 0);
     let err = store::put_part(&store, &path, Envelope::new(id), 1024 * 1024, 0, data.as_slice(), |_| Ok(()))
         .await
         .unwrap_err();
@@ -69,7 +63,7 @@ async fn parts_join_into_one_file(store: Store) {
     let kek = Kek::generate("test");
     let id = new_id();
     let size = 5 * SEGMENT as u64 + 1_000;
-    let data = pdf_like(size as usize);
+    let data = pdf(size as usize, 0);
     let wrapped = Envelope::new(id).wrap(&kek);
     let key = Envelope::reseal(id, &wrapped, &kek).unwrap();
     let mut pieces = Vec::new();
