@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod http;
 pub mod import;
 pub mod mail;
+pub mod refugees;
 pub mod registry;
 pub mod reports;
 pub mod rules;

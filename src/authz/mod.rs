@@ -37,10 +37,12 @@ pub enum ObjectKind {
     AuditEvent,
     /// Encrypted documents, in their parent's scope.
     Attachment,
+    /// Refugee minors' enrolment requests and their recorded transitions.
+    EnrolmentRequest,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 9] = [
+    pub const ALL: [ObjectKind; 10] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -50,6 +52,7 @@ impl ObjectKind {
         ObjectKind::SupportApproval,
         ObjectKind::AuditEvent,
         ObjectKind::Attachment,
+        ObjectKind::EnrolmentRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +66,7 @@ impl ObjectKind {
             ObjectKind::SupportApproval => "support_approval",
             ObjectKind::AuditEvent => "audit_event",
             ObjectKind::Attachment => "attachment",
+            ObjectKind::EnrolmentRequest => "enrolment_request",
         }
     }
 
@@ -78,6 +82,14 @@ impl ObjectKind {
             ObjectKind::SupportApproval => &["SupportApproval"],
             ObjectKind::AuditEvent => &["AuditEvent"],
             ObjectKind::Attachment => &["Attachment", "UploadSlot"],
+            ObjectKind::EnrolmentRequest => &[
+                "EnrolmentRequest",
+                "EnrolmentTransition",
+                "EnrolmentMove",
+                "EnrolmentChanges",
+                "EnrolmentEvent",
+                "EnrolmentCount",
+            ],
         }
     }
 }
@@ -159,15 +171,21 @@ pub struct Caller {
     pub scope: Scope,
     pub province: Option<String>,
     pub school: Option<String>,
+    pub municipality: Option<String>,
+    pub hub: Option<String>,
 }
 
 impl Caller {
     pub fn new(subject: &Subject, scope: Scope) -> Caller {
-        let school = match &subject.membership.org {
-            OrgRef::School(c) => Some(c.clone()),
-            _ => None,
-        };
-        Caller { scope, province: subject.membership.province.clone(), school }
+        let org = &subject.membership.org;
+        let code = |want: fn(&OrgRef) -> bool| want(org).then(|| org.code().map(str::to_owned)).flatten();
+        Caller {
+            scope,
+            province: subject.membership.province.clone(),
+            school: code(|o| matches!(o, OrgRef::School(_))),
+            municipality: code(|o| matches!(o, OrgRef::Municipality(_))),
+            hub: code(|o| matches!(o, OrgRef::Hub(_))),
+        }
     }
 
     /// The office's province; only a `province` scope has one to act on.

@@ -69,6 +69,8 @@ diesel::table! {
         name -> Text,
         province_code -> Text,
         ambit_code -> Nullable<Text>,
+        municipality_istat -> Nullable<Text>,
+        city_zones -> Nullable<Array<Int4>>,
     }
 }
 
@@ -285,6 +287,64 @@ diesel::table! {
     }
 }
 
+// `change_xid` (xid8) of the two enrolment tables has no diesel type: the
+// delta queries that read it are written in SQL.
+diesel::table! {
+    enrolment_requests (id) {
+        id -> Int8,
+        province_code -> Text,
+        municipality_istat -> Text,
+        origin -> Text,
+        hub_code -> Text,
+        institution_code -> Nullable<Text>,
+        status -> Text,
+        version -> Int4,
+        school_year -> Int4,
+        first_name -> Text,
+        last_name -> Text,
+        birth_date -> Date,
+        sex -> Text,
+        nationality -> Text,
+        arrived_on -> Date,
+        languages -> Array<Text>,
+        last_class -> Nullable<Text>,
+        special_needs -> Bool,
+        guardian_name -> Nullable<Text>,
+        guardian_phone -> Nullable<Text>,
+        guardian_email -> Nullable<Text>,
+        address -> Text,
+        city_zone -> Nullable<Int4>,
+        school_order -> Text,
+        year_of_study -> Int4,
+        notes -> Nullable<Text>,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        enrolled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    enrolment_transitions (id) {
+        id -> Int8,
+        request_id -> Int8,
+        province_code -> Text,
+        municipality_istat -> Text,
+        origin -> Text,
+        hub_code -> Text,
+        to_hub_code -> Nullable<Text>,
+        institution_code -> Nullable<Text>,
+        action -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        user_id -> Int8,
+        membership_id -> Nullable<Int8>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(enrolment_transitions -> enrolment_requests (request_id));
 diesel::joinable!(pupils -> classes (class_id));
 diesel::joinable!(classes -> sites (site_code));
 diesel::joinable!(support_requests -> pupils (pupil_id));
@@ -312,4 +372,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     support_submissions,
     audit_events,
     attachments,
+    enrolment_requests,
+    enrolment_transitions,
 );

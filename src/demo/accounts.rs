@@ -43,11 +43,58 @@ async fn an_institute(conn: &mut AsyncPgConnection, province: &str, except: &str
         .await
 }
 
+/// The first state institution matching a territory query, for the refugee process's accounts.
+async fn first_code(conn: &mut AsyncPgConnection, sql: &str) -> anyhow::Result<String> {
+    #[derive(QueryableByName)]
+    struct Code {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        code: String,
+    }
+    let r: Code = diesel::sql_query(sql).get_result(conn).await?;
+    Ok(r.code)
+}
+
 /// Creates the demo accounts (replacing earlier ones with the same e-mail).
 pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow::Result<Vec<DemoAccount>> {
     let bg_school = "BGIC82100T".to_owned();
     let bg_other = an_institute(conn, "BG", &bg_school).await?;
     let mi_school = an_institute(conn, "MI", "").await?;
+    // Process 2: a school of Polo START 1, a Milan high school (CTI of Milan
+    // city), and the CTI of Abbiategrasso's ambit with a primary school of it.
+    // Codes are checked by the registry's constraint ([A-Z0-9]), so they can be inlined.
+    let start_school = first_code(
+        conn,
+        &format!(
+            "SELECT min(s.institution_code) AS code FROM hub_sites h JOIN sites s ON s.code = h.site_code
+             WHERE h.hub_code = 'START-MI-1' AND s.school_order = 'primaria' AND s.institution_code <> '{mi_school}'"
+        ),
+    )
+    .await?;
+    let city_high_school = first_code(
+        conn,
+        &format!(
+            "SELECT min(s.institution_code) AS code FROM sites s JOIN institutions i ON i.code = s.institution_code
+             WHERE s.municipality_istat = '015146' AND s.school_order = 'secondaria_secondo_grado'
+               AND i.kind = 'state' AND i.code <> '{mi_school}'"
+        ),
+    )
+    .await?;
+    let ambit_hub = first_code(
+        conn,
+        "SELECT h.code FROM hubs h JOIN municipalities m ON m.ambit_code = h.ambit_code
+         WHERE m.istat_code = '015002' AND h.kind = 'cti'",
+    )
+    .await?;
+    let ambit_school = first_code(
+        conn,
+        "SELECT min(s.institution_code) AS code FROM sites s JOIN institutions i ON i.code = s.institution_code
+         JOIN municipalities m ON m.istat_code = s.municipality_istat
+         WHERE m.ambit_code = (SELECT ambit_code FROM municipalities WHERE istat_code = '015002')
+           AND s.school_order = 'primaria' AND i.kind = 'state'",
+    )
+    .await?;
+    let ambit_school =
+        if ambit_school == mi_school { an_institute(conn, "MI", &mi_school).await? } else { ambit_school };
     let school_email = |code: &str| format!("{}@istruzione.it", code.to_ascii_lowercase());
     let plan: Vec<(String, Vec<Grant>)> = vec![
         ("ufficio.bg@ambito.invalid".into(), vec![(Role::Provincial, Some("BG".into()))]),
@@ -60,6 +107,10 @@ pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyh
         ("cti.mi1@ambito.invalid".into(), vec![(Role::CtiHub, Some("CTI-MI-1".into()))]),
         ("cti.bg1@ambito.invalid".into(), vec![(Role::CtiHub, Some("CTI-BG-1".into()))]),
         ("start.mi1@ambito.invalid".into(), vec![(Role::CtiHub, Some("START-MI-1".into()))]),
+        ("cti.abbiategrasso@ambito.invalid".into(), vec![(Role::CtiHub, Some(ambit_hub))]),
+        (school_email(&start_school), vec![(Role::School, Some(start_school.clone()))]),
+        (school_email(&city_high_school), vec![(Role::School, Some(city_high_school.clone()))]),
+        (school_email(&ambit_school), vec![(Role::School, Some(ambit_school.clone()))]),
         ("docente@ambito.invalid".into(), vec![(Role::Teacher, None)]),
         (
             "segreteria.cti@ambito.invalid".into(),

@@ -185,6 +185,9 @@ pub fn state_schools(
     out
 }
 
+/// The Municipi of Milan each of the four Poli START serves.
+pub const START_ZONES: [&[i32]; 4] = [&[1, 2], &[3, 4], &[5, 6, 7], &[8, 9]];
+
 #[derive(Debug, Clone)]
 pub struct Ambit {
     pub code: String,
@@ -200,6 +203,9 @@ pub struct Hub {
     pub province_code: String,
     pub ambit_code: Option<String>,
     pub sites: Vec<String>,
+    /// For a Polo START: the city it serves and its zones (Municipi).
+    pub city: Option<String>,
+    pub zones: Vec<i32>,
 }
 
 #[derive(Debug, Default)]
@@ -215,8 +221,9 @@ pub struct Territory {
 /// Bergamo: five ambits, its municipalities in ISTAT-code order cut into five
 /// runs of near-equal length. Milano: six ambits, the first Milan city alone,
 /// the other 132 municipalities cut into five runs. One CTI per ambit. The
-/// four Poli START share Milan city's first-cycle state sites, all sites of
-/// one institution going to the same Polo.
+/// four Poli START serve Milan's nine Municipi ([`START_ZONES`]) and share
+/// the city's first-cycle state sites, all sites of one institution going to
+/// the same Polo.
 pub fn territory(municipalities: &[Municipality], state_sites: &[Site]) -> Territory {
     let mut t = Territory::default();
     for (province, province_name, ambits) in [("BG", "Bergamo", 5usize), ("MI", "Milano", 6)] {
@@ -248,17 +255,23 @@ pub fn territory(municipalities: &[Municipality], state_sites: &[Site]) -> Terri
                 province_code: province.into(),
                 ambit_code: Some(code),
                 sites: Vec::new(),
+                city: None,
+                zones: Vec::new(),
             });
         }
     }
-    let mut poli: Vec<Hub> = (1..=4)
-        .map(|i| Hub {
-            code: format!("START-MI-{i}"),
+    let mut poli: Vec<Hub> = START_ZONES
+        .iter()
+        .enumerate()
+        .map(|(i, zones)| Hub {
+            code: format!("START-MI-{}", i + 1),
             kind: "polo_start",
-            name: format!("Polo START {i} Milano"),
+            name: format!("Polo START {} Milano", i + 1),
             province_code: "MI".into(),
             ambit_code: None,
             sites: Vec::new(),
+            city: Some(MILANO.into()),
+            zones: zones.to_vec(),
         })
         .collect();
     for s in state_sites {

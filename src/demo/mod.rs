@@ -29,7 +29,7 @@ const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes.
-const DEMO_VERSION: &str = "3";
+const DEMO_VERSION: &str = "4";
 
 /// Loads the demo territory and accounts unless this database already has
 /// them. Returns the new accounts with their passwords when it loaded, `None`
@@ -119,15 +119,21 @@ async fn write_territory(conn: &mut AsyncPgConnection, t: &derive::Territory) ->
     .await?;
     for h in &t.hubs {
         diesel::sql_query(
-            "INSERT INTO hubs (code, kind, name, province_code, ambit_code) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO hubs (code, kind, name, province_code, ambit_code, municipality_istat, city_zones)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name,
-                 province_code = EXCLUDED.province_code, ambit_code = EXCLUDED.ambit_code",
+                 province_code = EXCLUDED.province_code, ambit_code = EXCLUDED.ambit_code,
+                 municipality_istat = EXCLUDED.municipality_istat, city_zones = EXCLUDED.city_zones",
         )
         .bind::<Text, _>(&h.code)
         .bind::<Text, _>(h.kind)
         .bind::<Text, _>(&h.name)
         .bind::<Text, _>(&h.province_code)
         .bind::<diesel::sql_types::Nullable<Text>, _>(&h.ambit_code)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(&h.city)
+        .bind::<diesel::sql_types::Nullable<Array<diesel::sql_types::Integer>>, _>(
+            (!h.zones.is_empty()).then(|| h.zones.clone()),
+        )
         .execute(conn)
         .await?;
         diesel::sql_query(

@@ -9,6 +9,7 @@ use async_graphql::dataloader::Loader;
 
 use crate::db::RequestDb;
 use crate::db::attachments::{self, AttachmentRow};
+use crate::db::refugees::{self, TransitionRow};
 use crate::db::registry::{self, ApprovalRow, ClassRow, RequestRow};
 use crate::db::territory::{self, AmbitRow, HubRow, InstitutionRow, MunicipalityRow, ProvinceRow, SiteRow};
 
@@ -155,5 +156,25 @@ impl Loader<UserEmail> for RequestLoader {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let rows = self.db.run(move |conn| Box::pin(crate::db::audit::emails(conn, ids))).await?;
         Ok(rows.into_iter().map(|(id, email)| (UserEmail(id), email)).collect())
+    }
+}
+
+/// The recorded transitions of an enrolment request that the caller may see.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TransitionsOf(pub i64);
+
+impl Loader<TransitionsOf> for RequestLoader {
+    type Value = Vec<TransitionRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TransitionsOf]) -> Result<HashMap<TransitionsOf, Vec<TransitionRow>>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = self.db.run(move |conn| Box::pin(refugees::transitions_of(conn, ids))).await?;
+        let mut out: HashMap<TransitionsOf, Vec<TransitionRow>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for r in rows {
+            out.entry(TransitionsOf(r.request_id)).or_default().push(r);
+        }
+        Ok(out)
     }
 }

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod connection;
 pub mod limits;
 pub mod loaders;
+pub mod refugees;
 pub mod registry;
 pub mod scalars;
 pub mod territory;
@@ -13,7 +14,9 @@ pub mod territory;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     Context, EmptySubscription, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
@@ -42,10 +45,16 @@ pub struct Query(
     accounts::AccountsQuery,
     registry::RegistryQuery,
     attachments::AttachmentsQuery,
+    refugees::RefugeesQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountsMutation, registry::RegistryMutation, attachments::AttachmentsMutation);
+pub struct Mutation(
+    accounts::AccountsMutation,
+    registry::RegistryMutation,
+    attachments::AttachmentsMutation,
+    refugees::RefugeesMutation,
+);
 
 pub type AmbitoSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -164,6 +173,20 @@ impl Extension for ErrorCodesExtension {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
         limits::check(&doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))?;
         Ok(doc)
+    }
+
+    /// Errors that reach the response without a code come from
+    /// async-graphql's own coercion of argument values: the caller's input.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx, operation_name).await;
+        response.errors =
+            std::mem::take(&mut response.errors).into_iter().map(|e| with_code(e, "BAD_USER_INPUT")).collect();
+        response
     }
 
     async fn validation(

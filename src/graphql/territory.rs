@@ -369,7 +369,7 @@ impl Site {
 }
 
 #[derive(Clone)]
-pub struct Hub(HubRow);
+pub struct Hub(pub(crate) HubRow);
 
 /// A territorial hub: a CTI (one ambit) or a Polo START (sites in Milan city).
 #[Object]

@@ -217,6 +217,10 @@ impl TestApp {
 
     /// A server whose documents live in `files` (Garage, in the attachment tests).
     pub async fn start_with(db: TestDb, mut options: Options, files: Files) -> TestApp {
+        // Internal errors' causes go to the failing test's output (AMBITO_LOG to see more).
+        let filter = tracing_subscriber::EnvFilter::try_from_env("AMBITO_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         let outbox = tempfile::tempdir().unwrap();
         if options.mailer.is_none() {
             let mailer = ambito::mail::Mailer::outbox(outbox.path().to_owned(), "Ambito <noreply@ambito.invalid>");

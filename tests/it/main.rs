@@ -11,6 +11,7 @@ mod garage;
 mod http;
 mod imports;
 mod recovery;
+mod refugees;
 mod registry;
 mod row_security;
 mod schema_file;

@@ -1,0 +1,10 @@
+DROP FUNCTION ambito_enrolment_duplicates(bigint);
+DROP TABLE enrolment_identity_keys;
+DROP TABLE enrolment_transitions;
+DROP TABLE enrolment_requests;
+DROP FUNCTION ambito_identity_key(text, text, date);
+DROP FUNCTION ambito_enrolment_key();
+DROP FUNCTION ambito_enrolment_changed();
+DROP FUNCTION ambito_enrolment_touch();
+DROP FUNCTION ambito_province_of_municipality();
+ALTER TABLE hubs DROP COLUMN city_zones, DROP COLUMN municipality_istat;
