@@ -132,6 +132,8 @@ pub fn state(pool: PgPool, authz: Authorizer, files: Files, options: Options) ->
         mailer: options.mailer,
         public_url: PublicUrl(options.public_url),
         files: files.clone(),
+        events: crate::events::Events::listen(pool.clone()),
+        pool: pool.clone(),
     };
     Arc::new(AppState {
         pool,

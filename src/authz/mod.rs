@@ -100,6 +100,7 @@ impl ObjectKind {
 pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "Query",
     "Mutation",
+    "Subscription",
     "PageInfo",
     "Province",
     "TerritorialAmbit",

@@ -93,10 +93,23 @@ struct Inner {
     conn: Mutex<Option<Object<AsyncPgConnection>>>,
     failed: AtomicBool,
     kept: std::sync::Mutex<audit::Kept>,
+    /// Each piece of work in a transaction of its own, committed at once
+    /// (long-lived subscriptions must not hold a transaction open).
+    per_call: bool,
 }
 
 impl RequestDb {
     pub fn new(pool: PgPool, settings: Vec<(String, String)>) -> RequestDb {
+        RequestDb::build(pool, settings, false)
+    }
+
+    /// A handle whose every `run` is its own scoped transaction, for the
+    /// fields of subscription events: nothing stays open between events.
+    pub fn per_call(pool: PgPool, settings: Vec<(String, String)>) -> RequestDb {
+        RequestDb::build(pool, settings, true)
+    }
+
+    fn build(pool: PgPool, settings: Vec<(String, String)>, per_call: bool) -> RequestDb {
         RequestDb {
             inner: Arc::new(Inner {
                 pool,
@@ -104,6 +117,7 @@ impl RequestDb {
                 conn: Mutex::new(None),
                 failed: AtomicBool::new(false),
                 kept: Default::default(),
+                per_call,
             }),
         }
     }
@@ -123,6 +137,19 @@ impl RequestDb {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, AppResult<R>> + Send + 'static,
     {
+        if self.inner.per_call {
+            let mut conn = self.inner.pool.get().await?;
+            begin_scoped(&mut conn, &self.inner.settings).await?;
+            let result = f(&mut conn).await;
+            let reads = self.inner.kept.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+            if result.is_ok() {
+                audit::record(&mut conn, reads.into_events()).await?;
+                AnsiTransactionManager::commit_transaction(&mut *conn).await?;
+            } else {
+                AnsiTransactionManager::rollback_transaction(&mut *conn).await?;
+            }
+            return result;
+        }
         let mut guard = self.inner.conn.lock().await;
         if guard.is_none() {
             let mut conn = self.inner.pool.get().await?;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod attachments;
 pub mod connection;
+pub mod events;
 pub mod limits;
 pub mod loaders;
 pub mod refugees;
@@ -19,8 +20,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    Context, EmptySubscription, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
-    Variables,
+    Context, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult, Variables,
 };
 
 use crate::auth::passwords::Passwords;
@@ -56,11 +56,11 @@ pub struct Mutation(
     refugees::RefugeesMutation,
 );
 
-pub type AmbitoSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;
 
 /// The schema with its limits; request data (database, loaders, subject) is added per request.
-pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn builder() -> SchemaBuilder<Query, Mutation, events::Subscription> {
+    Schema::build(Query::default(), Mutation::default(), events::Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
@@ -77,6 +77,9 @@ pub struct Services {
     pub mailer: Option<Mailer>,
     pub public_url: PublicUrl,
     pub files: Files,
+    /// Change signals for subscriptions, and the pool they read from.
+    pub events: crate::events::Events,
+    pub pool: crate::db::PgPool,
 }
 
 /// The served schema. Outside demo mode it cannot be explored: no
@@ -88,7 +91,9 @@ pub fn schema(services: Services, explorable: bool) -> AmbitoSchema {
         .data(services.throttle)
         .data(services.authz)
         .data(services.public_url)
-        .data(services.files);
+        .data(services.files)
+        .data(services.events)
+        .data(events::EventPool(services.pool));
     if let Some(m) = services.mailer {
         b = b.data(m);
     }

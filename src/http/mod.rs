@@ -1,9 +1,10 @@
-//! HTTP routes (poem): `/graphql`, `/health`, `/ready`, `/metrics`, with one
+//! HTTP routes (poem): `/graphql` (POST; GET upgrades to subscriptions), `/health`, `/ready`, `/metrics`, with one
 //! request id and one structured log line per request.
 
 pub mod attachments;
 pub mod exports;
 pub mod metrics;
+pub mod subscriptions;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use async_graphql::dataloader::DataLoader;
 use poem::http::{StatusCode, header};
 use poem::web::Data;
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post, put};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, put};
 
 use crate::auth::login::ClientAddr;
 use crate::auth::{SessionPolicy, Subject, subject_for};
@@ -61,7 +62,7 @@ type OutcomeSlot = Arc<Mutex<GraphqlOutcome>>;
 
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     Route::new()
-        .at("/graphql", post(graphql))
+        .at("/graphql", get(subscriptions::websocket).post(graphql))
         .at("/health", get(health))
         .at("/ready", get(ready))
         .at("/metrics", get(metrics_text))

@@ -265,6 +265,11 @@ impl TestApp {
         Vec::new()
     }
 
+    /// A second server process over the same database, as behind a load balancer.
+    pub async fn beside(&self) -> TestApp {
+        TestApp::over(TestDb { url: self._db.url.clone() }).await
+    }
+
     pub fn db(&self) -> &TestDb {
         &self._db
     }

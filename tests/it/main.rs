@@ -18,5 +18,6 @@ mod schema_file;
 mod serve;
 mod smtp;
 mod storage;
+mod subscriptions;
 mod territory;
 mod throttle;

@@ -1,0 +1,120 @@
+//! Subscriptions over WebSocket (graphql-transport-ws), as hub coordinators'
+//! apps use them: authenticated at connection init, scoped to the hub's
+//! territory, fed by every server process through LISTEN/NOTIFY.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::harness::TestApp;
+use crate::refugees::{ABBIATEGRASSO, CTI_AMBIT, MILANO, START, TRANSFER, create, form};
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const SUBSCRIBE: &str =
+    "subscription { enrolmentRequestChanged { kind id status version request { id municipality { istatCode } } } }";
+
+/// Opens a graphql-transport-ws connection with `payload` at init; returns the
+/// socket and the server's answer to the init.
+async fn connect(app: &TestApp, payload: Value) -> (Ws, Value) {
+    let mut req = app.url("/graphql").replace("http://", "ws://").into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::text(json!({ "type": "connection_init", "payload": payload }).to_string())).await.unwrap();
+    let answer = next_message(&mut ws, Duration::from_secs(5)).await.unwrap_or(Value::Null);
+    (ws, answer)
+}
+
+/// A hub's subscription to its territory's changes.
+async fn subscribe(app: &TestApp, token: &str) -> Ws {
+    let (mut ws, ack) = connect(app, json!({ "authorization": format!("Bearer {token}") })).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let msg = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIBE } });
+    ws.send(Message::text(msg.to_string())).await.unwrap();
+    ws
+}
+
+/// The next JSON message within `wait`, or none; a close frame is `{"type": "close", "code": …}`.
+async fn next_message(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    loop {
+        let msg = tokio::time::timeout(wait, ws.next()).await.ok()??;
+        match msg {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
+            Ok(Message::Close(frame)) => {
+                return Some(json!({ "type": "close", "code": frame.map(|f| u16::from(f.code)) }));
+            }
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The next event of the subscription, or none within `wait`.
+async fn next_event(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    let msg = next_message(ws, wait).await?;
+    assert_eq!(msg["type"], "next", "{msg}");
+    Some(msg["payload"]["data"]["enrolmentRequestChanged"].clone())
+}
+
+#[tokio::test]
+async fn a_hub_receives_its_territorys_changes_from_any_server_process_and_nothing_else() {
+    let one = TestApp::demo().await;
+    let two = one.beside().await;
+    let hub_a = one.login(CTI_AMBIT).await;
+    let hub_b = one.login(START).await;
+    let mut sub_a = subscribe(&one, &hub_a).await;
+    let mut sub_b = subscribe(&one, &hub_b).await;
+    // Subscriptions have no acknowledgement: give the server a moment to start them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Both municipalities write through the second process.
+    let town = two.login(ABBIATEGRASSO).await;
+    let milano = two.login(MILANO).await;
+    let (a_id, ..) = create(&two, &town, form("Bohdan", "Kravets", None)).await;
+    let (b_id, ..) = create(&two, &milano, form("Iryna", "Oliinyk", Some(1))).await;
+
+    let ev = next_event(&mut sub_a, Duration::from_secs(10)).await.expect("hub A's event");
+    assert_eq!(ev["kind"], "CREATED");
+    assert_eq!(ev["id"], a_id.as_str());
+    assert_eq!(ev["request"]["municipality"]["istatCode"], "015002");
+    let ev = next_event(&mut sub_b, Duration::from_secs(10)).await.expect("hub B's event");
+    assert_eq!(ev["id"], b_id.as_str());
+    // Neither receives the other's.
+    assert_eq!(next_message(&mut sub_a, Duration::from_secs(1)).await, None);
+    assert_eq!(next_message(&mut sub_b, Duration::from_millis(200)).await, None);
+
+    // Hub A hands its request to Milan's CTI (through the second process):
+    // it learns the request left its view, and receives nothing of its data.
+    let hub_a_two = two.login(CTI_AMBIT).await;
+    two.query_as(&hub_a_two, TRANSFER, json!({ "id": a_id, "v": 1, "h": "CTI-MI-1", "r": "family moved" })).await;
+    let ev = next_event(&mut sub_a, Duration::from_secs(10)).await.expect("the removal");
+    assert_eq!((ev["kind"].as_str(), ev["id"].as_str()), (Some("REMOVED"), Some(a_id.as_str())));
+    assert!(ev["request"].is_null());
+    assert_eq!(next_message(&mut sub_b, Duration::from_millis(500)).await, None);
+
+    // Logging out ends the session: the next event of the territory ends the subscription.
+    one.query_as(&hub_b, "mutation { logout }", json!({})).await;
+    create(&two, &milano, form("Maksym", "Tkachuk", Some(2))).await;
+    let msg = next_message(&mut sub_b, Duration::from_secs(10)).await.expect("an answer");
+    assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{msg}");
+    assert!(msg["payload"]["data"].is_null(), "no data after the session ended: {msg}");
+    let end = next_message(&mut sub_b, Duration::from_secs(5)).await.expect("the end of the stream");
+    assert_eq!(end["type"], "complete", "{end}");
+}
+
+#[tokio::test]
+async fn a_connection_without_a_valid_session_is_refused() {
+    let app = TestApp::demo().await;
+    for payload in [json!({}), json!({ "authorization": format!("Bearer {}", "x".repeat(43)) })] {
+        let (mut ws, answer) = connect(&app, payload).await;
+        assert_ne!(answer["type"], "connection_ack", "{answer}");
+        // Nothing can be subscribed on a refused connection.
+        let msg = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIBE } });
+        let _ = ws.send(Message::text(msg.to_string())).await;
+        let next = next_message(&mut ws, Duration::from_secs(1)).await;
+        assert!(next.is_none() || next.as_ref().is_some_and(|m| m["type"] == "close"), "{next:?}");
+    }
+}
