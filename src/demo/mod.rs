@@ -1,5 +1,6 @@
 //! Demo data: the real provinces of Bergamo and Milano, loaded once into an
-//! empty database through the same importers as the published files.
+//! empty database through the same importers as the published files, with
+//! demo accounts, registry data and refugee minors' requests.
 //!
 //! The files under `data/` are the Bergamo and Milano rows of the shared
 //! open-data files, cut by `data/extract.py` and left in their publishers'
@@ -9,6 +10,7 @@
 
 pub mod accounts;
 pub mod derive;
+pub mod refugees;
 pub mod registry;
 
 use std::collections::HashMap;
@@ -84,6 +86,7 @@ pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow
         }
         let today = crate::db::registry::today(conn).await?;
         registry::load(conn, &schools, today).await?;
+        refugees::load(conn, today).await?;
         Ok(accounts)
     })
     .await

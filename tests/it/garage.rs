@@ -97,7 +97,16 @@ fn start() -> S3Settings {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!node.is_empty(), "garage did not start: see {}", dir.join("server.log").display());
-    cli(&config, &["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+    // `node id` reads the key file; the RPC port may still be opening: retry the first call that needs it.
+    let assign = ["layout", "assign", "-z", "dc1", "-c", "1G", node.as_str()];
+    for _ in 0..100 {
+        let out = Command::new(binary()).arg("-c").arg(&config).args(assign).output().unwrap();
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cli(&config, &["layout", "show"]);
     cli(&config, &["layout", "apply", "--version", "1"]);
     let key = cli(&config, &["key", "create", "ambito-test"]);
     cli(&config, &["bucket", "create", "ambito-test"]);

@@ -291,3 +291,119 @@ async fn registry_tables_show_each_caller_exactly_its_scope() {
         assert!(err.contains("row-level security"), "{sql}: {err}");
     }
 }
+
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct EnrolmentTenant {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    province_code: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    municipality_istat: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    origin: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    hub_code: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    institution_code: Option<String>,
+}
+
+/// The demo's refugee requests, unfiltered, as every demo account: each
+/// sees exactly what its scope means (the municipality that entered a
+/// request, the hub it is routed to, the school it is proposed to or
+/// enrolled in, the office of its province), and no role can move a request
+/// to another municipality or hub by writing the row directly.
+#[tokio::test]
+async fn enrolment_requests_show_each_caller_exactly_its_scope() {
+    let db = TestDb::demo().await;
+    let authz = Authorizer::embedded().await.unwrap();
+    let sql = "SELECT id, province_code, municipality_istat, origin, hub_code, institution_code
+               FROM enrolment_requests ORDER BY id";
+    let mut admin = db.conn().await;
+    let all: Vec<EnrolmentTenant> = diesel::sql_query(sql).load(&mut admin).await.unwrap();
+    assert!(all.len() >= 300, "the demo has a few hundred requests");
+    let mut seen_by_someone = 0;
+    for account in demo_accounts() {
+        let subject = subject_of(&db, &account.email).await;
+        let m = &subject.membership;
+        let code = m.org.code().map(str::to_owned);
+        let expected: Vec<EnrolmentTenant> = all
+            .iter()
+            .filter(|r| match authz.scope(m.role, ObjectKind::EnrolmentRequest, Action::Read) {
+                Some(Scope::Municipality) => Some(&r.municipality_istat) == code.as_ref() && r.origin == "municipality",
+                Some(Scope::Territory) => Some(&r.hub_code) == code.as_ref(),
+                Some(Scope::School) => r.institution_code.is_some() && r.institution_code == code,
+                Some(Scope::Province) => Some(&r.province_code) == m.province.as_ref(),
+                Some(Scope::Own) => panic!("own has no meaning for requests"),
+                None => false,
+            })
+            .cloned()
+            .collect();
+        let request = RequestDb::new(db.pool(), authz.settings(Some(&subject)));
+        let seen: Vec<EnrolmentTenant> = request.run(move |c| Box::pin(diesel::sql_query(sql).load(c))).await.unwrap();
+        request.finish(false).await.unwrap();
+        assert_eq!(seen, expected, "enrolment_requests as {}", account.email);
+        if m.role != ambito::auth::Role::Provincial {
+            seen_by_someone += seen.len();
+        }
+    }
+    assert!(seen_by_someone > 0, "the demo's municipalities and hubs have requests");
+
+    for (who, sql) in [
+        ("comune.milano@ambito.invalid", "UPDATE enrolment_requests SET municipality_istat = '015002'"),
+        ("cti.mi1@ambito.invalid", "UPDATE enrolment_requests SET hub_code = 'CTI-BG-1', status = 'in_charge'"),
+    ] {
+        let subject = subject_of(&db, who).await;
+        let request = RequestDb::new(db.pool(), authz.settings(Some(&subject)));
+        let outcome = request.run(move |c| Box::pin(diesel::sql_query(sql).execute(c))).await;
+        request.finish(false).await.unwrap();
+        let err = format!("{:?}", outcome.unwrap_err());
+        assert!(err.contains("row-level security"), "{sql}: {err}");
+    }
+}
+
+/// The routing rule on the demo territory, every municipality of Milan's
+/// province and every order and zone: the Polo START of the zone for Milan's
+/// first cycle, otherwise the CTI of the municipality's ambit.
+#[tokio::test]
+async fn every_request_of_the_demo_territory_is_routed_to_exactly_its_hub() {
+    use ambito::rules::order::SchoolOrder;
+    use ambito::rules::refugees::route;
+    let db = TestDb::demo().await;
+    let mut conn = db.conn().await;
+    let towns: Vec<(String, Option<String>)> = ambito::db::schema::municipalities::table
+        .filter(ambito::db::schema::municipalities::province_code.eq("MI"))
+        .select((ambito::db::schema::municipalities::istat_code, ambito::db::schema::municipalities::ambit_code))
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(towns.len(), 133);
+    let mut routed = 0;
+    for (istat, ambit) in towns {
+        let (_, place) = ambito::db::refugees::place(&mut conn, &istat).await.unwrap().unwrap();
+        let cti = format!("CTI-{}", ambit.expect("every municipality has an ambit"));
+        for order in [
+            SchoolOrder::Infanzia,
+            SchoolOrder::Primaria,
+            SchoolOrder::SecondariaPrimoGrado,
+            SchoolOrder::SecondariaSecondoGrado,
+        ] {
+            for zone in (1..=9).map(Some).chain([None]) {
+                let got = route(&place, order, zone);
+                if istat == "015146" && order.is_first_cycle() {
+                    match zone {
+                        Some(z) => {
+                            let i = ambito::demo::derive::START_ZONES.iter().position(|zs| zs.contains(&z)).unwrap();
+                            assert_eq!(got.unwrap(), format!("START-MI-{}", i + 1), "Milano {order:?} zone {z}");
+                        }
+                        None => assert!(got.is_err(), "Milano's first cycle needs a zone"),
+                    }
+                } else {
+                    assert_eq!(got.unwrap(), cti, "{istat} {order:?} {zone:?}");
+                }
+                routed += 1;
+            }
+        }
+    }
+    assert_eq!(routed, 133 * 4 * 10);
+}
