@@ -15,8 +15,9 @@ pub mod territory;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
+use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
@@ -66,7 +67,14 @@ pub fn builder() -> SchemaBuilder<Query, Mutation, events::Subscription> {
         .limit_recursive_depth(32)
         .limit_directives(8)
         .extension(ErrorCodes)
+        // Automatic persisted queries: mobile clients send a query's SHA-256
+        // instead of its text once this process has seen it.
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
 }
+
+/// Documents kept per process for automatic persisted queries. A process that
+/// lacks one answers PERSISTED_QUERY_NOT_FOUND and the client sends the text.
+pub const PERSISTED_QUERIES: usize = 2048;
 
 /// What resolvers share besides the request's own data.
 pub struct Services {
@@ -178,6 +186,27 @@ impl Extension for ErrorCodesExtension {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
         limits::check(&doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))?;
         Ok(doc)
+    }
+
+    /// A persisted query skips parsing: its document meets the same limits
+    /// here, and the persisted-query errors get codes clients can act on.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        let mut request = next.run(ctx, request).await.map_err(|e| {
+            let code =
+                if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_USER_INPUT" };
+            with_code(e, code)
+        })?;
+        // Only a persisted query arrives without text (and already parsed).
+        if request.query.is_empty() {
+            let doc = request.parsed_query().map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+            limits::check(doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))?;
+        }
+        Ok(request)
     }
 
     /// Errors that reach the response without a code come from

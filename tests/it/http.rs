@@ -139,3 +139,42 @@ async fn production_schemas_cannot_be_explored() {
     assert!(!err["message"].as_str().unwrap().contains("Did you mean"), "{err}");
     prod.query("{ provinces { totalCount } }", json!({})).await;
 }
+
+/// Automatic persisted queries: an unknown hash asks for the text, the text
+/// with its hash is run and kept, then the hash alone is enough; a wrong
+/// hash is refused, and a kept document meets the same limits as any other.
+#[tokio::test]
+async fn persisted_queries_save_mobile_clients_the_query_text() {
+    use sha2::Digest as _;
+    let app = TestApp::demo().await;
+    let send = |body: serde_json::Value| {
+        let req = app.http.post(app.url("/graphql")).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let query = "{ provinces(first: 2) { edges { node { code } } } }";
+    let hash = |q: &str| sha2::Sha256::digest(q.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let ext = |h: &str| serde_json::json!({ "persistedQuery": { "version": 1, "sha256Hash": h } });
+
+    let (status, body) = send(serde_json::json!({ "extensions": ext(&hash(query)) })).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{body}");
+    let (_, with_text) = send(serde_json::json!({ "query": query, "extensions": ext(&hash(query)) })).await;
+    assert!(with_text.get("errors").is_none(), "{with_text}");
+    let (_, by_hash) = send(serde_json::json!({ "extensions": ext(&hash(query)) })).await;
+    assert_eq!(by_hash["data"], with_text["data"]);
+    assert_eq!(by_hash["data"]["provinces"]["edges"][0]["node"]["code"], "BG");
+
+    let (_, body) = send(serde_json::json!({ "query": query, "extensions": ext(&hash("{ other }")) })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+
+    let aliases: String = (0..40).map(|i| format!(" a{i}: __typename")).collect();
+    let heavy = format!("{{{aliases} }}");
+    let (_, body) = send(serde_json::json!({ "query": heavy, "extensions": ext(&hash(&heavy)) })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_MANY_ALIASES", "{body}");
+    let (status, body) = send(serde_json::json!({ "extensions": ext(&hash(&heavy)) })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_MANY_ALIASES", "{body}");
+    assert_eq!(status, 400);
+}
