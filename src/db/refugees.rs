@@ -446,3 +446,62 @@ pub async fn counts(
     .load(conn)
     .await
 }
+
+/// One request in the monitoring export: workflow facts and places, no
+/// names or contacts.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ExportRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub origin: String,
+    #[diesel(sql_type = Text)]
+    pub municipality: String,
+    #[diesel(sql_type = Text)]
+    pub municipality_istat: String,
+    #[diesel(sql_type = Text)]
+    pub hub_code: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub institution_code: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub school_order: String,
+    #[diesel(sql_type = Integer)]
+    pub year_of_study: i32,
+    #[diesel(sql_type = Integer)]
+    pub age: i32,
+    #[diesel(sql_type = Text)]
+    pub nationality: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub arrived_on: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub entered_on: NaiveDate,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    pub enrolled_on: Option<NaiveDate>,
+    #[diesel(sql_type = Integer)]
+    pub days_waiting: i32,
+}
+
+/// The requests the caller sees for the monitoring export, oldest first.
+pub async fn export_rows(
+    conn: &mut AsyncPgConnection,
+    school_year: Option<i32>,
+    statuses: Option<Vec<String>>,
+) -> QueryResult<Vec<ExportRow>> {
+    diesel::sql_query(
+        "SELECT r.id, r.status, r.origin, m.name AS municipality, r.municipality_istat, r.hub_code,
+                r.institution_code, r.school_order, r.year_of_study,
+                extract(year FROM age(r.birth_date))::int AS age, r.nationality, r.arrived_on,
+                (r.created_at AT TIME ZONE 'Europe/Rome')::date AS entered_on,
+                (r.enrolled_at AT TIME ZONE 'Europe/Rome')::date AS enrolled_on,
+                (coalesce(r.enrolled_at, now())::date - r.created_at::date) AS days_waiting
+         FROM enrolment_requests r JOIN municipalities m ON m.istat_code = r.municipality_istat
+         WHERE ($1::int IS NULL OR r.school_year = $1) AND ($2::text[] IS NULL OR r.status = ANY($2))
+         ORDER BY r.id",
+    )
+    .bind::<Nullable<Integer>, _>(school_year)
+    .bind::<Nullable<Array<Text>>, _>(statuses)
+    .load(conn)
+    .await
+}

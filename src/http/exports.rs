@@ -1,8 +1,8 @@
 //! File downloads of tenant data: the registry export ("scarica dettaglio
-//! anagrafica") as `.xlsx` or CSV, and a school's summary of requested
-//! hours as PDF. The session comes in the `Authorization` header, never in
-//! the URL; the rows are read under row security, and every pupil exported
-//! is a read in the audit trail.
+//! anagrafica") as `.xlsx` or CSV, a school's summary of requested hours as
+//! PDF, and the monitoring export of refugee minors' requests. The session
+//! comes in the `Authorization` header, never in the URL; the rows are read
+//! under row security, and every pupil exported is a read in the audit trail.
 
 use std::sync::Arc;
 
@@ -12,14 +12,15 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 
 use super::{AppState, Scoped, error_response, scoped};
-use crate::authz::{Action, Caller, ObjectKind};
+use crate::authz::{Action, Caller, ObjectKind, Scope};
 use crate::db::registry::{self as q, ReportFilter};
-use crate::db::{RequestDb, audit, territory};
+use crate::db::{RequestDb, audit, refugees, territory};
 use crate::error::{AppError, current_request_id};
 use crate::graphql::territory::{code_arg, istat_arg};
 use crate::reports;
 use crate::reports::summary::{self, Summary};
 use crate::rules::order::SchoolOrder;
+use crate::rules::refugees::Status;
 use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{Ratio, stored_order_label};
 
@@ -80,6 +81,7 @@ pub async fn registry(
 enum Export<'a> {
     Registry(&'a ExportParams),
     Summary(&'a SummaryParams),
+    Enrolments(&'a EnrolmentParams),
 }
 
 /// Makes a file for the caller in one transaction in the caller's scope:
@@ -89,11 +91,13 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
     let obj = match export {
         Export::Registry(_) => ObjectKind::Pupil,
         Export::Summary(_) => ObjectKind::SupportRequest,
+        Export::Enrolments(_) => ObjectKind::EnrolmentRequest,
     };
     let Scoped { caller, db, .. } = scoped(req, state, obj, Action::Read).await?;
     let made = match export {
         Export::Registry(p) => registry_file(&db, &caller, p).await,
         Export::Summary(p) => summary_file(&db, &caller, p).await,
+        Export::Enrolments(p) => enrolments_file(&db, &caller, p).await,
     };
     db.settle(made).await
 }
@@ -107,12 +111,26 @@ fn file(mime: &str, name: &str, body: Vec<u8>) -> Response {
         .body(body)
 }
 
+/// `xlsx` (the default) or `csv`: whether the file is CSV.
+fn is_csv(format: Option<&str>) -> Result<bool, AppError> {
+    match format.unwrap_or("xlsx") {
+        "xlsx" => Ok(false),
+        "csv" => Ok(true),
+        _ => Err(AppError::bad_input("format", "must be xlsx or csv")),
+    }
+}
+
+/// A spreadsheet download named `{stem}.xlsx` or `{stem}.csv`.
+fn spreadsheet(csv: bool, stem: &str, body: Vec<u8>) -> Response {
+    if csv {
+        file("text/csv; charset=utf-8", &format!("{stem}.csv"), body)
+    } else {
+        file("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", &format!("{stem}.xlsx"), body)
+    }
+}
+
 async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -> Result<Response, AppError> {
-    let csv = match params.format.as_deref().unwrap_or("xlsx") {
-        "xlsx" => false,
-        "csv" => true,
-        _ => return Err(AppError::bad_input("format", "must be xlsx or csv")),
-    };
+    let csv = is_csv(params.format.as_deref())?;
     let (year, filter) = filter_of(params)?;
     let stored = year.stored();
     let rows = db.run(move |c| Box::pin(async move { q::export_rows(c, stored, &filter).await })).await?;
@@ -127,14 +145,62 @@ async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -
         reports::registry::xlsx(&rows).map_err(AppError::internal)?
     };
     let scope = caller.school.clone().or(caller.province.clone()).unwrap_or_else(|| "ambito".into());
-    let (ext, mime) = if csv {
-        ("csv", "text/csv; charset=utf-8")
+    tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "registry export");
+    Ok(spreadsheet(csv, &format!("anagrafica-{}-{}", scope, year.to_string().replace('/', "-")), body))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrolmentParams {
+    school_year: Option<String>,
+    /// `xlsx` (default) or `csv`.
+    format: Option<String>,
+    /// Comma-separated statuses, e.g. `submitted,in_charge`.
+    status: Option<String>,
+}
+
+/// `GET /exports/enrolment-requests?format=xlsx|csv[&schoolYear=2026/27][&status=…]`:
+/// the monitoring export of refugee minors' requests, for hubs (their
+/// territory) and the office (its province). No names, no contacts.
+#[handler]
+pub async fn enrolment_requests(
+    req: &Request,
+    Query(params): Query<EnrolmentParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    download(req, state, Export::Enrolments(&params)).await.unwrap_or_else(error_response)
+}
+
+async fn enrolments_file(db: &RequestDb, caller: &Caller, params: &EnrolmentParams) -> Result<Response, AppError> {
+    if !matches!(caller.scope, Scope::Territory | Scope::Province) {
+        return Err(AppError::Forbidden);
+    }
+    let csv = is_csv(params.format.as_deref())?;
+    let year = params
+        .school_year
+        .as_deref()
+        .map(|y| y.parse::<SchoolYear>().map_err(|r| AppError::bad_input("schoolYear", r)))
+        .transpose()?;
+    let statuses = params
+        .status
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .map(|s| s.trim().to_ascii_lowercase().parse::<Status>().map(|s| s.as_str().to_owned()))
+                .collect::<Result<Vec<String>, String>>()
+                .map_err(|r| AppError::bad_input("status", r))
+        })
+        .transpose()?;
+    let stored = year.map(SchoolYear::stored);
+    let rows = db.run(move |c| Box::pin(refugees::export_rows(c, stored, statuses))).await?;
+    let body = if csv {
+        reports::refugees::csv(&rows).map_err(AppError::internal)?
     } else {
-        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        reports::refugees::xlsx(&rows).map_err(AppError::internal)?
     };
-    let name = format!("anagrafica-{}-{}.{ext}", scope, year.to_string().replace('/', "-"));
-    tracing::info!(request_id = %current_request_id(), rows = rows.len(), format = ext, "registry export");
-    Ok(file(mime, &name, body))
+    let scope = caller.hub.clone().or(caller.province.clone()).unwrap_or_else(|| "ambito".into());
+    tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "enrolment export");
+    Ok(spreadsheet(csv, &format!("richieste-minori-{scope}"), body))
 }
 
 #[derive(Deserialize, Default)]

@@ -68,6 +68,7 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/metrics", get(metrics_text))
         .at("/exports/registry", get(exports::registry))
         .at("/exports/support-summary", get(exports::support_summary))
+        .at("/exports/enrolment-requests", get(exports::enrolment_requests))
         .at("/attachments/:id", get(attachments::download))
         .at("/uploads/:id", put(attachments::upload).patch(attachments::resume).head(attachments::upload_offset))
         .data(state.clone())
@@ -88,6 +89,7 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         "/metrics" => "/metrics",
         "/exports/registry" => "/exports/registry",
         "/exports/support-summary" => "/exports/support-summary",
+        "/exports/enrolment-requests" => "/exports/enrolment-requests",
         p if p.starts_with("/attachments/") => "/attachments/{id}",
         p if p.starts_with("/uploads/") => "/uploads/{id}",
         _ => "other",

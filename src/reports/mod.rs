@@ -1,4 +1,67 @@
 //! Files for people: spreadsheets and PDF documents built from rows, with no I/O.
 
+pub mod refugees;
 pub mod registry;
 pub mod summary;
+
+use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
+
+/// A cell of a spreadsheet, typed as the spreadsheet should store it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Number(i32),
+    Date(chrono::NaiveDate),
+    Empty,
+}
+
+/// One sheet as an `.xlsx` workbook: a bold frozen header row with filters,
+/// dates as dates (dd/mm/yyyy) and numbers as numbers.
+pub fn xlsx(sheet_name: &str, headers: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Vec<u8>, XlsxError> {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name(sheet_name)?;
+    let bold = Format::new().set_bold().set_align(FormatAlign::Center);
+    let date = Format::new().set_num_format("dd/mm/yyyy");
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    let mut count = 0u32;
+    for (i, cells) in rows.enumerate() {
+        let row = i as u32 + 1;
+        count = row;
+        for (c, cell) in cells.into_iter().enumerate() {
+            let col = c as u16;
+            match cell {
+                Cell::Text(s) => sheet.write_string(row, col, s)?,
+                Cell::Number(n) => sheet.write_number(row, col, f64::from(n))?,
+                Cell::Date(d) => sheet.write_date_with_format(row, col, d, &date)?,
+                Cell::Empty => sheet,
+            };
+        }
+    }
+    sheet.autofilter(0, 0, count, headers.len() as u16 - 1)?;
+    sheet.autofit();
+    book.save_to_buffer()
+}
+
+/// One sheet as CSV: UTF-8 with a byte-order mark, `;` between fields, ISO
+/// dates, so that both LibreOffice and an Italian Excel open it right.
+pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Vec<u8>, csv::Error> {
+    let mut out = Vec::from("\u{feff}".as_bytes());
+    {
+        let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(&mut out);
+        w.write_record(headers)?;
+        for cells in rows {
+            w.write_record(cells.into_iter().map(|c| match c {
+                Cell::Text(s) => s,
+                Cell::Number(n) => n.to_string(),
+                Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+                Cell::Empty => String::new(),
+            }))?;
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}

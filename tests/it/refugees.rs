@@ -502,3 +502,72 @@ async fn delta_sync_returns_exactly_the_changes_since_the_cursor() {
     let (code, err) = fails(&app, &hub, CHANGES, json!({ "s": "djF8eHx4fDA" })).await;
     assert_eq!((code.as_str(), err["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("since")));
 }
+
+async fn export(app: &TestApp, token: &str, query: &str) -> (u16, Vec<u8>) {
+    let resp =
+        app.http.get(app.url(&format!("/exports/enrolment-requests?{query}"))).bearer_auth(token).send().await.unwrap();
+    (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+}
+
+const TOTAL: &str = "query($f: EnrolmentRequestFilter) { enrolmentRequests(first: 1, filter: $f) { totalCount } }";
+
+/// The office's and the hubs' monitoring: counts that add up to what they
+/// see, and an export with exactly their rows and no names.
+#[tokio::test]
+async fn monitoring_counts_and_exports_show_exactly_the_callers_requests() {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    let app = TestApp::demo().await;
+    let town = app.login(ABBIATEGRASSO).await;
+    create(&app, &town, form("Nadiia", "Zaporozhets", None)).await;
+    let office = app.login(OFFICE_MI).await;
+    let hub = app.login(CTI_AMBIT).await;
+
+    for (token, who) in [(&office, "office"), (&hub, "hub")] {
+        let total = app.query_as(token, TOTAL, json!({})).await["enrolmentRequests"]["totalCount"].as_u64().unwrap();
+        let counts = app
+            .query_as(token, "{ enrolmentCounts(by: STATUS) { key requests open enrolled waitingLong } }", json!({}))
+            .await;
+        let rows = counts["enrolmentCounts"].as_array().unwrap();
+        assert_eq!(rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum::<u64>(), total, "{who}");
+        for r in rows {
+            let open = !matches!(r["key"].as_str(), Some("enrolled" | "withdrawn"));
+            assert_eq!(r["open"] == r["requests"], open, "{who}: {r}");
+        }
+        let enrolled = app
+            .query_as(token, TOTAL, json!({ "f": { "status": ["ENROLLED"] } }))
+            .await["enrolmentRequests"]["totalCount"]
+            .as_u64()
+            .unwrap();
+        let counted = rows.iter().find(|r| r["key"] == "enrolled").map_or(0, |r| r["enrolled"].as_u64().unwrap());
+        assert_eq!(counted, enrolled, "{who}");
+
+        let (status, bytes) = export(&app, token, "format=xlsx").await;
+        assert_eq!(status, 200, "{who}");
+        let mut book: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("a valid xlsx file");
+        let sheet = book.worksheet_range("Richieste").expect("the sheet");
+        let header: Vec<String> = sheet.rows().next().unwrap().iter().map(|c| c.to_string()).collect();
+        assert!(!header.iter().any(|h| h == "Nome" || h == "Cognome"), "no names in the export: {header:?}");
+        assert_eq!(sheet.rows().count() as u64 - 1, total, "{who}: one row per request");
+        assert!(sheet.rows().skip(1).all(|r| matches!(r[9], Data::Float(_))), "ages are numbers");
+
+        let (_, csv) = export(&app, token, "format=csv&status=submitted").await;
+        let text = String::from_utf8(csv).unwrap();
+        assert!(!text.contains("Zaporozhets") && !text.contains("+39"), "no names or contacts");
+        let submitted = app
+            .query_as(token, TOTAL, json!({ "f": { "status": ["SUBMITTED"] } }))
+            .await["enrolmentRequests"]["totalCount"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(text.lines().count() as u64 - 1, submitted, "{who}: the CSV has the filtered rows");
+    }
+    // The hub's counts cover its own hub only.
+    let by_hub = app.query_as(&hub, "{ enrolmentCounts(by: HUB) { key } }", json!({})).await;
+    assert_eq!(by_hub["enrolmentCounts"].as_array().unwrap().len(), 1);
+    // Municipalities and schools do not get the monitoring.
+    let (status, _) = export(&app, &town, "format=csv").await;
+    assert_eq!(status, 403);
+    let (code, _) = fails(&app, &town, "{ enrolmentCounts(by: STATUS) { key } }", json!({})).await;
+    assert_eq!(code, "FORBIDDEN");
+    let (status, _) = export(&app, &office, "format=pdf").await;
+    assert_eq!(status, 400);
+}
