@@ -222,6 +222,64 @@ pub async fn create(db: &RequestDb, caller: &Caller, input: RequestInput) -> App
     .await
 }
 
+/// The municipality corrects its request's form while the request waits for
+/// a school. An edit that would route the request to another hub is allowed
+/// only before the hub took it in charge; later the hub transfers it.
+pub async fn edit(
+    db: &RequestDb,
+    caller: &Caller,
+    id: i64,
+    version: i32,
+    input: RequestInput,
+) -> AppResult<EnrolmentRow> {
+    if actor(caller) != Actor::Municipality {
+        return Err(AppError::Forbidden);
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let old = q::for_update(c, id).await?.ok_or(AppError::NotFound)?;
+            check_version(&old, version)?;
+            let status: Status = old.status.parse().map_err(|e: String| AppError::internal(anyhow::anyhow!(e)))?;
+            if !matches!(status, Status::Submitted | Status::InCharge | Status::Declined) {
+                return Err(AppError::Conflict(format!(
+                    "a request that is {status} cannot be edited: only while it waits for a school"
+                )));
+            }
+            let (mut new, year) = checked(input, today(c).await?)?;
+            if year.stored() != old.school_year {
+                return Err(bad("input.schoolYear", "a request stays in its school year"));
+            }
+            let order: SchoolOrder = new.school_order.parse().map_err(|e: String| bad("input.order", e))?;
+            let (hub, _) = route(c, "municipality", &old.municipality_istat, order, new.city_zone).await?;
+            if hub != old.hub_code && status != Status::Submitted {
+                let field = if new.school_order != old.school_order { "input.order" } else { "input.cityZone" };
+                return Err(bad(field, "would move the request to another hub: ask its hub to transfer it"));
+            }
+            new.hub_code = hub;
+            if q::edit(c, id, version, &(&new).into()).await? != 1 {
+                return Err(AppError::Conflict("the request changed while you were editing it: read it again".into()));
+            }
+            let row = q::by_id(c, id).await?.ok_or(AppError::NotFound)?;
+            let mut t = transition(&row, "edit", Some(status.as_str()));
+            t.hub_code = old.hub_code.clone();
+            q::record(c, &t).await?;
+            audit::record(c, vec![event("edit", &row)]).await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+fn check_version(old: &EnrolmentRow, version: i32) -> AppResult<()> {
+    if old.version != version {
+        return Err(AppError::Conflict(format!(
+            "the request changed since you read it (version {version}, now {}): read it again",
+            old.version
+        )));
+    }
+    Ok(())
+}
+
 /// A school registers a minor it enrolled on its own, so the office and the
 /// hub see the whole territory; `municipality` is where the minor lives.
 pub async fn register(
@@ -302,12 +360,7 @@ pub async fn make_move(
     db.try_run(move |c| {
         Box::pin(async move {
             let old = q::for_update(c, id).await?.ok_or(AppError::NotFound)?;
-            if old.version != version {
-                return Err(AppError::Conflict(format!(
-                    "the request changed since you read it (version {version}, now {}): read it again",
-                    old.version
-                )));
-            }
+            check_version(&old, version)?;
             let from: Status = old.status.parse().map_err(|e: String| AppError::internal(anyhow::anyhow!(e)))?;
             let to = rules::next(from, m).map_err(AppError::Conflict)?;
             let mut moved = Moved {

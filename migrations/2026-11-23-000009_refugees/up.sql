@@ -174,8 +174,8 @@ CREATE TABLE enrolment_transitions (
     to_hub_code         text COLLATE "C" REFERENCES hubs,
     -- The school it concerned (proposed to, confirmed or declined by).
     institution_code    text COLLATE "C" REFERENCES institutions,
-    action              text NOT NULL CHECK (action IN ('submit', 'register', 'take_in_charge', 'propose',
-                            'confirm', 'decline', 'withdraw', 'transfer')),
+    action              text NOT NULL CHECK (action IN ('submit', 'register', 'edit', 'take_in_charge',
+                            'propose', 'confirm', 'decline', 'withdraw', 'transfer')),
     from_status         text,
     to_status           text NOT NULL,
     reason              text CHECK (length(reason) <= 1000),

@@ -193,6 +193,63 @@ pub struct Moved {
     pub enrolled_at: Option<DateTime<Utc>>,
 }
 
+/// The fields of the form that an edit replaces.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = er, treat_none_as_null = true)]
+pub struct FormChanges {
+    pub hub_code: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub nationality: String,
+    pub arrived_on: NaiveDate,
+    pub languages: Vec<String>,
+    pub last_class: Option<String>,
+    pub special_needs: bool,
+    pub guardian_name: Option<String>,
+    pub guardian_phone: Option<String>,
+    pub guardian_email: Option<String>,
+    pub address: String,
+    pub city_zone: Option<i32>,
+    pub school_order: String,
+    pub year_of_study: i32,
+    pub notes: Option<String>,
+}
+
+impl From<&NewEnrolment> for FormChanges {
+    fn from(n: &NewEnrolment) -> Self {
+        FormChanges {
+            hub_code: n.hub_code.clone(),
+            first_name: n.first_name.clone(),
+            last_name: n.last_name.clone(),
+            birth_date: n.birth_date,
+            sex: n.sex.clone(),
+            nationality: n.nationality.clone(),
+            arrived_on: n.arrived_on,
+            languages: n.languages.clone(),
+            last_class: n.last_class.clone(),
+            special_needs: n.special_needs,
+            guardian_name: n.guardian_name.clone(),
+            guardian_phone: n.guardian_phone.clone(),
+            guardian_email: n.guardian_email.clone(),
+            address: n.address.clone(),
+            city_zone: n.city_zone,
+            school_order: n.school_order.clone(),
+            year_of_study: n.year_of_study,
+            notes: n.notes.clone(),
+        }
+    }
+}
+
+/// Replaces the form of the version the caller read: 0 rows when another change came first.
+pub async fn edit(conn: &mut AsyncPgConnection, id: i64, version: i32, form: &FormChanges) -> QueryResult<usize> {
+    diesel::update(er::table.filter(er::id.eq(id)).filter(er::version.eq(version)))
+        .set((form, er::version.eq(version + 1)))
+        .execute(conn)
+        .await
+}
+
 /// Applies a move to the version the caller read: 0 rows when another
 /// change came first. No RETURNING: a hand-over leaves the writer's scope.
 pub async fn apply(conn: &mut AsyncPgConnection, id: i64, version: i32, moved: &Moved) -> QueryResult<usize> {

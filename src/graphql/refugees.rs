@@ -249,6 +249,7 @@ pub struct EnrolmentTransition(TransitionRow);
 pub enum EnrolmentAction {
     Submit,
     Register,
+    Edit,
     TakeInCharge,
     Propose,
     Confirm,
@@ -267,6 +268,7 @@ impl EnrolmentTransition {
         Ok(match self.0.action.as_str() {
             "submit" => EnrolmentAction::Submit,
             "register" => EnrolmentAction::Register,
+            "edit" => EnrolmentAction::Edit,
             "take_in_charge" => EnrolmentAction::TakeInCharge,
             "propose" => EnrolmentAction::Propose,
             "confirm" => EnrolmentAction::Confirm,
@@ -715,6 +717,19 @@ impl RefugeesMutation {
     ) -> Result<EnrolmentRequest> {
         let caller = caller(ctx, ObjectKind::EnrolmentRequest, Action::Write)?;
         Ok(EnrolmentRequest(uc::create(db(ctx), &caller, input.checked()?).await?))
+    }
+
+    /// The municipality corrects its request's form, naming the version it read.
+    async fn update_enrolment_request(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        input: EnrolmentRequestInput,
+    ) -> Result<EnrolmentRequest> {
+        let caller = caller(ctx, ObjectKind::EnrolmentRequest, Action::Write)?;
+        let id = id_arg("id", &id)?;
+        Ok(EnrolmentRequest(uc::edit(db(ctx), &caller, id, version, input.checked()?).await?))
     }
 
     /// A school registers a minor it enrolled on its own.

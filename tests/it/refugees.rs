@@ -571,3 +571,46 @@ async fn monitoring_counts_and_exports_show_exactly_the_callers_requests() {
     let (status, _) = export(&app, &office, "format=pdf").await;
     assert_eq!(status, 400);
 }
+
+const EDIT: &str = "mutation($id: ID!, $v: Int!, $i: EnrolmentRequestInput!) {
+    updateEnrolmentRequest(id: $id, version: $v, input: $i) { id version status address hub { code } } }";
+
+/// The municipality corrects its form with the version it read; a stale
+/// version, or an edit that would move the request to another hub once in
+/// charge, is refused and changes nothing.
+#[tokio::test]
+async fn edits_name_their_version_and_never_overwrite_silently() {
+    let app = TestApp::demo().await;
+    let milano = app.login(MILANO).await;
+    let start = app.login(START).await;
+    let (id, v, hub) = create(&app, &milano, form("Vira", "Hrytsenko", Some(1))).await;
+    assert_eq!(hub, "START-MI-1");
+    let mut f = form("Vira", "Hrytsenko", Some(2));
+    f["address"] = json!("Via Padova 100");
+    let d = app.query_as(&milano, EDIT, json!({ "id": id, "v": v, "i": f })).await;
+    let r = &d["updateEnrolmentRequest"];
+    assert_eq!((r["version"].as_i64(), r["address"].as_str()), (Some(2), Some("Via Padova 100")));
+    assert_eq!(r["hub"]["code"], "START-MI-1", "zones 1 and 2 are the same Polo's");
+    // The same version again: someone else's change came first.
+    let (code, _) = fails(&app, &milano, EDIT, json!({ "id": id, "v": v, "i": form("X", "Y", Some(2)) })).await;
+    assert_eq!(code, "CONFLICT");
+    // In charge, an edit may not move it to another Polo.
+    mv(&app, &start, TAKE, json!({ "id": id, "v": 2 })).await;
+    let (code, err) =
+        fails(&app, &milano, EDIT, json!({ "id": id, "v": 3, "i": form("Vira", "Hrytsenko", Some(3)) })).await;
+    assert_eq!((code.as_str(), err["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("input.cityZone")));
+    let r = get(&app, &start, &id).await;
+    assert_eq!((r["version"].as_i64(), r["hub"]["code"].as_str()), (Some(3), Some("START-MI-1")));
+    let history: Vec<&str> = r["history"].as_array().unwrap().iter().map(|t| t["action"].as_str().unwrap()).collect();
+    assert_eq!(history, ["SUBMIT", "EDIT", "TAKE_IN_CHARGE"]);
+
+    // Before a hub takes it, a new zone routes it to that zone's Polo.
+    let (other, v, _) = create(&app, &milano, form("Lev", "Marchenko", Some(1))).await;
+    let d = app.query_as(&milano, EDIT, json!({ "id": other, "v": v, "i": form("Lev", "Marchenko", Some(3)) })).await;
+    assert_eq!(d["updateEnrolmentRequest"]["hub"]["code"], "START-MI-2");
+    assert!(get(&app, &start, &other).await.is_null(), "the first Polo no longer sees it");
+    // Another municipality cannot edit it: not found.
+    let town = app.login(ABBIATEGRASSO).await;
+    let (code, _) = fails(&app, &town, EDIT, json!({ "id": other, "v": 2, "i": form("A", "B", None) })).await;
+    assert_eq!(code, "NOT_FOUND");
+}
