@@ -41,11 +41,6 @@ pub struct Events {
 }
 
 impl Events {
-    /// Signals that no listener feeds (schema export, tests of the schema).
-    pub fn detached() -> Events {
-        Events { enrolment: broadcast::channel(1).0 }
-    }
-
     pub fn enrolment(&self) -> broadcast::Receiver<Arc<EnrolmentSignal>> {
         self.enrolment.subscribe()
     }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::authz::{Caller, Scope};
 use crate::db::RequestDb;
 use crate::db::audit::{self, Event};
-use crate::db::refugees::{self as q, EnrolmentRow, Moved, NewEnrolment, NewTransition};
+use crate::db::refugees::{self as q, EnrolmentRow, Form, Moved, NewEnrolment, NewTransition};
 use crate::db::registry::today;
 use crate::error::{AppError, AppResult};
 use crate::rules::order::SchoolOrder;
@@ -78,8 +78,15 @@ fn optional(field: &str, v: Option<String>, max: usize) -> AppResult<Option<Stri
     }
 }
 
-/// Checks the form with the pure rules; `None` fields stay unset.
-fn checked(input: RequestInput, today: NaiveDate) -> AppResult<(NewEnrolment, SchoolYear)> {
+/// A form checked with the pure rules, with its school year and order.
+struct Checked {
+    form: Form,
+    year: SchoolYear,
+    order: SchoolOrder,
+}
+
+/// Checks the form with the pure rules.
+fn checked(input: RequestInput, today: NaiveDate) -> AppResult<Checked> {
     let year = input.school_year.unwrap_or_else(|| SchoolYear::of(today));
     let minor = Minor {
         birth_date: input.birth_date,
@@ -109,14 +116,8 @@ fn checked(input: RequestInput, today: NaiveDate) -> AppResult<(NewEnrolment, Sc
     if input.city_zone.is_some_and(|z| !(1..=99).contains(&z)) {
         return Err(bad("input.cityZone", "must be between 1 and 99"));
     }
-    Ok((
-        NewEnrolment {
-            municipality_istat: String::new(),
-            origin: String::new(),
-            hub_code: String::new(),
-            institution_code: None,
-            status: String::new(),
-            school_year: year.stored(),
+    Ok(Checked {
+        form: Form {
             first_name: text("input.firstName", &input.first_name, 100)?,
             last_name: text("input.lastName", &input.last_name, 100)?,
             birth_date: input.birth_date,
@@ -137,10 +138,10 @@ fn checked(input: RequestInput, today: NaiveDate) -> AppResult<(NewEnrolment, Sc
             school_order: input.order.as_str().to_owned(),
             year_of_study: input.year_of_study,
             notes: optional("input.notes", input.notes, 2000)?,
-            enrolled_at: None,
         },
         year,
-    ))
+        order: input.order,
+    })
 }
 
 /// The hub that owns a request from `istat` for `order`, by the routing rule.
@@ -206,13 +207,18 @@ pub async fn create(db: &RequestDb, caller: &Caller, input: RequestInput) -> App
     let municipality = caller.municipality.clone().ok_or(AppError::Forbidden)?;
     db.try_run(move |c| {
         Box::pin(async move {
-            let (mut new, _) = checked(input, today(c).await?)?;
-            let order: SchoolOrder = new.school_order.parse().map_err(|e: String| bad("input.order", e))?;
-            let (hub, _) = route(c, "municipality", &municipality, order, new.city_zone).await?;
-            new.municipality_istat = municipality;
-            new.origin = "municipality".into();
-            new.hub_code = hub;
-            new.status = Status::Submitted.as_str().into();
+            let Checked { form, year, order } = checked(input, today(c).await?)?;
+            let (hub, _) = route(c, "municipality", &municipality, order, form.city_zone).await?;
+            let new = NewEnrolment {
+                municipality_istat: municipality,
+                origin: "municipality".into(),
+                hub_code: hub,
+                institution_code: None,
+                status: Status::Submitted.as_str().into(),
+                school_year: year.stored(),
+                enrolled_at: None,
+                form,
+            };
             let row = q::insert(c, &new).await?;
             q::record(c, &transition(&row, "submit", None)).await?;
             audit::record(c, vec![event("create", &row)]).await?;
@@ -245,18 +251,16 @@ pub async fn edit(
                     "a request that is {status} cannot be edited: only while it waits for a school"
                 )));
             }
-            let (mut new, year) = checked(input, today(c).await?)?;
+            let Checked { form, year, order } = checked(input, today(c).await?)?;
             if year.stored() != old.school_year {
                 return Err(bad("input.schoolYear", "a request stays in its school year"));
             }
-            let order: SchoolOrder = new.school_order.parse().map_err(|e: String| bad("input.order", e))?;
-            let (hub, _) = route(c, "municipality", &old.municipality_istat, order, new.city_zone).await?;
+            let (hub, _) = route(c, "municipality", &old.municipality_istat, order, form.city_zone).await?;
             if hub != old.hub_code && status != Status::Submitted {
-                let field = if new.school_order != old.school_order { "input.order" } else { "input.cityZone" };
+                let field = if form.school_order != old.school_order { "input.order" } else { "input.cityZone" };
                 return Err(bad(field, "would move the request to another hub: ask its hub to transfer it"));
             }
-            new.hub_code = hub;
-            if q::edit(c, id, version, &(&new).into()).await? != 1 {
+            if q::edit(c, id, version, &hub, &form).await? != 1 {
                 return Err(AppError::Conflict("the request changed while you were editing it: read it again".into()));
             }
             let row = q::by_id(c, id).await?.ok_or(AppError::NotFound)?;
@@ -295,22 +299,25 @@ pub async fn register(
     let own_province = caller.province.clone();
     db.try_run(move |c| {
         Box::pin(async move {
-            let (mut new, _) = checked(input, today(c).await?)?;
-            let order: SchoolOrder = new.school_order.parse().map_err(|e: String| bad("input.order", e))?;
+            let Checked { form, year, order } = checked(input, today(c).await?)?;
             let istat = municipality.trim().to_owned();
-            let (hub, province) = route(c, "input.municipality", &istat, order, new.city_zone).await?;
+            let (hub, province) = route(c, "input.municipality", &istat, order, form.city_zone).await?;
             if Some(&province) != own_province.as_ref() {
                 return Err(bad("input.municipality", "is not a municipality of your province"));
             }
             if !q::school_for(c, &school, order.as_str()).await?.is_some_and(|(_, teaches)| teaches) {
                 return Err(bad("input.order", "is not an order your school teaches"));
             }
-            new.municipality_istat = istat;
-            new.origin = "school".into();
-            new.hub_code = hub;
-            new.institution_code = Some(school);
-            new.status = Status::Enrolled.as_str().into();
-            new.enrolled_at = Some(Utc::now());
+            let new = NewEnrolment {
+                municipality_istat: istat,
+                origin: "school".into(),
+                hub_code: hub,
+                institution_code: Some(school),
+                status: Status::Enrolled.as_str().into(),
+                school_year: year.stored(),
+                enrolled_at: Some(Utc::now()),
+                form,
+            };
             let row = q::insert(c, &new).await?;
             q::record(c, &transition(&row, "register", None)).await?;
             audit::record(c, vec![event("register", &row)]).await?;

@@ -48,16 +48,10 @@ pub struct EnrolmentRow {
     pub enrolled_at: Option<DateTime<Utc>>,
 }
 
-/// What a request says when it is entered; the workflow fields are set by the use case.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = er, check_for_backend(Pg))]
-pub struct NewEnrolment {
-    pub municipality_istat: String,
-    pub origin: String,
-    pub hub_code: String,
-    pub institution_code: Option<String>,
-    pub status: String,
-    pub school_year: i32,
+/// The request form: what a municipality (or a school) enters and may correct.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = er, check_for_backend(Pg), treat_none_as_null = true)]
+pub struct Form {
     pub first_name: String,
     pub last_name: String,
     pub birth_date: NaiveDate,
@@ -75,7 +69,21 @@ pub struct NewEnrolment {
     pub school_order: String,
     pub year_of_study: i32,
     pub notes: Option<String>,
+}
+
+/// A new request: its form and where the workflow starts it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = er, check_for_backend(Pg))]
+pub struct NewEnrolment {
+    pub municipality_istat: String,
+    pub origin: String,
+    pub hub_code: String,
+    pub institution_code: Option<String>,
+    pub status: String,
+    pub school_year: i32,
     pub enrolled_at: Option<DateTime<Utc>>,
+    #[diesel(embed)]
+    pub form: Form,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -193,59 +201,10 @@ pub struct Moved {
     pub enrolled_at: Option<DateTime<Utc>>,
 }
 
-/// The fields of the form that an edit replaces.
-#[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = er, treat_none_as_null = true)]
-pub struct FormChanges {
-    pub hub_code: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub birth_date: NaiveDate,
-    pub sex: String,
-    pub nationality: String,
-    pub arrived_on: NaiveDate,
-    pub languages: Vec<String>,
-    pub last_class: Option<String>,
-    pub special_needs: bool,
-    pub guardian_name: Option<String>,
-    pub guardian_phone: Option<String>,
-    pub guardian_email: Option<String>,
-    pub address: String,
-    pub city_zone: Option<i32>,
-    pub school_order: String,
-    pub year_of_study: i32,
-    pub notes: Option<String>,
-}
-
-impl From<&NewEnrolment> for FormChanges {
-    fn from(n: &NewEnrolment) -> Self {
-        FormChanges {
-            hub_code: n.hub_code.clone(),
-            first_name: n.first_name.clone(),
-            last_name: n.last_name.clone(),
-            birth_date: n.birth_date,
-            sex: n.sex.clone(),
-            nationality: n.nationality.clone(),
-            arrived_on: n.arrived_on,
-            languages: n.languages.clone(),
-            last_class: n.last_class.clone(),
-            special_needs: n.special_needs,
-            guardian_name: n.guardian_name.clone(),
-            guardian_phone: n.guardian_phone.clone(),
-            guardian_email: n.guardian_email.clone(),
-            address: n.address.clone(),
-            city_zone: n.city_zone,
-            school_order: n.school_order.clone(),
-            year_of_study: n.year_of_study,
-            notes: n.notes.clone(),
-        }
-    }
-}
-
 /// Replaces the form of the version the caller read: 0 rows when another change came first.
-pub async fn edit(conn: &mut AsyncPgConnection, id: i64, version: i32, form: &FormChanges) -> QueryResult<usize> {
+pub async fn edit(conn: &mut AsyncPgConnection, id: i64, version: i32, hub: &str, form: &Form) -> QueryResult<usize> {
     diesel::update(er::table.filter(er::id.eq(id)).filter(er::version.eq(version)))
-        .set((form, er::version.eq(version + 1)))
+        .set((form, er::hub_code.eq(hub), er::version.eq(version + 1)))
         .execute(conn)
         .await
 }
@@ -440,23 +399,6 @@ pub async fn left_since(conn: &mut AsyncPgConnection, since: &str) -> QueryResul
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.request_id).collect())
-}
-
-/// Whether a text is a snapshot PostgreSQL accepts.
-pub async fn valid_snapshot(conn: &mut AsyncPgConnection, s: &str) -> QueryResult<bool> {
-    #[derive(QueryableByName)]
-    struct Ok_ {
-        #[diesel(sql_type = Bool)]
-        ok: bool,
-    }
-    // pg_snapshot input raises on malformed text; a regex keeps the error out of the transaction.
-    let r: Ok_ = diesel::sql_query(
-        "SELECT length($1) < 200000 AND $1 ~ '^[0-9]{1,20}:[0-9]{1,20}:([0-9]{1,20}(,[0-9]{1,20})*)?$' AS ok",
-    )
-    .bind::<Text, _>(s)
-    .get_result(conn)
-    .await?;
-    Ok(r.ok)
 }
 
 /// One monitoring cell: a dimension's value and its counts.

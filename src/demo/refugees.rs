@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::refugees::{self as q, NewEnrolment};
+use crate::db::refugees::{self as q, Form, NewEnrolment};
 use crate::db::schema::{enrolment_requests as er, enrolment_transitions as et, municipalities, users};
 use crate::rules::order::SchoolOrder;
 use crate::rules::refugees::{self as rules, Status};
@@ -180,24 +180,26 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
             institution_code: None,
             status: status.as_str().into(),
             school_year: year.stored(),
-            first_name: first.into(),
-            last_name: last.into(),
-            birth_date: birth,
-            sex: if dice.next(2) == 0 { "F" } else { "M" }.into(),
-            nationality: NATIONS[nation].into(),
-            arrived_on: arrived,
-            languages: LANGUAGES[nation].iter().map(|l| (*l).to_owned()).collect(),
-            last_class: Some(format!("classe {} nel paese d'origine", year_of_study.max(1))),
-            special_needs: dice.next(10) == 0,
-            guardian_name: Some(format!("Genitore di {first}")),
-            guardian_phone: Some(format!("+39 3{:02} {:07}", dice.next(100), dice.next(10_000_000))),
-            guardian_email: None,
-            address: format!("Via dell'Accoglienza {}", 1 + dice.next(200)),
-            city_zone: zone,
-            school_order: order.as_str().into(),
-            year_of_study,
-            notes: None,
             enrolled_at: None,
+            form: Form {
+                first_name: first.into(),
+                last_name: last.into(),
+                birth_date: birth,
+                sex: if dice.next(2) == 0 { "F" } else { "M" }.into(),
+                nationality: NATIONS[nation].into(),
+                arrived_on: arrived,
+                languages: LANGUAGES[nation].iter().map(|l| (*l).to_owned()).collect(),
+                last_class: Some(format!("classe {} nel paese d'origine", year_of_study.max(1))),
+                special_needs: dice.next(10) == 0,
+                guardian_name: Some(format!("Genitore di {first}")),
+                guardian_phone: Some(format!("+39 3{:02} {:07}", dice.next(100), dice.next(10_000_000))),
+                guardian_email: None,
+                address: format!("Via dell'Accoglienza {}", 1 + dice.next(200)),
+                city_zone: zone,
+                school_order: order.as_str().into(),
+                year_of_study,
+                notes: None,
+            },
         };
         let mut path = Vec::new();
         if registration {
@@ -242,7 +244,7 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
         {
             twin.municipality_istat = other.row.municipality_istat.clone();
             twin.hub_code = other.row.hub_code.clone();
-            twin.city_zone = None;
+            twin.form.city_zone = None;
             twin.status = Status::Submitted.as_str().into();
             twin.institution_code = None;
             twin.enrolled_at = None;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::connection::{Connection, connection, page_request_by_id};
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, TransitionsOf, UserEmail};
-use super::registry::Sex;
+use super::registry::{Sex, id_arg, stored_year_arg, year_arg, year_of};
 use super::scalars::Date;
 use super::territory::{Hub, Municipality, School, SchoolOrder, code_arg, istat_arg};
 use super::{authorize, caller, db, loader};
@@ -19,15 +19,6 @@ use crate::db::refugees::{self as q, EnrolmentFilter, EnrolmentRow, TransitionRo
 use crate::error::{AppError, AppResult};
 use crate::refugees::{self as uc, MoveArgs, MoveOutcome, RequestInput};
 use crate::rules::refugees::{Move, Status};
-use crate::rules::school_year::SchoolYear;
-
-fn id_arg(field: &str, id: &ID) -> AppResult<i64> {
-    id.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| AppError::bad_input(field, "is not an id of this server"))
-}
-
-fn year_label(stored: i32) -> String {
-    SchoolYear::from_stored(stored).map_or_else(|| stored.to_string(), |y| y.to_string())
-}
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum EnrolmentStatus {
@@ -94,12 +85,12 @@ fn read_scope(ctx: &Context<'_>) -> Result<Scope> {
     Ok(authorize(ctx, ObjectKind::EnrolmentRequest, Action::Read)?.1)
 }
 
-/// Contacts and notes are for those who place the minor, not the office.
-fn contact<'a>(ctx: &Context<'_>, v: &'a Option<String>) -> Result<Option<&'a str>> {
+/// Contacts, address and notes are for those who place the minor, not the office.
+fn contact<'a, T: ?Sized>(ctx: &Context<'_>, v: &'a T) -> Result<&'a T> {
     if read_scope(ctx)? == Scope::Province {
         return Err(AppError::Forbidden.into());
     }
-    Ok(v.as_deref())
+    Ok(v)
 }
 
 #[Object]
@@ -119,7 +110,7 @@ impl EnrolmentRequest {
     }
     /// `2026/27`.
     async fn school_year(&self) -> String {
-        year_label(self.0.school_year)
+        year_of(self.0.school_year)
     }
     /// Where the minor lives (for a municipality's request, the municipality that entered it).
     async fn municipality(&self, ctx: &Context<'_>) -> Result<Municipality> {
@@ -168,17 +159,17 @@ impl EnrolmentRequest {
         self.0.special_needs
     }
     async fn guardian_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        contact(ctx, &self.0.guardian_name)
+        contact(ctx, &self.0.guardian_name).map(Option::as_deref)
     }
     async fn guardian_phone(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        contact(ctx, &self.0.guardian_phone)
+        contact(ctx, &self.0.guardian_phone).map(Option::as_deref)
     }
     async fn guardian_email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        contact(ctx, &self.0.guardian_email)
+        contact(ctx, &self.0.guardian_email).map(Option::as_deref)
     }
     /// Address in the municipality.
     async fn address(&self, ctx: &Context<'_>) -> Result<&str> {
-        contact(ctx, &Some(self.0.address.clone())).map(|_| self.0.address.as_str())
+        contact(ctx, self.0.address.as_str())
     }
     /// The city zone (Municipio) where Poli START serve by zone.
     async fn city_zone(&self) -> Option<i32> {
@@ -195,7 +186,7 @@ impl EnrolmentRequest {
         self.0.year_of_study
     }
     async fn notes(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        contact(ctx, &self.0.notes)
+        contact(ctx, &self.0.notes).map(Option::as_deref)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -383,7 +374,7 @@ impl SyncCursor {
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?).map_err(|_| bad())?;
         let parts: Vec<&str> = text.split('|').collect();
         let [tag, since, upto, after] = parts.as_slice() else { return Err(bad()) };
-        if *tag != "d1" || since.len() > 100_000 || upto.len() > 100_000 {
+        if *tag != "d1" || !is_snapshot(since) || !(upto.is_empty() || is_snapshot(upto)) {
             return Err(bad());
         }
         Ok(SyncCursor {
@@ -392,6 +383,27 @@ impl SyncCursor {
             after: after.parse().map_err(|_| bad())?,
         })
     }
+}
+
+/// Whether a text is a snapshot PostgreSQL accepts (`xmin:xmax:xip,…`, as
+/// `pg_snapshot` input checks it), so that a forged cursor is refused
+/// before it reaches the database.
+fn is_snapshot(s: &str) -> bool {
+    let mut parts = s.splitn(3, ':');
+    let (Some(xmin), Some(xmax), Some(xip)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let (Ok(xmin), Ok(xmax)) = (xmin.parse::<u64>(), xmax.parse::<u64>()) else { return false };
+    if xmin == 0 || xmax < xmin || s.len() > 100_000 {
+        return false;
+    }
+    let mut last = xmin;
+    xip.is_empty()
+        || xip.split(',').all(|v| match v.parse::<u64>() {
+            Ok(v) if v >= last && v < xmax => {
+                last = v;
+                true
+            }
+            _ => false,
+        })
 }
 
 /// Monitoring dimensions.
@@ -459,10 +471,6 @@ pub struct EnrolmentRequestFilter {
     pub waiting_more_than_days: Option<i32>,
 }
 
-fn year_arg(field: &str, v: Option<&str>) -> AppResult<Option<i32>> {
-    v.map(|y| y.parse::<SchoolYear>().map(SchoolYear::stored).map_err(|r| AppError::bad_input(field, r))).transpose()
-}
-
 impl EnrolmentRequestFilter {
     fn checked(self) -> AppResult<EnrolmentFilter> {
         let waiting = match self.waiting_more_than_days {
@@ -474,7 +482,7 @@ impl EnrolmentRequestFilter {
         };
         Ok(EnrolmentFilter {
             statuses: self.status.map(|s| s.into_iter().map(|x| Status::from(x).as_str().to_owned()).collect()),
-            school_year: year_arg("filter.schoolYear", self.school_year.as_deref())?,
+            school_year: stored_year_arg("filter.schoolYear", self.school_year.as_deref())?,
             municipality: istat_arg("filter.municipality", self.municipality)?,
             hub: code_arg("filter.hub", self.hub, 20)?,
             school: code_arg("filter.school", self.school, 10)?,
@@ -517,11 +525,7 @@ pub struct EnrolmentRequestInput {
 impl EnrolmentRequestInput {
     fn checked(self) -> AppResult<RequestInput> {
         Ok(RequestInput {
-            school_year: self
-                .school_year
-                .as_deref()
-                .map(|y| y.parse::<SchoolYear>().map_err(|r| AppError::bad_input("input.schoolYear", r)))
-                .transpose()?,
+            school_year: self.school_year.as_deref().map(|y| year_arg("input.schoolYear", y)).transpose()?,
             first_name: self.first_name,
             last_name: self.last_name,
             birth_date: self.birth_date.0,
@@ -637,11 +641,6 @@ impl RefugeesQuery {
         let out = db(ctx)
             .try_run(move |c| {
                 Box::pin(async move {
-                    for snap in std::iter::once(&cursor.since).chain(cursor.upto.as_ref()) {
-                        if !q::valid_snapshot(c, snap).await? {
-                            return Err(AppError::bad_input("since", "not a cursor returned by enrolmentChanges"));
-                        }
-                    }
                     // The snapshot comes before the rows: a change committed in
                     // between is returned now and again next time, never lost.
                     let upto = match cursor.upto {
@@ -680,7 +679,7 @@ impl RefugeesQuery {
         if !(0..=3650).contains(&waiting_days) {
             return Err(AppError::bad_input("waitingDays", "must be between 0 and 3650").into());
         }
-        let year = year_arg("schoolYear", school_year.as_deref())?;
+        let year = stored_year_arg("schoolYear", school_year.as_deref())?;
         let rows = db(ctx).run(move |c| Box::pin(q::counts(c, by.sql(), year, waiting_days))).await?;
         let n = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
         Ok(rows
@@ -789,5 +788,24 @@ impl RefugeesMutation {
     ) -> Result<EnrolmentMove> {
         let args = MoveArgs { hub: Some(hub), reason: Some(reason), ..Default::default() };
         make_move(ctx, id, version, Move::Transfer, args).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_cursors_hold_valid_snapshots_only() {
+        for ok in ["1:1:", "100:104:100,102", "5:9:5,5,8"] {
+            assert!(is_snapshot(ok), "{ok}");
+        }
+        for bad in ["", "x", "0:1:", "5:3:", "5:9:4", "5:9:9", "5:9:7,6", "5:9:7,", "1:2:-1", "1:2"] {
+            assert!(!is_snapshot(bad), "{bad}");
+        }
+        let c = SyncCursor { since: "100:104:100,102".into(), upto: Some("105:105:".into()), after: 7 };
+        let back = SyncCursor::decode(&c.encode()).unwrap();
+        assert_eq!((back.since, back.upto, back.after), (c.since, c.upto, 7));
+        assert!(SyncCursor::decode(&URL_SAFE_NO_PAD.encode("d1|5:3:||0")).is_err());
     }
 }

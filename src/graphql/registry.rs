@@ -27,20 +27,20 @@ use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{Ratio, Severity};
 use crate::rules::tax_code::Sex as DomainSex;
 
-fn year_arg(field: &str, v: &str) -> AppResult<SchoolYear> {
+pub(crate) fn year_arg(field: &str, v: &str) -> AppResult<SchoolYear> {
     v.parse().map_err(|r| AppError::bad_input(field, r))
 }
 
 /// An optional school year, in its stored form.
-fn stored_year_arg(field: &str, v: Option<&str>) -> AppResult<Option<i32>> {
+pub(crate) fn stored_year_arg(field: &str, v: Option<&str>) -> AppResult<Option<i32>> {
     v.map(|y| year_arg(field, y)).transpose().map(|y| y.map(SchoolYear::stored))
 }
 
-fn id_arg(field: &str, id: &ID) -> AppResult<i64> {
+pub(crate) fn id_arg(field: &str, id: &ID) -> AppResult<i64> {
     id.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| AppError::bad_input(field, "is not an id of this server"))
 }
 
-fn year_of(stored: i32) -> String {
+pub(crate) fn year_of(stored: i32) -> String {
     SchoolYear::from_stored(stored).map_or_else(|| stored.to_string(), |y| y.to_string())
 }
 

@@ -120,13 +120,24 @@ fn is_csv(format: Option<&str>) -> Result<bool, AppError> {
     }
 }
 
-/// A spreadsheet download named `{stem}.xlsx` or `{stem}.csv`.
-fn spreadsheet(csv: bool, stem: &str, body: Vec<u8>) -> Response {
-    if csv {
-        file("text/csv; charset=utf-8", &format!("{stem}.csv"), body)
+/// One sheet of rows as a download named `{stem}.xlsx` or `{stem}.csv`.
+fn spreadsheet(
+    csv: bool,
+    stem: &str,
+    sheet: &str,
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<reports::Cell>>,
+) -> Result<Response, AppError> {
+    Ok(if csv {
+        file(
+            "text/csv; charset=utf-8",
+            &format!("{stem}.csv"),
+            reports::csv(headers, rows).map_err(AppError::internal)?,
+        )
     } else {
+        let body = reports::xlsx(sheet, headers, rows).map_err(AppError::internal)?;
         file("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", &format!("{stem}.xlsx"), body)
-    }
+    })
 }
 
 async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -> Result<Response, AppError> {
@@ -139,14 +150,11 @@ async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -
             db.note_read(r.id, &r.province_code, &r.institution_code, field);
         }
     }
-    let body = if csv {
-        reports::registry::csv(&rows).map_err(AppError::internal)?
-    } else {
-        reports::registry::xlsx(&rows).map_err(AppError::internal)?
-    };
     let scope = caller.school.clone().or(caller.province.clone()).unwrap_or_else(|| "ambito".into());
     tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "registry export");
-    Ok(spreadsheet(csv, &format!("anagrafica-{}-{}", scope, year.to_string().replace('/', "-")), body))
+    let stem = format!("anagrafica-{}-{}", scope, year.to_string().replace('/', "-"));
+    use reports::registry::{HEADERS, SHEET, cells};
+    spreadsheet(csv, &stem, SHEET, &HEADERS, rows.iter().map(cells))
 }
 
 #[derive(Deserialize, Default)]
@@ -193,14 +201,10 @@ async fn enrolments_file(db: &RequestDb, caller: &Caller, params: &EnrolmentPara
         .transpose()?;
     let stored = year.map(SchoolYear::stored);
     let rows = db.run(move |c| Box::pin(refugees::export_rows(c, stored, statuses))).await?;
-    let body = if csv {
-        reports::refugees::csv(&rows).map_err(AppError::internal)?
-    } else {
-        reports::refugees::xlsx(&rows).map_err(AppError::internal)?
-    };
     let scope = caller.hub.clone().or(caller.province.clone()).unwrap_or_else(|| "ambito".into());
     tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "enrolment export");
-    Ok(spreadsheet(csv, &format!("richieste-minori-{scope}"), body))
+    use reports::refugees::{HEADERS, SHEET, cells};
+    spreadsheet(csv, &format!("richieste-minori-{scope}"), SHEET, &HEADERS, rows.iter().map(cells))
 }
 
 #[derive(Deserialize, Default)]

@@ -2,12 +2,13 @@
 //! office: one row per request, workflow facts and places only (no names,
 //! no contacts), so that it can circulate among those who plan places.
 
-use rust_xlsxwriter::XlsxError;
-
 use super::Cell;
 use crate::db::refugees::ExportRow;
 use crate::rules::refugees::age_band;
 use crate::rules::support::stored_order_label;
+
+/// The sheet's name.
+pub const SHEET: &str = "Richieste";
 
 pub const HEADERS: [&str; 15] = [
     "Richiesta",
@@ -58,12 +59,4 @@ pub fn cells(r: &ExportRow) -> Vec<Cell> {
         Date(r.entered_on),
         Number(r.days_waiting),
     ]
-}
-
-pub fn xlsx(rows: &[ExportRow]) -> Result<Vec<u8>, XlsxError> {
-    super::xlsx("Richieste", &HEADERS, rows.iter().map(cells))
-}
-
-pub fn csv(rows: &[ExportRow]) -> Result<Vec<u8>, csv::Error> {
-    super::csv(&HEADERS, rows.iter().map(cells))
 }

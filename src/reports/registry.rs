@@ -2,12 +2,13 @@
 //! (`.xlsx`, typed cells) or as CSV (`;`-separated UTF-8, as Italian
 //! spreadsheets expect).
 
-use rust_xlsxwriter::XlsxError;
-
 use super::Cell;
 
 use crate::db::registry::ExportRow;
 use crate::rules::support::{self, Ratio};
+
+/// The sheet's name.
+pub const SHEET: &str = "Anagrafica";
 
 /// Column headers, in the order of [`cells`].
 pub const HEADERS: [&str; 21] = [
@@ -65,14 +66,4 @@ pub fn cells(r: &ExportRow) -> Vec<Cell> {
         opt_num(r.hours),
         opt_num(r.approved_hours),
     ]
-}
-
-/// The registry as an `.xlsx` workbook.
-pub fn xlsx(rows: &[ExportRow]) -> Result<Vec<u8>, XlsxError> {
-    super::xlsx("Anagrafica", &HEADERS, rows.iter().map(cells))
-}
-
-/// The registry as CSV.
-pub fn csv(rows: &[ExportRow]) -> Result<Vec<u8>, csv::Error> {
-    super::csv(&HEADERS, rows.iter().map(cells))
 }
