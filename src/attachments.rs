@@ -12,10 +12,11 @@ use object_store::path::Path;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::authz::Caller;
+use crate::authz::{Caller, ObjectKind};
 use crate::db::RequestDb;
 use crate::db::attachments::{self as q, AttachmentRow, NewAttachment};
 use crate::db::audit::Event;
+use crate::db::refugees;
 use crate::db::registry as reg;
 use crate::error::{AppError, AppResult};
 use crate::rules::files::{FileType, sanitize_file_name};
@@ -50,6 +51,16 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// The object kind whose policy lines say who may add documents of this kind.
+    pub fn object_kind(self) -> ObjectKind {
+        match self {
+            Kind::EnrolmentDocument => ObjectKind::EnrolmentDocument,
+            _ => ObjectKind::Attachment,
+        }
+    }
+}
+
 impl FromStr for Kind {
     type Err = ();
     fn from_str(s: &str) -> Result<Kind, ()> {
@@ -69,10 +80,11 @@ pub fn submission_id(institution: &str, year: i32) -> String {
 
 /// The row a document belongs to, and the scope it takes from it.
 struct Parent {
-    institution: String,
+    institution: Option<String>,
     province: String,
     pupil_id: Option<i64>,
     school_year: Option<i32>,
+    enrolment_request_id: Option<i64>,
 }
 
 /// Finds the parent in the caller's scope and checks the caller may add a
@@ -96,10 +108,11 @@ async fn parent(
             )
             .await?;
             Ok(Parent {
-                institution: pupil.institution_code,
+                institution: Some(pupil.institution_code),
                 province: pupil.province_code,
                 pupil_id: Some(pupil.id),
                 school_year: Some(pupil.school_year),
+                enrolment_request_id: None,
             })
         }
         Kind::SignedSummary => {
@@ -108,11 +121,12 @@ async fn parent(
             let year = year.parse::<SchoolYear>().map_err(|_| bad())?.stored();
             match reg::submission(conn, institution, year).await? {
                 Some(s) if s.state == "submitted" => Ok(Parent {
-                    institution: s.institution_code,
+                    institution: Some(s.institution_code),
                     // The database sets it from the institution in any case.
                     province: caller.province.clone().unwrap_or_default(),
                     pupil_id: None,
                     school_year: Some(year),
+                    enrolment_request_id: None,
                 }),
                 // Only the school itself learns that its own request is not submitted.
                 _ if caller.school.as_deref() == Some(institution) => Err(AppError::Conflict(format!(
@@ -122,9 +136,23 @@ async fn parent(
                 _ => Err(AppError::NotFound),
             }
         }
-        // Their parents (refugee minors' requests, teachers' applications)
-        // arrive with their processes; until then there is no such row.
-        Kind::EnrolmentDocument | Kind::ApplicationDocument => Err(AppError::NotFound),
+        Kind::EnrolmentDocument => {
+            let id: i64 =
+                parent_id.parse().map_err(|_| AppError::bad_input("parentId", "must be an enrolment request's id"))?;
+            let request = refugees::by_id(conn, id).await?.ok_or(AppError::NotFound)?;
+            if request.status == "withdrawn" {
+                return Err(AppError::Conflict("the request was withdrawn: it takes no more documents".into()));
+            }
+            Ok(Parent {
+                institution: None,
+                province: request.province_code,
+                pupil_id: None,
+                school_year: None,
+                enrolment_request_id: Some(request.id),
+            })
+        }
+        // Teachers' applications arrive with their process; until then there is no such row.
+        Kind::ApplicationDocument => Err(AppError::NotFound),
     }
 }
 
@@ -145,11 +173,12 @@ fn event(action: &'static str, row: &AttachmentRow) -> Event {
         object_id: Some(row.id.to_string()),
         pupil_id: row.pupil_id,
         province: Some(row.province_code.clone()),
-        institution: Some(row.institution_code.clone()),
+        institution: row.institution_code.clone(),
         fields: Vec::new(),
         previous: None,
         current: Some(json!({
             "kind": row.kind,
+            "enrolmentRequest": row.enrolment_request_id,
             "size": row.size,
             "sha256": row.sha256.as_deref().map(hex),
         })),
@@ -217,6 +246,7 @@ pub async fn create_upload(
                 kek_id: wrapped.kek_id,
                 wrapped_key: wrapped.bytes,
                 committed_at: None,
+                enrolment_request_id: p.enrolment_request_id,
             };
             Ok(q::insert(c, &row).await?)
         })
@@ -262,6 +292,7 @@ pub async fn attach_again(
                     kek_id: s.kek_id,
                     wrapped_key: s.wrapped_key,
                     committed_at: Some(chrono::Utc::now()),
+                    enrolment_request_id: p.enrolment_request_id,
                 };
                 Ok(q::insert(c, &row).await?)
             })

@@ -39,10 +39,13 @@ pub enum ObjectKind {
     Attachment,
     /// Refugee minors' enrolment requests and their recorded transitions.
     EnrolmentRequest,
+    /// Documents of an enrolment request: where the request is visible, to
+    /// the roles named here. Exposed as `Attachment`, like every document.
+    EnrolmentDocument,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 10] = [
+    pub const ALL: [ObjectKind; 11] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -53,7 +56,12 @@ impl ObjectKind {
         ObjectKind::AuditEvent,
         ObjectKind::Attachment,
         ObjectKind::EnrolmentRequest,
+        ObjectKind::EnrolmentDocument,
     ];
+
+    /// The kinds of document: a route that serves documents of any kind
+    /// needs one of them, and row security decides on each document.
+    pub const DOCUMENTS: [ObjectKind; 2] = [ObjectKind::Attachment, ObjectKind::EnrolmentDocument];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,6 +75,7 @@ impl ObjectKind {
             ObjectKind::AuditEvent => "audit_event",
             ObjectKind::Attachment => "attachment",
             ObjectKind::EnrolmentRequest => "enrolment_request",
+            ObjectKind::EnrolmentDocument => "enrolment_document",
         }
     }
 
@@ -90,6 +99,7 @@ impl ObjectKind {
                 "EnrolmentEvent",
                 "EnrolmentCount",
             ],
+            ObjectKind::EnrolmentDocument => &[],
         }
     }
 }
@@ -263,6 +273,11 @@ impl Authorizer {
     /// The scope in which `role` may `act` on `obj`; `None` means denied.
     pub fn scope(&self, role: Role, obj: ObjectKind, act: Action) -> Option<Scope> {
         self.scopes.get(&(role, obj, act)).copied()
+    }
+
+    /// The scope of the first of `objs` that `role` may `act` on.
+    pub fn first_scope(&self, role: Role, objs: &[ObjectKind], act: Action) -> Option<Scope> {
+        objs.iter().find_map(|o| self.scope(role, *o, act))
     }
 
     /// Transaction-local settings that row-level security reads for this

@@ -15,7 +15,8 @@ use super::schema::attachments as a;
 pub struct AttachmentRow {
     pub id: Uuid,
     pub blob_id: Uuid,
-    pub institution_code: String,
+    /// Null for a document of an enrolment request, which has no school.
+    pub institution_code: Option<String>,
     pub province_code: String,
     pub kind: String,
     pub document_type: Option<String>,
@@ -35,6 +36,7 @@ pub struct AttachmentRow {
     pub created_at: DateTime<Utc>,
     pub committed_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
+    pub enrolment_request_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -42,8 +44,8 @@ pub struct AttachmentRow {
 pub struct NewAttachment {
     pub id: Uuid,
     pub blob_id: Uuid,
-    pub institution_code: String,
-    /// Set again by the database from the institution.
+    pub institution_code: Option<String>,
+    /// Set again by the database from the institution or the request.
     pub province_code: String,
     pub kind: String,
     pub document_type: Option<String>,
@@ -59,6 +61,7 @@ pub struct NewAttachment {
     pub kek_id: String,
     pub wrapped_key: Vec<u8>,
     pub committed_at: Option<DateTime<Utc>>,
+    pub enrolment_request_id: Option<i64>,
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, row: &NewAttachment) -> QueryResult<AttachmentRow> {
@@ -79,6 +82,17 @@ pub async fn of_pupils(conn: &mut AsyncPgConnection, pupils: Vec<i64>) -> QueryR
     a::table
         .filter(a::pupil_id.eq_any(pupils))
         .filter(a::kind.eq("certification"))
+        .filter(a::state.ne("pending"))
+        .order((a::created_at, a::id))
+        .select(AttachmentRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Documents of these enrolment requests, oldest first.
+pub async fn of_enrolments(conn: &mut AsyncPgConnection, requests: Vec<i64>) -> QueryResult<Vec<AttachmentRow>> {
+    a::table
+        .filter(a::enrolment_request_id.eq_any(requests))
         .filter(a::state.ne("pending"))
         .order((a::created_at, a::id))
         .select(AttachmentRow::as_select())

@@ -264,7 +264,7 @@ diesel::table! {
     attachments (id) {
         id -> Uuid,
         blob_id -> Uuid,
-        institution_code -> Text,
+        institution_code -> Nullable<Text>,
         province_code -> Text,
         kind -> Text,
         document_type -> Nullable<Text>,
@@ -284,6 +284,7 @@ diesel::table! {
         created_at -> Timestamptz,
         committed_at -> Nullable<Timestamptz>,
         archived_at -> Nullable<Timestamptz>,
+        enrolment_request_id -> Nullable<Int8>,
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::connection::{Connection, connection, page_request};
-use super::{caller, db, subject};
+use super::{caller, caller_of_any, db, subject};
 use crate::attachments::{self as uc, Kind, UploadInput};
 use crate::authz::{Action, ObjectKind};
 use crate::db::attachments::{self as q, AttachmentRow};
@@ -149,7 +149,8 @@ impl UploadSlot {
 
 #[derive(InputObject)]
 pub struct CreateUploadInput {
-    /// The parent row: a pupil's id, or a support submission's id.
+    /// The parent row: a pupil's id, a support submission's id, or an
+    /// enrolment request's id.
     parent_id: ID,
     kind: AttachmentKind,
     /// For a certification document: which one.
@@ -192,7 +193,7 @@ pub struct AttachmentsQuery;
 impl AttachmentsQuery {
     /// A document's metadata, in the caller's scope.
     async fn attachment(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Attachment>> {
-        caller(ctx, ObjectKind::Attachment, Action::Read)?;
+        caller_of_any(ctx, &ObjectKind::DOCUMENTS, Action::Read)?;
         let Ok(id) = Uuid::parse_str(&id) else { return Ok(None) };
         let row = db(ctx).run(move |c| Box::pin(async move { q::visible(c, id).await })).await?;
         Ok(row.map(|r| Attachment::shown(ctx, r)))
@@ -205,7 +206,7 @@ impl AttachmentsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Attachment>> {
-        caller(ctx, ObjectKind::Attachment, Action::Read)?;
+        caller_of_any(ctx, &ObjectKind::DOCUMENTS, Action::Read)?;
         let user = subject(ctx)?.user_id;
         let page = page_request(first, after)?;
         let before = page.after.as_deref().map(parse_history_key).transpose()?;
@@ -227,7 +228,7 @@ impl AttachmentsMutation {
     /// Opens an upload slot for a document of a parent row. The document
     /// becomes visible once its bytes have arrived at `uploadUrl`.
     async fn create_upload(&self, ctx: &Context<'_>, input: CreateUploadInput) -> Result<UploadSlot> {
-        let caller = caller(ctx, ObjectKind::Attachment, Action::Write)?;
+        let caller = caller(ctx, Kind::from(input.kind).object_kind(), Action::Write)?;
         let files = ctx.data_unchecked::<Files>();
         let input = UploadInput {
             parent_id: input.parent_id.to_string(),
@@ -243,7 +244,7 @@ impl AttachmentsMutation {
     /// Attaches a document the caller uploaded before to another parent,
     /// without uploading it again.
     async fn attach_document(&self, ctx: &Context<'_>, input: AttachDocumentInput) -> Result<Attachment> {
-        let caller = caller(ctx, ObjectKind::Attachment, Action::Write)?;
+        let caller = caller(ctx, Kind::from(input.kind).object_kind(), Action::Write)?;
         let user = subject(ctx)?.user_id;
         let source = uuid_arg("attachmentId", &input.attachment_id)?;
         let row =

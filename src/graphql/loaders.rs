@@ -123,22 +123,45 @@ by_id!(ClassKey, ClassRow, registry::classes_by_id, id);
 by_id!(RequestOf, RequestRow, registry::requests_by_pupil, pupil_id);
 by_id!(ApprovalOf, ApprovalRow, registry::approvals_by_pupil, pupil_id);
 
-/// The certification documents of a pupil.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct DocumentsOf(pub i64);
+/// The documents of a parent row: a pupil's certification documents, or
+/// an enrolment request's documents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentsOf {
+    Pupil(i64),
+    Enrolment(i64),
+}
 
 impl Loader<DocumentsOf> for RequestLoader {
     type Value = Vec<AttachmentRow>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[DocumentsOf]) -> Result<HashMap<DocumentsOf, Vec<AttachmentRow>>, LoadError> {
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = self.db.run(move |conn| Box::pin(attachments::of_pupils(conn, ids))).await?;
-        let mut out: HashMap<DocumentsOf, Vec<AttachmentRow>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let ids = |want: fn(&DocumentsOf) -> Option<i64>| keys.iter().filter_map(want).collect::<Vec<i64>>();
+        let pupils = ids(|k| if let DocumentsOf::Pupil(id) = k { Some(*id) } else { None });
+        let requests = ids(|k| if let DocumentsOf::Enrolment(id) = k { Some(*id) } else { None });
+        let rows = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    let mut rows = Vec::new();
+                    if !pupils.is_empty() {
+                        rows.extend(attachments::of_pupils(conn, pupils).await?);
+                    }
+                    if !requests.is_empty() {
+                        rows.extend(attachments::of_enrolments(conn, requests).await?);
+                    }
+                    Ok(rows)
+                })
+            })
+            .await?;
+        let mut out: HashMap<DocumentsOf, Vec<AttachmentRow>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for r in rows {
-            if let Some(p) = r.pupil_id {
-                out.entry(DocumentsOf(p)).or_default().push(r);
-            }
+            let key = match (r.pupil_id, r.enrolment_request_id) {
+                (Some(p), _) => DocumentsOf::Pupil(p),
+                (_, Some(e)) => DocumentsOf::Enrolment(e),
+                _ => continue,
+            };
+            out.entry(key).or_default().push(r);
         }
         Ok(out)
     }

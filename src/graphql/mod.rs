@@ -145,6 +145,14 @@ pub(crate) fn caller(ctx: &Context<'_>, obj: ObjectKind, act: Action) -> Result<
     Ok(Caller::new(subject, scope))
 }
 
+/// The caller, when the policies let them `act` on one of `objs` at least
+/// (documents of any kind); row security then decides on each row.
+pub(crate) fn caller_of_any(ctx: &Context<'_>, objs: &[ObjectKind], act: Action) -> Result<Caller, AppError> {
+    let s = subject(ctx)?;
+    let scope = ctx.data_unchecked::<Authorizer>().first_scope(s.membership.role, objs, act).ok_or(AppError::Forbidden)?;
+    Ok(Caller::new(s, scope))
+}
+
 /// Error codes that tell a request refused before execution from one that ran:
 /// parse and validation failures and each limit. No resolver runs for any of them.
 pub const PRE_EXECUTION_CODES: [&str; 6] = [

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use super::connection::{Connection, connection, page_request_by_id};
-use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, TransitionsOf, UserEmail};
+use super::attachments::Attachment;
+use super::loaders::{DocumentsOf, HubKey, InstitutionKey, MunicipalityKey, TransitionsOf, UserEmail};
 use super::registry::{Sex, id_arg, stored_year_arg, year_arg, year_of};
 use super::scalars::Date;
 use super::territory::{Hub, Municipality, School, SchoolOrder, code_arg, istat_arg};
@@ -196,6 +197,15 @@ impl EnrolmentRequest {
     }
     async fn enrolled_at(&self) -> Option<DateTime<Utc>> {
         self.0.enrolled_at
+    }
+    /// Documents of the request (the minor's papers): for the municipality,
+    /// the hub and the school it is proposed to; the office monitors
+    /// without them (FORBIDDEN). Add one with `createUpload` (kind
+    /// ENROLMENT_DOCUMENT, the request's id as parent).
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
+        authorize(ctx, ObjectKind::EnrolmentDocument, Action::Read)?;
+        let rows = loader(ctx).load_one(DocumentsOf::Enrolment(self.0.id)).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
     }
     /// The recorded moves the caller may see, oldest first: a school sees
     /// only its own part of the minor's path.

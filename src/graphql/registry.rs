@@ -214,7 +214,7 @@ impl Pupil {
     /// Certification documents: verbale di accertamento, diagnosi
     /// funzionale, profilo di funzionamento, PEI.
     async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
-        let rows = loader(ctx).load_one(DocumentsOf(self.0.id)).await?.unwrap_or_default();
+        let rows = loader(ctx).load_one(DocumentsOf::Pupil(self.0.id)).await?.unwrap_or_default();
         Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
     }
     async fn first_name(&self, ctx: &Context<'_>) -> &str {

@@ -20,7 +20,7 @@ use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 use uuid::Uuid;
 
-use super::{AppState, Scoped, error_response, scoped};
+use super::{AppState, Scoped, error_response, scoped_any};
 use crate::attachments as uc;
 use crate::authz::{Action, ObjectKind};
 use crate::db::RequestDb;
@@ -63,7 +63,7 @@ pub async fn resume(req: &Request, Path(id): Path<String>, body: Body, Data(stat
 pub async fn upload_offset(req: &Request, Path(id): Path<String>, Data(state): Data<&Arc<AppState>>) -> Response {
     let found = async {
         let id = parse_id(&id)?;
-        let Scoped { subject, db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Write).await?;
+        let Scoped { subject, db, .. } = scoped_any(req, state, &ObjectKind::DOCUMENTS, Action::Write).await?;
         let row = uc::pending_upload(&db, subject.user_id, id).await;
         db.settle(row).await
     }
@@ -99,7 +99,7 @@ async fn receive(
     body: Body,
 ) -> Result<Response, AppError> {
     let id = parse_id(id)?;
-    let Scoped { subject, db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Write).await?;
+    let Scoped { subject, db, .. } = scoped_any(req, state, &ObjectKind::DOCUMENTS, Action::Write).await?;
     let row = uc::pending_upload(&db, subject.user_id, id).await;
     let row = db.settle(row).await?;
     let size = row.size as u64;
@@ -220,7 +220,7 @@ pub async fn download(req: &Request, Path(id): Path<String>, Data(state): Data<&
 
 async fn send(req: &Request, state: &AppState, id: &str) -> Result<Response, AppError> {
     let id = parse_id(id)?;
-    let Scoped { db, .. } = scoped(req, state, ObjectKind::Attachment, Action::Read).await?;
+    let Scoped { db, .. } = scoped_any(req, state, &ObjectKind::DOCUMENTS, Action::Read).await?;
     let row = uc::for_download(&db, id).await;
     let row = db.settle(row).await?;
     let files = &state.files;

@@ -155,9 +155,15 @@ pub struct Scoped {
 }
 
 pub async fn scoped(req: &Request, state: &AppState, obj: ObjectKind, act: Action) -> Result<Scoped, AppError> {
+    scoped_any(req, state, &[obj], act).await
+}
+
+/// As [`scoped`], for a route that serves any of `objs` (documents of any
+/// kind): the scope of the first one the role may act on.
+pub async fn scoped_any(req: &Request, state: &AppState, objs: &[ObjectKind], act: Action) -> Result<Scoped, AppError> {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
-    let scope = state.authz.scope(subject.membership.role, obj, act).ok_or(AppError::Forbidden)?;
+    let scope = state.authz.first_scope(subject.membership.role, objs, act).ok_or(AppError::Forbidden)?;
     let caller = Caller::new(&subject, scope);
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
     Ok(Scoped { subject, caller, db })

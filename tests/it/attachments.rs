@@ -51,10 +51,13 @@ fn upload_input(parent: &str, kind: &str, name: &str, content_type: &str, size: 
     json!({ "i": { "parentId": parent, "kind": kind, "fileName": name, "contentType": content_type, "size": size } })
 }
 
-/// Opens an upload slot; returns the attachment id and the upload URL.
+/// Opens an upload slot for a certification; returns the attachment id and the upload URL.
 async fn slot(app: &TestApp, token: &str, parent: &str, name: &str, bytes: &[u8]) -> (String, String) {
-    let data =
-        app.query_as(token, CREATE, upload_input(parent, "CERTIFICATION", name, "application/pdf", bytes.len())).await;
+    slot_of(app, token, parent, "CERTIFICATION", name, bytes).await
+}
+
+async fn slot_of(app: &TestApp, token: &str, parent: &str, kind: &str, name: &str, bytes: &[u8]) -> (String, String) {
+    let data = app.query_as(token, CREATE, upload_input(parent, kind, name, "application/pdf", bytes.len())).await;
     let s = &data["createUpload"];
     (s["attachment"]["id"].as_str().unwrap().to_owned(), s["uploadUrl"].as_str().unwrap().to_owned())
 }
@@ -75,7 +78,11 @@ async fn get(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> reqwe
 
 /// Uploads a document for a pupil in one PUT; returns its id.
 async fn upload(app: &TestApp, token: &str, pupil: &str, name: &str, bytes: &[u8]) -> String {
-    let (id, url) = slot(app, token, pupil, name, bytes).await;
+    upload_of(app, token, pupil, "CERTIFICATION", name, bytes).await
+}
+
+async fn upload_of(app: &TestApp, token: &str, parent: &str, kind: &str, name: &str, bytes: &[u8]) -> String {
+    let (id, url) = slot_of(app, token, parent, kind, name, bytes).await;
     let (status, body) = put(app, token, &url, bytes.to_vec()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["complete"], true);
@@ -221,7 +228,7 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
     let other = app.login(&other_email).await;
     let theirs = pupil_ids(&app, &other).await.remove(0);
     for (parent, kind) in
-        [(theirs.as_str(), "CERTIFICATION"), ("999999999", "CERTIFICATION"), ("1", "ENROLMENT_DOCUMENT")]
+        [(theirs.as_str(), "CERTIFICATION"), ("999999999", "CERTIFICATION"), ("1", "APPLICATION_DOCUMENT")]
     {
         let (_, body) =
             app.post_as(Some(&school), CREATE, upload_input(parent, kind, "a.pdf", "application/pdf", 10)).await;
@@ -517,4 +524,95 @@ async fn altered_swapped_or_truncated_objects_are_detected() {
     assert!(problems[0].contains(&id1));
     let resp = get(&app, &school, &id1, Some("bytes=150000-")).await;
     assert_eq!(resp.status(), 500, "a range in the cut-off part is an error, not short content");
+}
+
+const REQUEST_DOCUMENTS: &str =
+    "query($id: ID!) { enrolmentRequest(id: $id) { documents { id kind fileName sha256 } } }";
+
+/// Ids of a request's documents as the caller sees them.
+async fn request_documents(app: &TestApp, token: &str, request: &str) -> Vec<String> {
+    let d = app.query_as(token, REQUEST_DOCUMENTS, json!({ "id": request })).await;
+    let docs = d["enrolmentRequest"]["documents"].as_array().cloned().unwrap_or_default();
+    assert!(docs.iter().all(|doc| doc["kind"] == "ENROLMENT_DOCUMENT"));
+    docs.iter().map(|doc| doc["id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn download_status(app: &TestApp, token: &str, id: &str) -> u16 {
+    get(app, token, id, None).await.status().as_u16()
+}
+
+/// A refugee minor's papers follow the request: the municipality and the hub
+/// read them, the school only while the minor is proposed to it, the office
+/// and other municipalities never; a transfer hands them to the new hub, and
+/// a withdrawn request takes no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_documents_follow_their_request() {
+    use crate::refugees::{
+        ABBIATEGRASSO, CTI_AMBIT, CTI_CITY, DECLINE, MILANO, OFFICE_MI, PROPOSE, TAKE, TRANSFER, WITHDRAW, create,
+        email_of, form, schools,
+    };
+    let app = app().await;
+    let (start_school, ambit_school) = schools(app.db()).await;
+    let town = app.login(ABBIATEGRASSO).await;
+    let hub = app.login(CTI_AMBIT).await;
+    let school = app.login(&email_of(&ambit_school)).await;
+    let other_school = app.login(&email_of(&start_school)).await;
+    let office = app.login(OFFICE_MI).await;
+    let milano = app.login(MILANO).await;
+
+    let (request, v, _) = create(&app, &town, form("Yana", "Hrytsenko", None)).await;
+    let passport = pdf(90_000, 7);
+    let doc = upload_of(&app, &town, &request, "ENROLMENT_DOCUMENT", "passaporto.pdf", &passport).await;
+    for token in [&town, &hub] {
+        assert_eq!(request_documents(&app, token, &request).await, [doc.clone()]);
+        assert_eq!(get(&app, token, &doc, None).await.bytes().await.unwrap().as_ref(), passport.as_slice());
+    }
+    // Not proposed to any school yet; the office monitors without papers; another town sees nothing.
+    for token in [&school, &other_school, &office, &milano] {
+        assert_eq!(download_status(&app, token, &doc).await, 404);
+        let d = app.query_as(token, "query($id: ID!) { attachment(id: $id) { id } }", json!({ "id": doc })).await;
+        assert!(d["attachment"].is_null());
+    }
+    let (_, body) = app.post_as(Some(&office), REQUEST_DOCUMENTS, json!({ "id": request })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    // Only those who may add papers do, and only to requests they see.
+    let input = upload_input(&request, "ENROLMENT_DOCUMENT", "x.pdf", "application/pdf", 1000);
+    for (token, code) in [(&milano, "NOT_FOUND"), (&school, "FORBIDDEN"), (&office, "FORBIDDEN")] {
+        let (_, body) = app.post_as(Some(token), CREATE, input.clone()).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], code, "{body}");
+    }
+
+    // Proposed to the school: it reads the papers, and the hub adds one.
+    let d = app.query_as(&hub, TAKE, json!({ "id": request, "v": v })).await;
+    let v = d["takeInCharge"]["version"].as_i64().unwrap();
+    let d = app.query_as(&hub, PROPOSE, json!({ "id": request, "v": v, "s": ambit_school })).await;
+    let v = d["proposeSchool"]["version"].as_i64().unwrap();
+    let report = pdf(40_000, 8);
+    let card = upload_of(&app, &hub, &request, "ENROLMENT_DOCUMENT", "pagella.pdf", &report).await;
+    assert_eq!(request_documents(&app, &school, &request).await, [doc.clone(), card.clone()]);
+    assert_eq!(get(&app, &school, &card, None).await.bytes().await.unwrap().as_ref(), report.as_slice());
+    assert_eq!(download_status(&app, &other_school, &card).await, 404);
+
+    // The school declines and loses the papers; the family moves and Milan's CTI gains them.
+    let d = app.query_as(&school, DECLINE, json!({ "id": request, "v": v, "r": "no places" })).await;
+    let v = d["declineEnrolment"]["version"].as_i64().unwrap();
+    assert_eq!(download_status(&app, &school, &doc).await, 404);
+    app.query_as(&hub, TRANSFER, json!({ "id": request, "v": v, "h": "CTI-MI-1", "r": "moved" })).await;
+    assert_eq!(download_status(&app, &hub, &doc).await, 404, "the old hub keeps no papers");
+    let cti = app.login(CTI_CITY).await;
+    assert_eq!(request_documents(&app, &cti, &request).await, [doc.clone(), card.clone()]);
+    assert_eq!(download_status(&app, &cti, &card).await, 200);
+
+    // Withdrawn: no more papers, and nothing is left behind by the refusal.
+    let d = app.query_as(&town, "query($id: ID!) { enrolmentRequest(id: $id) { version } }", json!({ "id": request }))
+        .await;
+    let v = d["enrolmentRequest"]["version"].as_i64().unwrap();
+    app.query_as(&town, WITHDRAW, json!({ "id": request, "v": v, "r": "the family left" })).await;
+    let (_, body) = app.post_as(Some(&town), CREATE, input).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+    let mut conn = app.db().conn().await;
+    let stored = rows::committed_page(&mut conn, None, 100).await.unwrap();
+    assert_eq!(stored.len(), 2, "no slot was opened by a refused request");
+    assert!(stored.iter().all(|r| r.institution_code.is_none() && r.enrolment_request_id.is_some()));
+    assert_eq!(object_keys(&app).await.len(), 2);
 }

@@ -107,9 +107,9 @@ pub const PROPOSE: &str =
     "mutation($id: ID!, $v: Int!, $s: String!) { proposeSchool(id: $id, version: $v, school: $s) { status version } }";
 const CONFIRM: &str = "mutation($id: ID!, $v: Int!) { confirmEnrolment(id: $id, version: $v) { status version
     request { status school { code } } } }";
-const DECLINE: &str = "mutation($id: ID!, $v: Int!, $r: String!) { declineEnrolment(id: $id, version: $v, reason: $r) {
+pub const DECLINE: &str = "mutation($id: ID!, $v: Int!, $r: String!) { declineEnrolment(id: $id, version: $v, reason: $r) {
     status version request { id } } }";
-const WITHDRAW: &str = "mutation($id: ID!, $v: Int!, $r: String!) {
+pub const WITHDRAW: &str = "mutation($id: ID!, $v: Int!, $r: String!) {
     withdrawEnrolmentRequest(id: $id, version: $v, reason: $r) { status version } }";
 pub const TRANSFER: &str = "mutation($id: ID!, $v: Int!, $h: String!, $r: String!) {
     transferEnrolmentRequest(id: $id, version: $v, hub: $h, reason: $r) { status version request { id } } }";
