@@ -34,11 +34,13 @@ pub enum AppError {
     RateLimited {
         until: chrono::DateTime<chrono::Utc>,
     },
-    /// Too many password-reset requests from this address.
+    /// Too many requests for e-mailed links from this address.
     TooManyResets {
         until: chrono::DateTime<chrono::Utc>,
     },
     Forbidden,
+    /// Not allowed, for a reason the caller may know (about their own account).
+    Refused(String),
     Conflict(String),
     /// A write outside an open collection window.
     CampaignClosed(String),
@@ -66,7 +68,7 @@ impl AppError {
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound => "NOT_FOUND",
             AppError::Unauthenticated | AppError::LoginFailed => "UNAUTHENTICATED",
-            AppError::Forbidden => "FORBIDDEN",
+            AppError::Forbidden | AppError::Refused(_) => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::CampaignClosed(_) => "CAMPAIGN_CLOSED",
             AppError::Submitted(_) => "REQUEST_SUBMITTED",
@@ -93,14 +95,17 @@ impl AppError {
                 until.format("%Y-%m-%d %H:%M")
             ),
             AppError::TooManyResets { until } => format!(
-                "too many password-reset requests from this address: try again after {} UTC",
+                "too many requests for e-mailed links (password resets, registrations, address changes) \
+                 from this address: try again after {} UTC",
                 until.format("%Y-%m-%d %H:%M")
             ),
             AppError::Forbidden => "not allowed".into(),
             AppError::Archived => {
                 "the document was archived for legal preservation: ask the provincial office for it".into()
             }
-            AppError::Conflict(m) | AppError::CampaignClosed(m) | AppError::Submitted(m) => m.clone(),
+            AppError::Conflict(m) | AppError::CampaignClosed(m) | AppError::Submitted(m) | AppError::Refused(m) => {
+                m.clone()
+            }
             AppError::Internal(_) => format!("internal error (request {request_id})"),
         }
     }

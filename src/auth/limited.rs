@@ -8,7 +8,9 @@ use std::str::FromStr;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::AuthDb;
 use crate::db::schema::app_meta;
+use crate::error::{AppError, AppResult};
 
 const KEY: &str = "limited_mode";
 
@@ -43,6 +45,18 @@ impl AccountFunction {
     }
 }
 
+impl AccountFunction {
+    /// What the function is, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AccountFunction::Registration => "registration",
+            AccountFunction::ExternalPasswordRecovery => "password recovery for non-institutional addresses",
+            AccountFunction::EmailChange => "e-mail change and validation",
+            AccountFunction::Revocation => "account revocation",
+        }
+    }
+}
+
 impl fmt::Display for AccountFunction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -62,6 +76,14 @@ impl FromStr for AccountFunction {
 /// The Ministry's institutional mail domains: their holders can always recover access.
 pub fn is_institutional(email: &str) -> bool {
     email.ends_with("@istruzione.it") || email.ends_with("@pec.istruzione.it")
+}
+
+/// LIMITED_MODE when the switch disables `function` now.
+pub async fn ensure_enabled(db: &AuthDb, function: AccountFunction) -> AppResult<()> {
+    if db.run(|c| Box::pin(disabled(c))).await?.contains(&function) {
+        return Err(AppError::Disabled(function.describe().into()));
+    }
+    Ok(())
 }
 
 /// The functions disabled now; empty when limited mode is off.

@@ -28,17 +28,19 @@ pub const RESETS_PER_ACCOUNT: u32 = 3;
 /// Reset requests one client address may make per throttle period.
 pub const RESETS_PER_ADDRESS: u32 = 20;
 
-/// Counts a reset request against the e-mail and the client address. Too
-/// many from the address is RATE_LIMITED; too many for the e-mail sends
-/// nothing more (`false`) but answers as usual, so that the answer still
-/// says nothing about the account.
-pub async fn admit_reset_request(
+/// Counts a request that e-mails a link (`purpose`: a reset, a
+/// registration, an address change) against the e-mail and the client
+/// address. Too many from the address is RATE_LIMITED; too many for the
+/// e-mail sends nothing more (`false`) but answers as usual, so that the
+/// answer still says nothing about the account.
+pub async fn admit_mail_request(
     db: &AuthDb,
     policy: &ThrottlePolicy,
+    purpose: &str,
     email: &str,
     addr: &ClientAddr,
 ) -> AppResult<bool> {
-    let keys = [format!("reset:{email}"), format!("reset-address:{}", addr.0)];
+    let keys = [format!("{purpose}:{email}"), format!("{purpose}-address:{}", addr.0)];
     let now = Utc::now();
     let records = {
         let keys = keys.to_vec();

@@ -6,7 +6,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{login_throttle, memberships, password_resets, sessions, users};
+use super::schema::{email_validations, login_throttle, memberships, password_resets, sessions, users};
 use crate::auth::{Membership, OrgRef, Role};
 use crate::rules::throttle::Record;
 
@@ -64,6 +64,10 @@ pub async fn user_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryRe
 
 /// The id of the account with this address; readable in a request's scope
 /// (no secret columns).
+pub async fn user_by_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<UserRow>> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).await.optional()
+}
+
 pub async fn user_id_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<i64>> {
     users::table.filter(users::email.eq(email)).select(users::id).first(conn).await.optional()
 }
@@ -322,4 +326,101 @@ pub async fn spend_reset(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> Que
 /// The user's e-mail, for clearing its login throttle after a reset.
 pub async fn email_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<String> {
     users::table.find(user_id).select(users::email).first(conn).await
+}
+
+// E-mail validations: registrations and address changes waiting for their link.
+
+/// What an e-mail validation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    Registration,
+    EmailChange,
+}
+
+impl Validation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Validation::Registration => "registration",
+            Validation::EmailChange => "email_change",
+        }
+    }
+}
+
+/// A validation to be confirmed: the address, and the account it changes or
+/// the password a registration chose.
+pub struct PendingValidation<'a> {
+    pub purpose: Validation,
+    pub email: &'a str,
+    pub user_id: Option<i64>,
+    pub password_hash: Option<&'a str>,
+}
+
+pub async fn create_validation(
+    conn: &mut AsyncPgConnection,
+    v: PendingValidation<'_>,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(email_validations::table)
+        .values((
+            email_validations::purpose.eq(v.purpose.as_str()),
+            email_validations::email.eq(v.email),
+            email_validations::user_id.eq(v.user_id),
+            email_validations::password_hash.eq(v.password_hash),
+            email_validations::token_hash.eq(token_hash),
+            email_validations::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Spends a validation token of `purpose`, if unused and unexpired, in one
+/// statement: (address, account, chosen password hash).
+pub async fn spend_validation(
+    conn: &mut AsyncPgConnection,
+    purpose: Validation,
+    token_hash: &[u8],
+) -> QueryResult<Option<(String, Option<i64>, Option<String>)>> {
+    let now = Utc::now();
+    diesel::update(
+        email_validations::table
+            .filter(email_validations::purpose.eq(purpose.as_str()))
+            .filter(email_validations::token_hash.eq(token_hash))
+            .filter(email_validations::used_at.is_null())
+            .filter(email_validations::expires_at.gt(now)),
+    )
+    .set(email_validations::used_at.eq(now))
+    .returning((email_validations::email, email_validations::user_id, email_validations::password_hash))
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Gives an account a new address and ends its sessions: the address is
+/// what signs in.
+pub async fn set_email(conn: &mut AsyncPgConnection, user_id: i64, email: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id)).set(users::email.eq(email)).execute(conn).await?;
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
+    Ok(())
+}
+
+/// Revokes an account for good: it can no longer sign in, its sessions and
+/// pending links end, and its holder's address leaves the row (free for a
+/// new registration) while the row stays for the audit trail.
+pub async fn revoke_account(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<()> {
+    let now = Utc::now();
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::email.eq(format!("revoked-{user_id}@ambito.invalid")),
+            users::password_hash.eq(None::<String>),
+            users::disabled_at.eq(now),
+            users::revoked_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
+    diesel::delete(password_resets::table.filter(password_resets::user_id.eq(user_id))).execute(conn).await?;
+    diesel::delete(email_validations::table.filter(email_validations::user_id.eq(user_id))).execute(conn).await?;
+    Ok(())
 }

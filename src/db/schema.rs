@@ -101,6 +101,7 @@ diesel::table! {
         disabled_at -> Nullable<Timestamptz>,
         password_changed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -143,6 +144,20 @@ diesel::table! {
     password_resets (id) {
         id -> Int8,
         user_id -> Int8,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    email_validations (id) {
+        id -> Int8,
+        purpose -> Text,
+        email -> Text,
+        user_id -> Nullable<Int8>,
+        password_hash -> Nullable<Text>,
         token_hash -> Bytea,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
@@ -357,6 +372,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_throttle,
     password_resets,
+    email_validations,
     provinces,
     territorial_ambits,
     municipalities,

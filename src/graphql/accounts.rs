@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
 use super::{caller, db, loader, subject};
+use crate::auth::lifecycle::{self, Links};
 use crate::auth::limited::{self, AccountFunction};
 use crate::auth::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
@@ -192,6 +193,20 @@ impl AccountsQuery {
     }
 }
 
+/// What sends e-mailed links, from the schema's data.
+fn links(ctx: &Context<'_>) -> Result<Links, AppError> {
+    Ok(Links {
+        db: ctx.data_unchecked::<AuthDb>().clone(),
+        mailer: ctx.data::<Mailer>().map_err(|_| AppError::internal(anyhow::anyhow!("no mailer configured")))?.clone(),
+        url: ctx.data_unchecked::<PublicUrl>().clone(),
+        throttle: *ctx.data_unchecked::<ThrottlePolicy>(),
+    })
+}
+
+fn email_arg(field: &str, email: &str) -> Result<String, AppError> {
+    auth::normalize_email(email).map_err(|r| AppError::bad_input(field, r))
+}
+
 fn parse_membership_id(field: &str, id: &ID) -> Result<i64, AppError> {
     id.parse::<i64>().map_err(|_| AppError::bad_input(field, "is not a membership id"))
 }
@@ -231,16 +246,16 @@ impl AccountsMutation {
     /// links per address in a quarter of an hour; many requests from one
     /// client address are RATE_LIMITED.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
-        let email = auth::normalize_email(&email).map_err(|r| AppError::bad_input("email", r))?;
+        let email = email_arg("email", &email)?;
         let db = ctx.data_unchecked::<AuthDb>().clone();
         let off = db.run(|c| Box::pin(limited::disabled(c))).await?;
         if off.contains(&AccountFunction::ExternalPasswordRecovery) && !limited::is_institutional(&email) {
-            return Err(AppError::Disabled("password recovery for non-institutional addresses".into()).into());
+            return Err(AppError::Disabled(AccountFunction::ExternalPasswordRecovery.describe().into()).into());
         }
         let mailer =
             ctx.data::<Mailer>().map_err(|_| AppError::internal(anyhow::anyhow!("no mailer configured")))?.clone();
         let addr = ctx.data_unchecked::<ClientAddr>();
-        if !recovery::admit_reset_request(&db, ctx.data_unchecked::<ThrottlePolicy>(), &email, addr).await? {
+        if !recovery::admit_mail_request(&db, ctx.data_unchecked::<ThrottlePolicy>(), "reset", &email, addr).await? {
             return Ok(true);
         }
         let url = ctx.data_unchecked::<PublicUrl>().clone();
@@ -250,6 +265,56 @@ impl AccountsMutation {
                 tracing::error!(error = ?e, "sending a password-reset link failed");
             }
         });
+        Ok(true)
+    }
+
+    /// Registers a personal account (a teacher's): e-mails a link that
+    /// creates it, with this password, once opened (`confirmRegistration`).
+    /// Always answers true; an address that already has an account is told
+    /// so by e-mail instead. LIMITED_MODE while registration is switched off.
+    async fn register(&self, ctx: &Context<'_>, email: String, password: String) -> Result<bool> {
+        let email = email_arg("email", &email)?;
+        let passwords = ctx.data_unchecked::<Passwords>();
+        lifecycle::register(&links(ctx)?, passwords, ctx.data_unchecked::<ClientAddr>(), email, &password).await?;
+        Ok(true)
+    }
+
+    /// Creates the registered account, with the token of its link (valid 24 hours, once).
+    async fn confirm_registration(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        lifecycle::confirm_registration(ctx.data_unchecked::<AuthDb>(), &token).await?;
+        Ok(true)
+    }
+
+    /// Asks to change the signed-in personal account's address: e-mails a
+    /// link to the new address (`confirmEmailChange`). Confirmed with the
+    /// current password. An organisation's account is FORBIDDEN: the office
+    /// manages its address.
+    async fn request_email_change(&self, ctx: &Context<'_>, new_email: String, password: String) -> Result<bool> {
+        let user_id = subject(ctx)?.user_id;
+        let new_email = email_arg("newEmail", &new_email)?;
+        let (passwords, addr) = (ctx.data_unchecked::<Passwords>(), ctx.data_unchecked::<ClientAddr>());
+        lifecycle::request_email_change(&links(ctx)?, passwords, addr, user_id, &password, new_email).await?;
+        Ok(true)
+    }
+
+    /// Makes the new address the account's, with the token of the link sent
+    /// to it. The account's sessions end; sign in with the new address.
+    async fn confirm_email_change(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        lifecycle::confirm_email_change(&links(ctx)?, &token).await?;
+        Ok(true)
+    }
+
+    /// Revokes the signed-in personal account for good, confirmed with its
+    /// password: it can no longer sign in, and its address is free again.
+    async fn revoke_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let user_id = subject(ctx)?.user_id;
+        lifecycle::revoke_own_account(
+            ctx.data_unchecked::<AuthDb>(),
+            ctx.data_unchecked::<Passwords>(),
+            user_id,
+            &password,
+        )
+        .await?;
         Ok(true)
     }
 
@@ -289,7 +354,7 @@ impl AccountsMutation {
         organization: String,
     ) -> Result<ProvisionedAccount> {
         let province = caller(ctx, ObjectKind::Account, Action::Write)?.office_province()?;
-        let email = auth::normalize_email(&email).map_err(|r| AppError::bad_input("email", r))?;
+        let email = email_arg("email", &email)?;
         let role = auth::Role::from(role);
         let org =
             OrgRef::for_role(role, Some(organization.trim())).map_err(|r| AppError::bad_input("organization", r))?;

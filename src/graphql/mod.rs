@@ -149,7 +149,8 @@ pub(crate) fn caller(ctx: &Context<'_>, obj: ObjectKind, act: Action) -> Result<
 /// (documents of any kind); row security then decides on each row.
 pub(crate) fn caller_of_any(ctx: &Context<'_>, objs: &[ObjectKind], act: Action) -> Result<Caller, AppError> {
     let s = subject(ctx)?;
-    let scope = ctx.data_unchecked::<Authorizer>().first_scope(s.membership.role, objs, act).ok_or(AppError::Forbidden)?;
+    let scope =
+        ctx.data_unchecked::<Authorizer>().first_scope(s.membership.role, objs, act).ok_or(AppError::Forbidden)?;
     Ok(Caller::new(s, scope))
 }
 

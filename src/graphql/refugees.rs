@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use super::connection::{Connection, connection, page_request_by_id};
 use super::attachments::Attachment;
+use super::connection::{Connection, connection, page_request_by_id};
 use super::loaders::{DocumentsOf, HubKey, InstitutionKey, MunicipalityKey, TransitionsOf, UserEmail};
 use super::registry::{Sex, id_arg, stored_year_arg, year_arg, year_of};
 use super::scalars::Date;

@@ -564,7 +564,7 @@ async fn enrolment_documents_follow_their_request() {
     let passport = pdf(90_000, 7);
     let doc = upload_of(&app, &town, &request, "ENROLMENT_DOCUMENT", "passaporto.pdf", &passport).await;
     for token in [&town, &hub] {
-        assert_eq!(request_documents(&app, token, &request).await, [doc.clone()]);
+        assert_eq!(request_documents(&app, token, &request).await, std::slice::from_ref(&doc));
         assert_eq!(get(&app, token, &doc, None).await.bytes().await.unwrap().as_ref(), passport.as_slice());
     }
     // Not proposed to any school yet; the office monitors without papers; another town sees nothing.
@@ -604,7 +604,8 @@ async fn enrolment_documents_follow_their_request() {
     assert_eq!(download_status(&app, &cti, &card).await, 200);
 
     // Withdrawn: no more papers, and nothing is left behind by the refusal.
-    let d = app.query_as(&town, "query($id: ID!) { enrolmentRequest(id: $id) { version } }", json!({ "id": request }))
+    let d = app
+        .query_as(&town, "query($id: ID!) { enrolmentRequest(id: $id) { version } }", json!({ "id": request }))
         .await;
     let v = d["enrolmentRequest"]["version"].as_i64().unwrap();
     app.query_as(&town, WITHDRAW, json!({ "id": request, "v": v, "r": "the family left" })).await;

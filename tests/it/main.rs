@@ -10,6 +10,7 @@ mod exports;
 mod garage;
 mod http;
 mod imports;
+mod lifecycle;
 mod recovery;
 mod refugees;
 mod registry;

@@ -35,13 +35,18 @@ async fn unprovisioned_school(app: &TestApp) -> String {
 
 /// The token of the newest reset link in these messages.
 fn token_in(mails: &[String]) -> String {
-    let mail = mails.last().expect("a reset e-mail");
-    let link = format!("{PUBLIC_URL}/reset-password#token=");
+    link_token(mails, "reset-password")
+}
+
+/// The token of the newest link to `page` in these messages.
+pub fn link_token(mails: &[String], page: &str) -> String {
+    let mail = mails.iter().rev().find(|m| m.contains(&format!("/{page}#token="))).expect("an e-mail with the link");
+    let link = format!("{PUBLIC_URL}/{page}#token=");
     let start = mail.find(&link).unwrap_or_else(|| panic!("no reset link in {mail}")) + link.len();
     mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
-fn code(body: &Value) -> &str {
+pub fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK")
 }
 

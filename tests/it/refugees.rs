@@ -107,7 +107,8 @@ pub const PROPOSE: &str =
     "mutation($id: ID!, $v: Int!, $s: String!) { proposeSchool(id: $id, version: $v, school: $s) { status version } }";
 const CONFIRM: &str = "mutation($id: ID!, $v: Int!) { confirmEnrolment(id: $id, version: $v) { status version
     request { status school { code } } } }";
-pub const DECLINE: &str = "mutation($id: ID!, $v: Int!, $r: String!) { declineEnrolment(id: $id, version: $v, reason: $r) {
+pub const DECLINE: &str =
+    "mutation($id: ID!, $v: Int!, $r: String!) { declineEnrolment(id: $id, version: $v, reason: $r) {
     status version request { id } } }";
 pub const WITHDRAW: &str = "mutation($id: ID!, $v: Int!, $r: String!) {
     withdrawEnrolmentRequest(id: $id, version: $v, reason: $r) { status version } }";

@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN revoked_at;
+DROP TABLE email_validations;

@@ -1,0 +1,281 @@
+//! The account lifecycle of seed 004 besides password recovery:
+//! self-registration, which creates an account only once its holder proves
+//! the address; an address change, confirmed from the new address; and
+//! revocation of one's own account. Limited mode switches each one off.
+//! These are for personal accounts (teachers): an organisation's account
+//! keeps the address the office gave it, and the office manages it.
+
+use chrono::Utc;
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel_async::AsyncConnection as _;
+
+use super::limited::{AccountFunction, ensure_enabled};
+use super::login::ClientAddr;
+use super::passwords::Passwords;
+use super::recovery::{PublicUrl, admit_mail_request};
+use super::{OrgRef, Role, tokens};
+use crate::db::AuthDb;
+use crate::db::accounts::{self as q, PendingValidation, Validation};
+use crate::error::{AppError, AppResult};
+use crate::mail::Mailer;
+use crate::rules::throttle::ThrottlePolicy;
+
+/// How long a registration or address-change link works.
+pub const VALIDATION_VALID_FOR: chrono::Duration = chrono::Duration::hours(24);
+
+/// What sends the e-mailed links.
+#[derive(Clone)]
+pub struct Links {
+    pub db: AuthDb,
+    pub mailer: Mailer,
+    pub url: PublicUrl,
+    pub throttle: ThrottlePolicy,
+}
+
+impl Links {
+    fn link(&self, page: &str, token: &str) -> String {
+        // The token travels in the fragment, which browsers never send to a server.
+        format!("{}/{page}#token={token}", self.url.0.trim_end_matches('/'))
+    }
+
+    /// Runs `send` in the background: neither the answer nor its timing may
+    /// tell whether an address has an account.
+    fn in_background(&self, what: &'static str, send: impl Future<Output = AppResult<()>> + Send + 'static) {
+        tokio::spawn(async move {
+            if let Err(e) = send.await {
+                tracing::error!(error = ?e, "sending a {what} e-mail failed");
+            }
+        });
+    }
+
+    /// Tells the holder of `email` that it already has an account.
+    async fn already_registered(&self, email: &str) -> AppResult<()> {
+        let body = format!(
+            "Gentile utente,\n\n\
+             questo indirizzo ha già un account Ambito. Per accedere usi la password che ha scelto; \
+             se non la ricorda, la reimposti da {}/forgot-password.\n\n\
+             This address already has an Ambito account: sign in, or reset the password.\n",
+            self.url.0.trim_end_matches('/')
+        );
+        self.mailer.send(email, "Ambito: account già registrato", body).await.map_err(AppError::Internal)
+    }
+
+    /// Stores a pending validation and e-mails its link to its address.
+    async fn send_validation(&self, pending: PendingValidation<'_>, page: &str, subject: &str) -> AppResult<()> {
+        let (token, hash) = tokens::new_token();
+        let expires = Utc::now() + VALIDATION_VALID_FOR;
+        let email = pending.email.to_owned();
+        let (purpose, user_id, password) = (pending.purpose, pending.user_id, pending.password_hash.map(str::to_owned));
+        let to = email.clone();
+        self.db
+            .run(move |c| {
+                Box::pin(async move {
+                    let v = PendingValidation { purpose, email: &to, user_id, password_hash: password.as_deref() };
+                    q::create_validation(c, v, &hash, expires).await
+                })
+            })
+            .await?;
+        let body = format!(
+            "Gentile utente,\n\n\
+             per confermare questo indirizzo per Ambito apra questo collegamento entro 24 ore:\n\n\
+             {}\n\n\
+             Se non ha chiesto lei la registrazione o il cambio di indirizzo, ignori questo messaggio.\n\n\
+             To confirm this address for Ambito, open the link above within 24 hours.\n\
+             If you did not ask for it, ignore this message.\n",
+            self.link(page, &token)
+        );
+        self.mailer.send(&email, subject, body).await.map_err(AppError::Internal)
+    }
+}
+
+/// Starts a registration: e-mails a link that creates the account (a
+/// teacher's, acting for themselves) with `password`. Answers the same
+/// whether or not the address has an account; if it has, its holder is
+/// told so instead.
+pub async fn register(
+    links: &Links,
+    passwords: &Passwords,
+    addr: &ClientAddr,
+    email: String,
+    password: &str,
+) -> AppResult<()> {
+    ensure_enabled(&links.db, AccountFunction::Registration).await?;
+    let hash = passwords.hash(password).await?;
+    if !admit_mail_request(&links.db, &links.throttle, "register", &email, addr).await? {
+        return Ok(());
+    }
+    let l = links.clone();
+    links.in_background("registration", async move {
+        let known = {
+            let email = email.clone();
+            l.db.run(move |c| Box::pin(async move { q::user_id_by_email(c, &email).await })).await?
+        };
+        if known.is_some() {
+            return l.already_registered(&email).await;
+        }
+        let pending = PendingValidation {
+            purpose: Validation::Registration,
+            email: &email,
+            user_id: None,
+            password_hash: Some(&hash),
+        };
+        l.send_validation(pending, "confirm-registration", "Ambito: conferma della registrazione").await
+    });
+    Ok(())
+}
+
+/// What confirming a link found.
+enum Confirmed<T> {
+    Done(T),
+    Invalid,
+    Taken,
+}
+
+fn unique_violation<T>(e: DbError) -> Result<Confirmed<T>, DbError> {
+    match e {
+        DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Ok(Confirmed::Taken),
+        other => Err(other),
+    }
+}
+
+fn outcome<T>(c: Confirmed<T>, again: &str) -> AppResult<T> {
+    match c {
+        Confirmed::Done(t) => Ok(t),
+        Confirmed::Invalid => {
+            Err(AppError::bad_input("token", format!("the link is invalid, used or expired: {again}")))
+        }
+        Confirmed::Taken => Err(AppError::bad_input(
+            "token",
+            "this address already has an account: sign in with it, or reset its password",
+        )),
+    }
+}
+
+/// Completes a registration from its link: the account exists from now on.
+pub async fn confirm_registration(db: &AuthDb, token: &str) -> AppResult<()> {
+    ensure_enabled(db, AccountFunction::Registration).await?;
+    let token_hash = tokens::hash(token.trim());
+    let done = db
+        .run(move |c| {
+            Box::pin(c.transaction::<_, DbError, _>(async move |c| {
+                let Some((email, _, Some(hash))) =
+                    q::spend_validation(c, Validation::Registration, &token_hash).await?
+                else {
+                    return Ok(Confirmed::Invalid);
+                };
+                let user_id = match q::create_user(c, &email, Some(&hash)).await {
+                    Ok(id) => id,
+                    Err(e) => return unique_violation(e),
+                };
+                q::grant(c, user_id, Role::Teacher, &OrgRef::Own).await?;
+                Ok(Confirmed::Done(()))
+            }))
+        })
+        .await?;
+    outcome(done, "register again")
+}
+
+/// The caller's own account, if it is a personal one and `password` is its
+/// password. An organisation's account is the office's to change.
+async fn own_personal_account(
+    db: &AuthDb,
+    passwords: &Passwords,
+    user_id: i64,
+    password: &str,
+) -> AppResult<q::UserRow> {
+    let (user, memberships) = db
+        .run(move |c| {
+            Box::pin(async move { Ok((q::user_by_id(c, user_id).await?, q::memberships_of(c, user_id).await?)) })
+        })
+        .await?;
+    let user = user.ok_or(AppError::Unauthenticated)?;
+    if memberships.iter().any(|m| m.role != Role::Teacher.as_str()) {
+        return Err(AppError::Refused(
+            "this account acts for an organisation: its address and its end are managed by the provincial office"
+                .into(),
+        ));
+    }
+    if !passwords.verify(password, user.password_hash.as_deref()).await? {
+        return Err(AppError::bad_input("password", "is not this account's password"));
+    }
+    Ok(user)
+}
+
+/// Starts an address change: e-mails a link to the new address, which
+/// becomes the account's address when the link is opened.
+pub async fn request_email_change(
+    links: &Links,
+    passwords: &Passwords,
+    addr: &ClientAddr,
+    user_id: i64,
+    password: &str,
+    new_email: String,
+) -> AppResult<()> {
+    ensure_enabled(&links.db, AccountFunction::EmailChange).await?;
+    let user = own_personal_account(&links.db, passwords, user_id, password).await?;
+    if user.email == new_email {
+        return Err(AppError::bad_input("newEmail", "is already this account's address"));
+    }
+    if !admit_mail_request(&links.db, &links.throttle, "email-change", &new_email, addr).await? {
+        return Ok(());
+    }
+    let l = links.clone();
+    links.in_background("address change", async move {
+        let known = {
+            let email = new_email.clone();
+            l.db.run(move |c| Box::pin(async move { q::user_id_by_email(c, &email).await })).await?
+        };
+        if known.is_some() {
+            return l.already_registered(&new_email).await;
+        }
+        let pending = PendingValidation {
+            purpose: Validation::EmailChange,
+            email: &new_email,
+            user_id: Some(user.id),
+            password_hash: None,
+        };
+        l.send_validation(pending, "confirm-email", "Ambito: conferma del nuovo indirizzo").await
+    });
+    Ok(())
+}
+
+/// Completes an address change from the link sent to the new address. The
+/// account's sessions end, and the old address is told.
+pub async fn confirm_email_change(links: &Links, token: &str) -> AppResult<()> {
+    ensure_enabled(&links.db, AccountFunction::EmailChange).await?;
+    let token_hash = tokens::hash(token.trim());
+    let done = links
+        .db
+        .run(move |c| {
+            Box::pin(c.transaction::<_, DbError, _>(async move |c| {
+                let Some((email, Some(user_id), _)) =
+                    q::spend_validation(c, Validation::EmailChange, &token_hash).await?
+                else {
+                    return Ok(Confirmed::Invalid);
+                };
+                let old = q::email_of(c, user_id).await?;
+                match q::set_email(c, user_id, &email).await {
+                    Ok(()) => Ok(Confirmed::Done(old)),
+                    Err(e) => unique_violation(e),
+                }
+            }))
+        })
+        .await?;
+    let old = outcome(done, "ask for the change again")?;
+    let mailer = links.mailer.clone();
+    links.in_background("address-changed notice", async move {
+        let body = "Gentile utente,\n\n\
+             l'indirizzo del suo account Ambito è stato cambiato: da ora accede con il nuovo indirizzo. \
+             Se non è stato lei, avverta subito l'ufficio scolastico.\n\n\
+             Your Ambito account's address was changed. If it was not you, tell the school office at once.\n";
+        mailer.send(&old, "Ambito: indirizzo cambiato", body.into()).await.map_err(AppError::Internal)
+    });
+    Ok(())
+}
+
+/// Revokes the caller's own account for good, confirmed with its password.
+pub async fn revoke_own_account(db: &AuthDb, passwords: &Passwords, user_id: i64, password: &str) -> AppResult<()> {
+    ensure_enabled(db, AccountFunction::Revocation).await?;
+    own_personal_account(db, passwords, user_id, password).await?;
+    db.run(move |c| Box::pin(c.transaction::<_, DbError, _>(async move |c| q::revoke_account(c, user_id).await))).await
+}
