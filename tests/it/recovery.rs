@@ -254,5 +254,5 @@ async fn reset_requests_are_throttled() {
     }
     let (_, err) = app.query_error(REQUEST, json!({ "e": "someone@ambito.invalid" })).await;
     assert_eq!(err["extensions"]["code"], "RATE_LIMITED");
-    assert!(err["message"].as_str().unwrap().contains("password-reset requests"), "{err}");
+    assert!(err["message"].as_str().unwrap().contains("password resets"), "{err}");
 }
