@@ -140,6 +140,19 @@ pub enum Command {
         #[command(subcommand)]
         what: KeysCommand,
     },
+    /// Generate benchmark data into an empty database: the real territory,
+    /// invented pupils, requests and audit rows, an account for every
+    /// organisation (password `ambito-bench-password`).
+    Seed {
+        #[arg(long, value_enum, default_value = "province")]
+        scale: crate::seed::Scale,
+        /// Mixed into every generated choice: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the published national files are (`--scale national`).
+        #[arg(long, env = "AMBITO_SHARED_DATA", default_value = "../shared/data")]
+        open_data: PathBuf,
+    },
     /// Legal preservation of documents.
     Archive {
         #[command(subcommand)]

@@ -16,5 +16,6 @@ pub mod refugees;
 pub mod registry;
 pub mod reports;
 pub mod rules;
+pub mod seed;
 pub mod server;
 pub mod storage;

@@ -12,6 +12,7 @@ use ambito::config::{
 use ambito::db::accounts;
 use ambito::import::{self, ImportError, ImportOptions};
 use ambito::mail::Mailer;
+use ambito::seed;
 use ambito::server::{self, Database};
 use ambito::storage::keys::Keyring;
 use ambito::storage::maintenance;
@@ -39,6 +40,7 @@ async fn main() -> ExitCode {
         Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
         Command::User { what } => user(&cli.global, what).await,
         Command::LimitedMode { what } => limited_mode(&cli.global, what).await,
+        Command::Seed { scale, seed, open_data } => seed_data(&cli.global, scale, seed, &open_data).await,
         Command::Storage { what } => storage(&cli.global, what).await,
         Command::Keys { what } => keys(&cli.global, what).await,
         Command::Archive { what } => archive(&cli.global, what).await,
@@ -247,6 +249,23 @@ async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Resu
                 off.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }
+        anyhow::Ok(())
+    })
+    .await
+}
+
+async fn seed_data(global: &GlobalArgs, scale: seed::Scale, n: u64, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let hash = hash(seed::BENCH_PASSWORD).await?;
+    with_database(global, async |conn| {
+        let report = seed::generate(conn, scale, n, data_dir, &hash).await?;
+        for (table, count) in &report.counts {
+            println!("{table:>22} {count:>9}");
+        }
+        println!(
+            "generated in {:.1} s; every account's password is {}",
+            report.took.as_secs_f64(),
+            seed::BENCH_PASSWORD
+        );
         anyhow::Ok(())
     })
     .await

@@ -176,6 +176,20 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The rows a caller's scope reaches, as a filter the list queries add to
+/// row security: the same rows, said so that the planner can use an index
+/// (row security's policy is an OR over every scope, which it cannot).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Within {
+    School(String),
+    Municipality(String),
+    Hub(String),
+    Province(String),
+    /// No filter beyond row security.
+    #[default]
+    Unscoped,
+}
+
 /// Who acts, and within which scope the policies let them act for the use case.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -197,6 +211,18 @@ impl Caller {
             municipality: code(|o| matches!(o, OrgRef::Municipality(_))),
             hub: code(|o| matches!(o, OrgRef::Hub(_))),
         }
+    }
+
+    /// The caller's scope as a list filter.
+    pub fn within(&self) -> Within {
+        let code = match self.scope {
+            Scope::School => self.school.clone().map(Within::School),
+            Scope::Municipality => self.municipality.clone().map(Within::Municipality),
+            Scope::Territory => self.hub.clone().map(Within::Hub),
+            Scope::Province => self.province.clone().map(Within::Province),
+            Scope::Own => None,
+        };
+        code.unwrap_or_default()
     }
 
     /// The office's province; only a `province` scope has one to act on.

@@ -240,3 +240,21 @@ impl AuthDb {
         Ok(f(&mut conn).await?)
     }
 }
+
+/// `EXPLAIN (FORMAT JSON)` of a query as the application builds it, binds
+/// and all: the plan PostgreSQL would run, for tests that guard plans.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub struct Explain<Q>(pub Q);
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>> diesel::query_builder::QueryFragment<diesel::pg::Pg>
+    for Explain<Q>
+{
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql("EXPLAIN (FORMAT JSON) ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> diesel::query_builder::Query for Explain<Q> {
+    type SqlType = diesel::sql_types::Text;
+}

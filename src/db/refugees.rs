@@ -11,6 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{enrolment_requests as er, enrolment_transitions as et, hubs, institutions, municipalities, sites};
 use super::territory::PageRequest;
+use crate::authz::Within;
 use crate::rules::refugees::{Place, Polo};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -121,6 +122,8 @@ pub struct NewTransition {
 /// Filters of the request list; every one is optional.
 #[derive(Debug, Clone, Default)]
 pub struct EnrolmentFilter {
+    /// The caller's scope.
+    pub within: Within,
     pub statuses: Option<Vec<String>>,
     pub school_year: Option<i32>,
     pub municipality: Option<String>,
@@ -133,6 +136,15 @@ pub struct EnrolmentFilter {
 
 fn filtered(f: &EnrolmentFilter) -> er::BoxedQuery<'static, Pg> {
     let mut q = er::table.into_boxed();
+    match &f.within {
+        Within::School(c) => q = q.filter(er::institution_code.eq(c.clone())),
+        Within::Municipality(m) => {
+            q = q.filter(er::municipality_istat.eq(m.clone())).filter(er::origin.eq("municipality"))
+        }
+        Within::Hub(h) => q = q.filter(er::hub_code.eq(h.clone())),
+        Within::Province(p) => q = q.filter(er::province_code.eq(p.clone())),
+        Within::Unscoped => {}
+    }
     if let Some(s) = &f.statuses {
         q = q.filter(er::status.eq_any(s.clone()));
     }
@@ -157,17 +169,25 @@ fn filtered(f: &EnrolmentFilter) -> er::BoxedQuery<'static, Pg> {
     q
 }
 
+/// The SQL type of a selected [`EnrolmentRow`].
+pub type EnrolmentSql = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<EnrolmentRow, Pg>>;
+
+/// The query of a page of requests, newest first.
+pub fn list_query(f: &EnrolmentFilter, page: &PageRequest) -> er::BoxedQuery<'static, Pg, EnrolmentSql> {
+    let mut q = filtered(f);
+    if let Some(after) = page.after_id() {
+        q = q.filter(er::id.lt(after));
+    }
+    q.order(er::id.desc()).limit(page.limit).select(EnrolmentRow::as_select())
+}
+
 /// A page of requests, newest first.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     f: &EnrolmentFilter,
     page: &PageRequest,
 ) -> QueryResult<Vec<EnrolmentRow>> {
-    let mut q = filtered(f);
-    if let Some(after) = page.after_id() {
-        q = q.filter(er::id.lt(after));
-    }
-    q.order(er::id.desc()).limit(page.limit).select(EnrolmentRow::as_select()).load(conn).await
+    list_query(f, page).load(conn).await
 }
 
 pub async fn count(conn: &mut AsyncPgConnection, f: &EnrolmentFilter) -> QueryResult<i64> {

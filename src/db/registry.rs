@@ -13,6 +13,7 @@ use super::schema::{
     classes, collection_windows, pupils, sites, support_approvals, support_requests, support_submissions,
 };
 use super::territory::PageRequest;
+use crate::authz::Within;
 
 /// The process whose windows this module keeps.
 pub const PROCESS: &str = "support_registry";
@@ -391,6 +392,8 @@ pub async fn pupils_by_id(conn: &mut AsyncPgConnection, ids: Vec<i64>) -> QueryR
 
 #[derive(Debug, Clone, Default)]
 pub struct PupilFilter {
+    /// The caller's scope.
+    pub within: Within,
     pub school_year: Option<i32>,
     pub institution: Option<String>,
     pub class_id: Option<i64>,
@@ -403,6 +406,11 @@ pub struct PupilFilter {
 
 fn pupils_filtered(f: &PupilFilter) -> pupils::BoxedQuery<'static, Pg> {
     let mut q = pupils::table.into_boxed();
+    match &f.within {
+        Within::School(c) => q = q.filter(pupils::institution_code.eq(c.clone())),
+        Within::Province(p) => q = q.filter(pupils::province_code.eq(p.clone())),
+        _ => {}
+    }
     if let Some(y) = f.school_year {
         q = q.filter(pupils::school_year.eq(y));
     }
@@ -437,16 +445,24 @@ fn pupils_filtered(f: &PupilFilter) -> pupils::BoxedQuery<'static, Pg> {
     q
 }
 
+/// The SQL type of a selected [`PupilRow`].
+pub type PupilSql = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<PupilRow, Pg>>;
+
+/// The query of a page of pupils, in id order.
+pub fn pupils_page_query(f: &PupilFilter, page: &PageRequest) -> pupils::BoxedQuery<'static, Pg, PupilSql> {
+    let mut q = pupils_filtered(f);
+    if let Some(after) = page.after_id() {
+        q = q.filter(pupils::id.gt(after));
+    }
+    q.order(pupils::id).limit(page.limit).select(PupilRow::as_select())
+}
+
 pub async fn pupils_page(
     conn: &mut AsyncPgConnection,
     f: &PupilFilter,
     page: &PageRequest,
 ) -> QueryResult<Vec<PupilRow>> {
-    let mut q = pupils_filtered(f);
-    if let Some(after) = page.after_id() {
-        q = q.filter(pupils::id.gt(after));
-    }
-    q.order(pupils::id).limit(page.limit).select(PupilRow::as_select()).load(conn).await
+    pupils_page_query(f, page).load(conn).await
 }
 
 pub async fn pupils_count(conn: &mut AsyncPgConnection, f: &PupilFilter) -> QueryResult<i64> {

@@ -220,14 +220,21 @@ pub struct Territory {
 ///
 /// Bergamo: five ambits, its municipalities in ISTAT-code order cut into five
 /// runs of near-equal length. Milano: six ambits, the first Milan city alone,
-/// the other 132 municipalities cut into five runs. One CTI per ambit. The
-/// four Poli START serve Milan's nine Municipi ([`START_ZONES`]) and share
-/// the city's first-cycle state sites, all sites of one institution going to
-/// the same Polo.
+/// the other 132 municipalities cut into five runs. Any other province (the
+/// national benchmark data set): one ambit per 45 municipalities or part, cut
+/// the same way. One CTI per ambit. The four Poli START serve Milan's nine
+/// Municipi ([`START_ZONES`]) and share the city's first-cycle state sites,
+/// all sites of one institution going to the same Polo.
 pub fn territory(municipalities: &[Municipality], state_sites: &[Site]) -> Territory {
     let mut t = Territory::default();
-    for (province, province_name, ambits) in [("BG", "Bergamo", 5usize), ("MI", "Milano", 6)] {
+    let provinces: BTreeSet<&str> = municipalities.iter().map(|m| m.province_code.as_str()).collect();
+    for province in provinces {
         let mut members: Vec<&Municipality> = municipalities.iter().filter(|m| m.province_code == province).collect();
+        let (province_name, ambits) = match province {
+            "BG" => ("Bergamo", 5usize),
+            "MI" => ("Milano", 6),
+            other => (other, members.len().div_ceil(45).max(1)),
+        };
         let mut runs: Vec<Vec<&Municipality>> = Vec::new();
         if province == "MI" {
             runs.push(members.iter().copied().filter(|m| m.istat_code == MILANO).collect());
@@ -259,6 +266,9 @@ pub fn territory(municipalities: &[Municipality], state_sites: &[Site]) -> Terri
                 zones: Vec::new(),
             });
         }
+    }
+    if !municipalities.iter().any(|m| m.istat_code == MILANO) {
+        return t;
     }
     let mut poli: Vec<Hub> = START_ZONES
         .iter()

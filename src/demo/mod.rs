@@ -42,34 +42,8 @@ pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow
     if loaded.as_deref() == Some(DEMO_VERSION) {
         return Ok(None);
     }
-    let territory = strict("municipalities", istat::parse(ISTAT))?;
-    let counts = strict("pupil counts", pupils::parse(PUPILS))?;
     conn.transaction::<_, anyhow::Error, _>(async move |conn| {
-        let mut report = ImportReport::default();
-        istat::write(conn, &territory, &mut report).await?;
-        let places = schools::gazetteer(conn).await?;
-        let non_state = strict("schools", schools::parse(NON_STATE, &places))?;
-        schools::write_rows(conn, &non_state.institutions, &non_state.sites, false, &mut report).await?;
-
-        let municipalities: Vec<derive::Municipality> = municipalities::table
-            .filter(municipalities::province_code.eq_any(["BG", "MI"]))
-            .order(municipalities::istat_code)
-            .select((municipalities::istat_code, municipalities::province_code, municipalities::name))
-            .load::<(String, String, String)>(conn)
-            .await?
-            .into_iter()
-            .map(|(istat_code, province_code, name)| derive::Municipality { istat_code, province_code, name })
-            .collect();
-        let mut non_state_per_municipality: HashMap<String, u32> = HashMap::new();
-        for s in &non_state.sites {
-            *non_state_per_municipality.entry(s.municipality_istat.clone()).or_default() += 1;
-        }
-        let state = derive::state_schools(&counts, &municipalities, &non_state_per_municipality);
-        schools::write_rows(conn, &state.institutions, &state.sites, true, &mut report).await?;
-        pupils::write(conn, &counts, &mut report).await?;
-
-        let territory = derive::territory(&municipalities, &state.sites);
-        write_territory(conn, &territory).await?;
+        load_territory(conn, &EMBEDDED, true).await?;
         diesel::insert_into(app_meta::table)
             .values((app_meta::key.eq("demo"), app_meta::value.eq(DEMO_VERSION)))
             .on_conflict(app_meta::key)
@@ -94,9 +68,69 @@ pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow
     .map(Some)
 }
 
+/// The published files a territory is made of: municipalities (ISTAT),
+/// non-state schools and pupils per site (Ministry), in their own formats.
+pub struct OpenData<'a> {
+    pub istat: &'a [u8],
+    pub non_state: &'a [u8],
+    pub pupils: &'a [u8],
+}
+
+/// The Bergamo and Milano rows of the published files, built into the binary.
+pub const EMBEDDED: OpenData<'static> = OpenData { istat: ISTAT, non_state: NON_STATE, pupils: PUPILS };
+
+/// Loads a territory from the open data: municipalities, schools (state
+/// institutions derived from the pupils file), pupil counts, ambits and
+/// hubs. `strict` refuses a file with any bad row (the demo's fixed files);
+/// otherwise bad rows are left out (the national files, as published).
+pub async fn load_territory(
+    conn: &mut AsyncPgConnection,
+    files: &OpenData<'_>,
+    strict_rows: bool,
+) -> anyhow::Result<()> {
+    let territory = rows(strict_rows, "municipalities", istat::parse(files.istat))?;
+    let counts = rows(strict_rows, "pupil counts", pupils::parse(files.pupils))?;
+    let mut report = ImportReport::default();
+    istat::write(conn, &territory, &mut report).await?;
+    let places = schools::gazetteer(conn).await?;
+    let non_state = rows(strict_rows, "schools", schools::parse(files.non_state, &places))?;
+    schools::write_rows(conn, &non_state.institutions, &non_state.sites, false, &mut report).await?;
+
+    let municipalities: Vec<derive::Municipality> = municipalities::table
+        .order(municipalities::istat_code)
+        .select((municipalities::istat_code, municipalities::province_code, municipalities::name))
+        .load::<(String, String, String)>(conn)
+        .await?
+        .into_iter()
+        .map(|(istat_code, province_code, name)| derive::Municipality { istat_code, province_code, name })
+        .collect();
+    let mut non_state_per_municipality: HashMap<String, u32> = HashMap::new();
+    for s in &non_state.sites {
+        *non_state_per_municipality.entry(s.municipality_istat.clone()).or_default() += 1;
+    }
+    let state = derive::state_schools(&counts, &municipalities, &non_state_per_municipality);
+    schools::write_rows(conn, &state.institutions, &state.sites, true, &mut report).await?;
+    pupils::write(conn, &counts, &mut report).await?;
+    let territory = derive::territory(&municipalities, &state.sites);
+    write_territory(conn, &territory).await?;
+    Ok(())
+}
+
 /// The demo files are fixed: any bad row is a bug in them.
 fn strict<T>(what: &str, parsed: Result<Parsed<T>, RowError>) -> anyhow::Result<T> {
     parsed.map_err(|e| vec![e]).and_then(Parsed::strict).map_err(|errors| anyhow::anyhow!("demo {what}: {errors:?}"))
+}
+
+/// Strictly, or as published files come: the good rows, with a count of the rest.
+fn rows<T>(strict_rows: bool, what: &str, parsed: Result<Parsed<T>, RowError>) -> anyhow::Result<T> {
+    if strict_rows {
+        return strict(what, parsed);
+    }
+    let parsed = parsed.map_err(|e| anyhow::anyhow!("{what}: {e:?}"))?;
+    if !parsed.errors.is_empty() {
+        tracing::info!(what, left_out = parsed.errors.len(), "rows left out of the open data");
+    }
+    Ok(parsed.data)
 }
 
 async fn write_territory(conn: &mut AsyncPgConnection, t: &derive::Territory) -> QueryResult<()> {

@@ -491,6 +491,7 @@ impl EnrolmentRequestFilter {
             None => None,
         };
         Ok(EnrolmentFilter {
+            within: Default::default(),
             statuses: self.status.map(|s| s.into_iter().map(|x| Status::from(x).as_str().to_owned()).collect()),
             school_year: stored_year_arg("filter.schoolYear", self.school_year.as_deref())?,
             municipality: istat_arg("filter.municipality", self.municipality)?,
@@ -579,8 +580,8 @@ impl RefugeesQuery {
         after: Option<String>,
         filter: Option<EnrolmentRequestFilter>,
     ) -> Result<Connection<EnrolmentRequest>> {
-        authorize(ctx, ObjectKind::EnrolmentRequest, Action::Read)?;
-        let filter = filter.unwrap_or_default().checked()?;
+        let within = caller(ctx, ObjectKind::EnrolmentRequest, Action::Read)?.within();
+        let filter = EnrolmentFilter { within, ..filter.unwrap_or_default().checked()? };
         let page = page_request_by_id(first, after)?;
         let (f, p) = (filter.clone(), page.clone());
         let rows = db(ctx).run(move |c| Box::pin(async move { q::list(c, &f, &p).await })).await?;

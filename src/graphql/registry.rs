@@ -689,9 +689,10 @@ impl RegistryQuery {
         after: Option<String>,
         filter: Option<PupilFilterInput>,
     ) -> Result<Connection<Pupil>> {
-        authorize(ctx, ObjectKind::Pupil, Action::Read)?;
+        let within = caller(ctx, ObjectKind::Pupil, Action::Read)?.within();
         let f = filter.unwrap_or_default();
         let filter = PupilFilter {
+            within,
             school_year: stored_year_arg("filter.schoolYear", f.school_year.as_deref())?,
             institution: code_arg("filter.school", f.school, 10)?,
             class_id: f.class_id.as_ref().map(|c| id_arg("filter.classId", c)).transpose()?,

@@ -11,6 +11,7 @@ mod garage;
 mod http;
 mod imports;
 mod lifecycle;
+mod plans;
 mod recovery;
 mod refugees;
 mod registry;

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::harness::{TestApp, TestDb, demo_accounts};
 
 /// The subject a demo account acts as (its first membership).
-async fn subject_of(db: &TestDb, email: &str) -> Subject {
+pub async fn subject_of(db: &TestDb, email: &str) -> Subject {
     let mut conn = db.conn().await;
     let user = accounts::user_by_email(&mut conn, email).await.unwrap().unwrap();
     let m = accounts::memberships_of(&mut conn, user.id).await.unwrap().remove(0);
