@@ -226,6 +226,16 @@ async fn rows(
     .execute(conn)
     .await?;
 
+    // The support registry's collection window is open in every province, so
+    // that schools that have not submitted can still change their requests.
+    diesel::sql_query(format!(
+        "INSERT INTO collection_windows (province_code, process, school_year, opens_on, closes_on, updated_by)
+         SELECT p.code, 'support_registry', {stored}, current_date - 30, current_date + 60, u.id
+         FROM provinces p JOIN users u ON u.email = 'ufficio.' || lower(p.code) || '@bench.invalid'"
+    ))
+    .execute(conn)
+    .await?;
+
     // Requests of support hours for every pupil; the office approved most of them;
     // most schools submitted.
     for sql in [

@@ -60,31 +60,46 @@ impl Links {
         self.mailer.send(email, "Ambito: account già registrato", body).await.map_err(AppError::Internal)
     }
 
-    /// Stores a pending validation and e-mails its link to its address.
-    async fn send_validation(&self, pending: PendingValidation<'_>, page: &str, subject: &str) -> AppResult<()> {
-        let (token, hash) = tokens::new_token();
-        let expires = Utc::now() + VALIDATION_VALID_FOR;
-        let email = pending.email.to_owned();
-        let (purpose, user_id, password) = (pending.purpose, pending.user_id, pending.password_hash.map(str::to_owned));
-        let to = email.clone();
-        self.db
-            .run(move |c| {
+    /// In the background: e-mails `email` a link that confirms it for
+    /// `purpose`, or, when the address already has an account, tells its
+    /// holder so instead.
+    fn validate_address(&self, purpose: Validation, email: String, user_id: Option<i64>, password: Option<String>) {
+        let l = self.clone();
+        let (what, page, subject) = match purpose {
+            Validation::Registration => {
+                ("registration", "confirm-registration", "Ambito: conferma della registrazione")
+            }
+            Validation::EmailChange => ("address change", "confirm-email", "Ambito: conferma del nuovo indirizzo"),
+        };
+        self.in_background(what, async move {
+            let known = {
+                let email = email.clone();
+                l.db.run(move |c| Box::pin(async move { q::user_id_by_email(c, &email).await })).await?
+            };
+            if known.is_some() {
+                return l.already_registered(&email).await;
+            }
+            let (token, hash) = tokens::new_token();
+            let expires = Utc::now() + VALIDATION_VALID_FOR;
+            let to = email.clone();
+            l.db.run(move |c| {
                 Box::pin(async move {
                     let v = PendingValidation { purpose, email: &to, user_id, password_hash: password.as_deref() };
                     q::create_validation(c, v, &hash, expires).await
                 })
             })
             .await?;
-        let body = format!(
-            "Gentile utente,\n\n\
-             per confermare questo indirizzo per Ambito apra questo collegamento entro 24 ore:\n\n\
-             {}\n\n\
-             Se non ha chiesto lei la registrazione o il cambio di indirizzo, ignori questo messaggio.\n\n\
-             To confirm this address for Ambito, open the link above within 24 hours.\n\
-             If you did not ask for it, ignore this message.\n",
-            self.link(page, &token)
-        );
-        self.mailer.send(&email, subject, body).await.map_err(AppError::Internal)
+            let body = format!(
+                "Gentile utente,\n\n\
+                 per confermare questo indirizzo per Ambito apra questo collegamento entro 24 ore:\n\n\
+                 {}\n\n\
+                 Se non ha chiesto lei la registrazione o il cambio di indirizzo, ignori questo messaggio.\n\n\
+                 To confirm this address for Ambito, open the link above within 24 hours.\n\
+                 If you did not ask for it, ignore this message.\n",
+                l.link(page, &token)
+            );
+            l.mailer.send(&email, subject, body).await.map_err(AppError::Internal)
+        });
     }
 }
 
@@ -104,23 +119,7 @@ pub async fn register(
     if !admit_mail_request(&links.db, &links.throttle, "register", &email, addr).await? {
         return Ok(());
     }
-    let l = links.clone();
-    links.in_background("registration", async move {
-        let known = {
-            let email = email.clone();
-            l.db.run(move |c| Box::pin(async move { q::user_id_by_email(c, &email).await })).await?
-        };
-        if known.is_some() {
-            return l.already_registered(&email).await;
-        }
-        let pending = PendingValidation {
-            purpose: Validation::Registration,
-            email: &email,
-            user_id: None,
-            password_hash: Some(&hash),
-        };
-        l.send_validation(pending, "confirm-registration", "Ambito: conferma della registrazione").await
-    });
+    links.validate_address(Validation::Registration, email, None, Some(hash));
     Ok(())
 }
 
@@ -219,23 +218,7 @@ pub async fn request_email_change(
     if !admit_mail_request(&links.db, &links.throttle, "email-change", &new_email, addr).await? {
         return Ok(());
     }
-    let l = links.clone();
-    links.in_background("address change", async move {
-        let known = {
-            let email = new_email.clone();
-            l.db.run(move |c| Box::pin(async move { q::user_id_by_email(c, &email).await })).await?
-        };
-        if known.is_some() {
-            return l.already_registered(&new_email).await;
-        }
-        let pending = PendingValidation {
-            purpose: Validation::EmailChange,
-            email: &new_email,
-            user_id: Some(user.id),
-            password_hash: None,
-        };
-        l.send_validation(pending, "confirm-email", "Ambito: conferma del nuovo indirizzo").await
-    });
+    links.validate_address(Validation::EmailChange, new_email, Some(user.id), None);
     Ok(())
 }
 
