@@ -669,6 +669,8 @@ impl Dimension {
 
 #[derive(Debug, Clone, Default)]
 pub struct ReportFilter {
+    /// The caller's scope.
+    pub within: Within,
     pub institution: Option<String>,
     pub municipality: Option<String>,
     pub ambit: Option<String>,
@@ -731,8 +733,9 @@ pub async fn report(
     let sql = format!(
         "SELECT {}, count(*) AS pupils, count(r.pupil_id) AS pupils_with_request,
                 coalesce(sum(r.hours), 0)::int8 AS requested_hours, coalesce(sum(a.hours), 0)::int8 AS approved_hours
-         {PUPILS_OF_YEAR} {FILTERED} {group} {order}",
-        select.join(", ")
+         {PUPILS_OF_YEAR} {} {group} {order}",
+        select.join(", "),
+        where_clause(f)
     );
     filtered(sql, year, f).load(conn).await
 }
@@ -754,7 +757,18 @@ const FILTERED: &str = "WHERE p.school_year = $1
            AND ($5::text IS NULL OR c.school_order = $5)
            AND ($6::text IS NULL OR p.severity = $6)";
 
-/// `sql` (over [`PUPILS_OF_YEAR`] and [`FILTERED`]) with the year and the filter bound.
+/// [`FILTERED`] and the caller's scope (`$7`), as an equality the planner
+/// can use an index for.
+fn where_clause(f: &ReportFilter) -> String {
+    let scope = match f.within {
+        Within::School(_) => "p.institution_code = $7",
+        Within::Province(_) => "p.province_code = $7",
+        _ => "$7::text IS NULL",
+    };
+    format!("{FILTERED} AND {scope}")
+}
+
+/// `sql` (over [`PUPILS_OF_YEAR`] and [`where_clause`]) with the year, the filter and the scope bound.
 fn filtered(
     sql: String,
     year: i32,
@@ -768,6 +782,10 @@ fn filtered(
         .bind::<Nullable<Text>, _>(f.ambit.clone())
         .bind::<Nullable<Text>, _>(f.order.clone())
         .bind::<Nullable<Text>, _>(f.severity.clone())
+        .bind::<Nullable<Text>, _>(match &f.within {
+            Within::School(c) | Within::Province(c) => Some(c.clone()),
+            _ => None,
+        })
 }
 
 /// One pupil as the registry export lists it ("scarica dettaglio anagrafica").
@@ -829,9 +847,10 @@ pub async fn export_rows(conn: &mut AsyncPgConnection, year: i32, f: &ReportFilt
                 p.revision_on, p.certified_by, r.ratio, r.hours, a.hours AS approved_hours
          {PUPILS_OF_YEAR}
          JOIN institutions i ON i.code = p.institution_code
-         {FILTERED}
+         {}
          ORDER BY p.institution_code, c.site_code, c.school_order, c.year_of_study, c.section,
-                  p.last_name, p.first_name, p.id"
+                  p.last_name, p.first_name, p.id",
+        where_clause(f)
     );
     filtered(sql, year, f).load(conn).await
 }

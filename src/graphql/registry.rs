@@ -773,7 +773,7 @@ impl RegistryQuery {
         group_by: Vec<RegistryDimension>,
         filter: Option<RegistryReportFilter>,
     ) -> Result<Vec<RegistryReportRow>> {
-        authorize(ctx, ObjectKind::Pupil, Action::Read)?;
+        let within = caller(ctx, ObjectKind::Pupil, Action::Read)?.within();
         let year = year_arg("schoolYear", &school_year)?.stored();
         let mut dims: Vec<Dimension> = Vec::new();
         for d in group_by.into_iter().map(Dimension::from) {
@@ -783,6 +783,7 @@ impl RegistryQuery {
         }
         let f = filter.unwrap_or_default();
         let filter = ReportFilter {
+            within,
             institution: code_arg("filter.school", f.school, 10)?,
             municipality: istat_arg("filter.municipality", f.municipality)?,
             ambit: code_arg("filter.ambit", f.ambit, 16)?,

@@ -57,6 +57,7 @@ fn filter_of(p: &ExportParams) -> Result<(SchoolYear, ReportFilter), AppError> {
     Ok((
         year,
         ReportFilter {
+            within: Default::default(),
             institution: code_arg("school", p.school.clone(), 10)?,
             municipality: istat_arg("municipality", p.municipality.clone())?,
             ambit: code_arg("ambit", p.ambit.clone(), 16)?,
@@ -143,6 +144,7 @@ fn spreadsheet(
 async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -> Result<Response, AppError> {
     let csv = is_csv(params.format.as_deref())?;
     let (year, filter) = filter_of(params)?;
+    let filter = ReportFilter { within: caller.within(), ..filter };
     let stored = year.stored();
     let rows = db.run(move |c| Box::pin(async move { q::export_rows(c, stored, &filter).await })).await?;
     for r in &rows {
