@@ -13,6 +13,7 @@ use anyhow::{Context as _, bail};
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use crate::demo::registry::{BOYS, GIRLS, SURNAMES};
 use crate::demo::{self, OpenData};
 use crate::rules::school_year::SchoolYear;
 
@@ -46,27 +47,6 @@ pub struct Report {
 /// The password every generated account shares: benchmark data only.
 pub const BENCH_PASSWORD: &str = "ambito-bench-password";
 
-const SURNAMES: [&str; 24] = [
-    "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno",
-    "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti", "Barbieri", "Fontana",
-    "Santoro", "Mariani",
-];
-const GIRLS: [&str; 12] =
-    ["Sofia", "Giulia", "Aurora", "Alice", "Ginevra", "Emma", "Giorgia", "Greta", "Beatrice", "Anna", "Sara", "Noemi"];
-const BOYS: [&str; 12] = [
-    "Leonardo",
-    "Francesco",
-    "Alessandro",
-    "Lorenzo",
-    "Mattia",
-    "Andrea",
-    "Gabriele",
-    "Riccardo",
-    "Tommaso",
-    "Matteo",
-    "Pietro",
-    "Davide",
-];
 const MINORS: [&str; 12] =
     ["Olena", "Andrii", "Mariia", "Ahmed", "Fatima", "Yusuf", "Amina", "Ivan", "Sofiia", "Omar", "Leila", "Denys"];
 const MINOR_SURNAMES: [&str; 10] =
@@ -220,9 +200,9 @@ async fn rows(
         boys = BOYS.len(),
         surnames = SURNAMES.len(),
     ))
-    .bind::<Array<Text>, _>(texts(&GIRLS))
-    .bind::<Array<Text>, _>(texts(&BOYS))
-    .bind::<Array<Text>, _>(texts(&SURNAMES))
+    .bind::<Array<Text>, _>(texts(GIRLS))
+    .bind::<Array<Text>, _>(texts(BOYS))
+    .bind::<Array<Text>, _>(texts(SURNAMES))
     .execute(conn)
     .await?;
 
@@ -265,7 +245,9 @@ async fn rows(
     }
 
     // Refugee minors' requests, spread over the municipalities of every
-    // ambit, routed to the ambit's CTI, in every state.
+    // ambit, routed to the ambit's CTI, in every state. Without their change
+    // notices: no server listens to an empty database being filled, and
+    // 50,000 notices in one transaction would only fill the queue.
     diesel::sql_query("ALTER TABLE enrolment_requests DISABLE TRIGGER enrolment_requests_changed")
         .execute(conn)
         .await?;

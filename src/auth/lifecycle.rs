@@ -33,14 +33,9 @@ pub struct Links {
 }
 
 impl Links {
-    fn link(&self, page: &str, token: &str) -> String {
-        // The token travels in the fragment, which browsers never send to a server.
-        format!("{}/{page}#token={token}", self.url.0.trim_end_matches('/'))
-    }
-
     /// Runs `send` in the background: neither the answer nor its timing may
     /// tell whether an address has an account.
-    fn in_background(&self, what: &'static str, send: impl Future<Output = AppResult<()>> + Send + 'static) {
+    pub fn in_background(&self, what: &'static str, send: impl Future<Output = AppResult<()>> + Send + 'static) {
         tokio::spawn(async move {
             if let Err(e) = send.await {
                 tracing::error!(error = ?e, "sending a {what} e-mail failed");
@@ -53,9 +48,9 @@ impl Links {
         let body = format!(
             "Gentile utente,\n\n\
              questo indirizzo ha già un account Ambito. Per accedere usi la password che ha scelto; \
-             se non la ricorda, la reimposti da {}/forgot-password.\n\n\
+             se non la ricorda, la reimposti da {}.\n\n\
              This address already has an Ambito account: sign in, or reset the password.\n",
-            self.url.0.trim_end_matches('/')
+            self.url.page("forgot-password")
         );
         self.mailer.send(email, "Ambito: account già registrato", body).await.map_err(AppError::Internal)
     }
@@ -96,7 +91,7 @@ impl Links {
                  Se non ha chiesto lei la registrazione o il cambio di indirizzo, ignori questo messaggio.\n\n\
                  To confirm this address for Ambito, open the link above within 24 hours.\n\
                  If you did not ask for it, ignore this message.\n",
-                l.link(page, &token)
+                l.url.link(page, &token)
             );
             l.mailer.send(&email, subject, body).await.map_err(AppError::Internal)
         });

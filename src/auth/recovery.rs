@@ -22,6 +22,19 @@ pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::minutes(60);
 #[derive(Debug, Clone)]
 pub struct PublicUrl(pub String);
 
+impl PublicUrl {
+    /// A page of the front end.
+    pub fn page(&self, page: &str) -> String {
+        format!("{}/{page}", self.0.trim_end_matches('/'))
+    }
+
+    /// A page with a token in the fragment, which browsers never send to a
+    /// server: the token cannot end up in any access log.
+    pub fn link(&self, page: &str, token: &str) -> String {
+        format!("{}#token={token}", self.page(page))
+    }
+}
+
 /// Reset e-mails one account may be sent per throttle period: enough for a
 /// lost message, too few to flood a mailbox.
 pub const RESETS_PER_ACCOUNT: u32 = 3;
@@ -72,9 +85,7 @@ pub async fn send_reset_link(db: &AuthDb, mailer: &Mailer, public_url: &PublicUr
     let user_id = user.id;
     let expires = Utc::now() + RESET_VALID_FOR;
     db.run(move |c| Box::pin(async move { q::create_reset(c, user_id, &hash, expires).await })).await?;
-    // The token travels in the fragment: browsers never send it to a server,
-    // so it cannot end up in any access log.
-    let link = format!("{}/reset-password#token={token}", public_url.0.trim_end_matches('/'));
+    let link = public_url.link("reset-password", &token);
     let body = format!(
         "Gentile utente,\n\n\
          per impostare la password di Ambito apra questo collegamento entro 60 minuti:\n\n\

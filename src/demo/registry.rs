@@ -22,7 +22,7 @@ use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{self, Ratio, Severity};
 use crate::rules::tax_code::{self, Sex};
 
-const SURNAMES: &[&str] = &[
+pub(crate) const SURNAMES: &[&str] = &[
     "Rossi",
     "Russo",
     "Ferrari",
@@ -64,11 +64,11 @@ const SURNAMES: &[&str] = &[
     "Marchetti",
     "Pellegrini",
 ];
-const GIRLS: &[&str] = &[
+pub(crate) const GIRLS: &[&str] = &[
     "Sofia", "Giulia", "Aurora", "Alice", "Ginevra", "Emma", "Giorgia", "Greta", "Beatrice", "Anna", "Vittoria",
     "Chiara", "Ludovica", "Matilde", "Martina", "Nicole", "Sara", "Noemi", "Elisa", "Bianca",
 ];
-const BOYS: &[&str] = &[
+pub(crate) const BOYS: &[&str] = &[
     "Leonardo",
     "Francesco",
     "Alessandro",

@@ -247,23 +247,18 @@ impl AccountsMutation {
     /// client address are RATE_LIMITED.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let email = email_arg("email", &email)?;
-        let db = ctx.data_unchecked::<AuthDb>().clone();
-        let off = db.run(|c| Box::pin(limited::disabled(c))).await?;
+        let links = links(ctx)?;
+        let off = links.db.run(|c| Box::pin(limited::disabled(c))).await?;
         if off.contains(&AccountFunction::ExternalPasswordRecovery) && !limited::is_institutional(&email) {
             return Err(AppError::Disabled(AccountFunction::ExternalPasswordRecovery.describe().into()).into());
         }
-        let mailer =
-            ctx.data::<Mailer>().map_err(|_| AppError::internal(anyhow::anyhow!("no mailer configured")))?.clone();
         let addr = ctx.data_unchecked::<ClientAddr>();
-        if !recovery::admit_mail_request(&db, ctx.data_unchecked::<ThrottlePolicy>(), "reset", &email, addr).await? {
+        if !recovery::admit_mail_request(&links.db, &links.throttle, "reset", &email, addr).await? {
             return Ok(true);
         }
-        let url = ctx.data_unchecked::<PublicUrl>().clone();
-        // In the background: the time to answer must not depend on whether the account exists.
-        tokio::spawn(async move {
-            if let Err(e) = recovery::send_reset_link(&db, &mailer, &url, email).await {
-                tracing::error!(error = ?e, "sending a password-reset link failed");
-            }
+        let l = links.clone();
+        links.in_background("password-reset", async move {
+            recovery::send_reset_link(&l.db, &l.mailer, &l.url, email).await
         });
         Ok(true)
     }

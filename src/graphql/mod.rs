@@ -141,8 +141,7 @@ pub(crate) fn authorize<'a>(
 
 /// The caller as the use cases see it: its scope for `act` on `obj`.
 pub(crate) fn caller(ctx: &Context<'_>, obj: ObjectKind, act: Action) -> Result<Caller, AppError> {
-    let (subject, scope) = authorize(ctx, obj, act)?;
-    Ok(Caller::new(subject, scope))
+    caller_of_any(ctx, &[obj], act)
 }
 
 /// The caller, when the policies let them `act` on one of `objs` at least

@@ -15,11 +15,11 @@ use ambito::db::registry::{self, PupilFilter};
 use ambito::db::territory::PageRequest;
 use ambito::db::{Explain, RequestDb};
 use ambito::seed::{self, BENCH_PASSWORD, Scale};
-use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
 use crate::harness::TestDb;
+use crate::refugees::code_where;
 use crate::row_security::subject_of;
 
 /// Tables that grow with the country: a sequential scan of one is a regression.
@@ -41,17 +41,6 @@ fn seq_scans(node: &Value, out: &mut Vec<String>) {
     for child in node["Plans"].as_array().into_iter().flatten() {
         seq_scans(child, out);
     }
-}
-
-#[derive(QueryableByName)]
-struct Code {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    code: String,
-}
-
-async fn busiest(db: &TestDb, sql: &str) -> String {
-    let mut conn = db.conn().await;
-    diesel::sql_query(sql).get_result::<Code>(&mut conn).await.unwrap().code
 }
 
 /// The caller `email` acts as, with the scope the policies give it on `kind`.
@@ -86,7 +75,7 @@ async fn scoped_lists_read_through_indexes_at_scale() {
     let page = PageRequest { after: None, limit: 51 };
 
     let school =
-        busiest(&db, "SELECT institution_code AS code FROM pupils GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").await;
+        code_where(&db, "SELECT institution_code AS code FROM pupils GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").await;
     // The filters the resolvers build for these callers.
     let (subject, who) =
         caller(&db, &authz, &format!("{}@istruzione.it", school.to_lowercase()), ObjectKind::Pupil).await;
@@ -94,7 +83,8 @@ async fn scoped_lists_read_through_indexes_at_scale() {
     let w1 = plan(&db, &authz, &subject, w1).await;
 
     let hub =
-        busiest(&db, "SELECT hub_code AS code FROM enrolment_requests GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").await;
+        code_where(&db, "SELECT hub_code AS code FROM enrolment_requests GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+            .await;
     let (subject, who) =
         caller(&db, &authz, &format!("{}@bench.invalid", hub.to_lowercase()), ObjectKind::EnrolmentRequest).await;
     let open = EnrolmentFilter {

@@ -22,8 +22,8 @@ struct Code {
     code: String,
 }
 
-/// The institution the demo gave an account to by the same rule.
-async fn code_where(db: &TestDb, sql: &str) -> String {
+/// The code a one-row query returns (as `code`).
+pub async fn code_where(db: &TestDb, sql: &str) -> String {
     let mut conn = db.conn().await;
     diesel::sql_query(sql).get_result::<Code>(&mut conn).await.unwrap().code
 }
