@@ -2,14 +2,24 @@
 """Prepares the benchmark's requests: signs in as many organisations of the
 seeded database (`ambito seed`), and writes one file per workload with a
 line `token<TAB>GraphQL request` per request to send. Also fills the
-`bench_callers` table the pgbench ceiling scripts read their callers from.
+`bench_callers` table the pgbench ceiling scripts read their callers from,
+and writes the same requests for PostGraphile (`pgl-wN.txt`), each with an
+HS256 JWT whose claims are the caller's row-security settings.
 
-Usage: prepare.py URL OUT_DIR SCHOOL_YEAR PSQL...
+The settings are those Ambito sets for a membership (`Authorizer::settings`):
+who, which organisation, and a scope per object kind and action from
+policies/policy.csv.
+
+Usage: prepare.py URL OUT_DIR SCHOOL_YEAR JWT_SECRET PSQL...
 """
+import base64
+import hashlib
+import hmac
 import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from urllib.request import Request, urlopen
 
@@ -21,12 +31,54 @@ W2 = """{ enrolmentRequests(first: 50, filter: { status: [SUBMITTED, IN_CHARGE, 
   totalCount edges { node { id status createdAt municipality { name } } } } }"""
 W3 = """query($y: String!) { registryReport(schoolYear: $y, groupBy: [ORDER, AMBIT]) {
   order ambit { code } pupils requestedHours approvedHours } }"""
+# The same documents for PostGraphile (simplify-inflection and the connection
+# filter plugin); the scope conditions are what Ambito's resolvers add.
+PGL_W1 = """query($s: String!) { pupils(first: 50, orderBy: PRIMARY_KEY_ASC, condition: { institutionCode: $s }) {
+  totalCount nodes { rowId firstName lastName severity
+  class { yearOfStudy section siteBySiteCode { code name } } supportRequest { ratio hours } } } }"""
+PGL_W2 = """query($h: String!) { enrolmentRequests(first: 50, orderBy: PRIMARY_KEY_DESC, condition: { hubCode: $h },
+  filter: { status: { in: ["submitted", "in_charge", "proposed", "declined"] } }) {
+  totalCount nodes { rowId status createdAt municipalityByMunicipalityIstat { name } } } }"""
+PGL_W3 = """query($y: Int!) { benchPglRegistryReport(schoolYear: $y) {
+  nodes { schoolOrder ambit pupils requestedHours approvedHours } } }"""
 W4 = """mutation($p: ID!, $h: Int) { requestSupportHours(pupilId: $p, ratio: "1:3", hours: $h) { hours } }"""
 
 
 def psql(cmd, sql):
-    out = subprocess.run(cmd + ["-AtF", "\t", "-c", sql], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd + ["-AtF", "\t", "-v", "ON_ERROR_STOP=1"], input=sql, check=True, capture_output=True,
+                         text=True).stdout
     return [line.split("\t") for line in out.splitlines() if line]
+
+
+def policy_scopes():
+    """role -> [(setting, scope)] from the Casbin policy, as Ambito reads it."""
+    scopes = {}
+    policy = Path(__file__).resolve().parent.parent / "policies" / "policy.csv"
+    for line in policy.read_text().splitlines():
+        f = [x.strip() for x in line.split(",")]
+        if len(f) == 5 and f[0] == "p":
+            scopes.setdefault(f[1], []).append((f"ambito.scope.{f[2]}.{f[3]}", f[4]))
+    return scopes
+
+
+def settings(membership, scopes):
+    """The transaction settings row security reads for one membership row
+    (id, user_id, role, scope_province, institution, municipality, hub)."""
+    mid, uid, role, province, school, municipality, hub = membership
+    out = {"ambito.user_id": uid, "ambito.role": role, "ambito.membership_id": mid}
+    for key, value in [("ambito.province", province), ("ambito.school", school),
+                       ("ambito.municipality", municipality), ("ambito.hub", hub)]:
+        if value:
+            out[key] = value
+    out.update(dict(scopes.get(role, [])))
+    return out
+
+
+def jwt(claims, secret):
+    def b64(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
+    return head + "." + b64(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest())
 
 
 def login(url, email):
@@ -38,7 +90,7 @@ def login(url, email):
 
 
 def main():
-    url, out, year, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    url, out, year, secret, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
     rnd = random.Random(1)
     schools = [r[0] for r in psql(cmd, "SELECT institution_code FROM pupils GROUP BY 1 ORDER BY md5(institution_code) LIMIT 200")]
     writers = psql(cmd, """SELECT p.institution_code, (array_agg(p.id ORDER BY p.id))[1:5]::text FROM pupils p
@@ -75,27 +127,36 @@ def main():
         with open(f"{out}/{name}.txt", "w") as f:
             f.write("\n".join(rows) + "\n")
 
-    # The pgbench ceiling's callers: the same organisations, with the
-    # settings row security reads (the app sets them the same way).
+    # Each caller's settings, for the pgbench ceiling (set as Ambito sets
+    # them) and as PostGraphile's JWT claims.
+    scopes = policy_scopes()
+    member = {r[0]: r[1:] for r in psql(cmd, """SELECT u.email, m.id, m.user_id, m.role, coalesce(m.scope_province, ''),
+            coalesce(m.institution_code, ''), coalesce(m.municipality_istat, ''), coalesce(m.hub_code, '')
+        FROM users u JOIN memberships m ON m.user_id = u.id""" + f" WHERE u.email IN ({','.join(repr(e) for e in emails)})")}
+    claims = {e: settings(member[e], scopes) for e in emails}
+
+    pgl = {
+        "w1": [(f"{s.lower()}@istruzione.it", PGL_W1, {"s": s}) for s in schools],
+        "w2": [(f"{h.lower()}@bench.invalid", PGL_W2, {"h": h}) for h in hubs],
+        "w3": [(o, PGL_W3, {"y": int(year.replace("/", ""))}) for o in offices],
+    }
+    for name, rows in pgl.items():
+        with open(f"{out}/pgl-{name}.txt", "w") as f:
+            f.write("\n".join(jwt(claims[e], secret) + "\t" + json.dumps({"query": q, "variables": v})
+                              for e, q, v in rows) + "\n")
+
     psql(cmd, "DROP TABLE IF EXISTS bench_callers")
     psql(cmd, """CREATE TABLE bench_callers (workload text, n int, code text, names text[], vals text[],
         PRIMARY KEY (workload, n))""")
-    school_list = ",".join(f"'{s}'" for s in schools)
-    hub_list = ",".join(f"'{h}'" for h in hubs)
-    psql(cmd, f"""INSERT INTO bench_callers
-        SELECT 'w1', row_number() OVER (ORDER BY m.institution_code), m.institution_code,
-            ARRAY['ambito.user_id', 'ambito.role', 'ambito.membership_id', 'ambito.province', 'ambito.school',
-                  'ambito.scope.pupil.read', 'ambito.scope.class.read', 'ambito.scope.support_request.read',
-                  'ambito.scope.support_approval.read'],
-            ARRAY[m.user_id::text, 'school', m.id::text, m.scope_province, m.institution_code,
-                  'school', 'school', 'school', 'school']
-        FROM memberships m WHERE m.role = 'school' AND m.institution_code IN ({school_list})""")
-    psql(cmd, f"""INSERT INTO bench_callers
-        SELECT 'w2', row_number() OVER (ORDER BY m.hub_code), m.hub_code,
-            ARRAY['ambito.user_id', 'ambito.role', 'ambito.membership_id', 'ambito.province', 'ambito.hub',
-                  'ambito.scope.enrolment_request.read'],
-            ARRAY[m.user_id::text, 'cti_hub', m.id::text, m.scope_province, m.hub_code, 'territory']
-        FROM memberships m WHERE m.role = 'cti_hub' AND m.hub_code IN ({hub_list})""")
+    rows = []
+    for w, callers in [("w1", [(s, f"{s.lower()}@istruzione.it") for s in schools]),
+                       ("w2", [(h, f"{h.lower()}@bench.invalid") for h in hubs])]:
+        for n, (code, email) in enumerate(sorted(callers), 1):
+            c = claims[email]
+            names = "ARRAY[" + ",".join(f"'{k}'" for k in c) + "]"
+            vals = "ARRAY[" + ",".join(f"'{v}'" for v in c.values()) + "]"
+            rows.append(f"('{w}', {n}, '{code}', {names}, {vals})")
+    psql(cmd, "INSERT INTO bench_callers VALUES " + ",".join(rows))
     psql(cmd, "GRANT SELECT ON bench_callers TO ambito_app")
     counts = {w: int(psql(cmd, f"SELECT count(*) FROM bench_callers WHERE workload = '{w}'")[0][0]) for w in ("w1", "w2")}
     print(json.dumps(counts))

@@ -39,33 +39,44 @@ def version(cmd):
         return "?"
 
 
+def pgl_version():
+    try:
+        return json.load(open("target/bench/pgl/node_modules/postgraphile/package.json"))["version"]
+    except OSError:
+        return "?"
+
+
 scales = [s for s in ("province", "national") if any(r.get("scale") == s for r in rows)]
 out = ["<!-- load:start -->", "",
        f"Machine: {platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
-       f"{version(['wrk', '--version'])}; {version(['/usr/lib/postgresql/15/bin/pgbench', '--version'])}. "
+       f"{version(['wrk', '--version'])}; {version(['/usr/lib/postgresql/15/bin/pgbench', '--version'])}; "
+       f"PostGraphile {pgl_version()} on Node.js {version(['target/bench/pgl/node_modules/.bin/node', '--version'])}. "
        "Server, database, load generator and pgbench share the machine.", ""]
 for scale in scales:
     seed = next((r for r in rows if r.get("scale") == scale and "seed_seconds" in r), None)
     out.append(f"**{scale} scale**" + (f" (generated in {seed['seed_seconds']:.0f} s)" if seed else ""))
     out.append("")
-    out.append("| workload | system | req/s | p50 ms | p99 ms | errors | Ambito / ceiling |")
-    out.append("|---|---|---:|---:|---:|---:|---:|")
+    out.append("| workload | system | req/s | p50 ms | p99 ms | errors | Ambito / PostGraphile | Ambito / ceiling |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for w in ("w1", "w2", "w3", "w4", "w5"):
         a = cell(scale, w, "ambito")
+        g = cell(scale, w, "postgraphile")
         c = cell(scale, w, "pgbench")
-        for system, v in (("Ambito", a), ("pgbench ceiling", c)):
+        for system, v in (("Ambito", a), ("PostGraphile 5", g), ("pgbench ceiling", c)):
             if not v:
                 continue
-            ratio = f"{a['rps'] / c['rps']:.2f}" if system == "Ambito" and a and c else ""
-            out.append(f"| {NAMES[w]} | {system} | {v['rps']:.0f} | {v['p50']:.1f} | {v['p99']:.1f} | {v['errors']} | {ratio} |")
+            vs_pgl = f"{a['rps'] / g['rps']:.2f}" if system == "Ambito" and a and g else ""
+            vs_ceiling = f"{a['rps'] / c['rps']:.2f}" if system == "Ambito" and a and c else ""
+            out.append(f"| {NAMES[w]} | {system} | {v['rps']:.0f} | {v['p50']:.1f} | {v['p99']:.1f} | {v['errors']} "
+                       f"| {vs_pgl} | {vs_ceiling} |")
     out.append("")
 if len(scales) == 2:
-    out.append("| scaling (national / province) | p99 ratio |")
-    out.append("|---|---:|")
+    out.append("| scaling (national / province), Ambito | p50 ratio | p99 ratio |")
+    out.append("|---|---:|---:|")
     for w in ("w1", "w2"):
         p, n = cell("province", w, "ambito"), cell("national", w, "ambito")
         if p and n:
-            out.append(f"| {NAMES[w]} | {n['p99'] / p['p99']:.2f} |")
+            out.append(f"| {NAMES[w]} | {n['p50'] / p['p50']:.2f} | {n['p99'] / p['p99']:.2f} |")
     out.append("")
 out.append("<!-- load:end -->")
 

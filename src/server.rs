@@ -135,9 +135,12 @@ pub fn state(pool: PgPool, authz: Authorizer, files: Files, options: Options) ->
         events: crate::events::Events::listen(pool.clone()),
         pool: pool.clone(),
     };
+    let (schema, ws_schema) = crate::graphql::schemas(services, options.explorable);
     Arc::new(AppState {
         pool,
-        schema: crate::graphql::schema(services, options.explorable),
+        schema,
+        ws_schema,
+        persisted: Default::default(),
         metrics: Metrics::new(),
         sessions: options.sessions,
         authz,

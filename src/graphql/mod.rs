@@ -1,10 +1,11 @@
-//! Schema assembly: the query root, limits, and the error codes that
-//! async-graphql's own parse and validation errors lack.
+//! Schema assembly: the query root and its limits (the checks run around
+//! each request are in [`gate`]).
 
 pub mod accounts;
 pub mod attachments;
 pub mod connection;
 pub mod events;
+pub mod gate;
 pub mod limits;
 pub mod loaders;
 pub mod refugees;
@@ -12,17 +13,8 @@ pub mod registry;
 pub mod scalars;
 pub mod territory;
 
-use std::sync::Arc;
-
 use async_graphql::dataloader::DataLoader;
-use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    Context, MergedObject, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 
 use crate::auth::passwords::Passwords;
 use crate::auth::recovery::PublicUrl;
@@ -66,17 +58,10 @@ pub fn builder() -> SchemaBuilder<Query, Mutation, events::Subscription> {
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(8)
-        .extension(ErrorCodes)
-        // Automatic persisted queries: mobile clients send a query's SHA-256
-        // instead of its text once this process has seen it.
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
 }
 
-/// Documents kept per process for automatic persisted queries. A process that
-/// lacks one answers PERSISTED_QUERY_NOT_FOUND and the client sends the text.
-pub const PERSISTED_QUERIES: usize = 2048;
-
 /// What resolvers share besides the request's own data.
+#[derive(Clone)]
 pub struct Services {
     pub passwords: Passwords,
     pub sessions: SessionPolicy,
@@ -90,10 +75,21 @@ pub struct Services {
     pub pool: crate::db::PgPool,
 }
 
-/// The served schema. Outside demo mode it cannot be explored: no
-/// introspection, no "did you mean" suggestions.
-pub fn schema(services: Services, explorable: bool) -> AmbitoSchema {
-    let mut b = builder()
+/// The schemas served over HTTP (checked by [`gate::execute`]) and over
+/// WebSocket (checked by [`gate::WsChecks`]). Outside demo mode they cannot
+/// be explored: no introspection, no "did you mean" suggestions.
+pub fn schemas(services: Services, explorable: bool) -> (AmbitoSchema, AmbitoSchema) {
+    let http = schema(builder(), services.clone(), explorable);
+    let ws = schema(builder().extension(gate::WsChecks), services, explorable);
+    (http, ws)
+}
+
+fn schema(
+    builder: SchemaBuilder<Query, Mutation, events::Subscription>,
+    services: Services,
+    explorable: bool,
+) -> AmbitoSchema {
+    let mut b = builder
         .data(services.passwords)
         .data(services.sessions)
         .data(services.throttle)
@@ -163,93 +159,3 @@ pub const PRE_EXECUTION_CODES: [&str; 6] = [
     "QUERY_TOO_MANY_ALIASES",
     "QUERY_TOO_MANY_ROOT_FIELDS",
 ];
-
-struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-fn with_code(mut err: ServerError, code: &str) -> ServerError {
-    let ext = err.extensions.get_or_insert_with(Default::default);
-    if ext.get("code").is_none() {
-        ext.set("code", code);
-    }
-    err
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
-        limits::check(&doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))?;
-        Ok(doc)
-    }
-
-    /// A persisted query skips parsing: its document meets the same limits
-    /// here, and the persisted-query errors get codes clients can act on.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        let mut request = next.run(ctx, request).await.map_err(|e| {
-            let code =
-                if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_USER_INPUT" };
-            with_code(e, code)
-        })?;
-        // Only a persisted query arrives without text (and already parsed).
-        if request.query.is_empty() {
-            let doc = request.parsed_query().map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
-            limits::check(doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))?;
-        }
-        Ok(request)
-    }
-
-    /// Errors that reach the response without a code come from
-    /// async-graphql's own coercion of argument values: the caller's input.
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        let mut response = next.run(ctx, operation_name).await;
-        response.errors =
-            std::mem::take(&mut response.errors).into_iter().map(|e| with_code(e, "BAD_USER_INPUT")).collect();
-        response
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| {
-                    let code = if e.message.contains("nested too deep") || e.message.contains("recursion depth") {
-                        "QUERY_TOO_DEEP"
-                    } else if e.message.contains("too complex") {
-                        "QUERY_TOO_COMPLEX"
-                    } else {
-                        "GRAPHQL_VALIDATION_FAILED"
-                    };
-                    with_code(e, code)
-                })
-                .collect()
-        })
-    }
-}

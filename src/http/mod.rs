@@ -19,6 +19,7 @@ use crate::auth::{SessionPolicy, Subject, subject_for};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind};
 use crate::db::{AuthDb, PgPool, RequestDb};
 use crate::error::{AppError, REQUEST_ID};
+use crate::graphql::gate::{self, PersistedQueries};
 use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
 use crate::storage::Files;
@@ -29,7 +30,11 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 pub struct AppState {
     pub pool: PgPool,
+    /// Served over HTTP, through [`gate::execute`].
     pub schema: AmbitoSchema,
+    /// Served over WebSocket, with the same checks as an extension.
+    pub ws_schema: AmbitoSchema,
+    pub persisted: PersistedQueries,
     pub metrics: Metrics,
     pub sessions: SessionPolicy,
     pub authz: Authorizer,
@@ -233,7 +238,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     if let Some(subject) = subject {
         request = request.data(subject);
     }
-    let mut response = state.schema.execute(request).await;
+    let mut response = gate::execute(&state.schema, &state.persisted, request).await;
     // All or nothing: a request with any error leaves no partial writes.
     if let Err(e) = db.finish(response.errors.is_empty()).await {
         let err = async_graphql::Error::from(e);

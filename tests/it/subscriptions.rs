@@ -118,3 +118,30 @@ async fn a_connection_without_a_valid_session_is_refused() {
         assert!(next.is_none() || next.as_ref().is_some_and(|m| m["type"] == "close"), "{next:?}");
     }
 }
+
+/// Documents sent over the socket meet the same limits as over HTTP, with
+/// the same codes: an alias flood is refused before anything runs.
+#[tokio::test]
+async fn documents_over_the_socket_meet_the_http_limits() {
+    let app = TestApp::demo().await;
+    let hub = app.login(CTI_AMBIT).await;
+    let (mut ws, ack) = connect(&app, json!({ "authorization": format!("Bearer {hub}") })).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let aliases: String = (0..40).map(|i| format!(" a{i}: enrolmentRequestChanged {{ id }}")).collect();
+    let cases = [
+        (format!("subscription {{{aliases} }}"), "QUERY_TOO_MANY_ALIASES"),
+        ("subscription { enrolmentRequestChanged { nonsense } }".to_owned(), "GRAPHQL_VALIDATION_FAILED"),
+        ("subscription { enrolmentRequestChanged { id ".to_owned(), "GRAPHQL_PARSE_FAILED"),
+    ];
+    for (n, (query, code)) in cases.into_iter().enumerate() {
+        let msg = json!({ "id": n.to_string(), "type": "subscribe", "payload": { "query": query } });
+        ws.send(Message::text(msg.to_string())).await.unwrap();
+        let answer = next_message(&mut ws, Duration::from_secs(5)).await.unwrap_or(Value::Null);
+        // async-graphql answers a refused document as a result with errors only.
+        assert_eq!(answer["type"], "next", "{answer}");
+        assert_eq!(answer["payload"]["data"], Value::Null, "{answer}");
+        assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], code, "{answer}");
+        let end = next_message(&mut ws, Duration::from_secs(5)).await.unwrap_or(Value::Null);
+        assert_eq!(end["type"], "complete", "{end}");
+    }
+}
