@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Int8, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
@@ -24,27 +25,59 @@ pub struct Event {
     pub current: Option<Value>,
 }
 
+/// Records the events in one statement of fixed text, whatever their number:
+/// a page of pupils read records fifty, and a multi-row `VALUES` list would
+/// send (and have the server parse) nine parameters per event.
 pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = events
-        .into_iter()
-        .map(|e| {
-            (
-                audit_events::action.eq(e.action),
-                audit_events::object_kind.eq(e.object_kind),
-                audit_events::object_id.eq(e.object_id),
-                audit_events::pupil_id.eq(e.pupil_id),
-                audit_events::province_code.eq(e.province),
-                audit_events::institution_code.eq(e.institution),
-                audit_events::fields.eq(e.fields),
-                audit_events::previous.eq(e.previous),
-                audit_events::current.eq(e.current),
-            )
-        })
-        .collect();
-    diesel::insert_into(audit_events::table).values(rows).execute(conn).await.map(drop)
+    let mut c = Columns::default();
+    for e in events {
+        c.action.push(e.action);
+        c.object_kind.push(e.object_kind);
+        c.object_id.push(e.object_id);
+        c.pupil_id.push(e.pupil_id);
+        c.province.push(e.province);
+        c.institution.push(e.institution);
+        // Field names are GraphQL identifiers: no commas.
+        c.fields.push(e.fields.join(","));
+        c.previous.push(e.previous);
+        c.current.push(e.current);
+    }
+    diesel::sql_query(
+        "INSERT INTO audit_events (action, object_kind, object_id, pupil_id, province_code, institution_code,
+                                   fields, previous, current)
+         SELECT a, k, o, p, pr, i, string_to_array(f, ','), prev, cur
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                     $8::jsonb[], $9::jsonb[]) AS t(a, k, o, p, pr, i, f, prev, cur)",
+    )
+    .bind::<Array<Text>, _>(c.action)
+    .bind::<Array<Text>, _>(c.object_kind)
+    .bind::<Array<Nullable<Text>>, _>(c.object_id)
+    .bind::<Array<Nullable<Int8>>, _>(c.pupil_id)
+    .bind::<Array<Nullable<Text>>, _>(c.province)
+    .bind::<Array<Nullable<Text>>, _>(c.institution)
+    .bind::<Array<Text>, _>(c.fields)
+    .bind::<Array<Nullable<Jsonb>>, _>(c.previous)
+    .bind::<Array<Nullable<Jsonb>>, _>(c.current)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// [`Event`]s column by column, as `unnest` takes them.
+#[derive(Default)]
+struct Columns {
+    action: Vec<&'static str>,
+    object_kind: Vec<&'static str>,
+    object_id: Vec<Option<String>>,
+    pupil_id: Vec<Option<i64>>,
+    province: Vec<Option<String>>,
+    institution: Vec<Option<String>>,
+    fields: Vec<String>,
+    previous: Vec<Option<Value>>,
+    current: Vec<Option<Value>>,
 }
 
 /// Where a read pupil belongs, and which of its protected fields were read.

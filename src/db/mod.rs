@@ -17,7 +17,6 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use diesel::sql_types::{Array, Text};
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{
     AnsiTransactionManager, AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, TransactionManager,
@@ -214,19 +213,35 @@ impl RequestDb {
     }
 }
 
-/// Begins a transaction as `ambito_app` with the caller's settings, in two statements.
+/// Begins a transaction as `ambito_app` with the caller's settings, in one
+/// round trip: a request's first query waits for it, and a prepared
+/// statement would be parsed afresh each time anyway (its text varies).
 async fn begin_scoped(conn: &mut AsyncPgConnection, settings: &[(String, String)]) -> QueryResult<()> {
-    AnsiTransactionManager::begin_transaction(conn).await?;
-    diesel::sql_query("SET LOCAL ROLE ambito_app").execute(conn).await?;
+    AnsiTransactionManager::begin_transaction_sql(conn, &begin_sql(settings)?).await
+}
+
+/// `BEGIN`, the role, and one `set_config` per setting, as literals.
+fn begin_sql(settings: &[(String, String)]) -> QueryResult<String> {
+    let mut sql = String::from("BEGIN; SET LOCAL ROLE ambito_app;");
     if !settings.is_empty() {
-        let (names, values): (Vec<String>, Vec<String>) = settings.iter().cloned().unzip();
-        diesel::sql_query("SELECT count(set_config(k, v, true)) FROM unnest($1::text[], $2::text[]) AS s(k, v)")
-            .bind::<Array<Text>, _>(names)
-            .bind::<Array<Text>, _>(values)
-            .execute(conn)
-            .await?;
+        let calls: Vec<String> = settings
+            .iter()
+            .map(|(k, v)| Ok(format!("set_config({}, {}, true)", literal(k)?, literal(v)?)))
+            .collect::<QueryResult<_>>()?;
+        sql.push_str(" SELECT ");
+        sql.push_str(&calls.join(", "));
     }
-    Ok(())
+    Ok(sql)
+}
+
+/// An escape-string literal, read the same whatever the server's
+/// `standard_conforming_strings`. Settings are our own names and codes, but
+/// a NUL byte cannot be sent at all, so it is refused.
+fn literal(s: &str) -> QueryResult<String> {
+    if s.contains('\0') {
+        return Err(diesel::result::Error::SerializationError("NUL byte in a setting".into()));
+    }
+    Ok(format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
 }
 
 /// The privileged handle of authentication (login, the session guard): it

@@ -407,3 +407,40 @@ async fn every_request_of_the_demo_territory_is_routed_to_exactly_its_hub() {
     }
     assert_eq!(routed, 133 * 4 * 10);
 }
+
+/// The request's transaction runs as `ambito_app` with each setting exactly
+/// as given, quotes and backslashes included: the settings travel as
+/// literals in the statement that begins the transaction.
+#[tokio::test]
+async fn request_settings_arrive_verbatim_as_the_app_role() {
+    #[derive(diesel::QueryableByName)]
+    struct Seen {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        who: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        odd: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        plain: String,
+    }
+    let db = TestDb::empty().await;
+    let odd = r"it's \' \\ E'x'; SELECT 1 --";
+    let request =
+        RequestDb::new(db.pool(), vec![("ambito.odd".into(), odd.into()), ("ambito.plain".into(), "BG".into())]);
+    let seen: Seen = request
+        .run(|c| {
+            Box::pin(
+                diesel::sql_query(
+                    "SELECT current_user::text AS who, current_setting('ambito.odd') AS odd, \
+                     current_setting('ambito.plain') AS plain",
+                )
+                .get_result(c),
+            )
+        })
+        .await
+        .unwrap();
+    request.finish(true).await.unwrap();
+    assert_eq!((seen.who.as_str(), seen.odd.as_str(), seen.plain.as_str()), ("ambito_app", odd, "BG"));
+
+    let bad = RequestDb::new(db.pool(), vec![("ambito.odd".into(), "a\0b".into())]);
+    assert!(bad.run(|c| Box::pin(diesel::sql_query("SELECT 1").execute(c))).await.is_err());
+}
