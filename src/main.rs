@@ -18,6 +18,9 @@ use ambito::storage::keys::Keyring;
 use ambito::storage::maintenance;
 use anyhow::Context as _;
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 fn init_logging(format: LogFormat) {
