@@ -43,16 +43,19 @@ struct PersistedQuery {
 }
 
 impl PersistedQueries {
-    /// The request with its document: from the cache for a hash alone, or
-    /// parsed from its text (and kept, when the text carries a hash).
-    async fn document(&self, mut request: Request) -> Result<Request, ServerError> {
+    /// The request with its document taken from the cache when it sends a
+    /// hash alone; when it sends text and a matching hash, the hash under
+    /// which to keep the document once it has passed the checks.
+    async fn resolve(&self, mut request: Request) -> Result<(Request, Option<String>), ServerError> {
         let Some(value) = request.extensions.remove("persistedQuery") else {
-            return Ok(request);
+            return Ok((request, None));
         };
         let bad = |message: &str| with_code(ServerError::new(message, None), "BAD_USER_INPUT");
-        let pq: PersistedQuery =
-            serde_json::from_value(value.into_json().map_err(|_| bad("invalid persistedQuery extension"))?)
-                .map_err(|_| bad("invalid persistedQuery extension"))?;
+        let pq: PersistedQuery = value
+            .into_json()
+            .ok()
+            .and_then(|json| serde_json::from_value(json).ok())
+            .ok_or_else(|| bad("invalid persistedQuery extension"))?;
         if pq.version != 1 {
             return Err(bad("only version 1 of the persistedQuery extension is supported"));
         }
@@ -62,28 +65,32 @@ impl PersistedQueries {
                 with_code(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
             })?;
             request.set_parsed_query(doc);
-            return Ok(request);
+            return Ok((request, None));
         }
         if crate::storage::hex(&Sha256::digest(request.query.as_bytes())) != hash {
             return Err(bad("provided sha does not match query"));
         }
-        let doc = request.parsed_query().map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?.clone();
-        // Only a document within the limits is worth keeping.
-        checked(&doc)?;
-        self.0.set(hash, doc).await;
-        Ok(request)
+        Ok((request, Some(hash)))
     }
 }
 
-/// Runs one request over HTTP: its document (persisted or parsed), the
-/// limits, execution, and a code on every error.
+/// Runs one request over HTTP: its document (persisted or parsed, then
+/// checked against the limits, so only a document within them is kept),
+/// execution, and a code on every error.
 pub async fn execute(schema: &AmbitoSchema, persisted: &PersistedQueries, request: Request) -> Response {
-    let mut request = match persisted.document(request).await {
+    let (mut request, keep) = match persisted.resolve(request).await {
         Ok(r) => r,
         Err(e) => return Response::from_errors(vec![e]),
     };
-    if let Err(e) = request.parsed_query().map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED")).and_then(checked) {
+    let doc = match request.parsed_query().map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED")) {
+        Ok(doc) => doc,
+        Err(e) => return Response::from_errors(vec![e]),
+    };
+    if let Err(e) = checked(doc) {
         return Response::from_errors(vec![e]);
+    }
+    if let Some(hash) = keep {
+        persisted.0.set(hash, doc.clone()).await;
     }
     let mut response = schema.execute(request).await;
     response.errors = std::mem::take(&mut response.errors).into_iter().map(coded).collect();
