@@ -30,22 +30,36 @@ fn env_mib(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// `size` bytes made on the fly, a mebibyte at a time, never held whole.
+/// `size` bytes made on the fly, a mebibyte at a time, never held whole: a
+/// PDF marker, then pseudo-random bytes from a fresh seed. Like real scans
+/// and PDFs they do not compress, and no two storage blocks are alike, not
+/// even across rounds: Garage compresses and deduplicates blocks, so
+/// repeated bytes would let the plain transfer skip work that ciphertext
+/// (and any real document) cannot skip.
 fn generated(size: u64) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
-    let block: bytes::Bytes = {
-        let mut b = b"%PDF-1.7\n".to_vec();
-        b.extend((0..MIB as usize - 9).map(|i| (i * 7919 % 251) as u8));
-        b.into()
-    };
-    futures_util::stream::unfold(0u64, move |sent| {
-        let block = block.clone();
-        async move {
-            if sent >= size {
-                return None;
-            }
-            let n = (size - sent).min(MIB);
-            Some((Ok(block.slice(..n as usize)), sent + n))
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).unwrap();
+    futures_util::stream::unfold((0u64, u64::from_le_bytes(seed)), move |(sent, mut state)| async move {
+        if sent >= size {
+            return None;
         }
+        let n = (size - sent).min(MIB) as usize;
+        let mut block = Vec::with_capacity(MIB as usize);
+        while block.len() < n {
+            // splitmix64: fast, and every word differs.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            block.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        }
+        block.truncate(n);
+        if sent == 0 {
+            let marker = b"%PDF-1.7\n";
+            let m = marker.len().min(n);
+            block[..m].copy_from_slice(&marker[..m]);
+        }
+        Some((Ok(block.into()), (sent + n as u64, state)))
     })
 }
 
@@ -125,32 +139,87 @@ fn rate(size: u64, d: Duration) -> f64 {
     size as f64 / MIB as f64 / d.as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
+/// CPU time a process has used so far (user and system), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let ticks: Vec<f64> = after.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
+/// The Garage node this benchmark started (its command line names our process's directory).
+fn garage_pid() -> u32 {
+    let mark = format!("ambito-garage-{}", std::process::id());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&mark))
+        })
+        .expect("the benchmark's Garage node")
+}
+
+/// One timed transfer: its rate, and the CPU seconds per GiB that this
+/// process and the Garage node spent on it.
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    rate: f64,
+    client: f64,
+    garage: f64,
+}
+
+/// Waits until the disk has the last transfer's bytes and Garage has
+/// finished its background work for it, so that no transfer pays for the
+/// one before it.
+async fn settle(garage: u32) {
+    unsafe { libc::sync() };
+    for _ in 0..40 {
+        let before = cpu_seconds(garage);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if cpu_seconds(garage) - before < 0.02 {
+            return;
+        }
+    }
+}
+
+async fn timed<F: std::future::Future<Output = ()>>(size: u64, garage: u32, f: F) -> Sample {
+    settle(garage).await;
+    let me = std::process::id();
+    let (c0, g0, t) = (cpu_seconds(me), cpu_seconds(garage), Instant::now());
+    f.await;
+    let d = t.elapsed();
+    let gib = size as f64 / (1u64 << 30) as f64;
+    Sample { rate: rate(size, d), client: (cpu_seconds(me) - c0) / gib, garage: (cpu_seconds(garage) - g0) / gib }
+}
+
+/// The round with the median rate.
+fn median_sample(mut v: Vec<Sample>) -> Sample {
+    v.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     v[v.len() / 2]
 }
 
-async fn throughput(store: &Store, size: u64, rounds: usize) -> [f64; 4] {
+async fn throughput(store: &Store, size: u64, rounds: usize) -> [Sample; 4] {
+    let garage = garage_pid();
     let (mut pu, mut pd, mut su, mut sd) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let plain = Path::from(format!("bench/plain-{round}"));
         let sealed = Path::from(format!("bench/sealed-{round}"));
-        let t = Instant::now();
-        plain_put(store, &plain, size).await;
-        pu.push(rate(size, t.elapsed()));
-        let t = Instant::now();
-        let env = sealed_put(store, &sealed, *uuid::Uuid::new_v4().as_bytes(), size).await;
-        su.push(rate(size, t.elapsed()));
-        let t = Instant::now();
-        assert_eq!(plain_get(store, &plain).await, size);
-        pd.push(rate(size, t.elapsed()));
-        let t = Instant::now();
-        assert_eq!(sealed_get(store, &sealed, &env, size).await, size);
-        sd.push(rate(size, t.elapsed()));
+        pu.push(timed(size, garage, plain_put(store, &plain, size)).await);
+        let mut env = None;
+        su.push(
+            timed(size, garage, async {
+                env = Some(sealed_put(store, &sealed, *uuid::Uuid::new_v4().as_bytes(), size).await)
+            })
+            .await,
+        );
+        let env = env.expect("sealed above");
+        pd.push(timed(size, garage, async { assert_eq!(plain_get(store, &plain).await, size) }).await);
+        sd.push(timed(size, garage, async { assert_eq!(sealed_get(store, &sealed, &env, size).await, size) }).await);
         store.delete(&plain).await.unwrap();
         store.delete(&sealed).await.unwrap();
     }
-    [median(pu), median(su), median(pd), median(sd)]
+    [median_sample(pu), median_sample(su), median_sample(pd), median_sample(sd)]
 }
 
 /// Resident memory of a process, in KiB.
@@ -319,9 +388,11 @@ fn cpu_only(size: u64) -> (f64, f64) {
     let mut sha = <sha2::Sha256 as sha2::Digest>::new();
     let mut sealed = Vec::with_capacity(64 * MIB as usize);
     let mut kept = 0usize;
+    let mut out = Vec::with_capacity(2 * MIB as usize);
     for _ in 0..size / MIB {
         sha2::Digest::update(&mut sha, &block);
-        let out = sealer.push(&block).unwrap();
+        out.clear();
+        sealer.push(&block, &mut out).unwrap();
         // Keep the first 64 MiB of ciphertext to time the opening.
         if sealed.len() + out.len() <= 64 * MIB as usize {
             sealed.extend_from_slice(&out);
@@ -335,7 +406,7 @@ fn cpu_only(size: u64) -> (f64, f64) {
     let segments = kept as u64 / ambito::storage::envelope::SEGMENT as u64;
     for i in 0..segments {
         let span = ambito::storage::envelope::segment_span(size, i);
-        opened.unseal(i as u32, false, &sealed[span.start as usize..span.end as usize]).unwrap();
+        opened.unseal_in_place(i as u32, false, &mut sealed[span.start as usize..span.end as usize]).unwrap();
     }
     (seal, rate(kept as u64, t.elapsed()))
 }
@@ -346,7 +417,7 @@ async fn main() {
     let server_size = env_mib("AMBITO_BENCH_SERVER_MIB", 1024) * MIB;
     let s3 = garage::s3();
     let store = store::s3(&s3).unwrap();
-    let rounds = 3;
+    let rounds = 5;
     let [pu, su, pd, sd] = throughput(&store, size, rounds).await;
     let (seal_cpu, open_cpu) = cpu_only(size);
 
@@ -357,8 +428,15 @@ async fn main() {
     println!("## Attachments (Garage on loopback, {} MiB, median of {rounds} interleaved rounds)\n", size / MIB);
     println!("| | plain object_store | encrypted (Ambito) | ratio |");
     println!("|---|---:|---:|---:|");
-    println!("| upload | {pu:.0} MiB/s | {su:.0} MiB/s | {:.2} |", su / pu);
-    println!("| download | {pd:.0} MiB/s | {sd:.0} MiB/s | {:.2} |", sd / pd);
+    println!("| upload | {:.0} MiB/s | {:.0} MiB/s | {:.2} |", pu.rate, su.rate, su.rate / pu.rate);
+    println!("| download | {:.0} MiB/s | {:.0} MiB/s | {:.2} |", pd.rate, sd.rate, sd.rate / pd.rate);
+    println!();
+    println!("CPU seconds per GiB moved (client / Garage), same rounds:\n");
+    println!("| | plain | encrypted |");
+    println!("|---|---:|---:|");
+    for (what, p, s) in [("upload", pu, su), ("download", pd, sd)] {
+        println!("| {what} | {:.2} / {:.2} | {:.2} / {:.2} |", p.client, p.garage, s.client, s.garage);
+    }
     println!();
     println!("In memory, one core, no I/O: sealing with SHA-256 {seal_cpu:.0} MiB/s, opening {open_cpu:.0} MiB/s.");
     println!();

@@ -13,8 +13,10 @@
 //! id, with the attachment id bound in. Keys rotate by re-wrapping, and the
 //! objects are never rewritten.
 
+use std::sync::Arc;
+
 use aead_stream::{NewStream, StreamBE32, StreamPrimitive};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, Buffer, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 
 /// Plaintext bytes per segment.
@@ -87,12 +89,19 @@ pub struct Envelope {
     attachment: [u8; 16],
     data_key: [u8; 32],
     prefix: [u8; PREFIX],
+    /// The cipher keyed once per object, not once per segment.
+    stream: Arc<StreamBE32<Aes256Gcm>>,
 }
 
 impl Envelope {
+    fn build(attachment: [u8; 16], data_key: [u8; 32], prefix: [u8; PREFIX]) -> Envelope {
+        let stream = Arc::new(StreamBE32::new(&data_key.into(), &prefix.into()));
+        Envelope { attachment, data_key, prefix, stream }
+    }
+
     /// A new file: fresh data key and nonce prefix.
     pub fn new(attachment: [u8; 16]) -> Envelope {
-        Envelope { attachment, data_key: random(), prefix: random() }
+        Envelope::build(attachment, random(), random())
     }
 
     /// Opens an existing file from its wrapped key and the object's header.
@@ -103,8 +112,7 @@ impl Envelope {
         header: &[u8],
     ) -> Result<Envelope, EnvelopeError> {
         let data_key = unwrap_key(attachment, wrapped, kek)?;
-        let prefix = parse_header(header)?;
-        Ok(Envelope { attachment, data_key, prefix })
+        Ok(Envelope::build(attachment, data_key, parse_header(header)?))
     }
 
     /// The object's first bytes.
@@ -122,26 +130,22 @@ impl Envelope {
     /// are joined into. A fresh prefix per object means no nonce is ever
     /// used twice, even when a client sends different bytes on a retry.
     pub fn reseal(attachment: [u8; 16], wrapped: &WrappedKey, kek: &Kek) -> Result<Envelope, EnvelopeError> {
-        Ok(Envelope { attachment, data_key: unwrap_key(attachment, wrapped, kek)?, prefix: random() })
+        Ok(Envelope::build(attachment, unwrap_key(attachment, wrapped, kek)?, random()))
     }
 
     /// The same data key under a fresh nonce prefix, for a new object of the file.
     pub fn fresh(&self) -> Envelope {
-        Envelope { attachment: self.attachment, data_key: self.data_key, prefix: random() }
+        Envelope::build(self.attachment, self.data_key, random())
     }
 
     /// Another object of the same file: its header gives the nonce prefix.
     pub fn with_header(&self, header: &[u8]) -> Result<Envelope, EnvelopeError> {
-        Ok(Envelope { attachment: self.attachment, data_key: self.data_key, prefix: parse_header(header)? })
+        Ok(Envelope::build(self.attachment, self.data_key, parse_header(header)?))
     }
 
     /// The data key wrapped under `kek`, with the attachment id bound in.
     pub fn wrap(&self, kek: &Kek) -> WrappedKey {
         wrap_key(self.attachment, &self.data_key, kek)
-    }
-
-    fn stream(&self) -> StreamBE32<Aes256Gcm> {
-        StreamBE32::new(&self.data_key.into(), &self.prefix.into())
     }
 
     fn aad(&self, index: u32) -> [u8; 20] {
@@ -153,17 +157,94 @@ impl Envelope {
 
     /// Seals segment `index` (at most [`SEGMENT`] bytes; the last may be shorter or empty).
     pub fn seal(&self, index: u32, last: bool, plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plaintext.len() + TAG);
+        self.seal_onto(index, last, plaintext, &mut out);
+        out
+    }
+
+    /// Seals segment `index` onto the end of `out`, encrypting in place
+    /// there: the plaintext is copied once, into the object's bytes.
+    pub fn seal_onto(&self, index: u32, last: bool, plaintext: &[u8], out: &mut Vec<u8>) {
         debug_assert!(plaintext.len() <= SEGMENT);
-        self.stream()
-            .encrypt(index, last, Payload { msg: plaintext, aad: &self.aad(index) })
-            .expect("AES-GCM sealing cannot fail")
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        self.stream
+            .encrypt_in_place(index, last, &self.aad(index), &mut Tail { vec: out, start })
+            .expect("AES-GCM sealing cannot fail");
     }
 
     /// Opens segment `index`; fails unless it is exactly what was sealed there.
     pub fn unseal(&self, index: u32, last: bool, ciphertext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        self.stream()
-            .decrypt(index, last, Payload { msg: ciphertext, aad: &self.aad(index) })
-            .map_err(|_| EnvelopeError::Segment)
+        let mut plain = ciphertext.to_vec();
+        let len = self.unseal_in_place(index, last, &mut plain)?;
+        plain.truncate(len);
+        Ok(plain)
+    }
+
+    /// Opens segment `index` where it lies, leaving its plaintext at the
+    /// start of `segment` and returning its length; fails unless it is
+    /// exactly what was sealed there.
+    pub fn unseal_in_place(&self, index: u32, last: bool, segment: &mut [u8]) -> Result<usize, EnvelopeError> {
+        let mut buffer = Fixed { len: segment.len(), bytes: segment };
+        self.stream.decrypt_in_place(index, last, &self.aad(index), &mut buffer).map_err(|_| EnvelopeError::Segment)?;
+        Ok(buffer.len)
+    }
+}
+
+/// The end of a vector, from `start`, as a buffer sealed in place.
+struct Tail<'a> {
+    vec: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl AsRef<[u8]> for Tail<'_> {
+    fn as_ref(&self) -> &[u8] {
+        &self.vec[self.start..]
+    }
+}
+
+impl AsMut<[u8]> for Tail<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.vec[self.start..]
+    }
+}
+
+impl Buffer for Tail<'_> {
+    fn extend_from_slice(&mut self, other: &[u8]) -> aes_gcm::aead::Result<()> {
+        self.vec.extend_from_slice(other);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.vec.truncate(self.start + len);
+    }
+}
+
+/// A segment opened where it lies: it can only shrink (the tag is dropped).
+struct Fixed<'a> {
+    bytes: &'a mut [u8],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Fixed<'_> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl AsMut<[u8]> for Fixed<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
+    }
+}
+
+impl Buffer for Fixed<'_> {
+    fn extend_from_slice(&mut self, _: &[u8]) -> aes_gcm::aead::Result<()> {
+        Err(aes_gcm::aead::Error)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 }
 
@@ -250,10 +331,10 @@ impl Sealer {
         Sealer { envelope, size, first, next: first, buffer: Vec::with_capacity(SEGMENT), started: false }
     }
 
-    /// Takes more plaintext; returns the object bytes now ready (the header
-    /// on the first call, which seals an empty file at once).
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        let mut out = Vec::new();
+    /// Takes more plaintext and appends the object bytes now ready to
+    /// `out` (the header on the first call, which seals an empty file at
+    /// once). Whole segments in `bytes` are sealed straight from it.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
         if !self.started {
             self.started = true;
             out.extend_from_slice(&self.envelope.header());
@@ -261,18 +342,24 @@ impl Sealer {
         let total = segments(self.size);
         loop {
             if self.next == total {
-                return if bytes.is_empty() { Ok(out) } else { Err(EnvelopeError::TooLarge) };
+                return if bytes.is_empty() { Ok(()) } else { Err(EnvelopeError::TooLarge) };
             }
             let want = segment_plain_len(self.size, self.next);
-            let take = (want - self.buffer.len()).min(bytes.len());
-            self.buffer.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.buffer.len() < want {
-                return Ok(out);
-            }
             let index = u32::try_from(self.next).map_err(|_| EnvelopeError::TooLarge)?;
-            out.extend(self.envelope.seal(index, self.next + 1 == total, &self.buffer));
-            self.buffer.clear();
+            let last = self.next + 1 == total;
+            if self.buffer.is_empty() && bytes.len() >= want {
+                self.envelope.seal_onto(index, last, &bytes[..want], out);
+                bytes = &bytes[want..];
+            } else {
+                let take = (want - self.buffer.len()).min(bytes.len());
+                self.buffer.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if self.buffer.len() < want {
+                    return Ok(());
+                }
+                self.envelope.seal_onto(index, last, &self.buffer, out);
+                self.buffer.clear();
+            }
             self.next += 1;
         }
     }
@@ -296,9 +383,10 @@ mod tests {
 
     fn seal_all(env: Envelope, data: &[u8], chunk: usize) -> Vec<u8> {
         let mut s = Sealer::new(env, data.len() as u64, 0);
-        let mut out = s.push(&[]).unwrap();
+        let mut out = Vec::new();
+        s.push(&[], &mut out).unwrap();
         for c in data.chunks(chunk.max(1)) {
-            out.extend(s.push(c).unwrap());
+            s.push(c, &mut out).unwrap();
         }
         assert!(s.complete());
         out
@@ -343,6 +431,18 @@ mod tests {
     }
 
     #[test]
+    fn sealing_in_place_keeps_the_stream_format_of_stored_objects() {
+        let env = Envelope::new(ID);
+        let data = sample(SEGMENT);
+        let reference = StreamBE32::<Aes256Gcm>::new(&env.data_key.into(), &env.prefix.into())
+            .encrypt(3, true, Payload { msg: &data, aad: &env.aad(3) })
+            .unwrap();
+        assert_eq!(env.seal(3, true, &data), reference);
+        assert_eq!(env.unseal(3, true, &reference).unwrap(), data);
+        assert_eq!(env.unseal(3, false, &reference), Err(EnvelopeError::Segment));
+    }
+
+    #[test]
     fn a_file_sealed_in_parts_opens_part_by_part_and_refuses_extra_bytes() {
         let kek = Kek::generate("k1");
         let size = 4 * SEGMENT as u64 + 9;
@@ -352,8 +452,9 @@ mod tests {
         let mut parts = Vec::new();
         for (first, bytes) in [(0u64, &data[..2 * SEGMENT]), (2, &data[2 * SEGMENT..])] {
             let mut s = Sealer::new(Envelope::reseal(ID, &wrapped, &kek).unwrap(), size, first);
-            let mut out = s.push(bytes).unwrap();
-            out.extend(s.push(&[]).unwrap());
+            let mut out = Vec::new();
+            s.push(bytes, &mut out).unwrap();
+            s.push(&[], &mut out).unwrap();
             assert_eq!(s.sealed(), if first == 0 { 2 } else { 3 });
             assert_eq!(s.complete(), first == 2);
             parts.push((first, out));
@@ -372,7 +473,7 @@ mod tests {
         assert_eq!(plain, data);
 
         let mut s = Sealer::new(Envelope::new(ID), 10, 0);
-        assert_eq!(s.push(&[0; 11]).err(), Some(EnvelopeError::TooLarge));
+        assert_eq!(s.push(&[0; 11], &mut Vec::new()).err(), Some(EnvelopeError::TooLarge));
     }
 
     #[test]
@@ -388,8 +489,7 @@ mod tests {
         let size = 3 * SEGMENT as u64 + 10;
         let data = sample(size as usize);
         let env = Envelope::new(ID);
-        let object =
-            seal_all(Envelope { attachment: env.attachment, data_key: env.data_key, prefix: env.prefix }, &data, 9999);
+        let object = seal_all(env.clone(), &data, 9999);
         let opened = reopen(&env, &kek, &object);
 
         let mut flipped = object.clone();
@@ -407,7 +507,7 @@ mod tests {
         assert_eq!(open_all(&opened, truncated, 3 * SEGMENT as u64), Err(EnvelopeError::Segment));
 
         // Another attachment's object under this attachment's id.
-        let other = Envelope { attachment: *b"attachment-0002!", data_key: env.data_key, prefix: env.prefix };
+        let other = Envelope::build(*b"attachment-0002!", env.data_key, env.prefix);
         let swapped = seal_all(other, &data, 9999);
         assert_eq!(open_all(&opened, &swapped, size), Err(EnvelopeError::Segment));
     }

@@ -9,11 +9,11 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt as _};
 
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::envelope::{self, Envelope, EnvelopeError, HEADER, SEGMENT, Sealer, part_span};
+use super::envelope::{self, Envelope, EnvelopeError, HEADER, SEGMENT, Sealer, TAG, part_span};
 use crate::rules::files::SNIFF;
 
 pub type Store = Arc<dyn ObjectStore>;
@@ -99,6 +99,61 @@ fn writer(store: &Store, path: &Path) -> BufWriter {
     BufWriter::with_capacity(Arc::clone(store), path.clone(), 8 << 20).with_max_concurrency(2)
 }
 
+/// Sealed bytes gathered before they are handed to the multipart writer,
+/// which takes them as they are, without another copy.
+const HANDOFF: usize = 1 << 20;
+
+/// Plaintext in, sealed object out: a [`Sealer`] in front of the multipart
+/// writer, hashing the plaintext on the way when asked to.
+struct SealedWriter {
+    writer: BufWriter,
+    sealer: Sealer,
+    sha: Option<Sha256>,
+    out: Vec<u8>,
+}
+
+impl SealedWriter {
+    fn new(store: &Store, path: &Path, sealer: Sealer, hash: bool) -> SealedWriter {
+        SealedWriter { writer: writer(store, path), sealer, sha: hash.then(Sha256::new), out: Self::buffer() }
+    }
+
+    fn buffer() -> Vec<u8> {
+        Vec::with_capacity(HANDOFF + 2 * (SEGMENT + TAG))
+    }
+
+    async fn push(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        if let Some(h) = &mut self.sha {
+            h.update(bytes);
+        }
+        self.sealer.push(bytes, &mut self.out)?;
+        if self.out.len() >= HANDOFF {
+            self.hand_off().await?;
+        }
+        Ok(())
+    }
+
+    async fn hand_off(&mut self) -> Result<(), StoreError> {
+        let out = std::mem::replace(&mut self.out, Self::buffer());
+        if !out.is_empty() {
+            self.writer.put(out.into()).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Option<Sha256>, StoreError> {
+        self.hand_off().await?;
+        self.writer.shutdown().await?;
+        Ok(self.sha)
+    }
+
+    async fn abort(mut self) {
+        let _ = self.writer.abort().await;
+    }
+}
+
+/// Bytes read from the sender at a time.
+const READ: usize = 4 * SEGMENT;
+
 /// Seals the bytes of a file of `size` bytes that `reader` delivers,
 /// starting at segment `first`, into the object `path`, as they stream.
 /// Starting at the file's beginning, `check` sees its first bytes before
@@ -114,16 +169,14 @@ pub async fn put_part(
     mut reader: impl AsyncRead + Unpin,
     check: impl FnOnce(&[u8]) -> Result<(), String>,
 ) -> Result<Part, StoreError> {
-    let mut writer = writer(store, path);
-    let mut sealer = Sealer::new(envelope, size, first);
-    let mut sha = (first == 0).then(Sha256::new);
+    let mut sink = SealedWriter::new(store, path, Sealer::new(envelope, size, first), first == 0);
     let mut check = (first == 0).then_some(check);
     let sniff = (SNIFF as u64).min(size) as usize;
     let mut head = Vec::with_capacity(sniff);
-    let mut buf = vec![0u8; SEGMENT];
+    let mut buf = vec![0u8; READ];
     let mut interrupted = false;
     let outcome: Result<(), StoreError> = async {
-        writer.write_all(&sealer.push(&[])?).await?;
+        sink.push(&[]).await?;
         loop {
             let n = match reader.read(&mut buf).await {
                 Ok(0) => break,
@@ -142,48 +195,35 @@ pub async fn put_part(
                     continue;
                 }
                 (check.take().expect("checked above"))(&head).map_err(StoreError::Content)?;
-                push(&mut writer, &mut sealer, sha.as_mut(), &std::mem::take(&mut head)).await?;
+                sink.push(&std::mem::take(&mut head)).await?;
             }
-            push(&mut writer, &mut sealer, sha.as_mut(), bytes).await?;
+            sink.push(bytes).await?;
         }
         if let Some(c) = check.take()
             && (!interrupted || head.len() == sniff)
         {
             c(&head).map_err(StoreError::Content)?;
-            push(&mut writer, &mut sealer, sha.as_mut(), &head).await?;
+            sink.push(&head).await?;
         }
         Ok(())
     }
     .await;
     if let Err(e) = outcome {
-        let _ = writer.abort().await;
+        sink.abort().await;
         return Err(match e {
             StoreError::Envelope(EnvelopeError::TooLarge) => StoreError::TooLarge(size),
             e => e,
         });
     }
-    let segments = sealer.sealed();
+    let segments = sink.sealer.sealed();
     if segments == 0 {
-        let _ = writer.abort().await;
+        sink.abort().await;
         return Ok(Part { segments, complete: false, sha256: None, interrupted: true });
     }
-    writer.shutdown().await?;
-    let complete = sealer.complete();
+    let complete = sink.sealer.complete();
+    let sha = sink.finish().await?;
     let sha256 = sha.filter(|_| complete).map(|h| h.finalize().into());
     Ok(Part { segments, complete, sha256, interrupted: interrupted || !complete })
-}
-
-async fn push(
-    writer: &mut BufWriter,
-    sealer: &mut Sealer,
-    sha: Option<&mut Sha256>,
-    bytes: &[u8],
-) -> Result<(), StoreError> {
-    if let Some(h) = sha {
-        h.update(bytes);
-    }
-    writer.write_all(&sealer.push(bytes)?).await?;
-    Ok(())
 }
 
 /// An object holding segments `first..=last` of a file of `size` bytes.
@@ -204,30 +244,28 @@ pub async fn join_parts(
     parts: &[Piece],
     path: &Path,
 ) -> Result<Stored, StoreError> {
-    let mut writer = writer(store, path);
-    let mut sealer = Sealer::new(key.fresh(), size, 0);
-    let mut sha = Sha256::new();
+    let mut sink = SealedWriter::new(store, path, Sealer::new(key.fresh(), size, 0), true);
     let outcome: Result<(), StoreError> = async {
-        writer.write_all(&sealer.push(&[])?).await?;
+        sink.push(&[]).await?;
         for p in parts {
             let env = key.with_header(&header(store, &p.path).await?)?;
-            let mut chunks =
+            let mut segments =
                 std::pin::pin!(decrypted(store.clone(), p.path.clone(), env, size, p.first, p.first..=p.last));
-            while let Some(chunk) = chunks.next().await {
-                push(&mut writer, &mut sealer, Some(&mut sha), &chunk?.1).await?;
+            while let Some(segment) = segments.next().await {
+                sink.push(&segment?.1).await?;
             }
         }
-        if !sealer.complete() {
+        if !sink.sealer.complete() {
             return Err(EnvelopeError::Segment.into());
         }
         Ok(())
     }
     .await;
     if let Err(e) = outcome {
-        let _ = writer.abort().await;
+        sink.abort().await;
         return Err(e);
     }
-    writer.shutdown().await?;
+    let sha = sink.finish().await?.expect("hashed");
     Ok(Stored { size, sha256: sha.finalize().into() })
 }
 
@@ -236,14 +274,25 @@ pub async fn header(store: &Store, path: &Path) -> Result<Vec<u8>, StoreError> {
     Ok(store.get_range(path, 0..HEADER as u64).await?.to_vec())
 }
 
-/// Segments decrypted per chunk handed on: fewer, larger chunks, still bounded memory.
+/// Segments fetched and opened together.
 const BATCH: u64 = 16;
 
+/// Batches of ciphertext fetched ahead: while one batch is opened, the
+/// next ones arrive, so the network and the cipher work at the same time.
+const AHEAD: usize = 2;
+
+/// The ciphertext of segments `first..=last`.
+struct Batch {
+    first: u64,
+    last: u64,
+    bytes: bytes::BytesMut,
+}
+
 /// The plaintext of segments `segs` of an object that holds segments
-/// `base..` of a file of `size` bytes, in chunks of up to [`BATCH`]
-/// segments, each with the index of its first segment. One streamed GET
-/// for the whole span: no round trip per chunk, and memory stays at a chunk
-/// whatever the size.
+/// `base..` of a file of `size` bytes, one segment at a time with its
+/// index. One streamed GET for the whole span, read ahead by a task of its
+/// own; each batch is opened where it lies and handed on as slices of it,
+/// so memory stays at a few batches whatever the size.
 fn decrypted(
     store: Store,
     path: Path,
@@ -251,49 +300,75 @@ fn decrypted(
     size: u64,
     base: u64,
     segs: std::ops::RangeInclusive<u64>,
-) -> impl futures_util::Stream<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'static {
-    struct State {
-        body: Option<futures_util::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>>,
-        buf: Vec<u8>,
-        next: u64,
-    }
-    let (first, last) = (*segs.start(), *segs.end());
+) -> impl futures_util::Stream<Item = Result<(u64, bytes::Bytes), StoreError>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
+    tokio::spawn(fetch(store, path, size, base, segs, tx));
     let total = envelope::segments(size);
-    futures_util::stream::try_unfold(State { body: None, buf: Vec::new(), next: first }, move |mut st| {
-        let (store, path, envelope) = (store.clone(), path.clone(), envelope.clone());
+    futures_util::stream::try_unfold(rx, move |mut rx| {
+        let envelope = envelope.clone();
         async move {
-            if st.next > last {
-                return Ok(None);
-            }
-            if st.body.is_none() {
-                let span = part_span(size, base, first).start..part_span(size, base, last).end;
-                let options = object_store::GetOptions { range: Some(span.into()), ..Default::default() };
-                st.body = Some(store.get_opts(&path, options).await?.into_stream());
-            }
-            let upto = (st.next + BATCH - 1).min(last);
-            let need = (part_span(size, base, upto).end - part_span(size, base, st.next).start) as usize;
-            let body = st.body.as_mut().expect("opened above");
-            while st.buf.len() < need {
-                match body.next().await {
-                    Some(chunk) => st.buf.extend_from_slice(&chunk?),
-                    // The object ends early: truncated.
-                    None => return Err(EnvelopeError::Segment.into()),
-                }
-            }
-            let mut plain = Vec::with_capacity(((upto - st.next + 1) as usize) * SEGMENT);
+            let Some(batch) = rx.recv().await else { return Ok::<_, StoreError>(None) };
+            let Batch { first, last, mut bytes } = batch?;
+            let mut opened = Vec::with_capacity((last - first + 1) as usize);
             let mut at = 0;
-            for i in st.next..=upto {
+            for i in first..=last {
                 let len = (part_span(size, base, i).end - part_span(size, base, i).start) as usize;
                 let index = u32::try_from(i).map_err(|_| EnvelopeError::TooLarge)?;
-                plain.extend(envelope.unseal(index, i + 1 == total, &st.buf[at..at + len])?);
+                let plain = envelope.unseal_in_place(index, i + 1 == total, &mut bytes[at..at + len])?;
+                opened.push((i, at..at + plain));
                 at += len;
             }
-            st.buf.drain(..need);
-            let chunk = (st.next, plain);
-            st.next = upto + 1;
-            Ok(Some((chunk, st)))
+            let bytes = bytes.freeze();
+            let segments = opened.into_iter().map(move |(i, span)| Ok::<_, StoreError>((i, bytes.slice(span))));
+            Ok(Some((futures_util::stream::iter(segments), rx)))
         }
     })
+    .try_flatten()
+}
+
+/// Reads segments `segs` of the object into batches and sends them on,
+/// until the receiver is gone; the first failure is sent and ends it.
+async fn fetch(
+    store: Store,
+    path: Path,
+    size: u64,
+    base: u64,
+    segs: std::ops::RangeInclusive<u64>,
+    tx: tokio::sync::mpsc::Sender<Result<Batch, StoreError>>,
+) {
+    let (first, last) = (*segs.start(), *segs.end());
+    let outcome: Result<(), StoreError> = async {
+        if first > last {
+            return Ok(());
+        }
+        let span = part_span(size, base, first).start..part_span(size, base, last).end;
+        let options = object_store::GetOptions { range: Some(span.into()), ..Default::default() };
+        let mut body = store.get_opts(&path, options).await?.into_stream();
+        let mut rest = bytes::Bytes::new();
+        let mut next = first;
+        while next <= last {
+            let upto = (next + BATCH - 1).min(last);
+            let need = (part_span(size, base, upto).end - part_span(size, base, next).start) as usize;
+            let mut batch = bytes::BytesMut::with_capacity(need);
+            while batch.len() < need {
+                if rest.is_empty() {
+                    // The object ends early: truncated.
+                    rest = body.next().await.ok_or(EnvelopeError::Segment)??;
+                }
+                let take = (need - batch.len()).min(rest.len());
+                batch.extend_from_slice(&rest.split_to(take));
+            }
+            if tx.send(Ok(Batch { first: next, last: upto, bytes: batch })).await.is_err() {
+                return Ok(());
+            }
+            next = upto + 1;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        let _ = tx.send(Err(e)).await;
+    }
 }
 
 /// Plaintext bytes `range` of a stored file of `size` bytes, as a stream of
@@ -308,12 +383,12 @@ pub fn plaintext(
     // An empty range asks for no segment: the stream ends at once.
     #[allow(clippy::reversed_empty_ranges)]
     let segs = if range.is_empty() { 1..=0 } else { envelope::segments_for(&range) };
-    decrypted(store, path, envelope, size, 0, segs).map(move |chunk| {
-        let (first, plain) = chunk?;
-        let start = first * SEGMENT as u64;
+    decrypted(store, path, envelope, size, 0, segs).map(move |segment| {
+        let (index, plain) = segment?;
+        let start = index * SEGMENT as u64;
         let from = range.start.saturating_sub(start) as usize;
         let to = ((range.end - start) as usize).min(plain.len());
-        Ok(bytes::Bytes::from(plain).slice(from..to))
+        Ok(plain.slice(from..to))
     })
 }
 
@@ -333,8 +408,8 @@ pub async fn read_range(
     Ok(out)
 }
 
-/// Decrypts a whole stored file batch by batch, handing each piece of
-/// plaintext to `sink`, and returns its SHA-256: memory stays at a batch.
+/// Decrypts a whole stored file segment by segment, handing each piece of
+/// plaintext to `sink`, and returns its SHA-256: memory stays at a few batches.
 pub async fn read_each(
     store: &Store,
     path: &Path,
@@ -344,7 +419,7 @@ pub async fn read_each(
 ) -> Result<[u8; 32], StoreError> {
     let mut sha = Sha256::new();
     // Every segment, the empty last one of an empty file included, must open.
-    let mut chunks = std::pin::pin!(decrypted(
+    let mut segments = std::pin::pin!(decrypted(
         store.clone(),
         path.clone(),
         envelope.clone(),
@@ -352,10 +427,10 @@ pub async fn read_each(
         0,
         0..=envelope::segments(size) - 1
     ));
-    while let Some(c) = chunks.next().await {
-        let (_, c) = c?;
-        sha.update(&c);
-        sink(&c);
+    while let Some(segment) = segments.next().await {
+        let (_, plain) = segment?;
+        sha.update(&plain);
+        sink(&plain);
     }
     Ok(sha.finalize().into())
 }

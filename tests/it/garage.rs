@@ -22,8 +22,12 @@ fn binary() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two distinct free ports: both are held while the second is picked, or
+/// the system may hand out the same one twice.
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 fn cli(config: &std::path::Path, args: &[&str]) -> String {
@@ -53,7 +57,7 @@ fn start() -> S3Settings {
     let dir = std::env::temp_dir().join(format!("ambito-garage-{pid}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (rpc, api) = (free_port(), free_port());
+    let (rpc, api) = free_ports();
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).unwrap();
     let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
@@ -99,13 +103,18 @@ fn start() -> S3Settings {
     assert!(!node.is_empty(), "garage did not start: see {}", dir.join("server.log").display());
     // `node id` reads the key file; the RPC port may still be opening: retry the first call that needs it.
     let assign = ["layout", "assign", "-z", "dc1", "-c", "1G", node.as_str()];
-    for _ in 0..100 {
-        let out = Command::new(binary()).arg("-c").arg(&config).args(assign).output().unwrap();
-        if out.status.success() {
-            break;
+    let assigned = (0..100).any(|_| {
+        let ok = Command::new(binary()).arg("-c").arg(&config).args(assign).output().unwrap().status.success();
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ok
+    });
+    assert!(
+        assigned,
+        "garage did not answer on its RPC port: {}",
+        std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+    );
     cli(&config, &["layout", "show"]);
     cli(&config, &["layout", "apply", "--version", "1"]);
     let key = cli(&config, &["key", "create", "ambito-test"]);
