@@ -10,7 +10,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{enrolment_requests as er, enrolment_transitions as et, hubs, institutions, municipalities, sites};
-use super::territory::PageRequest;
+use super::territory::{MunicipalityRow, PageRequest};
 use crate::authz::Within;
 use crate::rules::refugees::{Place, Polo};
 
@@ -134,39 +134,47 @@ pub struct EnrolmentFilter {
     pub waiting_since: Option<DateTime<Utc>>,
 }
 
-fn filtered(f: &EnrolmentFilter) -> er::BoxedQuery<'static, Pg> {
-    let mut q = er::table.into_boxed();
-    match &f.within {
-        Within::School(c) => q = q.filter(er::institution_code.eq(c.clone())),
-        Within::Municipality(m) => {
-            q = q.filter(er::municipality_istat.eq(m.clone())).filter(er::origin.eq("municipality"))
+/// Adds an [`EnrolmentFilter`]'s conditions to a boxed query whose source
+/// has `enrolment_requests`: the table alone, or joined with what a list shows.
+macro_rules! filter_enrolments {
+    ($query:expr, $f:expr) => {{
+        let (mut q, f) = ($query, $f);
+        match &f.within {
+            Within::School(c) => q = q.filter(er::institution_code.eq(c.clone())),
+            Within::Municipality(m) => {
+                q = q.filter(er::municipality_istat.eq(m.clone())).filter(er::origin.eq("municipality"))
+            }
+            Within::Hub(h) => q = q.filter(er::hub_code.eq(h.clone())),
+            Within::Province(p) => q = q.filter(er::province_code.eq(p.clone())),
+            Within::Unscoped => {}
         }
-        Within::Hub(h) => q = q.filter(er::hub_code.eq(h.clone())),
-        Within::Province(p) => q = q.filter(er::province_code.eq(p.clone())),
-        Within::Unscoped => {}
-    }
-    if let Some(s) = &f.statuses {
-        q = q.filter(er::status.eq_any(s.clone()));
-    }
-    if let Some(y) = f.school_year {
-        q = q.filter(er::school_year.eq(y));
-    }
-    if let Some(m) = &f.municipality {
-        q = q.filter(er::municipality_istat.eq(m.clone()));
-    }
-    if let Some(h) = &f.hub {
-        q = q.filter(er::hub_code.eq(h.clone()));
-    }
-    if let Some(s) = &f.school {
-        q = q.filter(er::institution_code.eq(s.clone()));
-    }
-    if let Some(o) = &f.order {
-        q = q.filter(er::school_order.eq(o.clone()));
-    }
-    if let Some(t) = f.waiting_since {
-        q = q.filter(er::created_at.le(t)).filter(er::status.ne_all(vec!["enrolled", "withdrawn"]));
-    }
-    q
+        if let Some(s) = &f.statuses {
+            q = q.filter(er::status.eq_any(s.clone()));
+        }
+        if let Some(y) = f.school_year {
+            q = q.filter(er::school_year.eq(y));
+        }
+        if let Some(m) = &f.municipality {
+            q = q.filter(er::municipality_istat.eq(m.clone()));
+        }
+        if let Some(h) = &f.hub {
+            q = q.filter(er::hub_code.eq(h.clone()));
+        }
+        if let Some(s) = &f.school {
+            q = q.filter(er::institution_code.eq(s.clone()));
+        }
+        if let Some(o) = &f.order {
+            q = q.filter(er::school_order.eq(o.clone()));
+        }
+        if let Some(t) = f.waiting_since {
+            q = q.filter(er::created_at.le(t)).filter(er::status.ne_all(vec!["enrolled", "withdrawn"]));
+        }
+        q
+    }};
+}
+
+fn filtered(f: &EnrolmentFilter) -> er::BoxedQuery<'static, Pg> {
+    filter_enrolments!(er::table.into_boxed(), f)
 }
 
 /// The SQL type of a selected [`EnrolmentRow`].
@@ -179,6 +187,34 @@ pub fn list_query(f: &EnrolmentFilter, page: &PageRequest) -> er::BoxedQuery<'st
         q = q.filter(er::id.lt(after));
     }
     q.order(er::id.desc()).limit(page.limit).select(EnrolmentRow::as_select())
+}
+
+/// A request with the municipality where the minor lives.
+pub type EnrolmentAlong = (EnrolmentRow, Option<MunicipalityRow>);
+
+/// A page of requests, like [`list_query`], joined with each one's
+/// municipality: what a hub's queue shows, in one statement.
+pub fn list_along_query(
+    f: &EnrolmentFilter,
+    page: &PageRequest,
+) -> impl diesel_async::methods::LoadQuery<'static, AsyncPgConnection, EnrolmentAlong>
++ diesel::query_builder::QueryFragment<Pg>
++ diesel::query_builder::QueryId
++ Send
++ 'static {
+    let mut q = filter_enrolments!(er::table.left_join(municipalities::table).into_boxed(), f);
+    if let Some(after) = page.after_id() {
+        q = q.filter(er::id.lt(after));
+    }
+    q.order(er::id.desc()).limit(page.limit).select((EnrolmentRow::as_select(), Option::<MunicipalityRow>::as_select()))
+}
+
+pub async fn list_along(
+    conn: &mut AsyncPgConnection,
+    f: &EnrolmentFilter,
+    page: &PageRequest,
+) -> QueryResult<Vec<EnrolmentAlong>> {
+    list_along_query(f, page).load(conn).await
 }
 
 /// A page of requests, newest first.

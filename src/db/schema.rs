@@ -361,6 +361,7 @@ diesel::table! {
 }
 
 diesel::joinable!(enrolment_transitions -> enrolment_requests (request_id));
+diesel::joinable!(enrolment_requests -> municipalities (municipality_istat));
 diesel::joinable!(pupils -> classes (class_id));
 diesel::joinable!(classes -> sites (site_code));
 diesel::joinable!(support_requests -> pupils (pupil_id));

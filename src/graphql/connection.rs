@@ -89,7 +89,9 @@ pub async fn connection<Row, Node: OutputType>(
 /// checked by `$request`) and, when selected, its count, both run in the
 /// request's transaction.
 macro_rules! list {
-    ($name:ident, $request:path, $filter:ty, $row:ty, $node:ident, $page:path, $count:path, $key:ident) => {
+    (@make $node:ident) => { $node };
+    (@make $node:ident $make:path) => { $make };
+    ($name:ident, $request:path, $filter:ty, $row:ty, $node:ident $(= $make:path)?, $page:path, $count:path, $($key:tt)+) => {
         async fn $name(
             ctx: &async_graphql::Context<'_>,
             filter: $filter,
@@ -110,8 +112,8 @@ macro_rules! list {
                         async move { counter.run(move |c| Box::pin(async move { $count(c, &filter).await })).await },
                     )
                 },
-                |r: &$row| r.$key.to_string(),
-                $node,
+                |r: &$row| r.$($key)+.to_string(),
+                list!(@make $node $($make)?),
             )
             .await
             .map_err(Into::into)

@@ -108,8 +108,8 @@ impl Follower {
         let status: Status = s.status.parse().map_err(|e: String| AppError::internal(anyhow::anyhow!(e)))?;
         let event = |kind, request| EnrolmentEvent { kind, id, status, version: s.version, request };
         Ok(match row {
-            Some(r) if s.version == 1 => Some(event(EnrolmentEventKind::Created, Some(EnrolmentRequest(r)))),
-            Some(r) => Some(event(EnrolmentEventKind::Changed, Some(EnrolmentRequest(r)))),
+            Some(r) if s.version == 1 => Some(event(EnrolmentEventKind::Created, Some(EnrolmentRequest::from(r)))),
+            Some(r) => Some(event(EnrolmentEventKind::Changed, Some(EnrolmentRequest::from(r)))),
             None if before => Some(event(EnrolmentEventKind::Removed, None)),
             None => None,
         })

@@ -16,7 +16,8 @@ use super::scalars::Date;
 use super::territory::{Hub, Municipality, School, SchoolOrder, code_arg, istat_arg};
 use super::{authorize, caller, db, loader};
 use crate::authz::{Action, ObjectKind, Scope};
-use crate::db::refugees::{self as q, EnrolmentFilter, EnrolmentRow, TransitionRow};
+use crate::db::refugees::{self as q, EnrolmentAlong, EnrolmentFilter, EnrolmentRow, TransitionRow};
+use crate::db::territory::MunicipalityRow;
 use crate::error::{AppError, AppResult};
 use crate::refugees::{self as uc, MoveArgs, MoveOutcome, RequestInput};
 use crate::rules::refugees::{Move, Status};
@@ -79,7 +80,19 @@ pub enum EnrolmentOrigin {
 /// A refugee minor's enrolment request. Fields a role does not need answer
 /// FORBIDDEN: the office monitors without the family's contacts, and only
 /// hubs and the office see likely duplicates.
-pub struct EnrolmentRequest(pub(crate) EnrolmentRow);
+pub struct EnrolmentRequest(pub(crate) EnrolmentRow, Option<MunicipalityRow>);
+
+impl From<EnrolmentRow> for EnrolmentRequest {
+    fn from(row: EnrolmentRow) -> EnrolmentRequest {
+        EnrolmentRequest(row, None)
+    }
+}
+
+impl From<EnrolmentAlong> for EnrolmentRequest {
+    fn from((row, municipality): EnrolmentAlong) -> EnrolmentRequest {
+        EnrolmentRequest(row, municipality)
+    }
+}
 
 /// The caller's read scope for requests.
 fn read_scope(ctx: &Context<'_>) -> Result<Scope> {
@@ -115,6 +128,10 @@ impl EnrolmentRequest {
     }
     /// Where the minor lives (for a municipality's request, the municipality that entered it).
     async fn municipality(&self, ctx: &Context<'_>) -> Result<Municipality> {
+        // A page of requests fetched it along.
+        if let Some(row) = &self.1 {
+            return Ok(Municipality(row.clone()));
+        }
         let row = loader(ctx).load_one(MunicipalityKey(self.0.municipality_istat.clone())).await?;
         Ok(Municipality(row.ok_or(AppError::NotFound)?))
     }
@@ -229,7 +246,7 @@ impl EnrolmentRequest {
                 })
             })
             .await?;
-        Ok(rows.into_iter().map(EnrolmentRequest).collect())
+        Ok(rows.into_iter().map(EnrolmentRequest::from).collect())
     }
     /// How many requests of the province share the minor's names and birth
     /// date, including those the caller cannot see. For hubs and the office.
@@ -328,7 +345,7 @@ impl EnrolmentMove {
         self.0.version
     }
     async fn request(&self) -> Option<EnrolmentRequest> {
-        self.0.row.clone().map(EnrolmentRequest)
+        self.0.row.clone().map(EnrolmentRequest::from)
     }
 }
 
@@ -344,7 +361,7 @@ pub struct EnrolmentChanges {
 impl EnrolmentChanges {
     /// Requests created or changed since the cursor, in id order.
     async fn changed(&self) -> Vec<EnrolmentRequest> {
-        self.changed.iter().cloned().map(EnrolmentRequest).collect()
+        self.changed.iter().cloned().map(EnrolmentRequest::from).collect()
     }
     /// Requests that left the caller's view since the cursor (transferred to
     /// another hub, declined by the caller's school): drop them.
@@ -583,8 +600,17 @@ impl RefugeesQuery {
         let within = caller(ctx, ObjectKind::EnrolmentRequest, Action::Read)?.within();
         let filter = EnrolmentFilter { within, ..filter.unwrap_or_default().checked()? };
         let page = page_request_by_id(first, after)?;
+        // A queue shows each minor's municipality: it comes with the page.
+        let look = ctx.look_ahead();
+        let along = look.field("edges").field("node").field("municipality").exists()
+            || look.field("nodes").field("municipality").exists();
         let (f, p) = (filter.clone(), page.clone());
-        let rows = db(ctx).run(move |c| Box::pin(async move { q::list(c, &f, &p).await })).await?;
+        let rows: Vec<EnrolmentAlong> = if along {
+            db(ctx).run(move |c| Box::pin(async move { q::list_along(c, &f, &p).await })).await?
+        } else {
+            let rows = db(ctx).run(move |c| Box::pin(async move { q::list(c, &f, &p).await })).await?;
+            rows.into_iter().map(|r| (r, None)).collect()
+        };
         let counter = db(ctx).clone();
         Ok(connection(
             ctx,
@@ -593,8 +619,8 @@ impl RefugeesQuery {
             move || {
                 Box::pin(async move { counter.run(move |c| Box::pin(async move { q::count(c, &filter).await })).await })
             },
-            |r| r.id.to_string(),
-            EnrolmentRequest,
+            |r| r.0.id.to_string(),
+            EnrolmentRequest::from,
         )
         .await?)
     }
@@ -603,7 +629,7 @@ impl RefugeesQuery {
     async fn enrolment_request(&self, ctx: &Context<'_>, id: ID) -> Result<Option<EnrolmentRequest>> {
         authorize(ctx, ObjectKind::EnrolmentRequest, Action::Read)?;
         let Ok(id) = id_arg("id", &id) else { return Ok(None) };
-        Ok(db(ctx).run(move |c| Box::pin(q::by_id(c, id))).await?.map(EnrolmentRequest))
+        Ok(db(ctx).run(move |c| Box::pin(q::by_id(c, id))).await?.map(EnrolmentRequest::from))
     }
 
     /// The recorded moves the caller may see, newest first. A hub keeps here
@@ -726,7 +752,7 @@ impl RefugeesMutation {
         input: EnrolmentRequestInput,
     ) -> Result<EnrolmentRequest> {
         let caller = caller(ctx, ObjectKind::EnrolmentRequest, Action::Write)?;
-        Ok(EnrolmentRequest(uc::create(db(ctx), &caller, input.checked()?).await?))
+        Ok(EnrolmentRequest::from(uc::create(db(ctx), &caller, input.checked()?).await?))
     }
 
     /// The municipality corrects its request's form, naming the version it read.
@@ -739,14 +765,14 @@ impl RefugeesMutation {
     ) -> Result<EnrolmentRequest> {
         let caller = caller(ctx, ObjectKind::EnrolmentRequest, Action::Write)?;
         let id = id_arg("id", &id)?;
-        Ok(EnrolmentRequest(uc::edit(db(ctx), &caller, id, version, input.checked()?).await?))
+        Ok(EnrolmentRequest::from(uc::edit(db(ctx), &caller, id, version, input.checked()?).await?))
     }
 
     /// A school registers a minor it enrolled on its own.
     async fn register_enrolled_minor(&self, ctx: &Context<'_>, input: EnrolledMinorInput) -> Result<EnrolmentRequest> {
         let caller = caller(ctx, ObjectKind::EnrolmentRequest, Action::Write)?;
         let municipality = istat_arg("input.municipality", Some(input.municipality))?.unwrap_or_default();
-        Ok(EnrolmentRequest(uc::register(db(ctx), &caller, municipality, input.minor.checked()?).await?))
+        Ok(EnrolmentRequest::from(uc::register(db(ctx), &caller, municipality, input.minor.checked()?).await?))
     }
 
     /// The hub takes a submitted request in charge.

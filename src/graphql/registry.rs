@@ -2,6 +2,8 @@
 //! certification and support-hour requests, submission and approval.
 //! Resolvers check arguments and call the use cases in `crate::registry`.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -17,9 +19,10 @@ use super::{authorize, caller, db, loader};
 use crate::authz::{Action, ObjectKind};
 use crate::db::audit::{self as trail, EventRow, TrailFilter};
 use crate::db::registry::{
-    self as q, ClassFilter, ClassRow, Dimension, PupilFilter, PupilRow, ReportFilter, ReportRow, RequestRow,
-    SubmissionRow, TotalRow, WindowRow,
+    self as q, ClassFilter, ClassRow, Dimension, PupilAlong, PupilFilter, PupilRow, ReportFilter, ReportRow,
+    RequestRow, SubmissionRow, TotalRow, WindowRow,
 };
+use crate::db::territory::SiteRow;
 use crate::error::{AppError, AppResult};
 use crate::registry::{self as uc, ClassInput, PupilInput, PupilPatch};
 use crate::rules::order::SchoolOrder as DomainOrder;
@@ -117,50 +120,63 @@ impl CollectionWindow {
 }
 
 /// A class (classe and sezione) of a site, for one school year.
-pub struct SchoolClass(ClassRow);
+pub struct SchoolClass {
+    row: ClassRow,
+    /// Its site, when a page of pupils fetched it along.
+    site: Option<SiteRow>,
+}
+
+impl From<ClassRow> for SchoolClass {
+    fn from(row: ClassRow) -> SchoolClass {
+        SchoolClass { row, site: None }
+    }
+}
 
 #[Object]
 impl SchoolClass {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
     async fn school_year(&self) -> String {
-        year_of(self.0.school_year)
+        year_of(self.row.school_year)
     }
     async fn school(&self, ctx: &Context<'_>) -> Result<School> {
-        school(ctx, &self.0.institution_code).await
+        school(ctx, &self.row.institution_code).await
     }
     async fn site(&self, ctx: &Context<'_>) -> Result<Site> {
-        let row = loader(ctx).load_one(SiteKey(self.0.site_code.clone())).await?.ok_or(AppError::NotFound)?;
+        let row = match &self.site {
+            Some(site) => site.clone(),
+            None => loader(ctx).load_one(SiteKey(self.row.site_code.clone())).await?.ok_or(AppError::NotFound)?,
+        };
         Ok(Site(row))
     }
     async fn order(&self) -> Result<SchoolOrder> {
-        let o: DomainOrder = self.0.school_order.parse().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+        let o: DomainOrder = self.row.school_order.parse().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
         Ok(o.into())
     }
     async fn year_of_study(&self) -> i32 {
-        self.0.year_of_study
+        self.row.year_of_study
     }
     /// Section letters: `A`, `BS`.
     async fn section(&self) -> &str {
-        &self.0.section
+        &self.row.section
     }
     /// Year and section, as schools write it: `2A`.
     async fn name(&self) -> String {
-        format!("{}{}", self.0.year_of_study, self.0.section)
+        format!("{}{}", self.row.year_of_study, self.row.section)
     }
     /// Pupils in the class (all of them, not only those with a disability).
     async fn pupils(&self) -> i32 {
-        self.0.pupils
+        self.row.pupils
     }
     /// Weekly hours of the time model (tempo scuola).
     async fn time_model_hours(&self) -> i32 {
-        self.0.time_model_hours
+        self.row.time_model_hours
     }
 }
 
 /// A certification under law 104/92.
-pub struct Certification(PupilRow);
+pub struct Certification(Arc<PupilRow>);
 
 #[Object]
 impl Certification {
@@ -183,75 +199,106 @@ impl Certification {
 
 /// A pupil with a disability, registered by a school for a school year.
 /// Reading identity or certification is recorded in the audit trail.
-pub struct Pupil(PupilRow);
+pub struct Pupil {
+    row: Arc<PupilRow>,
+    /// Its class, site and support request, when its page fetched them
+    /// along; otherwise the loaders fetch them.
+    along: Option<Along>,
+}
+
+/// What a page of pupils fetched with each one ([`q::pupils_page_along`]).
+struct Along {
+    class: Option<ClassRow>,
+    site: Option<SiteRow>,
+    request: Option<RequestRow>,
+}
+
+impl From<PupilRow> for Pupil {
+    fn from(row: PupilRow) -> Pupil {
+        Pupil { row: Arc::new(row), along: None }
+    }
+}
+
+impl From<PupilAlong> for Pupil {
+    fn from((row, class, site, request): PupilAlong) -> Pupil {
+        Pupil { row: Arc::new(row), along: Some(Along { class, site, request }) }
+    }
+}
 
 impl Pupil {
     /// Notes a read of a protected field for the audit trail.
     fn read(&self, ctx: &Context<'_>, field: &'static str) {
-        db(ctx).note_read(self.0.id, &self.0.province_code, &self.0.institution_code, field);
+        db(ctx).note_read(self.row.id, &self.row.province_code, &self.row.institution_code, field);
     }
 }
 
 #[Object]
 impl Pupil {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
     async fn school_year(&self) -> String {
-        year_of(self.0.school_year)
+        year_of(self.row.school_year)
     }
     /// The code that identifies the pupil in summaries instead of the name.
     async fn internal_code(&self) -> String {
-        internal_code(self.0.id)
+        internal_code(self.row.id)
     }
     async fn school(&self, ctx: &Context<'_>) -> Result<School> {
-        school(ctx, &self.0.institution_code).await
+        school(ctx, &self.row.institution_code).await
     }
     async fn class(&self, ctx: &Context<'_>) -> Result<SchoolClass> {
-        let row = loader(ctx).load_one(ClassKey(self.0.class_id)).await?.ok_or(AppError::NotFound)?;
-        Ok(SchoolClass(row))
+        Ok(match &self.along {
+            Some(along) => {
+                SchoolClass { row: along.class.clone().ok_or(AppError::NotFound)?, site: along.site.clone() }
+            }
+            None => loader(ctx).load_one(ClassKey(self.row.class_id)).await?.ok_or(AppError::NotFound)?.into(),
+        })
     }
     /// Certification documents: verbale di accertamento, diagnosi
     /// funzionale, profilo di funzionamento, PEI.
     async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
-        let rows = loader(ctx).load_one(DocumentsOf::Pupil(self.0.id)).await?.unwrap_or_default();
+        let rows = loader(ctx).load_one(DocumentsOf::Pupil(self.row.id)).await?.unwrap_or_default();
         Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
     }
     async fn first_name(&self, ctx: &Context<'_>) -> &str {
         self.read(ctx, "firstName");
-        &self.0.first_name
+        &self.row.first_name
     }
     async fn last_name(&self, ctx: &Context<'_>) -> &str {
         self.read(ctx, "lastName");
-        &self.0.last_name
+        &self.row.last_name
     }
     /// Codice fiscale.
     async fn tax_code(&self, ctx: &Context<'_>) -> &str {
         self.read(ctx, "taxCode");
-        &self.0.tax_code
+        &self.row.tax_code
     }
     async fn birth_date(&self, ctx: &Context<'_>) -> Date {
         self.read(ctx, "birthDate");
-        Date(self.0.birth_date)
+        Date(self.row.birth_date)
     }
     async fn sex(&self, ctx: &Context<'_>) -> Sex {
         self.read(ctx, "sex");
-        if self.0.sex == "F" { Sex::F } else { Sex::M }
+        if self.row.sex == "F" { Sex::F } else { Sex::M }
     }
     async fn certification(&self, ctx: &Context<'_>) -> Certification {
         self.read(ctx, "certification");
-        Certification(self.0.clone())
+        Certification(self.row.clone())
     }
     /// The school's request of support hours; null until it makes one.
     async fn support_request(&self, ctx: &Context<'_>) -> Result<Option<SupportRequest>> {
-        let row = loader(ctx).load_one(RequestOf(self.0.id)).await?;
-        Ok(row.map(|r| SupportRequest { pupil: self.0.clone(), row: r }))
+        let row = match &self.along {
+            Some(along) => along.request.clone(),
+            None => loader(ctx).load_one(RequestOf(self.row.id)).await?,
+        };
+        Ok(row.map(|r| SupportRequest { pupil: self.row.clone(), row: r }))
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 }
 
@@ -262,7 +309,7 @@ pub fn internal_code(id: i64) -> String {
 
 /// Support hours requested for a pupil, and those the office approved.
 pub struct SupportRequest {
-    pupil: PupilRow,
+    pupil: Arc<PupilRow>,
     row: RequestRow,
 }
 
@@ -287,7 +334,7 @@ impl SupportRequest {
         self.row.updated_at
     }
     async fn pupil(&self) -> Pupil {
-        Pupil(self.pupil.clone())
+        Pupil { row: self.pupil.clone(), along: None }
     }
 }
 
@@ -634,8 +681,55 @@ fn class_input(i: SchoolClassInput) -> AppResult<ClassInput> {
     })
 }
 
-list!(class_list, page_request_by_id, ClassFilter, ClassRow, SchoolClass, q::classes_page, q::classes_count, id);
-list!(pupil_list, page_request_by_id, PupilFilter, PupilRow, Pupil, q::pupils_page, q::pupils_count, id);
+list!(
+    class_list,
+    page_request_by_id,
+    ClassFilter,
+    ClassRow,
+    SchoolClass = SchoolClass::from,
+    q::classes_page,
+    q::classes_count,
+    id
+);
+list!(
+    plain_pupil_list,
+    page_request_by_id,
+    PupilFilter,
+    PupilRow,
+    Pupil = Pupil::from,
+    q::pupils_page,
+    q::pupils_count,
+    id
+);
+list!(
+    pupil_list_along,
+    page_request_by_id,
+    PupilFilter,
+    PupilAlong,
+    Pupil = Pupil::from,
+    q::pupils_page_along,
+    q::pupils_count,
+    0.id
+);
+
+/// A page of pupils. When the client shows each pupil's class or support
+/// request, as a school's pupil list does, they come with the page in one
+/// statement rather than in a batch per field.
+async fn pupil_list(
+    ctx: &Context<'_>,
+    filter: PupilFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Connection<Pupil>> {
+    let look = ctx.look_ahead();
+    let (edges, nodes) = (look.field("edges").field("node"), look.field("nodes"));
+    let along = ["class", "supportRequest"].iter().any(|f| edges.field(f).exists() || nodes.field(f).exists());
+    if along {
+        pupil_list_along(ctx, filter, first, after).await
+    } else {
+        plain_pupil_list(ctx, filter, first, after).await
+    }
+}
 
 #[derive(Default)]
 pub struct RegistryQuery;
@@ -677,7 +771,7 @@ impl RegistryQuery {
     async fn school_class(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SchoolClass>> {
         authorize(ctx, ObjectKind::Class, Action::Read)?;
         let id = id_arg("id", &id)?;
-        Ok(loader(ctx).load_one(ClassKey(id)).await?.map(SchoolClass))
+        Ok(loader(ctx).load_one(ClassKey(id)).await?.map(SchoolClass::from))
     }
 
     /// Pupils in the caller's scope: a school's own, the office's province.
@@ -710,7 +804,7 @@ impl RegistryQuery {
         authorize(ctx, ObjectKind::Pupil, Action::Read)?;
         let id = id_arg("id", &id)?;
         let rows = db(ctx).run(move |c| Box::pin(q::pupils_by_id(c, vec![id]))).await?;
-        Ok(rows.into_iter().next().map(Pupil))
+        Ok(rows.into_iter().next().map(Pupil::from))
     }
 
     /// The schools' support requests of a year that were submitted or sent
@@ -881,13 +975,13 @@ impl RegistryMutation {
 
     async fn create_class(&self, ctx: &Context<'_>, input: SchoolClassInput) -> Result<SchoolClass> {
         let caller = caller(ctx, ObjectKind::Class, Action::Write)?;
-        Ok(SchoolClass(uc::create_class(db(ctx), &caller, class_input(input)?).await?))
+        Ok(SchoolClass::from(uc::create_class(db(ctx), &caller, class_input(input)?).await?))
     }
 
     async fn update_class(&self, ctx: &Context<'_>, id: ID, input: SchoolClassInput) -> Result<SchoolClass> {
         let caller = caller(ctx, ObjectKind::Class, Action::Write)?;
         let id = id_arg("id", &id)?;
-        Ok(SchoolClass(uc::update_class(db(ctx), &caller, id, class_input(input)?).await?))
+        Ok(SchoolClass::from(uc::update_class(db(ctx), &caller, id, class_input(input)?).await?))
     }
 
     /// Removes a class without pupils.
@@ -914,7 +1008,7 @@ impl RegistryMutation {
             revision_on: c.revision_on.map(|d| d.0),
             certified_by: c.issued_by,
         };
-        Ok(Pupil(uc::create_pupil(db(ctx), &caller, input).await?))
+        Ok(Pupil::from(uc::create_pupil(db(ctx), &caller, input).await?))
     }
 
     async fn update_pupil(&self, ctx: &Context<'_>, id: ID, input: UpdatePupilInput) -> Result<Pupil> {
@@ -937,7 +1031,7 @@ impl RegistryMutation {
             },
             certified_by: c.issued_by,
         };
-        Ok(Pupil(uc::update_pupil(db(ctx), &caller, id, patch).await?))
+        Ok(Pupil::from(uc::update_pupil(db(ctx), &caller, id, patch).await?))
     }
 
     async fn delete_pupil(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
@@ -961,7 +1055,7 @@ impl RegistryMutation {
         let pupil_id = id_arg("pupilId", &pupil_id)?;
         let ratio: Ratio = ratio.parse().map_err(|r| AppError::bad_input("ratio", r))?;
         let (pupil, row) = uc::request_hours(db(ctx), &caller, pupil_id, ratio, hours).await?;
-        Ok(SupportRequest { pupil, row })
+        Ok(SupportRequest { pupil: Arc::new(pupil), row })
     }
 
     /// The school submits its support request for the year; its data lock
@@ -1000,6 +1094,6 @@ impl RegistryMutation {
         let caller = caller(ctx, ObjectKind::SupportApproval, Action::Write)?;
         let pupil_id = id_arg("pupilId", &pupil_id)?;
         let (pupil, row) = uc::approve(db(ctx), &caller, pupil_id, hours).await?;
-        Ok(SupportRequest { pupil, row })
+        Ok(SupportRequest { pupil: Arc::new(pupil), row })
     }
 }

@@ -79,8 +79,9 @@ async fn scoped_lists_read_through_indexes_at_scale() {
     // The filters the resolvers build for these callers.
     let (subject, who) =
         caller(&db, &authz, &format!("{}@istruzione.it", school.to_lowercase()), ObjectKind::Pupil).await;
-    let w1 = registry::pupils_page_query(&PupilFilter { within: who.within(), ..Default::default() }, &page);
-    let w1 = plan(&db, &authz, &subject, w1).await;
+    let own = PupilFilter { within: who.within(), ..Default::default() };
+    let w1_page = plan(&db, &authz, &subject, registry::pupils_page_query(&own, &page)).await;
+    let w1 = plan(&db, &authz, &subject, registry::pupils_page_along_query(&own, &page)).await;
 
     let hub =
         code_where(&db, "SELECT hub_code AS code FROM enrolment_requests GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
@@ -92,10 +93,15 @@ async fn scoped_lists_read_through_indexes_at_scale() {
         statuses: Some(["submitted", "in_charge", "proposed", "declined"].map(String::from).to_vec()),
         ..Default::default()
     };
-    let w2 = refugees::list_query(&open, &page);
-    let w2 = plan(&db, &authz, &subject, w2).await;
+    let w2_page = plan(&db, &authz, &subject, refugees::list_query(&open, &page)).await;
+    let w2 = plan(&db, &authz, &subject, refugees::list_along_query(&open, &page)).await;
 
-    for (name, p) in [("W1 school pupils", &w1), ("W2 hub queue", &w2)] {
+    for (name, p) in [
+        ("W1 school pupils", &w1_page),
+        ("W1 with classes, sites, requests", &w1),
+        ("W2 hub queue", &w2_page),
+        ("W2 with municipalities", &w2),
+    ] {
         let mut scans = Vec::new();
         seq_scans(p, &mut scans);
         scans.retain(|t| BIG.contains(&t.as_str()));

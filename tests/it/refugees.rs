@@ -615,3 +615,43 @@ async fn edits_name_their_version_and_never_overwrite_silently() {
     let (code, _) = fails(&app, &town, EDIT, json!({ "id": other, "v": 2, "i": form("A", "B", None) })).await;
     assert_eq!(code, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_queue_shows_each_minors_municipality_as_the_request_itself_does() {
+    let app = TestApp::demo().await;
+    let milano = app.login(MILANO).await;
+    create(&app, &milano, form("Taras", "Lysenko", Some(2))).await;
+    create(&app, &app.login(ABBIATEGRASSO).await, form("Yulia", "Savchenko", None)).await;
+    for who in [OFFICE_MI, CTI_AMBIT, MILANO] {
+        let token = app.login(who).await;
+        // The page fetches the municipalities with its rows; a single request, through the loader.
+        let shown = "id municipality { istatCode name }";
+        let along = app
+            .query_as(
+                &token,
+                &format!("{{ enrolmentRequests(first: 100) {{ totalCount nodes {{ {shown} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        let plain =
+            app.query_as(&token, "{ enrolmentRequests(first: 100) { totalCount nodes { id } } }", json!({})).await;
+        let nodes = along["enrolmentRequests"]["nodes"].as_array().unwrap();
+        assert!(!nodes.is_empty(), "{who} has requests in the demo");
+        let ids = |d: &Value| -> Vec<Value> {
+            d["enrolmentRequests"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect()
+        };
+        assert_eq!(ids(&along), ids(&plain), "{who}");
+        assert_eq!(along["enrolmentRequests"]["totalCount"], plain["enrolmentRequests"]["totalCount"]);
+        for node in nodes {
+            let one = app
+                .query_as(
+                    &token,
+                    &format!("query($id: ID!) {{ enrolmentRequest(id: $id) {{ {shown} }} }}"),
+                    json!({ "id": node["id"] }),
+                )
+                .await;
+            assert_eq!(&one["enrolmentRequest"], node, "{who}");
+            assert!(node["municipality"]["name"].as_str().is_some_and(|n| !n.is_empty()), "{node}");
+        }
+    }
+}

@@ -640,3 +640,53 @@ async fn the_office_reads_the_trail_of_a_pupil_or_a_user() {
     let t = app.query_as(&mi, trail, json!({ "p": id })).await;
     assert_eq!(t["auditTrail"]["totalCount"], 0);
 }
+
+/// What a list shows of each pupil: its class, the class's site and its request.
+const SHOWN: &str = "id class { id yearOfStudy section site { code name } } supportRequest { ratio hours }";
+
+#[tokio::test]
+async fn a_page_shows_each_pupils_class_site_and_request_as_the_pupil_itself_does() {
+    let app = TestApp::demo().await;
+    let office = app.login(OFFICE).await;
+    // A pupil without a support request yet.
+    let school = app.login(SCHOOL).await;
+    let class = a_primaria_class(&app, &school).await;
+    app.query_as(&school, CREATE, json!({ "i": new_pupil(&class, "Verdi", "C1") })).await;
+    // The page fetches these with its rows; a single pupil, through the loaders.
+    let page = app.query_as(&office, &format!("{{ pupils(first: 100) {{ nodes {{ {SHOWN} }} }} }}"), json!({})).await;
+    let listed = page["pupils"]["nodes"].as_array().unwrap();
+    assert!(listed.len() > 5, "the demo's Bergamo pupils: {page}");
+    assert!(
+        listed.iter().any(|p| p["supportRequest"].is_null()) && listed.iter().any(|p| !p["supportRequest"].is_null())
+    );
+    for shown in listed {
+        let one = app
+            .query_as(
+                &office,
+                &format!("query($id: ID!) {{ pupil(id: $id) {{ {SHOWN} }} }}"),
+                json!({ "id": shown["id"] }),
+            )
+            .await;
+        assert_eq!(&one["pupil"], shown);
+        assert!(shown["class"]["site"]["code"].is_string(), "{shown}");
+    }
+
+    // A filter keeps the same rows whether or not the page fetches them along.
+    let site = listed[0]["class"]["site"]["code"].clone();
+    let ids = |data: &Value| -> Vec<Value> {
+        data["pupils"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect()
+    };
+    let query = |fields: &str| {
+        format!(
+            "query($s: String) {{ pupils(first: 100, filter: {{ site: $s }}) {{ totalCount edges {{ node {{ {fields} }} }} }} }}"
+        )
+    };
+    let plain = app.query_as(&office, &query("id"), json!({ "s": site })).await;
+    let along = app.query_as(&office, &query(SHOWN), json!({ "s": site })).await;
+    assert_eq!(ids(&plain), ids(&along));
+    assert_eq!(plain["pupils"]["totalCount"], along["pupils"]["totalCount"]);
+    assert!(ids(&along).len() < listed.len(), "the filter narrows the page");
+    for e in along["pupils"]["edges"].as_array().unwrap() {
+        assert_eq!(e["node"]["class"]["site"]["code"], site);
+    }
+}
