@@ -27,6 +27,10 @@ PASSWORD = "ambito-bench-password"
 
 W1 = """{ pupils(first: 50) { totalCount edges { node { id firstName lastName
   class { yearOfStudy section site { code name } } certification { severity } supportRequest { ratio hours } } } } }"""
+# W1 without the names and certification: nothing read is recorded in the
+# audit trail, so both servers only read, as PostGraphile always does.
+W1A = """{ pupils(first: 50) { totalCount edges { node { id
+  class { yearOfStudy section site { code name } } supportRequest { ratio hours } } } } }"""
 W2 = """{ enrolmentRequests(first: 50, filter: { status: [SUBMITTED, IN_CHARGE, PROPOSED, DECLINED] }) {
   totalCount edges { node { id status createdAt municipality { name } } } } }"""
 W3 = """query($y: String!) { registryReport(schoolYear: $y, groupBy: [ORDER, AMBIT]) {
@@ -36,6 +40,8 @@ W3 = """query($y: String!) { registryReport(schoolYear: $y, groupBy: [ORDER, AMB
 PGL_W1 = """query($s: String!) { pupils(first: 50, orderBy: PRIMARY_KEY_ASC, condition: { institutionCode: $s }) {
   totalCount nodes { rowId firstName lastName severity
   class { yearOfStudy section siteBySiteCode { code name } } supportRequest { ratio hours } } } }"""
+PGL_W1A = """query($s: String!) { pupils(first: 50, orderBy: PRIMARY_KEY_ASC, condition: { institutionCode: $s }) {
+  totalCount nodes { rowId class { yearOfStudy section siteBySiteCode { code name } } supportRequest { ratio hours } } } }"""
 PGL_W2 = """query($h: String!) { enrolmentRequests(first: 50, orderBy: PRIMARY_KEY_DESC, condition: { hubCode: $h },
   filter: { status: { in: ["submitted", "in_charge", "proposed", "declined"] } }) {
   totalCount nodes { rowId status createdAt municipalityByMunicipalityIstat { name } } } }"""
@@ -109,6 +115,7 @@ def main():
         return tokens[email] + "\t" + json.dumps({"query": query, "variables": variables or {}})
 
     w1 = [line(f"{s.lower()}@istruzione.it", W1) for s in schools]
+    w1a = [line(f"{s.lower()}@istruzione.it", W1A) for s in schools]
     w2 = [line(f"{h.lower()}@bench.invalid", W2) for h in hubs]
     w3 = [line(o, W3, {"y": year}) for o in offices]
     w4 = []
@@ -123,7 +130,7 @@ def main():
         source = w1 if pick < 16 else w4 if pick < 18 else w2 if pick == 18 else w3
         w5.append(source[rnd.randrange(len(source))])
     rnd.shuffle(w5)
-    for name, rows in [("w1", w1), ("w2", w2), ("w3", w3), ("w4", w4), ("w5", w5)]:
+    for name, rows in [("w1", w1), ("w1a", w1a), ("w2", w2), ("w3", w3), ("w4", w4), ("w5", w5)]:
         with open(f"{out}/{name}.txt", "w") as f:
             f.write("\n".join(rows) + "\n")
 
@@ -137,6 +144,7 @@ def main():
 
     pgl = {
         "w1": [(f"{s.lower()}@istruzione.it", PGL_W1, {"s": s}) for s in schools],
+        "w1a": [(f"{s.lower()}@istruzione.it", PGL_W1A, {"s": s}) for s in schools],
         "w2": [(f"{h.lower()}@bench.invalid", PGL_W2, {"h": h}) for h in hubs],
         "w3": [(o, PGL_W3, {"y": int(year.replace("/", ""))}) for o in offices],
     }
