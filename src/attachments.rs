@@ -171,7 +171,7 @@ fn event(action: &'static str, row: &AttachmentRow) -> Event {
         action,
         object_kind: "attachment",
         object_id: Some(row.id.to_string()),
-        pupil_id: row.pupil_id,
+        pupil_ids: row.pupil_id.into_iter().collect(),
         province: Some(row.province_code.clone()),
         institution: row.institution_code.clone(),
         fields: Vec::new(),

@@ -325,10 +325,10 @@ async fn rows(
     // The audit trail: schools reading their pupils' identities.
     diesel::sql_query(
         "WITH n AS (SELECT count(*) AS pupils FROM pupils)
-         INSERT INTO audit_events (at, user_id, membership_id, role, action, object_kind, object_id, pupil_id,
+         INSERT INTO audit_events (at, user_id, membership_id, role, action, object_kind, pupil_ids,
              province_code, institution_code, fields)
-         SELECT now() - make_interval(mins => g::int % 100000), m.user_id, m.id, 'school', 'read', 'pupil', p.id::text,
-             p.id, p.province_code, p.institution_code, '{firstName,lastName,taxCode}'
+         SELECT now() - make_interval(mins => g::int % 100000), m.user_id, m.id, 'school', 'read', 'pupil',
+             ARRAY[p.id], p.province_code, p.institution_code, '{firstName,lastName,taxCode}'
          FROM n, generate_series(1, $1) AS g
          JOIN pupils p ON p.id = 1 + pg_temp.rnd('au:' || g, (SELECT pupils FROM n))
          JOIN memberships m ON m.institution_code = p.institution_code AND m.role = 'school'",

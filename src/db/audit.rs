@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Int8, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
@@ -17,7 +17,8 @@ pub struct Event {
     pub action: &'static str,
     pub object_kind: &'static str,
     pub object_id: Option<String>,
-    pub pupil_id: Option<i64>,
+    /// The pupils it concerns: the one changed, or every one a read showed.
+    pub pupil_ids: Vec<i64>,
     pub province: Option<String>,
     pub institution: Option<String>,
     pub fields: Vec<String>,
@@ -26,8 +27,9 @@ pub struct Event {
 }
 
 /// Records the events in one statement of fixed text, whatever their number:
-/// a page of pupils read records fifty, and a multi-row `VALUES` list would
-/// send (and have the server parse) nine parameters per event.
+/// a multi-row `VALUES` list would send (and have the server parse) nine
+/// parameters per event. Arrays travel as comma-joined text because `unnest`
+/// would flatten an array of arrays.
 pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryResult<()> {
     if events.is_empty() {
         return Ok(());
@@ -37,7 +39,7 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
         c.action.push(e.action);
         c.object_kind.push(e.object_kind);
         c.object_id.push(e.object_id);
-        c.pupil_id.push(e.pupil_id);
+        c.pupil_ids.push(e.pupil_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
         c.province.push(e.province);
         c.institution.push(e.institution);
         // Field names are GraphQL identifiers: no commas.
@@ -46,16 +48,16 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
         c.current.push(e.current);
     }
     diesel::sql_query(
-        "INSERT INTO audit_events (action, object_kind, object_id, pupil_id, province_code, institution_code,
+        "INSERT INTO audit_events (action, object_kind, object_id, pupil_ids, province_code, institution_code,
                                    fields, previous, current)
-         SELECT a, k, o, p, pr, i, string_to_array(f, ','), prev, cur
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+         SELECT a, k, o, string_to_array(p, ',')::int8[], pr, i, string_to_array(f, ','), prev, cur
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::jsonb[], $9::jsonb[]) AS t(a, k, o, p, pr, i, f, prev, cur)",
     )
     .bind::<Array<Text>, _>(c.action)
     .bind::<Array<Text>, _>(c.object_kind)
     .bind::<Array<Nullable<Text>>, _>(c.object_id)
-    .bind::<Array<Nullable<Int8>>, _>(c.pupil_id)
+    .bind::<Array<Text>, _>(c.pupil_ids)
     .bind::<Array<Nullable<Text>>, _>(c.province)
     .bind::<Array<Nullable<Text>>, _>(c.institution)
     .bind::<Array<Text>, _>(c.fields)
@@ -72,7 +74,7 @@ struct Columns {
     action: Vec<&'static str>,
     object_kind: Vec<&'static str>,
     object_id: Vec<Option<String>>,
-    pupil_id: Vec<Option<i64>>,
+    pupil_ids: Vec<String>,
     province: Vec<Option<String>>,
     institution: Vec<Option<String>>,
     fields: Vec<String>,
@@ -89,13 +91,17 @@ struct PupilRead {
 }
 
 /// Events a request keeps whether or not it succeeds: the protected fields
-/// it read, per pupil (one event per pupil and request, however many fields
-/// and times), and attempts the office must learn of even though they failed.
+/// it read, per pupil (however many fields and times), and attempts the
+/// office must learn of even though they failed.
 #[derive(Debug, Default)]
 pub struct Kept {
     reads: BTreeMap<i64, PupilRead>,
     events: Vec<Event>,
 }
+
+/// Pupils one read event names at most: a province-wide export still makes
+/// rows of bounded size.
+const PUPILS_PER_READ: usize = 1000;
 
 impl Kept {
     pub fn note_event(&mut self, e: Event) {
@@ -115,18 +121,28 @@ impl Kept {
         self.reads.is_empty() && self.events.is_empty()
     }
 
+    /// One read event for the pupils of a school whose same fields were
+    /// shown (a page of fifty is one event), then the kept events.
     pub fn into_events(self) -> Vec<Event> {
-        self.reads
+        let mut groups: BTreeMap<(String, String, BTreeSet<&'static str>), Vec<i64>> = BTreeMap::new();
+        for (id, r) in self.reads {
+            groups.entry((r.province, r.institution, r.fields)).or_default().push(id);
+        }
+        groups
             .into_iter()
-            .map(|(id, r)| Event {
-                action: "read",
-                object_kind: "pupil",
-                object_id: Some(id.to_string()),
-                pupil_id: Some(id),
-                province: Some(r.province),
-                institution: Some(r.institution),
-                fields: r.fields.into_iter().map(str::to_owned).collect(),
-                ..Event::default()
+            .flat_map(|((province, institution, fields), ids)| {
+                let fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
+                ids.chunks(PUPILS_PER_READ)
+                    .map(|chunk| Event {
+                        action: "read",
+                        object_kind: "pupil",
+                        pupil_ids: chunk.to_vec(),
+                        province: Some(province.clone()),
+                        institution: Some(institution.clone()),
+                        fields: fields.clone(),
+                        ..Event::default()
+                    })
+                    .collect::<Vec<_>>()
             })
             .chain(self.events)
             .collect()
@@ -144,7 +160,7 @@ pub struct EventRow {
     pub action: String,
     pub object_kind: String,
     pub object_id: Option<String>,
-    pub pupil_id: Option<i64>,
+    pub pupil_ids: Vec<i64>,
     pub institution_code: Option<String>,
     pub fields: Vec<String>,
     pub previous: Option<Value>,
@@ -161,7 +177,13 @@ pub struct TrailFilter {
 fn trail_filtered(f: &TrailFilter) -> audit_events::BoxedQuery<'static, diesel::pg::Pg> {
     let mut q = audit_events::table.into_boxed();
     if let Some(p) = f.pupil_id {
-        q = q.filter(audit_events::pupil_id.eq(p));
+        // By id through the lookup the migration keeps: row security would
+        // not let `pupil_ids @> …` use an index.
+        q = q.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("audit_events.id = ANY(ambito_audit_events_naming(")
+                .bind::<diesel::sql_types::Int8, _>(p)
+                .sql("))"),
+        );
     }
     if let Some(u) = f.user_id {
         q = q.filter(audit_events::user_id.eq(u));
@@ -172,18 +194,28 @@ fn trail_filtered(f: &TrailFilter) -> audit_events::BoxedQuery<'static, diesel::
     q
 }
 
-/// The trail the caller may read, newest first: events before `before`.
+type EventSql = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<EventRow, diesel::pg::Pg>>;
+
+/// The query of the trail the caller may read, newest first: events before `before`.
+pub fn trail_page_query(
+    f: &TrailFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> audit_events::BoxedQuery<'static, diesel::pg::Pg, EventSql> {
+    let mut q = trail_filtered(f);
+    if let Some(b) = before {
+        q = q.filter(audit_events::id.lt(b));
+    }
+    q.order(audit_events::id.desc()).limit(limit).select(EventRow::as_select())
+}
+
 pub async fn trail_page(
     conn: &mut AsyncPgConnection,
     f: &TrailFilter,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<EventRow>> {
-    let mut q = trail_filtered(f);
-    if let Some(b) = before {
-        q = q.filter(audit_events::id.lt(b));
-    }
-    q.order(audit_events::id.desc()).limit(limit).select(EventRow::as_select()).load(conn).await
+    trail_page_query(f, before, limit).load(conn).await
 }
 
 pub async fn trail_count(conn: &mut AsyncPgConnection, f: &TrailFilter) -> QueryResult<i64> {

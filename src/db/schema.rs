@@ -266,12 +266,12 @@ diesel::table! {
         action -> Text,
         object_kind -> Text,
         object_id -> Nullable<Text>,
-        pupil_id -> Nullable<Int8>,
         province_code -> Nullable<Text>,
         institution_code -> Nullable<Text>,
         fields -> Array<Text>,
         previous -> Nullable<Jsonb>,
         current -> Nullable<Jsonb>,
+        pupil_ids -> Array<Int8>,
     }
 }
 

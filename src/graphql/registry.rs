@@ -562,8 +562,10 @@ impl AuditEvent {
     async fn object_id(&self) -> Option<&str> {
         self.0.object_id.as_deref()
     }
-    async fn pupil_id(&self) -> Option<ID> {
-        self.0.pupil_id.map(|p| ID(p.to_string()))
+    /// The pupils it concerns: the one a change was made to, or every pupil
+    /// whose protected fields a read showed (one event per page, not per pupil).
+    async fn pupil_ids(&self) -> Vec<ID> {
+        self.0.pupil_ids.iter().map(|p| ID(p.to_string())).collect()
     }
     async fn school_code(&self) -> Option<&str> {
         self.0.institution_code.as_deref()

@@ -1,7 +1,8 @@
 //! Query plans at scale. On the province-scale benchmark data (`ambito
 //! seed`), the scoped list queries of the benchmark's W1 (a school's pupils)
-//! and W2 (a hub's open requests), built exactly as the server builds them
-//! and run under the caller's row security, read through indexes: never a
+//! and W2 (a hub's open requests), and the office's trail of a pupil, built
+//! exactly as the server builds them and run under the caller's row
+//! security, read through indexes: never a
 //! sequential scan of a big table. A plan regression fails here, not on
 //! deadline day.
 
@@ -10,6 +11,7 @@ use std::path::Path;
 use ambito::auth::Subject;
 use ambito::auth::passwords::Passwords;
 use ambito::authz::{Action, Authorizer, Caller, ObjectKind};
+use ambito::db::audit::{self, TrailFilter};
 use ambito::db::refugees::{self, EnrolmentFilter};
 use ambito::db::registry::{self, PupilFilter};
 use ambito::db::territory::PageRequest;
@@ -96,11 +98,32 @@ async fn scoped_lists_read_through_indexes_at_scale() {
     let w2_page = plan(&db, &authz, &subject, refugees::list_query(&open, &page)).await;
     let w2 = plan(&db, &authz, &subject, refugees::list_along_query(&open, &page)).await;
 
+    // The office reading the trail of a pupil that was read many times.
+    let pupil: i64 = code_where(
+        &db,
+        "SELECT pupil_ids[1]::text AS code FROM audit_events WHERE pupil_ids <> '{}' ORDER BY id DESC LIMIT 1",
+    )
+    .await
+    .parse()
+    .unwrap();
+    let office = code_where(
+        &db,
+        &format!(
+            "SELECT u.email AS code FROM users u JOIN memberships m ON m.user_id = u.id
+             JOIN pupils p ON p.province_code = m.province_code WHERE p.id = {pupil} AND m.role = 'provincial' LIMIT 1"
+        ),
+    )
+    .await;
+    let (subject, _) = caller(&db, &authz, &office, ObjectKind::AuditEvent).await;
+    let by_pupil = TrailFilter { pupil_id: Some(pupil), ..Default::default() };
+    let trail = plan(&db, &authz, &subject, audit::trail_page_query(&by_pupil, None, 21)).await;
+
     for (name, p) in [
         ("W1 school pupils", &w1_page),
         ("W1 with classes, sites, requests", &w1),
         ("W2 hub queue", &w2_page),
         ("W2 with municipalities", &w2),
+        ("the trail of a pupil", &trail),
     ] {
         let mut scans = Vec::new();
         seq_scans(p, &mut scans);

@@ -177,7 +177,7 @@ async fn the_whole_path_as_school_and_office() {
     // The approval keeps who, when and the previous value.
     app.query_as(&office, approve, json!({ "p": pupil, "h": 18 })).await;
     let trail: Vec<(String, Option<Value>, Option<Value>)> = audit_events::table
-        .filter(audit_events::pupil_id.eq(pupil.parse::<i64>().unwrap()))
+        .filter(audit_events::pupil_ids.contains(vec![pupil.parse::<i64>().unwrap()]))
         .filter(audit_events::action.eq("approve"))
         .order(audit_events::id)
         .select((audit_events::role, audit_events::previous, audit_events::current))
@@ -493,8 +493,8 @@ async fn reads_of_identity_and_every_change_are_audited() {
                 <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&url).await.unwrap();
             audit_events::table
                 .filter(audit_events::action.eq("read"))
-                .select((audit_events::pupil_id, audit_events::fields, audit_events::role))
-                .load::<(Option<i64>, Vec<String>, String)>(&mut conn)
+                .select((audit_events::pupil_ids, audit_events::fields, audit_events::role))
+                .load::<(Vec<i64>, Vec<String>, String)>(&mut conn)
                 .await
                 .unwrap()
         }
@@ -504,13 +504,18 @@ async fn reads_of_identity_and_every_change_are_audited() {
     app.query_as(&school, "{ pupils(first: 100) { edges { node { id internalCode } } } }", json!({})).await;
     assert!(reads(&app).await.is_empty());
 
-    // Names and tax codes are: one event per pupil, naming the fields.
+    // Names and tax codes are: one event per page, naming every pupil shown
+    // (once) and the fields shown.
     let listed = all_pupils(&app, &school, json!({})).await;
     let events = reads(&app).await;
-    assert_eq!(events.len(), listed.len());
-    for p in &listed {
-        let id: i64 = p["id"].as_str().unwrap().parse().unwrap();
-        let e = events.iter().find(|e| e.0 == Some(id)).expect("a read event for every pupil shown");
+    assert!(listed.len() > 1);
+    assert_eq!(events.len(), listed.len().div_ceil(100), "one event per page of 100");
+    let mut named: Vec<i64> = events.iter().flat_map(|e| e.0.iter().copied()).collect();
+    named.sort_unstable();
+    let mut shown: Vec<i64> = listed.iter().map(|p| p["id"].as_str().unwrap().parse().unwrap()).collect();
+    shown.sort_unstable();
+    assert_eq!(named, shown, "every pupil shown is named once");
+    for e in &events {
         assert_eq!(e.1, vec!["certification", "firstName", "taxCode"]);
         assert_eq!(e.2, "school");
     }
@@ -522,7 +527,7 @@ async fn reads_of_identity_and_every_change_are_audited() {
     let (user, membership, fields, previous, current): (i64, Option<i64>, Vec<String>, Option<Value>, Option<Value>) =
         audit_events::table
             .filter(audit_events::action.eq("update"))
-            .filter(audit_events::pupil_id.eq(id.parse::<i64>().unwrap()))
+            .filter(audit_events::pupil_ids.eq(vec![id.parse::<i64>().unwrap()]))
             .select((
                 audit_events::user_id,
                 audit_events::membership_id,
@@ -619,14 +624,16 @@ async fn the_office_reads_the_trail_of_a_pupil_or_a_user() {
     app.query_as(&school, update, json!({ "id": id })).await;
 
     let trail = "query($p: ID, $u: String) { auditTrail(first: 50, pupilId: $p, userEmail: $u) {
-        totalCount edges { node { action objectKind pupilId userEmail role fields previous current } } } }";
+        totalCount edges { node { action objectKind pupilIds userEmail role fields previous current } } } }";
     let t = app.query_as(&office, trail, json!({ "p": id })).await;
     let events: Vec<&Value> = t["auditTrail"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
     assert_eq!(events[0]["action"], "update", "newest first");
     assert_eq!(events[0]["userEmail"], SCHOOL);
     assert_eq!(events[0]["current"], json!({ "lastName": "Bonfanti" }));
     assert!(events.iter().any(|e| e["action"] == "read" && e["role"] == "school"));
-    assert!(events.iter().all(|e| e["pupilId"] == id));
+    assert!(events.iter().all(|e| e["pupilIds"].as_array().unwrap().contains(&json!(id))));
+    let page_read = events.iter().find(|e| e["action"] == "read").unwrap();
+    assert_eq!(page_read["pupilIds"].as_array().unwrap().len(), listed.len().min(100), "the page it was read in");
 
     let by_user = app.query_as(&office, trail, json!({ "u": SCHOOL.to_uppercase() })).await;
     assert!(by_user["auditTrail"]["totalCount"].as_i64().unwrap() >= 2);
