@@ -261,6 +261,26 @@ impl AuthDb {
     }
 }
 
+/// A page query that loads rows of `T` and can also be explained: what a
+/// list's `*_query` function returns when its type cannot be named.
+pub trait PageQuery<T>:
+    diesel_async::methods::LoadQuery<'static, AsyncPgConnection, T>
+    + diesel::query_builder::QueryFragment<diesel::pg::Pg>
+    + diesel::query_builder::QueryId
+    + Send
+    + 'static
+{
+}
+
+impl<T, Q> PageQuery<T> for Q where
+    Q: diesel_async::methods::LoadQuery<'static, AsyncPgConnection, T>
+        + diesel::query_builder::QueryFragment<diesel::pg::Pg>
+        + diesel::query_builder::QueryId
+        + Send
+        + 'static
+{
+}
+
 /// `EXPLAIN (FORMAT JSON)` of a query as the application builds it, binds
 /// and all: the plan PostgreSQL would run, for tests that guard plans.
 #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]

@@ -194,14 +194,7 @@ pub type EnrolmentAlong = (EnrolmentRow, Option<MunicipalityRow>);
 
 /// A page of requests, like [`list_query`], joined with each one's
 /// municipality: what a hub's queue shows, in one statement.
-pub fn list_along_query(
-    f: &EnrolmentFilter,
-    page: &PageRequest,
-) -> impl diesel_async::methods::LoadQuery<'static, AsyncPgConnection, EnrolmentAlong>
-+ diesel::query_builder::QueryFragment<Pg>
-+ diesel::query_builder::QueryId
-+ Send
-+ 'static {
+pub fn list_along_query(f: &EnrolmentFilter, page: &PageRequest) -> impl super::PageQuery<EnrolmentAlong> {
     let mut q = filter_enrolments!(er::table.left_join(municipalities::table).into_boxed(), f);
     if let Some(after) = page.after_id() {
         q = q.filter(er::id.lt(after));

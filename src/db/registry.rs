@@ -480,14 +480,7 @@ pub type PupilAlong = (PupilRow, Option<ClassRow>, Option<SiteRow>, Option<Reque
 /// A page of pupils, like [`pupils_page`], joined with each one's class,
 /// site and support request: one statement instead of four. The joins are
 /// outer so that the page is the same rows whatever they find.
-pub fn pupils_page_along_query(
-    f: &PupilFilter,
-    page: &PageRequest,
-) -> impl diesel_async::methods::LoadQuery<'static, AsyncPgConnection, PupilAlong>
-+ diesel::query_builder::QueryFragment<Pg>
-+ diesel::query_builder::QueryId
-+ Send
-+ 'static {
+pub fn pupils_page_along_query(f: &PupilFilter, page: &PageRequest) -> impl super::PageQuery<PupilAlong> {
     let source = pupils::table.left_join(classes::table.left_join(sites::table)).left_join(support_requests::table);
     let mut q = filter_pupils!(source.into_boxed(), f);
     if let Some(after) = page.after_id() {

@@ -62,6 +62,15 @@ pub fn page_request_by_id(first: Option<i32>, after: Option<String>) -> AppResul
     Ok(page)
 }
 
+/// Whether the client selects any of `fields` on a connection's nodes
+/// (through `edges { node }` or `nodes`): a list then fetches them with its
+/// page, in the same statement, instead of a batch per field afterwards.
+pub fn nodes_show(ctx: &Context<'_>, fields: &[&str]) -> bool {
+    let look = ctx.look_ahead();
+    let (edges, nodes) = (look.field("edges").field("node"), look.field("nodes"));
+    fields.iter().any(|f| edges.field(f).exists() || nodes.field(f).exists())
+}
+
 /// Builds a connection from one page of rows and, when the client selected
 /// `totalCount`, the count over the same filter.
 pub async fn connection<Row, Node: OutputType>(

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use super::attachments::Attachment;
-use super::connection::{Connection, connection, page_request_by_id};
+use super::connection::{Connection, connection, nodes_show, page_request_by_id};
 use super::loaders::{DocumentsOf, HubKey, InstitutionKey, MunicipalityKey, TransitionsOf, UserEmail};
 use super::registry::{Sex, id_arg, stored_year_arg, year_arg, year_of};
 use super::scalars::Date;
@@ -601,11 +601,8 @@ impl RefugeesQuery {
         let filter = EnrolmentFilter { within, ..filter.unwrap_or_default().checked()? };
         let page = page_request_by_id(first, after)?;
         // A queue shows each minor's municipality: it comes with the page.
-        let look = ctx.look_ahead();
-        let along = look.field("edges").field("node").field("municipality").exists()
-            || look.field("nodes").field("municipality").exists();
         let (f, p) = (filter.clone(), page.clone());
-        let rows: Vec<EnrolmentAlong> = if along {
+        let rows: Vec<EnrolmentAlong> = if nodes_show(ctx, &["municipality"]) {
             db(ctx).run(move |c| Box::pin(async move { q::list_along(c, &f, &p).await })).await?
         } else {
             let rows = db(ctx).run(move |c| Box::pin(async move { q::list(c, &f, &p).await })).await?;

@@ -8,7 +8,7 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Resu
 use chrono::{DateTime, Utc};
 
 use super::attachments::Attachment;
-use super::connection::{Connection, connection, list, page_request_by_id};
+use super::connection::{Connection, connection, list, nodes_show, page_request_by_id};
 use super::loaders::{
     AmbitKey, ApprovalOf, ClassKey, DocumentsOf, InstitutionKey, MunicipalityKey, ProvinceKey, RequestOf, SiteKey,
     UserEmail,
@@ -723,10 +723,7 @@ async fn pupil_list(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Connection<Pupil>> {
-    let look = ctx.look_ahead();
-    let (edges, nodes) = (look.field("edges").field("node"), look.field("nodes"));
-    let along = ["class", "supportRequest"].iter().any(|f| edges.field(f).exists() || nodes.field(f).exists());
-    if along {
+    if nodes_show(ctx, &["class", "supportRequest"]) {
         pupil_list_along(ctx, filter, first, after).await
     } else {
         plain_pupil_list(ctx, filter, first, after).await

@@ -310,6 +310,17 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Asserts that each node of a list shows what the object itself shows
+    /// when fetched alone by `field(id: $id) { shown }`: a page that fetches
+    /// related rows along with its own must not change what a client sees.
+    pub async fn assert_each_as_alone(&self, token: &str, nodes: &[Value], field: &str, shown: &str) {
+        let single = format!("query($id: ID!) {{ {field}(id: $id) {{ {shown} }} }}");
+        for node in nodes {
+            let one = self.query_as(token, &single, json!({ "id": node["id"] })).await;
+            assert_eq!(&one[field], node);
+        }
+    }
+
     /// Logs in as a demo account; returns the session token.
     pub async fn login(&self, email: &str) -> String {
         let password = demo_account(email).password;
