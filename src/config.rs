@@ -22,14 +22,19 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct GlobalArgs {
     /// Where the embedded database and local files live.
     #[arg(long, env = "AMBITO_DATA_DIR", default_value = ".ambito", global = true)]
     pub data_dir: PathBuf,
-    /// PostgreSQL server to use instead of the embedded cluster.
+    /// PostgreSQL server to use instead of the embedded cluster, as the
+    /// login role the server works through (no superuser, owns nothing).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
+    /// The same database as its owner: the role the migrations run as.
+    /// Without it, a server on --database-url does not migrate.
+    #[arg(long, env = "AMBITO_OWNER_DATABASE_URL", hide_env_values = true, global = true)]
+    pub owner_database_url: Option<String>,
     /// Most database connections this process opens.
     #[arg(long, env = "AMBITO_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
@@ -40,10 +45,25 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+/// Connection strings carry passwords: they never reach a debug print.
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = |o: &Option<String>| o.as_ref().map(|_| "(given)");
+        f.debug_struct("GlobalArgs")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &given(&self.database_url))
+            .field("owner_database_url", &given(&self.owner_database_url))
+            .field("db_pool_size", &self.db_pool_size)
+            .field("storage", &self.storage)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
 /// Where documents are stored and the keys that encrypt them. Without an S3
 /// bucket, files live under DATA_DIR/files; without keys, a key file is
-/// generated at DATA_DIR/keys.
-#[derive(Args, Debug, Clone)]
+/// generated at DATA_DIR/keys (local files only: with S3, keys must be given).
+#[derive(Args, Clone)]
 pub struct StorageArgs {
     /// S3-compatible endpoint (Garage, MinIO, AWS), e.g. https://s3.eu-south-1.amazonaws.com.
     #[arg(long, env = "AMBITO_S3_ENDPOINT", global = true, requires = "s3_bucket")]
@@ -65,6 +85,18 @@ pub struct StorageArgs {
     /// The keys themselves, as in a key file, entries separated by `;`.
     #[arg(long, env = "AMBITO_KEYS", hide_env_values = true, global = true)]
     pub keys: Option<String>,
+}
+
+/// The secret key and the key material never reach a debug print.
+impl std::fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageArgs")
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("keys_file", &self.keys_file)
+            .field("keys", &self.keys.as_ref().map(|_| "(given)"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl StorageArgs {
@@ -89,6 +121,13 @@ impl StorageArgs {
         let keys = match (&self.keys, &self.keys_file) {
             (Some(text), _) => Keyring::parse(text)?,
             (None, Some(file)) => Keyring::load(file)?,
+            // Every process that shares a bucket must hold the same keys: one
+            // invented here would encrypt documents that no other process can
+            // open.
+            (None, None) if self.s3().is_some() => anyhow::bail!(
+                "documents are stored in S3 but no key was given: give --keys-file (AMBITO_KEYS_FILE) or \
+                 --keys (AMBITO_KEYS), the same for every process that shares the bucket"
+            ),
             (None, None) => Keyring::load_or_create(&data_dir.join("keys"))?,
         };
         Ok((store, keys))
@@ -134,6 +173,11 @@ pub enum Command {
     Storage {
         #[command(subcommand)]
         what: StorageCommand,
+    },
+    /// The audit trail's hash chain.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
     },
     /// Key-encryption keys.
     Keys {
@@ -293,6 +337,12 @@ pub enum StorageCommand {
         #[arg(long, default_value_t = 24 * 60)]
         older_than_minutes: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Seal what is pending, then walk the chain and name the first broken link.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,10 +6,11 @@ use ambito::auth::limited::{self, AccountFunction};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
-    ArchiveCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat, ServeArgs,
+    ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat, ServeArgs,
     StorageCommand, UserCommand,
 };
-use ambito::db::accounts;
+use ambito::db::roles::{self, DbRole};
+use ambito::db::{accounts, audit as audit_trail};
 use ambito::import::{self, ImportError, ImportOptions};
 use ambito::mail::Mailer;
 use ambito::seed;
@@ -46,6 +47,7 @@ async fn main() -> ExitCode {
         Command::Seed { scale, seed, open_data } => seed_data(&cli.global, scale, seed, &open_data).await,
         Command::Storage { what } => storage(&cli.global, what).await,
         Command::Keys { what } => keys(&cli.global, what).await,
+        Command::Audit { what } => audit(&cli.global, what).await,
         Command::Archive { what } => archive(&cli.global, what).await,
         Command::ExportSchema { output } => export_schema(output),
     };
@@ -69,14 +71,18 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let authz = args.authorizer().await?;
         let accounts_file = global.data_dir.join("demo-accounts.json");
         let passwords = Passwords::new();
+        ambito::db::roles::check_login_role(&database.url).await?;
         if demo {
-            let mut conn = AsyncPgConnection::establish(&database.url).await?;
+            let owner = database.owner_url.as_deref().context(
+                "demo data is loaded as the database's owner: give --owner-database-url, or run without --demo",
+            )?;
+            let mut conn = AsyncPgConnection::establish(owner).await?;
             if let Some(accounts) = ambito::demo::load(&mut conn, &passwords).await? {
                 write_private(&accounts_file, &serde_json::to_vec_pretty(&accounts)?)?;
                 tracing::info!("loaded the demo data (Bergamo and Milano) and its accounts");
             }
         }
-        let pool = database.pool(global.db_pool_size)?;
+        let pools = database.pools(global.db_pool_size)?;
         let mailer = match &args.smtp_url {
             Some(url) => Mailer::smtp(url, &args.mail_from)?,
             None => Mailer::outbox(global.data_dir.join("outbox"), &args.mail_from)?,
@@ -92,8 +98,9 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         };
         let (store, keys) = global.storage.open(&global.data_dir)?;
         let files = server::files(store, keys, args.max_upload_mib);
-        server::spawn_janitor(pool.clone(), files.store.clone());
-        let state = server::state(pool, authz, files, options);
+        server::spawn_janitor(pools.maint.clone(), files.store.clone());
+        server::spawn_sealer(pools.maint.clone());
+        let state = server::state(pools, authz, files, options);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);
@@ -129,15 +136,35 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Runs `f` on a connection to this run's database (as its owner), then
+/// Runs `f` on a connection to this run's database working as `role`, then
 /// closes the database whatever `f` returned.
 async fn with_database<R>(
+    global: &GlobalArgs,
+    role: DbRole,
+    f: impl AsyncFnOnce(&mut AsyncPgConnection) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    let database = Database::open(global).await?;
+    let outcome = async {
+        let mut conn = roles::connect_as(&database.url, role).await?;
+        f(&mut conn).await
+    }
+    .await;
+    let closed = database.close().await;
+    let r = outcome?;
+    closed?;
+    Ok(r)
+}
+
+/// Like [`with_database`], as the database's owner (benchmark data, which
+/// writes every table at once).
+async fn with_owner<R>(
     global: &GlobalArgs,
     f: impl AsyncFnOnce(&mut AsyncPgConnection) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
     let database = Database::open(global).await?;
     let outcome = async {
-        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+        let owner = database.owner_url.as_deref().context("this command runs as the owner: give --owner-database-url")?;
+        let mut conn = AsyncPgConnection::establish(owner).await?;
         f(&mut conn).await
     }
     .await;
@@ -148,13 +175,18 @@ async fn with_database<R>(
 }
 
 async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
-    let database = Database::open(global).await?;
+    // `ambito migrate --database-url OWNER` runs as that owner.
+    let mut global = global.clone();
+    if global.owner_database_url.is_none() {
+        global.owner_database_url = global.database_url.clone();
+    }
+    let database = Database::open(&global).await?;
     println!("migrations are up to date");
     database.close().await
 }
 
 async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOptions) -> anyhow::Result<()> {
-    with_database(global, async |conn| {
+    with_database(global, DbRole::Maint, async |conn| {
         let (kind, files) = match what {
             ImportCommand::Municipalities { file } => ("municipalities", vec![file]),
             ImportCommand::Schools { files } => ("schools", files),
@@ -188,53 +220,82 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
-    with_database(global, async |conn| {
+    with_database(global, DbRole::Auth, async |conn| {
         let email_of = |raw: &str| auth::normalize_email(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"));
         let membership = |role: &str, org: Option<&str>| -> anyhow::Result<(Role, OrgRef)> {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             Ok((role, OrgRef::for_role(role, org).map_err(anyhow::Error::msg)?))
         };
-        match what {
-            UserCommand::Create { email, password_stdin } => {
-                let email = email_of(&email)?;
-                let hash = match password_stdin {
-                    true => Some(hash(&read_password()?).await?),
-                    false => None,
-                };
-                accounts::create_user(conn, &email, hash.as_deref()).await.context("creating the account")?;
-                println!("created {email}");
-            }
-            UserCommand::Grant { email, role, organization } => {
-                let id = user_id(conn, &email_of(&email)?).await?;
-                let (role, org) = membership(&role, organization.as_deref())?;
-                accounts::grant(conn, id, role, &org).await.context("the organisation must exist")?;
-                println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
-            }
-            UserCommand::Revoke { email, role, organization } => {
-                let id = user_id(conn, &email_of(&email)?).await?;
-                let (role, org) = membership(&role, organization.as_deref())?;
-                let n = accounts::revoke(conn, id, role, &org).await?;
-                anyhow::ensure!(n > 0, "{email} has no such membership");
-                println!("revoked {role} {} from {email}", org.code().unwrap_or("(own)"));
-            }
-            UserCommand::Disable { email } => {
-                let id = user_id(conn, &email_of(&email)?).await?;
-                accounts::disable(conn, id).await?;
-                println!("disabled {email}");
-            }
-            UserCommand::SetPassword { email } => {
-                let id = user_id(conn, &email_of(&email)?).await?;
-                accounts::set_password(conn, id, &hash(&read_password()?).await?).await?;
-                println!("password set for {email}; its sessions have ended");
-            }
-        }
+        // Each change and its audit event commit together.
+        let event = |action: &'static str, kind: &'static str, province: Option<String>, current| audit_trail::Event {
+            action,
+            object_kind: kind,
+            province,
+            current: Some(current),
+            ..Default::default()
+        };
+        conn.transaction::<_, anyhow::Error, _>(async |conn| {
+            let recorded = match what {
+                UserCommand::Create { email, password_stdin } => {
+                    let email = email_of(&email)?;
+                    let hash = match password_stdin {
+                        true => Some(hash(&read_password()?).await?),
+                        false => None,
+                    };
+                    accounts::create_user(conn, &email, hash.as_deref())
+                        .await
+                        .context("creating the account")?
+                        .with_context(|| format!("{email} already has an account"))?;
+                    println!("created {email}");
+                    event("create", "account", None, serde_json::json!({ "email": email }))
+                }
+                UserCommand::Grant { email, role, organization } => {
+                    let id = user_id(conn, &email_of(&email)?).await?;
+                    let (role, org) = membership(&role, organization.as_deref())?;
+                    let m = accounts::grant(conn, id, role, &org).await.context("the organisation must exist")?;
+                    println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
+                    let province = m.to_membership().province.unwrap_or_default();
+                    auth::provision::grant_event(&province, m.id, &email, role, &org)
+                }
+                UserCommand::Revoke { email, role, organization } => {
+                    let id = user_id(conn, &email_of(&email)?).await?;
+                    let (role, org) = membership(&role, organization.as_deref())?;
+                    let held = accounts::memberships_of(conn, id).await?;
+                    let province = held
+                        .iter()
+                        .map(|m| m.to_membership())
+                        .find(|m| m.role == role && m.org == org)
+                        .and_then(|m| m.province);
+                    let n = accounts::revoke(conn, id, role, &org).await?;
+                    anyhow::ensure!(n > 0, "{email} has no such membership");
+                    println!("revoked {role} {} from {email}", org.code().unwrap_or("(own)"));
+                    let what = serde_json::json!({ "email": email, "role": role.as_str(), "organization": org.code() });
+                    event("revoke", "membership", province, what)
+                }
+                UserCommand::Disable { email } => {
+                    let id = user_id(conn, &email_of(&email)?).await?;
+                    accounts::disable(conn, id).await?;
+                    println!("disabled {email}");
+                    event("disable", "account", None, serde_json::json!({ "email": email }))
+                }
+                UserCommand::SetPassword { email } => {
+                    let id = user_id(conn, &email_of(&email)?).await?;
+                    accounts::set_password(conn, id, &hash(&read_password()?).await?).await?;
+                    println!("password set for {email}; its sessions have ended");
+                    event("set_password", "account", None, serde_json::json!({ "email": email }))
+                }
+            };
+            audit_trail::record_operator(conn, recorded).await?;
+            Ok(())
+        })
+        .await?;
         anyhow::Ok(())
     })
     .await
 }
 
 async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Result<()> {
-    with_database(global, async |conn| {
+    with_database(global, DbRole::Auth, async |conn| {
         match what {
             LimitedCommand::On { functions } => {
                 let parsed: Vec<AccountFunction> =
@@ -259,7 +320,7 @@ async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Resu
 
 async fn seed_data(global: &GlobalArgs, scale: seed::Scale, n: u64, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let hash = hash(seed::BENCH_PASSWORD).await?;
-    with_database(global, async |conn| {
+    with_owner(global, async |conn| {
         let report = seed::generate(conn, scale, n, data_dir, &hash).await?;
         for (table, count) in &report.counts {
             println!("{table:>22} {count:>9}");
@@ -298,7 +359,7 @@ fn export_schema(output: Option<std::path::PathBuf>) -> anyhow::Result<()> {
 
 async fn storage(global: &GlobalArgs, what: StorageCommand) -> anyhow::Result<()> {
     let (store, keys) = global.storage.open(&global.data_dir)?;
-    with_database(global, async |conn| match what {
+    with_database(global, DbRole::Maint, async |conn| match what {
         StorageCommand::Verify => {
             let report = maintenance::verify(conn, &store, &keys).await?;
             for p in &report.problems {
@@ -326,7 +387,7 @@ async fn keys(global: &GlobalArgs, what: KeysCommand) -> anyhow::Result<()> {
         println!("added key {id} to the key file; it is now the current key");
     }
     let (_, keys) = global.storage.open(&global.data_dir)?;
-    with_database(global, async |conn| {
+    with_database(global, DbRole::Maint, async |conn| {
         let n = maintenance::rotate(conn, &keys).await?;
         println!("re-wrapped {n} data keys under {}", keys.current().id);
         Ok(())
@@ -338,10 +399,30 @@ async fn archive(global: &GlobalArgs, what: ArchiveCommand) -> anyhow::Result<()
     let ArchiveCommand::Export { dir, province, before } = what;
     let (store, keys) = global.storage.open(&global.data_dir)?;
     let before = before.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    with_database(global, async |conn| {
+    with_database(global, DbRole::Maint, async |conn| {
         let index = maintenance::archive_export(conn, &store, &keys, &dir, province.as_deref(), before).await?;
         println!("archived {} documents to {}", index.len(), dir.display());
         Ok(())
+    })
+    .await
+}
+
+async fn audit(global: &GlobalArgs, what: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::Verify = what;
+    with_database(global, DbRole::Maint, async |conn| {
+        let sealed = audit_trail::seal(conn).await?;
+        let check = audit_trail::verify_chain(conn).await?;
+        match check.problem {
+            None => {
+                println!("the audit chain holds: {} events checked ({sealed} sealed now)", check.sealed);
+                Ok(())
+            }
+            Some(problem) => {
+                let at = check.broken_seq.map(|s| format!(" at link {s}")).unwrap_or_default();
+                println!("the audit chain is broken{at}: {problem}");
+                anyhow::bail!("the audit chain is broken after {} good links", check.sealed)
+            }
+        }
     })
     .await
 }

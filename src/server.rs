@@ -16,7 +16,8 @@ use crate::auth::recovery::PublicUrl;
 use crate::authz::Authorizer;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
-use crate::db::{self, PgPool};
+use crate::db::roles::Pools;
+use crate::db::{self, AuthDb, PgPool};
 use crate::graphql::Services;
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
@@ -27,35 +28,45 @@ use crate::storage::keys::Keyring;
 use crate::storage::store::Store;
 
 /// The database of this run: the embedded cluster under the data dir unless
-/// a URL was given. Migrations are applied on open.
+/// a URL was given. Migrations are applied on open, as the owner.
 pub struct Database {
+    /// The login role every piece of work connects as (it owns nothing).
     pub url: String,
+    /// The owner, for migrations and demo data; none when a server of one's
+    /// own was given without `--owner-database-url`.
+    pub owner_url: Option<String>,
     cluster: Option<EmbeddedCluster>,
 }
 
 impl Database {
     pub async fn open(global: &GlobalArgs) -> anyhow::Result<Database> {
-        let (url, cluster) = match &global.database_url {
-            Some(url) => (url.clone(), None),
+        let (url, owner_url, cluster) = match &global.database_url {
+            Some(url) => (url.clone(), global.owner_database_url.clone(), None),
             None => {
                 let dir = global.data_dir.join("postgres");
                 let cluster = EmbeddedCluster::ensure(&dir, &ClusterOptions { fsync: true }).await?;
-                (cluster.url(embedded::DATABASE), Some(cluster))
+                let owner = cluster.url(embedded::DATABASE);
+                (cluster.login_url(embedded::DATABASE), Some(owner), Some(cluster))
             }
         };
-        let applied = db::migrate(&url).await?;
-        if !applied.is_empty() {
-            tracing::info!(migrations = ?applied, "applied migrations");
+        match &owner_url {
+            Some(owner) => {
+                let applied = db::migrate(owner).await?;
+                if !applied.is_empty() {
+                    tracing::info!(migrations = ?applied, "applied migrations");
+                }
+            }
+            None => db::check_migrated(&url).await?,
         }
-        Ok(Database { url, cluster })
+        Ok(Database { url, owner_url, cluster })
     }
 
     pub fn is_embedded(&self) -> bool {
         self.cluster.is_some()
     }
 
-    pub fn pool(&self, size: usize) -> anyhow::Result<PgPool> {
-        db::pool(&self.url, size)
+    pub fn pools(&self, size: usize) -> anyhow::Result<Pools> {
+        Pools::connect(&self.url, size)
     }
 
     /// Stops the embedded cluster if this process started it.
@@ -103,7 +114,7 @@ pub fn files(store: Store, keys: Keyring, max_upload_mib: u64) -> Files {
 }
 
 /// Every hour, removes uploads left unfinished for a day and objects that no
-/// document refers to, like `ambito storage janitor`.
+/// document refers to, like `ambito storage janitor`, as `ambito_maint`.
 pub fn spawn_janitor(pool: PgPool, store: Store) {
     tokio::spawn(async move {
         // The first run an hour after start-up: a restart must not list the whole bucket.
@@ -123,7 +134,25 @@ pub fn spawn_janitor(pool: PgPool, store: Store) {
     });
 }
 
-pub fn state(pool: PgPool, authz: Authorizer, files: Files, options: Options) -> Arc<AppState> {
+/// How often a server seals the audit events committed since the last time.
+pub const SEAL_EVERY: Duration = Duration::from_secs(2);
+
+/// Seals committed audit events into the hash chain every [`SEAL_EVERY`],
+/// as `ambito_maint`. Every process may run it: they take turns.
+pub fn spawn_sealer(pool: PgPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SEAL_EVERY);
+        loop {
+            tick.tick().await;
+            let Ok(mut conn) = pool.get().await else { continue };
+            if let Err(e) = crate::db::audit::seal(&mut conn).await {
+                tracing::warn!(error = %e, "sealing the audit trail failed");
+            }
+        }
+    });
+}
+
+pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) -> Arc<AppState> {
     let services = Services {
         passwords: options.passwords,
         sessions: options.sessions,
@@ -132,12 +161,13 @@ pub fn state(pool: PgPool, authz: Authorizer, files: Files, options: Options) ->
         mailer: options.mailer,
         public_url: PublicUrl(options.public_url),
         files: files.clone(),
-        events: crate::events::Events::listen(pool.clone()),
-        pool: pool.clone(),
+        events: crate::events::Events::listen(pools.auth.clone()),
+        pools: pools.clone(),
     };
     let (schema, ws_schema) = crate::graphql::schemas(services, options.explorable);
     Arc::new(AppState {
-        pool,
+        pool: pools.requests,
+        auth: AuthDb(pools.auth),
         schema,
         ws_schema,
         persisted: Default::default(),

@@ -6,11 +6,11 @@
 //! keeps the address the office gave it, and the office manages it.
 
 use chrono::Utc;
-use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::result::Error as DbError;
 use diesel_async::AsyncConnection as _;
 
 use super::limited::{AccountFunction, ensure_enabled};
-use super::login::ClientAddr;
+use super::login::{ClientAddr, admit_password_attempt, password_attempt_succeeded};
 use super::passwords::Passwords;
 use super::recovery::{PublicUrl, admit_mail_request};
 use super::{OrgRef, Role, tokens};
@@ -110,12 +110,21 @@ pub async fn register(
     password: &str,
 ) -> AppResult<()> {
     ensure_enabled(&links.db, AccountFunction::Registration).await?;
-    let hash = passwords.hash(password).await?;
-    if !admit_mail_request(&links.db, &links.throttle, "register", &email, addr).await? {
+    super::passwords::acceptable(password)?;
+    // Counted before the hash: a refused or surplus request costs no argon2 time.
+    if !admit_mail_request(&links.db, &links.throttle, &email, addr).await? {
         return Ok(());
     }
+    let hash = passwords.hash(password).await?;
     links.validate_address(Validation::Registration, email, None, Some(hash));
     Ok(())
+}
+
+/// What checking the caller's own password needs: it is throttled.
+pub struct PasswordCheck<'a> {
+    pub passwords: &'a Passwords,
+    pub throttle: &'a ThrottlePolicy,
+    pub addr: &'a ClientAddr,
 }
 
 /// What confirming a link found.
@@ -123,13 +132,6 @@ enum Confirmed<T> {
     Done(T),
     Invalid,
     Taken,
-}
-
-fn unique_violation<T>(e: DbError) -> Result<Confirmed<T>, DbError> {
-    match e {
-        DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Ok(Confirmed::Taken),
-        other => Err(other),
-    }
 }
 
 fn outcome<T>(c: Confirmed<T>, again: &str) -> AppResult<T> {
@@ -157,9 +159,8 @@ pub async fn confirm_registration(db: &AuthDb, token: &str) -> AppResult<()> {
                 else {
                     return Ok(Confirmed::Invalid);
                 };
-                let user_id = match q::create_user(c, &email, Some(&hash)).await {
-                    Ok(id) => id,
-                    Err(e) => return unique_violation(e),
+                let Some(user_id) = q::create_user(c, &email, Some(&hash)).await? else {
+                    return Ok(Confirmed::Taken);
                 };
                 q::grant(c, user_id, Role::Teacher, &OrgRef::Own).await?;
                 Ok(Confirmed::Done(()))
@@ -171,9 +172,11 @@ pub async fn confirm_registration(db: &AuthDb, token: &str) -> AppResult<()> {
 
 /// The caller's own account, if it is a personal one and `password` is its
 /// password. An organisation's account is the office's to change.
+/// The password check is throttled like a login (a stolen session must not
+/// become a way to guess the password), counted before it is computed.
 async fn own_personal_account(
     db: &AuthDb,
-    passwords: &Passwords,
+    check: &PasswordCheck<'_>,
     user_id: i64,
     password: &str,
 ) -> AppResult<q::UserRow> {
@@ -189,9 +192,11 @@ async fn own_personal_account(
                 .into(),
         ));
     }
-    if !passwords.verify(password, user.password_hash.as_deref()).await? {
+    let keys = admit_password_attempt(db, check.throttle, &user.email, check.addr).await?;
+    if !check.passwords.verify(password, user.password_hash.as_deref()).await? {
         return Err(AppError::bad_input("password", "is not this account's password"));
     }
+    password_attempt_succeeded(db, keys).await?;
     Ok(user)
 }
 
@@ -199,18 +204,18 @@ async fn own_personal_account(
 /// becomes the account's address when the link is opened.
 pub async fn request_email_change(
     links: &Links,
-    passwords: &Passwords,
-    addr: &ClientAddr,
+    check: &PasswordCheck<'_>,
     user_id: i64,
     password: &str,
     new_email: String,
 ) -> AppResult<()> {
     ensure_enabled(&links.db, AccountFunction::EmailChange).await?;
-    let user = own_personal_account(&links.db, passwords, user_id, password).await?;
+    let addr = check.addr;
+    let user = own_personal_account(&links.db, check, user_id, password).await?;
     if user.email == new_email {
         return Err(AppError::bad_input("newEmail", "is already this account's address"));
     }
-    if !admit_mail_request(&links.db, &links.throttle, "email-change", &new_email, addr).await? {
+    if !admit_mail_request(&links.db, &links.throttle, &new_email, addr).await? {
         return Ok(());
     }
     links.validate_address(Validation::EmailChange, new_email, Some(user.id), None);
@@ -232,9 +237,9 @@ pub async fn confirm_email_change(links: &Links, token: &str) -> AppResult<()> {
                     return Ok(Confirmed::Invalid);
                 };
                 let old = q::email_of(c, user_id).await?;
-                match q::set_email(c, user_id, &email).await {
-                    Ok(()) => Ok(Confirmed::Done(old)),
-                    Err(e) => unique_violation(e),
+                match q::set_email(c, user_id, &email).await? {
+                    true => Ok(Confirmed::Done(old)),
+                    false => Ok(Confirmed::Taken),
                 }
             }))
         })
@@ -252,8 +257,8 @@ pub async fn confirm_email_change(links: &Links, token: &str) -> AppResult<()> {
 }
 
 /// Revokes the caller's own account for good, confirmed with its password.
-pub async fn revoke_own_account(db: &AuthDb, passwords: &Passwords, user_id: i64, password: &str) -> AppResult<()> {
+pub async fn revoke_own_account(db: &AuthDb, check: &PasswordCheck<'_>, user_id: i64, password: &str) -> AppResult<()> {
     ensure_enabled(db, AccountFunction::Revocation).await?;
-    own_personal_account(db, passwords, user_id, password).await?;
+    own_personal_account(db, check, user_id, password).await?;
     db.run(move |c| Box::pin(c.transaction::<_, DbError, _>(async move |c| q::revoke_account(c, user_id).await))).await
 }

@@ -8,7 +8,7 @@ use super::{SessionPolicy, normalize_email, tokens};
 use crate::db::AuthDb;
 use crate::db::accounts::{self as q, MembershipRow};
 use crate::error::{AppError, AppResult};
-use crate::rules::throttle::{self, Decision, ThrottlePolicy};
+use crate::rules::throttle::{Decision, ThrottlePolicy};
 
 /// Where a request came from, for throttling (never logged with an account).
 #[derive(Debug, Clone)]
@@ -39,22 +39,7 @@ pub async fn login(
     addr: &ClientAddr,
 ) -> AppResult<Login> {
     let email = normalize_email(email).map_err(|_| AppError::LoginFailed)?;
-    let keys = [format!("account:{email}"), format!("address:{}", addr.0)];
-    let now = Utc::now();
-    let records = {
-        let keys = keys.to_vec();
-        db.run(move |c| Box::pin(q::throttle_records(c, keys))).await?
-    };
-    let record = |key: &str| records.iter().find(|(k, _)| k == key).map(|(_, r)| *r);
-    let mut delay = std::time::Duration::ZERO;
-    for key in &keys {
-        match throttle::decide(services.throttle, record(key).as_ref(), now) {
-            Decision::Locked(until) => return Err(AppError::RateLimited { until }),
-            Decision::Allow(d) => delay = delay.max(d),
-        }
-    }
-    tokio::time::sleep(delay).await;
-
+    let keys = admit_password_attempt(db, services.throttle, &email, addr).await?;
     let user = {
         let email = email.clone();
         db.run(move |c| Box::pin(async move { q::user_by_email(c, &email).await })).await?
@@ -62,16 +47,9 @@ pub async fn login(
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let matches = services.passwords.verify(password, stored).await?;
     let Some(user) = user.filter(|u| matches && u.disabled_at.is_none()) else {
-        let limits = [services.throttle.account_lock_after, services.throttle.address_lock_after];
-        for (key, lock_after) in keys.into_iter().zip(limits) {
-            let next = throttle::after_failure(services.throttle, record(&key).as_ref(), lock_after, now);
-            db.run(move |c| Box::pin(q::throttle_store(c, key, next))).await?;
-        }
         return Err(AppError::LoginFailed);
     };
-    let [account_key, _] = keys;
-    db.run(move |c| Box::pin(q::throttle_clear(c, account_key))).await?;
-
+    password_attempt_succeeded(db, keys).await?;
     let user_id = user.id;
     let memberships = db.run(move |c| Box::pin(q::memberships_of(c, user_id))).await?;
     let chosen = match membership {
@@ -84,4 +62,37 @@ pub async fn login(
     db.run(move |c| Box::pin(async move { q::create_session(c, &hash, user_id, membership_id, expires_at).await }))
         .await?;
     Ok(Login { token, expires_at, membership: chosen })
+}
+
+/// Counts an attempt at the password of `email` from `addr` against both
+/// throttles before any hash is computed, then waits the delay they set.
+/// A locked account or address answers RATE_LIMITED and computes nothing.
+/// Returns the keys, for [`password_attempt_succeeded`].
+pub async fn admit_password_attempt(
+    db: &AuthDb,
+    policy: &ThrottlePolicy,
+    email: &str,
+    addr: &ClientAddr,
+) -> AppResult<[String; 2]> {
+    let keys = [format!("account:{email}"), format!("address:{}", addr.0)];
+    let counted = vec![(keys[0].clone(), policy.account_lock_after), (keys[1].clone(), policy.address_lock_after)];
+    let (policy_copy, now) = (*policy, Utc::now());
+    let decisions = db.run(move |c| Box::pin(q::throttle_attempt(c, policy_copy, counted, now))).await?;
+    let mut delay = std::time::Duration::ZERO;
+    for d in decisions {
+        match d {
+            Decision::Locked(until) => return Err(AppError::RateLimited { until }),
+            Decision::Allow(wait) => delay = delay.max(wait),
+        }
+    }
+    tokio::time::sleep(delay).await;
+    Ok(keys)
+}
+
+/// The password was right: the account's failures are forgotten, and the
+/// attempt no longer counts against the address.
+pub async fn password_attempt_succeeded(db: &AuthDb, keys: [String; 2]) -> AppResult<()> {
+    let [account, address] = keys;
+    db.run(move |c| Box::pin(async move { q::throttle_clear(c, account).await?; q::throttle_succeeded(c, address).await }))
+        .await
 }

@@ -130,6 +130,26 @@ pub async fn subject_for(
     let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
         return Ok(None);
     };
+    session_subject(pool, token, policy, true).await
+}
+
+/// The subject of a session token as it stands now, without counting the
+/// look as use: an open subscription checks its session this way, so that
+/// the idle timeout still ends a session that only listens.
+pub async fn current_subject(
+    pool: &crate::db::PgPool,
+    token: &str,
+    policy: &SessionPolicy,
+) -> crate::error::AppResult<Option<Subject>> {
+    session_subject(pool, token, policy, false).await
+}
+
+async fn session_subject(
+    pool: &crate::db::PgPool,
+    token: &str,
+    policy: &SessionPolicy,
+    touch: bool,
+) -> crate::error::AppResult<Option<Subject>> {
     if token.len() != 43 {
         return Ok(None);
     }
@@ -141,7 +161,7 @@ pub async fn subject_for(
         return Ok(None);
     };
     // Recording every request would write on every read; a minute's precision is plenty.
-    if now - live.last_seen_at > chrono::Duration::seconds(60) {
+    if touch && now - live.last_seen_at > chrono::Duration::seconds(60) {
         crate::db::accounts::touch_session(&mut conn, live.session_id).await?;
     }
     Ok(Some(Subject {

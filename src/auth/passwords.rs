@@ -32,9 +32,7 @@ impl Passwords {
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) with a fresh salt.
     pub async fn hash(&self, password: &str) -> AppResult<String> {
-        if password.chars().count() < MIN_LENGTH {
-            return Err(AppError::bad_input("password", format!("must be at least {MIN_LENGTH} characters")));
-        }
+        acceptable(password)?;
         let password = password.to_owned();
         self.blocking(move || hash_now(&password)).await?.map_err(AppError::internal)
     }
@@ -61,6 +59,15 @@ impl Passwords {
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         tokio::task::spawn_blocking(f).await.map_err(AppError::internal)
     }
+}
+
+/// Whether a new password meets the policy: checked before anything is
+/// counted or hashed.
+pub fn acceptable(password: &str) -> AppResult<()> {
+    if password.chars().count() < MIN_LENGTH {
+        return Err(AppError::bad_input("password", format!("must be at least {MIN_LENGTH} characters")));
+    }
+    Ok(())
 }
 
 impl Default for Passwords {

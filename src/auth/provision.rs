@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::{OrgRef, Role, normalize_email};
 use crate::db::RequestDb;
-use crate::db::accounts;
+use crate::db::{accounts, audit};
 use crate::db::schema::institutions;
 use crate::error::{AppError, AppResult};
 
@@ -23,7 +23,7 @@ pub struct Provisioned {
 /// codes). Runs in the caller's scope: row security refuses a membership
 /// outside the province even if this code were wrong.
 pub async fn schools(db: &RequestDb, province: String, codes: Option<Vec<String>>) -> AppResult<Vec<Provisioned>> {
-    let wanted = codes.clone();
+    let (wanted, province_code) = (codes.clone(), province.clone());
     let found: Vec<(String, Option<String>)> = db
         .run(move |c| {
             Box::pin(async move {
@@ -46,7 +46,8 @@ pub async fn schools(db: &RequestDb, province: String, codes: Option<Vec<String>
     let mut out = Vec::new();
     for (school, email) in found {
         let Some(email) = email.and_then(|e| normalize_email(&e).ok()) else { continue };
-        let created = ensure(db, email.clone(), Role::School, OrgRef::School(school.clone())).await?;
+        let org = OrgRef::School(school.clone());
+        let created = ensure(db, &province_code, email.clone(), Role::School, org).await?;
         out.push(Provisioned { email, organization: school, created });
     }
     Ok(out)
@@ -86,28 +87,40 @@ pub async fn one(db: &RequestDb, province: String, email: String, role: Role, or
     if !in_province {
         return Err(AppError::NotFound);
     }
-    let created = ensure(db, email.clone(), role, org).await?;
+    let created = ensure(db, &province, email.clone(), role, org).await?;
     Ok(Provisioned { email, organization: org_code, created })
 }
 
 /// The account exists (without a password if new) and holds the membership.
-/// Returns whether anything was created.
-async fn ensure(db: &RequestDb, email: String, role: Role, org: OrgRef) -> AppResult<bool> {
+/// Returns whether anything was created. A grant is recorded in the audit
+/// trail with the request: it gives access to special-category data.
+async fn ensure(db: &RequestDb, province: &str, email: String, role: Role, org: OrgRef) -> AppResult<bool> {
+    let province = province.to_owned();
     db.run(move |c| {
         Box::pin(async move {
-            let user = match accounts::user_id_by_email(c, &email).await? {
-                Some(id) => id,
-                None => accounts::create_provisioned_user(c, &email).await?,
-            };
+            let user = accounts::account_for(c, &email).await?;
             let held = accounts::memberships_of(c, user)
                 .await?
                 .iter()
                 .any(|m| m.role == role.as_str() && m.to_membership().org == org);
             if !held {
-                accounts::grant(c, user, role, &org).await?;
+                let m = accounts::grant(c, user, role, &org).await?;
+                audit::record(c, vec![grant_event(&province, m.id, &email, role, &org)]).await?;
             }
             Ok(!held)
         })
     })
     .await
+}
+
+/// The audit event of a membership given to an account.
+pub fn grant_event(province: &str, membership_id: i64, email: &str, role: Role, org: &OrgRef) -> audit::Event {
+    audit::Event {
+        action: "grant",
+        object_kind: "membership",
+        object_id: Some(membership_id.to_string()),
+        province: Some(province.to_owned()),
+        current: Some(serde_json::json!({ "email": email, "role": role.as_str(), "organization": org.code() })),
+        ..Default::default()
+    }
 }

@@ -12,7 +12,7 @@ use crate::db::AuthDb;
 use crate::db::accounts as q;
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
-use crate::rules::throttle::{self, Decision, ThrottlePolicy};
+use crate::rules::throttle::{Decision, ThrottlePolicy};
 
 /// How long a reset link works.
 pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::minutes(60);
@@ -41,34 +41,20 @@ pub const RESETS_PER_ACCOUNT: u32 = 3;
 /// Reset requests one client address may make per throttle period.
 pub const RESETS_PER_ADDRESS: u32 = 20;
 
-/// Counts a request that e-mails a link (`purpose`: a reset, a
-/// registration, an address change) against the e-mail and the client
-/// address. Too many from the address is RATE_LIMITED; too many for the
+/// Counts a request that e-mails a link (a reset, a registration, an
+/// address change) against the e-mail and the client address, atomically. Too many from the address is RATE_LIMITED; too many for the
 /// e-mail sends nothing more (`false`) but answers as usual, so that the
 /// answer still says nothing about the account.
-pub async fn admit_mail_request(
-    db: &AuthDb,
-    policy: &ThrottlePolicy,
-    purpose: &str,
-    email: &str,
-    addr: &ClientAddr,
-) -> AppResult<bool> {
-    let keys = [format!("{purpose}:{email}"), format!("{purpose}-address:{}", addr.0)];
-    let now = Utc::now();
-    let records = {
-        let keys = keys.to_vec();
-        db.run(move |c| Box::pin(q::throttle_records(c, keys))).await?
-    };
-    let record = |key: &str| records.iter().find(|(k, _)| k == key).map(|(_, r)| *r);
-    if let Decision::Locked(until) = throttle::decide(policy, record(&keys[1]).as_ref(), now) {
+pub async fn admit_mail_request(db: &AuthDb, policy: &ThrottlePolicy, email: &str, addr: &ClientAddr) -> AppResult<bool> {
+    // One counter for every kind of link: a mailbox gets at most three per
+    // period, whatever they are for.
+    let keys = vec![(format!("mail:{email}"), RESETS_PER_ACCOUNT), (format!("mail-address:{}", addr.0), RESETS_PER_ADDRESS)];
+    let (policy, now) = (*policy, Utc::now());
+    let decisions = db.run(move |c| Box::pin(q::throttle_attempt(c, policy, keys, now))).await?;
+    if let Decision::Locked(until) = decisions[1] {
         return Err(AppError::TooManyResets { until });
     }
-    let send = matches!(throttle::decide(policy, record(&keys[0]).as_ref(), now), Decision::Allow(_));
-    for (key, limit) in keys.into_iter().zip([RESETS_PER_ACCOUNT, RESETS_PER_ADDRESS]) {
-        let next = throttle::after_failure(policy, record(&key).as_ref(), limit, now);
-        db.run(move |c| Box::pin(q::throttle_store(c, key, next))).await?;
-    }
-    Ok(send)
+    Ok(matches!(decisions[0], Decision::Allow(_)))
 }
 
 /// Sends a reset link if the address belongs to an enabled account; does
@@ -100,11 +86,21 @@ pub async fn send_reset_link(db: &AuthDb, mailer: &Mailer, public_url: &PublicUr
 /// Sets a new password with a reset token; ends every session and lifts a
 /// login lock on the account.
 pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new_password: &str) -> AppResult<()> {
+    let invalid = || AppError::bad_input("token", "the link is invalid, used or expired: ask for a new one");
+    let token_hash = tokens::hash(token.trim());
+    // The token is looked at before anything is hashed: without a live one a
+    // request costs no argon2 time at all.
+    let live = {
+        let token_hash = token_hash.clone();
+        db.run(move |c| Box::pin(async move { q::reset_is_live(c, &token_hash).await })).await?
+    };
+    if !live {
+        return Err(invalid());
+    }
     let hash = passwords.hash(new_password).await.map_err(|e| match e {
         AppError::BadInput { reason, .. } => AppError::bad_input("newPassword", reason),
         other => other,
     })?;
-    let token_hash = tokens::hash(token.trim());
     // Spending the token and setting the password commit together or not at all.
     let done = db
         .run(move |c| {
@@ -117,9 +113,5 @@ pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new
             }))
         })
         .await?;
-    if done {
-        Ok(())
-    } else {
-        Err(AppError::bad_input("token", "the link is invalid, used or expired: ask for a new one"))
-    }
+    if done { Ok(()) } else { Err(invalid()) }
 }

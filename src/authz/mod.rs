@@ -314,6 +314,7 @@ impl Authorizer {
         let m = &s.membership;
         let mut out = vec![
             ("ambito.user_id".to_owned(), s.user_id.to_string()),
+            ("ambito.session_id".to_owned(), s.session_id.to_string()),
             ("ambito.role".to_owned(), m.role.as_str().to_owned()),
             ("ambito.membership_id".to_owned(), m.id.to_string()),
         ];

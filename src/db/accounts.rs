@@ -8,7 +8,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{email_validations, login_throttle, memberships, password_resets, sessions, users};
 use crate::auth::{Membership, OrgRef, Role};
-use crate::rules::throttle::Record;
+use crate::rules::throttle::{self, Decision, Record, ThrottlePolicy};
+use diesel_async::AsyncConnection as _;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
@@ -73,8 +74,14 @@ pub async fn user_id_by_email(conn: &mut AsyncPgConnection, email: &str) -> Quer
 }
 
 /// An account without a password, as the office provisions it.
-pub async fn create_provisioned_user(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<i64> {
-    diesel::insert_into(users::table).values(users::email.eq(email)).returning(users::id).get_result(conn).await
+/// The account with this address, made without a password if there is
+/// none: for the office, under its scope (the function checks it).
+pub async fn account_for(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<i64> {
+    diesel::define_sql_function! {
+        #[sql_name = "ambito_account_for"]
+        fn account_for_email(email: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
+    }
+    diesel::select(account_for_email(email)).get_result(conn).await
 }
 
 pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<MembershipRow>> {
@@ -176,16 +183,25 @@ pub async fn switch_membership(
 
 // Administration (the `ambito user` commands and the demo data).
 
-pub async fn create_user(conn: &mut AsyncPgConnection, email: &str, password_hash: Option<&str>) -> QueryResult<i64> {
+/// A new account, or none when the address already has one. The clash is
+/// resolved without an error, whose detail would put the address in the
+/// server log.
+pub async fn create_user(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    password_hash: Option<&str>,
+) -> QueryResult<Option<i64>> {
     diesel::insert_into(users::table)
         .values((
             users::email.eq(email),
             users::password_hash.eq(password_hash),
             users::password_changed_at.eq(password_hash.map(|_| Utc::now())),
         ))
+        .on_conflict_do_nothing()
         .returning(users::id)
         .get_result(conn)
         .await
+        .optional()
 }
 
 pub async fn grant(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: &OrgRef) -> QueryResult<MembershipRow> {
@@ -239,45 +255,72 @@ pub async fn set_password(conn: &mut AsyncPgConnection, user_id: i64, hash: &str
 
 // Login throttling.
 
-/// A `login_throttle` row: key, failures, last failure, locked until.
-type ThrottleRow = (String, i32, DateTime<Utc>, Option<DateTime<Utc>>);
 
-pub async fn throttle_records(conn: &mut AsyncPgConnection, keys: Vec<String>) -> QueryResult<Vec<(String, Record)>> {
-    let rows: Vec<ThrottleRow> = login_throttle::table
-        .filter(login_throttle::key.eq_any(keys))
-        .select((
-            login_throttle::key,
-            login_throttle::failures,
-            login_throttle::last_failure,
-            login_throttle::locked_until,
-        ))
-        .load(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(k, failures, last_failure, locked_until)| {
-            (k, Record { failures: u32::try_from(failures).unwrap_or(0), last_failure, locked_until })
-        })
-        .collect())
+/// Counts one attempt against each key (with its lock threshold) before it
+/// is tried, and returns the decision for each. Every key's row is created if
+/// missing and locked, so parallel attempts queue here for a moment and each
+/// one sees the attempts before it: N attempts count N.
+pub async fn throttle_attempt(
+    conn: &mut AsyncPgConnection,
+    policy: ThrottlePolicy,
+    keys: Vec<(String, u32)>,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Decision>> {
+    conn.transaction(async move |c| {
+        let mut decisions = Vec::with_capacity(keys.len());
+        for (key, lock_after) in keys {
+            let record = locked_record(c, &key, now).await?;
+            let a = throttle::attempt(&policy, record.as_ref(), lock_after, now);
+            store_record(c, &key, a.record).await?;
+            decisions.push(a.decision);
+        }
+        Ok(decisions)
+    })
+    .await
 }
 
-pub async fn throttle_store(conn: &mut AsyncPgConnection, key: String, r: Record) -> QueryResult<()> {
-    let failures = i32::try_from(r.failures).unwrap_or(i32::MAX);
+/// Uncounts the attempt that [`throttle_attempt`] counted against `key` once
+/// it turned out right.
+pub async fn throttle_succeeded(conn: &mut AsyncPgConnection, key: String) -> QueryResult<()> {
+    let now = Utc::now();
+    conn.transaction(async move |c| {
+        let record = locked_record(c, &key, now).await?;
+        store_record(c, &key, throttle::after_success(record.as_ref())).await
+    })
+    .await
+}
+
+/// The key's record, its row locked until the transaction ends. The row is
+/// made first if missing (an empty one means no record), so that two first
+/// attempts cannot both see nothing.
+async fn locked_record(c: &mut AsyncPgConnection, key: &str, now: DateTime<Utc>) -> QueryResult<Option<Record>> {
     diesel::insert_into(login_throttle::table)
-        .values((
-            login_throttle::key.eq(&key),
-            login_throttle::failures.eq(failures),
-            login_throttle::last_failure.eq(r.last_failure),
-            login_throttle::locked_until.eq(r.locked_until),
-        ))
-        .on_conflict(login_throttle::key)
-        .do_update()
+        .values((login_throttle::key.eq(key), login_throttle::failures.eq(0), login_throttle::last_failure.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(c)
+        .await?;
+    let (failures, last_failure, locked_until): (i32, DateTime<Utc>, Option<DateTime<Utc>>) = login_throttle::table
+        .find(key)
+        .select((login_throttle::failures, login_throttle::last_failure, login_throttle::locked_until))
+        .for_update()
+        .first(c)
+        .await?;
+    let failures = u32::try_from(failures).unwrap_or(0);
+    Ok((failures > 0 || locked_until.is_some()).then_some(Record { failures, last_failure, locked_until }))
+}
+
+async fn store_record(c: &mut AsyncPgConnection, key: &str, r: Option<Record>) -> QueryResult<()> {
+    let Some(r) = r else {
+        diesel::delete(login_throttle::table.find(key)).execute(c).await?;
+        return Ok(());
+    };
+    diesel::update(login_throttle::table.find(key))
         .set((
-            login_throttle::failures.eq(failures),
+            login_throttle::failures.eq(i32::try_from(r.failures).unwrap_or(i32::MAX)),
             login_throttle::last_failure.eq(r.last_failure),
             login_throttle::locked_until.eq(r.locked_until),
         ))
-        .execute(conn)
+        .execute(c)
         .await?;
     Ok(())
 }
@@ -304,6 +347,18 @@ pub async fn create_reset(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Whether a reset token is unused and unexpired (it is spent later, by [`spend_reset`]).
+pub async fn reset_is_live(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        password_resets::table
+            .filter(password_resets::token_hash.eq(token_hash))
+            .filter(password_resets::used_at.is_null())
+            .filter(password_resets::expires_at.gt(Utc::now())),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// Spends a reset token: the user it was for, if it is unused and unexpired.
@@ -399,10 +454,16 @@ pub async fn spend_validation(
 
 /// Gives an account a new address and ends its sessions: the address is
 /// what signs in.
-pub async fn set_email(conn: &mut AsyncPgConnection, user_id: i64, email: &str) -> QueryResult<()> {
+/// Gives the account a new address; false (and nothing changed) when
+/// another account holds it. Looked for first: a unique violation's detail
+/// would put the address in the server log.
+pub async fn set_email(conn: &mut AsyncPgConnection, user_id: i64, email: &str) -> QueryResult<bool> {
+    if user_id_by_email(conn, email).await?.is_some() {
+        return Ok(false);
+    }
     diesel::update(users::table.find(user_id)).set(users::email.eq(email)).execute(conn).await?;
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Revokes an account for good: it can no longer sign in, its sessions and

@@ -161,6 +161,7 @@ pub struct EventRow {
     pub object_kind: String,
     pub object_id: Option<String>,
     pub pupil_ids: Vec<i64>,
+    pub province_code: Option<String>,
     pub institution_code: Option<String>,
     pub fields: Vec<String>,
     pub previous: Option<Value>,
@@ -226,4 +227,60 @@ pub async fn trail_count(conn: &mut AsyncPgConnection, f: &TrailFilter) -> Query
 pub async fn emails(conn: &mut AsyncPgConnection, ids: Vec<i64>) -> QueryResult<Vec<(i64, String)>> {
     use super::schema::users;
     users::table.filter(users::id.eq_any(ids)).select((users::id, users::email)).load(conn).await
+}
+
+/// Seals the audit events committed since the last seal into the hash
+/// chain (migration 000013). Returns how many it sealed.
+pub async fn seal(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Sealed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    Ok(diesel::sql_query("SELECT ambito_audit_seal() AS n").get_result::<Sealed>(conn).await?.n)
+}
+
+/// What a walk of the audit chain found.
+#[derive(Debug, QueryableByName)]
+pub struct ChainCheck {
+    /// Events whose seal checked out, in chain order, before any break.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub sealed: i64,
+    /// The first broken link: its place in the chain, its event, and what is wrong.
+    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
+    pub broken_seq: Option<i64>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
+    pub broken_event: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub problem: Option<String>,
+}
+
+/// Walks the whole chain, recomputing each hash, and names the first
+/// broken link.
+pub async fn verify_chain(conn: &mut AsyncPgConnection) -> QueryResult<ChainCheck> {
+    diesel::sql_query("SELECT sealed, broken_seq, broken_event, problem FROM ambito_audit_verify()")
+        .get_result(conn)
+        .await
+}
+
+/// Records an event of the operator's command line (account provisioning,
+/// grants, revocations), as `ambito_auth`: there is no signed-in user, so
+/// the actor is user 0 with the role `operator`.
+pub async fn record_operator(conn: &mut AsyncPgConnection, e: Event) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO audit_events (user_id, membership_id, role, action, object_kind, object_id, province_code,
+                                   institution_code, fields, previous, current)
+         VALUES (0, NULL, 'operator', $1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind::<Text, _>(e.action)
+    .bind::<Text, _>(e.object_kind)
+    .bind::<Nullable<Text>, _>(e.object_id)
+    .bind::<Nullable<Text>, _>(e.province)
+    .bind::<Nullable<Text>, _>(e.institution)
+    .bind::<Array<Text>, _>(e.fields)
+    .bind::<Nullable<Jsonb>, _>(e.previous)
+    .bind::<Nullable<Jsonb>, _>(e.current)
+    .execute(conn)
+    .await
+    .map(drop)
 }

@@ -218,12 +218,19 @@ impl EmbeddedCluster {
         if !found.exists {
             diesel::sql_query(format!("CREATE DATABASE {DATABASE}")).execute(&mut conn).await?;
         }
-        Ok(())
+        super::roles::bootstrap(&mut conn).await
     }
 
-    /// Connection string for a database of this cluster (unix socket, trust).
+    /// Connection string for a database of this cluster as its superuser,
+    /// who owns the tables: for migrations and demo data only (unix socket,
+    /// trust).
     pub fn url(&self, dbname: &str) -> String {
         format!("host='{}' port=5432 user={SUPERUSER} dbname={dbname}", self.dir.display())
+    }
+
+    /// Connection string as the login role the server works through.
+    pub fn login_url(&self, dbname: &str) -> String {
+        format!("host='{}' port=5432 user={} dbname={dbname}", self.dir.display(), super::roles::LOGIN_ROLE)
     }
 
     pub fn dir(&self) -> &Path {

@@ -7,13 +7,12 @@ pub mod audit;
 pub mod embedded;
 pub mod refugees;
 pub mod registry;
+pub mod roles;
 pub mod schema;
 pub mod territory;
 
 use anyhow::Context as _;
 use diesel::QueryResult;
-use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,19 +26,14 @@ use tokio::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 
-pub type PgPool = Pool<AsyncPgConnection>;
+pub type PgPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// Opens a pool of at most `max_size` connections. Connections are made lazily.
-/// A connection goes back into use without a test query (`SELECT 1` on every
-/// checkout cost two round trips per request); one the server closed fails
-/// its first use instead.
+/// Opens a pool of at most `max_size` connections as the login role, which
+/// request work switches from per transaction (see [`roles::pool_as`]).
 pub fn pool(url: &str, max_size: usize) -> anyhow::Result<PgPool> {
-    let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-    Pool::builder(manager).max_size(max_size).build().context("building the connection pool")
+    roles::pool_as(url, max_size, None)
 }
 
 /// Applies pending migrations. Several processes may start at once (a server
@@ -57,6 +51,34 @@ pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
     let mut conn = harness.into_inner();
     diesel::sql_query("SELECT pg_advisory_unlock(7405120)").execute(&mut conn).await?;
     Ok(applied)
+}
+
+/// A server that does not migrate (it has no owner's login) checks that
+/// the database has every migration it was built with.
+pub async fn check_migrated(url: &str) -> anyhow::Result<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let mut conn = roles::connect_as(url, roles::DbRole::Auth).await?;
+    let done: Vec<Version> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(&mut conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("reading which migrations ran: run `ambito migrate` as the owner (--owner-database-url)")?;
+    let done: std::collections::HashSet<String> = done.into_iter().map(|v| v.version).collect();
+    let missing = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .filter(|v| !done.contains(v))
+        .count();
+    anyhow::ensure!(
+        missing == 0,
+        "the database lacks {missing} migrations: run `ambito migrate` with the owner's --owner-database-url"
+    );
+    Ok(())
 }
 
 /// Whether the database answers a trivial query.
@@ -78,6 +100,18 @@ pub fn with_database(url: &str, dbname: &str) -> String {
         format!("postgres://{authority}/{dbname}{query}")
     } else {
         format!("{url} dbname={dbname}")
+    }
+}
+
+/// Replaces the user in a connection string (URL or key/value form), for
+/// the login role beside an owner's URL (tests, the embedded cluster).
+pub fn with_user(url: &str, user: &str) -> String {
+    if let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) {
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("postgres://{user}@{host}")
+    } else {
+        // In the key/value form the last value of a key wins.
+        format!("{url} user={user}")
     }
 }
 
@@ -244,9 +278,13 @@ fn literal(s: &str) -> QueryResult<String> {
     Ok(format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
 }
 
-/// The privileged handle of authentication (login, the session guard): it
-/// must find an account before anyone is signed in, so it runs outside any
-/// caller's scope. Nothing else uses it.
+/// The handle of authentication and the account lifecycle: connections
+/// working as `ambito_auth`, outside any caller's scope, because login must
+/// find an account before anyone is signed in. Besides login and the
+/// session guard, the account functions of seed 004 use it (registration,
+/// recovery, address change, revocation of one's own account) and the
+/// `limitedMode` query. It reaches accounts, sessions, throttles and tokens,
+/// and none of the tenant data (pupils, requests, documents).
 #[derive(Clone)]
 pub struct AuthDb(pub PgPool);
 

@@ -322,6 +322,31 @@ pub async fn unless_taken<T: Send>(
     }
 }
 
+/// Another registration of this tax code in the province and year: one the
+/// caller sees, or one elsewhere (asked of a function that checks the
+/// caller's province).
+async fn registered(conn: &mut AsyncPgConnection, key: &(String, i32, String)) -> QueryResult<Option<Duplicate>> {
+    let (province, year, tax) = key.clone();
+    let seen: Option<i64> = pupils::table
+        .filter(pupils::province_code.eq(&province))
+        .filter(pupils::school_year.eq(year))
+        .filter(pupils::tax_code.eq(&tax))
+        .select(pupils::id)
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(id) = seen {
+        return Ok(Some(Duplicate::Visible(id)));
+    }
+    let elsewhere: bool = diesel::select(pupil_registered(province, year, tax)).get_result(conn).await?;
+    Ok(elsewhere.then_some(Duplicate::Elsewhere))
+}
+
+diesel::define_sql_function! {
+    #[sql_name = "ambito_pupil_registered"]
+    fn pupil_registered(province: diesel::sql_types::Text, year: diesel::sql_types::Integer, tax: diesel::sql_types::Text) -> diesel::sql_types::Bool;
+}
+
 /// Runs a write of a pupil; a clash with another registration of the same
 /// tax code, province and year becomes a [`Duplicate`].
 async fn unless_duplicate<T: Send>(
@@ -329,6 +354,11 @@ async fn unless_duplicate<T: Send>(
     province_year_tax: (String, i32, String),
     write: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> futures_util::future::BoxFuture<'c, QueryResult<T>> + Send,
 ) -> QueryResult<Result<T, Duplicate>> {
+    // Looked for first: a unique violation's detail would put the tax code
+    // in the server log. The savepoint below still catches a race.
+    if let Some(found) = registered(conn, &province_year_tax).await? {
+        return Ok(Err(found));
+    }
     match unless_taken(conn, write).await? {
         Ok(v) => Ok(Ok(v)),
         Err(constraint) if constraint == "pupils_once" => {

@@ -1,6 +1,7 @@
 //! Demo accounts: one or more of every role, each with a fresh random
 //! password, listed in `demo-accounts.json` in the data dir.
 
+use anyhow::Context as _;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
@@ -122,7 +123,7 @@ pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyh
         let password = tokens::new_password();
         let hash = passwords.hash(&password).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         diesel::delete(users::table.filter(users::email.eq(&email))).execute(conn).await?;
-        let user = accounts::create_user(conn, &email, Some(&hash)).await?;
+        let user = accounts::create_user(conn, &email, Some(&hash)).await?.context("a demo address is taken")?;
         let mut memberships = Vec::new();
         for (role, org) in &grants {
             let org_ref = OrgRef::for_role(*role, org.as_deref()).map_err(anyhow::Error::msg)?;

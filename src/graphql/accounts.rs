@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
 use super::{caller, db, loader, subject};
-use crate::auth::lifecycle::{self, Links};
+use crate::auth::lifecycle::{self, Links, PasswordCheck};
 use crate::auth::limited::{self, AccountFunction};
 use crate::auth::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
@@ -203,6 +203,22 @@ fn links(ctx: &Context<'_>) -> Result<Links, AppError> {
     })
 }
 
+/// The client's address, for the throttles. Every HTTP request has one; a
+/// context without it (the socket, which runs subscriptions only) is refused
+/// rather than throttled under no key.
+fn client_addr<'a>(ctx: &'a Context<'_>) -> Result<&'a ClientAddr, AppError> {
+    ctx.data_opt::<ClientAddr>().ok_or_else(|| AppError::internal(anyhow::anyhow!("no client address")))
+}
+
+/// What a check of the caller's own password needs.
+fn password_check<'a>(ctx: &'a Context<'_>) -> Result<PasswordCheck<'a>, AppError> {
+    Ok(PasswordCheck {
+        passwords: ctx.data_unchecked::<Passwords>(),
+        throttle: ctx.data_unchecked::<ThrottlePolicy>(),
+        addr: client_addr(ctx)?,
+    })
+}
+
 fn email_arg(field: &str, email: &str) -> Result<String, AppError> {
     auth::normalize_email(email).map_err(|r| AppError::bad_input(field, r))
 }
@@ -231,7 +247,7 @@ impl AccountsMutation {
             sessions: ctx.data_unchecked::<SessionPolicy>(),
             throttle: ctx.data_unchecked::<ThrottlePolicy>(),
         };
-        let addr = ctx.data_unchecked::<ClientAddr>();
+        let addr = client_addr(ctx)?;
         let done = login::login(ctx.data_unchecked::<AuthDb>(), services, &email, &password, wanted, addr).await?;
         Ok(Session {
             token: done.token,
@@ -252,8 +268,7 @@ impl AccountsMutation {
         if off.contains(&AccountFunction::ExternalPasswordRecovery) && !limited::is_institutional(&email) {
             return Err(AppError::Disabled(AccountFunction::ExternalPasswordRecovery.describe().into()).into());
         }
-        let addr = ctx.data_unchecked::<ClientAddr>();
-        if !recovery::admit_mail_request(&links.db, &links.throttle, "reset", &email, addr).await? {
+        if !recovery::admit_mail_request(&links.db, &links.throttle, &email, client_addr(ctx)?).await? {
             return Ok(true);
         }
         let l = links.clone();
@@ -270,7 +285,7 @@ impl AccountsMutation {
     async fn register(&self, ctx: &Context<'_>, email: String, password: String) -> Result<bool> {
         let email = email_arg("email", &email)?;
         let passwords = ctx.data_unchecked::<Passwords>();
-        lifecycle::register(&links(ctx)?, passwords, ctx.data_unchecked::<ClientAddr>(), email, &password).await?;
+        lifecycle::register(&links(ctx)?, passwords, client_addr(ctx)?, email, &password).await?;
         Ok(true)
     }
 
@@ -287,8 +302,7 @@ impl AccountsMutation {
     async fn request_email_change(&self, ctx: &Context<'_>, new_email: String, password: String) -> Result<bool> {
         let user_id = subject(ctx)?.user_id;
         let new_email = email_arg("newEmail", &new_email)?;
-        let (passwords, addr) = (ctx.data_unchecked::<Passwords>(), ctx.data_unchecked::<ClientAddr>());
-        lifecycle::request_email_change(&links(ctx)?, passwords, addr, user_id, &password, new_email).await?;
+        lifecycle::request_email_change(&links(ctx)?, &password_check(ctx)?, user_id, &password, new_email).await?;
         Ok(true)
     }
 
@@ -303,13 +317,7 @@ impl AccountsMutation {
     /// password: it can no longer sign in, and its address is free again.
     async fn revoke_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
         let user_id = subject(ctx)?.user_id;
-        lifecycle::revoke_own_account(
-            ctx.data_unchecked::<AuthDb>(),
-            ctx.data_unchecked::<Passwords>(),
-            user_id,
-            &password,
-        )
-        .await?;
+        lifecycle::revoke_own_account(ctx.data_unchecked::<AuthDb>(), &password_check(ctx)?, user_id, &password).await?;
         Ok(true)
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::authorize;
 use super::refugees::{EnrolmentRequest, EnrolmentStatus};
-use crate::auth::{SessionPolicy, Subject, subject_for};
+use crate::auth::{SessionPolicy, Subject, current_subject};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind, Scope};
 use crate::db::{PgPool, RequestDb, refugees as q};
 use crate::error::AppError;
@@ -24,9 +24,13 @@ use crate::rules::refugees::Status;
 #[derive(Clone)]
 pub struct ConnectionToken(pub String);
 
-/// The pool subscriptions read from, outside any request.
+/// The pools subscriptions read from, outside any request: sessions are
+/// checked on the authentication pool, requests read under row security.
 #[derive(Clone)]
-pub struct EventPool(pub PgPool);
+pub struct EventPools {
+    pub requests: PgPool,
+    pub auth: PgPool,
+}
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum EnrolmentEventKind {
@@ -80,28 +84,44 @@ fn concerns(caller: &Caller, s: &EnrolmentSignal) -> (bool, bool) {
     }
 }
 
+/// How often an open subscription checks its session while no event comes:
+/// a session that ends (logout, disable, password change, membership
+/// removed, idle or absolute expiry) ends its subscriptions within this time
+/// or at the next event, whichever is first.
+pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What one subscriber needs to turn signals into events.
 #[derive(Clone)]
 struct Follower {
-    pool: PgPool,
+    pools: EventPools,
     authz: Authorizer,
     sessions: SessionPolicy,
     token: String,
     caller: Caller,
+    /// The session and membership the connection authenticated as: the
+    /// stream ends if the session no longer acts as them.
+    session_id: i64,
+    membership_id: i64,
 }
 
 impl Follower {
+    /// The subject of the session as it stands now, if it still acts as it
+    /// did when the connection opened. The look does not count as use.
+    async fn still_valid(&self) -> Result<Subject, AppError> {
+        match current_subject(&self.pools.auth, &self.token, &self.sessions).await? {
+            Some(s) if s.session_id == self.session_id && s.membership.id == self.membership_id => Ok(s),
+            _ => Err(AppError::Unauthenticated),
+        }
+    }
+
     /// The subscriber's event for a signal, or none when it does not concern them.
     async fn event(&self, s: &EnrolmentSignal) -> Result<Option<EnrolmentEvent>, AppError> {
         let (now, before) = concerns(&self.caller, s);
         if !now && !before {
             return Ok(None);
         }
-        let bearer = format!("Bearer {}", self.token);
-        let Some(subject) = subject_for(&self.pool, Some(&bearer), &self.sessions).await? else {
-            return Err(AppError::Unauthenticated);
-        };
-        let db = RequestDb::new(self.pool.clone(), self.authz.settings(Some(&subject)));
+        let subject = self.still_valid().await?;
+        let db = RequestDb::new(self.pools.requests.clone(), self.authz.settings(Some(&subject)));
         let id = s.id;
         let row = db.run(move |c| Box::pin(q::by_id(c, id))).await;
         let row = db.settle(row).await?;
@@ -113,6 +133,42 @@ impl Follower {
             None if before => Some(event(EnrolmentEventKind::Removed, None)),
             None => None,
         })
+    }
+}
+
+/// What a subscriber's stream waits on: change signals, and a clock that
+/// has the session checked while no signal comes.
+struct Listening {
+    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<EnrolmentSignal>>,
+    tick: tokio::time::Interval,
+    follower: Follower,
+}
+
+impl Listening {
+    /// The next event for the subscriber, an error when the session ended
+    /// (after which the stream ends), or none when the signals stopped.
+    async fn next(&mut self) -> Option<Result<EnrolmentEvent, AppError>> {
+        loop {
+            let signal = tokio::select! {
+                received = self.rx.recv() => match received {
+                    Ok(s) => s,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "a subscriber fell behind; it should catch up with enrolmentChanges");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.tick.tick() => match self.follower.still_valid().await {
+                    Ok(_) => continue,
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            match self.follower.event(&signal).await {
+                Ok(Some(e)) => return Some(Ok(e)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 
@@ -131,33 +187,26 @@ impl Subscription {
         let (subject, scope): (&Subject, Scope) = authorize(ctx, ObjectKind::EnrolmentRequest, Action::Read)?;
         let token = ctx.data_opt::<ConnectionToken>().ok_or(AppError::Unauthenticated)?.0.clone();
         let follower = Follower {
-            pool: ctx.data_unchecked::<EventPool>().0.clone(),
+            pools: ctx.data_unchecked::<EventPools>().clone(),
             authz: ctx.data_unchecked::<Authorizer>().clone(),
             sessions: *ctx.data_unchecked::<SessionPolicy>(),
             token,
             caller: Caller::new(subject, scope),
+            session_id: subject.session_id,
+            membership_id: subject.membership.id,
         };
+        // A subscription started on a connection whose session has since
+        // ended is refused at once, not at the first check.
+        follower.still_valid().await?;
         let rx = ctx.data_unchecked::<Events>().enrolment();
-        Ok(futures_util::stream::unfold(Some((rx, follower)), |state| async move {
-            let (mut rx, follower) = state?;
-            loop {
-                let signal = match rx.recv().await {
-                    Ok(s) => s,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed = n,
-                            "a subscriber fell behind; it should catch up with enrolmentChanges"
-                        );
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return None,
-                };
-                match follower.event(&signal).await {
-                    Ok(Some(e)) => return Some((Ok(e), Some((rx, follower)))),
-                    Ok(None) => continue,
-                    // The session ended: one error, then the stream ends.
-                    Err(e) => return Some((Err(e.into()), None)),
-                }
+        let start = tokio::time::Instant::now() + SESSION_RECHECK;
+        let tick = tokio::time::interval_at(start, SESSION_RECHECK);
+        Ok(futures_util::stream::unfold(Some(Listening { rx, tick, follower }), |state| async move {
+            let mut listening = state?;
+            match listening.next().await? {
+                Ok(e) => Some((Ok(e), Some(listening))),
+                // The session ended: one error, then the stream ends.
+                Err(e) => Some((Err(e.into()), None)),
             }
         }))
     }

@@ -13,7 +13,7 @@ use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCache
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -133,8 +133,36 @@ fn validation_coded(err: ServerError) -> ServerError {
     with_code(err, code)
 }
 
+/// The socket runs subscriptions only. Queries and mutations go to
+/// `POST /graphql`, where each request is one transaction that commits
+/// whole or not at all, checks its session afresh and is audited as one;
+/// a long-lived socket authenticated once has none of that, so rather than
+/// rebuild it there, it refuses them before anything runs.
+pub const SUBSCRIPTIONS_ONLY: &str = "SUBSCRIPTIONS_ONLY";
+
+fn subscriptions_only(doc: &ExecutableDocument) -> Result<(), ServerError> {
+    let other = doc.operations.iter().find(|(_, op)| op.node.ty != OperationType::Subscription);
+    match other {
+        None => Ok(()),
+        Some((_, op)) => Err(with_code(
+            ServerError::new(
+                format!(
+                    "the WebSocket runs subscriptions only: send this {} with POST /graphql",
+                    match op.node.ty {
+                        OperationType::Query => "query",
+                        _ => "mutation",
+                    }
+                ),
+                Some(op.pos),
+            ),
+            SUBSCRIPTIONS_ONLY,
+        )),
+    }
+}
+
 /// The same checks and codes as [`execute`], as an extension of the schema
-/// that serves subscriptions over WebSocket.
+/// that serves subscriptions over WebSocket, which also refuses every
+/// operation but a subscription.
 pub struct WsChecks;
 
 impl ExtensionFactory for WsChecks {
@@ -153,6 +181,7 @@ impl Extension for WsChecks {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        subscriptions_only(&doc)?;
         checked(&doc)?;
         Ok(doc)
     }

@@ -83,3 +83,14 @@ mod tests {
         assert!(check(&parse("{ a: provinces { totalCount } b: hubs { totalCount } }")).is_ok());
     }
 }
+
+/// The complexity of a list field: its page size times the cost of one
+/// node. `first` is clamped to the pages a list serves (a larger one is
+/// refused when the field resolves), and the product saturates below a
+/// bound that sums of fields cannot overflow, so no document can make the
+/// count panic or wrap.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    const CAP: usize = 1 << 32;
+    let first = first.unwrap_or(super::connection::DEFAULT_PAGE).clamp(0, super::connection::MAX_PAGE);
+    usize::try_from(first).unwrap_or(0).saturating_mul(child_complexity).min(CAP)
+}

@@ -70,9 +70,9 @@ pub struct Services {
     pub mailer: Option<Mailer>,
     pub public_url: PublicUrl,
     pub files: Files,
-    /// Change signals for subscriptions, and the pool they read from.
+    /// Change signals for subscriptions, and the pools they read from.
     pub events: crate::events::Events,
-    pub pool: crate::db::PgPool,
+    pub pools: crate::db::roles::Pools,
 }
 
 /// The schemas served over HTTP (checked by [`gate::execute`]) and over
@@ -97,7 +97,7 @@ fn schema(
         .data(services.public_url)
         .data(services.files)
         .data(services.events)
-        .data(events::EventPool(services.pool));
+        .data(events::EventPools { requests: services.pools.requests, auth: services.pools.auth });
     if let Some(m) = services.mailer {
         b = b.data(m);
     }

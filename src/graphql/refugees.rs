@@ -589,7 +589,7 @@ pub struct RefugeesQuery;
 #[Object]
 impl RefugeesQuery {
     /// Requests the caller may see, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn enrolment_requests(
         &self,
         ctx: &Context<'_>,
@@ -631,7 +631,7 @@ impl RefugeesQuery {
 
     /// The recorded moves the caller may see, newest first. A hub keeps here
     /// the history of requests it handed to another hub.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn enrolment_history(
         &self,
         ctx: &Context<'_>,

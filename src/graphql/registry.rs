@@ -529,6 +529,24 @@ pub struct RegistryReportFilter {
 /// One entry of the audit trail.
 pub struct AuditEvent(EventRow);
 
+impl AuditEvent {
+    /// Values of the event about to be shown: when they concern pupils, the
+    /// read is noted for the trail like any read of their identity.
+    fn shown(
+        &self,
+        ctx: &Context<'_>,
+        values: &Option<serde_json::Value>,
+        field: &'static str,
+    ) -> Option<async_graphql::Json<serde_json::Value>> {
+        let v = values.clone()?;
+        let (province, school) = (self.0.province_code.as_deref().unwrap_or(""), self.0.institution_code.as_deref());
+        for pupil in &self.0.pupil_ids {
+            db(ctx).note_read(*pupil, province, school.unwrap_or(""), field);
+        }
+        Some(async_graphql::Json(v))
+    }
+}
+
 #[Object]
 impl AuditEvent {
     async fn id(&self) -> ID {
@@ -574,13 +592,14 @@ impl AuditEvent {
     async fn fields(&self) -> &[String] {
         &self.0.fields
     }
-    /// Values before a change, of the changed fields.
-    async fn previous(&self) -> Option<async_graphql::Json<serde_json::Value>> {
-        self.0.previous.clone().map(async_graphql::Json)
+    /// Values before a change, of the changed fields. Reading them is
+    /// itself a read of the pupils' identity, recorded in the trail.
+    async fn previous(&self, ctx: &Context<'_>) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.shown(ctx, &self.0.previous, "auditTrail.previous")
     }
-    /// Values after a change, of the changed fields.
-    async fn current(&self) -> Option<async_graphql::Json<serde_json::Value>> {
-        self.0.current.clone().map(async_graphql::Json)
+    /// Values after a change, of the changed fields; audited like `previous`.
+    async fn current(&self, ctx: &Context<'_>) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.shown(ctx, &self.0.current, "auditTrail.current")
     }
 }
 
@@ -748,7 +767,7 @@ impl RegistryQuery {
     }
 
     /// Classes in the caller's scope.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn classes(
         &self,
         ctx: &Context<'_>,
@@ -774,7 +793,7 @@ impl RegistryQuery {
     }
 
     /// Pupils in the caller's scope: a school's own, the office's province.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn pupils(
         &self,
         ctx: &Context<'_>,
@@ -890,7 +909,7 @@ impl RegistryQuery {
     /// The audit trail, newest first: for a pupil, for a user (by e-mail), of
     /// one action (e.g. `duplicate_registration`, registrations refused because
     /// another school has the pupil), or everything in the office's province.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn audit_trail(
         &self,
         ctx: &Context<'_>,

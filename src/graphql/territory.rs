@@ -176,7 +176,7 @@ impl Province {
     async fn region(&self) -> &str {
         &self.0.region
     }
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn territorial_ambits(
         &self,
         ctx: &Context<'_>,
@@ -186,7 +186,7 @@ impl Province {
         let filter = AmbitFilter { province: Some(self.0.code.clone()) };
         ambit_list(ctx, filter, first, after).await
     }
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn municipalities(
         &self,
         ctx: &Context<'_>,
@@ -217,7 +217,7 @@ impl TerritorialAmbit {
     async fn hub(&self, ctx: &Context<'_>) -> Result<Option<Hub>> {
         Ok(loader(ctx).load_one(HubOfAmbit(self.0.code.clone())).await?.map(Hub))
     }
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn municipalities(
         &self,
         ctx: &Context<'_>,
@@ -256,7 +256,7 @@ impl Municipality {
         Ok(loader(ctx).load_one(AmbitKey(code.clone())).await?.map(TerritorialAmbit))
     }
     /// Sites in this municipality.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn sites(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<Site>> {
         let filter = SiteFilter { municipality: Some(self.0.istat_code.clone()), ..Default::default() };
         site_list(ctx, filter, first, after).await
@@ -394,7 +394,7 @@ impl Hub {
         Ok(loader(ctx).load_one(AmbitKey(code.clone())).await?.map(TerritorialAmbit))
     }
     /// Municipalities of the hub's territory.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn municipalities(
         &self,
         ctx: &Context<'_>,
@@ -405,7 +405,7 @@ impl Hub {
         municipality_list(ctx, filter, first, after).await
     }
     /// Sites of the hub's territory, optionally of one order.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn sites(
         &self,
         ctx: &Context<'_>,
@@ -473,7 +473,7 @@ pub struct TerritoryQuery;
 
 #[Object]
 impl TerritoryQuery {
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn provinces(
         &self,
         ctx: &Context<'_>,
@@ -490,7 +490,7 @@ impl TerritoryQuery {
         Ok(loader(ctx).load_one(ProvinceKey(code)).await?.map(Province))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn territorial_ambits(
         &self,
         ctx: &Context<'_>,
@@ -508,7 +508,7 @@ impl TerritoryQuery {
         Ok(loader(ctx).load_one(AmbitKey(code)).await?.map(TerritorialAmbit))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn municipalities(
         &self,
         ctx: &Context<'_>,
@@ -530,7 +530,7 @@ impl TerritoryQuery {
         Ok(loader(ctx).load_one(MunicipalityKey(code)).await?.map(Municipality))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn schools(
         &self,
         ctx: &Context<'_>,
@@ -554,7 +554,7 @@ impl TerritoryQuery {
         Ok(loader(ctx).load_one(InstitutionKey(code)).await?.map(School))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn sites(
         &self,
         ctx: &Context<'_>,
@@ -579,7 +579,7 @@ impl TerritoryQuery {
         Ok(loader(ctx).load_one(SiteKey(code)).await?.map(Site))
     }
 
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn hubs(
         &self,
         ctx: &Context<'_>,

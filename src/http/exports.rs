@@ -296,6 +296,8 @@ async fn summary_file(db: &RequestDb, caller: &Caller, params: &SummaryParams) -
         action: "export",
         object_kind: "support_summary",
         object_id: Some(format!("{}/{}", inst.code, year)),
+        // The summary shows each pupil's initials and certification: it names them.
+        pupil_ids: rows.iter().map(|r| r.id).collect(),
         province: Some(inst.province_code.clone()),
         institution: Some(inst.code.clone()),
         ..Default::default()

@@ -29,7 +29,10 @@ use metrics::Metrics;
 pub const MAX_BODY: usize = 256 * 1024;
 
 pub struct AppState {
+    /// Request work (each transaction switches to `ambito_app`).
     pub pool: PgPool,
+    /// Authentication (connections working as `ambito_auth`).
+    pub auth: AuthDb,
     /// Served over HTTP, through [`gate::execute`].
     pub schema: AmbitoSchema,
     /// Served over WebSocket, with the same checks as an extension.
@@ -167,7 +170,7 @@ pub async fn scoped(req: &Request, state: &AppState, obj: ObjectKind, act: Actio
 /// kind): the scope of the first one the role may act on.
 pub async fn scoped_any(req: &Request, state: &AppState, objs: &[ObjectKind], act: Action) -> Result<Scoped, AppError> {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let subject = subject_for(&state.pool, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
+    let subject = subject_for(&state.auth.0, authorization, &state.sessions).await?.ok_or(AppError::Unauthenticated)?;
     let scope = state.authz.first_scope(subject.membership.role, objs, act).ok_or(AppError::Forbidden)?;
     let caller = Caller::new(&subject, scope);
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
@@ -221,7 +224,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     };
     let operation = request.operation_name.clone();
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let subject = match subject_for(&state.pool, authorization, &state.sessions).await {
+    let subject = match subject_for(&state.auth.0, authorization, &state.sessions).await {
         Ok(s) => s,
         Err(e) => {
             let err = async_graphql::Error::from(e);
@@ -233,7 +236,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     let mut request = request
         .data(DataLoader::new(RequestLoader::new(db.clone()), tokio::spawn))
         .data(db.clone())
-        .data(AuthDb(state.pool.clone()))
+        .data(state.auth.clone())
         .data(client_addr(req, state.trust_proxy));
     if let Some(subject) = subject {
         request = request.data(subject);

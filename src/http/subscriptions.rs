@@ -16,7 +16,7 @@ use poem::{IntoResponse, Response, handler};
 
 use super::AppState;
 use crate::auth::subject_for;
-use crate::db::{AuthDb, RequestDb};
+use crate::db::RequestDb;
 use crate::error::AppError;
 use crate::graphql::events::ConnectionToken;
 use crate::graphql::loaders::RequestLoader;
@@ -42,7 +42,7 @@ pub async fn websocket(
                 .on_connection_init(move |payload| async move {
                     let token = token_of(&payload).ok_or(AppError::Unauthenticated)?;
                     let bearer = format!("Bearer {token}");
-                    let subject = subject_for(&state.pool, Some(&bearer), &state.sessions)
+                    let subject = subject_for(&state.auth.0, Some(&bearer), &state.sessions)
                         .await?
                         .ok_or(AppError::Unauthenticated)?;
                     // Each field of an event reads in a short transaction of its own.
@@ -50,7 +50,6 @@ pub async fn websocket(
                     let mut data = Data::default();
                     data.insert(DataLoader::new(RequestLoader::new(db.clone()), tokio::spawn));
                     data.insert(db);
-                    data.insert(AuthDb(state.pool.clone()));
                     data.insert(ConnectionToken(token));
                     data.insert(subject);
                     Ok(data)

@@ -46,8 +46,21 @@ pub fn xlsx(sheet_name: &str, headers: &[&str], rows: impl Iterator<Item = Vec<C
     book.save_to_buffer()
 }
 
+/// Text a spreadsheet will not take for a formula. A cell that starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'`, as
+/// OWASP advises against CSV injection: a school-entered name such as
+/// `=HYPERLINK(…)` then shows as the text it is when the office opens the
+/// file. (The xlsx writer stores every text cell as a string already.)
+pub fn neutralised(text: String) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text,
+    }
+}
+
 /// One sheet as CSV: UTF-8 with a byte-order mark, `;` between fields, ISO
-/// dates, so that both LibreOffice and an Italian Excel open it right.
+/// dates, so that both LibreOffice and an Italian Excel open it right. Text
+/// cells are [`neutralised`]; numbers and dates are the server's own.
 pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Vec<u8>, csv::Error> {
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
@@ -55,7 +68,7 @@ pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Ve
         w.write_record(headers)?;
         for cells in rows {
             w.write_record(cells.into_iter().map(|c| match c {
-                Cell::Text(s) => s,
+                Cell::Text(s) => neutralised(s),
                 Cell::Number(n) => n.to_string(),
                 Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
                 Cell::Empty => String::new(),
@@ -64,4 +77,22 @@ pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Ve
         w.flush()?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_text_that_a_spreadsheet_would_run_is_written_as_text() {
+        for hostile in ["=HYPERLINK(\"http://x\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            let out = csv(&["name"], std::iter::once(vec![Cell::Text(hostile.into())])).unwrap();
+            let mut r = ::csv::ReaderBuilder::new().delimiter(b';').from_reader(&out[3..]);
+            let cell = r.records().next().unwrap().unwrap()[0].to_owned();
+            assert_eq!(cell, format!("'{hostile}"), "{hostile:?}");
+        }
+        for plain in ["Rossi", "D'Amico", "", "1A"] {
+            assert_eq!(neutralised(plain.into()), plain);
+        }
+    }
 }

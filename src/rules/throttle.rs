@@ -68,6 +68,34 @@ fn live_failures(policy: &ThrottlePolicy, r: &Record, now: DateTime<Utc>) -> u32
     if quiet > policy.forget_after || lock_over { 0 } else { r.failures }
 }
 
+/// One attempt, counted before it is tried: the decision on the record as
+/// it stood, and the record that counts this attempt as a failure (left as
+/// it was when the key is locked). Counting first means that attempts made
+/// in parallel each see the ones before them, so N attempts count N and no
+/// more than `lock_after` of them are ever tried; a success is uncounted
+/// afterwards ([`after_success`]).
+pub fn attempt(policy: &ThrottlePolicy, record: Option<&Record>, lock_after: u32, now: DateTime<Utc>) -> Attempt {
+    match decide(policy, record, now) {
+        Decision::Locked(until) => Attempt { decision: Decision::Locked(until), record: record.copied() },
+        allow => Attempt { decision: allow, record: Some(after_failure(policy, record, lock_after, now)) },
+    }
+}
+
+/// What [`attempt`] decided, and the record to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub decision: Decision,
+    pub record: Option<Record>,
+}
+
+/// The record once an attempt counted by [`attempt`] turned out right: that
+/// attempt no longer counts, and a lock it set is lifted.
+pub fn after_success(record: Option<&Record>) -> Option<Record> {
+    let r = record?;
+    let failures = r.failures.saturating_sub(1);
+    (failures > 0).then_some(Record { failures, last_failure: r.last_failure, locked_until: None })
+}
+
 /// The record after one more failure, locked when it reaches `lock_after`.
 pub fn after_failure(policy: &ThrottlePolicy, record: Option<&Record>, lock_after: u32, now: DateTime<Utc>) -> Record {
     let failures = record.map_or(0, |r| live_failures(policy, r, now)) + 1;
@@ -101,6 +129,41 @@ mod tests {
         let later = at(9) + p.lock_for + chrono::Duration::seconds(1);
         assert_eq!(decide(&p, r.as_ref(), later), Decision::Allow(Duration::ZERO));
         assert_eq!(after_failure(&p, r.as_ref(), p.account_lock_after, later).failures, 1);
+    }
+
+    #[test]
+    fn attempts_counted_first_never_try_more_than_the_limit() {
+        // Every attempt counted before it is tried, none of them succeeding:
+        // exactly `lock_after` are tried, whatever their number.
+        let p = ThrottlePolicy::default();
+        let mut r: Option<Record> = None;
+        let mut tried = 0;
+        for i in 0..40 {
+            let a = attempt(&p, r.as_ref(), p.account_lock_after, at(i % 3));
+            if matches!(a.decision, Decision::Allow(_)) {
+                tried += 1;
+            }
+            r = a.record;
+        }
+        assert_eq!(tried, p.account_lock_after);
+        assert_eq!(r.unwrap().failures, p.account_lock_after);
+        // A locked key is left as it is.
+        let locked = attempt(&p, r.as_ref(), p.account_lock_after, at(5));
+        assert_eq!(locked.record, r);
+    }
+
+    #[test]
+    fn a_success_uncounts_its_attempt_and_lifts_the_lock_it_set() {
+        let p = ThrottlePolicy::default();
+        let mut r: Option<Record> = None;
+        for i in 0..p.account_lock_after {
+            r = attempt(&p, r.as_ref(), p.account_lock_after, at(i.into())).record;
+        }
+        assert!(r.unwrap().locked_until.is_some());
+        let after = after_success(r.as_ref()).unwrap();
+        assert_eq!((after.failures, after.locked_until), (p.account_lock_after - 1, None));
+        let one = attempt(&p, None, 3, at(0)).record;
+        assert_eq!(after_success(one.as_ref()), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The operator's work on stored documents, across tenants (it runs as the
-//! database owner, not as a caller): the janitor, `storage verify`, key
+//! role `ambito_maint`, not as a caller): the janitor, `storage verify`, key
 //! rotation and the archive export for legal preservation. Reports name
 //! documents by id and objects by key, never by file name or content.
 
@@ -53,6 +53,7 @@ pub async fn janitor(conn: &mut AsyncPgConnection, store: &Store, grace: Duratio
     // List first, then read the references: an object recorded meanwhile is kept.
     let listed = objects(store).await?;
     let referenced = q::referenced_keys(conn).await?;
+    refuse_blind_deletion(referenced.len(), listed.len())?;
     for (key, meta) in listed {
         if !referenced.contains(&key) && meta.last_modified < before {
             delete(store, &meta.location).await?;
@@ -60,6 +61,21 @@ pub async fn janitor(conn: &mut AsyncPgConnection, store: &Store, grace: Duratio
         }
     }
     Ok(report)
+}
+
+/// An object is an orphan only if the janitor can see every document. When
+/// it sees none at all while the store holds objects, the likelier cause is
+/// that it cannot see them (a role under row security, another database,
+/// another bucket), and deleting would destroy every document: it refuses.
+fn refuse_blind_deletion(referenced: usize, listed: usize) -> anyhow::Result<()> {
+    if referenced == 0 && listed > 0 {
+        bail!(
+            "the database shows no stored document but the store holds {listed} objects: this connection may not \
+             see the documents (row security, another database or bucket), so none of them is provably an orphan; \
+             nothing was deleted"
+        );
+    }
+    Ok(())
 }
 
 async fn delete(store: &Store, path: &Path) -> anyhow::Result<()> {
@@ -177,14 +193,16 @@ pub async fn archive_export(
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         bail!("{} is not empty: give a new or empty directory for the package", dir.display());
     }
+    // Decrypted special-category documents: readable by the operator alone.
     let files_dir = dir.join("files");
-    std::fs::create_dir_all(&files_dir)?;
+    private_dir(dir)?;
+    private_dir(&files_dir)?;
     let rows = q::to_archive(conn, province, before).await?;
     let mut index = Vec::with_capacity(rows.len());
     for row in &rows {
         let name = format!("{}-{}", row.id.simple(), row.file_name.replace(['/', '\\'], "_"));
         let target: PathBuf = files_dir.join(&name);
-        let mut file = std::fs::File::create(&target)?;
+        let mut file = private_file(&target)?;
         let (path, env) = open(store, keys, row).await.with_context(|| format!("document {}", row.id))?;
         let mut failed = None;
         let sha = store::read_each(store, &path, &env, row.size as u64, |piece| {
@@ -243,7 +261,7 @@ pub async fn archive_export(
             e.pupil_id.map(|p| p.to_string()).unwrap_or_default(),
             e.enrolment_request_id.map(|p| p.to_string()).unwrap_or_default(),
             e.school_year.map(|y| y.to_string()).unwrap_or_default(),
-            e.file_name.clone(),
+            crate::reports::neutralised(e.file_name.clone()),
             e.content_type.clone(),
             e.size.to_string(),
             e.sha256.clone(),
@@ -252,6 +270,13 @@ pub async fn archive_export(
         ])?;
     }
     write_synced(&dir.join("index.csv"), &csv.into_inner()?)?;
+    // The files' names live in their folders: synced too before anything
+    // leaves the live store, or a crash could lose what is gone from it.
+    sync_dir(&files_dir)?;
+    sync_dir(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     q::mark_archived(conn, &ids).await?;
     // An object shared with a document still live (attached again elsewhere) stays.
@@ -263,8 +288,25 @@ pub async fn archive_export(
     Ok(index)
 }
 
+fn private_dir(path: &FsPath) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    // An existing empty folder keeps its mode unless told.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+fn private_file(path: &FsPath) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    Ok(std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?)
+}
+
+fn sync_dir(path: &FsPath) -> anyhow::Result<()> {
+    std::fs::File::open(path)?.sync_all().with_context(|| format!("syncing {}", path.display()))
+}
+
 fn write_synced(path: &FsPath, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = std::fs::File::create(path)?;
+    let mut f = private_file(path)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

@@ -80,6 +80,7 @@ async fn setup() -> Server {
     let template = format!("{prefix}{TEMPLATE}");
     let demo_template = format!("{prefix}{DEMO_TEMPLATE}");
     let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("connecting to the test server");
+    ambito::db::roles::bootstrap(&mut admin).await.expect("creating Ambito's roles");
     for db in [&demo_template, &template] {
         diesel::sql_query(format!("DROP DATABASE IF EXISTS {db}")).execute(&mut admin).await.unwrap();
     }
@@ -125,6 +126,8 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
 
 /// A database of its own for one test.
 pub struct TestDb {
+    /// As the owner (a superuser of the test cluster): for setting up and
+    /// inspecting, never for the server's own work.
     pub url: String,
 }
 
@@ -154,8 +157,25 @@ impl TestDb {
         AsyncPgConnection::establish(&self.url).await.unwrap()
     }
 
+    /// The login role the server works through (owns nothing).
+    pub fn login_url(&self) -> String {
+        db::with_user(&self.url, ambito::db::roles::LOGIN_ROLE)
+    }
+
+    /// A pool as the login role, as request work uses it.
     pub fn pool(&self) -> PgPool {
-        db::pool(&self.url, 4).unwrap()
+        db::pool(&self.login_url(), 4).unwrap()
+    }
+
+    /// The pools of a server process over this database.
+    pub fn pools(&self) -> ambito::db::roles::Pools {
+        ambito::db::roles::Pools::connect(&self.login_url(), 4).unwrap()
+    }
+
+    /// A connection working as `role`, as the server's upkeep and the
+    /// operator's commands do.
+    pub async fn conn_as(&self, role: ambito::db::roles::DbRole) -> AsyncPgConnection {
+        ambito::db::roles::connect_as(&self.login_url(), role).await.unwrap()
     }
 }
 
@@ -230,7 +250,7 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
-        let state = ambito::server::state(db.pool(), authz, files.clone(), options);
+        let state = ambito::server::state(db.pools(), authz, files.clone(), options);
         let running = ambito::server::spawn(state, &args, async {
             let _ = rx.await;
         })
