@@ -221,8 +221,9 @@ pub async fn create_upload(
         return Err(AppError::bad_input("documentType", "only certification documents have a document type"));
     }
     let id = Uuid::new_v4();
-    let kek = files.keys.current();
-    let wrapped = Envelope::new(*id.as_bytes()).wrap(kek);
+    // The keys as they are now: a rotation since start-up wraps this upload under the new key.
+    let ring = files.keys.ring();
+    let wrapped = Envelope::new(*id.as_bytes()).wrap(ring.current());
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::SessionPolicy;
 use crate::authz::Authorizer;
-use crate::storage::keys::Keyring;
+use crate::storage::keys::{Keyring, LiveKeys};
 use crate::storage::store::{self, S3Settings, Store};
 
 #[derive(Parser, Debug)]
@@ -129,6 +129,17 @@ impl StorageArgs {
                  --keys (AMBITO_KEYS), the same for every process that shares the bucket"
             ),
             (None, None) => Keyring::load_or_create(&data_dir.join("keys"))?,
+        };
+        Ok((store, keys))
+    }
+
+    /// The store and the keys of a server, which follows its key file (if
+    /// the keys come from one) as it changes.
+    pub fn open_live(&self, data_dir: &std::path::Path) -> anyhow::Result<(Store, LiveKeys)> {
+        let (store, ring) = self.open(data_dir)?;
+        let keys = match self.keys {
+            Some(_) => LiveKeys::from(ring),
+            None => LiveKeys::watching(self.key_file(data_dir), ring),
         };
         Ok((store, keys))
     }

@@ -6,8 +6,8 @@ use ambito::auth::limited::{self, AccountFunction};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
-    ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat, ServeArgs,
-    StorageCommand, UserCommand,
+    ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat,
+    ServeArgs, StorageCommand, UserCommand,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{accounts, audit as audit_trail};
@@ -64,6 +64,11 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    // Before anything else: a login role that could get around row security
+    // is refused whatever the state of the database.
+    if let Some(url) = &global.database_url {
+        roles::check_login_role(url).await?;
+    }
     let database = Database::open(global).await?;
     let demo = args.demo.unwrap_or(database.is_embedded());
     let outcome = async {
@@ -71,7 +76,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let authz = args.authorizer().await?;
         let accounts_file = global.data_dir.join("demo-accounts.json");
         let passwords = Passwords::new();
-        ambito::db::roles::check_login_role(&database.url).await?;
+        roles::check_login_role(&database.url).await?;
         if demo {
             let owner = database.owner_url.as_deref().context(
                 "demo data is loaded as the database's owner: give --owner-database-url, or run without --demo",
@@ -96,7 +101,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
             passwords,
         };
-        let (store, keys) = global.storage.open(&global.data_dir)?;
+        let (store, keys) = global.storage.open_live(&global.data_dir)?;
         let files = server::files(store, keys, args.max_upload_mib);
         server::spawn_janitor(pools.maint.clone(), files.store.clone());
         server::spawn_sealer(pools.maint.clone());
@@ -163,7 +168,8 @@ async fn with_owner<R>(
 ) -> anyhow::Result<R> {
     let database = Database::open(global).await?;
     let outcome = async {
-        let owner = database.owner_url.as_deref().context("this command runs as the owner: give --owner-database-url")?;
+        let owner =
+            database.owner_url.as_deref().context("this command runs as the owner: give --owner-database-url")?;
         let mut conn = AsyncPgConnection::establish(owner).await?;
         f(&mut conn).await
     }

@@ -24,7 +24,7 @@ use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
 use crate::storage::Files;
-use crate::storage::keys::Keyring;
+use crate::storage::keys::LiveKeys;
 use crate::storage::store::Store;
 
 /// The database of this run: the embedded cluster under the data dir unless
@@ -109,8 +109,8 @@ pub struct Options {
 }
 
 /// The documents' store and keys, with the largest file accepted.
-pub fn files(store: Store, keys: Keyring, max_upload_mib: u64) -> Files {
-    Files { store, keys: Arc::new(keys), max_size: max_upload_mib << 20 }
+pub fn files(store: Store, keys: impl Into<LiveKeys>, max_upload_mib: u64) -> Files {
+    Files { store, keys: Arc::new(keys.into()), max_size: max_upload_mib << 20 }
 }
 
 /// Every hour, removes uploads left unfinished for a day and objects that no

@@ -53,7 +53,7 @@ ALTER TABLE email_validations FORCE ROW LEVEL SECURITY;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON users, memberships, sessions, login_throttle, password_resets,
     email_validations TO ambito_auth;
-GRANT SELECT, INSERT, UPDATE ON app_meta TO ambito_auth;
+GRANT SELECT, INSERT, UPDATE, DELETE ON app_meta TO ambito_auth;
 GRANT SELECT ON provinces, territorial_ambits, municipalities, institutions, sites, hubs, hub_sites TO ambito_auth;
 GRANT USAGE ON SEQUENCE users_id_seq, memberships_id_seq, sessions_id_seq, password_resets_id_seq,
     email_validations_id_seq TO ambito_auth;
@@ -301,12 +301,14 @@ CREATE POLICY auth_insert ON audit_events FOR INSERT TO ambito_auth WITH CHECK (
 -- who writes pupils there: checked before a write, so that no unique
 -- violation (whose detail names the tax code) reaches the server log.
 CREATE POLICY owner_read ON pupils FOR SELECT TO CURRENT_USER USING (true);
-CREATE FUNCTION ambito_pupil_registered(p_province text, p_year integer, p_tax_code text) RETURNS boolean
+CREATE FUNCTION ambito_pupil_registered(p_province text, p_year integer, p_tax_code text, p_except bigint)
+    RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT p_province = ambito_setting('ambito.province')
        AND ambito_setting('ambito.scope.pupil.write') IS NOT NULL
        AND EXISTS (SELECT 1 FROM pupils
-                   WHERE province_code = p_province AND school_year = p_year AND tax_code = p_tax_code)
+                   WHERE province_code = p_province AND school_year = p_year AND tax_code = p_tax_code
+                     AND id IS DISTINCT FROM p_except)
 $$;
-REVOKE ALL ON FUNCTION ambito_pupil_registered(text, integer, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ambito_pupil_registered(text, integer, text) TO ambito_app;
+REVOKE ALL ON FUNCTION ambito_pupil_registered(text, integer, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ambito_pupil_registered(text, integer, text, bigint) TO ambito_app;

@@ -93,6 +93,11 @@ pub async fn admit_password_attempt(
 /// attempt no longer counts against the address.
 pub async fn password_attempt_succeeded(db: &AuthDb, keys: [String; 2]) -> AppResult<()> {
     let [account, address] = keys;
-    db.run(move |c| Box::pin(async move { q::throttle_clear(c, account).await?; q::throttle_succeeded(c, address).await }))
-        .await
+    db.run(move |c| {
+        Box::pin(async move {
+            q::throttle_clear(c, account).await?;
+            q::throttle_succeeded(c, address).await
+        })
+    })
+    .await
 }

@@ -7,8 +7,8 @@ use diesel_async::RunQueryDsl;
 
 use super::{OrgRef, Role, normalize_email};
 use crate::db::RequestDb;
-use crate::db::{accounts, audit};
 use crate::db::schema::institutions;
+use crate::db::{accounts, audit};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone)]

@@ -45,10 +45,16 @@ pub const RESETS_PER_ADDRESS: u32 = 20;
 /// address change) against the e-mail and the client address, atomically. Too many from the address is RATE_LIMITED; too many for the
 /// e-mail sends nothing more (`false`) but answers as usual, so that the
 /// answer still says nothing about the account.
-pub async fn admit_mail_request(db: &AuthDb, policy: &ThrottlePolicy, email: &str, addr: &ClientAddr) -> AppResult<bool> {
+pub async fn admit_mail_request(
+    db: &AuthDb,
+    policy: &ThrottlePolicy,
+    email: &str,
+    addr: &ClientAddr,
+) -> AppResult<bool> {
     // One counter for every kind of link: a mailbox gets at most three per
     // period, whatever they are for.
-    let keys = vec![(format!("mail:{email}"), RESETS_PER_ACCOUNT), (format!("mail-address:{}", addr.0), RESETS_PER_ADDRESS)];
+    let keys =
+        vec![(format!("mail:{email}"), RESETS_PER_ACCOUNT), (format!("mail-address:{}", addr.0), RESETS_PER_ADDRESS)];
     let (policy, now) = (*policy, Utc::now());
     let decisions = db.run(move |c| Box::pin(q::throttle_attempt(c, policy, keys, now))).await?;
     if let Decision::Locked(until) = decisions[1] {
@@ -87,6 +93,11 @@ pub async fn send_reset_link(db: &AuthDb, mailer: &Mailer, public_url: &PublicUr
 /// login lock on the account.
 pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new_password: &str) -> AppResult<()> {
     let invalid = || AppError::bad_input("token", "the link is invalid, used or expired: ask for a new one");
+    let weak = |e: AppError| match e {
+        AppError::BadInput { reason, .. } => AppError::bad_input("newPassword", reason),
+        other => other,
+    };
+    super::passwords::acceptable(new_password).map_err(weak)?;
     let token_hash = tokens::hash(token.trim());
     // The token is looked at before anything is hashed: without a live one a
     // request costs no argon2 time at all.
@@ -97,10 +108,7 @@ pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new
     if !live {
         return Err(invalid());
     }
-    let hash = passwords.hash(new_password).await.map_err(|e| match e {
-        AppError::BadInput { reason, .. } => AppError::bad_input("newPassword", reason),
-        other => other,
-    })?;
+    let hash = passwords.hash(new_password).await.map_err(weak)?;
     // Spending the token and setting the password commit together or not at all.
     let done = db
         .run(move |c| {

@@ -255,7 +255,6 @@ pub async fn set_password(conn: &mut AsyncPgConnection, user_id: i64, hash: &str
 
 // Login throttling.
 
-
 /// Counts one attempt against each key (with its lock threshold) before it
 /// is tried, and returns the decision for each. Every key's row is created if
 /// missing and locked, so parallel attempts queue here for a moment and each

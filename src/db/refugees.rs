@@ -428,8 +428,12 @@ pub async fn changed_since(
     .await
 }
 
-/// Requests that left the caller's view since `since`: handed to another hub,
-/// or declined by the caller's school, and not visible now.
+/// Requests that left the caller's view since `since`: every request with a
+/// move the caller can see (each move names the hub, school and
+/// municipality it concerned when it happened) that the caller no longer
+/// sees. So a transfer, a decline, a withdrawal after a proposal and an
+/// edit that re-routed the request before take-in-charge all count: the
+/// review found that listing the moves by name missed the last two.
 pub async fn left_since(conn: &mut AsyncPgConnection, since: &str) -> QueryResult<Vec<i64>> {
     #[derive(QueryableByName)]
     struct Id {
@@ -440,7 +444,6 @@ pub async fn left_since(conn: &mut AsyncPgConnection, since: &str) -> QueryResul
         "SELECT DISTINCT t.request_id FROM enrolment_transitions t
          WHERE t.change_xid >= pg_snapshot_xmin($1::pg_snapshot)
            AND NOT pg_visible_in_snapshot(t.change_xid, $1::pg_snapshot)
-           AND t.action IN ('transfer', 'decline')
            AND NOT EXISTS (SELECT 1 FROM enrolment_requests r WHERE r.id = t.request_id)
          ORDER BY t.request_id",
     )

@@ -325,12 +325,17 @@ pub async fn unless_taken<T: Send>(
 /// Another registration of this tax code in the province and year: one the
 /// caller sees, or one elsewhere (asked of a function that checks the
 /// caller's province).
-async fn registered(conn: &mut AsyncPgConnection, key: &(String, i32, String)) -> QueryResult<Option<Duplicate>> {
+async fn registered(
+    conn: &mut AsyncPgConnection,
+    key: &(String, i32, String),
+    except: Option<i64>,
+) -> QueryResult<Option<Duplicate>> {
     let (province, year, tax) = key.clone();
     let seen: Option<i64> = pupils::table
         .filter(pupils::province_code.eq(&province))
         .filter(pupils::school_year.eq(year))
         .filter(pupils::tax_code.eq(&tax))
+        .filter(pupils::id.ne(except.unwrap_or(0)))
         .select(pupils::id)
         .first(conn)
         .await
@@ -338,13 +343,18 @@ async fn registered(conn: &mut AsyncPgConnection, key: &(String, i32, String)) -
     if let Some(id) = seen {
         return Ok(Some(Duplicate::Visible(id)));
     }
-    let elsewhere: bool = diesel::select(pupil_registered(province, year, tax)).get_result(conn).await?;
+    let elsewhere: bool = diesel::select(pupil_registered(province, year, tax, except)).get_result(conn).await?;
     Ok(elsewhere.then_some(Duplicate::Elsewhere))
 }
 
 diesel::define_sql_function! {
     #[sql_name = "ambito_pupil_registered"]
-    fn pupil_registered(province: diesel::sql_types::Text, year: diesel::sql_types::Integer, tax: diesel::sql_types::Text) -> diesel::sql_types::Bool;
+    fn pupil_registered(
+        province: diesel::sql_types::Text,
+        year: diesel::sql_types::Integer,
+        tax: diesel::sql_types::Text,
+        except: diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+    ) -> diesel::sql_types::Bool;
 }
 
 /// Runs a write of a pupil; a clash with another registration of the same
@@ -352,11 +362,12 @@ diesel::define_sql_function! {
 async fn unless_duplicate<T: Send>(
     conn: &mut AsyncPgConnection,
     province_year_tax: (String, i32, String),
+    except: Option<i64>,
     write: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> futures_util::future::BoxFuture<'c, QueryResult<T>> + Send,
 ) -> QueryResult<Result<T, Duplicate>> {
     // Looked for first: a unique violation's detail would put the tax code
     // in the server log. The savepoint below still catches a race.
-    if let Some(found) = registered(conn, &province_year_tax).await? {
+    if let Some(found) = registered(conn, &province_year_tax, except).await? {
         return Ok(Err(found));
     }
     match unless_taken(conn, write).await? {
@@ -385,7 +396,7 @@ pub async fn insert_pupil(
     p: PupilFields,
 ) -> QueryResult<Result<PupilRow, Duplicate>> {
     let key = (province, p.school_year, p.tax_code.clone());
-    unless_duplicate(conn, key, move |c| {
+    unless_duplicate(conn, key, None, move |c| {
         Box::pin(async move {
             diesel::insert_into(pupils::table).values(&p).returning(PupilRow::as_returning()).get_result(c).await
         })
@@ -400,7 +411,7 @@ pub async fn update_pupil(
     p: PupilFields,
 ) -> QueryResult<Result<PupilRow, Duplicate>> {
     let key = (province, p.school_year, p.tax_code.clone());
-    unless_duplicate(conn, key, move |c| {
+    unless_duplicate(conn, key, Some(id), move |c| {
         Box::pin(async move {
             diesel::update(pupils::table.find(id))
                 .set((&p, pupils::updated_at.eq(diesel::dsl::now)))

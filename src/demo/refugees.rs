@@ -17,6 +17,9 @@ use crate::rules::school_year::SchoolYear;
 const REQUESTS: usize = 360;
 const REGISTRATIONS: usize = 30;
 const MILANO: &str = "015146";
+/// The other demo municipality (a different ambit from Milano's).
+const ABBIATEGRASSO: &str = "015002";
+const ABBIATEGRASSO_EVERY: usize = 30;
 
 const FIRST: [&str; 16] = [
     "Olena",
@@ -153,6 +156,10 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
         let town = if dice.next(5) < 2 { MILANO.to_owned() } else { towns[dice.next(towns.len())].clone() };
         let order = ORDERS[dice.next(4)];
         let zone = (town == MILANO).then(|| dice.next(9) as i32 + 1);
+        // Every demo municipality has requests to look at: one in every
+        // ABBIATEGRASSO_EVERY is Abbiategrasso's (the draws are made all the
+        // same, so the rest of the data set does not move).
+        let (town, zone) = if i % ABBIATEGRASSO_EVERY == 0 { (ABBIATEGRASSO.to_owned(), None) } else { (town, zone) };
         let Some((_, place)) = q::place(conn, &town).await? else { continue };
         let Ok(hub) = rules::route(&place, order, zone) else { continue };
         let years = crate::rules::classes::years_of_study(order).unwrap_or(1..=1);

@@ -317,7 +317,8 @@ impl AccountsMutation {
     /// password: it can no longer sign in, and its address is free again.
     async fn revoke_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
         let user_id = subject(ctx)?.user_id;
-        lifecycle::revoke_own_account(ctx.data_unchecked::<AuthDb>(), &password_check(ctx)?, user_id, &password).await?;
+        lifecycle::revoke_own_account(ctx.data_unchecked::<AuthDb>(), &password_check(ctx)?, user_id, &password)
+            .await?;
         Ok(true)
     }
 

@@ -65,6 +65,17 @@ pub fn check(doc: &ExecutableDocument) -> Result<(), Refused> {
     Ok(())
 }
 
+/// The complexity of a list field: its page size times the cost of one
+/// node. `first` is clamped to the pages a list serves (a larger one is
+/// refused when the field resolves), and the product saturates below a
+/// bound that sums of fields cannot overflow, so no document can make the
+/// count panic or wrap.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    const CAP: usize = 1 << 32;
+    let first = first.unwrap_or(super::connection::DEFAULT_PAGE).clamp(0, super::connection::MAX_PAGE);
+    usize::try_from(first).unwrap_or(0).saturating_mul(child_complexity).min(CAP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,15 +93,17 @@ mod tests {
         assert_eq!(check(&doc).unwrap_err().code, "QUERY_TOO_MANY_ROOT_FIELDS");
         assert!(check(&parse("{ a: provinces { totalCount } b: hubs { totalCount } }")).is_ok());
     }
-}
 
-/// The complexity of a list field: its page size times the cost of one
-/// node. `first` is clamped to the pages a list serves (a larger one is
-/// refused when the field resolves), and the product saturates below a
-/// bound that sums of fields cannot overflow, so no document can make the
-/// count panic or wrap.
-pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    const CAP: usize = 1 << 32;
-    let first = first.unwrap_or(super::connection::DEFAULT_PAGE).clamp(0, super::connection::MAX_PAGE);
-    usize::try_from(first).unwrap_or(0).saturating_mul(child_complexity).min(CAP)
+    #[test]
+    fn page_costs_saturate_and_clamp() {
+        assert_eq!(page_cost(None, 3), 60);
+        assert_eq!(page_cost(Some(i32::MAX), 3), 300, "first is clamped to the largest page");
+        assert_eq!(page_cost(Some(-5), 3), 0);
+        assert_eq!(page_cost(Some(100), usize::MAX), 1 << 32, "the product saturates");
+        let mut nested = 1;
+        for _ in 0..10 {
+            nested = page_cost(Some(i32::MAX), nested);
+        }
+        assert_eq!(nested, 1 << 32);
+    }
 }

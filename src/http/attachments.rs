@@ -126,7 +126,7 @@ async fn receive(
         ));
     }
     let files = &state.files;
-    let key = uc::data_key(&files.keys, &row).map_err(AppError::internal)?;
+    let key = uc::data_key(&files.keys.ring(), &row).map_err(AppError::internal)?;
     let file_type =
         FileType::from_content_type(&row.content_type).map_err(|e| AppError::internal(anyhow::anyhow!(e)))?;
     let first = start / SEGMENT as u64;
@@ -224,7 +224,8 @@ async fn send(req: &Request, state: &AppState, id: &str) -> Result<Response, App
     let row = uc::for_download(&db, id).await;
     let row = db.settle(row).await?;
     let files = &state.files;
-    let (object, envelope) = uc::open_object(&files.store, &files.keys, &row).await.map_err(AppError::internal)?;
+    let (object, envelope) =
+        uc::open_object(&files.store, &files.keys.ring(), &row).await.map_err(AppError::internal)?;
     let size = row.size as u64;
     let (status, range) = match parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), size) {
         RangeAsk::Whole => (StatusCode::OK, 0..size),

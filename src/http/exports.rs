@@ -141,9 +141,27 @@ fn spreadsheet(
     })
 }
 
+/// The institution `code`, if the caller reaches it. Out of scope is not
+/// found, exactly like a school that does not exist.
+async fn reachable_school(
+    db: &RequestDb,
+    caller: &Caller,
+    code: String,
+) -> Result<crate::db::territory::InstitutionRow, AppError> {
+    let inst = db
+        .run(move |c| Box::pin(async move { territory::institutions_by_code(c, vec![code]).await }))
+        .await?
+        .into_iter()
+        .next();
+    inst.filter(|i| caller.reaches(&i.code, &i.province_code)).ok_or(AppError::NotFound)
+}
+
 async fn registry_file(db: &RequestDb, caller: &Caller, params: &ExportParams) -> Result<Response, AppError> {
     let csv = is_csv(params.format.as_deref())?;
     let (year, filter) = filter_of(params)?;
+    if let Some(code) = filter.institution.clone() {
+        reachable_school(db, caller, code).await?;
+    }
     let filter = ReportFilter { within: caller.within(), ..filter };
     let stored = year.stored();
     let rows = db.run(move |c| Box::pin(async move { q::export_rows(c, stored, &filter).await })).await?;
@@ -235,14 +253,7 @@ async fn summary_file(db: &RequestDb, caller: &Caller, params: &SummaryParams) -
     let school = code_arg("school", params.school.clone(), 10)?
         .or(caller.school.clone())
         .ok_or_else(|| AppError::bad_input("school", "name the school"))?;
-    let code = school.clone();
-    let inst = db
-        .run(move |c| Box::pin(async move { territory::institutions_by_code(c, vec![code]).await }))
-        .await?
-        .into_iter()
-        .next();
-    // Out of scope is not found, exactly like a school that does not exist.
-    let inst = inst.filter(|i| caller.reaches(&i.code, &i.province_code)).ok_or(AppError::NotFound)?;
+    let inst = reachable_school(db, caller, school.clone()).await?;
     let (code, istat, stored) = (inst.code.clone(), inst.municipality_istat.clone(), year.stored());
     let (municipality, submission, totals, rows) = db
         .run(move |c| {

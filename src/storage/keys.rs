@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
@@ -107,6 +109,68 @@ impl Keyring {
     }
 }
 
+/// The keys of a running server. Given as a key file, they are read again
+/// whenever the file changes (its modification time, checked on each use:
+/// one `stat`), so `ambito keys rotate --generate` reaches running servers
+/// without a restart: new uploads are wrapped under the new current key at
+/// once, and documents re-wrapped under it open. Keys given inline
+/// (`AMBITO_KEYS`) cannot change under a running process.
+pub struct LiveKeys {
+    file: Option<PathBuf>,
+    loaded: RwLock<Loaded>,
+}
+
+struct Loaded {
+    modified: Option<SystemTime>,
+    ring: Arc<Keyring>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl LiveKeys {
+    /// Keys read from `file` (already loaded as `ring`), followed as it changes.
+    pub fn watching(file: PathBuf, ring: Keyring) -> LiveKeys {
+        let loaded = Loaded { modified: modified(&file), ring: Arc::new(ring) };
+        LiveKeys { file: Some(file), loaded: RwLock::new(loaded) }
+    }
+
+    /// The keys as they are now.
+    pub fn ring(&self) -> Arc<Keyring> {
+        let Some(file) = &self.file else { return self.read().ring.clone() };
+        let now = modified(file);
+        {
+            let loaded = self.read();
+            if loaded.modified == now {
+                return loaded.ring.clone();
+            }
+        }
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        if loaded.modified != now {
+            match Keyring::load(file) {
+                Ok(ring) => {
+                    tracing::info!(current = %ring.current().id, "the key file changed: keys reloaded");
+                    *loaded = Loaded { modified: now, ring: Arc::new(ring) };
+                }
+                // A file caught half-written: keep the keys we have, try again next time.
+                Err(e) => tracing::warn!(error = %e, "the key file changed but cannot be read; keeping the old keys"),
+            }
+        }
+        loaded.ring.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.loaded.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl From<Keyring> for LiveKeys {
+    fn from(ring: Keyring) -> LiveKeys {
+        LiveKeys { file: None, loaded: RwLock::new(Loaded { modified: None, ring: Arc::new(ring) }) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +189,23 @@ mod tests {
         assert!(err(&format!("a/b {a}")).contains("key id"));
         assert!(err(&format!("k {a}\nk {b}")).contains("twice"));
         assert!(!format!("{ring:?}").contains(&a), "keys never print");
+    }
+
+    #[test]
+    fn a_running_server_follows_its_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        let first = Keyring::load_or_create(&path).unwrap();
+        let live = LiveKeys::watching(path.clone(), Keyring::load(&path).unwrap());
+        assert_eq!(live.ring().current().id, first.current().id);
+        // File times can be coarse: make the change visible as one.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let second = Keyring::add_generated(&path).unwrap();
+        let t = std::fs::File::options().append(true).open(&path).unwrap();
+        t.set_modified(SystemTime::now() + std::time::Duration::from_secs(2)).unwrap();
+        let ring = live.ring();
+        assert_eq!(ring.current().id, second, "new uploads use the new key");
+        assert!(ring.get(&first.current().id).is_some(), "old documents still open");
     }
 
     #[test]

@@ -8,14 +8,14 @@ pub mod store;
 
 use std::sync::Arc;
 
-use keys::Keyring;
+use keys::LiveKeys;
 use store::Store;
 
 /// Where a process keeps documents, and the keys that open them.
 #[derive(Clone)]
 pub struct Files {
     pub store: Store,
-    pub keys: Arc<Keyring>,
+    pub keys: Arc<LiveKeys>,
     /// Largest file accepted, in bytes.
     pub max_size: u64,
 }

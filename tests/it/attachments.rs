@@ -353,7 +353,8 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
     let _ = app.http.put(app.url(&url)).bearer_auth(&school).body(cut_off(bytes[..300_000].to_vec())).send().await;
     assert!(settled_offset(&app, &school, &url).await > 0);
     assert_eq!(object_keys(&app).await.len(), 2);
-    let mut conn = app.db().conn().await;
+    // As the server's janitor runs: the operator's role, under row security.
+    let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Maint).await;
     let report = maintenance::janitor(&mut conn, &app.files.store, std::time::Duration::from_secs(3600)).await.unwrap();
     assert_eq!(report, maintenance::JanitorReport::default(), "recent uploads are left alone");
     // An object that no row refers to (a crash between writing and recording).
@@ -364,7 +365,7 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
     assert_eq!(object_keys(&app).await.len(), 1, "only the completed document is left");
     let gone = rows::find(&mut conn, abandoned.parse().unwrap()).await.unwrap();
     assert!(gone.is_none());
-    let verify = maintenance::verify(&mut conn, &app.files.store, &app.files.keys).await.unwrap();
+    let verify = maintenance::verify(&mut conn, &app.files.store, &app.files.keys.ring()).await.unwrap();
     assert_eq!((verify.documents, verify.problems), (1, Vec::<String>::new()));
 }
 
@@ -406,7 +407,8 @@ async fn history_reuse_rotation_verify_and_archive() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
 
     // Rotation: a new current key re-wraps every data key; the old key can then go.
-    let mut conn = app.db().conn().await;
+    // As `ambito keys rotate` runs: the operator's role, under row security.
+    let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Maint).await;
     let mut new_key = [0u8; 32];
     getrandom::fill(&mut new_key).unwrap();
     use base64::Engine as _;
@@ -417,7 +419,7 @@ async fn history_reuse_rotation_verify_and_archive() {
     let only_new = Keyring::parse(&new_line).unwrap();
     let report = maintenance::verify(&mut conn, &app.files.store, &only_new).await.unwrap();
     assert_eq!((report.documents, report.problems), (3, Vec::<String>::new()));
-    let stale = maintenance::verify(&mut conn, &app.files.store, &app.files.keys).await.unwrap();
+    let stale = maintenance::verify(&mut conn, &app.files.store, &app.files.keys.ring()).await.unwrap();
     assert_eq!(stale.problems.len(), 3, "the old key opens nothing any more");
 
     // Archive: the package holds the files and their index; the live store lets them go.
@@ -435,6 +437,14 @@ async fn history_reuse_rotation_verify_and_archive() {
     assert_eq!(json.as_array().unwrap().len(), 3);
     let csv = std::fs::read_to_string(package.join("index.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4);
+    // Decrypted special-category documents: the operator's eyes only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&package), mode(&package.join("files"))), (0o700, 0o700));
+    for e in &index {
+        assert_eq!(mode(&package.join(&e.file)), 0o600, "{}", e.file);
+    }
+    assert_eq!(mode(&package.join("index.csv")), 0o600);
     assert!(object_keys(&app).await.is_empty(), "archived documents leave the live store");
     let resp = get(&app, &school, &id1, None).await;
     assert_eq!(resp.status(), 410);
@@ -495,7 +505,7 @@ async fn altered_swapped_or_truncated_objects_are_detected() {
     };
     let (raw1, raw2) = (raw(&k1).await, raw(&k2).await);
     let verify = async |conn: &mut diesel_async::AsyncPgConnection| {
-        maintenance::verify(conn, &app.files.store, &app.files.keys).await.unwrap().problems
+        maintenance::verify(conn, &app.files.store, &app.files.keys.ring()).await.unwrap().problems
     };
     assert!(verify(&mut conn).await.is_empty());
 

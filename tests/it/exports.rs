@@ -102,9 +102,10 @@ async fn a_school_exports_its_own_registry_with_typed_cells() {
         assert!(audited.iter().any(|e| e.contains(&id)), "pupil {id} exported without a trail");
     }
 
-    // Asking for another school's registry gives an empty sheet, not its rows.
-    let (_, bytes, _) = download(&app, Some(&token), &format!("schoolYear={year}&school=BGIC81900T")).await;
-    assert_eq!(sheet(bytes).len(), 1, "only the header row");
+    // Another school's registry is not found, like a school that does not exist.
+    let (other, _, _) = download(&app, Some(&token), &format!("schoolYear={year}&school=BGIC81900T")).await;
+    let (none, _, _) = download(&app, Some(&token), &format!("schoolYear={year}&school=BGIC00000X")).await;
+    assert_eq!((other, none), (404, 404));
 }
 
 #[tokio::test]

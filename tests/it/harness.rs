@@ -148,6 +148,26 @@ impl TestDb {
         TestDb::clone_of(TEMPLATE).await
     }
 
+    /// Created but not migrated, owned by a new role that is no superuser
+    /// (CREATEROLE only, which the first migration needs): `url` is the
+    /// owner's. As a deployment with a PostgreSQL of its own starts.
+    pub async fn owned_by_a_plain_role() -> TestDb {
+        let s = server();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let (name, owner) = (
+            format!("{}plain{}_{n}", s.prefix, std::process::id()),
+            format!("{}owner{}_{n}", s.prefix, std::process::id()),
+        );
+        let mut admin = AsyncPgConnection::establish(&s.admin_url).await.unwrap();
+        for sql in [
+            format!("CREATE ROLE {owner} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS"),
+            format!("CREATE DATABASE {name} OWNER {owner}"),
+        ] {
+            diesel::sql_query(sql).execute(&mut admin).await.unwrap();
+        }
+        TestDb { url: db::with_user(&with_database(&s.admin_url, &name), &owner) }
+    }
+
     /// With the demo territory.
     pub async fn demo() -> TestDb {
         TestDb::clone_of(DEMO_TEMPLATE).await

@@ -178,3 +178,22 @@ async fn persisted_queries_save_mobile_clients_the_query_text() {
     let (_, body) = send(serde_json::json!({ "extensions": ext(&hash(&heavy)) })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{body}");
 }
+
+/// The review's panic: `first` near i32::MAX on nested lists overflowed
+/// the complexity count (a panic in debug builds, before any check). Now the
+/// count saturates and the document is refused with a code.
+#[tokio::test]
+async fn huge_page_sizes_on_nested_lists_are_refused_not_a_panic() {
+    let app = TestApp::demo().await;
+    let max = i32::MAX;
+    let query = format!(
+        "{{ provinces(first: {max}) {{ nodes {{ territorialAmbits(first: {max}) {{ nodes {{ \
+         municipalities(first: {max}) {{ nodes {{ sites(first: {max}) {{ nodes {{ code }} }} }} }} }} }} }} }} }}"
+    );
+    let (status, body) = app.post(&query, serde_json::json!({})).await;
+    assert_eq!(status, 400, "refused before it runs: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
+    // The server is still there.
+    let data = app.query("{ provinces(first: 1) { nodes { code } } }", serde_json::json!({})).await;
+    assert_eq!(data["provinces"]["nodes"].as_array().map(Vec::len), Some(1));
+}

@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod attachments;
+mod audit_chain;
 mod cli;
 mod exports;
 mod garage;

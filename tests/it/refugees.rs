@@ -648,3 +648,41 @@ async fn a_queue_shows_each_minors_municipality_as_the_request_itself_does() {
         }
     }
 }
+
+/// The review's gap in delta sync: a request withdrawn by its municipality
+/// after the hub proposed it to a school leaves the school's view, and the
+/// school's next sync lists it as removed.
+#[tokio::test]
+async fn a_withdrawal_after_a_proposal_is_removed_from_the_schools_sync() {
+    let app = TestApp::demo().await;
+    let (_, ambit_school) = schools(app.db()).await;
+    let town = app.login(ABBIATEGRASSO).await;
+    let hub = app.login(CTI_AMBIT).await;
+    let school = app.login(&email_of(&ambit_school)).await;
+    let (id, v, _) = create(&app, &town, form("Oksana", "Melnyk", None)).await;
+    let (_, v) = mv(&app, &hub, TAKE, json!({ "id": id, "v": v })).await;
+    let (_, v) = mv(&app, &hub, PROPOSE, json!({ "id": id, "v": v, "s": ambit_school })).await;
+    let d = app.query_as(&school, CHANGES, json!({ "s": null })).await;
+    let listed: Vec<&str> =
+        d["enrolmentChanges"]["changed"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    assert!(listed.contains(&id.as_str()), "the school sees the proposal: {d}");
+    let cursor = d["enrolmentChanges"]["cursor"].clone();
+    mv(&app, &town, WITHDRAW, json!({ "id": id, "v": v, "r": "the family left" })).await;
+    assert!(get(&app, &school, &id).await.is_null(), "the school no longer sees it");
+    let d = app.query_as(&school, CHANGES, json!({ "s": cursor })).await;
+    assert_eq!(d["enrolmentChanges"]["changed"], json!([]), "{d}");
+    assert_eq!(d["enrolmentChanges"]["removed"], json!([id]), "{d}");
+}
+
+/// Every demo municipality has requests to look at (the review found
+/// Abbiategrasso's account saw none).
+#[tokio::test]
+async fn every_demo_municipality_sees_requests() {
+    let app = TestApp::demo().await;
+    for who in [MILANO, ABBIATEGRASSO] {
+        let token = app.login(who).await;
+        let d = app.query_as(&token, TOTAL, json!({ "f": null })).await;
+        let n = d["enrolmentRequests"]["totalCount"].as_i64().unwrap();
+        assert!(n > 0, "{who} sees no request");
+    }
+}

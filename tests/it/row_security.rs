@@ -90,30 +90,130 @@ async fn writes_must_stay_inside_the_scope() {
     }
 }
 
+/// Tables that hold no user, session or tenant rows: the published
+/// territory (public open data), settings, and the audit chain's horizon.
+/// Every other table must have row security enabled and forced.
+const NOT_TENANT_TABLES: [&str; 10] = [
+    "provinces",
+    "territorial_ambits",
+    "municipalities",
+    "institutions",
+    "sites",
+    "hubs",
+    "hub_sites",
+    "app_meta",
+    "audit_seal_horizon",
+    "__diesel_schema_migrations",
+];
+
 #[tokio::test]
-async fn the_application_role_cannot_bypass_row_security() {
+async fn every_table_with_user_or_tenant_rows_has_forced_row_security() {
     #[derive(QueryableByName)]
-    struct Flags {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        bypass: bool,
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        superuser: bool,
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        forced: bool,
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
         #[diesel(sql_type = diesel::sql_types::Bool)]
         enabled: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        forced: bool,
     }
     let db = TestDb::empty().await;
-    let mut conn = db.conn().await;
-    let f: Flags = diesel::sql_query(
-        "SELECT r.rolbypassrls AS bypass, r.rolsuper AS superuser, c.relforcerowsecurity AS forced, c.relrowsecurity AS enabled
-         FROM pg_roles r, pg_class c WHERE r.rolname = 'ambito_app' AND c.relname = 'memberships'",
+    let tables: Vec<Table> = diesel::sql_query(
+        "SELECT c.relname::text AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
     )
-    .get_result(&mut conn)
+    .load(&mut db.conn().await)
     .await
     .unwrap();
-    assert!(!f.bypass && !f.superuser);
-    assert!(f.enabled && f.forced);
+    assert!(tables.len() > NOT_TENANT_TABLES.len(), "the walk found the tables");
+    let unforced: Vec<&str> = tables
+        .iter()
+        .filter(|t| !NOT_TENANT_TABLES.contains(&t.name.as_str()))
+        .filter(|t| !(t.enabled && t.forced))
+        .map(|t| t.name.as_str())
+        .collect();
+    assert!(unforced.is_empty(), "tables with user or tenant rows but no forced row security: {unforced:?}");
+    for t in NOT_TENANT_TABLES.iter().filter(|n| !n.starts_with("__")) {
+        assert!(tables.iter().any(|x| x.name == *t), "{t} is listed but does not exist");
+    }
+}
+
+#[tokio::test]
+async fn no_role_the_server_works_as_can_bypass_row_security() {
+    #[derive(QueryableByName)]
+    struct Role {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        risky: bool,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        owned: i64,
+    }
+    let db = TestDb::empty().await;
+    let roles: Vec<Role> = diesel::sql_query(
+        "SELECT r.rolname::text AS name, (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb) AS risky,
+                (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid) AS owned
+         FROM pg_roles r WHERE r.rolname IN ('ambito_server', 'ambito_app', 'ambito_auth', 'ambito_maint') ORDER BY 1",
+    )
+    .load(&mut db.conn().await)
+    .await
+    .unwrap();
+    assert_eq!(roles.len(), 4);
+    for r in roles {
+        assert!(!r.risky && r.owned == 0, "{} can get around row security", r.name);
+    }
+    // The login role the tests' servers use passes the server's own check.
+    ambito::db::roles::check_login_role(&db.login_url()).await.unwrap();
+    // The owner (a superuser here) is refused as a login role.
+    let err = ambito::db::roles::check_login_role(&db.url).await.unwrap_err().to_string();
+    assert!(err.contains("superuser"), "{err}");
+}
+
+/// Request work sees its own account and the accounts it manages, and only
+/// its own session; the secrets of none.
+#[tokio::test]
+async fn request_work_sees_only_its_own_session_and_the_accounts_it_may() {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let app = TestApp::demo().await;
+    let teacher_token = app.login("docente@ambito.invalid").await;
+    let _school = app.login("bgic82100t@istruzione.it").await;
+    let pools = app.db().pools();
+    let bearer = format!("Bearer {teacher_token}");
+    let teacher =
+        ambito::auth::subject_for(&pools.auth, Some(&bearer), &Default::default()).await.unwrap().expect("a session");
+    let authz = Authorizer::embedded().await.unwrap();
+    // Each statement in a request of its own: a refused one ends its transaction.
+    let count = |sql: &'static str| {
+        let request = RequestDb::new(pools.requests.clone(), authz.settings(Some(&teacher)));
+        async move {
+            let n =
+                request.run(move |c| Box::pin(async move { diesel::sql_query(sql).get_result::<N>(c).await })).await;
+            request.finish(true).await.unwrap();
+            n.map(|n| n.n)
+        }
+    };
+    assert_eq!(count("SELECT count(*) AS n FROM users").await.unwrap(), 1, "a teacher sees its own account");
+    assert_eq!(count("SELECT count(*) AS n FROM sessions").await.unwrap(), 1, "and its own session");
+    let others =
+        "WITH d AS (DELETE FROM sessions WHERE id <> ambito_session_id() RETURNING 1) SELECT count(*) AS n FROM d";
+    assert_eq!(count(others).await.unwrap(), 0, "it cannot end anyone else's session");
+    for refused in [
+        "SELECT count(password_hash) AS n FROM users",
+        "SELECT count(*) AS n FROM login_throttle",
+        "SELECT count(*) AS n FROM password_resets",
+        "WITH i AS (INSERT INTO users (email) VALUES ('mallory@example.org') RETURNING 1) SELECT count(*) AS n FROM i",
+        "SELECT count(*) AS n FROM audit_seals",
+    ] {
+        assert!(count(refused).await.is_err(), "{refused} must be refused");
+    }
+    let mut conn = app.db().conn().await;
+    let total: N = diesel::sql_query("SELECT count(*) AS n FROM sessions").get_result(&mut conn).await.unwrap();
+    assert_eq!(total.n, 2, "both sessions are still there");
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ fn ambito(data_dir: &Path) -> Command {
 }
 
 /// Starts `serve` and returns it with the URL it printed.
-fn start(mut cmd: Command) -> (Child, String) {
+pub fn start(mut cmd: Command) -> (Child, String) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
@@ -26,12 +26,12 @@ fn start(mut cmd: Command) -> (Child, String) {
 }
 
 /// A GraphQL POST to the running binary.
-async fn post(url: &str, body: Value) -> Value {
+pub async fn post(url: &str, body: Value) -> Value {
     reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
 /// Ctrl-C, as a user stops the server; returns what it logged.
-fn interrupt(child: &mut Child) -> String {
+pub fn interrupt(child: &mut Child) -> String {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let mut log = String::new();

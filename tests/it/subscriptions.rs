@@ -110,7 +110,9 @@ async fn a_connection_without_a_valid_session_is_refused() {
     let app = TestApp::demo().await;
     for payload in [json!({}), json!({ "authorization": format!("Bearer {}", "x".repeat(43)) })] {
         let (mut ws, answer) = connect(&app, payload).await;
-        assert_ne!(answer["type"], "connection_ack", "{answer}");
+        // The server answers, and its answer is to close the connection.
+        assert_eq!(answer["type"], "close", "{answer}");
+        assert!(answer["code"].is_u64(), "{answer}");
         // Nothing can be subscribed on a refused connection.
         let msg = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIBE } });
         let _ = ws.send(Message::text(msg.to_string())).await;
@@ -144,4 +146,63 @@ async fn documents_over_the_socket_meet_the_http_limits() {
         let end = next_message(&mut ws, Duration::from_secs(5)).await.unwrap_or(Value::Null);
         assert_eq!(end["type"], "complete", "{end}");
     }
+}
+
+/// The attack of the security review: a socket opened before logout kept
+/// answering queries with the school's pupils. The socket runs
+/// subscriptions only, before and after logout.
+#[tokio::test]
+async fn the_socket_runs_subscriptions_only() {
+    let app = TestApp::demo().await;
+    let school = app.login("bgic82100t@istruzione.it").await;
+    let (mut ws, ack) = connect(&app, json!({ "authorization": format!("Bearer {school}") })).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let ask = |ws_id: &str, query: &str| json!({ "id": ws_id, "type": "subscribe", "payload": { "query": query } });
+    let refused = [
+        ("q", "{ pupils { nodes { taxCode } } }"),
+        ("m", "mutation { logout }"),
+        ("l", "mutation { login(email: \"x@y.it\", password: \"not a password\") { token } }"),
+        ("mixed", "subscription s { enrolmentRequestChanged { id } } query q { me { email } }"),
+    ];
+    for round in ["before logout", "after logout"] {
+        for (id, query) in refused {
+            ws.send(Message::text(ask(id, query).to_string())).await.unwrap();
+            let answer = next_message(&mut ws, Duration::from_secs(5)).await.expect("an answer");
+            assert_eq!(answer["type"], "next", "{round}: {answer}");
+            assert_eq!(answer["payload"]["data"], Value::Null, "{round}: {answer}");
+            assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "SUBSCRIPTIONS_ONLY", "{round}: {answer}");
+            let end = next_message(&mut ws, Duration::from_secs(5)).await.expect("the end");
+            assert_eq!(end["type"], "complete", "{end}");
+        }
+        if round == "before logout" {
+            app.query_as(&school, "mutation { logout }", json!({})).await;
+        }
+    }
+    // The session is still there for HTTP? No: logout ended it.
+    let (_, body) = app.post_as(Some(&school), "{ me { email } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}
+
+/// A session that ends while its subscription waits for events ends the
+/// subscription within the re-check interval, with no event needed; a
+/// subscription asked for after the end is refused at once.
+#[tokio::test]
+async fn an_ended_session_ends_its_quiet_subscription_within_seconds() {
+    let app = TestApp::demo().await;
+    let hub = app.login(CTI_AMBIT).await;
+    let mut ws = subscribe(&app, &hub).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.query_as(&hub, "mutation { logout }", json!({})).await;
+    let started = std::time::Instant::now();
+    let wait = ambito::graphql::events::SESSION_RECHECK + Duration::from_secs(2);
+    let msg = next_message(&mut ws, wait).await.expect("the subscription ends without any event");
+    assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{msg}");
+    assert!(started.elapsed() <= wait, "ended after {:?}", started.elapsed());
+    let end = next_message(&mut ws, Duration::from_secs(5)).await.expect("the end of the stream");
+    assert_eq!(end["type"], "complete", "{end}");
+    // On the same connection, a new subscription is refused at once.
+    let msg = json!({ "id": "2", "type": "subscribe", "payload": { "query": SUBSCRIBE } });
+    ws.send(Message::text(msg.to_string())).await.unwrap();
+    let answer = next_message(&mut ws, Duration::from_secs(2)).await.expect("an answer at once");
+    assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
 }
