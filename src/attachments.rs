@@ -313,6 +313,12 @@ pub async fn pending_upload(db: &RequestDb, user: i64, id: Uuid) -> AppResult<At
     }
 }
 
+/// An upload slot of `user`'s, pending or complete: what `HEAD` reports on.
+pub async fn own_upload(db: &RequestDb, user: i64, id: Uuid) -> AppResult<AttachmentRow> {
+    let row = db.run(move |c| Box::pin(async move { q::find(c, id).await })).await?;
+    row.filter(|r| r.uploaded_by == user).ok_or(AppError::NotFound)
+}
+
 fn moved_on() -> AppError {
     AppError::Conflict("another request sent bytes of this file meanwhile: ask for the offset and resume".into())
 }

@@ -48,13 +48,44 @@ pub async fn upload(req: &Request, Path(id): Path<String>, body: Body, Data(stat
     receive(req, state, &id, None, body).await.unwrap_or_else(error_response)
 }
 
-/// `PATCH /uploads/{id}` with `Upload-Offset`: the rest of the file from there.
+/// `PATCH /uploads/{id}` with `Upload-Offset`: the rest of the file from
+/// there, as tus 1.0 core says: the request must name the protocol version
+/// (`Tus-Resumable: 1.0.0`, else 412) and send
+/// `Content-Type: application/offset+octet-stream` (else 415); success is
+/// `204 No Content` with the new `Upload-Offset`.
 #[handler]
 pub async fn resume(req: &Request, Path(id): Path<String>, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let header_is = |name: &str, want: &str| {
+        req.headers().get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
+    };
+    if !header_is("tus-resumable", TUS_VERSION) {
+        return Response::builder()
+            .status(StatusCode::PRECONDITION_FAILED)
+            .header("tus-version", TUS_VERSION)
+            .body(format!("Tus-Resumable: {TUS_VERSION} is required"));
+    }
+    if !header_is(header::CONTENT_TYPE.as_str(), "application/offset+octet-stream") {
+        return Response::builder()
+            .status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .header("tus-resumable", TUS_VERSION)
+            .body("Content-Type: application/offset+octet-stream is required");
+    }
     let offset = req.headers().get("upload-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    match offset {
-        Some(o) => receive(req, state, &id, Some(o), body).await.unwrap_or_else(error_response),
-        None => error_response(AppError::bad_input("Upload-Offset", "the header must give the offset to resume at")),
+    let Some(offset) = offset else {
+        return error_response(AppError::bad_input("Upload-Offset", "the header must give the offset to resume at"));
+    };
+    match receive(req, state, &id, Some(offset), body).await {
+        Ok(stored) if stored.status() == StatusCode::OK => {
+            let mut done = Response::builder().status(StatusCode::NO_CONTENT);
+            for name in ["tus-resumable", "upload-offset", "upload-length", "cache-control"] {
+                if let Some(v) = stored.headers().get(name) {
+                    done = done.header(name, v.clone());
+                }
+            }
+            done.finish()
+        }
+        Ok(other) => other,
+        Err(e) => error_response(e),
     }
 }
 
@@ -64,18 +95,14 @@ pub async fn upload_offset(req: &Request, Path(id): Path<String>, Data(state): D
     let found = async {
         let id = parse_id(&id)?;
         let Scoped { subject, db, .. } = scoped_any(req, state, &ObjectKind::DOCUMENTS, Action::Write).await?;
-        let row = uc::pending_upload(&db, subject.user_id, id).await;
+        let row = uc::own_upload(&db, subject.user_id, id).await;
         db.settle(row).await
     }
     .await;
     match found {
-        Ok(row) => upload_state(StatusCode::OK, &row, row.received as u64).finish(),
-        Err(AppError::Conflict(_)) => Response::builder()
-            .status(StatusCode::OK)
-            .header("tus-resumable", TUS_VERSION)
-            .header(header::CACHE_CONTROL, "no-store")
-            .header("upload-complete", "true")
-            .finish(),
+        Ok(row) if row.state == "pending" => upload_state(StatusCode::OK, &row, row.received as u64).finish(),
+        // Complete: every byte is stored.
+        Ok(row) => upload_state(StatusCode::OK, &row, row.size as u64).header("upload-complete", "true").finish(),
         Err(e) => error_response(e),
     }
 }

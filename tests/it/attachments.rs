@@ -306,16 +306,30 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
     let at = settled_offset(&app, &school, &url).await;
     assert!(at <= 400_000 && at % 65_536 == 0, "only whole segments are acknowledged: {at}");
 
+    // tus 1.0 core: a PATCH must name the protocol version and the offset media type.
+    let patch = |headers: &[(&str, String)], body: Vec<u8>| {
+        let mut req = app.http.patch(app.url(&url)).bearer_auth(&school);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        req.body(body).send()
+    };
+    let tus = ("tus-resumable", "1.0.0".to_owned());
+    let octets = ("content-type", "application/offset+octet-stream".to_owned());
+    let resp =
+        patch(&[octets.clone(), ("upload-offset", at.to_string())], bytes[at as usize..].to_vec()).await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.headers()["tus-version"].to_str().unwrap()), (412, "1.0.0"));
+    let resp = patch(&[tus.clone(), ("upload-offset", at.to_string())], bytes[at as usize..].to_vec()).await.unwrap();
+    assert_eq!(resp.status(), 415);
+    assert_eq!(offset(&app, &school, &url).await, at, "neither refusal stored a byte");
+
     // A PATCH from the wrong offset is refused with the right one.
-    let resp = app
-        .http
-        .patch(app.url(&url))
-        .bearer_auth(&school)
-        .header("upload-offset", (at + 1).to_string())
-        .body(bytes[at as usize + 1..].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let resp = patch(
+        &[tus.clone(), octets.clone(), ("upload-offset", (at + 1).to_string())],
+        bytes[at as usize + 1..].to_vec(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 409);
     assert_eq!(resp.headers()["upload-offset"].to_str().unwrap(), at.to_string());
 
@@ -325,6 +339,8 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
         .http
         .patch(app.url(&url))
         .bearer_auth(&school)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
         .header("upload-offset", at.to_string())
         .body(cut_off(bytes[at as usize..second_end].to_vec()))
         .send()
@@ -336,15 +352,28 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
         .patch(app.url(&url))
         .bearer_auth(&school)
         .header("upload-offset", at.to_string())
+        .header("tus-resumable", "1.0.0")
         .header("content-type", "application/offset+octet-stream")
         .body(bytes[at as usize..].to_vec())
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 204, "tus answers a PATCH with no content");
     assert_eq!(resp.headers()["upload-offset"], "1000000");
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!((body["complete"].clone(), body["sha256"].clone()), (json!(true), json!(sha_hex(&bytes))));
+    assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
+    assert!(resp.bytes().await.unwrap().is_empty());
+    // HEAD on the finished upload: every byte stored.
+    let head = app.http.head(app.url(&url)).bearer_auth(&school).send().await.unwrap();
+    assert_eq!(head.headers()["upload-offset"], "1000000");
+    assert_eq!(head.headers()["upload-length"], "1000000");
+    let docs = app.query_as(&school, DOCUMENTS, json!({ "id": pupil })).await;
+    let sha = docs["pupil"]["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id.as_str())
+        .map(|d| d["sha256"].clone());
+    assert_eq!(sha, Some(json!(sha_hex(&bytes))));
     assert_eq!(get(&app, &school, &id, None).await.bytes().await.unwrap().as_ref(), bytes.as_slice());
     assert_eq!(object_keys(&app).await.len(), 1, "the parts were joined into one object and removed");
 

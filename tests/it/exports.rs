@@ -214,6 +214,30 @@ async fn the_summary_for_signature_states_the_totals_without_names() {
         assert!(!text.contains(&format!(" {last} ")), "the summary shows the surname {last}");
     }
 
+    // The export's audit event names the pupils the summary shows (by
+    // initials and certification): every pupil with a support request.
+    let (named, requested): (Vec<Vec<i64>>, Vec<i64>) = {
+        let mut conn = app.db().conn().await;
+        let named = audit_events::table
+            .filter(audit_events::object_kind.eq("support_summary"))
+            .select(audit_events::pupil_ids)
+            .load(&mut conn)
+            .await
+            .unwrap();
+        let requested = support_requests::table
+            .filter(support_requests::institution_code.eq("BGIC82100T"))
+            .select(support_requests::pupil_id)
+            .load(&mut conn)
+            .await
+            .unwrap();
+        (named, requested)
+    };
+    assert_eq!(named.len(), 1, "one export event");
+    assert!(!requested.is_empty());
+    for p in &requested {
+        assert!(named[0].contains(p), "pupil {p} is in the summary but not in its event");
+    }
+
     // The office gets any school of its province; out of scope is not found.
     let office = app.login("ufficio.bg@ambito.invalid").await;
     assert_eq!(get(office, "&school=BGIC82100T".into()).await.0, 200);
@@ -222,4 +246,28 @@ async fn the_summary_for_signature_states_the_totals_without_names() {
     let (_, other) = crate::registry::other_school();
     assert_eq!(get(school.clone(), format!("&school={other}")).await.0, 404);
     assert_eq!(get(school, "&school=ZZIC00000Z".into()).await.0, 404);
+}
+
+/// The review's attack: a school plants a formula in a pupil's name, and
+/// the office's spreadsheet would run it on opening the CSV. The cell is
+/// written as text.
+#[tokio::test]
+async fn a_formula_in_a_pupils_name_reaches_the_csv_as_text() {
+    let app = TestApp::demo().await;
+    let school = app.login("bgic82100t@istruzione.it").await;
+    let class = crate::registry::a_primaria_class(&app, &school).await;
+    let hostile = "=HYPERLINK(\"http://evil.example/x\",\"Rossi\")";
+    let mut input = crate::registry::new_pupil(&class, hostile, "C1");
+    input["certification"]["issuedBy"] = serde_json::json!("@SUM(1+1)*cmd|' /C calc'!A0");
+    app.query_as(&school, crate::registry::CREATE, serde_json::json!({ "i": input })).await;
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    let (status, bytes, _) = download(&app, Some(&office), &format!("schoolYear={}&format=csv", this_year())).await;
+    assert_eq!(status, 200);
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(&bytes[3..]);
+    let cells: Vec<String> =
+        reader.records().flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>()).collect();
+    assert!(cells.contains(&format!("'{hostile}")), "the name is there, as text");
+    assert!(cells.contains(&"'@SUM(1+1)*cmd|' /C calc'!A0".to_owned()), "so is the issuer");
+    let live: Vec<&String> = cells.iter().filter(|c| c.starts_with(['=', '+', '@', '\t', '\r'])).collect();
+    assert!(live.is_empty(), "cells a spreadsheet would run: {live:?}");
 }

@@ -114,6 +114,17 @@ fn watchdog(pid: u32, stop: &[String], dir: &std::path::Path) {
         .expect("starting the cluster watchdog");
 }
 
+/// The log of the throw-away cluster, where PostgreSQL writes errors with
+/// their details: tests check that no personal data ends up there.
+pub fn server_log() -> PathBuf {
+    server();
+    assert!(
+        std::env::var_os("TEST_DATABASE_URL").is_none(),
+        "this test reads the server log of the throw-away cluster: run it without TEST_DATABASE_URL"
+    );
+    std::env::temp_dir().join(format!("ambito-test-{}", std::process::id())).join("postgres/server.log")
+}
+
 /// A demo account by e-mail.
 pub fn demo_account(email: &str) -> DemoAccount {
     server().accounts.iter().find(|a| a.email == email).unwrap_or_else(|| panic!("no demo account {email}")).clone()

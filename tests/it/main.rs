@@ -13,6 +13,7 @@ mod http;
 mod imports;
 mod lifecycle;
 mod plans;
+mod policy_matrix;
 mod recovery;
 mod refugees;
 mod registry;

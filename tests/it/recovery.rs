@@ -111,6 +111,15 @@ async fn the_office_provisions_a_municipality_of_its_province() {
         json!({ "email": "protocollo@comune.sesto.example", "organization": "015209", "created": true })
     );
     assert_eq!(app.query_as(&office, PROVISION_ONE, vars).await["provisionAccount"]["created"], false);
+    // The grant (access to special-category data) is in the province's trail, once.
+    let trail =
+        "{ auditTrail(first: 10, action: \"grant\") { totalCount edges { node { objectKind userEmail current } } } }";
+    let t = app.query_as(&office, trail, json!({})).await;
+    assert_eq!(t["auditTrail"]["totalCount"], 1, "{t}");
+    let grant = &t["auditTrail"]["edges"][0]["node"];
+    assert_eq!(grant["objectKind"], "membership");
+    assert_eq!(grant["userEmail"], "ufficio.mi@ambito.invalid");
+    assert_eq!(grant["current"]["organization"], "015209");
     let bergamo = app.login("ufficio.bg@ambito.invalid").await;
     let (_, body) = app
         .post_as(Some(&bergamo), PROVISION_ONE, json!({ "e": "x@comune.example", "r": "MUNICIPALITY", "o": "015146" }))

@@ -52,7 +52,7 @@ async fn all_pupils(app: &TestApp, token: &str, filter: Value) -> Vec<Value> {
 }
 
 /// A primaria class of the caller's school this year.
-async fn a_primaria_class(app: &TestApp, token: &str) -> String {
+pub async fn a_primaria_class(app: &TestApp, token: &str) -> String {
     let data = app
         .query_as(
             token,
@@ -67,7 +67,7 @@ async fn a_primaria_class(app: &TestApp, token: &str) -> String {
         .to_owned()
 }
 
-fn new_pupil(class_id: &str, surname: &str, severity: &str) -> Value {
+pub fn new_pupil(class_id: &str, surname: &str, severity: &str) -> Value {
     let birth = NaiveDate::from_ymd_opt(2018, 5, 17).unwrap();
     json!({
         "classId": class_id, "firstName": "Luca", "lastName": surname,
@@ -78,7 +78,7 @@ fn new_pupil(class_id: &str, surname: &str, severity: &str) -> Value {
     })
 }
 
-const CREATE: &str = "mutation($i: CreatePupilInput!) { createPupil(input: $i) {
+pub const CREATE: &str = "mutation($i: CreatePupilInput!) { createPupil(input: $i) {
     id internalCode school { code } certification { severity revisionOn } } }";
 const REQUEST: &str = "mutation($p: ID!, $r: String!, $h: Int) {
     requestSupportHours(pupilId: $p, ratio: $r, hours: $h) { ratio hours approvedHours } }";
@@ -345,6 +345,10 @@ async fn a_pupil_registered_elsewhere_is_a_conflict_that_names_no_one() {
         assert!(!message.to_lowercase().contains(&secret.to_lowercase()), "{message} names {secret}");
     }
     assert_eq!(pupil_count(&app).await, before);
+    // The duplicate was found by looking, not by a unique violation whose
+    // detail would carry the tax code into PostgreSQL's log.
+    let log = std::fs::read_to_string(crate::harness::server_log()).unwrap();
+    assert!(!log.contains(tax.as_str()), "the tax code is in the server log");
 
     // The office learns of the refused registration and finds the pupil it concerns.
     let office = app.login(OFFICE).await;
@@ -634,6 +638,19 @@ async fn the_office_reads_the_trail_of_a_pupil_or_a_user() {
     assert!(events.iter().all(|e| e["pupilIds"].as_array().unwrap().contains(&json!(id))));
     let page_read = events.iter().find(|e| e["action"] == "read").unwrap();
     assert_eq!(page_read["pupilIds"].as_array().unwrap().len(), listed.len().min(100), "the page it was read in");
+
+    // Reading the trail's values was itself a read of the pupil's identity:
+    // the office's own read is now in the trail.
+    let again = app.query_as(&office, trail, json!({ "p": id })).await;
+    let office_read = again["auditTrail"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .find(|e| e["action"] == "read" && e["role"] == "provincial" && e["userEmail"] == OFFICE);
+    let office_read = office_read.unwrap_or_else(|| panic!("the office's read of the trail is recorded: {again}"));
+    let fields: Vec<&str> = office_read["fields"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(fields.contains(&"auditTrail.current") && fields.contains(&"auditTrail.previous"), "{fields:?}");
 
     let by_user = app.query_as(&office, trail, json!({ "u": SCHOOL.to_uppercase() })).await;
     assert!(by_user["auditTrail"]["totalCount"].as_i64().unwrap() >= 2);
