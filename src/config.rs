@@ -45,6 +45,29 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
+/// A setting that carries a password: it never reaches a debug print.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(given)")
+    }
+}
+
 /// Connection strings carry passwords: they never reach a debug print.
 impl std::fmt::Debug for GlobalArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -244,7 +267,7 @@ pub struct ServeArgs {
     /// Send e-mail over SMTP (`smtps://user:password@host:465`); without it,
     /// messages are written as .eml files in DATA_DIR/outbox.
     #[arg(long, env = "AMBITO_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
     /// Sender of Ambito's e-mail.
     #[arg(long, env = "AMBITO_MAIL_FROM", default_value = "Ambito <noreply@ambito.invalid>")]
     pub mail_from: String,
@@ -383,4 +406,46 @@ pub enum ArchiveCommand {
         #[arg(long)]
         before: Option<chrono::NaiveDate>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from([&["ambito"], args].concat()).unwrap()
+    }
+
+    #[test]
+    fn s3_storage_without_keys_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = ["--s3-endpoint", "http://127.0.0.1:3900", "--s3-bucket", "b", "migrate"];
+        let err = parse(&s3).global.storage.open(dir.path()).err().expect("refused").to_string();
+        assert!(err.contains("no key was given"), "{err}");
+        assert!(!dir.path().join("keys").exists(), "no key was invented");
+        // Local files keep the embedded default: a key file under the data dir.
+        assert!(parse(&["migrate"]).global.storage.open(dir.path()).is_ok());
+        assert!(dir.path().join("keys").is_file());
+    }
+
+    #[test]
+    fn secrets_never_reach_a_debug_print() {
+        let cli = parse(&[
+            "--database-url",
+            "postgres://ambito_server:hunter2@db/ambito",
+            "--owner-database-url",
+            "postgres://owner:swordfish@db/ambito",
+            "--s3-secret-key",
+            "opensesame",
+            "--keys",
+            "k1 c2VjcmV0",
+            "serve",
+            "--smtp-url",
+            "smtps://mailer:letmein@smtp.example:465",
+        ]);
+        let printed = format!("{cli:?}");
+        for secret in ["hunter2", "swordfish", "opensesame", "c2VjcmV0", "letmein"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
 }

@@ -55,6 +55,12 @@ impl Mailer {
 }
 
 /// Decodes a quoted-printable message body, as a mail client does (tests and tools).
+/// Text with every word that holds an `@` replaced, for log lines about
+/// e-mail: no address reaches a log.
+pub fn without_addresses(text: &str) -> String {
+    text.split(' ').map(|w| if w.contains('@') { "<address>" } else { w }).collect::<Vec<_>>().join(" ")
+}
+
 pub fn decode_quoted_printable(text: &str) -> String {
     let joined = text.replace("=\r\n", "").replace("=\n", "");
     let bytes = joined.as_bytes();
@@ -82,6 +88,13 @@ pub fn decode_quoted_printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_about_mail_name_no_address() {
+        let reply = "permanent error (550): 5.1.1 <mario.rossi@istruzione.it>: Recipient address rejected";
+        let clean = without_addresses(reply);
+        assert!(!clean.contains('@') && clean.contains("Recipient address rejected"), "{clean}");
+    }
 
     #[tokio::test]
     async fn the_outbox_holds_readable_messages() {

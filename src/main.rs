@@ -89,7 +89,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         }
         let pools = database.pools(global.db_pool_size)?;
         let mailer = match &args.smtp_url {
-            Some(url) => Mailer::smtp(url, &args.mail_from)?,
+            Some(url) => Mailer::smtp(url.expose(), &args.mail_from)?,
             None => Mailer::outbox(global.data_dir.join("outbox"), &args.mail_from)?,
         };
         let options = server::Options {

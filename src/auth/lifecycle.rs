@@ -38,7 +38,9 @@ impl Links {
     pub fn in_background(&self, what: &'static str, send: impl Future<Output = AppResult<()>> + Send + 'static) {
         tokio::spawn(async move {
             if let Err(e) = send.await {
-                tracing::error!(error = ?e, "sending a {what} e-mail failed");
+                // An SMTP server's reply often echoes the recipient: addresses are blanked.
+                let reason = crate::mail::without_addresses(&format!("{e:?}"));
+                tracing::error!(error = %reason, "sending a {what} e-mail failed");
             }
         });
     }

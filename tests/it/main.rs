@@ -7,6 +7,7 @@ mod accounts;
 mod attachments;
 mod audit_chain;
 mod cli;
+mod delta_sync;
 mod exports;
 mod garage;
 mod http;
