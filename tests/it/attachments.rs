@@ -656,3 +656,47 @@ async fn enrolment_documents_follow_their_request() {
     assert!(stored.iter().all(|r| r.institution_code.is_none() && r.enrolment_request_id.is_some()));
     assert_eq!(object_keys(&app).await.len(), 2);
 }
+
+/// A rotation reaches a server that is running: `ambito keys rotate
+/// --generate` adds a key to the file the server reads its keys from and
+/// re-wraps every data key; the running server opens the re-wrapped
+/// documents and wraps new uploads under the new key, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_reaches_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys");
+    let first = Keyring::add_generated(&key_file).unwrap();
+    let keys = ambito::storage::keys::LiveKeys::watching(key_file.clone(), Keyring::load(&key_file).unwrap());
+    let files = ambito::server::files(bucket(), keys, MAX_MIB);
+    let options = Options { explorable: true, ..Default::default() };
+    let app = TestApp::start_with(TestDb::demo().await, options, files).await;
+    let school = app.login(SCHOOL).await;
+    let pupil = pupil_ids(&app, &school).await.remove(0);
+    let before = pdf(90_000, 7);
+    let old = upload(&app, &school, &pupil, "prima.pdf", &before).await;
+
+    // File times can be coarse: rotate a moment later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+        .env_remove("DATABASE_URL")
+        .env("AMBITO_LOG", "warn")
+        .args(["--database-url", &app.db().login_url(), "--keys-file", key_file.to_str().unwrap()])
+        .args(["keys", "rotate", "--generate"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("re-wrapped 1 data keys"), "{said}");
+    let second = Keyring::load(&key_file).unwrap().current().id.clone();
+    assert_ne!(second, first);
+
+    // The re-wrapped document opens through the running server.
+    let resp = get(&app, &school, &old, None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), before.as_slice());
+    // A new upload is wrapped under the new key.
+    let new = upload(&app, &school, &pupil, "seconda.pdf", &pdf(80_000, 8)).await;
+    let row = rows::find(&mut app.db().conn().await, uuid::Uuid::parse_str(&new).unwrap()).await.unwrap().unwrap();
+    let kek = row.kek_id;
+    assert_eq!(kek, second);
+}

@@ -313,8 +313,7 @@ async fn each_organisation_sees_exactly_its_own_requests() {
         for id in [&m_id, &t_id] {
             assert_eq!(got.contains(id), want.contains(&id), "{who} and request {id}: {d}");
         }
-        // The demo's own requests come after: ours are the newest, on the first page.
-        assert!(d["enrolmentRequests"]["totalCount"].as_u64().unwrap() as usize >= got.len(), "{who}");
+        // (Totals per caller are checked against the policy in tests/it/policy_matrix.rs.)
     }
     // The other school sees neither; by id they do not exist; moves on them are not found.
     let d = app.query_as(&ambit_school_t, list, json!({})).await;
