@@ -132,7 +132,7 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
          FROM hubs h JOIN municipalities m ON m.ambit_code = h.ambit_code
          JOIN sites s ON s.municipality_istat = m.istat_code
          JOIN institutions i ON i.code = s.institution_code AND i.kind = 'state'
-         WHERE h.province_code = 'MI' AND h.kind = 'cti' AND s.school_order IS NOT NULL
+         WHERE h.province_code IN ('MI', 'BG') AND h.kind = 'cti' AND s.school_order IS NOT NULL
          UNION
          SELECT DISTINCT hs.hub_code, s.school_order, s.institution_code
          FROM hub_sites hs JOIN sites s ON s.code = hs.site_code WHERE hs.hub_code LIKE 'START-MI-%'
@@ -147,6 +147,16 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
             .map(|c| c.institution.as_str())
             .collect()
     };
+    // Bergamo's CTI has requests too: towns of its ambit.
+    let bergamo: Vec<String> = diesel::sql_query(
+        "SELECT m.istat_code AS institution, '' AS hub, '' AS school_order FROM municipalities m
+         JOIN hubs h ON h.ambit_code = m.ambit_code AND h.code = 'CTI-BG-1' ORDER BY m.istat_code",
+    )
+    .load::<Candidate>(conn)
+    .await?
+    .into_iter()
+    .map(|c| c.institution)
+    .collect();
     let year = SchoolYear::of(today);
     let now = Utc::now();
     let mut dice = Dice(20_260_311);
@@ -156,10 +166,15 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
         let town = if dice.next(5) < 2 { MILANO.to_owned() } else { towns[dice.next(towns.len())].clone() };
         let order = ORDERS[dice.next(4)];
         let zone = (town == MILANO).then(|| dice.next(9) as i32 + 1);
-        // Every demo municipality has requests to look at: one in every
-        // ABBIATEGRASSO_EVERY is Abbiategrasso's (the draws are made all the
-        // same, so the rest of the data set does not move).
-        let (town, zone) = if i % ABBIATEGRASSO_EVERY == 0 { (ABBIATEGRASSO.to_owned(), None) } else { (town, zone) };
+        // Every demo municipality and hub has requests to look at: one in
+        // every ABBIATEGRASSO_EVERY is Abbiategrasso's, and one a town of
+        // Bergamo's CTI (the draws are made all the same, so the rest of the
+        // data set does not move).
+        let (town, zone) = match i % ABBIATEGRASSO_EVERY {
+            0 => (ABBIATEGRASSO.to_owned(), None),
+            15 if !bergamo.is_empty() => (bergamo[(i / ABBIATEGRASSO_EVERY) % bergamo.len()].clone(), None),
+            _ => (town, zone),
+        };
         let Some((_, place)) = q::place(conn, &town).await? else { continue };
         let Ok(hub) = rules::route(&place, order, zone) else { continue };
         let years = crate::rules::classes::years_of_study(order).unwrap_or(1..=1);

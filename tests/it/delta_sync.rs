@@ -19,7 +19,8 @@ const LIST: &str = "query($a: String) { enrolmentRequests(first: 100, after: $a)
     pageInfo { hasNextPage endCursor } edges { node { id version } } } }";
 const CHANGES: &str = "query($s: String) { enrolmentChanges(since: $s, first: 500) {
     changed { id version } removed cursor complete } }";
-const DECLINE: &str = "mutation($id: ID!, $v: Int!) { declineEnrolment(id: $id, version: $v, reason: \"full\") { version } }";
+const DECLINE: &str =
+    "mutation($id: ID!, $v: Int!) { declineEnrolment(id: $id, version: $v, reason: \"full\") { version } }";
 const CONFIRM: &str = "mutation($id: ID!, $v: Int!) { confirmEnrolment(id: $id, version: $v) { version } }";
 const EDIT: &str = "mutation($id: ID!, $v: Int!, $i: EnrolmentRequestInput!) {
     updateEnrolmentRequest(id: $id, version: $v, input: $i) { version } }";

@@ -673,15 +673,24 @@ async fn a_withdrawal_after_a_proposal_is_removed_from_the_schools_sync() {
     assert_eq!(d["enrolmentChanges"]["removed"], json!([id]), "{d}");
 }
 
-/// Every demo municipality has requests to look at (the review found
-/// Abbiategrasso's account saw none).
+/// Every demo account has rows to look at (the review found Abbiategrasso's
+/// account saw no request): pupils for schools and offices, requests for
+/// municipalities and hubs, its own memberships for a teacher.
 #[tokio::test]
-async fn every_demo_municipality_sees_requests() {
+async fn every_demo_account_has_rows_to_look_at() {
     let app = TestApp::demo().await;
-    for who in [MILANO, ABBIATEGRASSO] {
-        let token = app.login(who).await;
-        let d = app.query_as(&token, TOTAL, json!({ "f": null })).await;
-        let n = d["enrolmentRequests"]["totalCount"].as_i64().unwrap();
-        assert!(n > 0, "{who} sees no request");
+    for account in crate::harness::demo_accounts() {
+        let token = app.login(&account.email).await;
+        let (query, path): (&str, &[&str]) = match account.role.as_str() {
+            "school" | "provincial" => ("{ pupils(first: 1) { totalCount } }", &["pupils", "totalCount"]),
+            "municipality" | "cti_hub" => {
+                ("{ enrolmentRequests(first: 1) { totalCount } }", &["enrolmentRequests", "totalCount"])
+            }
+            _ => ("{ me { memberships { id } } }", &["me", "memberships"]),
+        };
+        let d = app.query_as(&token, query, json!({})).await;
+        let found = path.iter().fold(&d, |v, k| &v[*k]);
+        let n = found.as_u64().or_else(|| found.as_array().map(|a| a.len() as u64)).unwrap_or(0);
+        assert!(n > 0, "{} ({}) has nothing to look at: {d}", account.email, account.role);
     }
 }

@@ -544,3 +544,69 @@ async fn request_settings_arrive_verbatim_as_the_app_role() {
     let bad = RequestDb::new(db.pool(), vec![("ambito.odd".into(), "a\0b".into())]);
     assert!(bad.run(|c| Box::pin(diesel::sql_query("SELECT 1").execute(c))).await.is_err());
 }
+
+/// The SECURITY DEFINER functions see past row security, so each checks
+/// the caller's scope before it answers: the possible duplicates of a
+/// request only for a hub or the office of its province, the events naming
+/// a pupil only for the office of its province, whether a tax code is
+/// registered only for a caller who writes pupils in that province.
+#[tokio::test]
+async fn the_definer_functions_answer_only_within_the_callers_scope() {
+    #[derive(QueryableByName)]
+    struct Answer {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        a: String,
+    }
+    let app = TestApp::demo().await;
+    let db = app.db();
+    let mut owner = db.conn().await;
+    // The demo's two likely duplicates (Milan's and another town's), and a Bergamo pupil read by its school.
+    let twin: Answer = diesel::sql_query(
+        "SELECT min(k.request_id)::text AS a FROM enrolment_identity_keys k
+         JOIN enrolment_identity_keys o ON o.identity = k.identity AND o.request_id <> k.request_id",
+    )
+    .get_result(&mut owner)
+    .await
+    .unwrap();
+    let school = app.login("bgic82100t@istruzione.it").await;
+    app.query_as(&school, "{ pupils(first: 1) { nodes { taxCode } } }", json!({})).await;
+    let pupil: Answer = diesel::sql_query(
+        "SELECT p.id::text || ' ' || p.tax_code || ' ' || p.school_year::text AS a FROM pupils p
+         JOIN audit_event_pupils e ON e.pupil_id = p.id LIMIT 1",
+    )
+    .get_result(&mut owner)
+    .await
+    .unwrap();
+    let parts: Vec<&str> = pupil.a.split(' ').collect();
+    let (pupil_id, tax, year) = (parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned());
+    let authz = Authorizer::embedded().await.unwrap();
+    let ask = |email: &str, sql: String| {
+        let (authz, email) = (authz.clone(), email.to_owned());
+        async move {
+            let who = subject_of(db, &email).await;
+            let request = RequestDb::new(db.pool(), authz.settings(Some(&who)));
+            let a = request
+                .run(move |c| Box::pin(async move { diesel::sql_query(sql).get_result::<Answer>(c).await }))
+                .await
+                .unwrap();
+            request.finish(false).await.unwrap();
+            a.a
+        }
+    };
+    let duplicates = format!("SELECT ambito_enrolment_duplicates({})::text AS a", twin.a);
+    assert_ne!(ask("ufficio.mi@ambito.invalid", duplicates.clone()).await, "{}", "Milan's office sees the link");
+    for outside in ["ufficio.bg@ambito.invalid", "comune.milano@ambito.invalid", "cti.bg1@ambito.invalid"] {
+        assert_eq!(ask(outside, duplicates.clone()).await, "{}", "{outside} learns nothing");
+    }
+    let naming = format!("SELECT ambito_audit_events_naming({pupil_id})::text AS a");
+    assert_ne!(ask("ufficio.bg@ambito.invalid", naming.clone()).await, "{}");
+    for outside in ["ufficio.mi@ambito.invalid", "bgic82100t@istruzione.it"] {
+        assert_eq!(ask(outside, naming.clone()).await, "{}", "{outside} learns nothing");
+    }
+    let registered =
+        |province: &str| format!("SELECT ambito_pupil_registered('{province}', {year}, '{tax}', NULL)::text AS a");
+    let (other_email, _) = crate::registry::other_school();
+    assert_eq!(ask(&other_email, registered("BG")).await, "true", "another school of the province writing pupils");
+    assert_eq!(ask("ufficio.mi@ambito.invalid", registered("BG")).await, "false", "another province's office");
+    assert_eq!(ask("comune.milano@ambito.invalid", registered("BG")).await, "false", "no pupil scope");
+}
