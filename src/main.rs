@@ -141,36 +141,31 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Runs `f` on a connection to this run's database working as `role`, then
+/// Who a command's connection works as.
+enum As {
+    /// The login role, switched to one of Ambito's roles.
+    Role(DbRole),
+    /// The database's owner (benchmark data, which writes every table at once).
+    Owner,
+}
+
+/// Runs `f` on a connection to this run's database working as `who`, then
 /// closes the database whatever `f` returned.
 async fn with_database<R>(
     global: &GlobalArgs,
-    role: DbRole,
+    who: As,
     f: impl AsyncFnOnce(&mut AsyncPgConnection) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
     let database = Database::open(global).await?;
     let outcome = async {
-        let mut conn = roles::connect_as(&database.url, role).await?;
-        f(&mut conn).await
-    }
-    .await;
-    let closed = database.close().await;
-    let r = outcome?;
-    closed?;
-    Ok(r)
-}
-
-/// Like [`with_database`], as the database's owner (benchmark data, which
-/// writes every table at once).
-async fn with_owner<R>(
-    global: &GlobalArgs,
-    f: impl AsyncFnOnce(&mut AsyncPgConnection) -> anyhow::Result<R>,
-) -> anyhow::Result<R> {
-    let database = Database::open(global).await?;
-    let outcome = async {
-        let owner =
-            database.owner_url.as_deref().context("this command runs as the owner: give --owner-database-url")?;
-        let mut conn = AsyncPgConnection::establish(owner).await?;
+        let mut conn = match who {
+            As::Role(role) => roles::connect_as(&database.url, role).await?,
+            As::Owner => {
+                let owner = database.owner_url.as_deref();
+                let owner = owner.context("this command runs as the owner: give --owner-database-url")?;
+                AsyncPgConnection::establish(owner).await?
+            }
+        };
         f(&mut conn).await
     }
     .await;
@@ -192,7 +187,7 @@ async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOptions) -> anyhow::Result<()> {
-    with_database(global, DbRole::Maint, async |conn| {
+    with_database(global, As::Role(DbRole::Maint), async |conn| {
         let (kind, files) = match what {
             ImportCommand::Municipalities { file } => ("municipalities", vec![file]),
             ImportCommand::Schools { files } => ("schools", files),
@@ -226,7 +221,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
-    with_database(global, DbRole::Auth, async |conn| {
+    with_database(global, As::Role(DbRole::Auth), async |conn| {
         let email_of = |raw: &str| auth::normalize_email(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"));
         let membership = |role: &str, org: Option<&str>| -> anyhow::Result<(Role, OrgRef)> {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
@@ -301,7 +296,7 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Result<()> {
-    with_database(global, DbRole::Auth, async |conn| {
+    with_database(global, As::Role(DbRole::Auth), async |conn| {
         match what {
             LimitedCommand::On { functions } => {
                 let parsed: Vec<AccountFunction> =
@@ -326,7 +321,7 @@ async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Resu
 
 async fn seed_data(global: &GlobalArgs, scale: seed::Scale, n: u64, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let hash = hash(seed::BENCH_PASSWORD).await?;
-    with_owner(global, async |conn| {
+    with_database(global, As::Owner, async |conn| {
         let report = seed::generate(conn, scale, n, data_dir, &hash).await?;
         for (table, count) in &report.counts {
             println!("{table:>22} {count:>9}");
@@ -365,7 +360,7 @@ fn export_schema(output: Option<std::path::PathBuf>) -> anyhow::Result<()> {
 
 async fn storage(global: &GlobalArgs, what: StorageCommand) -> anyhow::Result<()> {
     let (store, keys) = global.storage.open(&global.data_dir)?;
-    with_database(global, DbRole::Maint, async |conn| match what {
+    with_database(global, As::Role(DbRole::Maint), async |conn| match what {
         StorageCommand::Verify => {
             let report = maintenance::verify(conn, &store, &keys).await?;
             for p in &report.problems {
@@ -393,7 +388,7 @@ async fn keys(global: &GlobalArgs, what: KeysCommand) -> anyhow::Result<()> {
         println!("added key {id} to the key file; it is now the current key");
     }
     let (_, keys) = global.storage.open(&global.data_dir)?;
-    with_database(global, DbRole::Maint, async |conn| {
+    with_database(global, As::Role(DbRole::Maint), async |conn| {
         let n = maintenance::rotate(conn, &keys).await?;
         println!("re-wrapped {n} data keys under {}", keys.current().id);
         Ok(())
@@ -405,7 +400,7 @@ async fn archive(global: &GlobalArgs, what: ArchiveCommand) -> anyhow::Result<()
     let ArchiveCommand::Export { dir, province, before } = what;
     let (store, keys) = global.storage.open(&global.data_dir)?;
     let before = before.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    with_database(global, DbRole::Maint, async |conn| {
+    with_database(global, As::Role(DbRole::Maint), async |conn| {
         let index = maintenance::archive_export(conn, &store, &keys, &dir, province.as_deref(), before).await?;
         println!("archived {} documents to {}", index.len(), dir.display());
         Ok(())
@@ -415,7 +410,7 @@ async fn archive(global: &GlobalArgs, what: ArchiveCommand) -> anyhow::Result<()
 
 async fn audit(global: &GlobalArgs, what: AuditCommand) -> anyhow::Result<()> {
     let AuditCommand::Verify = what;
-    with_database(global, DbRole::Maint, async |conn| {
+    with_database(global, As::Role(DbRole::Maint), async |conn| {
         let sealed = audit_trail::seal(conn).await?;
         let check = audit_trail::verify_chain(conn).await?;
         match check.problem {

@@ -55,10 +55,13 @@ fn export_schema_prints_the_sdl() {
 }
 
 fn run_user(url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    run_with_input(ambito().args(["--database-url", url, "user"]).args(args), stdin)
+}
+
+/// Runs a command with `stdin` as its standard input (one line), to the end.
+fn run_with_input(cmd: &mut Command, stdin: Option<&str>) -> std::process::Output {
     use std::io::Write as _;
-    let mut child = ambito()
-        .args(["--database-url", url, "user"])
-        .args(args)
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -174,20 +177,8 @@ async fn a_database_whose_owner_is_no_superuser_serves_and_is_maintained() {
     let (owner, login) = (db.url.clone(), db.login_url());
     let dir = tempfile::tempdir().unwrap();
     let run = |url: &str, args: &[&str], stdin: Option<&str>| {
-        let mut child = ambito()
-            .args(["--database-url", url, "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(text) = stdin {
-            use std::io::Write as _;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
+        let out =
+            run_with_input(ambito().args(["--database-url", url, "--data-dir"]).arg(dir.path()).args(args), stdin);
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "ambito {args:?} failed: {text}");
         text
@@ -200,7 +191,7 @@ async fn a_database_whose_owner_is_no_superuser_serves_and_is_maintained() {
     run(&owner, &["migrate"], None);
     let istat = crate::harness::shared_data("istat-comuni-2024.csv");
     run(&login, &["import", "municipalities", istat.to_str().unwrap()], None);
-    run(&login, &["user", "create", "ufficio@example.org", "--password-stdin"], Some("a long enough password\n"));
+    run(&login, &["user", "create", "ufficio@example.org", "--password-stdin"], Some("a long enough password"));
     run(&login, &["user", "grant", "ufficio@example.org", "provincial", "BG"], None);
 
     // The owner cannot be the server's login role.
