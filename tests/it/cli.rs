@@ -230,6 +230,9 @@ async fn a_database_whose_owner_is_no_superuser_serves_and_is_maintained() {
     run(&login, &["keys", "rotate"], None);
     let archive = dir.path().join("archive");
     run(&login, &["archive", "export", "--dir", archive.to_str().unwrap(), "--before", "2100-01-01"], None);
+    run(&login, &["limited-mode", "on", "registration"], None);
+    assert!(run(&login, &["limited-mode", "show"], None).contains("disabled registration"));
+    run(&login, &["limited-mode", "off"], None);
     let chain = run(&login, &["audit", "verify"], None);
     assert!(chain.contains("the audit chain holds"), "{chain}");
     // The grant made on the command line is in the trail, and sealed.

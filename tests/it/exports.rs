@@ -270,4 +270,11 @@ async fn a_formula_in_a_pupils_name_reaches_the_csv_as_text() {
     assert!(cells.contains(&"'@SUM(1+1)*cmd|' /C calc'!A0".to_owned()), "so is the issuer");
     let live: Vec<&String> = cells.iter().filter(|c| c.starts_with(['=', '+', '@', '\t', '\r'])).collect();
     assert!(live.is_empty(), "cells a spreadsheet would run: {live:?}");
+    // The xlsx stores text cells as strings, never as formulas: the name is there verbatim.
+    let (status, bytes, _) = download(&app, Some(&office), &format!("schoolYear={}", this_year())).await;
+    assert_eq!(status, 200);
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes.clone())).unwrap();
+    let formulas = book.worksheet_formula("Anagrafica").unwrap();
+    assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()), "the workbook holds no formula");
+    assert!(sheet(bytes).iter().flatten().any(|d| matches!(d, Data::String(s) if s == hostile)));
 }
