@@ -1,5 +1,6 @@
 //! Who is calling: accounts, memberships, sessions and the request's subject.
 
+pub mod enabling;
 pub mod lifecycle;
 pub mod limited;
 pub mod login;

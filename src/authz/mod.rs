@@ -42,10 +42,13 @@ pub enum ObjectKind {
     /// Documents of an enrolment request: where the request is visible, to
     /// the roles named here. Exposed as `Attachment`, like every document.
     EnrolmentDocument,
+    /// Enabling a personal account in person (seed 004), and the record of
+    /// who checked which document.
+    AccountEnabling,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 11] = [
+    pub const ALL: [ObjectKind; 12] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -57,6 +60,7 @@ impl ObjectKind {
         ObjectKind::Attachment,
         ObjectKind::EnrolmentRequest,
         ObjectKind::EnrolmentDocument,
+        ObjectKind::AccountEnabling,
     ];
 
     /// The kinds of document: a route that serves documents of any kind
@@ -76,6 +80,7 @@ impl ObjectKind {
             ObjectKind::Attachment => "attachment",
             ObjectKind::EnrolmentRequest => "enrolment_request",
             ObjectKind::EnrolmentDocument => "enrolment_document",
+            ObjectKind::AccountEnabling => "account_enabling",
         }
     }
 
@@ -100,6 +105,7 @@ impl ObjectKind {
                 "EnrolmentCount",
             ],
             ObjectKind::EnrolmentDocument => &[],
+            ObjectKind::AccountEnabling => &["EnabledAccount"],
         }
     }
 }

@@ -6,7 +6,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{email_validations, login_throttle, memberships, password_resets, sessions, users};
+use super::schema::{
+    account_enablings, email_validations, login_throttle, memberships, password_resets, sessions, users,
+};
 use crate::auth::{Membership, OrgRef, Role};
 use crate::rules::throttle::{self, Decision, Record, ThrottlePolicy};
 use diesel_async::AsyncConnection as _;
@@ -73,7 +75,6 @@ pub async fn user_id_by_email(conn: &mut AsyncPgConnection, email: &str) -> Quer
     users::table.filter(users::email.eq(email)).select(users::id).first(conn).await.optional()
 }
 
-/// An account without a password, as the office provisions it.
 /// The account with this address, made without a password if there is
 /// none: for the office, under its scope (the function checks it).
 pub async fn account_for(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<i64> {
@@ -482,5 +483,71 @@ pub async fn revoke_account(conn: &mut AsyncPgConnection, user_id: i64) -> Query
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn).await?;
     diesel::delete(password_resets::table.filter(password_resets::user_id.eq(user_id))).execute(conn).await?;
     diesel::delete(email_validations::table.filter(email_validations::user_id.eq(user_id))).execute(conn).await?;
+    Ok(())
+}
+
+// Enabling in person and the personal code.
+
+/// A record of an enabling: who checked which document, and when.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = account_enablings)]
+pub struct NewEnabling<'a> {
+    pub user_id: i64,
+    pub province_code: &'a str,
+    pub institution_code: Option<&'a str>,
+    pub document_kind: &'a str,
+    pub document_last4: &'a str,
+    pub checked_on: chrono::NaiveDate,
+}
+
+diesel::define_sql_function! {
+    #[sql_name = "ambito_enablable_account"]
+    fn enablable_account(email: diesel::sql_types::Text) -> diesel::sql_types::Nullable<diesel::sql_types::BigInt>;
+}
+
+diesel::define_sql_function! {
+    #[sql_name = "ambito_enable_account"]
+    fn enable_account(user: diesel::sql_types::BigInt, code_hash: diesel::sql_types::Text)
+        -> diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>;
+}
+
+/// The personal account with this address, if the caller's scope may enable
+/// it (a function that checks the caller's province: the account itself is
+/// outside row security's view).
+pub async fn enablable(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<i64>> {
+    diesel::select(enablable_account(email)).get_result(conn).await
+}
+
+/// Enables the account with a new personal code (its hash) and records who
+/// checked which document; when it was enabled, or none when the account
+/// may not be enabled (any more) by this caller.
+pub async fn enable(
+    conn: &mut AsyncPgConnection,
+    code_hash: &str,
+    record: NewEnabling<'_>,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    let Some(at) = diesel::select(enable_account(record.user_id, code_hash)).get_result(conn).await? else {
+        return Ok(None);
+    };
+    diesel::insert_into(account_enablings::table).values(&record).execute(conn).await?;
+    Ok(Some(at))
+}
+
+/// When the caller's own account was enabled (none: not yet).
+pub async fn enabled_at(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Option<DateTime<Utc>>> {
+    users::table.find(user_id).select(users::enabled_at).first(conn).await
+}
+
+/// The hash of an account's personal code (authentication only).
+pub async fn personal_code_hash(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Option<String>> {
+    users::table.find(user_id).select(users::personal_code_hash).first(conn).await
+}
+
+/// Sets a new personal code (its hash) on an enabled account.
+pub async fn set_personal_code(conn: &mut AsyncPgConnection, user_id: i64, code_hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id).filter(users::enabled_at.is_not_null()))
+        .set((users::personal_code_hash.eq(code_hash), users::personal_code_set_at.eq(Utc::now())))
+        .execute(conn)
+        .await?;
     Ok(())
 }

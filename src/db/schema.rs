@@ -102,6 +102,25 @@ diesel::table! {
         password_changed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        enabled_at -> Nullable<Timestamptz>,
+        enabled_province -> Nullable<Text>,
+        personal_code_hash -> Nullable<Text>,
+        personal_code_set_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    account_enablings (id) {
+        id -> Int8,
+        user_id -> Int8,
+        province_code -> Text,
+        institution_code -> Nullable<Text>,
+        enabled_by -> Int8,
+        membership_id -> Int8,
+        document_kind -> Text,
+        document_last4 -> Text,
+        checked_on -> Date,
+        at -> Timestamptz,
     }
 }
 
@@ -369,6 +388,7 @@ diesel::joinable!(support_approvals -> pupils (pupil_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    account_enablings,
     memberships,
     sessions,
     login_throttle,

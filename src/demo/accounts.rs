@@ -20,12 +20,44 @@ pub struct DemoAccount {
     pub organization: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_memberships: Vec<DemoMembership>,
+    /// The personal code of the teacher enabled in person (seed 004).
+    #[serde(rename = "personalCode", skip_serializing_if = "Option::is_none")]
+    pub personal_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoMembership {
     pub role: String,
     pub organization: Option<String>,
+}
+
+/// The teacher the demo enables in person at Bergamo's office; the other
+/// demo teacher is registered but not enabled yet.
+const ENABLED_TEACHER: &str = "docente@ambito.invalid";
+
+/// Enables `user` as Bergamo's office would after seeing an identity card,
+/// with a fresh personal code; returns the code.
+async fn enable_in_person(conn: &mut AsyncPgConnection, passwords: &Passwords, user: i64) -> anyhow::Result<String> {
+    let mut random = [0u8; 2 * crate::rules::personal_code::HALF];
+    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    let (staff, mail) = crate::rules::personal_code::halves(random);
+    let code = format!("{staff}{mail}");
+    let hash = passwords.hash(&code).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    diesel::sql_query(
+        "WITH office AS (SELECT m.user_id, m.id FROM memberships m JOIN users u ON u.id = m.user_id
+                         WHERE u.email = 'ufficio.bg@ambito.invalid' AND m.role = 'provincial'),
+              enabled AS (UPDATE users SET enabled_at = now(), enabled_province = 'BG', personal_code_hash = $2,
+                                           personal_code_set_at = now() WHERE id = $1 RETURNING id)
+         INSERT INTO account_enablings (user_id, province_code, enabled_by, membership_id, document_kind,
+                                        document_last4, checked_on)
+         SELECT enabled.id, 'BG', office.user_id, office.id, 'carta_identita', 'X042', current_date
+         FROM enabled, office",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(user)
+    .bind::<diesel::sql_types::Text, _>(&hash)
+    .execute(conn)
+    .await?;
+    Ok(code)
 }
 
 /// A role and the code of its organisation.
@@ -112,7 +144,8 @@ pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyh
         (school_email(&start_school), vec![(Role::School, Some(start_school.clone()))]),
         (school_email(&city_high_school), vec![(Role::School, Some(city_high_school.clone()))]),
         (school_email(&ambit_school), vec![(Role::School, Some(ambit_school.clone()))]),
-        ("docente@ambito.invalid".into(), vec![(Role::Teacher, None)]),
+        (ENABLED_TEACHER.into(), vec![(Role::Teacher, None)]),
+        ("docente.nuovo@ambito.invalid".into(), vec![(Role::Teacher, None)]),
         (
             "segreteria.cti@ambito.invalid".into(),
             vec![(Role::School, Some(mi_school.clone())), (Role::CtiHub, Some("CTI-MI-2".into()))],
@@ -131,12 +164,17 @@ pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyh
             memberships.push(DemoMembership { role: role.as_str().into(), organization: org.clone() });
         }
         let first = memberships.remove(0);
+        let personal_code = match email == ENABLED_TEACHER {
+            true => Some(enable_in_person(conn, passwords, user).await?),
+            false => None,
+        };
         out.push(DemoAccount {
             email,
             password,
             role: first.role,
             organization: first.organization,
             other_memberships: memberships,
+            personal_code,
         });
     }
     Ok(out)

@@ -31,7 +31,7 @@ const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes.
-const DEMO_VERSION: &str = "5";
+const DEMO_VERSION: &str = "6";
 
 /// Loads the demo territory and accounts unless this database already has
 /// them. Returns the new accounts with their passwords when it loaded, `None`

@@ -1,10 +1,12 @@
 //! Login, logout, the viewer and its memberships.
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
+use super::scalars::Date;
 use super::{caller, db, loader, subject};
+use crate::auth::enabling::{self, DocumentKind, Enabling};
 use crate::auth::lifecycle::{self, Links, PasswordCheck};
 use crate::auth::limited::{self, AccountFunction};
 use crate::auth::login::{self, ClientAddr, LoginServices};
@@ -139,6 +141,57 @@ impl Viewer {
     async fn active_membership(&self) -> Membership {
         Membership(self.active.clone())
     }
+    /// Whether the account was enabled in person (seed 004): a teacher
+    /// submits nothing before. Organisations' accounts need no enabling.
+    async fn enabled(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.active.role != auth::Role::Teacher || self.enabled_at(ctx).await?.is_some())
+    }
+    /// When the account was enabled in person.
+    async fn enabled_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        let user_id = self.user_id;
+        Ok(db(ctx).run(move |c| Box::pin(q::enabled_at(c, user_id))).await?)
+    }
+}
+
+/// The documents a secretariat may check to enable an account.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum IdentityDocumentKind {
+    CartaIdentita,
+    Passaporto,
+    Patente,
+}
+
+impl From<IdentityDocumentKind> for DocumentKind {
+    fn from(k: IdentityDocumentKind) -> Self {
+        match k {
+            IdentityDocumentKind::CartaIdentita => DocumentKind::CartaIdentita,
+            IdentityDocumentKind::Passaporto => DocumentKind::Passaporto,
+            IdentityDocumentKind::Patente => DocumentKind::Patente,
+        }
+    }
+}
+
+/// What a staff member records after seeing a teacher's identity document.
+#[derive(InputObject)]
+pub struct EnableAccountInput {
+    /// The account's address.
+    email: String,
+    /// The teacher's tax code, as on the document (checked when given).
+    tax_code: Option<String>,
+    document_kind: IdentityDocumentKind,
+    /// The last four letters or digits of the document's number.
+    document_number_last4: String,
+    /// The day the document was seen in person.
+    checked_on: Date,
+}
+
+/// An account just enabled, with the half of its personal code to hand over
+/// on paper: shown this once, never again.
+#[derive(SimpleObject)]
+pub struct EnabledAccount {
+    email: String,
+    enabled_at: DateTime<Utc>,
+    personal_code_half: String,
 }
 
 /// Account functions that limited mode can switch off.
@@ -364,6 +417,28 @@ impl AccountsMutation {
             OrgRef::for_role(role, Some(organization.trim())).map_err(|r| AppError::bad_input("organization", r))?;
         let p = provision::one(db(ctx), province, email, role, org).await?;
         Ok(ProvisionedAccount { email: p.email, organization: p.organization, created: p.created })
+    }
+
+    /// Enables a teacher's account after seeing an identity document in
+    /// person (a school secretariat or the office, in their province), and
+    /// creates its personal code: the answer carries the half to hand over
+    /// on paper; the other half is e-mailed to the teacher. An account that
+    /// belongs to another province, or is not a teacher's, is NOT_FOUND.
+    async fn enable_account(&self, ctx: &Context<'_>, input: EnableAccountInput) -> Result<EnabledAccount> {
+        let caller = caller(ctx, ObjectKind::AccountEnabling, Action::Write)?;
+        if let Some(code) = input.tax_code.as_deref() {
+            crate::rules::tax_code::parse(code).map_err(|r| AppError::bad_input("input.taxCode", r))?;
+        }
+        let enabling = Enabling {
+            email: email_arg("input.email", &input.email)?,
+            document_kind: input.document_kind.into(),
+            document_last4: input.document_number_last4,
+            checked_on: input.checked_on.0,
+        };
+        let today = chrono::Utc::now().date_naive();
+        let passwords = ctx.data_unchecked::<Passwords>();
+        let done = enabling::enable(db(ctx), passwords, ctx.data_opt::<Mailer>(), &caller, enabling, today).await?;
+        Ok(EnabledAccount { email: done.email, enabled_at: done.enabled_at, personal_code_half: done.staff_half })
     }
 
     /// Ends the caller's session.

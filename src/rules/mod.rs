@@ -4,6 +4,7 @@ pub mod classes;
 pub mod codes;
 pub mod files;
 pub mod order;
+pub mod personal_code;
 pub mod refugees;
 pub mod school_year;
 pub mod support;

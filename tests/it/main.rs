@@ -8,6 +8,7 @@ mod attachments;
 mod audit_chain;
 mod cli;
 mod delta_sync;
+mod enabling;
 mod exports;
 mod garage;
 mod http;

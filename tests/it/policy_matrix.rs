@@ -82,7 +82,7 @@ impl Kept {
     }
 }
 
-const KEPT: [Kept; 8] = [
+const KEPT: [Kept; 9] = [
     Kept {
         kind: ObjectKind::Membership,
         table: "memberships",
@@ -133,6 +133,13 @@ const KEPT: [Kept; 8] = [
             "false",
         ],
         touch: Some("status = status"),
+    },
+    Kept {
+        kind: ObjectKind::AccountEnabling,
+        table: "account_enablings",
+        key: "id",
+        whose: ["province_code", "institution_code", NONE, NONE, NONE, "false"],
+        touch: None,
     },
 ];
 
