@@ -4,13 +4,19 @@
 //! document; the staff member records the document's kind, the last four
 //! characters of its number and the day it was checked. The account then
 //! gets its personal code: half shown once to the staff member, half
-//! e-mailed to the teacher.
+//! e-mailed to the teacher. Its holder may ask for a new code later, by a
+//! link e-mailed to the account's address.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection as _;
 
+use super::lifecycle::{Links, PasswordCheck, own_personal_account};
+use super::limited::{AccountFunction, ensure_enabled};
 use super::passwords::Passwords;
+use super::recovery::admit_mail_request;
+use super::tokens;
 use crate::authz::Caller;
-use crate::db::accounts::{self as q, NewEnabling};
+use crate::db::accounts::{self as q, NewEnabling, PendingValidation, Validation};
 use crate::db::{RequestDb, audit};
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
@@ -81,10 +87,10 @@ pub async fn enable(
     let user = db.run(move |c| Box::pin(async move { q::enablable(c, &email).await })).await?;
     let user = user.ok_or(AppError::NotFound)?;
     // Looked up before anything is hashed: an unknown address costs no argon2 time.
-    let mut random = [0u8; 2 * personal_code::HALF];
-    getrandom::fill(&mut random).map_err(|e| AppError::internal(anyhow::anyhow!("random source: {e}")))?;
-    let (staff_half, mail_half) = personal_code::halves(random);
-    let hash = passwords.hash(&format!("{staff_half}{mail_half}")).await?;
+    let code = fresh_code()?;
+    let (staff_half, mail_half) = code.split_at(personal_code::HALF);
+    let (staff_half, mail_half) = (staff_half.to_owned(), mail_half.to_owned());
+    let hash = passwords.hash(&code).await?;
     let (school, kind, checked_on) = (caller.school.clone(), input.document_kind, input.checked_on);
     let event = audit::Event {
         action: "enable",
@@ -136,6 +142,120 @@ pub async fn enable(
         }
     });
     Ok(Enabled { email: input.email, enabled_at, staff_half })
+}
+
+/// How long a link for a new personal code works.
+pub const REGENERATION_VALID_FOR: chrono::Duration = chrono::Duration::minutes(60);
+
+/// A new personal code, from the operating system's random source.
+pub fn fresh_code() -> AppResult<String> {
+    let mut random = [0u8; 2 * personal_code::HALF];
+    getrandom::fill(&mut random).map_err(|e| AppError::internal(anyhow::anyhow!("random source: {e}")))?;
+    let (a, b) = personal_code::halves(random);
+    Ok(format!("{a}{b}"))
+}
+
+/// Asks for a new personal code: confirmed with the password (throttled like
+/// a login), it e-mails a single-use link to the account's address. Only an
+/// enabled teacher's account has a code to regenerate.
+pub async fn request_regeneration(
+    links: &Links,
+    check: &PasswordCheck<'_>,
+    user_id: i64,
+    password: &str,
+) -> AppResult<()> {
+    ensure_enabled(&links.db, AccountFunction::PersonalCodeRegeneration).await?;
+    let user = own_personal_account(&links.db, check, user_id, password).await?;
+    let enabled = links.db.run(move |c| Box::pin(q::enabled_at(c, user_id))).await?;
+    if enabled.is_none() {
+        return Err(AppError::Refused(
+            "the account is not enabled yet: a school secretariat enables it in person, which creates the code".into(),
+        ));
+    }
+    if !admit_mail_request(&links.db, &links.throttle, &user.email, check.addr).await? {
+        return Ok(());
+    }
+    let (token, hash) = tokens::new_token();
+    let (email, expires) = (user.email.clone(), Utc::now() + REGENERATION_VALID_FOR);
+    links
+        .db
+        .run(move |c| {
+            Box::pin(async move {
+                let v = PendingValidation {
+                    purpose: Validation::PersonalCode,
+                    email: &email,
+                    user_id: Some(user_id),
+                    password_hash: None,
+                };
+                q::create_validation(c, v, &hash, expires).await
+            })
+        })
+        .await?;
+    let (mailer, link) = (links.mailer.clone(), links.url.link("confirm-personal-code", &token));
+    links.in_background("personal-code link", async move {
+        let body = format!(
+            "Gentile docente,\n\n\
+             per ricevere un nuovo codice personale apra questo collegamento entro 60 minuti:\n\n\
+             {link}\n\n\
+             Il codice attuale resta valido finché non apre il collegamento.\n\
+             Se non ha chiesto lei un nuovo codice, ignori questo messaggio e avverta l'ufficio scolastico.\n\n\
+             To get a new personal code, open the link above within 60 minutes.\n"
+        );
+        mailer.send(&user.email, "Ambito: nuovo codice personale", body).await.map_err(AppError::Internal)
+    });
+    Ok(())
+}
+
+/// Completes a regeneration from its link: the account gets a new personal
+/// code, e-mailed whole to its address with a notice that it changed. The
+/// token is looked at before anything is hashed; it works once.
+pub async fn confirm_regeneration(links: &Links, passwords: &Passwords, token: &str) -> AppResult<()> {
+    ensure_enabled(&links.db, AccountFunction::PersonalCodeRegeneration).await?;
+    let invalid = || AppError::bad_input("token", "the link is invalid, used or expired: ask for a new code again");
+    let token_hash = tokens::hash(token.trim());
+    let live = {
+        let token_hash = token_hash.clone();
+        links
+            .db
+            .run(move |c| {
+                Box::pin(async move { q::validation_is_live(c, Validation::PersonalCode, &token_hash).await })
+            })
+            .await?
+    };
+    if !live {
+        return Err(invalid());
+    }
+    let code = fresh_code()?;
+    let hash = passwords.hash(&code).await?;
+    let spent = links
+        .db
+        .run(move |c| {
+            Box::pin(c.transaction::<_, diesel::result::Error, _>(async move |c| {
+                let Some((email, Some(user_id), _)) =
+                    q::spend_validation(c, Validation::PersonalCode, &token_hash).await?
+                else {
+                    return Ok(None);
+                };
+                q::set_personal_code(c, user_id, &hash).await?;
+                Ok(Some(email))
+            }))
+        })
+        .await?;
+    let email = spent.ok_or_else(invalid)?;
+    let mailer = links.mailer.clone();
+    links.in_background("new personal code", async move {
+        let body = format!(
+            "Gentile docente,\n\n\
+             il codice personale del suo account Ambito è cambiato. Il nuovo codice è:\n\n\
+             Codice personale: {code}\n\n\
+             Il codice precedente non vale più. Se non è stato lei a chiederlo, avverta subito l'ufficio \
+             scolastico e cambi la password.\n\n\
+             Your Ambito personal code changed; the new one is above. If this was not you, tell the school \
+             office at once and change your password.\n"
+        );
+        mailer.send(&email, "Ambito: codice personale cambiato", body).await.map_err(AppError::Internal)
+    });
+    Ok(())
 }
 
 #[cfg(test)]

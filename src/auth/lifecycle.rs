@@ -60,14 +60,15 @@ impl Links {
     /// In the background: e-mails `email` a link that confirms it for
     /// `purpose`, or, when the address already has an account, tells its
     /// holder so instead.
-    fn validate_address(&self, purpose: Validation, email: String, user_id: Option<i64>, password: Option<String>) {
+    fn validate_address(&self, purpose: NewAddress, email: String, user_id: Option<i64>, password: Option<String>) {
         let l = self.clone();
         let (what, page, subject) = match purpose {
-            Validation::Registration => {
+            NewAddress::Registration => {
                 ("registration", "confirm-registration", "Ambito: conferma della registrazione")
             }
-            Validation::EmailChange => ("address change", "confirm-email", "Ambito: conferma del nuovo indirizzo"),
+            NewAddress::EmailChange => ("address change", "confirm-email", "Ambito: conferma del nuovo indirizzo"),
         };
+        let purpose = purpose.validation();
         self.in_background(what, async move {
             let known = {
                 let email = email.clone();
@@ -118,7 +119,7 @@ pub async fn register(
         return Ok(());
     }
     let hash = passwords.hash(password).await?;
-    links.validate_address(Validation::Registration, email, None, Some(hash));
+    links.validate_address(NewAddress::Registration, email, None, Some(hash));
     Ok(())
 }
 
@@ -127,6 +128,23 @@ pub struct PasswordCheck<'a> {
     pub passwords: &'a Passwords,
     pub throttle: &'a ThrottlePolicy,
     pub addr: &'a ClientAddr,
+}
+
+/// Why an address is being validated: a new account, or a new address for
+/// an existing one.
+#[derive(Clone, Copy)]
+enum NewAddress {
+    Registration,
+    EmailChange,
+}
+
+impl NewAddress {
+    fn validation(self) -> Validation {
+        match self {
+            NewAddress::Registration => Validation::Registration,
+            NewAddress::EmailChange => Validation::EmailChange,
+        }
+    }
 }
 
 /// What confirming a link found.
@@ -176,7 +194,7 @@ pub async fn confirm_registration(db: &AuthDb, token: &str) -> AppResult<()> {
 /// password. An organisation's account is the office's to change.
 /// The password check is throttled like a login (a stolen session must not
 /// become a way to guess the password), counted before it is computed.
-async fn own_personal_account(
+pub(crate) async fn own_personal_account(
     db: &AuthDb,
     check: &PasswordCheck<'_>,
     user_id: i64,
@@ -220,7 +238,7 @@ pub async fn request_email_change(
     if !admit_mail_request(&links.db, &links.throttle, &new_email, addr).await? {
         return Ok(());
     }
-    links.validate_address(Validation::EmailChange, new_email, Some(user.id), None);
+    links.validate_address(NewAddress::EmailChange, new_email, Some(user.id), None);
     Ok(())
 }
 

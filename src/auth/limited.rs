@@ -25,14 +25,17 @@ pub enum AccountFunction {
     EmailChange,
     /// Revoking one's own account.
     Revocation,
+    /// Asking for a new personal code.
+    PersonalCodeRegeneration,
 }
 
 impl AccountFunction {
-    pub const ALL: [AccountFunction; 4] = [
+    pub const ALL: [AccountFunction; 5] = [
         AccountFunction::Registration,
         AccountFunction::ExternalPasswordRecovery,
         AccountFunction::EmailChange,
         AccountFunction::Revocation,
+        AccountFunction::PersonalCodeRegeneration,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl AccountFunction {
             AccountFunction::ExternalPasswordRecovery => "external-password-recovery",
             AccountFunction::EmailChange => "email-change",
             AccountFunction::Revocation => "revocation",
+            AccountFunction::PersonalCodeRegeneration => "personal-code-regeneration",
         }
     }
 }
@@ -53,6 +57,7 @@ impl AccountFunction {
             AccountFunction::ExternalPasswordRecovery => "password recovery for non-institutional addresses",
             AccountFunction::EmailChange => "e-mail change and validation",
             AccountFunction::Revocation => "account revocation",
+            AccountFunction::PersonalCodeRegeneration => "personal code regeneration",
         }
     }
 }

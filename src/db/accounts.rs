@@ -390,6 +390,8 @@ pub async fn email_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult
 pub enum Validation {
     Registration,
     EmailChange,
+    /// A new personal code, asked for by its holder.
+    PersonalCode,
 }
 
 impl Validation {
@@ -397,6 +399,7 @@ impl Validation {
         match self {
             Validation::Registration => "registration",
             Validation::EmailChange => "email_change",
+            Validation::PersonalCode => "personal_code",
         }
     }
 }
@@ -430,6 +433,23 @@ pub async fn create_validation(
     Ok(())
 }
 
+/// Whether a validation token of `purpose` is unused and unexpired (spent later).
+pub async fn validation_is_live(
+    conn: &mut AsyncPgConnection,
+    purpose: Validation,
+    token_hash: &[u8],
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        email_validations::table
+            .filter(email_validations::purpose.eq(purpose.as_str()))
+            .filter(email_validations::token_hash.eq(token_hash))
+            .filter(email_validations::used_at.is_null())
+            .filter(email_validations::expires_at.gt(Utc::now())),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Spends a validation token of `purpose`, if unused and unexpired, in one
 /// statement: (address, account, chosen password hash).
 pub async fn spend_validation(
@@ -452,9 +472,8 @@ pub async fn spend_validation(
     .optional()
 }
 
-/// Gives an account a new address and ends its sessions: the address is
-/// what signs in.
-/// Gives the account a new address; false (and nothing changed) when
+/// Gives the account a new address and ends its sessions (the address is
+/// what signs in); false (and nothing changed) when
 /// another account holds it. Looked for first: a unique violation's detail
 /// would put the address in the server log.
 pub async fn set_email(conn: &mut AsyncPgConnection, user_id: i64, email: &str) -> QueryResult<bool> {

@@ -203,6 +203,7 @@ pub enum AccountFunctionGql {
     ExternalPasswordRecovery,
     EmailChange,
     Revocation,
+    PersonalCodeRegeneration,
 }
 
 impl From<AccountFunction> for AccountFunctionGql {
@@ -212,6 +213,7 @@ impl From<AccountFunction> for AccountFunctionGql {
             AccountFunction::ExternalPasswordRecovery => AccountFunctionGql::ExternalPasswordRecovery,
             AccountFunction::EmailChange => AccountFunctionGql::EmailChange,
             AccountFunction::Revocation => AccountFunctionGql::Revocation,
+            AccountFunction::PersonalCodeRegeneration => AccountFunctionGql::PersonalCodeRegeneration,
         }
     }
 }
@@ -439,6 +441,23 @@ impl AccountsMutation {
         let passwords = ctx.data_unchecked::<Passwords>();
         let done = enabling::enable(db(ctx), passwords, ctx.data_opt::<Mailer>(), &caller, enabling, today).await?;
         Ok(EnabledAccount { email: done.email, enabled_at: done.enabled_at, personal_code_half: done.staff_half })
+    }
+
+    /// Asks for a new personal code, confirmed with the password: e-mails a
+    /// single-use link (`confirmPersonalCodeRegeneration`) to the account's
+    /// address. LIMITED_MODE while regeneration is switched off.
+    async fn regenerate_personal_code(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let user_id = subject(ctx)?.user_id;
+        enabling::request_regeneration(&links(ctx)?, &password_check(ctx)?, user_id, &password).await?;
+        Ok(true)
+    }
+
+    /// Gives the account a new personal code, with the token of the link:
+    /// the code is e-mailed to the account's address, and the old one stops
+    /// working.
+    async fn confirm_personal_code_regeneration(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        enabling::confirm_regeneration(&links(ctx)?, ctx.data_unchecked::<Passwords>(), &token).await?;
+        Ok(true)
     }
 
     /// Ends the caller's session.

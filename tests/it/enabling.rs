@@ -118,3 +118,51 @@ async fn the_demo_teacher_is_enabled_with_a_known_code() {
     assert_eq!(app.query_as(&token, ME, json!({})).await["me"]["enabled"], true);
     assert!(demo_account(NEW_TEACHER).personal_code.is_none());
 }
+
+const REGENERATE: &str = "mutation($p: String!) { regeneratePersonalCode(password: $p) }";
+const CONFIRM: &str = "mutation($t: String!) { confirmPersonalCodeRegeneration(token: $t) }";
+
+#[tokio::test]
+async fn a_teacher_regenerates_the_personal_code_by_an_emailed_link() {
+    let app = TestApp::demo().await;
+    let teacher = demo_account("docente@ambito.invalid");
+    let token = app.login(&teacher.email).await;
+    let before = code_hash(&app, &teacher.email).await.unwrap();
+    // A wrong password is refused and sends nothing.
+    let (_, body) = app.post_as(Some(&token), REGENERATE, json!({ "p": "not the password" })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "password", "{body}");
+    assert!(app.mail_to(&teacher.email, 1).await.is_empty());
+
+    app.query_as(&token, REGENERATE, json!({ "p": teacher.password })).await;
+    let t = crate::recovery::link_token(&app.mail_to(&teacher.email, 1).await, "confirm-personal-code");
+    assert_eq!(
+        code_hash(&app, &teacher.email).await.as_ref(),
+        Some(&before),
+        "nothing changes before the link is opened"
+    );
+    app.query(CONFIRM, json!({ "t": t })).await;
+    let mails = app.mail_to(&teacher.email, 2).await;
+    let notice = mails.iter().find(|m| m.contains("Codice personale: ")).expect("the new code");
+    let new = notice.lines().find_map(|l| l.strip_prefix("Codice personale: ")).unwrap().trim().to_owned();
+    let after = code_hash(&app, &teacher.email).await.unwrap();
+    let passwords = Passwords::new();
+    assert!(passwords.verify(&new, Some(&after)).await.unwrap(), "the e-mailed code is the account's");
+    let old = teacher.personal_code.unwrap();
+    assert!(!passwords.verify(&old, Some(&after)).await.unwrap(), "the old code no longer works");
+    // The link works once.
+    let (_, body) = app.post(CONFIRM, json!({ "t": t })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "token", "{body}");
+    assert_eq!(code_hash(&app, &teacher.email).await, Some(after), "a spent link changes nothing");
+
+    // An account not enabled yet has no code to regenerate; limited mode stops the function.
+    let fresh = demo_account(NEW_TEACHER);
+    let fresh_token = app.login(&fresh.email).await;
+    let (_, body) = app.post_as(Some(&fresh_token), REGENERATE, json!({ "p": fresh.password })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Auth).await;
+    ambito::auth::limited::set(&mut conn, &[ambito::auth::limited::AccountFunction::PersonalCodeRegeneration])
+        .await
+        .unwrap();
+    let (_, body) = app.post_as(Some(&token), REGENERATE, json!({ "p": teacher.password })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "LIMITED_MODE", "{body}");
+}
