@@ -130,6 +130,66 @@ pub struct PasswordCheck<'a> {
     pub addr: &'a ClientAddr,
 }
 
+/// Account events whose holder is told by e-mail, at the account's address,
+/// with what to do if it was not them (NIST SP 800-63B rev. 4, section 4.6).
+/// Enabling and a new personal code send messages of their own, which carry
+/// the code and the same line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Registered,
+    PasswordReset,
+    AddressChanged,
+    Revoked,
+}
+
+impl Notice {
+    fn text(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Notice::Registered => (
+                "Ambito: account creato",
+                "il suo account Ambito è stato creato con questo indirizzo. Per presentare domande va abilitato in \
+                 presenza presso una segreteria scolastica o l'ufficio, con un documento d'identità.",
+                "Your Ambito account was created with this address.",
+            ),
+            Notice::PasswordReset => (
+                "Ambito: password cambiata",
+                "la password del suo account Ambito è stata reimpostata e ogni sessione aperta è stata chiusa.",
+                "Your Ambito password was reset and every open session ended.",
+            ),
+            Notice::AddressChanged => (
+                "Ambito: indirizzo cambiato",
+                "l'indirizzo del suo account Ambito è stato cambiato: da ora accede con il nuovo indirizzo.",
+                "Your Ambito account's address was changed.",
+            ),
+            Notice::Revoked => (
+                "Ambito: account revocato",
+                "il suo account Ambito è stato revocato: non è più possibile accedere.",
+                "Your Ambito account was revoked: it can no longer sign in.",
+            ),
+        }
+    }
+
+    /// The message: what happened, and what to do if it was not the holder.
+    pub fn body(self) -> String {
+        let (_, it, en) = self.text();
+        format!(
+            "Gentile utente,\n\n{it}\n\n\
+             Se non è stato lei, avverta subito l'ufficio scolastico e reimposti la password.\n\n\
+             {en} If this was not you, tell the school office at once and reset your password.\n"
+        )
+    }
+}
+
+impl Links {
+    /// Tells the holder of `email` of an account event, in the background.
+    pub fn notify(&self, email: String, notice: Notice) {
+        let mailer = self.mailer.clone();
+        self.in_background("account notice", async move {
+            mailer.send(&email, notice.text().0, notice.body()).await.map_err(AppError::Internal)
+        });
+    }
+}
+
 /// Why an address is being validated: a new account, or a new address for
 /// an existing one.
 #[derive(Clone, Copy)]
@@ -168,10 +228,11 @@ fn outcome<T>(c: Confirmed<T>, again: &str) -> AppResult<T> {
 }
 
 /// Completes a registration from its link: the account exists from now on.
-pub async fn confirm_registration(db: &AuthDb, token: &str) -> AppResult<()> {
-    ensure_enabled(db, AccountFunction::Registration).await?;
+pub async fn confirm_registration(links: &Links, token: &str) -> AppResult<()> {
+    ensure_enabled(&links.db, AccountFunction::Registration).await?;
     let token_hash = tokens::hash(token.trim());
-    let done = db
+    let done = links
+        .db
         .run(move |c| {
             Box::pin(c.transaction::<_, DbError, _>(async move |c| {
                 let Some((email, _, Some(hash))) =
@@ -183,11 +244,13 @@ pub async fn confirm_registration(db: &AuthDb, token: &str) -> AppResult<()> {
                     return Ok(Confirmed::Taken);
                 };
                 q::grant(c, user_id, Role::Teacher, &OrgRef::Own).await?;
-                Ok(Confirmed::Done(()))
+                Ok(Confirmed::Done(email))
             }))
         })
         .await?;
-    outcome(done, "register again")
+    let email = outcome(done, "register again")?;
+    links.notify(email, Notice::Registered);
+    Ok(())
 }
 
 /// The caller's own account, if it is a personal one and `password` is its
@@ -265,20 +328,23 @@ pub async fn confirm_email_change(links: &Links, token: &str) -> AppResult<()> {
         })
         .await?;
     let old = outcome(done, "ask for the change again")?;
-    let mailer = links.mailer.clone();
-    links.in_background("address-changed notice", async move {
-        let body = "Gentile utente,\n\n\
-             l'indirizzo del suo account Ambito è stato cambiato: da ora accede con il nuovo indirizzo. \
-             Se non è stato lei, avverta subito l'ufficio scolastico.\n\n\
-             Your Ambito account's address was changed. If it was not you, tell the school office at once.\n";
-        mailer.send(&old, "Ambito: indirizzo cambiato", body.into()).await.map_err(AppError::Internal)
-    });
+    links.notify(old, Notice::AddressChanged);
     Ok(())
 }
 
 /// Revokes the caller's own account for good, confirmed with its password.
-pub async fn revoke_own_account(db: &AuthDb, check: &PasswordCheck<'_>, user_id: i64, password: &str) -> AppResult<()> {
+pub async fn revoke_own_account(
+    links: &Links,
+    check: &PasswordCheck<'_>,
+    user_id: i64,
+    password: &str,
+) -> AppResult<()> {
+    let db = &links.db;
     ensure_enabled(db, AccountFunction::Revocation).await?;
-    own_personal_account(db, check, user_id, password).await?;
-    db.run(move |c| Box::pin(c.transaction::<_, DbError, _>(async move |c| q::revoke_account(c, user_id).await))).await
+    let user = own_personal_account(db, check, user_id, password).await?;
+    db.run(move |c| Box::pin(c.transaction::<_, DbError, _>(async move |c| q::revoke_account(c, user_id).await)))
+        .await?;
+    // The address has left the account: the notice goes to where it was.
+    links.notify(user.email, Notice::Revoked);
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 
+use super::lifecycle::{Links, Notice};
 use super::login::ClientAddr;
 use super::passwords::Passwords;
 use super::tokens;
@@ -91,7 +92,8 @@ pub async fn send_reset_link(db: &AuthDb, mailer: &Mailer, public_url: &PublicUr
 
 /// Sets a new password with a reset token; ends every session and lifts a
 /// login lock on the account.
-pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new_password: &str) -> AppResult<()> {
+pub async fn reset_password(links: &Links, passwords: &Passwords, token: &str, new_password: &str) -> AppResult<()> {
+    let db = &links.db;
     let invalid = || AppError::bad_input("token", "the link is invalid, used or expired: ask for a new one");
     let weak = |e: AppError| match e {
         AppError::BadInput { reason, .. } => AppError::bad_input("newPassword", reason),
@@ -113,13 +115,15 @@ pub async fn reset_password(db: &AuthDb, passwords: &Passwords, token: &str, new
     let done = db
         .run(move |c| {
             Box::pin(c.transaction::<_, diesel::result::Error, _>(async move |c| {
-                let Some(user_id) = q::spend_reset(c, &token_hash).await? else { return Ok(false) };
+                let Some(user_id) = q::spend_reset(c, &token_hash).await? else { return Ok(None) };
                 q::set_password(c, user_id, &hash).await?;
                 let email = q::email_of(c, user_id).await?;
                 q::throttle_clear(c, format!("account:{email}")).await?;
-                Ok(true)
+                Ok(Some(email))
             }))
         })
         .await?;
-    if done { Ok(()) } else { Err(invalid()) }
+    let email = done.ok_or_else(invalid)?;
+    links.notify(email, Notice::PasswordReset);
+    Ok(())
 }

@@ -346,7 +346,7 @@ impl AccountsMutation {
 
     /// Creates the registered account, with the token of its link (valid 24 hours, once).
     async fn confirm_registration(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
-        lifecycle::confirm_registration(ctx.data_unchecked::<AuthDb>(), &token).await?;
+        lifecycle::confirm_registration(&links(ctx)?, &token).await?;
         Ok(true)
     }
 
@@ -372,16 +372,14 @@ impl AccountsMutation {
     /// password: it can no longer sign in, and its address is free again.
     async fn revoke_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
         let user_id = subject(ctx)?.user_id;
-        lifecycle::revoke_own_account(ctx.data_unchecked::<AuthDb>(), &password_check(ctx)?, user_id, &password)
-            .await?;
+        lifecycle::revoke_own_account(&links(ctx)?, &password_check(ctx)?, user_id, &password).await?;
         Ok(true)
     }
 
     /// Sets a new password with the token of a reset link. Ends every
     /// session of the account and lifts a login lock.
     async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> Result<bool> {
-        let db = ctx.data_unchecked::<AuthDb>();
-        recovery::reset_password(db, ctx.data_unchecked::<Passwords>(), &token, &new_password).await?;
+        recovery::reset_password(&links(ctx)?, ctx.data_unchecked::<Passwords>(), &token, &new_password).await?;
         Ok(true)
     }
 

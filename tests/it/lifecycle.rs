@@ -49,8 +49,11 @@ async fn a_teacher_registers_changes_address_and_revokes_the_account() {
 
     // Registering a taken address answers the same and tells its holder.
     assert_eq!(app.query(REGISTER, json!({ "e": first, "p": "someone else's password" })).await["register"], true);
-    let mails = app.mail_to(first, 2).await;
+    let mails = app.mail_to(first, 3).await;
     assert!(mails.iter().any(|m| m.contains("ha già un account")), "{mails:?}");
+    // The new account's holder was told it exists, and what to do if it was not them.
+    let created = mails.iter().find(|m| m.contains("Subject: Ambito: account creato")).expect("a notice");
+    assert!(created.contains("Se non è stato lei, avverta subito l'ufficio scolastico"), "{created}");
     // A short password is refused before anything is sent.
     let (_, body) = app.post(REGISTER, json!({ "e": "altro@example.org", "p": "short" })).await;
     assert_eq!((code(&body), body["errors"][0]["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("password")));
@@ -67,7 +70,7 @@ async fn a_teacher_registers_changes_address_and_revokes_the_account() {
     assert_eq!(login(&app, first, PASSWORD).await, Err("UNAUTHENTICATED".into()));
     let session = login(&app, second, PASSWORD).await.unwrap();
     assert_eq!(me(&app, &session).await, second);
-    let notices = app.mail_to(first, 3).await;
+    let notices = app.mail_to(first, 4).await;
     assert!(notices.iter().any(|m| m.contains("stato cambiato")), "the old address is told: {notices:?}");
 
     // Revocation, with the password: no more sign-in, and the address is free again.
@@ -76,8 +79,10 @@ async fn a_teacher_registers_changes_address_and_revokes_the_account() {
     assert_eq!(app.query_as(&session, REVOKE, json!({ "p": PASSWORD })).await["revokeAccount"], true);
     assert_eq!(me(&app, &session).await, "UNAUTHENTICATED");
     assert_eq!(login(&app, second, PASSWORD).await, Err("UNAUTHENTICATED".into()));
+    let revoked = app.mail_to(second, 2).await;
+    assert!(revoked.iter().any(|m| m.contains("Subject: Ambito: account revocato")), "{revoked:?}");
     app.query(REGISTER, json!({ "e": second, "p": PASSWORD })).await;
-    let mails = app.mail_to(second, 2).await;
+    let mails = app.mail_to(second, 3).await;
     assert!(mails.iter().filter(|m| m.contains("/confirm-registration#token=")).count() == 1, "{mails:?}");
     assert!(!mails.iter().any(|m| m.contains("ha già un account")), "a revoked account no longer holds the address");
 }

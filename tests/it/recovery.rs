@@ -201,6 +201,8 @@ async fn a_reset_ends_sessions_and_lifts_a_login_lock() {
     assert_eq!(code(&body), "UNAUTHENTICATED", "the old session ended");
     let (_, body) = app.post(LOGIN, json!({ "e": account.email, "p": "fresh password 42" })).await;
     assert_eq!(code(&body), "OK", "a locked account can reset its password");
+    let mails = app.mail_to(&account.email, 2).await;
+    assert!(mails.iter().any(|m| m.contains("Subject: Ambito: password cambiata")), "the holder is told: {mails:?}");
     let (_, body) = app.post(RESET, json!({ "t": reset, "p": "short" })).await;
     assert_eq!(body["errors"][0]["extensions"]["field"], "newPassword");
 }
