@@ -230,6 +230,7 @@ fn outcome<T>(c: Confirmed<T>, again: &str) -> AppResult<T> {
 /// Completes a registration from its link: the account exists from now on.
 pub async fn confirm_registration(links: &Links, token: &str) -> AppResult<()> {
     ensure_enabled(&links.db, AccountFunction::Registration).await?;
+    ensure_enabled(&links.db, AccountFunction::EmailValidation).await?;
     let token_hash = tokens::hash(token.trim());
     let done = links
         .db
@@ -309,6 +310,7 @@ pub async fn request_email_change(
 /// account's sessions end, and the old address is told.
 pub async fn confirm_email_change(links: &Links, token: &str) -> AppResult<()> {
     ensure_enabled(&links.db, AccountFunction::EmailChange).await?;
+    ensure_enabled(&links.db, AccountFunction::EmailValidation).await?;
     let token_hash = tokens::hash(token.trim());
     let done = links
         .db

@@ -27,15 +27,19 @@ pub enum AccountFunction {
     Revocation,
     /// Asking for a new personal code.
     PersonalCodeRegeneration,
+    /// Confirming an address by its e-mailed link (of a registration or an
+    /// address change).
+    EmailValidation,
 }
 
 impl AccountFunction {
-    pub const ALL: [AccountFunction; 5] = [
+    pub const ALL: [AccountFunction; 6] = [
         AccountFunction::Registration,
         AccountFunction::ExternalPasswordRecovery,
         AccountFunction::EmailChange,
         AccountFunction::Revocation,
         AccountFunction::PersonalCodeRegeneration,
+        AccountFunction::EmailValidation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl AccountFunction {
             AccountFunction::EmailChange => "email-change",
             AccountFunction::Revocation => "revocation",
             AccountFunction::PersonalCodeRegeneration => "personal-code-regeneration",
+            AccountFunction::EmailValidation => "email-validation",
         }
     }
 }
@@ -58,6 +63,7 @@ impl AccountFunction {
             AccountFunction::EmailChange => "e-mail change and validation",
             AccountFunction::Revocation => "account revocation",
             AccountFunction::PersonalCodeRegeneration => "personal code regeneration",
+            AccountFunction::EmailValidation => "e-mail address validation",
         }
     }
 }

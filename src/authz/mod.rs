@@ -125,6 +125,7 @@ pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "Site",
     "Hub",
     "Organization",
+    "ServiceStatus",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -153,6 +153,17 @@ impl Viewer {
     }
 }
 
+/// Limited mode as front ends show it. `from`, `until` and `message` belong
+/// to a scheduled period; a switch made now has none of them.
+#[derive(SimpleObject)]
+pub struct ServiceStatus {
+    limited: bool,
+    functions: Vec<AccountFunctionGql>,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    message: Option<String>,
+}
+
 /// The documents a secretariat may check to enable an account.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum IdentityDocumentKind {
@@ -204,6 +215,8 @@ pub enum AccountFunctionGql {
     EmailChange,
     Revocation,
     PersonalCodeRegeneration,
+    /// Confirming an address by its e-mailed link.
+    EmailValidation,
 }
 
 impl From<AccountFunction> for AccountFunctionGql {
@@ -214,6 +227,7 @@ impl From<AccountFunction> for AccountFunctionGql {
             AccountFunction::EmailChange => AccountFunctionGql::EmailChange,
             AccountFunction::Revocation => AccountFunctionGql::Revocation,
             AccountFunction::PersonalCodeRegeneration => AccountFunctionGql::PersonalCodeRegeneration,
+            AccountFunction::EmailValidation => AccountFunctionGql::EmailValidation,
         }
     }
 }
@@ -239,6 +253,19 @@ impl AccountsQuery {
     async fn limited_mode(&self, ctx: &Context<'_>) -> Result<Vec<AccountFunctionGql>> {
         let off = ctx.data_unchecked::<AuthDb>().run(|c| Box::pin(limited::disabled(c))).await?;
         Ok(off.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether limited mode is on and what it stops, for a banner; public.
+    /// Sign-in, one's own documents and open applications are never stopped.
+    async fn service_status(&self, ctx: &Context<'_>) -> Result<ServiceStatus> {
+        let off = ctx.data_unchecked::<AuthDb>().run(|c| Box::pin(limited::disabled(c))).await?;
+        Ok(ServiceStatus {
+            limited: !off.is_empty(),
+            functions: off.into_iter().map(Into::into).collect(),
+            from: None,
+            until: None,
+            message: None,
+        })
     }
 
     /// The caller; fails with UNAUTHENTICATED without a valid session.

@@ -135,3 +135,29 @@ async fn limited_mode_stops_the_account_lifecycle_but_not_open_work() {
     assert_eq!(me(&app, &session).await, teacher.email);
     assert_eq!(login(&app, "in.corso@example.org", PASSWORD).await, Err("UNAUTHENTICATED".into()));
 }
+
+/// `email-validation` stops the confirmation of addresses alone: a
+/// registration can start, but its link waits. `serviceStatus` tells front
+/// ends what is off, without a session.
+#[tokio::test]
+async fn email_validation_stops_confirmations_and_the_status_says_so() {
+    let app = TestApp::demo().await;
+    let status = "{ serviceStatus { limited functions from until message } }";
+    assert_eq!(app.query(status, json!({})).await["serviceStatus"]["limited"], false);
+    let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Auth).await;
+    let off = [ambito::auth::limited::AccountFunction::EmailValidation];
+    ambito::auth::limited::set(&mut conn, &off).await.unwrap();
+    let s = app.query(status, json!({})).await["serviceStatus"].clone();
+    assert_eq!(
+        s,
+        json!({ "limited": true, "functions": ["EMAIL_VALIDATION"], "from": null, "until": null, "message": null })
+    );
+    // Registration still starts; confirming it waits for the end of the period.
+    app.query(REGISTER, json!({ "e": "attesa@example.org", "p": PASSWORD })).await;
+    let pending = link_token(&app.mail_to("attesa@example.org", 1).await, "confirm-registration");
+    let (_, body) = app.post(CONFIRM_REGISTRATION, json!({ "t": pending })).await;
+    assert_eq!(code(&body), "LIMITED_MODE", "{body}");
+    ambito::auth::limited::set(&mut conn, &[]).await.unwrap();
+    assert_eq!(app.query(CONFIRM_REGISTRATION, json!({ "t": pending })).await["confirmRegistration"], true);
+    assert!(login(&app, "attesa@example.org", PASSWORD).await.is_ok());
+}
