@@ -16,7 +16,7 @@ GRANT SELECT (enabled_at) ON users TO ambito_app;
 -- Who checked which document, and when: one row per enabling.
 CREATE TABLE account_enablings (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id             bigint NOT NULL REFERENCES users,
+    user_id             bigint NOT NULL REFERENCES users ON DELETE CASCADE,
     province_code       text COLLATE "C" NOT NULL REFERENCES provinces,
     institution_code    text COLLATE "C" REFERENCES institutions,
     enabled_by          bigint NOT NULL DEFAULT ambito_user_id(),
