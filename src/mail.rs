@@ -55,6 +55,21 @@ impl Mailer {
 }
 
 /// Decodes a quoted-printable message body, as a mail client does (tests and tools).
+/// Sends in the background: a request's answer (and its timing) must not
+/// depend on the mail server. A failure is logged with addresses blanked,
+/// since an SMTP server's reply often echoes the recipient.
+pub fn in_background<E: std::fmt::Debug>(
+    what: &'static str,
+    send: impl Future<Output = Result<(), E>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = send.await {
+            let reason = without_addresses(&format!("{e:?}"));
+            tracing::error!(error = %reason, "sending a {what} e-mail failed");
+        }
+    });
+}
+
 /// Text with every word that holds an `@` replaced, for log lines about
 /// e-mail: no address reaches a log.
 pub fn without_addresses(text: &str) -> String {

@@ -76,7 +76,10 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let authz = args.authorizer().await?;
         let accounts_file = global.data_dir.join("demo-accounts.json");
         let passwords = Passwords::new();
-        roles::check_login_role(&database.url).await?;
+        // A given URL was checked before opening; the embedded cluster's login role is checked here.
+        if database.is_embedded() {
+            roles::check_login_role(&database.url).await?;
+        }
         if demo {
             let owner = database.owner_url.as_deref().context(
                 "demo data is loaded as the database's owner: give --owner-database-url, or run without --demo",
@@ -255,8 +258,7 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
                     let (role, org) = membership(&role, organization.as_deref())?;
                     let m = accounts::grant(conn, id, role, &org).await.context("the organisation must exist")?;
                     println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
-                    let province = m.to_membership().province.unwrap_or_default();
-                    auth::provision::grant_event(&province, m.id, &email, role, &org)
+                    auth::provision::grant_event(m.to_membership().province, m.id, &email, role, &org)
                 }
                 UserCommand::Revoke { email, role, organization } => {
                     let id = user_id(conn, &email_of(&email)?).await?;

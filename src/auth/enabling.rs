@@ -124,7 +124,7 @@ pub async fn enable(
         })
         .await?;
     let to = input.email.clone();
-    tokio::spawn(async move {
+    crate::mail::in_background("enabling", async move {
         let body = format!(
             "Gentile docente,\n\n\
              il suo account Ambito è stato abilitato in presenza. Da ora può presentare domande: \
@@ -136,10 +136,7 @@ pub async fn enable(
              Your Ambito account was enabled in person. Your personal code is the half you were handed \
              on paper followed by the half above. If this was not you, tell the school office at once.\n"
         );
-        if let Err(e) = mailer.send(&to, "Ambito: account abilitato", body).await {
-            let reason = crate::mail::without_addresses(&format!("{e:#}"));
-            tracing::error!(error = %reason, "sending the enabling e-mail failed");
-        }
+        mailer.send(&to, "Ambito: account abilitato", body).await
     });
     Ok(Enabled { email: input.email, enabled_at, staff_half })
 }

@@ -36,13 +36,7 @@ impl Links {
     /// Runs `send` in the background: neither the answer nor its timing may
     /// tell whether an address has an account.
     pub fn in_background(&self, what: &'static str, send: impl Future<Output = AppResult<()>> + Send + 'static) {
-        tokio::spawn(async move {
-            if let Err(e) = send.await {
-                // An SMTP server's reply often echoes the recipient: addresses are blanked.
-                let reason = crate::mail::without_addresses(&format!("{e:?}"));
-                tracing::error!(error = %reason, "sending a {what} e-mail failed");
-            }
-        });
+        crate::mail::in_background(what, send);
     }
 
     /// Tells the holder of `email` that it already has an account.

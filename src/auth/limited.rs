@@ -60,7 +60,7 @@ impl AccountFunction {
         match self {
             AccountFunction::Registration => "registration",
             AccountFunction::ExternalPasswordRecovery => "password recovery for non-institutional addresses",
-            AccountFunction::EmailChange => "e-mail change and validation",
+            AccountFunction::EmailChange => "e-mail change",
             AccountFunction::Revocation => "account revocation",
             AccountFunction::PersonalCodeRegeneration => "personal code regeneration",
             AccountFunction::EmailValidation => "e-mail address validation",

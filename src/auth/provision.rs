@@ -105,7 +105,7 @@ async fn ensure(db: &RequestDb, province: &str, email: String, role: Role, org: 
                 .any(|m| m.role == role.as_str() && m.to_membership().org == org);
             if !held {
                 let m = accounts::grant(c, user, role, &org).await?;
-                audit::record(c, vec![grant_event(&province, m.id, &email, role, &org)]).await?;
+                audit::record(c, vec![grant_event(Some(province), m.id, &email, role, &org)]).await?;
             }
             Ok(!held)
         })
@@ -114,12 +114,19 @@ async fn ensure(db: &RequestDb, province: &str, email: String, role: Role, org: 
 }
 
 /// The audit event of a membership given to an account.
-pub fn grant_event(province: &str, membership_id: i64, email: &str, role: Role, org: &OrgRef) -> audit::Event {
+/// `province`: the membership's (none for a teacher's own).
+pub fn grant_event(
+    province: Option<String>,
+    membership_id: i64,
+    email: &str,
+    role: Role,
+    org: &OrgRef,
+) -> audit::Event {
     audit::Event {
         action: "grant",
         object_kind: "membership",
         object_id: Some(membership_id.to_string()),
-        province: Some(province.to_owned()),
+        province,
         current: Some(serde_json::json!({ "email": email, "role": role.as_str(), "organization": org.code() })),
         ..Default::default()
     }
