@@ -124,6 +124,8 @@ pub struct Viewer {
     user_id: i64,
     email: String,
     active: auth::Membership,
+    /// When the account was enabled in person, once read.
+    enabled_at: tokio::sync::OnceCell<Option<DateTime<Utc>>>,
 }
 
 #[Object]
@@ -144,12 +146,20 @@ impl Viewer {
     /// Whether the account was enabled in person (seed 004): a teacher
     /// submits nothing before. Organisations' accounts need no enabling.
     async fn enabled(&self, ctx: &Context<'_>) -> Result<bool> {
-        Ok(self.active.role != auth::Role::Teacher || self.enabled_at(ctx).await?.is_some())
+        Ok(self.active.role != auth::Role::Teacher || self.enabled_on(ctx).await?.is_some())
     }
     /// When the account was enabled in person.
     async fn enabled_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.enabled_on(ctx).await?)
+    }
+}
+
+impl Viewer {
+    /// When the account was enabled, read once however many fields ask.
+    async fn enabled_on(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>, AppError> {
         let user_id = self.user_id;
-        Ok(db(ctx).run(move |c| Box::pin(q::enabled_at(c, user_id))).await?)
+        let at = self.enabled_at.get_or_try_init(|| db(ctx).run(move |c| Box::pin(q::enabled_at(c, user_id)))).await?;
+        Ok(*at)
     }
 }
 
@@ -271,7 +281,12 @@ impl AccountsQuery {
     /// The caller; fails with UNAUTHENTICATED without a valid session.
     async fn me(&self, ctx: &Context<'_>) -> Result<Viewer> {
         let s = subject(ctx)?;
-        Ok(Viewer { user_id: s.user_id, email: s.email.clone(), active: s.membership.clone() })
+        Ok(Viewer {
+            user_id: s.user_id,
+            email: s.email.clone(),
+            active: s.membership.clone(),
+            enabled_at: Default::default(),
+        })
     }
 }
 
