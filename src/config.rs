@@ -315,15 +315,65 @@ impl ServeArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum LimitedCommand {
-    /// Disable these functions: registration, external-password-recovery, email-change, revocation.
+    /// Stop these functions from now: registration, email-validation,
+    /// email-change, external-password-recovery, personal-code-regeneration,
+    /// revocation (comma-separated).
     On {
         #[arg(required = true, value_delimiter = ',')]
         functions: Vec<String>,
+        /// When the period ends by itself (otherwise at `off`).
+        #[arg(long, value_parser = parse_when)]
+        until: Option<When>,
+        /// What users are told, on the banner and in the e-mails.
+        #[arg(long, default_value = "")]
+        message: String,
     },
-    /// Enable every function again.
+    /// Plan a period ahead. Users with flows in progress that it will stop
+    /// are e-mailed by when to finish them; at the start the flows still in
+    /// progress end. Times are RFC 3339, or local Italian time as
+    /// `2026-12-01`, `2026-12-01 08:00`.
+    Schedule {
+        #[arg(long, value_parser = parse_when)]
+        from: When,
+        #[arg(long, value_parser = parse_when)]
+        until: Option<When>,
+        #[arg(long, required = true, value_delimiter = ',')]
+        functions: Vec<String>,
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// End the period in force: every function works again.
     Off,
-    /// Print the disabled functions.
+    /// Call off a planned period (its number is in `show`).
+    Cancel { id: i64 },
+    /// Print the period in force and the planned ones.
     Show,
+}
+
+/// An instant given on the command line: exact, or Italian local time (which
+/// the database converts, daylight saving included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Exact(chrono::DateTime<chrono::Utc>),
+    Rome(chrono::NaiveDateTime),
+}
+
+pub fn parse_when(s: &str) -> Result<When, String> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(When::Exact(t.to_utc()));
+    }
+    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
+            return Ok(When::Rome(t));
+        }
+    }
+    match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => Ok(When::Rome(d.and_time(chrono::NaiveTime::MIN))),
+        Err(_) => Err(format!(
+            "{s:?} is not a time: give 2026-12-01, 2026-12-01 08:00 (Italian time) or RFC 3339 (2026-12-01T08:00:00+01:00)"
+        )),
+    }
 }
 
 #[derive(Subcommand, Debug)]

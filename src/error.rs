@@ -28,8 +28,12 @@ pub enum AppError {
     Unauthenticated,
     /// A login that failed, for whatever reason: one answer for all of them.
     LoginFailed,
-    /// An account function switched off by limited mode.
-    Disabled(String),
+    /// An account function switched off by limited mode, until when (None:
+    /// until the operator switches it back on).
+    Disabled {
+        function: &'static str,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Too many failed logins for this account or address.
     RateLimited {
         until: chrono::DateTime<chrono::Utc>,
@@ -74,7 +78,7 @@ impl AppError {
             AppError::Submitted(_) => "REQUEST_SUBMITTED",
             AppError::Archived => "ARCHIVED",
             AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
-            AppError::Disabled(_) => "LIMITED_MODE",
+            AppError::Disabled { .. } => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -87,9 +91,13 @@ impl AppError {
             AppError::NotFound => "not found".into(),
             AppError::Unauthenticated => "authentication required".into(),
             AppError::LoginFailed => "wrong e-mail or password".into(),
-            AppError::Disabled(function) => {
+            AppError::Disabled { function, until: None } => {
                 format!("{function} is unavailable during limited mode; everything else keeps working")
             }
+            AppError::Disabled { function, until: Some(until) } => format!(
+                "{function} is unavailable during limited mode, until {} UTC; everything else keeps working",
+                until.format("%Y-%m-%d %H:%M")
+            ),
             AppError::RateLimited { until } => format!(
                 "too many failed logins: try again after {} UTC, or reset the password",
                 until.format("%Y-%m-%d %H:%M")
@@ -122,10 +130,17 @@ impl From<AppError> for async_graphql::Error {
             AppError::BadInput { field, .. } => field.clone(),
             _ => None,
         };
+        let until = match &err {
+            AppError::Disabled { until, .. } => *until,
+            _ => None,
+        };
         async_graphql::Error::new(err.public_message(&request_id)).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(f) = &field {
                 ext.set("field", f.as_str());
+            }
+            if let Some(u) = until {
+                ext.set("until", u.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
             if code == "INTERNAL" {
                 ext.set("requestId", request_id.as_str());

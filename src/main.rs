@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use ambito::auth::limited::{self, AccountFunction};
+use ambito::auth::limited::{self, AccountFunction, Switch};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
     ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat,
-    ServeArgs, StorageCommand, UserCommand,
+    ServeArgs, StorageCommand, UserCommand, When,
 };
 use ambito::db::roles::{self, DbRole};
-use ambito::db::{accounts, audit as audit_trail};
+use ambito::db::{AuthDb, accounts, audit as audit_trail};
 use ambito::import::{self, ImportError, ImportOptions};
 use ambito::mail::Mailer;
 use ambito::seed;
@@ -18,6 +18,7 @@ use ambito::server::{self, Database};
 use ambito::storage::keys::Keyring;
 use ambito::storage::maintenance;
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use clap::Parser;
 
 #[global_allocator]
@@ -100,7 +101,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             throttle: Default::default(),
             explorable: demo,
             trust_proxy: args.behind_tls_proxy,
-            mailer: Some(mailer),
+            mailer: Some(mailer.clone()),
             public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
             passwords,
         };
@@ -108,6 +109,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let files = server::files(store, keys, args.max_upload_mib);
         server::spawn_janitor(pools.maint.clone(), files.store.clone());
         server::spawn_sealer(pools.maint.clone());
+        server::spawn_limited_mode_watch(AuthDb(pools.auth.clone()), mailer.clone(), server::WATCH_EVERY);
         let state = server::state(pools, authz, files, options);
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
@@ -299,26 +301,59 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
 
 async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Result<()> {
     with_database(global, As::Role(DbRole::Auth), async |conn| {
-        match what {
-            LimitedCommand::On { functions } => {
-                let parsed: Vec<AccountFunction> =
-                    functions.iter().map(|f| f.parse()).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
-                limited::set(conn, &parsed).await?;
+        let functions = |names: &[String]| AccountFunction::parse_list(&names.join(",")).map_err(anyhow::Error::msg);
+        let switch = match what {
+            LimitedCommand::On { functions: f, until, message } => {
+                Some(Switch::On { functions: functions(&f)?, until: instant(conn, until).await?, message })
             }
-            LimitedCommand::Off => limited::set(conn, &[]).await?,
-            LimitedCommand::Show => {}
-        }
-        let off = limited::disabled(conn).await?;
-        match off.is_empty() {
-            true => println!("limited mode is off"),
-            false => println!(
-                "limited mode is on: disabled {}",
-                off.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        }
+            LimitedCommand::Schedule { from, until, functions: f, message } => Some(Switch::Schedule {
+                functions: functions(&f)?,
+                from: instant(conn, Some(from)).await?.expect("given"),
+                until: instant(conn, until).await?,
+                message,
+            }),
+            LimitedCommand::Off => Some(Switch::Off),
+            LimitedCommand::Cancel { id } => Some(Switch::Cancel { id }),
+            LimitedCommand::Show => None,
+        };
+        let status = match switch {
+            Some(s) => limited::switch(conn, s).await?,
+            None => limited::status(conn).await?,
+        };
+        print!("{}", describe_limited(&status));
         anyhow::Ok(())
     })
     .await
+}
+
+/// A time from the command line, Italian local time converted by the database.
+async fn instant(conn: &mut AsyncPgConnection, when: Option<When>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    Ok(match when {
+        None => None,
+        Some(When::Exact(t)) => Some(t),
+        Some(When::Rome(t)) => Some(ambito::db::limited_mode::in_rome(conn, t).await?),
+    })
+}
+
+fn describe_limited(status: &limited::Status) -> String {
+    let period = |p: &limited::Period| {
+        let names: Vec<&str> = p.functions.iter().map(|f| f.as_str()).collect();
+        let until = p.until.map(|u| format!(" until {}", u.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
+        let message = if p.message.is_empty() { String::new() } else { format!("\n    message: {}", p.message) };
+        format!("#{}: {} from {}{until}{message}", p.id, names.join(", "), p.from.format("%Y-%m-%d %H:%M UTC"))
+    };
+    let mut out = match &status.in_force {
+        None => "limited mode is off\n".to_string(),
+        Some(p) => format!(
+            "limited mode is on: disabled {}\n  {}\n",
+            p.functions.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
+            period(p)
+        ),
+    };
+    for p in &status.planned {
+        out.push_str(&format!("planned {}\n", period(p)));
+    }
+    out
 }
 
 async fn seed_data(global: &GlobalArgs, scale: seed::Scale, n: u64, data_dir: &std::path::Path) -> anyhow::Result<()> {

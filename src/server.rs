@@ -152,6 +152,31 @@ pub fn spawn_sealer(pool: PgPool) {
     });
 }
 
+/// How often a server looks for limited-mode periods to warn about, start or close.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs the limited-mode watcher every `every`, as `ambito_auth` (see
+/// [`crate::auth::limited::watch_once`]). Every process may run it.
+pub fn spawn_limited_mode_watch(db: AuthDb, mailer: Mailer, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match crate::auth::limited::watch_once(&db, &mailer).await {
+                Ok(p) if p.started + p.warned + p.closed > 0 => tracing::info!(
+                    warned = p.warned,
+                    started = p.started,
+                    ended_flows = p.ended_flows,
+                    closed = p.closed,
+                    "limited mode"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "the limited-mode watcher failed"),
+            }
+        }
+    });
+}
+
 pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) -> Arc<AppState> {
     let services = Services {
         passwords: options.passwords,

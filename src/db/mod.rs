@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod attachments;
 pub mod audit;
 pub mod embedded;
+pub mod limited_mode;
 pub mod refugees;
 pub mod registry;
 pub mod roles;

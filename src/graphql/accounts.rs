@@ -8,7 +8,7 @@ use super::scalars::Date;
 use super::{caller, db, loader, subject};
 use crate::auth::enabling::{self, DocumentKind, Enabling};
 use crate::auth::lifecycle::{self, Links, PasswordCheck};
-use crate::auth::limited::{self, AccountFunction};
+use crate::auth::limited::{self, AccountFunction, Period, Status};
 use crate::auth::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
 use crate::auth::provision;
@@ -163,8 +163,10 @@ impl Viewer {
     }
 }
 
-/// Limited mode as front ends show it. `from`, `until` and `message` belong
-/// to a scheduled period; a switch made now has none of them.
+/// Limited mode as front ends show it: whether a period is in force, what
+/// it stops, since and until when (`until` null: until the office switches
+/// it off), the office's message; and the periods planned, for a banner
+/// that warns ahead.
 #[derive(SimpleObject)]
 pub struct ServiceStatus {
     limited: bool,
@@ -172,6 +174,41 @@ pub struct ServiceStatus {
     from: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     message: Option<String>,
+    planned: Vec<LimitedPeriod>,
+}
+
+/// A period of limited mode.
+#[derive(SimpleObject)]
+pub struct LimitedPeriod {
+    functions: Vec<AccountFunctionGql>,
+    from: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    message: Option<String>,
+}
+
+impl From<Period> for LimitedPeriod {
+    fn from(p: Period) -> Self {
+        LimitedPeriod {
+            functions: p.functions.into_iter().map(Into::into).collect(),
+            from: p.from,
+            until: p.until,
+            message: Some(p.message).filter(|m| !m.trim().is_empty()),
+        }
+    }
+}
+
+impl From<Status> for ServiceStatus {
+    fn from(s: Status) -> Self {
+        let now: Option<LimitedPeriod> = s.in_force.map(Into::into);
+        ServiceStatus {
+            limited: now.is_some(),
+            functions: now.as_ref().map(|p| p.functions.clone()).unwrap_or_default(),
+            from: now.as_ref().map(|p| p.from),
+            until: now.as_ref().and_then(|p| p.until),
+            message: now.and_then(|p| p.message),
+            planned: s.planned.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// The documents a secretariat may check to enable an account.
@@ -268,14 +305,7 @@ impl AccountsQuery {
     /// Whether limited mode is on and what it stops, for a banner; public.
     /// Sign-in, one's own documents and open applications are never stopped.
     async fn service_status(&self, ctx: &Context<'_>) -> Result<ServiceStatus> {
-        let off = ctx.data_unchecked::<AuthDb>().run(|c| Box::pin(limited::disabled(c))).await?;
-        Ok(ServiceStatus {
-            limited: !off.is_empty(),
-            functions: off.into_iter().map(Into::into).collect(),
-            from: None,
-            until: None,
-            message: None,
-        })
+        Ok(ctx.data_unchecked::<AuthDb>().run(|c| Box::pin(limited::status(c))).await?.into())
     }
 
     /// The caller; fails with UNAUTHENTICATED without a valid session.
@@ -361,10 +391,7 @@ impl AccountsMutation {
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let email = email_arg("email", &email)?;
         let links = links(ctx)?;
-        let off = links.db.run(|c| Box::pin(limited::disabled(c))).await?;
-        if off.contains(&AccountFunction::ExternalPasswordRecovery) && !limited::is_institutional(&email) {
-            return Err(AppError::Disabled(AccountFunction::ExternalPasswordRecovery.describe().into()).into());
-        }
+        limited::ensure_recovery(&links.db, &email).await?;
         if !recovery::admit_mail_request(&links.db, &links.throttle, &email, client_addr(ctx)?).await? {
             return Ok(true);
         }

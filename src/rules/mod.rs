@@ -3,6 +3,7 @@
 pub mod classes;
 pub mod codes;
 pub mod files;
+pub mod limited_mode;
 pub mod order;
 pub mod personal_code;
 pub mod refugees;

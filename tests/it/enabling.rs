@@ -2,6 +2,7 @@
 //! through the real server: who may enable whom, the two halves of the code,
 //! and what the teacher then sees.
 
+use ambito::auth::limited::{self, AccountFunction, Switch};
 use ambito::auth::passwords::Passwords;
 use ambito::rules::personal_code;
 use diesel::prelude::*;
@@ -160,9 +161,8 @@ async fn a_teacher_regenerates_the_personal_code_by_an_emailed_link() {
     let (_, body) = app.post_as(Some(&fresh_token), REGENERATE, json!({ "p": fresh.password })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
     let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Auth).await;
-    ambito::auth::limited::set(&mut conn, &[ambito::auth::limited::AccountFunction::PersonalCodeRegeneration])
-        .await
-        .unwrap();
+    let functions = vec![AccountFunction::PersonalCodeRegeneration];
+    limited::switch(&mut conn, Switch::On { functions, until: None, message: String::new() }).await.unwrap();
     let (_, body) = app.post_as(Some(&token), REGENERATE, json!({ "p": teacher.password })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "LIMITED_MODE", "{body}");
 }

@@ -281,7 +281,12 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
-        let state = ambito::server::state(db.pools(), authz, files.clone(), options);
+        let pools = db.pools();
+        // The limited-mode watcher, as every server runs it, but brisker.
+        let mailer = options.mailer.clone().expect("a mailer");
+        let every = std::time::Duration::from_millis(300);
+        ambito::server::spawn_limited_mode_watch(ambito::db::AuthDb(pools.auth.clone()), mailer, every);
+        let state = ambito::server::state(pools, authz, files.clone(), options);
         let running = ambito::server::spawn(state, &args, async {
             let _ = rx.await;
         })

@@ -3,6 +3,7 @@
 //! organisation's account cannot do the last two; limited mode switches
 //! each function off while open work goes on.
 
+use ambito::auth::limited::{self, AccountFunction, Switch};
 use serde_json::json;
 
 use crate::harness::{TestApp, demo_account};
@@ -145,19 +146,20 @@ async fn email_validation_stops_confirmations_and_the_status_says_so() {
     let status = "{ serviceStatus { limited functions from until message } }";
     assert_eq!(app.query(status, json!({})).await["serviceStatus"]["limited"], false);
     let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Auth).await;
-    let off = [ambito::auth::limited::AccountFunction::EmailValidation];
-    ambito::auth::limited::set(&mut conn, &off).await.unwrap();
+    let functions = vec![AccountFunction::EmailValidation];
+    limited::switch(&mut conn, Switch::On { functions, until: None, message: String::new() }).await.unwrap();
     let s = app.query(status, json!({})).await["serviceStatus"].clone();
+    assert!(s["from"].is_string(), "a switch made now starts now: {s}");
     assert_eq!(
         s,
-        json!({ "limited": true, "functions": ["EMAIL_VALIDATION"], "from": null, "until": null, "message": null })
+        json!({ "limited": true, "functions": ["EMAIL_VALIDATION"], "from": s["from"], "until": null, "message": null })
     );
     // Registration still starts; confirming it waits for the end of the period.
     app.query(REGISTER, json!({ "e": "attesa@example.org", "p": PASSWORD })).await;
     let pending = link_token(&app.mail_to("attesa@example.org", 1).await, "confirm-registration");
     let (_, body) = app.post(CONFIRM_REGISTRATION, json!({ "t": pending })).await;
     assert_eq!(code(&body), "LIMITED_MODE", "{body}");
-    ambito::auth::limited::set(&mut conn, &[]).await.unwrap();
+    limited::switch(&mut conn, Switch::Off).await.unwrap();
     assert_eq!(app.query(CONFIRM_REGISTRATION, json!({ "t": pending })).await["confirmRegistration"], true);
     assert!(login(&app, "attesa@example.org", PASSWORD).await.is_ok());
 }

@@ -14,6 +14,7 @@ mod garage;
 mod http;
 mod imports;
 mod lifecycle;
+mod limited_mode;
 mod plans;
 mod policy_matrix;
 mod recovery;
