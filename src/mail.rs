@@ -2,6 +2,7 @@
 //! outbox folder that a person can open (the demo's default).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use lettre::message::Mailbox;
@@ -54,15 +55,21 @@ impl Mailer {
     }
 }
 
-/// Decodes a quoted-printable message body, as a mail client does (tests and tools).
 /// Sends in the background: a request's answer (and its timing) must not
-/// depend on the mail server. A failure is logged with addresses blanked,
+/// depend on the mail server. The work starts a random 50 to 250 ms later,
+/// once the answer is on its way: work that ran beside the answer would
+/// slow it down only for addresses that have an account, a difference a
+/// patient client can measure. A failure is logged with addresses blanked,
 /// since an SMTP server's reply often echoes the recipient.
 pub fn in_background<E: std::fmt::Debug>(
     what: &'static str,
     send: impl Future<Output = Result<(), E>> + Send + 'static,
 ) {
+    let mut jitter = [0u8; 1];
+    let _ = getrandom::fill(&mut jitter);
+    let after = Duration::from_millis(50 + u64::from(jitter[0]) * 200 / 255);
     tokio::spawn(async move {
+        tokio::time::sleep(after).await;
         if let Err(e) = send.await {
             let reason = without_addresses(&format!("{e:?}"));
             tracing::error!(error = %reason, "sending a {what} e-mail failed");
@@ -76,6 +83,7 @@ pub fn without_addresses(text: &str) -> String {
     text.split(' ').map(|w| if w.contains('@') { "<address>" } else { w }).collect::<Vec<_>>().join(" ")
 }
 
+/// Decodes a quoted-printable message body, as a mail client does (tests and tools).
 pub fn decode_quoted_printable(text: &str) -> String {
     let joined = text.replace("=\r\n", "").replace("=\n", "");
     let bytes = joined.as_bytes();

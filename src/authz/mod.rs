@@ -126,6 +126,7 @@ pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "Hub",
     "Organization",
     "ServiceStatus",
+    "LimitedPeriod",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::harness::TestApp;
+use crate::harness::{Dice, TestApp};
 use crate::refugees::{
     ABBIATEGRASSO, CTI_AMBIT, CTI_CITY, MILANO, OFFICE_MI, PROPOSE, START, TAKE, TRANSFER, WITHDRAW, create, email_of,
     form, schools,
@@ -25,16 +25,6 @@ const CONFIRM: &str = "mutation($id: ID!, $v: Int!) { confirmEnrolment(id: $id, 
 const EDIT: &str = "mutation($id: ID!, $v: Int!, $i: EnrolmentRequestInput!) {
     updateEnrolmentRequest(id: $id, version: $v, input: $i) { version } }";
 const VERSION: &str = "query($id: ID!) { enrolmentRequest(id: $id) { version } }";
-
-/// A small deterministic generator: the same seed, the same moves.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 /// Every request the caller sees, with its version.
 async fn snapshot(app: &TestApp, token: &str) -> BTreeMap<String, i64> {

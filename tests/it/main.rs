@@ -9,6 +9,7 @@ mod audit_chain;
 mod cli;
 mod delta_sync;
 mod enabling;
+mod enumeration;
 mod exports;
 mod garage;
 mod http;

@@ -91,9 +91,10 @@ async fn writes_must_stay_inside_the_scope() {
 }
 
 /// Tables that hold no user, session or tenant rows: the published
-/// territory (public open data), settings, and the audit chain's horizon.
+/// territory (public open data), settings, the audit chain's horizon, and
+/// the operator's limited-mode periods (public through `serviceStatus`).
 /// Every other table must have row security enabled and forced.
-const NOT_TENANT_TABLES: [&str; 10] = [
+const NOT_TENANT_TABLES: [&str; 11] = [
     "provinces",
     "territorial_ambits",
     "municipalities",
@@ -103,6 +104,7 @@ const NOT_TENANT_TABLES: [&str; 10] = [
     "hub_sites",
     "app_meta",
     "audit_seal_horizon",
+    "limited_mode_periods",
     "__diesel_schema_migrations",
 ];
 
