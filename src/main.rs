@@ -119,7 +119,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             Some(_) => println!("Database: the server given by --database-url"),
         }
         if demo {
-            println!("Demo data: the provinces of Bergamo and Milano (see README, \"Demo data\")");
+            println!("Demo data: the provinces of Bergamo and Milano (see docs/demo-data.md)");
             println!("Demo accounts: {}", accounts_file.display());
         }
         if args.smtp_url.is_none() {
