@@ -1,5 +1,6 @@
 //! Pure domain rules: no I/O, no database, tested by plain unit tests.
 
+pub mod admissions;
 pub mod classes;
 pub mod codes;
 pub mod files;
