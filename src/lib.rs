@@ -1,6 +1,5 @@
 //! Ambito: GraphQL server for the data platforms of Italian provincial school offices.
 
-pub mod attachments;
 pub mod auth;
 pub mod authz;
 pub mod config;
@@ -12,10 +11,9 @@ pub mod graphql;
 pub mod http;
 pub mod import;
 pub mod mail;
-pub mod refugees;
-pub mod registry;
 pub mod reports;
 pub mod rules;
 pub mod seed;
 pub mod server;
 pub mod storage;
+pub mod usecases;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ambito::auth::limited::{self, AccountFunction, Switch};
+use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
@@ -260,7 +260,7 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
                     let (role, org) = membership(&role, organization.as_deref())?;
                     let m = accounts::grant(conn, id, role, &org).await.context("the organisation must exist")?;
                     println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
-                    auth::provision::grant_event(m.to_membership().province, m.id, &email, role, &org)
+                    ambito::usecases::accounts::provision::grant_event(m.to_membership().province, m.id, &email, role, &org)
                 }
                 UserCommand::Revoke { email, role, organization } => {
                     let id = user_id(conn, &email_of(&email)?).await?;

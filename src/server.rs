@@ -12,7 +12,7 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsC
 
 use crate::auth::SessionPolicy;
 use crate::auth::passwords::Passwords;
-use crate::auth::recovery::PublicUrl;
+use crate::usecases::accounts::recovery::PublicUrl;
 use crate::authz::Authorizer;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
@@ -156,13 +156,13 @@ pub fn spawn_sealer(pool: PgPool) {
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the limited-mode watcher every `every`, as `ambito_auth` (see
-/// [`crate::auth::limited::watch_once`]). Every process may run it.
+/// [`crate::usecases::accounts::limited::watch_once`]). Every process may run it.
 pub fn spawn_limited_mode_watch(db: AuthDb, mailer: Mailer, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match crate::auth::limited::watch_once(&db, &mailer).await {
+            match crate::usecases::accounts::limited::watch_once(&db, &mailer).await {
                 Ok(p) if p.started + p.warned + p.closed > 0 => tracing::info!(
                     warned = p.warned,
                     started = p.started,

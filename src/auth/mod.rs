@@ -1,12 +1,6 @@
 //! Who is calling: accounts, memberships, sessions and the request's subject.
 
-pub mod enabling;
-pub mod lifecycle;
-pub mod limited;
-pub mod login;
 pub mod passwords;
-pub mod provision;
-pub mod recovery;
 pub mod tokens;
 
 use std::fmt;

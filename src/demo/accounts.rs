@@ -38,7 +38,7 @@ const ENABLED_TEACHER: &str = "docente@ambito.invalid";
 /// Enables `user` as Bergamo's office would after seeing an identity card,
 /// with a fresh personal code; returns the code.
 async fn enable_in_person(conn: &mut AsyncPgConnection, passwords: &Passwords, user: i64) -> anyhow::Result<String> {
-    let code = crate::auth::enabling::fresh_code().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let code = crate::usecases::accounts::enabling::fresh_code().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let hash = passwords.hash(&code).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     diesel::sql_query(
         "WITH office AS (SELECT m.user_id, m.id FROM memberships m JOIN users u ON u.id = m.user_id

@@ -17,7 +17,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 
 use crate::auth::passwords::Passwords;
-use crate::auth::recovery::PublicUrl;
+use crate::usecases::accounts::recovery::PublicUrl;
 use crate::auth::{SessionPolicy, Subject};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind, Scope};
 use crate::db::RequestDb;

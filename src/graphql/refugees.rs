@@ -1,6 +1,6 @@
 //! Process 2 in GraphQL: refugee minors' enrolment requests, their workflow
 //! moves, delta sync for offline hub apps and the office's monitoring.
-//! Resolvers check arguments and call the use cases in `crate::refugees`;
+//! Resolvers check arguments and call the use cases in `crate::usecases::refugees`;
 //! the subscription lives in `super::events`.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
@@ -19,7 +19,7 @@ use crate::authz::{Action, ObjectKind, Scope};
 use crate::db::refugees::{self as q, EnrolmentAlong, EnrolmentFilter, EnrolmentRow, TransitionRow};
 use crate::db::territory::MunicipalityRow;
 use crate::error::{AppError, AppResult};
-use crate::refugees::{self as uc, MoveArgs, MoveOutcome, RequestInput};
+use crate::usecases::refugees::{self as uc, MoveArgs, MoveOutcome, RequestInput};
 use crate::rules::refugees::{Move, Status};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -1,6 +1,6 @@
 //! Process 1 in GraphQL: collection windows, classes, pupils with their
 //! certification and support-hour requests, submission and approval.
-//! Resolvers check arguments and call the use cases in `crate::registry`.
+//! Resolvers check arguments and call the use cases in `crate::usecases::registry`.
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::db::registry::{
 };
 use crate::db::territory::SiteRow;
 use crate::error::{AppError, AppResult};
-use crate::registry::{self as uc, ClassInput, PupilInput, PupilPatch};
+use crate::usecases::registry::{self as uc, ClassInput, PupilInput, PupilPatch};
 use crate::rules::order::SchoolOrder as DomainOrder;
 use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{Ratio, Severity};
@@ -391,7 +391,7 @@ impl SupportSubmission {
 impl SupportSubmission {
     /// The parent id of its signed summary.
     async fn id(&self) -> ID {
-        ID(crate::attachments::submission_id(&self.institution, self.school_year))
+        ID(crate::usecases::attachments::submission_id(&self.institution, self.school_year))
     }
     /// The summary the head teacher signed and sent back, newest first.
     async fn signed_summaries(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {

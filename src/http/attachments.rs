@@ -21,7 +21,7 @@ use poem::{Body, Request, Response, handler};
 use uuid::Uuid;
 
 use super::{AppState, Scoped, error_response, scoped_any};
-use crate::attachments as uc;
+use crate::usecases::attachments as uc;
 use crate::authz::{Action, ObjectKind};
 use crate::db::RequestDb;
 use crate::db::attachments::AttachmentRow;

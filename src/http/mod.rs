@@ -14,7 +14,7 @@ use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, put};
 
-use crate::auth::login::ClientAddr;
+use crate::usecases::accounts::login::ClientAddr;
 use crate::auth::{SessionPolicy, Subject, subject_for};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind};
 use crate::db::{AuthDb, PgPool, RequestDb};

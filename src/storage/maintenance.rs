@@ -20,7 +20,7 @@ use super::envelope::{self, WrappedKey};
 use super::hex;
 use super::keys::Keyring;
 use super::store::{self, Store};
-use crate::attachments::open_object as open;
+use crate::usecases::attachments::open_object as open;
 use crate::db::attachments::{self as q, AttachmentRow};
 
 /// Every object under Ambito's prefix, with its size and age.

@@ -2,7 +2,7 @@
 //! through the real server: who may enable whom, the two halves of the code,
 //! and what the teacher then sees.
 
-use ambito::auth::limited::{self, AccountFunction, Switch};
+use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use ambito::auth::passwords::Passwords;
 use ambito::rules::personal_code;
 use diesel::prelude::*;

@@ -3,7 +3,7 @@
 //! organisation's account cannot do the last two; limited mode switches
 //! each function off while open work goes on.
 
-use ambito::auth::limited::{self, AccountFunction, Switch};
+use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use serde_json::json;
 
 use crate::harness::{TestApp, demo_account};

@@ -7,8 +7,8 @@ use diesel_async::AsyncConnection as _;
 
 use super::lifecycle::{Links, Notice};
 use super::login::ClientAddr;
-use super::passwords::Passwords;
-use super::tokens;
+use crate::auth::passwords::Passwords;
+use crate::auth::tokens;
 use crate::db::AuthDb;
 use crate::db::accounts as q;
 use crate::error::{AppError, AppResult};
@@ -99,7 +99,7 @@ pub async fn reset_password(links: &Links, passwords: &Passwords, token: &str, n
         AppError::BadInput { reason, .. } => AppError::bad_input("newPassword", reason),
         other => other,
     };
-    super::passwords::acceptable(new_password).map_err(weak)?;
+    crate::auth::passwords::acceptable(new_password).map_err(weak)?;
     let token_hash = tokens::hash(token.trim());
     // The token is looked at before anything is hashed: without a live one a
     // request costs no argon2 time at all.

@@ -11,9 +11,9 @@ use diesel_async::AsyncConnection as _;
 
 use super::limited::{AccountFunction, ensure_enabled};
 use super::login::{ClientAddr, admit_password_attempt, password_attempt_succeeded};
-use super::passwords::Passwords;
+use crate::auth::passwords::Passwords;
 use super::recovery::{PublicUrl, admit_mail_request};
-use super::{OrgRef, Role, tokens};
+use crate::auth::{OrgRef, Role, tokens};
 use crate::db::AuthDb;
 use crate::db::accounts::{self as q, PendingValidation, Validation};
 use crate::error::{AppError, AppResult};
@@ -107,7 +107,7 @@ pub async fn register(
     password: &str,
 ) -> AppResult<()> {
     ensure_enabled(&links.db, AccountFunction::Registration).await?;
-    super::passwords::acceptable(password)?;
+    crate::auth::passwords::acceptable(password)?;
     // Counted before the hash: a refused or surplus request costs no argon2 time.
     if !admit_mail_request(&links.db, &links.throttle, &email, addr).await? {
         return Ok(());

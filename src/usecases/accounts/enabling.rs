@@ -12,9 +12,9 @@ use diesel_async::AsyncConnection as _;
 
 use super::lifecycle::{Links, PasswordCheck, own_personal_account};
 use super::limited::{AccountFunction, ensure_enabled};
-use super::passwords::Passwords;
+use crate::auth::passwords::Passwords;
 use super::recovery::admit_mail_request;
-use super::tokens;
+use crate::auth::tokens;
 use crate::authz::Caller;
 use crate::db::accounts::{self as q, NewEnabling, PendingValidation, Validation};
 use crate::db::{RequestDb, audit};

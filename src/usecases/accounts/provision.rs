@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::{OrgRef, Role, normalize_email};
+use crate::auth::{OrgRef, Role, normalize_email};
 use crate::db::RequestDb;
 use crate::db::schema::institutions;
 use crate::db::{accounts, audit};

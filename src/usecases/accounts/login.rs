@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::passwords::Passwords;
-use super::{SessionPolicy, normalize_email, tokens};
+use crate::auth::passwords::Passwords;
+use crate::auth::{SessionPolicy, normalize_email, tokens};
 use crate::db::AuthDb;
 use crate::db::accounts::{self as q, MembershipRow};
 use crate::error::{AppError, AppResult};

@@ -99,7 +99,7 @@ async fn parent(
         Kind::Certification => {
             let id: i64 = parent_id.parse().map_err(|_| AppError::bad_input("parentId", "must be a pupil's id"))?;
             let pupil = reg::pupils_by_id(conn, vec![id]).await?.pop().ok_or(AppError::NotFound)?;
-            crate::registry::check_writable(
+            crate::usecases::registry::check_writable(
                 conn,
                 caller,
                 &pupil.institution_code,
