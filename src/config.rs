@@ -260,6 +260,10 @@ pub struct ServeArgs {
     /// A proxy in front terminates TLS: allow plain HTTP on a non-loopback address.
     #[arg(long, env = "AMBITO_BEHIND_TLS_PROXY")]
     pub behind_tls_proxy: bool,
+    /// Let the provincial role fix the domain clock (`setTestClock`), to walk
+    /// a round through its dates. Demo mode only: refused otherwise.
+    #[arg(long, env = "AMBITO_TEST_CLOCK")]
+    pub test_clock: bool,
     /// Directory with the Casbin `model.conf` and `policy.csv` to use instead
     /// of the ones built in (a copy of `policies/`).
     #[arg(long, env = "AMBITO_POLICIES")]

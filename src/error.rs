@@ -52,6 +52,12 @@ pub enum AppError {
     Submitted(String),
     /// A document that left the live store for legal preservation.
     Archived,
+    /// A rule of a process refused the act: the code names the rule's
+    /// outcome (`DUPLICATE_APPLICATION`, `WINDOW_STILL_OPEN`, …).
+    Rule {
+        code: &'static str,
+        message: String,
+    },
     /// Anything else. The cause is logged with the request id and never shown.
     Internal(anyhow::Error),
 }
@@ -61,6 +67,10 @@ pub type AppResult<T> = Result<T, AppError>;
 impl AppError {
     pub fn bad_input(field: impl Into<String>, reason: impl Into<String>) -> AppError {
         AppError::BadInput { field: Some(field.into()), reason: reason.into() }
+    }
+
+    pub fn rule(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Rule { code, message: message.into() }
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> AppError {
@@ -77,6 +87,7 @@ impl AppError {
             AppError::CampaignClosed(_) => "CAMPAIGN_CLOSED",
             AppError::Submitted(_) => "REQUEST_SUBMITTED",
             AppError::Archived => "ARCHIVED",
+            AppError::Rule { code, .. } => code,
             AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
             AppError::Disabled { .. } => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
@@ -111,9 +122,11 @@ impl AppError {
             AppError::Archived => {
                 "the document was archived for legal preservation: ask the provincial office for it".into()
             }
-            AppError::Conflict(m) | AppError::CampaignClosed(m) | AppError::Submitted(m) | AppError::Refused(m) => {
-                m.clone()
-            }
+            AppError::Conflict(m)
+            | AppError::CampaignClosed(m)
+            | AppError::Submitted(m)
+            | AppError::Refused(m)
+            | AppError::Rule { message: m, .. } => m.clone(),
             AppError::Internal(_) => format!("internal error (request {request_id})"),
         }
     }

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
@@ -17,6 +16,7 @@ use ambito::seed;
 use ambito::server::{self, Database};
 use ambito::storage::keys::Keyring;
 use ambito::storage::maintenance;
+use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -74,6 +74,10 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let demo = args.demo.unwrap_or(database.is_embedded());
     let outcome = async {
         server::check_transport(args, demo)?;
+        anyhow::ensure!(
+            !args.test_clock || demo,
+            "--test-clock lets a user move the time that rules read: it is for demo mode only"
+        );
         let authz = args.authorizer().await?;
         let accounts_file = global.data_dir.join("demo-accounts.json");
         let passwords = Passwords::new();
@@ -104,6 +108,10 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             mailer: Some(mailer.clone()),
             public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
             passwords,
+            clock: match args.test_clock {
+                true => ambito::usecases::clock::Clock::settable(),
+                false => ambito::usecases::clock::Clock::real(),
+            },
         };
         let (store, keys) = global.storage.open_live(&global.data_dir)?;
         let files = server::files(store, keys, args.max_upload_mib);
@@ -260,7 +268,13 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
                     let (role, org) = membership(&role, organization.as_deref())?;
                     let m = accounts::grant(conn, id, role, &org).await.context("the organisation must exist")?;
                     println!("granted {role} {} to {email}", org.code().unwrap_or("(own)"));
-                    ambito::usecases::accounts::provision::grant_event(m.to_membership().province, m.id, &email, role, &org)
+                    ambito::usecases::accounts::provision::grant_event(
+                        m.to_membership().province,
+                        m.id,
+                        &email,
+                        role,
+                        &org,
+                    )
                 }
                 UserCommand::Revoke { email, role, organization } => {
                     let id = user_id(conn, &email_of(&email)?).await?;

@@ -12,7 +12,6 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsC
 
 use crate::auth::SessionPolicy;
 use crate::auth::passwords::Passwords;
-use crate::usecases::accounts::recovery::PublicUrl;
 use crate::authz::Authorizer;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
@@ -26,6 +25,7 @@ use crate::rules::throttle::ThrottlePolicy;
 use crate::storage::Files;
 use crate::storage::keys::LiveKeys;
 use crate::storage::store::Store;
+use crate::usecases::accounts::recovery::PublicUrl;
 
 /// The database of this run: the embedded cluster under the data dir unless
 /// a URL was given. Migrations are applied on open, as the owner.
@@ -106,6 +106,8 @@ pub struct Options {
     pub public_url: String,
     /// Password hashing, shared with whatever else the process hashes for (demo accounts).
     pub passwords: Passwords,
+    /// The domain clock: real, or settable on a demo server (`--test-clock`).
+    pub clock: crate::usecases::clock::Clock,
 }
 
 /// The documents' store and keys, with the largest file accepted.
@@ -188,6 +190,7 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
         files: files.clone(),
         events: crate::events::Events::listen(pools.auth.clone()),
         pools: pools.clone(),
+        clock: options.clock,
     };
     let (schema, ws_schema) = crate::graphql::schemas(services, options.explorable);
     Arc::new(AppState {

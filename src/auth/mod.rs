@@ -12,18 +12,24 @@ use std::time::Duration;
 pub enum Role {
     Provincial,
     School,
+    /// The head teacher (Dirigente) of an institution: the acts seed 002
+    /// gives the Dirigente (publishing and approving rankings, deciding
+    /// complaints and nulla osta).
+    HeadTeacher,
     Municipality,
     CtiHub,
     Teacher,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Provincial, Role::School, Role::Municipality, Role::CtiHub, Role::Teacher];
+    pub const ALL: [Role; 6] =
+        [Role::Provincial, Role::School, Role::HeadTeacher, Role::Municipality, Role::CtiHub, Role::Teacher];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Provincial => "provincial",
             Role::School => "school",
+            Role::HeadTeacher => "head_teacher",
             Role::Municipality => "municipality",
             Role::CtiHub => "cti_hub",
             Role::Teacher => "teacher",
@@ -40,10 +46,9 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}: one of provincial, school, municipality, cti_hub, teacher"))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            format!("unknown role {s:?}: one of provincial, school, head_teacher, municipality, cti_hub, teacher")
+        })
     }
 }
 
@@ -63,7 +68,7 @@ impl OrgRef {
         let need = |kind: &str| code.map(str::to_owned).ok_or_else(|| format!("role {role} needs {kind}"));
         Ok(match role {
             Role::Provincial => OrgRef::Province(need("a province code")?.to_ascii_uppercase()),
-            Role::School => OrgRef::School(need("a school code")?.to_ascii_uppercase()),
+            Role::School | Role::HeadTeacher => OrgRef::School(need("a school code")?.to_ascii_uppercase()),
             Role::Municipality => OrgRef::Municipality(need("an ISTAT municipality code")?),
             Role::CtiHub => OrgRef::Hub(need("a hub code")?.to_ascii_uppercase()),
             Role::Teacher if code.is_some() => {

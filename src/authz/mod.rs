@@ -45,10 +45,21 @@ pub enum ObjectKind {
     /// Enabling a personal account in person (seed 004), and the record of
     /// who checked which document.
     AccountEnabling,
+    /// Points tables of admission rounds (seed 002).
+    PointsTable,
+    /// Admission rounds: configuration, sites and places, street list,
+    /// published snapshots.
+    AdmissionRound,
+    /// Admission applications: a minor's identity, residence, claims and
+    /// health data.
+    AdmissionApplication,
+    /// The Dirigente's acts on a round (seed 002): the draw seed,
+    /// publication, complaints, final approval, nulla osta.
+    AdmissionDecision,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 12] = [
+    pub const ALL: [ObjectKind; 16] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -61,6 +72,10 @@ impl ObjectKind {
         ObjectKind::EnrolmentRequest,
         ObjectKind::EnrolmentDocument,
         ObjectKind::AccountEnabling,
+        ObjectKind::PointsTable,
+        ObjectKind::AdmissionRound,
+        ObjectKind::AdmissionApplication,
+        ObjectKind::AdmissionDecision,
     ];
 
     /// The kinds of document: a route that serves documents of any kind
@@ -81,6 +96,10 @@ impl ObjectKind {
             ObjectKind::EnrolmentRequest => "enrolment_request",
             ObjectKind::EnrolmentDocument => "enrolment_document",
             ObjectKind::AccountEnabling => "account_enabling",
+            ObjectKind::PointsTable => "points_table",
+            ObjectKind::AdmissionRound => "admission_round",
+            ObjectKind::AdmissionApplication => "admission_application",
+            ObjectKind::AdmissionDecision => "admission_decision",
         }
     }
 
@@ -106,6 +125,18 @@ impl ObjectKind {
             ],
             ObjectKind::EnrolmentDocument => &[],
             ObjectKind::AccountEnabling => &["EnabledAccount"],
+            ObjectKind::PointsTable => &["PointsTable", "PointsCriterion"],
+            ObjectKind::AdmissionRound => &[
+                "AdmissionRound",
+                "AdmissionRoundSite",
+                "RankingRow",
+                "WaitingRow",
+                "TimeModelOutcome",
+                "AdmissionCutoff",
+                "TimeModel",
+            ],
+            ObjectKind::AdmissionApplication => &["AdmissionApplication", "AdmissionOutcome", "RegisteredApplication"],
+            ObjectKind::AdmissionDecision => &[],
         }
     }
 }

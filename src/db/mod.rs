@@ -2,6 +2,7 @@
 //! request-scoped handle through which every resolver reaches PostgreSQL.
 
 pub mod accounts;
+pub mod admissions;
 pub mod attachments;
 pub mod audit;
 pub mod embedded;
@@ -336,4 +337,30 @@ impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>> diesel::query_buil
 
 impl<Q> diesel::query_builder::Query for Explain<Q> {
     type SqlType = diesel::sql_types::Text;
+}
+
+/// Runs `write` in a savepoint. A unique violation comes back as the name of
+/// the constraint, and leaves the request's transaction usable.
+pub async fn unless_taken<T: Send>(
+    conn: &mut AsyncPgConnection,
+    write: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> futures_util::future::BoxFuture<'c, QueryResult<T>> + Send,
+) -> QueryResult<Result<T, String>> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    // Inside the request's transaction this begins a savepoint.
+    AnsiTransactionManager::begin_transaction(conn).await?;
+    match write(conn).await {
+        Ok(v) => {
+            AnsiTransactionManager::commit_transaction(conn).await?;
+            Ok(Ok(v))
+        }
+        Err(e) => {
+            AnsiTransactionManager::rollback_transaction(conn).await?;
+            match e {
+                Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                    Ok(Err(info.constraint_name().unwrap_or_default().to_owned()))
+                }
+                e => Err(e),
+            }
+        }
+    }
 }

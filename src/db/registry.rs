@@ -2,12 +2,13 @@
 //! support-hour requests, approvals and submissions. Every query runs under
 //! row-level security: rows outside the caller's scope are simply absent.
 
+pub use super::unless_taken;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::{count_star, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Int4, Nullable, Text};
-use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{
     classes, collection_windows, pupils, sites, support_approvals, support_requests, support_submissions,
@@ -294,32 +295,6 @@ pub enum Duplicate {
     Visible(i64),
     /// In a school the caller cannot see.
     Elsewhere,
-}
-
-/// Runs `write` in a savepoint. A unique violation comes back as the name of
-/// the constraint, and leaves the request's transaction usable.
-pub async fn unless_taken<T: Send>(
-    conn: &mut AsyncPgConnection,
-    write: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> futures_util::future::BoxFuture<'c, QueryResult<T>> + Send,
-) -> QueryResult<Result<T, String>> {
-    use diesel::result::{DatabaseErrorKind, Error};
-    // Inside the request's transaction this begins a savepoint.
-    AnsiTransactionManager::begin_transaction(conn).await?;
-    match write(conn).await {
-        Ok(v) => {
-            AnsiTransactionManager::commit_transaction(conn).await?;
-            Ok(Ok(v))
-        }
-        Err(e) => {
-            AnsiTransactionManager::rollback_transaction(conn).await?;
-            match e {
-                Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                    Ok(Err(info.constraint_name().unwrap_or_default().to_owned()))
-                }
-                e => Err(e),
-            }
-        }
-    }
 }
 
 /// Another registration of this tax code in the province and year: one the

@@ -386,6 +386,161 @@ diesel::joinable!(classes -> sites (site_code));
 diesel::joinable!(support_requests -> pupils (pupil_id));
 diesel::joinable!(support_approvals -> pupils (pupil_id));
 
+diesel::table! {
+    points_tables (id) {
+        id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        school_order -> Text,
+        version -> Int4,
+        criteria -> Jsonb,
+        status -> Text,
+        council_date -> Nullable<Date>,
+        resolution_number -> Nullable<Text>,
+        published_url -> Nullable<Text>,
+        created_at -> Timestamptz,
+        approved_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    admission_rounds (id) {
+        id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        school_order -> Text,
+        school_year -> Int4,
+        window_opens_at -> Timestamptz,
+        window_closes_at -> Timestamptz,
+        mandatory_born_by -> Date,
+        early_born_by -> Date,
+        resident_municipalities -> Array<Text>,
+        points_table_id -> Int8,
+        time_models -> Jsonb,
+        default_time_model -> Text,
+        min_pupils_per_time_model -> Int4,
+        redistribute_beyond_preferences -> Bool,
+        provisional_due_on -> Date,
+        final_due_on -> Date,
+        waiting_list_closes_at -> Timestamptz,
+        enrolment_documents_due_on -> Nullable<Date>,
+        draw_seed_hash -> Nullable<Text>,
+        draw_seed -> Nullable<Text>,
+        draw_seed_set_at -> Nullable<Timestamptz>,
+        published_at -> Nullable<Timestamptz>,
+        complaint_deadline -> Nullable<Timestamptz>,
+        approved_at -> Nullable<Timestamptz>,
+        posted_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    admission_round_sites (round_id, site_code) {
+        round_id -> Int8,
+        site_code -> Text,
+        institution_code -> Text,
+        province_code -> Text,
+        position -> Int4,
+        places -> Int4,
+    }
+}
+
+diesel::table! {
+    admission_time_model_caps (round_id, site_code, model) {
+        round_id -> Int8,
+        site_code -> Text,
+        model -> Text,
+        max_pupils -> Int4,
+        institution_code -> Text,
+        province_code -> Text,
+    }
+}
+
+diesel::table! {
+    admission_stradario (id) {
+        id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        street -> Text,
+        street_key -> Text,
+        from_number -> Nullable<Int4>,
+        to_number -> Nullable<Int4>,
+        parity -> Text,
+        site_code -> Text,
+    }
+}
+
+diesel::table! {
+    admission_applications (id) {
+        id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        external_ref -> Text,
+        public_code -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        tax_code -> Text,
+        birth_date -> Date,
+        sex -> Text,
+        residence_municipality -> Text,
+        street -> Nullable<Text>,
+        house_number -> Nullable<Text>,
+        catchment_site -> Nullable<Text>,
+        catchment_resolution -> Text,
+        catchment_reason -> Nullable<Text>,
+        submitted_at -> Timestamptz,
+        site_preferences -> Array<Text>,
+        time_model_preferences -> Array<Text>,
+        disability_declared -> Bool,
+        disability_certified_on -> Nullable<Date>,
+        certification_attachment -> Nullable<Uuid>,
+        disability_verified -> Bool,
+        inclusion_assessment -> Text,
+        status -> Text,
+        status_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    admission_claims (application_id, criterion) {
+        application_id -> Int8,
+        criterion -> Text,
+        quantity -> Int4,
+        status -> Text,
+        reason -> Nullable<Text>,
+        checked_at -> Nullable<Timestamptz>,
+        institution_code -> Text,
+        province_code -> Text,
+    }
+}
+
+diesel::table! {
+    admission_snapshots (id) {
+        id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        stage -> Text,
+        at -> Timestamptz,
+        inputs -> Jsonb,
+        outcome -> Jsonb,
+        public_version -> Jsonb,
+        inputs_hash -> Text,
+        outcome_hash -> Text,
+    }
+}
+
+diesel::joinable!(admission_round_sites -> admission_rounds (round_id));
+diesel::joinable!(admission_applications -> admission_rounds (round_id));
+diesel::joinable!(admission_claims -> admission_applications (application_id));
+diesel::joinable!(admission_rounds -> points_tables (points_table_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     account_enablings,
@@ -412,4 +567,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     enrolment_requests,
     enrolment_transitions,
+    points_tables,
+    admission_rounds,
+    admission_round_sites,
+    admission_time_model_caps,
+    admission_stradario,
+    admission_applications,
+    admission_claims,
+    admission_snapshots,
 );

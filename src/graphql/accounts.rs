@@ -6,13 +6,7 @@ use chrono::{DateTime, Utc};
 use super::loaders::{HubKey, InstitutionKey, MunicipalityKey, ProvinceKey};
 use super::scalars::Date;
 use super::{caller, db, loader, subject};
-use crate::usecases::accounts::enabling::{self, DocumentKind, Enabling};
-use crate::usecases::accounts::lifecycle::{self, Links, PasswordCheck};
-use crate::usecases::accounts::limited::{self, AccountFunction, Period, Status};
-use crate::usecases::accounts::login::{self, ClientAddr, LoginServices};
 use crate::auth::passwords::Passwords;
-use crate::usecases::accounts::provision;
-use crate::usecases::accounts::recovery::{self, PublicUrl};
 use crate::auth::{self, OrgRef, SessionPolicy};
 use crate::authz::{Action, ObjectKind};
 use crate::db::AuthDb;
@@ -20,6 +14,12 @@ use crate::db::accounts as q;
 use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
+use crate::usecases::accounts::enabling::{self, DocumentKind, Enabling};
+use crate::usecases::accounts::lifecycle::{self, Links, PasswordCheck};
+use crate::usecases::accounts::limited::{self, AccountFunction, Period, Status};
+use crate::usecases::accounts::login::{self, ClientAddr, LoginServices};
+use crate::usecases::accounts::provision;
+use crate::usecases::accounts::recovery::{self, PublicUrl};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "Role")]
@@ -28,6 +28,8 @@ pub enum RoleGql {
     Provincial,
     /// A state school institution: its own sites, pupils and documents.
     School,
+    /// The head teacher of an institution: the Dirigente's acts.
+    HeadTeacher,
     /// A municipality: the enrolment requests it entered.
     Municipality,
     /// Coordinators of a CTI or Polo START: their territory.
@@ -41,6 +43,7 @@ impl From<RoleGql> for auth::Role {
         match r {
             RoleGql::Provincial => auth::Role::Provincial,
             RoleGql::School => auth::Role::School,
+            RoleGql::HeadTeacher => auth::Role::HeadTeacher,
             RoleGql::Municipality => auth::Role::Municipality,
             RoleGql::CtiHub => auth::Role::CtiHub,
             RoleGql::Teacher => auth::Role::Teacher,
@@ -53,6 +56,7 @@ impl From<auth::Role> for RoleGql {
         match r {
             auth::Role::Provincial => RoleGql::Provincial,
             auth::Role::School => RoleGql::School,
+            auth::Role::HeadTeacher => RoleGql::HeadTeacher,
             auth::Role::Municipality => RoleGql::Municipality,
             auth::Role::CtiHub => RoleGql::CtiHub,
             auth::Role::Teacher => RoleGql::Teacher,

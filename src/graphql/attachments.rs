@@ -8,11 +8,11 @@ use uuid::Uuid;
 
 use super::connection::{Connection, connection, page_request};
 use super::{caller, caller_of_any, db, subject};
-use crate::usecases::attachments::{self as uc, Kind, UploadInput};
 use crate::authz::{Action, ObjectKind};
 use crate::db::attachments::{self as q, AttachmentRow};
 use crate::error::AppError;
 use crate::storage::{Files, hex};
+use crate::usecases::attachments::{self as uc, Kind, UploadInput};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum AttachmentKind {

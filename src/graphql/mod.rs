@@ -2,6 +2,7 @@
 //! each request are in [`gate`]).
 
 pub mod accounts;
+pub mod admissions;
 pub mod attachments;
 pub mod connection;
 pub mod events;
@@ -17,7 +18,6 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 
 use crate::auth::passwords::Passwords;
-use crate::usecases::accounts::recovery::PublicUrl;
 use crate::auth::{SessionPolicy, Subject};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind, Scope};
 use crate::db::RequestDb;
@@ -25,6 +25,7 @@ use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::rules::throttle::ThrottlePolicy;
 use crate::storage::Files;
+use crate::usecases::accounts::recovery::PublicUrl;
 use loaders::RequestLoader;
 
 /// Deepest selection accepted.
@@ -39,6 +40,7 @@ pub struct Query(
     registry::RegistryQuery,
     attachments::AttachmentsQuery,
     refugees::RefugeesQuery,
+    admissions::AdmissionsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -47,6 +49,7 @@ pub struct Mutation(
     registry::RegistryMutation,
     attachments::AttachmentsMutation,
     refugees::RefugeesMutation,
+    admissions::AdmissionsMutation,
 );
 
 pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;
@@ -73,6 +76,8 @@ pub struct Services {
     /// Change signals for subscriptions, and the pools they read from.
     pub events: crate::events::Events,
     pub pools: crate::db::roles::Pools,
+    /// The domain clock the processes' rules read.
+    pub clock: crate::usecases::clock::Clock,
 }
 
 /// The schemas served over HTTP (checked by [`gate::execute`]) and over
@@ -96,6 +101,7 @@ fn schema(
         .data(services.authz)
         .data(services.public_url)
         .data(services.files)
+        .data(services.clock)
         .data(services.events)
         .data(events::EventPools { requests: services.pools.requests, auth: services.pools.auth });
     if let Some(m) = services.mailer {

@@ -19,8 +19,8 @@ use crate::authz::{Action, ObjectKind, Scope};
 use crate::db::refugees::{self as q, EnrolmentAlong, EnrolmentFilter, EnrolmentRow, TransitionRow};
 use crate::db::territory::MunicipalityRow;
 use crate::error::{AppError, AppResult};
-use crate::usecases::refugees::{self as uc, MoveArgs, MoveOutcome, RequestInput};
 use crate::rules::refugees::{Move, Status};
+use crate::usecases::refugees::{self as uc, MoveArgs, MoveOutcome, RequestInput};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum EnrolmentStatus {

@@ -24,11 +24,11 @@ use crate::db::registry::{
 };
 use crate::db::territory::SiteRow;
 use crate::error::{AppError, AppResult};
-use crate::usecases::registry::{self as uc, ClassInput, PupilInput, PupilPatch};
 use crate::rules::order::SchoolOrder as DomainOrder;
 use crate::rules::school_year::SchoolYear;
 use crate::rules::support::{Ratio, Severity};
 use crate::rules::tax_code::Sex as DomainSex;
+use crate::usecases::registry::{self as uc, ClassInput, PupilInput, PupilPatch};
 
 pub(crate) fn year_arg(field: &str, v: &str) -> AppResult<SchoolYear> {
     v.parse().map_err(|r| AppError::bad_input(field, r))

@@ -21,7 +21,6 @@ use poem::{Body, Request, Response, handler};
 use uuid::Uuid;
 
 use super::{AppState, Scoped, error_response, scoped_any};
-use crate::usecases::attachments as uc;
 use crate::authz::{Action, ObjectKind};
 use crate::db::RequestDb;
 use crate::db::attachments::AttachmentRow;
@@ -30,6 +29,7 @@ use crate::rules::files::{FileType, RangeAsk, content_disposition, parse_range};
 use crate::storage::envelope::SEGMENT;
 use crate::storage::store::{self, Piece, StoreError};
 use crate::storage::{hex, object_path};
+use crate::usecases::attachments as uc;
 
 const TUS_VERSION: &str = "1.0.0";
 

@@ -14,7 +14,6 @@ use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, put};
 
-use crate::usecases::accounts::login::ClientAddr;
 use crate::auth::{SessionPolicy, Subject, subject_for};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind};
 use crate::db::{AuthDb, PgPool, RequestDb};
@@ -23,6 +22,7 @@ use crate::graphql::gate::{self, PersistedQueries};
 use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
 use crate::storage::Files;
+use crate::usecases::accounts::login::ClientAddr;
 use metrics::Metrics;
 
 /// Largest GraphQL request body accepted.

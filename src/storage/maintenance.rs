@@ -20,8 +20,8 @@ use super::envelope::{self, WrappedKey};
 use super::hex;
 use super::keys::Keyring;
 use super::store::{self, Store};
-use crate::usecases::attachments::open_object as open;
 use crate::db::attachments::{self as q, AttachmentRow};
+use crate::usecases::attachments::open_object as open;
 
 /// Every object under Ambito's prefix, with its size and age.
 async fn objects(store: &Store) -> anyhow::Result<HashMap<String, object_store::ObjectMeta>> {

@@ -4,6 +4,8 @@
 //! request's transaction, and records the audit trail.
 
 pub mod accounts;
+pub mod admissions;
 pub mod attachments;
+pub mod clock;
 pub mod refugees;
 pub mod registry;

@@ -2,9 +2,9 @@
 //! through the real server: who may enable whom, the two halves of the code,
 //! and what the teacher then sees.
 
-use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use ambito::auth::passwords::Passwords;
 use ambito::rules::personal_code;
+use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};

@@ -278,6 +278,9 @@ impl TestApp {
             options.mailer = Some(mailer.unwrap());
         }
         options.public_url = PUBLIC_URL.into();
+        // Tests walk rounds through their dates (the refusal without
+        // `--test-clock` is tested on the real binary, in serve.rs).
+        options.clock = ambito::usecases::clock::Clock::settable();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();

@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod admissions;
 mod attachments;
 mod audit_chain;
 mod cli;

@@ -6,6 +6,8 @@
 
 pub mod assignment;
 pub mod points;
+pub mod round;
+pub mod stradario;
 pub mod time_models;
 
 use std::collections::BTreeMap;

@@ -5,10 +5,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Points in hundredths: 12.50 is `Points(1250)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Points(pub i64);
 
 impl Points {
@@ -33,7 +33,7 @@ impl fmt::Display for Points {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CriterionKind {
     /// Points once when claimed.
     Flag,
@@ -42,7 +42,7 @@ pub enum CriterionKind {
 }
 
 /// What proves a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Evidence {
     /// Valid until a check disproves it (RG 5).
     SelfDeclaration,
@@ -51,7 +51,7 @@ pub enum Evidence {
 }
 
 /// A line of a points table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Criterion {
     pub code: String,
     pub label: String,

@@ -12,8 +12,8 @@ use diesel_async::AsyncConnection as _;
 
 use super::lifecycle::{Links, PasswordCheck, own_personal_account};
 use super::limited::{AccountFunction, ensure_enabled};
-use crate::auth::passwords::Passwords;
 use super::recovery::admit_mail_request;
+use crate::auth::passwords::Passwords;
 use crate::auth::tokens;
 use crate::authz::Caller;
 use crate::db::accounts::{self as q, NewEnabling, PendingValidation, Validation};

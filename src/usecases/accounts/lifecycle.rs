@@ -11,8 +11,8 @@ use diesel_async::AsyncConnection as _;
 
 use super::limited::{AccountFunction, ensure_enabled};
 use super::login::{ClientAddr, admit_password_attempt, password_attempt_succeeded};
-use crate::auth::passwords::Passwords;
 use super::recovery::{PublicUrl, admit_mail_request};
+use crate::auth::passwords::Passwords;
 use crate::auth::{OrgRef, Role, tokens};
 use crate::db::AuthDb;
 use crate::db::accounts::{self as q, PendingValidation, Validation};

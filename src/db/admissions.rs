@@ -1,0 +1,515 @@
+//! Queries of process 3 (admission rounds), under the request's row
+//! security: points tables, rounds with their sites, caps and street list,
+//! applications and their claims.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::db::schema::{
+    admission_applications, admission_claims, admission_round_sites, admission_rounds, admission_stradario,
+    admission_time_model_caps, points_tables,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = points_tables, check_for_backend(diesel::pg::Pg))]
+pub struct PointsTableRow {
+    pub id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub school_order: String,
+    pub version: i32,
+    pub criteria: Value,
+    pub status: String,
+    pub council_date: Option<NaiveDate>,
+    pub resolution_number: Option<String>,
+    pub published_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+/// A new draft version of an institution's table for an order.
+pub async fn insert_points_table(
+    conn: &mut AsyncPgConnection,
+    institution: &str,
+    order: &str,
+    criteria: &Value,
+    published_url: Option<&str>,
+) -> QueryResult<PointsTableRow> {
+    let version: Option<i32> = points_tables::table
+        .filter(points_tables::institution_code.eq(institution))
+        .filter(points_tables::school_order.eq(order))
+        .select(diesel::dsl::max(points_tables::version))
+        .first(conn)
+        .await?;
+    diesel::insert_into(points_tables::table)
+        .values((
+            points_tables::institution_code.eq(institution),
+            points_tables::province_code.eq(""),
+            points_tables::school_order.eq(order),
+            points_tables::version.eq(version.unwrap_or(0) + 1),
+            points_tables::criteria.eq(criteria),
+            points_tables::published_url.eq(published_url),
+        ))
+        .returning(PointsTableRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn points_table(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<PointsTableRow>> {
+    points_tables::table.find(id).select(PointsTableRow::as_select()).first(conn).await.optional()
+}
+
+/// Whether a write failed on the frozen-table trigger.
+pub fn frozen(e: &Error) -> bool {
+    matches!(e, Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) if info.message().starts_with("POINTS_TABLE_FROZEN"))
+}
+
+pub async fn set_criteria(conn: &mut AsyncPgConnection, id: i64, criteria: &Value) -> QueryResult<PointsTableRow> {
+    diesel::update(points_tables::table.find(id))
+        .set(points_tables::criteria.eq(criteria))
+        .returning(PointsTableRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn approve_points_table(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    council_date: NaiveDate,
+    resolution: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<PointsTableRow> {
+    diesel::update(points_tables::table.find(id))
+        .set((
+            points_tables::status.eq("approved"),
+            points_tables::council_date.eq(council_date),
+            points_tables::resolution_number.eq(resolution),
+            points_tables::approved_at.eq(at),
+        ))
+        .returning(PointsTableRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_rounds, check_for_backend(diesel::pg::Pg))]
+pub struct RoundRow {
+    pub id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub school_order: String,
+    pub school_year: i32,
+    pub window_opens_at: DateTime<Utc>,
+    pub window_closes_at: DateTime<Utc>,
+    pub mandatory_born_by: NaiveDate,
+    pub early_born_by: NaiveDate,
+    pub resident_municipalities: Vec<String>,
+    pub points_table_id: i64,
+    pub time_models: Value,
+    pub default_time_model: String,
+    pub min_pupils_per_time_model: i32,
+    pub redistribute_beyond_preferences: bool,
+    pub provisional_due_on: NaiveDate,
+    pub final_due_on: NaiveDate,
+    pub waiting_list_closes_at: DateTime<Utc>,
+    pub enrolment_documents_due_on: Option<NaiveDate>,
+    pub draw_seed_hash: Option<String>,
+    pub draw_seed: Option<String>,
+    pub draw_seed_set_at: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub complaint_deadline: Option<DateTime<Utc>>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub posted_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+/// The settable part of a round.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = admission_rounds)]
+pub struct RoundFields {
+    pub window_opens_at: DateTime<Utc>,
+    pub window_closes_at: DateTime<Utc>,
+    pub mandatory_born_by: NaiveDate,
+    pub early_born_by: NaiveDate,
+    pub resident_municipalities: Vec<String>,
+    pub points_table_id: i64,
+    pub time_models: Value,
+    pub default_time_model: String,
+    pub min_pupils_per_time_model: i32,
+    pub redistribute_beyond_preferences: bool,
+    pub provisional_due_on: NaiveDate,
+    pub final_due_on: NaiveDate,
+    pub waiting_list_closes_at: DateTime<Utc>,
+    pub enrolment_documents_due_on: Option<NaiveDate>,
+    pub draw_seed_hash: Option<String>,
+}
+
+pub async fn insert_round(
+    conn: &mut AsyncPgConnection,
+    institution: &str,
+    order: &str,
+    school_year: i32,
+    fields: &RoundFields,
+) -> QueryResult<RoundRow> {
+    diesel::insert_into(admission_rounds::table)
+        .values((
+            admission_rounds::institution_code.eq(institution),
+            admission_rounds::province_code.eq(""),
+            admission_rounds::school_order.eq(order),
+            admission_rounds::school_year.eq(school_year),
+            fields,
+        ))
+        .returning(RoundRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn update_round(conn: &mut AsyncPgConnection, id: i64, fields: &RoundFields) -> QueryResult<RoundRow> {
+    diesel::update(admission_rounds::table.find(id))
+        .set((fields, admission_rounds::version.eq(admission_rounds::version + 1)))
+        .returning(RoundRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The round, locked for this request's transaction when `lock`.
+pub async fn round(conn: &mut AsyncPgConnection, id: i64, lock: bool) -> QueryResult<Option<RoundRow>> {
+    let q = admission_rounds::table.find(id).select(RoundRow::as_select());
+    match lock {
+        true => q.for_update().first(conn).await.optional(),
+        false => q.first(conn).await.optional(),
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_round_sites, check_for_backend(diesel::pg::Pg))]
+pub struct RoundSiteRow {
+    pub round_id: i64,
+    pub site_code: String,
+    pub position: i32,
+    pub places: i32,
+}
+
+/// Sets the round's sites (in order, with places) and caps: sites left out
+/// go, with their street-list lines; the others keep them.
+pub async fn replace_sites(
+    conn: &mut AsyncPgConnection,
+    round: &RoundRow,
+    sites: &[(String, i32)],
+    caps: &[(String, String, i32)],
+) -> QueryResult<()> {
+    let codes: Vec<&str> = sites.iter().map(|(s, _)| s.as_str()).collect();
+    diesel::delete(
+        admission_round_sites::table
+            .filter(admission_round_sites::round_id.eq(round.id))
+            .filter(admission_round_sites::site_code.ne_all(&codes)),
+    )
+    .execute(conn)
+    .await?;
+    for (i, (site, places)) in sites.iter().enumerate() {
+        diesel::insert_into(admission_round_sites::table)
+            .values((
+                admission_round_sites::round_id.eq(round.id),
+                admission_round_sites::site_code.eq(site),
+                admission_round_sites::institution_code.eq(&round.institution_code),
+                admission_round_sites::province_code.eq(""),
+                admission_round_sites::position.eq(i as i32),
+                admission_round_sites::places.eq(places),
+            ))
+            .on_conflict((admission_round_sites::round_id, admission_round_sites::site_code))
+            .do_update()
+            .set((admission_round_sites::position.eq(i as i32), admission_round_sites::places.eq(places)))
+            .execute(conn)
+            .await?;
+    }
+    diesel::delete(admission_time_model_caps::table.filter(admission_time_model_caps::round_id.eq(round.id)))
+        .execute(conn)
+        .await?;
+    let caps: Vec<_> = caps
+        .iter()
+        .map(|(site, model, max)| {
+            (
+                admission_time_model_caps::round_id.eq(round.id),
+                admission_time_model_caps::site_code.eq(site),
+                admission_time_model_caps::model.eq(model),
+                admission_time_model_caps::max_pupils.eq(max),
+                admission_time_model_caps::institution_code.eq(&round.institution_code),
+                admission_time_model_caps::province_code.eq(""),
+            )
+        })
+        .collect();
+    diesel::insert_into(admission_time_model_caps::table).values(caps).execute(conn).await?;
+    Ok(())
+}
+
+pub async fn sites(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<RoundSiteRow>> {
+    admission_round_sites::table
+        .filter(admission_round_sites::round_id.eq(round))
+        .order(admission_round_sites::position)
+        .select(RoundSiteRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn set_places(conn: &mut AsyncPgConnection, round: i64, site: &str, places: i32) -> QueryResult<usize> {
+    diesel::update(admission_round_sites::table.find((round, site)))
+        .set(admission_round_sites::places.eq(places))
+        .execute(conn)
+        .await
+}
+
+/// (site, model, max) of the round's caps.
+pub async fn caps(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<(String, String, i32)>> {
+    admission_time_model_caps::table
+        .filter(admission_time_model_caps::round_id.eq(round))
+        .order((admission_time_model_caps::site_code, admission_time_model_caps::model))
+        .select((
+            admission_time_model_caps::site_code,
+            admission_time_model_caps::model,
+            admission_time_model_caps::max_pupils,
+        ))
+        .load(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_stradario, check_for_backend(diesel::pg::Pg))]
+pub struct StradarioRow {
+    pub street: String,
+    pub from_number: Option<i32>,
+    pub to_number: Option<i32>,
+    pub parity: String,
+    pub site_code: String,
+}
+
+/// Replaces the round's street list.
+pub async fn replace_stradario(
+    conn: &mut AsyncPgConnection,
+    round: &RoundRow,
+    entries: &[(StradarioRow, String)],
+) -> QueryResult<usize> {
+    diesel::delete(admission_stradario::table.filter(admission_stradario::round_id.eq(round.id))).execute(conn).await?;
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|(e, key)| {
+            (
+                admission_stradario::round_id.eq(round.id),
+                admission_stradario::institution_code.eq(&round.institution_code),
+                admission_stradario::province_code.eq(""),
+                admission_stradario::street.eq(&e.street),
+                admission_stradario::street_key.eq(key),
+                admission_stradario::from_number.eq(e.from_number),
+                admission_stradario::to_number.eq(e.to_number),
+                admission_stradario::parity.eq(&e.parity),
+                admission_stradario::site_code.eq(&e.site_code),
+            )
+        })
+        .collect();
+    diesel::insert_into(admission_stradario::table).values(rows).execute(conn).await
+}
+
+pub async fn stradario(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<StradarioRow>> {
+    admission_stradario::table
+        .filter(admission_stradario::round_id.eq(round))
+        .order(admission_stradario::id)
+        .select(StradarioRow::as_select())
+        .load(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_applications, check_for_backend(diesel::pg::Pg))]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub round_id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub external_ref: String,
+    pub public_code: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub tax_code: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub residence_municipality: String,
+    pub street: Option<String>,
+    pub house_number: Option<String>,
+    pub catchment_site: Option<String>,
+    pub catchment_resolution: String,
+    pub catchment_reason: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub site_preferences: Vec<String>,
+    pub time_model_preferences: Vec<String>,
+    pub disability_declared: bool,
+    pub disability_certified_on: Option<NaiveDate>,
+    pub certification_attachment: Option<uuid::Uuid>,
+    pub disability_verified: bool,
+    pub inclusion_assessment: String,
+    pub status: String,
+    pub status_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+/// What registering an application stores.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = admission_applications)]
+pub struct NewApplication {
+    pub round_id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub external_ref: String,
+    pub public_code: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub tax_code: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub residence_municipality: String,
+    pub street: Option<String>,
+    pub house_number: Option<String>,
+    pub catchment_site: Option<String>,
+    pub catchment_resolution: String,
+    pub submitted_at: DateTime<Utc>,
+    pub site_preferences: Vec<String>,
+    pub time_model_preferences: Vec<String>,
+    pub disability_declared: bool,
+    pub disability_certified_on: Option<NaiveDate>,
+}
+
+pub async fn insert_application(conn: &mut AsyncPgConnection, a: &NewApplication) -> QueryResult<ApplicationRow> {
+    diesel::insert_into(admission_applications::table)
+        .values(a)
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn applications(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<ApplicationRow>> {
+    admission_applications::table
+        .filter(admission_applications::round_id.eq(round))
+        .order(admission_applications::id)
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn application(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ApplicationRow>> {
+    admission_applications::table.find(id).select(ApplicationRow::as_select()).first(conn).await.optional()
+}
+
+/// The status of the round's application for this tax code, if any.
+pub async fn status_of_tax_code(
+    conn: &mut AsyncPgConnection,
+    round: i64,
+    tax_code: &str,
+) -> QueryResult<Option<String>> {
+    admission_applications::table
+        .filter(admission_applications::round_id.eq(round))
+        .filter(admission_applications::tax_code.eq(tax_code))
+        .select(admission_applications::status)
+        .first(conn)
+        .await
+        .optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_claims, check_for_backend(diesel::pg::Pg))]
+pub struct ClaimRow {
+    pub application_id: i64,
+    pub criterion: String,
+    pub quantity: i32,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+pub async fn insert_claims(
+    conn: &mut AsyncPgConnection,
+    app: &ApplicationRow,
+    claims: &[(String, i32)],
+) -> QueryResult<usize> {
+    let rows: Vec<_> = claims
+        .iter()
+        .map(|(criterion, quantity)| {
+            (
+                admission_claims::application_id.eq(app.id),
+                admission_claims::criterion.eq(criterion),
+                admission_claims::quantity.eq(quantity),
+                admission_claims::institution_code.eq(&app.institution_code),
+                admission_claims::province_code.eq(""),
+            )
+        })
+        .collect();
+    diesel::insert_into(admission_claims::table).values(rows).execute(conn).await
+}
+
+/// The claims of every application of a round.
+pub async fn claims(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<ClaimRow>> {
+    admission_claims::table
+        .inner_join(admission_applications::table)
+        .filter(admission_applications::round_id.eq(round))
+        .order((admission_claims::application_id, admission_claims::criterion))
+        .select(ClaimRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn set_claim(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    criterion: &str,
+    status: &str,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(admission_claims::table.find((application, criterion)))
+        .set((
+            admission_claims::status.eq(status),
+            admission_claims::reason.eq(reason),
+            admission_claims::checked_at.eq(at),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// The sites of an institution that teach this order.
+pub async fn institution_sites(
+    conn: &mut AsyncPgConnection,
+    institution: &str,
+    order: &str,
+) -> QueryResult<Vec<String>> {
+    use crate::db::schema::sites;
+    sites::table
+        .filter(sites::institution_code.eq(institution))
+        .filter(sites::school_order.eq(order))
+        .order(sites::code)
+        .select(sites::code)
+        .load(conn)
+        .await
+}
+
+pub async fn institution_municipality(conn: &mut AsyncPgConnection, institution: &str) -> QueryResult<Option<String>> {
+    use crate::db::schema::institutions;
+    institutions::table.find(institution).select(institutions::municipality_istat).first(conn).await.optional()
+}
+
+pub async fn set_catchment(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    site: Option<&str>,
+    how: &str,
+    reason: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(admission_applications::table.find(application))
+        .set((
+            admission_applications::catchment_site.eq(site),
+            admission_applications::catchment_resolution.eq(how),
+            admission_applications::catchment_reason.eq(reason),
+        ))
+        .execute(conn)
+        .await
+}

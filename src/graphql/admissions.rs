@@ -1,0 +1,898 @@
+//! Process 3 in GraphQL: points tables, admission rounds, the street list,
+//! applications, and the round's ranking as the engine computes it.
+//! Resolvers check arguments and call `crate::usecases::admissions`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::loaders::SiteKey;
+use super::registry::{id_arg, year_arg, year_of};
+use super::scalars::Date;
+use super::territory::Site;
+use super::{caller, db, loader};
+use crate::authz::{Action, ObjectKind};
+use crate::db::admissions::PointsTableRow;
+use crate::error::AppError;
+use crate::rules::admissions::points::{CriterionKind, Evidence};
+use crate::rules::admissions::round::State;
+use crate::rules::admissions::stradario::Parity;
+use crate::rules::admissions::{Territory, Tier, Via, WaitingGroup};
+use crate::usecases::admissions::{self as uc, RoundView};
+use crate::usecases::clock::Clock;
+
+fn now(ctx: &Context<'_>) -> DateTime<Utc> {
+    ctx.data_unchecked::<Clock>().now()
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum AdmissionOrder {
+    Infanzia,
+    Primaria,
+    SecondariaPrimoGrado,
+}
+
+impl AdmissionOrder {
+    fn stored(self) -> &'static str {
+        match self {
+            AdmissionOrder::Infanzia => "infanzia",
+            AdmissionOrder::Primaria => "primaria",
+            AdmissionOrder::SecondariaPrimoGrado => "secondaria_primo_grado",
+        }
+    }
+
+    fn of(stored: &str) -> AdmissionOrder {
+        match stored {
+            "infanzia" => AdmissionOrder::Infanzia,
+            "primaria" => AdmissionOrder::Primaria,
+            _ => AdmissionOrder::SecondariaPrimoGrado,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "CriterionKind")]
+pub enum CriterionKindGql {
+    Flag,
+    Count,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "CriterionEvidence")]
+pub enum EvidenceGql {
+    SelfDeclaration,
+    Document,
+}
+
+#[derive(InputObject)]
+pub struct PointsCriterionInput {
+    code: String,
+    label: String,
+    kind: CriterionKindGql,
+    /// FLAG: the points (two decimals at most).
+    #[graphql(default)]
+    points: f64,
+    /// COUNT: the points per unit.
+    per_unit: Option<f64>,
+    /// COUNT: the most units that count.
+    max_units: Option<u32>,
+    evidence: EvidenceGql,
+    #[graphql(default)]
+    health_related: bool,
+}
+
+impl From<PointsCriterionInput> for uc::CriterionInput {
+    fn from(c: PointsCriterionInput) -> Self {
+        uc::CriterionInput {
+            code: c.code,
+            label: c.label,
+            kind: match c.kind {
+                CriterionKindGql::Flag => CriterionKind::Flag,
+                CriterionKindGql::Count => CriterionKind::Count,
+            },
+            points: c.points,
+            per_unit: c.per_unit,
+            max_units: c.max_units,
+            evidence: match c.evidence {
+                EvidenceGql::SelfDeclaration => Evidence::SelfDeclaration,
+                EvidenceGql::Document => Evidence::Document,
+            },
+            health_related: c.health_related,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct PointsTableInput {
+    institution: String,
+    order: AdmissionOrder,
+    criteria: Vec<PointsCriterionInput>,
+}
+
+/// A line of a points table.
+#[derive(SimpleObject)]
+pub struct PointsCriterion {
+    code: String,
+    label: String,
+    kind: CriterionKindGql,
+    /// FLAG: the points; COUNT: the points per unit.
+    points: f64,
+    max_units: u32,
+    evidence: EvidenceGql,
+    health_related: bool,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PointsTableStatus {
+    Draft,
+    Approved,
+}
+
+/// A version of an institution's points table for an order.
+pub struct PointsTable(PointsTableRow);
+
+#[Object]
+impl PointsTable {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn institution(&self) -> &str {
+        &self.0.institution_code
+    }
+    async fn order(&self) -> AdmissionOrder {
+        AdmissionOrder::of(&self.0.school_order)
+    }
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn status(&self) -> PointsTableStatus {
+        if self.0.status == "approved" { PointsTableStatus::Approved } else { PointsTableStatus::Draft }
+    }
+    async fn council_date(&self) -> Option<Date> {
+        self.0.council_date.map(Date)
+    }
+    async fn resolution_number(&self) -> Option<&str> {
+        self.0.resolution_number.as_deref()
+    }
+    async fn criteria(&self) -> Vec<PointsCriterion> {
+        uc::table_criteria(&self.0)
+            .into_iter()
+            .map(|c| PointsCriterion {
+                code: c.code,
+                label: c.label,
+                kind: match c.kind {
+                    CriterionKind::Flag => CriterionKindGql::Flag,
+                    CriterionKind::Count => CriterionKindGql::Count,
+                },
+                points: c.points.as_f64(),
+                max_units: c.max_units,
+                evidence: match c.evidence {
+                    Evidence::SelfDeclaration => EvidenceGql::SelfDeclaration,
+                    Evidence::Document => EvidenceGql::Document,
+                },
+                health_related: c.health_related,
+            })
+            .collect()
+    }
+}
+
+#[derive(InputObject)]
+pub struct RoundSiteInput {
+    site: String,
+    places: u32,
+}
+
+#[derive(InputObject)]
+pub struct TimeModelCapInput {
+    site: String,
+    model: String,
+    max: u32,
+}
+
+#[derive(InputObject)]
+pub struct TimeModelInput {
+    code: String,
+    hours: u32,
+}
+
+#[derive(InputObject)]
+pub struct AdmissionRoundInput {
+    institution: String,
+    order: AdmissionOrder,
+    /// "2026/27".
+    school_year: String,
+    window_opens_at: DateTime<Utc>,
+    window_closes_at: DateTime<Utc>,
+    mandatory_born_by: Date,
+    early_born_by: Date,
+    /// ISTAT codes counting as resident; default the institution's municipality.
+    resident_municipalities: Option<Vec<String>>,
+    /// In the round's site order, which redistribution follows.
+    sites: Vec<RoundSiteInput>,
+    #[graphql(default)]
+    time_model_caps: Vec<TimeModelCapInput>,
+    points_table_id: ID,
+    /// In the configured order.
+    time_models: Vec<TimeModelInput>,
+    default_time_model: String,
+    /// Default: 15 in primaria, 18 otherwise (RT preamble).
+    min_pupils_per_time_model: Option<u32>,
+    #[graphql(default = true)]
+    redistribute_beyond_preferences: bool,
+    /// Default: the window's close + 30 days (RG 6).
+    provisional_due_on: Option<Date>,
+    final_due_on: Date,
+    waiting_list_closes_at: DateTime<Utc>,
+    enrolment_documents_due_on: Option<Date>,
+    /// SHA-256 (lowercase hex) of the draw seed, published as a commitment.
+    draw_seed_hash: Option<String>,
+}
+
+impl AdmissionRoundInput {
+    fn into_uc(self) -> Result<uc::RoundInput, AppError> {
+        Ok(uc::RoundInput {
+            institution: self.institution.trim().to_ascii_uppercase(),
+            order: self.order.stored().to_owned(),
+            school_year: year_arg("input.schoolYear", &self.school_year)?.stored(),
+            window_opens_at: self.window_opens_at,
+            window_closes_at: self.window_closes_at,
+            mandatory_born_by: self.mandatory_born_by.0,
+            early_born_by: self.early_born_by.0,
+            resident_municipalities: self.resident_municipalities,
+            sites: self.sites.into_iter().map(|s| (s.site.trim().to_ascii_uppercase(), s.places)).collect(),
+            caps: self
+                .time_model_caps
+                .into_iter()
+                .map(|c| (c.site.trim().to_ascii_uppercase(), c.model, c.max))
+                .collect(),
+            points_table_id: id_arg("input.pointsTableId", &self.points_table_id)?,
+            time_models: self
+                .time_models
+                .into_iter()
+                .map(|m| uc::TimeModelInput { code: m.code, hours: m.hours })
+                .collect(),
+            default_time_model: self.default_time_model,
+            min_pupils_per_time_model: self.min_pupils_per_time_model,
+            redistribute_beyond_preferences: self.redistribute_beyond_preferences,
+            provisional_due_on: self.provisional_due_on.map(|d| d.0),
+            final_due_on: self.final_due_on.0,
+            waiting_list_closes_at: self.waiting_list_closes_at,
+            enrolment_documents_due_on: self.enrolment_documents_due_on.map(|d| d.0),
+            draw_seed_hash: self.draw_seed_hash,
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "StreetParity")]
+pub enum ParityGql {
+    All,
+    Odd,
+    Even,
+}
+
+#[derive(InputObject)]
+pub struct StradarioEntryInput {
+    street: String,
+    from: Option<u32>,
+    to: Option<u32>,
+    #[graphql(default_with = "ParityGql::All")]
+    parity: ParityGql,
+    site: String,
+}
+
+#[derive(InputObject)]
+pub struct ChildInput {
+    first_name: String,
+    last_name: String,
+    tax_code: String,
+    birth_date: Date,
+    /// F or M.
+    sex: String,
+}
+
+#[derive(InputObject)]
+pub struct ResidenceInput {
+    /// ISTAT code.
+    municipality: String,
+    street: Option<String>,
+    house_number: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DisabilityInput {
+    #[graphql(default)]
+    declared: bool,
+    certified_on: Option<Date>,
+}
+
+#[derive(InputObject)]
+pub struct ClaimInput {
+    criterion: String,
+    #[graphql(default = 1)]
+    quantity: u32,
+}
+
+#[derive(InputObject)]
+pub struct ApplicationInput {
+    round_id: ID,
+    /// The portal's application number, or the protocol of a late paper one.
+    external_ref: String,
+    submitted_at: DateTime<Utc>,
+    child: ChildInput,
+    residence: ResidenceInput,
+    /// Site codes, first the requested one.
+    site_preferences: Vec<String>,
+    time_model_preferences: Vec<String>,
+    disability: Option<DisabilityInput>,
+    #[graphql(default)]
+    claims: Vec<ClaimInput>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "AdmissionTier")]
+pub enum TierGql {
+    T1Disability,
+    T2Catchment,
+    T3Municipality,
+    T4Other,
+}
+
+impl From<Tier> for TierGql {
+    fn from(t: Tier) -> Self {
+        match t {
+            Tier::T1Disability => TierGql::T1Disability,
+            Tier::T2Catchment => TierGql::T2Catchment,
+            Tier::T3Municipality => TierGql::T3Municipality,
+            Tier::T4Other => TierGql::T4Other,
+        }
+    }
+}
+
+/// An application just registered, with what the engine derives now.
+#[derive(SimpleObject)]
+pub struct RegisteredApplication {
+    id: ID,
+    public_code: String,
+    points: f64,
+    tier: TierGql,
+    late: bool,
+    early: bool,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RoundState {
+    Draft,
+    Open,
+    Closed,
+    Provisional,
+    Final,
+    Ended,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RankingStage {
+    Provisional,
+    Final,
+    /// The engine over the round's data as they stand now.
+    Current,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum OutcomeKind {
+    Admitted,
+    Waiting,
+    Removed,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "AdmissionVia")]
+pub enum ViaGql {
+    Ranking,
+    Redistribution,
+    WaitingList,
+}
+
+/// Where an application stands.
+#[derive(SimpleObject)]
+pub struct AdmissionOutcome {
+    kind: OutcomeKind,
+    site: Option<String>,
+    time_model: Option<String>,
+    /// Which of the family's preferences; null: assigned d'ufficio.
+    time_model_preference_rank: Option<u32>,
+    via: Option<ViaGql>,
+}
+
+/// An application, in the round's current outcome.
+pub struct AdmissionApplication {
+    view: Arc<RoundView>,
+    id: i64,
+}
+
+impl AdmissionApplication {
+    fn row(&self) -> &crate::db::admissions::ApplicationRow {
+        &self.view.applications[&self.id]
+    }
+}
+
+#[Object]
+impl AdmissionApplication {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    async fn external_ref(&self) -> &str {
+        &self.row().external_ref
+    }
+    async fn public_code(&self) -> &str {
+        &self.row().public_code
+    }
+    async fn points(&self) -> f64 {
+        self.view.points[&self.id].as_f64()
+    }
+    /// The tier at the requested site.
+    async fn tier(&self) -> TierGql {
+        let applicant = self.view.applicants().into_iter().find(|a| a.id == self.id).expect("in the view");
+        let p = crate::rules::admissions::Prepared::new(&self.view.config, std::slice::from_ref(&applicant));
+        p.key(&applicant, &applicant.site_preferences[0]).tier().into()
+    }
+    async fn late(&self) -> bool {
+        self.row().submitted_at > self.view.round.window_closes_at
+    }
+    async fn early(&self) -> bool {
+        self.row().birth_date > self.view.round.mandatory_born_by
+    }
+    async fn outcome(&self) -> AdmissionOutcome {
+        outcome_of(&self.view, self.id)
+    }
+    async fn waiting_position(&self) -> Option<u32> {
+        self.view.outcome.waiting.iter().find(|w| w.id == self.id).map(|w| w.position)
+    }
+}
+
+fn outcome_of(view: &RoundView, id: i64) -> AdmissionOutcome {
+    if let Some(a) = view.outcome.admitted.get(&id) {
+        return AdmissionOutcome {
+            kind: OutcomeKind::Admitted,
+            site: Some(a.site.clone()),
+            time_model: Some(a.time_model.clone()),
+            time_model_preference_rank: a.time_model_preference_rank,
+            via: Some(match a.via {
+                Via::Ranking => ViaGql::Ranking,
+                Via::Redistribution => ViaGql::Redistribution,
+                Via::WaitingList => ViaGql::WaitingList,
+            }),
+        };
+    }
+    let waiting = view.outcome.waiting.iter().any(|w| w.id == id);
+    AdmissionOutcome {
+        kind: if waiting { OutcomeKind::Waiting } else { OutcomeKind::Removed },
+        site: None,
+        time_model: None,
+        time_model_preference_rank: None,
+        via: None,
+    }
+}
+
+/// A site of a round.
+pub struct AdmissionRoundSite {
+    view: Arc<RoundView>,
+    index: usize,
+}
+
+#[Object]
+impl AdmissionRoundSite {
+    async fn site(&self, ctx: &Context<'_>) -> Result<Site> {
+        let code = self.view.sites[self.index].site_code.clone();
+        Ok(Site(loader(ctx).load_one(SiteKey(code)).await?.ok_or(AppError::NotFound)?))
+    }
+    async fn places(&self) -> i32 {
+        self.view.sites[self.index].places
+    }
+    async fn admitted_count(&self) -> u32 {
+        let code = &self.view.sites[self.index].site_code;
+        self.view.outcome.admitted.values().filter(|a| &a.site == code).count() as u32
+    }
+    async fn free_places(&self) -> u32 {
+        let code = &self.view.sites[self.index].site_code;
+        self.view.outcome.residual.iter().find(|(s, _)| s == code).map_or(0, |(_, n)| *n)
+    }
+}
+
+/// A row of a site's ranking.
+pub struct RankingRow {
+    view: Arc<RoundView>,
+    row: crate::rules::admissions::RankRow,
+}
+
+#[Object]
+impl RankingRow {
+    async fn position(&self) -> u32 {
+        self.row.position
+    }
+    async fn tier(&self) -> TierGql {
+        self.row.tier.into()
+    }
+    /// A (catchment of the site), B (other residents), C (non-residents).
+    async fn territorial_group(&self) -> &'static str {
+        self.row.territory.group()
+    }
+    async fn points(&self) -> f64 {
+        self.row.points.as_f64()
+    }
+    /// Ordered by a tie-break (age, then the draw).
+    async fn tie(&self) -> bool {
+        self.row.tie
+    }
+    async fn application(&self) -> AdmissionApplication {
+        AdmissionApplication { view: self.view.clone(), id: self.row.id }
+    }
+    async fn outcome(&self) -> AdmissionOutcome {
+        outcome_of(&self.view, self.row.id)
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum WaitingGroupGql {
+    W1,
+    W2,
+    W3,
+    W4,
+}
+
+/// A place on the waiting list.
+pub struct WaitingRow {
+    view: Arc<RoundView>,
+    row: crate::rules::admissions::WaitingRow,
+}
+
+#[Object]
+impl WaitingRow {
+    async fn position(&self) -> u32 {
+        self.row.position
+    }
+    async fn group(&self) -> WaitingGroupGql {
+        match self.row.group {
+            WaitingGroup::W1 => WaitingGroupGql::W1,
+            WaitingGroup::W2 => WaitingGroupGql::W2,
+            WaitingGroup::W3 => WaitingGroupGql::W3,
+            WaitingGroup::W4 => WaitingGroupGql::W4,
+        }
+    }
+    async fn application(&self) -> AdmissionApplication {
+        AdmissionApplication { view: self.view.clone(), id: self.row.id }
+    }
+}
+
+/// A time model at a site after class formation.
+#[derive(SimpleObject)]
+pub struct TimeModelOutcome {
+    site: String,
+    model: String,
+    activated: bool,
+    pupils: u32,
+}
+
+/// The last admitted key at a site.
+#[derive(SimpleObject)]
+pub struct AdmissionCutoff {
+    site: String,
+    tier: TierGql,
+    territorial_group: String,
+    points: f64,
+    tie: bool,
+}
+
+/// A time model a round offers.
+#[derive(SimpleObject)]
+pub struct TimeModel {
+    code: String,
+    hours: u32,
+}
+
+/// An admission round with its current outcome.
+pub struct AdmissionRound(Arc<RoundView>);
+
+#[Object]
+impl AdmissionRound {
+    async fn id(&self) -> ID {
+        ID(self.0.round.id.to_string())
+    }
+    async fn institution(&self) -> &str {
+        &self.0.round.institution_code
+    }
+    async fn order(&self) -> AdmissionOrder {
+        AdmissionOrder::of(&self.0.round.school_order)
+    }
+    async fn school_year(&self) -> String {
+        year_of(self.0.round.school_year)
+    }
+    async fn state(&self) -> RoundState {
+        match self.0.state {
+            State::Draft => RoundState::Draft,
+            State::Open => RoundState::Open,
+            State::Closed => RoundState::Closed,
+            State::Provisional => RoundState::Provisional,
+            State::Final => RoundState::Final,
+            State::Ended => RoundState::Ended,
+        }
+    }
+    async fn window_opens_at(&self) -> DateTime<Utc> {
+        self.0.round.window_opens_at
+    }
+    async fn window_closes_at(&self) -> DateTime<Utc> {
+        self.0.round.window_closes_at
+    }
+    /// SHA-256 of the draw seed, published when the window opens.
+    async fn draw_seed_commitment(&self) -> Option<&str> {
+        self.0.commitment.as_deref()
+    }
+    async fn time_models(&self) -> Vec<TimeModel> {
+        self.0
+            .round
+            .time_models
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| TimeModel {
+                code: m["code"].as_str().unwrap_or_default().to_owned(),
+                hours: m["hours"].as_u64().unwrap_or_default() as u32,
+            })
+            .collect()
+    }
+    async fn default_time_model(&self) -> &str {
+        &self.0.round.default_time_model
+    }
+    async fn min_pupils_per_time_model(&self) -> i32 {
+        self.0.round.min_pupils_per_time_model
+    }
+    async fn provisional_due_on(&self) -> Date {
+        Date(self.0.round.provisional_due_on)
+    }
+    async fn final_due_on(&self) -> Date {
+        Date(self.0.round.final_due_on)
+    }
+    async fn complaint_deadline(&self) -> Option<DateTime<Utc>> {
+        self.0.round.complaint_deadline
+    }
+    async fn posted_until(&self) -> Option<DateTime<Utc>> {
+        self.0.round.posted_until
+    }
+    async fn sites(&self) -> Vec<AdmissionRoundSite> {
+        (0..self.0.sites.len()).map(|index| AdmissionRoundSite { view: self.0.clone(), index }).collect()
+    }
+    /// The ranking of each site, or of one. CURRENT is the engine over the
+    /// data as they stand; PROVISIONAL and FINAL are what was published.
+    async fn ranking(&self, stage: RankingStage, site: Option<String>) -> Result<Vec<RankingRow>> {
+        match stage {
+            RankingStage::Current => {}
+            RankingStage::Provisional => {
+                return Err(AppError::rule("RANKING_NOT_PUBLISHED", "no provisional ranking was published yet").into());
+            }
+            RankingStage::Final => {
+                return Err(AppError::rule("RANKING_NOT_FINAL", "the final ranking was not approved yet").into());
+            }
+        }
+        let site = site.map(|s| s.trim().to_ascii_uppercase());
+        if let Some(s) = &site
+            && !self.0.sites.iter().any(|x| &x.site_code == s)
+        {
+            return Err(AppError::bad_input("site", "not a site of the round").into());
+        }
+        Ok(self
+            .0
+            .outcome
+            .rankings
+            .iter()
+            .filter(|r| site.as_ref().is_none_or(|s| &r.site == s))
+            .flat_map(|r| r.rows.iter().cloned())
+            .map(|row| RankingRow { view: self.0.clone(), row })
+            .collect())
+    }
+    async fn waiting_list(&self) -> Vec<WaitingRow> {
+        self.0.outcome.waiting.iter().cloned().map(|row| WaitingRow { view: self.0.clone(), row }).collect()
+    }
+    async fn time_model_outcome(&self) -> Vec<TimeModelOutcome> {
+        self.0
+            .outcome
+            .time_models
+            .iter()
+            .map(|t| TimeModelOutcome {
+                site: t.site.clone(),
+                model: t.model.clone(),
+                activated: t.activated,
+                pupils: t.pupils,
+            })
+            .collect()
+    }
+    /// Per site, the last admitted key: families compare their own with it.
+    async fn cutoffs(&self) -> Vec<AdmissionCutoff> {
+        self.0
+            .outcome
+            .cutoffs
+            .iter()
+            .map(|c| AdmissionCutoff {
+                site: c.site.clone(),
+                tier: c.tier.into(),
+                territorial_group: match c.group {
+                    Territory::Catchment => "A",
+                    Territory::Municipality => "B",
+                    Territory::Other => "C",
+                }
+                .into(),
+                points: c.points.as_f64(),
+                tie: c.tie,
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+pub struct AdmissionsQuery;
+
+#[Object]
+impl AdmissionsQuery {
+    /// A round of the caller's institution (school, head teacher) or
+    /// province (office); out of scope is not found.
+    async fn admission_round(&self, ctx: &Context<'_>, id: ID) -> Result<AdmissionRound> {
+        caller(ctx, ObjectKind::AdmissionRound, Action::Read)?;
+        caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
+        let view = uc::round_view(db(ctx), now(ctx), id_arg("id", &id)?).await?;
+        Ok(AdmissionRound(Arc::new(view)))
+    }
+
+    async fn admission_application(&self, ctx: &Context<'_>, id: ID) -> Result<AdmissionApplication> {
+        caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
+        let (id, view) = uc::application_view(db(ctx), now(ctx), id_arg("id", &id)?).await?;
+        Ok(AdmissionApplication { view: Arc::new(view), id })
+    }
+}
+
+#[derive(Default)]
+pub struct AdmissionsMutation;
+
+#[Object]
+impl AdmissionsMutation {
+    /// A new draft version of the institution's points table for an order.
+    async fn create_points_table(&self, ctx: &Context<'_>, input: PointsTableInput) -> Result<PointsTable> {
+        let c = caller(ctx, ObjectKind::PointsTable, Action::Write)?;
+        let criteria = input.criteria.into_iter().map(Into::into).collect();
+        let institution = input.institution.trim().to_ascii_uppercase();
+        Ok(PointsTable(uc::create_points_table(db(ctx), &c, institution, input.order.stored().into(), criteria).await?))
+    }
+
+    /// Changes a draft; an approved table answers POINTS_TABLE_FROZEN.
+    async fn update_points_table(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        criteria: Vec<PointsCriterionInput>,
+    ) -> Result<PointsTable> {
+        let c = caller(ctx, ObjectKind::PointsTable, Action::Write)?;
+        let criteria = criteria.into_iter().map(Into::into).collect();
+        Ok(PointsTable(uc::update_points_table(db(ctx), &c, id_arg("id", &id)?, criteria).await?))
+    }
+
+    /// The council's approval (head teacher): the table never changes again.
+    async fn approve_points_table(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        council_date: Date,
+        resolution_number: String,
+    ) -> Result<PointsTable> {
+        let c = caller(ctx, ObjectKind::AdmissionDecision, Action::Write)?;
+        let row =
+            uc::approve_points_table(db(ctx), &c, now(ctx), id_arg("id", &id)?, council_date.0, resolution_number)
+                .await?;
+        Ok(PointsTable(row))
+    }
+
+    async fn create_admission_round(&self, ctx: &Context<'_>, input: AdmissionRoundInput) -> Result<AdmissionRound> {
+        let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
+        let round = uc::create_round(db(ctx), &c, input.into_uc()?).await?;
+        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), round.id).await?)))
+    }
+
+    /// After the window opens only places, due dates and the draw seed's
+    /// commitment change (ROUND_FROZEN).
+    async fn update_admission_round(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: AdmissionRoundInput,
+    ) -> Result<AdmissionRound> {
+        let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
+        let round = uc::update_round(db(ctx), &c, now(ctx), id_arg("id", &id)?, input.into_uc()?).await?;
+        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), round.id).await?)))
+    }
+
+    async fn set_site_places(
+        &self,
+        ctx: &Context<'_>,
+        round_id: ID,
+        site: String,
+        places: u32,
+    ) -> Result<AdmissionRound> {
+        let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
+        let id = id_arg("roundId", &round_id)?;
+        uc::set_site_places(db(ctx), &c, id, site.trim().to_ascii_uppercase(), places).await?;
+        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
+    }
+
+    /// Replaces the round's street list, all or nothing; overlapping ranges
+    /// answer STRADARIO_OVERLAP with the lines. Returns how many entries.
+    async fn import_stradario(
+        &self,
+        ctx: &Context<'_>,
+        round_id: ID,
+        entries: Vec<StradarioEntryInput>,
+    ) -> Result<i32> {
+        let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
+        let entries = entries
+            .into_iter()
+            .map(|e| uc::StradarioInput {
+                street: e.street,
+                from: e.from,
+                to: e.to,
+                parity: match e.parity {
+                    ParityGql::All => Parity::All,
+                    ParityGql::Odd => Parity::Odd,
+                    ParityGql::Even => Parity::Even,
+                },
+                site: e.site.trim().to_ascii_uppercase(),
+            })
+            .collect();
+        Ok(uc::import_stradario(db(ctx), &c, id_arg("roundId", &round_id)?, entries).await? as i32)
+    }
+
+    /// Registers an application from the national portal.
+    async fn register_application(&self, ctx: &Context<'_>, input: ApplicationInput) -> Result<RegisteredApplication> {
+        let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
+        let disability = input.disability.unwrap_or(DisabilityInput { declared: false, certified_on: None });
+        let upper = |v: Vec<String>| v.into_iter().map(|s| s.trim().to_ascii_uppercase()).collect();
+        let registered = uc::register_application(
+            db(ctx),
+            &c,
+            now(ctx),
+            uc::ApplicationInput {
+                round_id: id_arg("input.roundId", &input.round_id)?,
+                external_ref: input.external_ref,
+                submitted_at: input.submitted_at,
+                first_name: input.child.first_name,
+                last_name: input.child.last_name,
+                tax_code: input.child.tax_code,
+                birth_date: input.child.birth_date.0,
+                sex: input.child.sex,
+                municipality: input.residence.municipality.trim().to_owned(),
+                street: input.residence.street,
+                house_number: input.residence.house_number,
+                site_preferences: upper(input.site_preferences),
+                time_model_preferences: input.time_model_preferences.into_iter().map(|m| m.trim().to_owned()).collect(),
+                disability_declared: disability.declared,
+                disability_certified_on: disability.certified_on.map(|d| d.0),
+                claims: input.claims.into_iter().map(|k| (k.criterion, k.quantity)).collect(),
+            },
+        )
+        .await?;
+        Ok(RegisteredApplication {
+            id: ID(registered.row.id.to_string()),
+            public_code: registered.row.public_code,
+            points: registered.points.as_f64(),
+            tier: registered.tier.into(),
+            late: registered.late,
+            early: registered.early,
+        })
+    }
+
+    /// Fixes the domain clock (provincial role, on a demo server started
+    /// with `--test-clock`); FORBIDDEN otherwise. Sessions keep real time.
+    async fn set_test_clock(&self, ctx: &Context<'_>, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+        let s = super::subject(ctx)?;
+        if s.membership.role != crate::auth::Role::Provincial {
+            return Err(AppError::Forbidden.into());
+        }
+        Ok(ctx.data_unchecked::<Clock>().set(now)?)
+    }
+}

@@ -1,0 +1,904 @@
+//! Process 3's use cases (seed 002): points tables, rounds, the street
+//! list, applications, and the round as the engine sees it now. Each runs
+//! in the request's transaction under row security, checks the spec's rules
+//! (answering their codes), and records the audit trail; the ranking itself
+//! is computed by the pure engine (`rules::admissions`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
+
+use crate::authz::Caller;
+use crate::db::RequestDb;
+use crate::db::admissions::{self as q, ApplicationRow, PointsTableRow, RoundFields, RoundRow, StradarioRow};
+use crate::db::audit::{self, Event};
+use crate::error::{AppError, AppResult};
+use crate::rules::admissions::points::{self, Claim, ClaimStatus, Criterion, CriterionKind, Evidence, Points};
+use crate::rules::admissions::round::{self as rround, State, Timeline};
+use crate::rules::admissions::stradario::{self, Entry, Parity};
+use crate::rules::admissions::time_models::MAX_NON_DEFAULT_MODELS;
+use crate::rules::admissions::{
+    self as engine, Applicant, Assessment, Outcome, RoundConfig, SiteConfig, Status, seed_commitment,
+};
+use crate::rules::tax_code;
+
+fn bad(field: &str, reason: impl Into<String>) -> AppError {
+    AppError::bad_input(field, reason)
+}
+
+/// The orders a round can be for, as stored.
+pub const ORDERS: [&str; 3] = ["infanzia", "primaria", "secondaria_primo_grado"];
+
+fn event(
+    action: &'static str,
+    kind: &'static str,
+    id: i64,
+    institution: &str,
+    province: &str,
+    current: Value,
+) -> Event {
+    Event {
+        action,
+        object_kind: kind,
+        object_id: Some(id.to_string()),
+        province: Some(province.to_owned()),
+        institution: Some(institution.to_owned()),
+        current: Some(current),
+        ..Event::default()
+    }
+}
+
+/// The caller's own institution: rounds belong to schools, and a school
+/// (or its head teacher) acts only for its own.
+fn own_institution(caller: &Caller, institution: &str) -> AppResult<()> {
+    match caller.school.as_deref() {
+        Some(s) if s == institution => Ok(()),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+// Points tables.
+
+/// A criterion as entered.
+#[derive(Debug, Clone)]
+pub struct CriterionInput {
+    pub code: String,
+    pub label: String,
+    pub kind: CriterionKind,
+    pub points: f64,
+    pub per_unit: Option<f64>,
+    pub max_units: Option<u32>,
+    pub evidence: Evidence,
+    pub health_related: bool,
+}
+
+fn criteria(input: &[CriterionInput]) -> AppResult<Vec<Criterion>> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(input.len());
+    for (i, c) in input.iter().enumerate() {
+        let field = |f: &str| format!("criteria[{i}].{f}");
+        let code = c.code.trim();
+        if code.is_empty()
+            || code.len() > 40
+            || !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        {
+            return Err(bad(&field("code"), "1 to 40 letters, digits, '-' or '_'"));
+        }
+        if !seen.insert(code.to_owned()) {
+            return Err(bad(&field("code"), format!("{code} appears twice")));
+        }
+        if c.label.trim().is_empty() || c.label.len() > 300 {
+            return Err(bad(&field("label"), "1 to 300 characters"));
+        }
+        let value = match c.kind {
+            CriterionKind::Flag => c.points,
+            CriterionKind::Count => c.per_unit.unwrap_or(c.points),
+        };
+        let points = Points::from_decimal(value)
+            .filter(|p| p.0 >= 0 && p.0 <= 100_000)
+            .ok_or_else(|| bad(&field("points"), "a number from 0 to 1000 with at most two decimals"))?;
+        let max_units = match c.kind {
+            CriterionKind::Flag => 1,
+            CriterionKind::Count => c
+                .max_units
+                .filter(|m| (1..=20).contains(m))
+                .ok_or_else(|| bad(&field("maxUnits"), "a COUNT criterion needs 1 to 20 units"))?,
+        };
+        out.push(Criterion {
+            code: code.to_owned(),
+            label: c.label.trim().to_owned(),
+            kind: c.kind,
+            points,
+            max_units,
+            evidence: c.evidence,
+            health_related: c.health_related,
+        });
+    }
+    if out.is_empty() {
+        return Err(bad("criteria", "a points table needs at least one criterion"));
+    }
+    Ok(out)
+}
+
+pub fn table_criteria(row: &PointsTableRow) -> Vec<Criterion> {
+    serde_json::from_value(row.criteria.clone()).unwrap_or_default()
+}
+
+pub async fn create_points_table(
+    db: &RequestDb,
+    caller: &Caller,
+    institution: String,
+    order: String,
+    input: Vec<CriterionInput>,
+) -> AppResult<PointsTableRow> {
+    own_institution(caller, &institution)?;
+    if !ORDERS.contains(&order.as_str()) {
+        return Err(bad("input.order", "INFANZIA, PRIMARIA or SECONDARIA_PRIMO_GRADO"));
+    }
+    let criteria = serde_json::to_value(criteria(&input)?).map_err(AppError::internal)?;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let row = q::insert_points_table(c, &institution, &order, &criteria, None).await?;
+            let current = json!({ "order": row.school_order, "version": row.version, "criteria": row.criteria });
+            let e = event("create", "points_table", row.id, &row.institution_code, &row.province_code, current);
+            audit::record(c, vec![e]).await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+fn frozen() -> AppError {
+    AppError::rule("POINTS_TABLE_FROZEN", "an approved points table never changes: create a new version")
+}
+
+pub async fn update_points_table(
+    db: &RequestDb,
+    caller: &Caller,
+    id: i64,
+    input: Vec<CriterionInput>,
+) -> AppResult<PointsTableRow> {
+    let caller = caller.clone();
+    let criteria = serde_json::to_value(criteria(&input)?).map_err(AppError::internal)?;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let old = q::points_table(c, id).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &old.institution_code)?;
+            if old.status == "approved" {
+                return Err(frozen());
+            }
+            let row =
+                q::set_criteria(c, id, &criteria).await.map_err(|e| if q::frozen(&e) { frozen() } else { e.into() })?;
+            let e = event(
+                "update",
+                "points_table",
+                id,
+                &row.institution_code,
+                &row.province_code,
+                json!({ "criteria": row.criteria }),
+            );
+            audit::record(c, vec![Event { previous: Some(json!({ "criteria": old.criteria })), ..e }]).await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+pub async fn approve_points_table(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: i64,
+    council_date: NaiveDate,
+    resolution: String,
+) -> AppResult<PointsTableRow> {
+    let caller = caller.clone();
+    let resolution = resolution.trim().to_owned();
+    if resolution.is_empty() || resolution.len() > 50 {
+        return Err(bad("resolutionNumber", "1 to 50 characters"));
+    }
+    if council_date > now.date_naive() {
+        return Err(bad("councilDate", "cannot be in the future"));
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let old = q::points_table(c, id).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &old.institution_code)?;
+            if old.status == "approved" {
+                return Err(frozen());
+            }
+            let row = q::approve_points_table(c, id, council_date, &resolution, now).await?;
+            let current = json!({ "status": "approved", "councilDate": council_date, "resolutionNumber": resolution });
+            audit::record(
+                c,
+                vec![event("approve", "points_table", id, &row.institution_code, &row.province_code, current)],
+            )
+            .await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+// Rounds.
+
+#[derive(Debug, Clone)]
+pub struct TimeModelInput {
+    pub code: String,
+    pub hours: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoundInput {
+    pub institution: String,
+    pub order: String,
+    pub school_year: i32,
+    pub window_opens_at: DateTime<Utc>,
+    pub window_closes_at: DateTime<Utc>,
+    pub mandatory_born_by: NaiveDate,
+    pub early_born_by: NaiveDate,
+    pub resident_municipalities: Option<Vec<String>>,
+    pub sites: Vec<(String, u32)>,
+    pub caps: Vec<(String, String, u32)>,
+    pub points_table_id: i64,
+    pub time_models: Vec<TimeModelInput>,
+    pub default_time_model: String,
+    pub min_pupils_per_time_model: Option<u32>,
+    pub redistribute_beyond_preferences: bool,
+    pub provisional_due_on: Option<NaiveDate>,
+    pub final_due_on: NaiveDate,
+    pub waiting_list_closes_at: DateTime<Utc>,
+    pub enrolment_documents_due_on: Option<NaiveDate>,
+    pub draw_seed_hash: Option<String>,
+}
+
+/// The checks of a round's configuration that need no database.
+fn round_fields(input: &RoundInput) -> AppResult<RoundFields> {
+    if input.window_closes_at <= input.window_opens_at {
+        return Err(bad("input.windowClosesAt", "must come after windowOpensAt"));
+    }
+    if input.early_born_by < input.mandatory_born_by {
+        return Err(bad("input.earlyBornBy", "cannot be before mandatoryBornBy"));
+    }
+    if input.waiting_list_closes_at <= input.window_closes_at {
+        return Err(bad("input.waitingListClosesAt", "must come after the window closes"));
+    }
+    let mut codes = BTreeSet::new();
+    for (i, m) in input.time_models.iter().enumerate() {
+        let code = m.code.trim();
+        if code.is_empty() || code.len() > 10 || !codes.insert(code.to_owned()) {
+            return Err(bad(&format!("input.timeModels[{i}].code"), "a short code, once (e.g. 27H)"));
+        }
+        if !(10..=50).contains(&m.hours) {
+            return Err(bad(&format!("input.timeModels[{i}].hours"), "10 to 50 weekly hours"));
+        }
+    }
+    if codes.is_empty() || codes.len() > MAX_NON_DEFAULT_MODELS + 1 {
+        return Err(bad("input.timeModels", format!("1 to {} time models", MAX_NON_DEFAULT_MODELS + 1)));
+    }
+    if !codes.contains(input.default_time_model.trim()) {
+        return Err(bad("input.defaultTimeModel", "must be one of the round's time models"));
+    }
+    let min = input.min_pupils_per_time_model.unwrap_or_else(|| rround::default_min_pupils(&input.order));
+    if !(1..=40).contains(&min) {
+        return Err(bad("input.minPupilsPerTimeModel", "1 to 40"));
+    }
+    if let Some(h) = &input.draw_seed_hash
+        && !(h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
+    {
+        return Err(bad("input.drawSeedHash", "the lowercase hex SHA-256 of the seed (64 characters)"));
+    }
+    let closes = input.window_closes_at.date_naive();
+    let provisional_due_on = input.provisional_due_on.unwrap_or(closes + chrono::Duration::days(30));
+    if provisional_due_on < closes || input.final_due_on < provisional_due_on {
+        return Err(bad("input.finalDueOn", "due dates come after the window, the final after the provisional"));
+    }
+    Ok(RoundFields {
+        window_opens_at: input.window_opens_at,
+        window_closes_at: input.window_closes_at,
+        mandatory_born_by: input.mandatory_born_by,
+        early_born_by: input.early_born_by,
+        resident_municipalities: Vec::new(),
+        points_table_id: input.points_table_id,
+        time_models: json!(
+            input.time_models.iter().map(|m| json!({ "code": m.code.trim(), "hours": m.hours })).collect::<Vec<_>>()
+        ),
+        default_time_model: input.default_time_model.trim().to_owned(),
+        min_pupils_per_time_model: min as i32,
+        redistribute_beyond_preferences: input.redistribute_beyond_preferences,
+        provisional_due_on,
+        final_due_on: input.final_due_on,
+        waiting_list_closes_at: input.waiting_list_closes_at,
+        enrolment_documents_due_on: input.enrolment_documents_due_on,
+        draw_seed_hash: input.draw_seed_hash.clone(),
+    })
+}
+
+/// The checks that read the territory and the points table.
+async fn check_round(
+    c: &mut diesel_async::AsyncPgConnection,
+    institution: &str,
+    order: &str,
+    fields: &mut RoundFields,
+    input: &RoundInput,
+) -> AppResult<()> {
+    let table =
+        q::points_table(c, fields.points_table_id).await?.ok_or_else(|| bad("input.pointsTableId", "not found"))?;
+    if table.institution_code != institution || table.school_order != order {
+        return Err(bad("input.pointsTableId", "a table of the same institution and order"));
+    }
+    if table.status != "approved" {
+        return Err(AppError::rule("POINTS_TABLE_NOT_APPROVED", "the round needs a points table the council approved"));
+    }
+    let own = q::institution_sites(c, institution, order).await?;
+    let mut seen = BTreeSet::new();
+    for (i, (site, places)) in input.sites.iter().enumerate() {
+        if !own.contains(site) || !seen.insert(site.clone()) {
+            return Err(bad(
+                &format!("input.sites[{i}].site"),
+                format!("{site} is not a {order} site of {institution}, or is repeated"),
+            ));
+        }
+        if *places > 1000 {
+            return Err(bad(&format!("input.sites[{i}].places"), "0 to 1000"));
+        }
+    }
+    if seen.is_empty() {
+        return Err(bad("input.sites", "a round needs at least one site"));
+    }
+    let models: Vec<String> = input.time_models.iter().map(|m| m.code.trim().to_owned()).collect();
+    for (i, (site, model, _)) in input.caps.iter().enumerate() {
+        if !seen.contains(site) || !models.contains(model) || *model == fields.default_time_model {
+            return Err(bad(
+                &format!("input.timeModelCaps[{i}]"),
+                "a site of the round and a model other than the default",
+            ));
+        }
+    }
+    let municipality = q::institution_municipality(c, institution).await?.ok_or(AppError::NotFound)?;
+    fields.resident_municipalities =
+        input.resident_municipalities.clone().filter(|m| !m.is_empty()).unwrap_or(vec![municipality]);
+    Ok(())
+}
+
+pub async fn create_round(db: &RequestDb, caller: &Caller, input: RoundInput) -> AppResult<RoundRow> {
+    own_institution(caller, &input.institution)?;
+    if !ORDERS.contains(&input.order.as_str()) {
+        return Err(bad("input.order", "INFANZIA, PRIMARIA or SECONDARIA_PRIMO_GRADO"));
+    }
+    let mut fields = round_fields(&input)?;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            check_round(c, &input.institution, &input.order, &mut fields, &input).await?;
+            let (institution, order, year, f) = (input.institution.clone(), input.order.clone(), input.school_year, fields.clone());
+            let round = crate::db::unless_taken(c, move |c| {
+                Box::pin(async move { q::insert_round(c, &institution, &order, year, &f).await })
+            })
+                .await?
+                .map_err(|_| AppError::Conflict(format!("{} already has a {} round for {}", input.institution, input.order, input.school_year)))?;
+            let sites: Vec<(String, i32)> = input.sites.iter().map(|(s, p)| (s.clone(), *p as i32)).collect();
+            let caps: Vec<(String, String, i32)> = input.caps.iter().map(|(s, m, x)| (s.clone(), m.clone(), *x as i32)).collect();
+            q::replace_sites(c, &round, &sites, &caps).await?;
+            let current = json!({ "order": round.school_order, "schoolYear": round.school_year, "sites": sites, "drawSeedHash": round.draw_seed_hash });
+            audit::record(c, vec![event("create", "admission_round", round.id, &round.institution_code, &round.province_code, current)]).await?;
+            Ok(round)
+        })
+    })
+    .await
+}
+
+/// Changes a round's configuration. Before the window opens anything may
+/// change; after, only places, due dates and the draw seed's commitment
+/// (ROUND_FROZEN otherwise).
+pub async fn update_round(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: i64,
+    input: RoundInput,
+) -> AppResult<RoundRow> {
+    let caller = caller.clone();
+    let mut fields = round_fields(&input)?;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let old = q::round(c, id, true).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &old.institution_code)?;
+            if input.institution != old.institution_code
+                || input.order != old.school_order
+                || input.school_year != old.school_year
+            {
+                return Err(bad("input.institution", "a round keeps its institution, order and school year"));
+            }
+            check_round(c, &old.institution_code, &old.school_order, &mut fields, &input).await?;
+            if now >= old.window_opens_at {
+                let sites = q::sites(c, id).await?;
+                let same_sites =
+                    sites.iter().map(|s| s.site_code.as_str()).eq(input.sites.iter().map(|(s, _)| s.as_str()));
+                let frozen_changed = fields.window_opens_at != old.window_opens_at
+                    || fields.window_closes_at != old.window_closes_at
+                    || fields.mandatory_born_by != old.mandatory_born_by
+                    || fields.early_born_by != old.early_born_by
+                    || fields.resident_municipalities != old.resident_municipalities
+                    || fields.points_table_id != old.points_table_id
+                    || fields.time_models != old.time_models
+                    || fields.default_time_model != old.default_time_model
+                    || fields.min_pupils_per_time_model != old.min_pupils_per_time_model
+                    || fields.redistribute_beyond_preferences != old.redistribute_beyond_preferences
+                    || fields.waiting_list_closes_at != old.waiting_list_closes_at
+                    || !same_sites
+                    || q::caps(c, id).await?
+                        != input.caps.iter().map(|(s, m, x)| (s.clone(), m.clone(), *x as i32)).collect::<Vec<_>>();
+                if frozen_changed {
+                    return Err(AppError::rule(
+                        "ROUND_FROZEN",
+                        "the window has opened: only places, due dates and the draw seed's commitment change now",
+                    ));
+                }
+                if old.draw_seed.is_some() && fields.draw_seed_hash != old.draw_seed_hash {
+                    return Err(AppError::rule(
+                        "DRAW_SEED_ALREADY_SET",
+                        "the draw seed was fixed: its commitment stays",
+                    ));
+                }
+            }
+            let round = q::update_round(c, id, &fields).await?;
+            let sites: Vec<(String, i32)> = input.sites.iter().map(|(s, p)| (s.clone(), *p as i32)).collect();
+            let caps: Vec<(String, String, i32)> =
+                input.caps.iter().map(|(s, m, x)| (s.clone(), m.clone(), *x as i32)).collect();
+            q::replace_sites(c, &round, &sites, &caps).await?;
+            let current = json!({ "version": round.version, "sites": sites });
+            audit::record(
+                c,
+                vec![event("update", "admission_round", id, &round.institution_code, &round.province_code, current)],
+            )
+            .await?;
+            Ok(round)
+        })
+    })
+    .await
+}
+
+pub async fn set_site_places(
+    db: &RequestDb,
+    caller: &Caller,
+    round: i64,
+    site: String,
+    places: u32,
+) -> AppResult<RoundRow> {
+    let caller = caller.clone();
+    if places > 1000 {
+        return Err(bad("places", "0 to 1000"));
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let r = q::round(c, round, true).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &r.institution_code)?;
+            if q::set_places(c, round, &site, places as i32).await? == 0 {
+                return Err(bad("site", "not a site of the round"));
+            }
+            let current = json!({ "site": site, "places": places });
+            audit::record(
+                c,
+                vec![event("set_places", "admission_round", round, &r.institution_code, &r.province_code, current)],
+            )
+            .await?;
+            Ok(r)
+        })
+    })
+    .await
+}
+
+/// A line of the street list as entered (from GraphQL or a CSV line).
+#[derive(Debug, Clone)]
+pub struct StradarioInput {
+    pub street: String,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    pub parity: Parity,
+    pub site: String,
+}
+
+/// Replaces the round's street list, all or nothing, and resolves again
+/// the catchment of every resident application not resolved by hand.
+pub async fn import_stradario(
+    db: &RequestDb,
+    caller: &Caller,
+    round: i64,
+    input: Vec<StradarioInput>,
+) -> AppResult<usize> {
+    let caller = caller.clone();
+    let entries: Vec<Entry> = input
+        .iter()
+        .map(|e| Entry {
+            street: e.street.trim().to_owned(),
+            from: e.from,
+            to: e.to,
+            parity: e.parity,
+            site: e.site.clone(),
+        })
+        .collect();
+    for (i, e) in entries.iter().enumerate() {
+        if e.street.is_empty() || e.street.len() > 200 {
+            return Err(bad(&format!("entries[{i}].street"), "1 to 200 characters"));
+        }
+        if let (Some(f), Some(t)) = (e.from, e.to)
+            && t < f
+        {
+            return Err(bad(&format!("entries[{i}].to"), "comes before from"));
+        }
+    }
+    if let Some((a, b)) = stradario::overlap(&entries) {
+        return Err(AppError::rule(
+            "STRADARIO_OVERLAP",
+            format!("entries {} and {} overlap on {}: nothing was imported", a + 1, b + 1, entries[a].street),
+        ));
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let r = q::round(c, round, true).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &r.institution_code)?;
+            let sites: Vec<String> = q::sites(c, round).await?.into_iter().map(|s| s.site_code).collect();
+            if let Some(i) = entries.iter().position(|e| !sites.contains(&e.site)) {
+                return Err(bad(&format!("entries[{i}].site"), "not a site of the round"));
+            }
+            let rows: Vec<(StradarioRow, String)> = entries
+                .iter()
+                .map(|e| {
+                    let row = StradarioRow {
+                        street: e.street.clone(),
+                        from_number: e.from.map(|n| n as i32),
+                        to_number: e.to.map(|n| n as i32),
+                        parity: e.parity.as_str().to_owned(),
+                        site_code: e.site.clone(),
+                    };
+                    (row, stradario::street_key(&e.street))
+                })
+                .collect();
+            let n = q::replace_stradario(c, &r, &rows).await?;
+            for app in q::applications(c, round).await? {
+                if matches!(app.catchment_resolution.as_str(), "stradario" | "unresolved") {
+                    let (site, how) = catchment_of(
+                        &r,
+                        &entries,
+                        &app.residence_municipality,
+                        app.street.as_deref(),
+                        app.house_number.as_deref(),
+                    );
+                    q::set_catchment(c, app.id, site.as_deref(), how, None).await?;
+                }
+            }
+            let current = json!({ "entries": n });
+            audit::record(
+                c,
+                vec![event(
+                    "import_stradario",
+                    "admission_round",
+                    round,
+                    &r.institution_code,
+                    &r.province_code,
+                    current,
+                )],
+            )
+            .await?;
+            Ok(n)
+        })
+    })
+    .await
+}
+
+/// The catchment of a residence by the street list: the site and how it was
+/// found ("not_resident" outside the round's municipalities).
+fn catchment_of(
+    round: &RoundRow,
+    entries: &[Entry],
+    municipality: &str,
+    street: Option<&str>,
+    number: Option<&str>,
+) -> (Option<String>, &'static str) {
+    if !round.resident_municipalities.iter().any(|m| m == municipality) {
+        return (None, "not_resident");
+    }
+    match stradario::catchment(entries, street.unwrap_or(""), number.unwrap_or("")) {
+        Some(site) => (Some(site.to_owned()), "stradario"),
+        None => (None, "unresolved"),
+    }
+}
+
+fn entries_of(rows: &[StradarioRow]) -> Vec<Entry> {
+    rows.iter()
+        .map(|r| Entry {
+            street: r.street.clone(),
+            from: r.from_number.map(|n| n as u32),
+            to: r.to_number.map(|n| n as u32),
+            parity: Parity::parse(&r.parity).unwrap_or(Parity::All),
+            site: r.site_code.clone(),
+        })
+        .collect()
+}
+
+// Applications.
+
+#[derive(Debug, Clone)]
+pub struct ApplicationInput {
+    pub round_id: i64,
+    pub external_ref: String,
+    pub submitted_at: DateTime<Utc>,
+    pub first_name: String,
+    pub last_name: String,
+    pub tax_code: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub municipality: String,
+    pub street: Option<String>,
+    pub house_number: Option<String>,
+    pub site_preferences: Vec<String>,
+    pub time_model_preferences: Vec<String>,
+    pub disability_declared: bool,
+    pub disability_certified_on: Option<NaiveDate>,
+    pub claims: Vec<(String, u32)>,
+}
+
+/// An application registered, with what the engine derives from it now.
+pub struct Registered {
+    pub row: ApplicationRow,
+    pub points: Points,
+    pub tier: engine::Tier,
+    pub late: bool,
+    pub early: bool,
+}
+
+fn distinct(field: &str, list: &[String], allowed: &[String]) -> AppResult<()> {
+    let mut seen = BTreeSet::new();
+    if list.is_empty() {
+        return Err(bad(field, "name at least one"));
+    }
+    for (i, v) in list.iter().enumerate() {
+        if !allowed.contains(v) || !seen.insert(v) {
+            return Err(bad(&format!("{field}[{i}]"), format!("{v} is not offered by the round, or is repeated")));
+        }
+    }
+    Ok(())
+}
+
+/// Registers an application from the national portal (R-APP-1..4).
+pub async fn register_application(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    input: ApplicationInput,
+) -> AppResult<Registered> {
+    let caller = caller.clone();
+    let tax_code = input.tax_code.trim().to_ascii_uppercase();
+    tax_code::parse(&tax_code).map_err(|r| bad("input.child.taxCode", r))?;
+    for (field, value) in [("input.child.firstName", &input.first_name), ("input.child.lastName", &input.last_name)] {
+        if value.trim().is_empty() || value.len() > 100 {
+            return Err(bad(field, "1 to 100 characters"));
+        }
+    }
+    if !["F", "M"].contains(&input.sex.as_str()) {
+        return Err(bad("input.child.sex", "F or M"));
+    }
+    let external_ref = input.external_ref.trim().to_owned();
+    if external_ref.is_empty() || external_ref.len() > 50 {
+        return Err(bad("input.externalRef", "1 to 50 characters"));
+    }
+    if input.submitted_at > now {
+        return Err(bad("input.submittedAt", "cannot be in the future"));
+    }
+    if let Some(d) = input.disability_certified_on
+        && d > input.submitted_at.date_naive()
+    {
+        return Err(AppError::rule(
+            "FACT_AFTER_SUBMISSION",
+            "the certification is dated after the application: it cannot count",
+        ));
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let round = q::round(c, input.round_id, false).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &round.institution_code)?;
+            if input.submitted_at < round.window_opens_at {
+                return Err(AppError::rule("WINDOW_NOT_OPEN", "the application is dated before the window opened"));
+            }
+            if now > round.waiting_list_closes_at {
+                return Err(AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed"));
+            }
+            let early = rround::age_check(input.birth_date, round.mandatory_born_by, round.early_born_by)
+                .map_err(|m| AppError::rule("NOT_ELIGIBLE_AGE", m))?;
+            match q::status_of_tax_code(c, round.id, &tax_code).await?.as_deref() {
+                Some("active") => return Err(AppError::rule("DUPLICATE_APPLICATION", "the pupil already has an application in this round")),
+                Some(_) => return Err(AppError::rule("APPLICATION_REMOVED", "the pupil's application left this round for good")),
+                None => {}
+            }
+            let sites: Vec<String> = q::sites(c, round.id).await?.into_iter().map(|s| s.site_code).collect();
+            distinct("input.sitePreferences", &input.site_preferences, &sites)?;
+            let models = model_codes(&round);
+            distinct("input.timeModelPreferences", &input.time_model_preferences, &models)?;
+            let table = q::points_table(c, round.points_table_id).await?.ok_or(AppError::NotFound)?;
+            let criteria = table_criteria(&table);
+            let mut seen = BTreeSet::new();
+            for (i, (criterion, quantity)) in input.claims.iter().enumerate() {
+                if !criteria.iter().any(|k| &k.code == criterion) || !seen.insert(criterion) {
+                    return Err(bad(&format!("input.claims[{i}].criterion"), "not a criterion of the round's points table, or repeated"));
+                }
+                if *quantity > 100 {
+                    return Err(bad(&format!("input.claims[{i}].quantity"), "0 to 100"));
+                }
+            }
+            let entries = entries_of(&q::stradario(c, round.id).await?);
+            let (catchment, how) = catchment_of(&round, &entries, &input.municipality, input.street.as_deref(), input.house_number.as_deref());
+            let mut random = [0u8; 5];
+            getrandom::fill(&mut random).map_err(|e| AppError::internal(anyhow::anyhow!("no randomness: {e}")))?;
+            let new = q::NewApplication {
+                round_id: round.id,
+                institution_code: round.institution_code.clone(),
+                province_code: round.province_code.clone(),
+                external_ref,
+                public_code: rround::public_code(random),
+                first_name: input.first_name.trim().to_owned(),
+                last_name: input.last_name.trim().to_owned(),
+                tax_code,
+                birth_date: input.birth_date,
+                sex: input.sex.clone(),
+                residence_municipality: input.municipality.clone(),
+                street: input.street.clone(),
+                house_number: input.house_number.clone(),
+                catchment_site: catchment,
+                catchment_resolution: how.to_owned(),
+                submitted_at: input.submitted_at,
+                site_preferences: input.site_preferences.clone(),
+                time_model_preferences: input.time_model_preferences.clone(),
+                disability_declared: input.disability_declared,
+                disability_certified_on: input.disability_certified_on,
+            };
+            let n = new.clone();
+            let row = crate::db::unless_taken(c, move |c| Box::pin(async move { q::insert_application(c, &n).await }))
+                .await?
+                .map_err(|constraint| match constraint.as_str() {
+                    "admission_applications_round_id_external_ref_key" => AppError::Conflict("externalRef is already registered in this round".into()),
+                    "admission_applications_round_id_tax_code_key" => AppError::rule("DUPLICATE_APPLICATION", "the pupil already has an application in this round"),
+                    _ => AppError::Conflict("the public code was drawn twice: send again".into()),
+                })?;
+            let claims: Vec<(String, i32)> = input.claims.iter().map(|(k, n)| (k.clone(), *n as i32)).collect();
+            q::insert_claims(c, &row, &claims).await?;
+            let current = json!({ "externalRef": row.external_ref, "publicCode": row.public_code, "submittedAt": row.submitted_at,
+                                  "sitePreferences": row.site_preferences, "timeModelPreferences": row.time_model_preferences,
+                                  "catchment": row.catchment_resolution, "claims": claims.iter().map(|(k, _)| k).collect::<Vec<_>>() });
+            audit::record(c, vec![event("register", "admission_application", row.id, &row.institution_code, &row.province_code, current)]).await?;
+            let claims: Vec<Claim> = input.claims.iter().map(|(k, n)| Claim { criterion: k.clone(), quantity: *n, status: ClaimStatus::Declared }).collect();
+            let (points, _) = points::sum(&criteria, &claims);
+            let first = row.site_preferences[0].clone();
+            let config = round_config(&round, &q::sites(c, round.id).await?, &q::caps(c, round.id).await?);
+            let applicant = applicant_of(&row, points);
+            let prepared = engine::Prepared::new(&config, std::slice::from_ref(&applicant));
+            let tier = prepared.key(&applicant, &first).tier();
+            let late = row.submitted_at > round.window_closes_at;
+            Ok(Registered { row, points, tier, late, early })
+        })
+    })
+    .await
+}
+
+fn model_codes(round: &RoundRow) -> Vec<String> {
+    round.time_models.as_array().into_iter().flatten().filter_map(|m| m["code"].as_str().map(str::to_owned)).collect()
+}
+
+fn round_config(round: &RoundRow, sites: &[q::RoundSiteRow], caps: &[(String, String, i32)]) -> RoundConfig {
+    RoundConfig {
+        sites: sites
+            .iter()
+            .map(|s| SiteConfig { code: s.site_code.clone(), places: s.places as u32, models: vec![] })
+            .collect(),
+        window_opens_at: round.window_opens_at,
+        window_closes_at: round.window_closes_at,
+        resident_municipalities: round.resident_municipalities.clone(),
+        time_models: model_codes(round),
+        default_time_model: round.default_time_model.clone(),
+        min_pupils_per_time_model: round.min_pupils_per_time_model as u32,
+        caps: caps.iter().map(|(s, m, x)| ((s.clone(), m.clone()), *x as u32)).collect(),
+        redistribute_beyond_preferences: round.redistribute_beyond_preferences,
+        draw_seed: round.draw_seed.clone(),
+    }
+}
+
+fn applicant_of(a: &ApplicationRow, points: Points) -> Applicant {
+    Applicant {
+        id: a.id,
+        external_ref: a.external_ref.clone(),
+        submitted_at: a.submitted_at,
+        birth_date: a.birth_date,
+        municipality: a.residence_municipality.clone(),
+        catchment_site: a.catchment_site.clone(),
+        site_preferences: a.site_preferences.clone(),
+        time_model_preferences: a.time_model_preferences.clone(),
+        disability_verified: a.disability_verified,
+        points,
+        status: match a.status.as_str() {
+            "withdrawn" => Status::Withdrawn,
+            "transferred" => Status::Transferred,
+            "not_accepted" => Status::NotAccepted,
+            _ => Status::Active,
+        },
+        assessment: match a.inclusion_assessment.as_str() {
+            "confirmed" => Assessment::Confirmed,
+            "not_confirmed" => Assessment::NotConfirmed,
+            _ => Assessment::Pending,
+        },
+    }
+}
+
+/// A round with the engine's current outcome over its stored inputs.
+pub struct RoundView {
+    pub round: RoundRow,
+    pub state: State,
+    pub sites: Vec<q::RoundSiteRow>,
+    pub applications: BTreeMap<i64, ApplicationRow>,
+    pub points: BTreeMap<i64, Points>,
+    pub config: RoundConfig,
+    pub outcome: Outcome,
+    pub commitment: Option<String>,
+}
+
+impl RoundView {
+    pub fn applicants(&self) -> Vec<Applicant> {
+        self.applications.values().map(|a| applicant_of(a, self.points[&a.id])).collect()
+    }
+}
+
+pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResult<RoundView> {
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let round = q::round(c, id, false).await?.ok_or(AppError::NotFound)?;
+            let sites = q::sites(c, id).await?;
+            let caps = q::caps(c, id).await?;
+            let table = q::points_table(c, round.points_table_id).await?;
+            let criteria = table.as_ref().map(table_criteria).unwrap_or_default();
+            let apps = q::applications(c, id).await?;
+            let mut claims: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
+            for k in q::claims(c, id).await? {
+                let status = match k.status.as_str() {
+                    "verified" => ClaimStatus::Verified,
+                    "rejected" => ClaimStatus::Rejected,
+                    _ => ClaimStatus::Declared,
+                };
+                claims.entry(k.application_id).or_default().push(Claim {
+                    criterion: k.criterion,
+                    quantity: k.quantity as u32,
+                    status,
+                });
+            }
+            let points: BTreeMap<i64, Points> = apps
+                .iter()
+                .map(|a| (a.id, points::sum(&criteria, claims.get(&a.id).map_or(&[][..], Vec::as_slice)).0))
+                .collect();
+            let config = round_config(&round, &sites, &caps);
+            let applicants: Vec<Applicant> = apps.iter().map(|a| applicant_of(a, points[&a.id])).collect();
+            let outcome = engine::compute(&config, &applicants);
+            let state = rround::state(
+                &Timeline {
+                    window_opens_at: round.window_opens_at,
+                    window_closes_at: round.window_closes_at,
+                    waiting_list_closes_at: round.waiting_list_closes_at,
+                    published_at: round.published_at,
+                    approved_at: round.approved_at,
+                },
+                now,
+            );
+            let commitment = round.draw_seed_hash.clone().or_else(|| round.draw_seed.as_deref().map(seed_commitment));
+            let applications = apps.into_iter().map(|a| (a.id, a)).collect();
+            Ok(RoundView { round, state, sites, applications, points, config, outcome, commitment })
+        })
+    })
+    .await
+}
+
+/// The round an application belongs to, with the engine's outcome.
+pub async fn application_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResult<(i64, RoundView)> {
+    let round = db
+        .run(move |c| Box::pin(async move { q::application(c, id).await }))
+        .await?
+        .ok_or(AppError::NotFound)?
+        .round_id;
+    Ok((id, round_view(db, now, round).await?))
+}

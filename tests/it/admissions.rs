@@ -1,0 +1,272 @@
+//! Process 3 through the real server, as each role: a points table drafted
+//! by the secretariat and approved by the head teacher, a round of
+//! `BGIC82100T`'s three primaria sites, the street list, applications in
+//! several situations with the rules' refusals, and the round's current
+//! ranking as the engine computes it. Out of scope is not found.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, demo_account, demo_accounts};
+use crate::recovery::code;
+use ambito::rules::tax_code::{Sex, encode};
+
+const SCHOOL: &str = "bgic82100t@istruzione.it";
+const HEAD: &str = "dirigente.bgic82100t@example.org";
+const HEAD_PASSWORD: &str = "la password della dirigente";
+const SEED: &str = "seduta pubblica del 28 gennaio 2027";
+
+const CREATE_TABLE: &str = "mutation($i: PointsTableInput!) { createPointsTable(input: $i) { id status version } }";
+const APPROVE: &str = "mutation($id: ID!) {
+    approvePointsTable(id: $id, councilDate: \"2026-11-20\", resolutionNumber: \"12/2026\") { id status } }";
+const UPDATE_TABLE: &str =
+    "mutation($id: ID!, $c: [PointsCriterionInput!]!) { updatePointsTable(id: $id, criteria: $c) { version } }";
+const CREATE_ROUND: &str =
+    "mutation($i: AdmissionRoundInput!) { createAdmissionRound(input: $i) { id state drawSeedCommitment } }";
+const UPDATE_ROUND: &str =
+    "mutation($id: ID!, $i: AdmissionRoundInput!) { updateAdmissionRound(id: $id, input: $i) { id } }";
+const STRADARIO: &str = "mutation($r: ID!, $e: [StradarioEntryInput!]!) { importStradario(roundId: $r, entries: $e) }";
+const REGISTER: &str = "mutation($i: ApplicationInput!) {
+    registerApplication(input: $i) { id publicCode points tier late early } }";
+const CLOCK: &str = "mutation($t: DateTime!) { setTestClock(now: $t) }";
+const ROUND: &str = "query($id: ID!) { admissionRound(id: $id) {
+    state drawSeedCommitment
+    sites { site { code } places admittedCount freePlaces }
+    ranking(stage: CURRENT) { position tier points tie application { externalRef publicCode }
+                              outcome { kind site timeModel timeModelPreferenceRank via } }
+    waitingList { position group application { externalRef } }
+    timeModelOutcome { site model activated pupils }
+    cutoffs { site tier points } } }";
+
+fn criteria() -> Value {
+    json!([
+        { "code": "lavoro", "label": "Entrambi i genitori lavorano", "kind": "FLAG", "points": 5,
+          "evidence": "SELF_DECLARATION" },
+        { "code": "fratelli", "label": "Fratelli nello stesso plesso", "kind": "COUNT", "perUnit": 1.5,
+          "maxUnits": 2, "evidence": "SELF_DECLARATION" },
+        { "code": "invalidita", "label": "Genitore con invalidità", "kind": "FLAG", "points": 10,
+          "evidence": "DOCUMENT", "healthRelated": true }
+    ])
+}
+
+fn round_input(table: &str) -> Value {
+    json!({
+        "institution": "BGIC82100T", "order": "PRIMARIA", "schoolYear": "2027/28",
+        "windowOpensAt": "2027-01-04T00:00:00+01:00", "windowClosesAt": "2027-01-25T23:59:59+01:00",
+        "mandatoryBornBy": "2021-12-31", "earlyBornBy": "2022-04-30",
+        "sites": [ { "site": "BGEE82101X", "places": 2 }, { "site": "BGEE821021", "places": 2 },
+                   { "site": "BGEE821032", "places": 1 } ],
+        "pointsTableId": table,
+        "timeModels": [ { "code": "27H", "hours": 27 }, { "code": "30H", "hours": 30 }, { "code": "40H", "hours": 40 } ],
+        "defaultTimeModel": "27H", "minPupilsPerTimeModel": 2,
+        "finalDueOn": "2027-03-20", "waitingListClosesAt": "2027-08-31T23:59:59+02:00",
+        "drawSeedHash": ambito::rules::admissions::seed_commitment(SEED)
+    })
+}
+
+/// An application as the portal sends it; `n` varies the child.
+fn application(round: &str, n: u32, street: &str, number: &str, sites: &[&str]) -> Value {
+    let birth = NaiveDate::from_ymd_opt(2021, 1 + n % 12, 1 + n % 28).unwrap();
+    let name = ["ANNA", "LUCA", "SARA", "MARCO", "GIULIA", "PIETRO", "ELENA", "DAVIDE"][n as usize % 8];
+    let surname = format!("ROSSI{}", "ABCDEFGHIL".chars().nth(n as usize % 10).unwrap());
+    json!({
+        "roundId": round, "externalRef": format!("PORTALE-{n:05}"), "submittedAt": "2027-01-10T10:00:00+01:00",
+        "child": { "firstName": name, "lastName": surname, "taxCode": encode(&surname, name, birth, Sex::F, "A246"),
+                   "birthDate": birth.to_string(), "sex": "F" },
+        "residence": { "municipality": "016008", "street": street, "houseNumber": number },
+        "sitePreferences": sites, "timeModelPreferences": ["40H", "30H"]
+    })
+}
+
+async fn head_teacher(app: &TestApp) -> String {
+    use ambito::auth::{OrgRef, Role};
+    use ambito::db::accounts;
+    let hash = ambito::auth::passwords::Passwords::new().hash(HEAD_PASSWORD).await.unwrap();
+    let mut conn = app.db().conn().await;
+    let user = accounts::create_user(&mut conn, HEAD, Some(&hash)).await.unwrap().unwrap();
+    accounts::grant(&mut conn, user, Role::HeadTeacher, &OrgRef::School("BGIC82100T".into())).await.unwrap();
+    let d = app
+        .query(
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token membership { role } } }",
+            json!({ "e": HEAD, "p": HEAD_PASSWORD }),
+        )
+        .await;
+    assert_eq!(d["login"]["membership"]["role"], "HEAD_TEACHER");
+    d["login"]["token"].as_str().unwrap().to_owned()
+}
+
+async fn error(app: &TestApp, token: &str, doc: &str, vars: Value) -> Value {
+    let (_, body) = app.post_as(Some(token), doc, vars).await;
+    assert!(body["errors"][0].is_object(), "expected an error: {body}");
+    body["errors"][0].clone()
+}
+
+#[tokio::test]
+async fn a_round_from_its_points_table_to_the_current_ranking() {
+    let app = TestApp::demo().await;
+    let school = app.login(SCHOOL).await;
+    let head = head_teacher(&app).await;
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    let other = demo_accounts()
+        .into_iter()
+        .find(|a| {
+            a.role == "school" && a.email != SCHOOL && a.organization.as_deref().is_some_and(|o| o.starts_with("BG"))
+        })
+        .unwrap();
+    let other = app.login(&other.email).await;
+    // Only the office moves the domain clock.
+    assert_eq!(code(&app.post_as(Some(&school), CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await.1), "FORBIDDEN");
+    app.query_as(&office, CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await;
+
+    // The points table: a draft the secretariat may change, the head teacher approves.
+    let input = json!({ "institution": "BGIC82100T", "order": "PRIMARIA", "criteria": criteria() });
+    assert_eq!(code(&app.post_as(Some(&other), CREATE_TABLE, json!({ "i": input })).await.1), "NOT_FOUND");
+    let table = app.query_as(&school, CREATE_TABLE, json!({ "i": input })).await["createPointsTable"].clone();
+    assert_eq!(table["status"], "DRAFT");
+    let table_id = table["id"].as_str().unwrap().to_owned();
+    let bad = json!([{ "code": "x", "label": "x", "kind": "FLAG", "points": 1.234, "evidence": "DOCUMENT" }]);
+    let e = error(&app, &school, UPDATE_TABLE, json!({ "id": table_id, "c": bad })).await;
+    assert_eq!(
+        (e["extensions"]["code"].as_str(), e["extensions"]["field"].as_str()),
+        (Some("BAD_USER_INPUT"), Some("criteria[0].points"))
+    );
+    app.query_as(&school, UPDATE_TABLE, json!({ "id": table_id, "c": criteria() })).await;
+    assert_eq!(code(&app.post_as(Some(&school), APPROVE, json!({ "id": table_id })).await.1), "FORBIDDEN");
+    let approved = app.query_as(&head, APPROVE, json!({ "id": table_id })).await;
+    assert_eq!(approved["approvePointsTable"]["status"], "APPROVED");
+    let e = error(&app, &school, UPDATE_TABLE, json!({ "id": table_id, "c": criteria() })).await;
+    assert_eq!(e["extensions"]["code"], "POINTS_TABLE_FROZEN");
+
+    // A round needs an approved table.
+    let draft = app.query_as(&school, CREATE_TABLE, json!({ "i": input })).await["createPointsTable"]["id"].clone();
+    let e = error(&app, &school, CREATE_ROUND, json!({ "i": round_input(draft.as_str().unwrap()) })).await;
+    assert_eq!(e["extensions"]["code"], "POINTS_TABLE_NOT_APPROVED");
+    let round =
+        app.query_as(&school, CREATE_ROUND, json!({ "i": round_input(&table_id) })).await["createAdmissionRound"]
+            .clone();
+    assert_eq!(round["state"], "DRAFT");
+    assert_eq!(round["drawSeedCommitment"], ambito::rules::admissions::seed_commitment(SEED));
+    let round_id = round["id"].as_str().unwrap().to_owned();
+
+    // The street list: overlapping ranges are refused whole.
+    let overlap = json!([
+        { "street": "Via Roma", "from": 1, "to": 99, "site": "BGEE82101X" },
+        { "street": "via roma", "from": 51, "to": 51, "site": "BGEE821021" }
+    ]);
+    let e = error(&app, &school, STRADARIO, json!({ "r": round_id, "e": overlap })).await;
+    assert_eq!(e["extensions"]["code"], "STRADARIO_OVERLAP");
+    assert!(e["message"].as_str().unwrap().contains("entries 1 and 2"));
+    let list = json!([
+        { "street": "Via Roma", "from": 1, "to": 99, "parity": "ODD", "site": "BGEE82101X" },
+        { "street": "Via Roma", "from": 2, "to": 98, "parity": "EVEN", "site": "BGEE821021" },
+        { "street": "Piazza Garibaldi", "site": "BGEE821032" }
+    ]);
+    assert_eq!(app.query_as(&school, STRADARIO, json!({ "r": round_id, "e": list })).await["importStradario"], 3);
+
+    // Applications: the window and the rules refuse with their codes.
+    app.query_as(&office, CLOCK, json!({ "t": "2027-01-03T10:00:00Z" })).await;
+    let mut early_one = application(&round_id, 1, "Via Roma", "13/A", &["BGEE82101X"]);
+    early_one["submittedAt"] = json!("2027-01-02T10:00:00+01:00");
+    let e = error(&app, &school, REGISTER, json!({ "i": early_one })).await;
+    assert_eq!(e["extensions"]["code"], "WINDOW_NOT_OPEN", "{e}");
+    app.query_as(&office, CLOCK, json!({ "t": "2027-01-20T10:00:00Z" })).await;
+    let mut too_young = application(&round_id, 2, "Via Roma", "3", &["BGEE82101X"]);
+    too_young["child"]["birthDate"] = json!("2022-05-01");
+    too_young["child"]["taxCode"] =
+        json!(encode("VERDI", "ANNA", NaiveDate::from_ymd_opt(2022, 5, 1).unwrap(), Sex::F, "A246"));
+    assert_eq!(
+        error(&app, &school, REGISTER, json!({ "i": too_young })).await["extensions"]["code"],
+        "NOT_ELIGIBLE_AGE"
+    );
+    let mut elsewhere = application(&round_id, 3, "Via Roma", "3", &["BGEE82101X", "BGEE82101X"]);
+    let e = error(&app, &school, REGISTER, json!({ "i": elsewhere.clone() })).await;
+    assert_eq!(e["extensions"]["field"], "input.sitePreferences[1]");
+    elsewhere["sitePreferences"] = json!(["BGEE82101X"]);
+    assert_eq!(error(&app, &other, REGISTER, json!({ "i": elsewhere })).await["extensions"]["code"], "NOT_FOUND");
+
+    // Three ask the first site (two places), two the second, one the third.
+    let mut registered = Vec::new();
+    let mut with_points = application(&round_id, 10, "Via Roma", "13/A", &["BGEE82101X"]);
+    with_points["claims"] = json!([{ "criterion": "lavoro" }, { "criterion": "fratelli", "quantity": 5 },
+                                   { "criterion": "invalidita" }]);
+    for (i, a) in [
+        with_points,
+        application(&round_id, 11, "Via Roma", "15", &["BGEE82101X"]),
+        application(&round_id, 12, "Via Roma", "14", &["BGEE82101X", "BGEE821032"]),
+        application(&round_id, 13, "Via Roma", "20", &["BGEE821021"]),
+        application(&round_id, 14, "Piazza Garibaldi", "1", &["BGEE821021"]),
+        application(&round_id, 15, "Via Roma", "7", &["BGEE821032"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = app.query_as(&school, REGISTER, json!({ "i": a })).await["registerApplication"].clone();
+        assert_eq!(r["publicCode"].as_str().unwrap().len(), 8, "{r}");
+        if i == 0 {
+            // 5.00 + 2 × 1.50; the health criterion counts only verified.
+            assert_eq!((r["points"].as_f64(), r["tier"].as_str()), (Some(8.0), Some("T2_CATCHMENT")));
+        }
+        registered.push(r);
+    }
+    let again = application(&round_id, 10, "Via Roma", "13/A", &["BGEE82101X"]);
+    let mut again = again;
+    again["externalRef"] = json!("PORTALE-99999");
+    assert_eq!(
+        error(&app, &school, REGISTER, json!({ "i": again })).await["extensions"]["code"],
+        "DUPLICATE_APPLICATION"
+    );
+
+    // The current ranking, as the school and its head teacher see it.
+    let view = app.query_as(&head, ROUND, json!({ "id": round_id })).await["admissionRound"].clone();
+    assert_eq!(view["state"], "OPEN");
+    let sites: Vec<(String, u64, u64)> = view["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["site"]["code"].as_str().unwrap().to_owned(),
+                s["admittedCount"].as_u64().unwrap(),
+                s["freePlaces"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(sites, [("BGEE82101X".into(), 2, 0), ("BGEE821021".into(), 2, 0), ("BGEE821032".into(), 1, 0)]);
+    let first_site: Vec<&str> = view["ranking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|r| r["application"]["externalRef"].as_str().unwrap())
+        .collect();
+    // 10 has points; 12 lives at number 14, and even numbers are the second
+    // site's catchment: at the first site it is group B, after 11.
+    assert_eq!(first_site[0], "PORTALE-00010");
+    assert_eq!(first_site[2], "PORTALE-00012");
+    let waiting: Vec<&str> = view["waitingList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["application"]["externalRef"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ["PORTALE-00012"], "the third site is full with its own catchment pupil");
+    assert!(view["timeModelOutcome"].as_array().unwrap().iter().any(|t| t["model"] == "40H" && t["activated"] == true));
+    assert_eq!(view["cutoffs"].as_array().unwrap().len(), 3);
+
+    // Out of scope: another school does not find the round; the office has
+    // no line for a minor's application (its aggregates come separately).
+    assert_eq!(error(&app, &other, ROUND, json!({ "id": round_id })).await["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(error(&app, &office, ROUND, json!({ "id": round_id })).await["extensions"]["code"], "FORBIDDEN");
+
+    // Once the window is open the configuration is frozen, places are not.
+    let mut moved = round_input(&table_id);
+    moved["windowClosesAt"] = json!("2027-01-30T23:59:59+01:00");
+    let e = error(&app, &school, UPDATE_ROUND, json!({ "id": round_id, "i": moved })).await;
+    assert_eq!(e["extensions"]["code"], "ROUND_FROZEN");
+    let mut more = round_input(&table_id);
+    more["sites"][2]["places"] = json!(2);
+    app.query_as(&school, UPDATE_ROUND, json!({ "id": round_id, "i": more })).await;
+    let view = app.query_as(&school, ROUND, json!({ "id": round_id })).await["admissionRound"].clone();
+    assert_eq!(view["waitingList"], json!([]), "the new place went to the redistributed applicant");
+    let _ = demo_account(SCHOOL);
+}
