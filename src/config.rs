@@ -193,6 +193,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Admission rounds (process 3).
+    Admissions {
+        #[command(subcommand)]
+        what: AdmissionsCommand,
+    },
     /// Switch limited mode: disable chosen account functions, keep the rest working.
     LimitedMode {
         #[command(subcommand)]
@@ -315,6 +320,13 @@ impl ServeArgs {
             absolute: Duration::from_secs(self.session_max_hours * 3600),
         }
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdmissionsCommand {
+    /// Recompute every published snapshot of a round from its stored inputs
+    /// and compare the hashes; exits with status 1 if one differs.
+    Verify { round: i64 },
 }
 
 #[derive(Subcommand, Debug)]

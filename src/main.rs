@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
-    ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand, LimitedCommand, LogFormat,
-    ServeArgs, StorageCommand, UserCommand, When,
+    AdmissionsCommand, ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand,
+    LimitedCommand, LogFormat, ServeArgs, StorageCommand, UserCommand, When,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{AuthDb, accounts, audit as audit_trail};
@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
         Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
         Command::User { what } => user(&cli.global, what).await,
         Command::LimitedMode { what } => limited_mode(&cli.global, what).await,
+        Command::Admissions { what } => admissions(&cli.global, what).await,
         Command::Seed { scale, seed, open_data } => seed_data(&cli.global, scale, seed, &open_data).await,
         Command::Storage { what } => storage(&cli.global, what).await,
         Command::Keys { what } => keys(&cli.global, what).await,
@@ -308,6 +309,28 @@ async fn user(global: &GlobalArgs, what: UserCommand) -> anyhow::Result<()> {
             Ok(())
         })
         .await?;
+        anyhow::Ok(())
+    })
+    .await
+}
+
+async fn admissions(global: &GlobalArgs, what: AdmissionsCommand) -> anyhow::Result<()> {
+    let AdmissionsCommand::Verify { round } = what;
+    with_database(global, As::Role(DbRole::Maint), async |conn| {
+        let snapshots = ambito::db::admissions::snapshots(conn, round).await?;
+        anyhow::ensure!(!snapshots.is_empty(), "round {round} has no published snapshot");
+        let mut broken = 0;
+        for v in ambito::usecases::admissions::verify_snapshots(&snapshots)? {
+            let holds = v.inputs_hold && v.outcome_holds;
+            broken += usize::from(!holds);
+            println!(
+                "{} snapshot: inputs {}, outcome {}",
+                v.stage,
+                if v.inputs_hold { "match their hash" } else { "DIFFER from their hash" },
+                if v.outcome_holds { "recomputed identically" } else { "DIFFERS when recomputed" }
+            );
+        }
+        anyhow::ensure!(broken == 0, "{broken} snapshot(s) of round {round} do not verify");
         anyhow::Ok(())
     })
     .await

@@ -235,6 +235,9 @@ CREATE TABLE admission_snapshots (
     UNIQUE (round_id, stage)
 );
 SELECT ambito_admissions_tenant('admission_snapshots', 'admission_round');
+-- `ambito admissions verify` recomputes every snapshot, as the maintenance role.
+GRANT SELECT ON admission_snapshots TO ambito_maint;
+CREATE POLICY maint_read ON admission_snapshots FOR SELECT TO ambito_maint USING (true);
 
 GRANT USAGE ON SEQUENCE points_tables_id_seq, admission_rounds_id_seq, admission_stradario_id_seq,
     admission_applications_id_seq, admission_snapshots_id_seq TO ambito_app;

@@ -9,8 +9,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{
-    admission_applications, admission_claims, admission_round_sites, admission_rounds, admission_stradario,
-    admission_time_model_caps, points_tables,
+    admission_applications, admission_claims, admission_round_sites, admission_rounds, admission_snapshots,
+    admission_stradario, admission_time_model_caps, points_tables,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -511,5 +511,97 @@ pub async fn set_catchment(
             admission_applications::catchment_reason.eq(reason),
         ))
         .execute(conn)
+        .await
+}
+
+pub async fn set_draw_seed(
+    conn: &mut AsyncPgConnection,
+    round: i64,
+    seed: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(admission_rounds::table.find(round).filter(admission_rounds::draw_seed.is_null()))
+        .set((admission_rounds::draw_seed.eq(seed), admission_rounds::draw_seed_set_at.eq(at)))
+        .execute(conn)
+        .await
+}
+
+/// Records the provisional publication at `at`: the complaint deadline is
+/// the end (23:59:59, Italian time) of the tenth day after it.
+pub async fn publish(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
+    diesel::update(admission_rounds::table.find(round))
+        .set((
+            admission_rounds::published_at.eq(at),
+            admission_rounds::complaint_deadline.eq(
+                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>("((((")
+                    .bind::<diesel::sql_types::Timestamptz, _>(at)
+                    .sql(") AT TIME ZONE 'Europe/Rome')::date + 11)::timestamp - interval '1 second') AT TIME ZONE 'Europe/Rome'"),
+            ),
+        ))
+        .returning(RoundRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The date of an instant in Italy.
+pub async fn date_in_rome(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<NaiveDate> {
+    diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Date>("(")
+            .bind::<diesel::sql_types::Timestamptz, _>(at)
+            .sql(" AT TIME ZONE 'Europe/Rome')::date"),
+    )
+    .get_result(conn)
+    .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_snapshots, check_for_backend(diesel::pg::Pg))]
+pub struct SnapshotRow {
+    pub id: i64,
+    pub round_id: i64,
+    pub stage: String,
+    pub at: DateTime<Utc>,
+    pub inputs: Value,
+    pub outcome: Value,
+    pub public_version: Value,
+    pub inputs_hash: String,
+    pub outcome_hash: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_snapshot(
+    conn: &mut AsyncPgConnection,
+    round: &RoundRow,
+    stage: &str,
+    at: DateTime<Utc>,
+    inputs: &Value,
+    outcome: &Value,
+    public_version: &Value,
+    hashes: (&str, &str),
+) -> QueryResult<SnapshotRow> {
+    diesel::insert_into(admission_snapshots::table)
+        .values((
+            admission_snapshots::round_id.eq(round.id),
+            admission_snapshots::institution_code.eq(&round.institution_code),
+            admission_snapshots::province_code.eq(""),
+            admission_snapshots::stage.eq(stage),
+            admission_snapshots::at.eq(at),
+            admission_snapshots::inputs.eq(inputs),
+            admission_snapshots::outcome.eq(outcome),
+            admission_snapshots::public_version.eq(public_version),
+            admission_snapshots::inputs_hash.eq(hashes.0),
+            admission_snapshots::outcome_hash.eq(hashes.1),
+        ))
+        .returning(SnapshotRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn snapshots(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<SnapshotRow>> {
+    admission_snapshots::table
+        .filter(admission_snapshots::round_id.eq(round))
+        .order(admission_snapshots::id)
+        .select(SnapshotRow::as_select())
+        .load(conn)
         .await
 }

@@ -664,31 +664,38 @@ impl AdmissionRound {
     }
     /// The ranking of each site, or of one. CURRENT is the engine over the
     /// data as they stand; PROVISIONAL and FINAL are what was published.
-    async fn ranking(&self, stage: RankingStage, site: Option<String>) -> Result<Vec<RankingRow>> {
-        match stage {
-            RankingStage::Current => {}
-            RankingStage::Provisional => {
-                return Err(AppError::rule("RANKING_NOT_PUBLISHED", "no provisional ranking was published yet").into());
-            }
-            RankingStage::Final => {
-                return Err(AppError::rule("RANKING_NOT_FINAL", "the final ranking was not approved yet").into());
-            }
-        }
+    async fn ranking(&self, ctx: &Context<'_>, stage: RankingStage, site: Option<String>) -> Result<Vec<RankingRow>> {
+        let outcome = match stage {
+            RankingStage::Current => self.0.outcome.clone(),
+            RankingStage::Provisional => uc::published(db(ctx), self.0.round.id, "provisional").await?.0,
+            RankingStage::Final => uc::published(db(ctx), self.0.round.id, "final").await?.0,
+        };
         let site = site.map(|s| s.trim().to_ascii_uppercase());
         if let Some(s) = &site
             && !self.0.sites.iter().any(|x| &x.site_code == s)
         {
             return Err(AppError::bad_input("site", "not a site of the round").into());
         }
-        Ok(self
-            .0
+        let view = Arc::new(RoundView { outcome, ..self.0.as_ref().clone() });
+        Ok(view
             .outcome
             .rankings
             .iter()
             .filter(|r| site.as_ref().is_none_or(|s| &r.site == s))
             .flat_map(|r| r.rows.iter().cloned())
-            .map(|row| RankingRow { view: self.0.clone(), row })
+            .map(|row| RankingRow { view: view.clone(), row })
             .collect())
+    }
+    /// What the albo shows (spec §7.2): published versions only.
+    async fn public_version(&self, ctx: &Context<'_>, stage: RankingStage) -> Result<PublicVersionGql> {
+        let stage = match stage {
+            RankingStage::Final => "final",
+            _ => "provisional",
+        };
+        Ok(PublicVersionGql(uc::published(db(ctx), self.0.round.id, stage).await?.1))
+    }
+    async fn published_late(&self) -> Option<bool> {
+        self.0.published_late
     }
     async fn waiting_list(&self) -> Vec<WaitingRow> {
         self.0.outcome.waiting.iter().cloned().map(|row| WaitingRow { view: self.0.clone(), row }).collect()
@@ -726,6 +733,60 @@ impl AdmissionRound {
             })
             .collect()
     }
+}
+
+/// The public version of a ranking.
+pub struct PublicVersionGql(crate::rules::admissions::public::PublicVersion);
+
+#[derive(SimpleObject)]
+pub struct PublicRow {
+    position: u32,
+    public_code: String,
+    group: String,
+    points: Option<f64>,
+    outcome: String,
+    site: Option<String>,
+    time_model: Option<String>,
+    waiting_position: Option<u32>,
+    tie: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct PublicSite {
+    site: String,
+    places_net: u32,
+    rows: Vec<PublicRow>,
+}
+
+#[Object(name = "PublicVersion")]
+impl PublicVersionGql {
+    async fn sites(&self) -> Vec<PublicSite> {
+        self.0
+            .sites
+            .iter()
+            .map(|s| PublicSite { site: s.site.clone(), places_net: s.places_net, rows: rows_of(&s.rows) })
+            .collect()
+    }
+    /// Every site's rows, one after the other.
+    async fn rows(&self) -> Vec<PublicRow> {
+        self.0.sites.iter().flat_map(|s| rows_of(&s.rows)).collect()
+    }
+}
+
+fn rows_of(rows: &[crate::rules::admissions::public::PublicRow]) -> Vec<PublicRow> {
+    rows.iter()
+        .map(|r| PublicRow {
+            position: r.position,
+            public_code: r.public_code.clone(),
+            group: r.group.clone(),
+            points: r.points.map(|p| p.as_f64()),
+            outcome: r.outcome.clone(),
+            site: r.site.clone(),
+            time_model: r.time_model.clone(),
+            waiting_position: r.waiting_position,
+            tie: r.tie,
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -884,6 +945,24 @@ impl AdmissionsMutation {
             late: registered.late,
             early: registered.early,
         })
+    }
+
+    /// Fixes the draw seed (head teacher, after the window closes; once; it
+    /// must match the published commitment).
+    async fn set_draw_seed(&self, ctx: &Context<'_>, round_id: ID, seed: String) -> Result<AdmissionRound> {
+        let c = caller(ctx, ObjectKind::AdmissionDecision, Action::Write)?;
+        let id = id_arg("roundId", &round_id)?;
+        uc::set_draw_seed(db(ctx), &c, now(ctx), id, seed).await?;
+        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
+    }
+
+    /// Publishes the provisional ranking (head teacher): a snapshot whose
+    /// hashes enter the audit trail; complaints run for 10 days.
+    async fn publish_provisional_ranking(&self, ctx: &Context<'_>, round_id: ID) -> Result<AdmissionRound> {
+        let c = caller(ctx, ObjectKind::AdmissionDecision, Action::Write)?;
+        let id = id_arg("roundId", &round_id)?;
+        uc::publish_provisional(db(ctx), &c, now(ctx), id).await?;
+        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
     }
 
     /// Fixes the domain clock (provincial role, on a demo server started

@@ -829,6 +829,7 @@ fn applicant_of(a: &ApplicationRow, points: Points) -> Applicant {
 }
 
 /// A round with the engine's current outcome over its stored inputs.
+#[derive(Clone)]
 pub struct RoundView {
     pub round: RoundRow,
     pub state: State,
@@ -838,6 +839,8 @@ pub struct RoundView {
     pub config: RoundConfig,
     pub outcome: Outcome,
     pub commitment: Option<String>,
+    /// Whether the provisional ranking came after its due date (None: not yet).
+    pub published_late: Option<bool>,
 }
 
 impl RoundView {
@@ -887,7 +890,11 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
             );
             let commitment = round.draw_seed_hash.clone().or_else(|| round.draw_seed.as_deref().map(seed_commitment));
             let applications = apps.into_iter().map(|a| (a.id, a)).collect();
-            Ok(RoundView { round, state, sites, applications, points, config, outcome, commitment })
+            let published_late = match round.published_at {
+                Some(at) => Some(q::date_in_rome(c, at).await? > round.provisional_due_on),
+                None => None,
+            };
+            Ok(RoundView { round, state, sites, applications, points, config, outcome, commitment, published_late })
         })
     })
     .await
@@ -901,4 +908,205 @@ pub async fn application_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> Ap
         .ok_or(AppError::NotFound)?
         .round_id;
     Ok((id, round_view(db, now, round).await?))
+}
+
+// Publication.
+
+/// Fixes the draw seed (the head teacher, in a public session after the
+/// window closes, R-TIE-1): once, and matching the commitment if one was
+/// published.
+pub async fn set_draw_seed(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    round: i64,
+    seed: String,
+) -> AppResult<()> {
+    let caller = caller.clone();
+    let seed = seed.trim().to_owned();
+    if seed.is_empty() || seed.len() > 200 {
+        return Err(bad("seed", "1 to 200 characters"));
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let r = q::round(c, round, true).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &r.institution_code)?;
+            if now <= r.window_closes_at {
+                return Err(AppError::rule("WINDOW_STILL_OPEN", "the seed is fixed after the window closes"));
+            }
+            if r.draw_seed.is_some() {
+                return Err(AppError::rule("DRAW_SEED_ALREADY_SET", "the draw seed was fixed and never changes"));
+            }
+            if let Some(h) = &r.draw_seed_hash
+                && seed_commitment(&seed) != *h
+            {
+                return Err(bad("seed", "does not match the commitment published when the window opened"));
+            }
+            q::set_draw_seed(c, round, &seed, now).await?;
+            let current = json!({ "drawSeed": seed, "commitment": seed_commitment(&seed) });
+            audit::record(
+                c,
+                vec![event("set_draw_seed", "admission_round", round, &r.institution_code, &r.province_code, current)],
+            )
+            .await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// The engine's inputs as a snapshot keeps them.
+fn inputs_of(view: &RoundView) -> engine::Inputs {
+    engine::Inputs { config: view.config.clone(), applicants: view.applicants() }
+}
+
+/// The public version of an outcome over the view's applications.
+pub fn public_of(view: &RoundView, outcome: &Outcome, final_stage: bool) -> engine::public::PublicVersion {
+    let p = engine::Prepared::new(&view.config, &[]);
+    let shown = view
+        .applications
+        .values()
+        .map(|a| {
+            let first = a.site_preferences[0].clone();
+            let applicant = applicant_of(a, view.points[&a.id]);
+            let shown = engine::public::Shown {
+                public_code: a.public_code.clone(),
+                late: a.submitted_at > view.round.window_closes_at,
+                group: p.territory(&applicant, &first).group().to_owned(),
+                first_site: first,
+                submitted_order: (
+                    a.submitted_at,
+                    engine::draw_key(view.config.draw_seed.as_deref().unwrap_or(""), &a.external_ref),
+                ),
+            };
+            (a.id, shown)
+        })
+        .collect();
+    let places: Vec<(String, u32)> = view.sites.iter().map(|s| (s.site_code.clone(), s.places as u32)).collect();
+    engine::public::public_version(final_stage, outcome, &places, &shown)
+}
+
+/// Publishes the provisional ranking (the head teacher, R-PUB-1): after the
+/// window, with the draw seed fixed and every resident's catchment
+/// resolved, once. Writes the snapshot with the hashes of its inputs and
+/// outcome, which go into the audit trail's chain.
+pub async fn publish_provisional(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    round: i64,
+) -> AppResult<RoundRow> {
+    // The request is one transaction: the round is locked before its data
+    // are read, so what is published is what was read.
+    db.try_run(move |c| Box::pin(async move { q::round(c, round, true).await?.ok_or(AppError::NotFound).map(drop) }))
+        .await?;
+    let view = round_view(db, now, round).await?;
+    own_institution(caller, &view.round.institution_code)?;
+    let r = &view.round;
+    if now <= r.window_closes_at {
+        return Err(AppError::rule("WINDOW_STILL_OPEN", "the ranking is published after the window closes"));
+    }
+    if r.published_at.is_some() {
+        return Err(AppError::rule("ALREADY_PUBLISHED", "the provisional ranking was published already"));
+    }
+    if r.draw_seed.is_none() {
+        return Err(AppError::rule("DRAW_SEED_MISSING", "the head teacher fixes the draw seed before publishing"));
+    }
+    let unresolved: Vec<&str> = view
+        .applications
+        .values()
+        .filter(|a| a.status == "active" && a.catchment_resolution == "unresolved")
+        .map(|a| a.external_ref.as_str())
+        .collect();
+    if !unresolved.is_empty() {
+        return Err(AppError::rule(
+            "UNRESOLVED_RESIDENCE",
+            format!("resolve the catchment of these residents by hand first: {}", unresolved.join(", ")),
+        ));
+    }
+    let inputs = inputs_of(&view);
+    let public = public_of(&view, &view.outcome, false);
+    let hashes = (inputs.hash(), view.outcome.hash());
+    let values = (
+        serde_json::to_value(&inputs).map_err(AppError::internal)?,
+        serde_json::to_value(&view.outcome).map_err(AppError::internal)?,
+        serde_json::to_value(&public).map_err(AppError::internal)?,
+    );
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let published = q::publish(c, round, now).await?;
+            q::insert_snapshot(
+                c,
+                &published,
+                "provisional",
+                now,
+                &values.0,
+                &values.1,
+                &values.2,
+                (&hashes.0, &hashes.1),
+            )
+            .await?;
+            let late = q::date_in_rome(c, now).await? > published.provisional_due_on;
+            let current = json!({ "stage": "provisional", "inputsHash": hashes.0, "outcomeHash": hashes.1,
+                                  "publishedLate": late, "complaintDeadline": published.complaint_deadline });
+            audit::record(
+                c,
+                vec![event(
+                    "publish",
+                    "admission_round",
+                    round,
+                    &published.institution_code,
+                    &published.province_code,
+                    current,
+                )],
+            )
+            .await?;
+            Ok(published)
+        })
+    })
+    .await
+}
+
+/// A snapshot's outcome and public version, or the stage's error code.
+pub async fn published(db: &RequestDb, round: i64, stage: &str) -> AppResult<(Outcome, engine::public::PublicVersion)> {
+    let stage_owned = stage.to_owned();
+    let snap = db
+        .run(move |c| Box::pin(async move { q::snapshots(c, round).await }))
+        .await?
+        .into_iter()
+        .find(|s| s.stage == stage_owned);
+    let Some(snap) = snap else {
+        return Err(match stage {
+            "final" => AppError::rule("RANKING_NOT_FINAL", "the final ranking was not approved yet"),
+            _ => AppError::rule("RANKING_NOT_PUBLISHED", "no provisional ranking was published yet"),
+        });
+    };
+    let outcome = serde_json::from_value(snap.outcome).map_err(AppError::internal)?;
+    let public = serde_json::from_value(snap.public_version).map_err(AppError::internal)?;
+    Ok((outcome, public))
+}
+
+/// What `ambito admissions verify` found for one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub stage: String,
+    pub inputs_hold: bool,
+    pub outcome_holds: bool,
+}
+
+/// Recomputes every snapshot of a round from its stored inputs and compares
+/// the hashes (pure engine, so equal inputs give equal bytes).
+pub fn verify_snapshots(snapshots: &[q::SnapshotRow]) -> anyhow::Result<Vec<Verified>> {
+    snapshots
+        .iter()
+        .map(|s| {
+            let inputs: engine::Inputs = serde_json::from_value(s.inputs.clone())?;
+            let outcome = engine::compute(&inputs.config, &inputs.applicants);
+            Ok(Verified {
+                stage: s.stage.clone(),
+                inputs_hold: inputs.hash() == s.inputs_hash,
+                outcome_holds: outcome.hash() == s.outcome_hash,
+            })
+        })
+        .collect()
 }

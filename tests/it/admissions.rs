@@ -269,4 +269,71 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     let view = app.query_as(&school, ROUND, json!({ "id": round_id })).await["admissionRound"].clone();
     assert_eq!(view["waitingList"], json!([]), "the new place went to the redistributed applicant");
     let _ = demo_account(SCHOOL);
+
+    // Publication: the head teacher, after the window, with the committed
+    // seed and every resident's catchment resolved, once.
+    let seed = |s: &str| json!({ "r": round_id, "s": s });
+    const SET_SEED: &str = "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }";
+    const PUBLISH: &str = "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) {
+        state complaintDeadline publishedLate } }";
+    let e = error(&app, &head, PUBLISH, json!({ "r": round_id })).await;
+    assert_eq!(e["extensions"]["code"], "WINDOW_STILL_OPEN");
+    assert_eq!(error(&app, &head, SET_SEED, seed(SEED)).await["extensions"]["code"], "WINDOW_STILL_OPEN");
+    let lost = application(&round_id, 16, "Via Milano", "3", &["BGEE821032"]);
+    app.query_as(&school, REGISTER, json!({ "i": lost })).await;
+    app.query_as(&office, CLOCK, json!({ "t": "2027-01-27T10:00:00Z" })).await;
+    let e = error(&app, &head, PUBLISH, json!({ "r": round_id })).await;
+    assert_eq!(e["extensions"]["code"], "DRAW_SEED_MISSING");
+    assert_eq!(code(&app.post_as(Some(&school), SET_SEED, seed(SEED)).await.1), "FORBIDDEN");
+    assert_eq!(error(&app, &head, SET_SEED, seed("another seed")).await["extensions"]["field"], "seed");
+    app.query_as(&head, SET_SEED, seed(SEED)).await;
+    assert_eq!(error(&app, &head, SET_SEED, seed(SEED)).await["extensions"]["code"], "DRAW_SEED_ALREADY_SET");
+    let e = error(&app, &head, PUBLISH, json!({ "r": round_id })).await;
+    assert_eq!(e["extensions"]["code"], "UNRESOLVED_RESIDENCE");
+    assert!(e["message"].as_str().unwrap().contains("PORTALE-00016"), "{e}");
+    let mut list = list;
+    list.as_array_mut().unwrap().push(json!({ "street": "Via Milano", "site": "BGEE821032" }));
+    app.query_as(&school, STRADARIO, json!({ "r": round_id, "e": list })).await;
+    let published = app.query_as(&head, PUBLISH, json!({ "r": round_id })).await["publishProvisionalRanking"].clone();
+    assert_eq!(published["state"], "PROVISIONAL");
+    assert_eq!(published["publishedLate"], false);
+    // The tenth day after publication, to its end in Italian time.
+    assert_eq!(published["complaintDeadline"], "2027-02-06T22:59:59+00:00");
+    assert_eq!(error(&app, &head, PUBLISH, json!({ "r": round_id })).await["extensions"]["code"], "ALREADY_PUBLISHED");
+
+    const PUBLISHED: &str = "query($id: ID!) { admissionRound(id: $id) {
+        current: ranking(stage: CURRENT) { application { externalRef } outcome { kind site } }
+        provisional: ranking(stage: PROVISIONAL) { application { externalRef } outcome { kind site } }
+        publicVersion(stage: PROVISIONAL) { sites { site placesNet rows { position publicCode group points outcome } } } } }";
+    let d = app.query_as(&school, PUBLISHED, json!({ "id": round_id })).await["admissionRound"].clone();
+    assert_eq!(d["current"], d["provisional"], "nothing changed since publication");
+    let public = d["publicVersion"].to_string();
+    for private in ["PORTALE-", "ROSSI", "Via Roma", "taxCode"] {
+        assert!(!public.contains(private), "{private} in the public version: {public}");
+    }
+    let codes: Vec<String> = registered.iter().map(|r| r["publicCode"].as_str().unwrap().to_owned()).collect();
+    assert!(codes.iter().all(|c| public.contains(c.as_str())), "every row is shown by its public code");
+
+    // The snapshot is reproducible; a tampered one is caught.
+    let verify = |app: &TestApp| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+            .env_remove("DATABASE_URL")
+            .args(["--database-url", &app.db().login_url(), "admissions", "verify", &round_id])
+            .output()
+            .unwrap()
+    };
+    let out = verify(&app);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("provisional snapshot: inputs match their hash, outcome recomputed identically")
+    );
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("UPDATE admission_snapshots SET inputs = jsonb_set(inputs, '{config,sites,0,places}', '9')")
+        .execute(&mut app.db().conn().await)
+        .await
+        .unwrap();
+    let out = verify(&app);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DIFFER"), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -70,6 +70,19 @@ async fn serve_starts_the_embedded_default_with_demo_data_and_stops_it() {
     let login = post(&url, serde_json::json!({ "query": login, "variables": vars })).await;
     assert_eq!(login["data"]["login"]["membership"]["role"], "SCHOOL");
 
+    // Without --test-clock nobody moves the domain clock, the office included.
+    let office = accounts.iter().find(|a| a["role"] == "provincial").unwrap();
+    let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+    let vars = serde_json::json!({ "e": office["email"], "p": office["password"] });
+    let token = post(&url, serde_json::json!({ "query": login, "variables": vars })).await["data"]["login"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clock = serde_json::json!({ "query": "mutation { setTestClock(now: \"2027-01-01T00:00:00Z\") }" });
+    let refused: Value =
+        reqwest::Client::new().post(&url).bearer_auth(&token).json(&clock).send().await.unwrap().json().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+
     let log = interrupt(&mut child);
     let line: Value = log
         .lines()
@@ -120,6 +133,16 @@ fn missing_postgres_binaries_name_the_package() {
     let out = ambito(dir.path()).env("AMBITO_PG_BIN", dir.path()).arg("migrate").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("apt-get install postgresql"));
+}
+
+#[test]
+fn the_test_clock_is_refused_outside_demo_mode() {
+    let dir = data_dir();
+    let out =
+        ambito(dir.path()).args(["serve", "--demo=false", "--test-clock", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--test-clock") && err.contains("demo mode only"), "{err}");
 }
 
 #[test]

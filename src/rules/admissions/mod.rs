@@ -6,6 +6,7 @@
 
 pub mod assignment;
 pub mod points;
+pub mod public;
 pub mod round;
 pub mod stradario;
 pub mod time_models;
@@ -13,7 +14,7 @@ pub mod time_models;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use points::Points;
@@ -23,7 +24,7 @@ pub type AppId = i64;
 
 /// A site of the round with its places and the time models it offers
 /// (empty: every model of the round).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteConfig {
     pub code: String,
     pub places: u32,
@@ -31,7 +32,7 @@ pub struct SiteConfig {
 }
 
 /// What the engine needs of a round.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundConfig {
     /// In the round's site order, which redistribution follows (R-SITE-3).
     pub sites: Vec<SiteConfig>,
@@ -43,6 +44,7 @@ pub struct RoundConfig {
     pub default_time_model: String,
     pub min_pupils_per_time_model: u32,
     /// Caps per (site, model); the default model is never capped.
+    #[serde(with = "caps_as_list")]
     pub caps: BTreeMap<(String, String), u32>,
     pub redistribute_beyond_preferences: bool,
     /// None until the head teacher fixes it; the draw key then uses "".
@@ -69,7 +71,7 @@ impl RoundConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Active,
     Withdrawn,
@@ -78,7 +80,7 @@ pub enum Status {
 }
 
 /// The head teacher's assessment of a late resident disabled pupil (RG 9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Assessment {
     Pending,
     Confirmed,
@@ -87,7 +89,7 @@ pub enum Assessment {
 
 /// An application as the engine sees it: the facts as at submission, with
 /// the points already summed (R-PTS-2) and the disability already checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applicant {
     pub id: AppId,
     pub external_ref: String,
@@ -106,7 +108,7 @@ pub struct Applicant {
 }
 
 /// The territorial class of an application relative to a site (R-TIER-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Territory {
     /// Group A: resident, in the site's catchment.
     Catchment,
@@ -127,7 +129,7 @@ impl Territory {
 }
 
 /// The tier shown to school users (R-TIER-3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Tier {
     T1Disability,
     T2Catchment,
@@ -138,7 +140,7 @@ pub enum Tier {
 /// The ranking key at a site (§5.3), ascending: disability first, then
 /// territorial class, more points, older, the draw; the id last only to make
 /// the order total (external references are unique per round).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     /// False for disability precedence, which sorts first.
     pub no_precedence: bool,
@@ -233,7 +235,7 @@ impl<'a> Prepared<'a> {
 }
 
 /// How an application got its place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Via {
     Ranking,
     Redistribution,
@@ -242,7 +244,7 @@ pub enum Via {
 
 /// A place at a site, with the time model and which preference it was
 /// (None: assigned d'ufficio).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admission {
     pub site: String,
     pub via: Via,
@@ -251,7 +253,7 @@ pub struct Admission {
 }
 
 /// A row of a site's ranking (§5.3): its on-time first-choice applicants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RankRow {
     pub position: u32,
     pub id: AppId,
@@ -262,14 +264,14 @@ pub struct RankRow {
     pub tie: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteRanking {
     pub site: String,
     pub rows: Vec<RankRow>,
 }
 
 /// The groups of the waiting list (R-WL-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum WaitingGroup {
     /// On time, disability precedence, not admitted.
     W1,
@@ -281,7 +283,7 @@ pub enum WaitingGroup {
     W4,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitingRow {
     pub position: u32,
     pub id: AppId,
@@ -289,7 +291,7 @@ pub struct WaitingRow {
 }
 
 /// A model at a site after class formation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelOutcome {
     pub site: String,
     pub model: String,
@@ -298,7 +300,7 @@ pub struct ModelOutcome {
 }
 
 /// The last admitted key at a site, for families to compare their own with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cutoff {
     pub site: String,
     pub tier: Tier,
@@ -310,7 +312,7 @@ pub struct Cutoff {
 }
 
 /// Everything the engine decides for a round.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub rankings: Vec<SiteRanking>,
     pub admitted: BTreeMap<AppId, Admission>,
@@ -319,6 +321,22 @@ pub struct Outcome {
     pub residual: Vec<(String, u32)>,
     pub time_models: Vec<ModelOutcome>,
     pub cutoffs: Vec<Cutoff>,
+}
+
+/// What a snapshot stores as the engine's input: enough to recompute the
+/// outcome exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    pub config: RoundConfig,
+    pub applicants: Vec<Applicant>,
+}
+
+impl Inputs {
+    /// SHA-256 of the canonical JSON (fields in declaration order).
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("inputs serialise");
+        Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl Outcome {
@@ -465,6 +483,22 @@ fn cutoffs(p: &Prepared, placed: &assignment::Placed) -> Vec<Cutoff> {
         out.push(Cutoff { site: s.code.clone(), tier: last.tier(), group: last.territory, points: last.points(), tie });
     }
     out
+}
+
+/// JSON has no tuple keys: caps travel as a list of (site, model, max).
+mod caps_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(caps: &BTreeMap<(String, String), u32>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(caps.iter().map(|((site, model), max)| (site, model, max)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<(String, String), u32>, D::Error> {
+        let list: Vec<(String, String, u32)> = Vec::deserialize(d)?;
+        Ok(list.into_iter().map(|(site, model, max)| ((site, model), max)).collect())
+    }
 }
 
 #[cfg(test)]
