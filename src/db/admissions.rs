@@ -605,3 +605,10 @@ pub async fn snapshots(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<
         .load(conn)
         .await
 }
+
+pub async fn verify_disability(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<usize> {
+    diesel::update(admission_applications::table.find(application))
+        .set(admission_applications::disability_verified.eq(true))
+        .execute(conn)
+        .await
+}

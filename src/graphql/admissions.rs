@@ -810,6 +810,15 @@ impl AdmissionsQuery {
     }
 }
 
+/// Records a school's check and answers the application as it now stands.
+async fn check(ctx: &Context<'_>, application_id: ID, what: uc::Check) -> Result<AdmissionApplication> {
+    let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
+    let id = id_arg("applicationId", &application_id)?;
+    uc::check_application(db(ctx), &c, now(ctx), id, what).await?;
+    let (id, view) = uc::application_view(db(ctx), now(ctx), id).await?;
+    Ok(AdmissionApplication { view: Arc::new(view), id })
+}
+
 #[derive(Default)]
 pub struct AdmissionsMutation;
 
@@ -945,6 +954,45 @@ impl AdmissionsMutation {
             late: registered.late,
             early: registered.early,
         })
+    }
+
+    /// Verifies a claim (before publication).
+    async fn verify_claim(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        criterion: String,
+    ) -> Result<AdmissionApplication> {
+        check(ctx, application_id, uc::Check::VerifyClaim { criterion }).await
+    }
+
+    /// Rejects a claim with a reason; after publication only as a false
+    /// declaration found in a sample check (reason NON_VERIDICITA).
+    async fn reject_claim(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        criterion: String,
+        reason: String,
+    ) -> Result<AdmissionApplication> {
+        check(ctx, application_id, uc::Check::RejectClaim { criterion, reason }).await
+    }
+
+    /// Verifies the certification under L. 104/92: disability precedence.
+    async fn verify_disability(&self, ctx: &Context<'_>, application_id: ID) -> Result<AdmissionApplication> {
+        check(ctx, application_id, uc::Check::VerifyDisability).await
+    }
+
+    /// Sets a resident's catchment by hand, with a reason (audited).
+    async fn resolve_catchment(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        site: String,
+        reason: String,
+    ) -> Result<AdmissionApplication> {
+        let site = site.trim().to_ascii_uppercase();
+        check(ctx, application_id, uc::Check::ResolveCatchment { site, reason }).await
     }
 
     /// Fixes the draw seed (head teacher, after the window closes; once; it

@@ -1110,3 +1110,98 @@ pub fn verify_snapshots(snapshots: &[q::SnapshotRow]) -> anyhow::Result<Vec<Veri
         })
         .collect()
 }
+
+// The school's checks before publication.
+
+/// What the secretariat checks on an application.
+#[derive(Debug, Clone)]
+pub enum Check {
+    VerifyClaim { criterion: String },
+    RejectClaim { criterion: String, reason: String },
+    VerifyDisability,
+    ResolveCatchment { site: String, reason: String },
+}
+
+/// The reason a claim found false in a sample check after publication
+/// carries (R-PTS-3: «non veridicità»).
+pub const FALSE_DECLARATION: &str = "NON_VERIDICITA";
+
+/// Records a check. Before the provisional publication anything; after it,
+/// only a claim rejected as a false declaration, until the waiting list
+/// closes (everything else goes through complaints).
+pub async fn check_application(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    application: i64,
+    check: Check,
+) -> AppResult<()> {
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let app = q::application(c, application).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &app.institution_code)?;
+            let round = q::round(c, app.round_id, true).await?.ok_or(AppError::NotFound)?;
+            if app.status != "active" {
+                return Err(AppError::rule("APPLICATION_REMOVED", "the application left the round for good"));
+            }
+            let false_declaration =
+                matches!(&check, Check::RejectClaim { reason, .. } if reason.trim() == FALSE_DECLARATION);
+            if round.published_at.is_some() && !false_declaration {
+                return Err(AppError::rule(
+                    "RANKING_PUBLISHED",
+                    "the ranking is published: corrections go through complaints, or a claim found false (NON_VERIDICITA)",
+                ));
+            }
+            if now > round.waiting_list_closes_at {
+                return Err(AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed"));
+            }
+            let (action, current) = match &check {
+                Check::VerifyClaim { criterion } | Check::RejectClaim { criterion, .. } => {
+                    let (status, reason) = match &check {
+                        Check::RejectClaim { reason, .. } => {
+                            let reason = reason.trim();
+                            if reason.is_empty() || reason.len() > 500 {
+                                return Err(bad("reason", "1 to 500 characters"));
+                            }
+                            ("rejected", Some(reason.to_owned()))
+                        }
+                        _ => ("verified", None),
+                    };
+                    if q::set_claim(c, application, criterion, status, reason.as_deref(), now).await? == 0 {
+                        return Err(bad("criterion", "the application does not claim it"));
+                    }
+                    ("check_claim", json!({ "criterion": criterion, "status": status }))
+                }
+                Check::VerifyDisability => {
+                    let Some(on) = app.disability_certified_on else {
+                        return Err(bad("applicationId", "no certification under L. 104/92 was recorded"));
+                    };
+                    if on > app.submitted_at.date_naive() {
+                        return Err(AppError::rule("FACT_AFTER_SUBMISSION", "the certification is dated after the application"));
+                    }
+                    q::verify_disability(c, application).await?;
+                    ("verify_disability", json!({ "verified": true }))
+                }
+                Check::ResolveCatchment { site, reason } => {
+                    if !round.resident_municipalities.contains(&app.residence_municipality) {
+                        return Err(bad("applicationId", "a catchment is resolved for residents only"));
+                    }
+                    if !q::sites(c, round.id).await?.iter().any(|s| &s.site_code == site) {
+                        return Err(bad("site", "not a site of the round"));
+                    }
+                    let reason = reason.trim();
+                    if reason.is_empty() || reason.len() > 500 {
+                        return Err(bad("reason", "1 to 500 characters"));
+                    }
+                    q::set_catchment(c, application, Some(site), "manual", Some(reason)).await?;
+                    ("resolve_catchment", json!({ "site": site, "resolution": "manual" }))
+                }
+            };
+            let e = event(action, "admission_application", application, &app.institution_code, &app.province_code, current);
+            audit::record(c, vec![e]).await?;
+            Ok(())
+        })
+    })
+    .await
+}

@@ -216,6 +216,23 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
         "DUPLICATE_APPLICATION"
     );
 
+    // The secretariat's checks: a verified health claim counts, a rejected
+    // one needs its reason; no certification, no precedence.
+    const VERIFY: &str = "mutation($a: ID!, $c: String!) { verifyClaim(applicationId: $a, criterion: $c) { points } }";
+    const REJECT: &str = "mutation($a: ID!, $c: String!, $r: String!) {
+        rejectClaim(applicationId: $a, criterion: $c, reason: $r) { points } }";
+    const DISABILITY: &str = "mutation($a: ID!) { verifyDisability(applicationId: $a) { tier } }";
+    let first = registered[0]["id"].as_str().unwrap().to_owned();
+    let d = app.query_as(&school, VERIFY, json!({ "a": first, "c": "invalidita" })).await;
+    assert_eq!(d["verifyClaim"]["points"], 18.0, "5 + 2 × 1.5 + 10 once verified");
+    let e = error(&app, &school, REJECT, json!({ "a": first, "c": "lavoro", "r": " " })).await;
+    assert_eq!(e["extensions"]["field"], "reason");
+    assert_eq!(error(&app, &school, DISABILITY, json!({ "a": first })).await["extensions"]["field"], "applicationId");
+    assert_eq!(
+        error(&app, &other, VERIFY, json!({ "a": first, "c": "lavoro" })).await["extensions"]["code"],
+        "NOT_FOUND"
+    );
+
     // The current ranking, as the school and its head teacher see it.
     let view = app.query_as(&head, ROUND, json!({ "id": round_id })).await["admissionRound"].clone();
     assert_eq!(view["state"], "OPEN");
@@ -313,6 +330,13 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     }
     let codes: Vec<String> = registered.iter().map(|r| r["publicCode"].as_str().unwrap().to_owned()).collect();
     assert!(codes.iter().all(|c| public.contains(c.as_str())), "every row is shown by its public code");
+
+    // After publication corrections go through complaints; a claim found
+    // false in a sample check is the exception.
+    let e = error(&app, &school, VERIFY, json!({ "a": first, "c": "lavoro" })).await;
+    assert_eq!(e["extensions"]["code"], "RANKING_PUBLISHED");
+    let d = app.query_as(&school, REJECT, json!({ "a": first, "c": "lavoro", "r": "NON_VERIDICITA" })).await;
+    assert_eq!(d["rejectClaim"]["points"], 13.0);
 
     // The snapshot is reproducible; a tampered one is caught.
     let verify = |app: &TestApp| {
