@@ -612,3 +612,20 @@ pub async fn verify_disability(conn: &mut AsyncPgConnection, application: i64) -
         .execute(conn)
         .await
 }
+
+/// Moves an active application out of the round for good; 0 if it was not active.
+pub async fn leave(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    status: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(admission_applications::table.find(application).filter(admission_applications::status.eq("active")))
+        .set((
+            admission_applications::status.eq(status),
+            admission_applications::status_at.eq(at),
+            admission_applications::version.eq(admission_applications::version + 1),
+        ))
+        .execute(conn)
+        .await
+}

@@ -995,6 +995,21 @@ impl AdmissionsMutation {
         check(ctx, application_id, uc::Check::ResolveCatchment { site, reason }).await
     }
 
+    /// Records a family's withdrawal (rinuncia): the application leaves
+    /// every current list for good.
+    async fn withdraw_application(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        at: DateTime<Utc>,
+    ) -> Result<AdmissionApplication> {
+        let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        uc::withdraw_application(db(ctx), &c, now(ctx), id, at).await?;
+        let (id, view) = uc::application_view(db(ctx), now(ctx), id).await?;
+        Ok(AdmissionApplication { view: Arc::new(view), id })
+    }
+
     /// Fixes the draw seed (head teacher, after the window closes; once; it
     /// must match the published commitment).
     async fn set_draw_seed(&self, ctx: &Context<'_>, round_id: ID, seed: String) -> Result<AdmissionRound> {

@@ -1205,3 +1205,40 @@ pub async fn check_application(
     })
     .await
 }
+
+/// A family's withdrawal (rinuncia, R-NO-3): possible in any state; the
+/// application leaves every current list for good. Published snapshots are
+/// history and stay as they were.
+pub async fn withdraw_application(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    application: i64,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    if at > now {
+        return Err(bad("at", "cannot be in the future"));
+    }
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let app = q::application(c, application).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &app.institution_code)?;
+            if q::leave(c, application, "withdrawn", at).await? == 0 {
+                return Err(AppError::rule("APPLICATION_REMOVED", "the application left the round already"));
+            }
+            let current = json!({ "status": "withdrawn", "at": at });
+            let e = event(
+                "withdraw",
+                "admission_application",
+                application,
+                &app.institution_code,
+                &app.province_code,
+                current,
+            );
+            audit::record(c, vec![Event { previous: Some(json!({ "status": app.status })), ..e }]).await?;
+            Ok(())
+        })
+    })
+    .await
+}

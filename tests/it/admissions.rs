@@ -360,4 +360,17 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     let out = verify(&app);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("DIFFER"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // A withdrawal is for good: the pupil cannot come back in this round.
+    const WITHDRAW: &str = "mutation($a: ID!, $t: DateTime!) {
+        withdrawApplication(applicationId: $a, at: $t) { outcome { kind } waitingPosition } }";
+    let last = registered[5]["id"].as_str().unwrap().to_owned();
+    let future = json!({ "a": last, "t": "2027-02-01T10:00:00Z" });
+    assert_eq!(error(&app, &school, WITHDRAW, future).await["extensions"]["field"], "at");
+    let gone = json!({ "a": last, "t": "2027-01-26T10:00:00Z" });
+    let d = app.query_as(&school, WITHDRAW, gone.clone()).await;
+    assert_eq!(d["withdrawApplication"], json!({ "outcome": { "kind": "REMOVED" }, "waitingPosition": null }));
+    assert_eq!(error(&app, &school, WITHDRAW, gone).await["extensions"]["code"], "APPLICATION_REMOVED");
+    let back = application(&round_id, 15, "Via Roma", "7", &["BGEE821032"]);
+    assert_eq!(error(&app, &school, REGISTER, json!({ "i": back })).await["extensions"]["code"], "APPLICATION_REMOVED");
 }

@@ -273,7 +273,7 @@ fn cut_off(bytes: Vec<u8>) -> reqwest::Body {
 
 async fn offset(app: &TestApp, token: &str, url: &str) -> u64 {
     let resp = app.http.head(app.url(url)).bearer_auth(token).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 200, "HEAD {url}: {:?}", resp.headers());
     assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
     resp.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
 }
