@@ -10,16 +10,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ambito::rules::admissions::{Applicant, Assessment, Points, Prepared, RoundConfig, SiteConfig, Status, compute};
+use ambito::rules::dice::Dice;
 use chrono::{NaiveDate, TimeZone, Utc};
-
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n.max(1) as u64) as usize
-    }
-}
 
 fn round(d: &mut Dice, sites: usize, places: u32, n: usize) -> (RoundConfig, Vec<Applicant>) {
     let codes: Vec<String> = (0..sites).map(|i| format!("BGEE8210{i}X")).collect();

@@ -368,7 +368,7 @@ async fn instant(conn: &mut AsyncPgConnection, when: Option<When>) -> anyhow::Re
     Ok(match when {
         None => None,
         Some(When::Exact(t)) => Some(t),
-        Some(When::Rome(t)) => Some(ambito::db::limited_mode::in_rome(conn, t).await?),
+        Some(When::Rome(t)) => Some(ambito::db::rome::instant(conn, t).await?),
     })
 }
 

@@ -543,17 +543,6 @@ pub async fn publish(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>
         .await
 }
 
-/// The date of an instant in Italy.
-pub async fn date_in_rome(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<NaiveDate> {
-    diesel::select(
-        diesel::dsl::sql::<diesel::sql_types::Date>("(")
-            .bind::<diesel::sql_types::Timestamptz, _>(at)
-            .sql(" AT TIME ZONE 'Europe/Rome')::date"),
-    )
-    .get_result(conn)
-    .await
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = admission_snapshots, check_for_backend(diesel::pg::Pg))]
 pub struct SnapshotRow {
@@ -595,6 +584,17 @@ pub async fn insert_snapshot(
         .returning(SnapshotRow::as_returning())
         .get_result(conn)
         .await
+}
+
+/// The round's snapshot of a stage, if published.
+pub async fn snapshot(conn: &mut AsyncPgConnection, round: i64, stage: &str) -> QueryResult<Option<SnapshotRow>> {
+    admission_snapshots::table
+        .filter(admission_snapshots::round_id.eq(round))
+        .filter(admission_snapshots::stage.eq(stage))
+        .select(SnapshotRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 pub async fn snapshots(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<SnapshotRow>> {

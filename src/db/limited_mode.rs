@@ -257,17 +257,3 @@ pub async fn withdraw_enabling(conn: &mut AsyncPgConnection, users: &[i64]) -> Q
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
-
-/// A wall-clock time in Italy as an instant, daylight saving included.
-pub async fn in_rome(conn: &mut AsyncPgConnection, local: NaiveDateTime) -> QueryResult<DateTime<Utc>> {
-    #[derive(QueryableByName)]
-    struct At {
-        #[diesel(sql_type = Timestamptz)]
-        at: DateTime<Utc>,
-    }
-    let at: At = diesel::sql_query("SELECT ($1 AT TIME ZONE 'Europe/Rome') AS at")
-        .bind::<Timestamp, _>(local)
-        .get_result(conn)
-        .await?;
-    Ok(at.at)
-}

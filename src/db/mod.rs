@@ -364,3 +364,31 @@ pub async fn unless_taken<T: Send>(
         }
     }
 }
+
+/// Italian time, as the processes' rules count days (deadlines end at
+/// 23:59:59 in Rome). PostgreSQL's time-zone data does the conversion,
+/// daylight saving included, so no rule carries a calendar of its own.
+pub mod rome {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    use diesel::QueryResult;
+    use diesel::sql_types::{Date, Timestamp, Timestamptz};
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+    /// A wall-clock time in Italy as an instant.
+    pub async fn instant(conn: &mut AsyncPgConnection, local: NaiveDateTime) -> QueryResult<DateTime<Utc>> {
+        diesel::select(
+            diesel::dsl::sql::<Timestamptz>("(").bind::<Timestamp, _>(local).sql(" AT TIME ZONE 'Europe/Rome')"),
+        )
+        .get_result(conn)
+        .await
+    }
+
+    /// The date of an instant in Italy.
+    pub async fn date(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<NaiveDate> {
+        diesel::select(
+            diesel::dsl::sql::<Date>("(").bind::<Timestamptz, _>(at).sql(" AT TIME ZONE 'Europe/Rome')::date"),
+        )
+        .get_result(conn)
+        .await
+    }
+}

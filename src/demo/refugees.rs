@@ -3,6 +3,7 @@
 //! as live requests, with their recorded transitions. Deterministic: the same
 //! rows on every machine. Written as the provincial office's demo account.
 
+use crate::rules::dice::Dice;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -80,16 +81,6 @@ const ORDERS: [SchoolOrder; 4] = [
     SchoolOrder::SecondariaPrimoGrado,
     SchoolOrder::SecondariaSecondoGrado,
 ];
-
-/// A small deterministic generator (64-bit LCG).
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 #[derive(QueryableByName)]
 struct Candidate {

@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::rules::admissions::points::{CriterionKind, Evidence};
 use crate::rules::admissions::round::State;
 use crate::rules::admissions::stradario::Parity;
-use crate::rules::admissions::{Territory, Tier, Via, WaitingGroup};
+use crate::rules::admissions::{Tier, Via, WaitingGroup};
 use crate::usecases::admissions::{self as uc, RoundView};
 use crate::usecases::clock::Clock;
 
@@ -433,9 +433,7 @@ impl AdmissionApplication {
     }
     /// The tier at the requested site.
     async fn tier(&self) -> TierGql {
-        let applicant = self.view.applicants().into_iter().find(|a| a.id == self.id).expect("in the view");
-        let p = crate::rules::admissions::Prepared::new(&self.view.config, std::slice::from_ref(&applicant));
-        p.key(&applicant, &applicant.site_preferences[0]).tier().into()
+        self.view.tier(self.id).into()
     }
     async fn late(&self) -> bool {
         self.row().submitted_at > self.view.round.window_closes_at
@@ -665,10 +663,14 @@ impl AdmissionRound {
     /// The ranking of each site, or of one. CURRENT is the engine over the
     /// data as they stand; PROVISIONAL and FINAL are what was published.
     async fn ranking(&self, ctx: &Context<'_>, stage: RankingStage, site: Option<String>) -> Result<Vec<RankingRow>> {
-        let outcome = match stage {
-            RankingStage::Current => self.0.outcome.clone(),
-            RankingStage::Provisional => uc::published(db(ctx), self.0.round.id, "provisional").await?.0,
-            RankingStage::Final => uc::published(db(ctx), self.0.round.id, "final").await?.0,
+        // A published stage reads its snapshot's outcome over the same applications.
+        let view = match stage {
+            RankingStage::Current => self.0.clone(),
+            RankingStage::Provisional | RankingStage::Final => {
+                let name = if stage == RankingStage::Final { "final" } else { "provisional" };
+                let outcome = uc::published(db(ctx), self.0.round.id, name).await?.0;
+                Arc::new(RoundView { outcome, ..self.0.as_ref().clone() })
+            }
         };
         let site = site.map(|s| s.trim().to_ascii_uppercase());
         if let Some(s) = &site
@@ -676,7 +678,6 @@ impl AdmissionRound {
         {
             return Err(AppError::bad_input("site", "not a site of the round").into());
         }
-        let view = Arc::new(RoundView { outcome, ..self.0.as_ref().clone() });
         Ok(view
             .outcome
             .rankings
@@ -722,12 +723,7 @@ impl AdmissionRound {
             .map(|c| AdmissionCutoff {
                 site: c.site.clone(),
                 tier: c.tier.into(),
-                territorial_group: match c.group {
-                    Territory::Catchment => "A",
-                    Territory::Municipality => "B",
-                    Territory::Other => "C",
-                }
-                .into(),
+                territorial_group: c.group.group().into(),
                 points: c.points.as_f64(),
                 tie: c.tie,
             })

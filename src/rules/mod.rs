@@ -3,6 +3,7 @@
 pub mod admissions;
 pub mod classes;
 pub mod codes;
+pub mod dice;
 pub mod files;
 pub mod limited_mode;
 pub mod order;
@@ -13,3 +14,8 @@ pub mod support;
 pub mod tax_code;
 pub mod throttle;
 pub mod window;
+
+/// Bytes as lowercase hex: SHA-256 digests, key id suffixes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

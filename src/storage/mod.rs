@@ -26,10 +26,7 @@ pub fn object_path(blob: uuid::Uuid, name: &str) -> object_store::path::Path {
     object_store::path::Path::from(format!("{PREFIX}/{blob}/{name}"))
 }
 
-/// Bytes as lowercase hex: SHA-256 digests, key id suffixes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::rules::hex;
 
 /// The prefix of every object Ambito writes.
 pub const PREFIX: &str = "attachments";

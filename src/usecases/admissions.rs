@@ -711,7 +711,8 @@ pub async fn register_application(
                 Some(_) => return Err(AppError::rule("APPLICATION_REMOVED", "the pupil's application left this round for good")),
                 None => {}
             }
-            let sites: Vec<String> = q::sites(c, round.id).await?.into_iter().map(|s| s.site_code).collect();
+            let site_rows = q::sites(c, round.id).await?;
+            let sites: Vec<String> = site_rows.iter().map(|s| s.site_code.clone()).collect();
             distinct("input.sitePreferences", &input.site_preferences, &sites)?;
             let models = model_codes(&round);
             distinct("input.timeModelPreferences", &input.time_model_preferences, &models)?;
@@ -768,11 +769,8 @@ pub async fn register_application(
             audit::record(c, vec![event("register", "admission_application", row.id, &row.institution_code, &row.province_code, current)]).await?;
             let claims: Vec<Claim> = input.claims.iter().map(|(k, n)| Claim { criterion: k.clone(), quantity: *n, status: ClaimStatus::Declared }).collect();
             let (points, _) = points::sum(&criteria, &claims);
-            let first = row.site_preferences[0].clone();
-            let config = round_config(&round, &q::sites(c, round.id).await?, &q::caps(c, round.id).await?);
-            let applicant = applicant_of(&row, points);
-            let prepared = engine::Prepared::new(&config, std::slice::from_ref(&applicant));
-            let tier = prepared.key(&applicant, &first).tier();
+            // The tier needs the residence rule only: no caps.
+            let tier = tier_of(&round_config(&round, &site_rows, &[]), &applicant_of(&row, points));
             let late = row.submitted_at > round.window_closes_at;
             Ok(Registered { row, points, tier, late, early })
         })
@@ -847,6 +845,16 @@ impl RoundView {
     pub fn applicants(&self) -> Vec<Applicant> {
         self.applications.values().map(|a| applicant_of(a, self.points[&a.id])).collect()
     }
+
+    /// An application's tier at its requested site.
+    pub fn tier(&self, id: i64) -> engine::Tier {
+        tier_of(&self.config, &applicant_of(&self.applications[&id], self.points[&id]))
+    }
+}
+
+/// The tier of an applicant at its requested site.
+fn tier_of(config: &RoundConfig, a: &Applicant) -> engine::Tier {
+    engine::Prepared::new(config, std::slice::from_ref(a)).key(a, &a.site_preferences[0]).tier()
 }
 
 pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResult<RoundView> {
@@ -891,7 +899,7 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
             let commitment = round.draw_seed_hash.clone().or_else(|| round.draw_seed.as_deref().map(seed_commitment));
             let applications = apps.into_iter().map(|a| (a.id, a)).collect();
             let published_late = match round.published_at {
-                Some(at) => Some(q::date_in_rome(c, at).await? > round.provisional_due_on),
+                Some(at) => Some(crate::db::rome::date(c, at).await? > round.provisional_due_on),
                 None => None,
             };
             Ok(RoundView { round, state, sites, applications, points, config, outcome, commitment, published_late })
@@ -1046,7 +1054,7 @@ pub async fn publish_provisional(
                 (&hashes.0, &hashes.1),
             )
             .await?;
-            let late = q::date_in_rome(c, now).await? > published.provisional_due_on;
+            let late = crate::db::rome::date(c, now).await? > published.provisional_due_on;
             let current = json!({ "stage": "provisional", "inputsHash": hashes.0, "outcomeHash": hashes.1,
                                   "publishedLate": late, "complaintDeadline": published.complaint_deadline });
             audit::record(
@@ -1070,11 +1078,7 @@ pub async fn publish_provisional(
 /// A snapshot's outcome and public version, or the stage's error code.
 pub async fn published(db: &RequestDb, round: i64, stage: &str) -> AppResult<(Outcome, engine::public::PublicVersion)> {
     let stage_owned = stage.to_owned();
-    let snap = db
-        .run(move |c| Box::pin(async move { q::snapshots(c, round).await }))
-        .await?
-        .into_iter()
-        .find(|s| s.stage == stage_owned);
+    let snap = db.run(move |c| Box::pin(async move { q::snapshot(c, round, &stage_owned).await })).await?;
     let Some(snap) = snap else {
         return Err(match stage {
             "final" => AppError::rule("RANKING_NOT_FINAL", "the final ranking was not approved yet"),

@@ -401,18 +401,4 @@ impl TestApp {
     }
 }
 
-/// A small deterministic generator: the same seed, the same moves.
-pub struct Dice(pub u64);
-
-impl Dice {
-    pub fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.next(i + 1));
-        }
-    }
-}
+pub use ambito::rules::dice::Dice;

@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 pub use points::Points;
 
+use super::hex;
+
 /// Application ids.
 pub type AppId = i64;
 
@@ -173,13 +175,12 @@ impl Key {
 
 /// The draw key (R-TIE-1): lowercase hex of SHA-256(seed ":" externalRef).
 pub fn draw_key(seed: &str, external_ref: &str) -> String {
-    let digest = Sha256::digest(format!("{seed}:{external_ref}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(format!("{seed}:{external_ref}").as_bytes()))
 }
 
 /// The commitment published when the window opens: SHA-256 of the seed.
 pub fn seed_commitment(seed: &str) -> String {
-    Sha256::digest(seed.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(seed.as_bytes()))
 }
 
 /// The round's applications with what the engine derives once per
@@ -335,7 +336,7 @@ impl Inputs {
     /// SHA-256 of the canonical JSON (fields in declaration order).
     pub fn hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("inputs serialise");
-        Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+        hex(&Sha256::digest(&json))
     }
 }
 
@@ -343,7 +344,7 @@ impl Outcome {
     /// SHA-256 of the canonical JSON of the outcome: what snapshots store.
     pub fn hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("an outcome serialises");
-        Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+        hex(&Sha256::digest(&json))
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::*;
+use crate::rules::dice::Dice;
 
 pub(crate) fn at(day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2021, 1, day, 10, 0, 0).unwrap()
@@ -248,16 +249,6 @@ fn the_same_round_in_any_order_gives_the_same_bytes() {
     assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&compute(&c, &reversed)).unwrap());
     assert_eq!(a.hash(), compute(&c, &apps).hash());
     assert_eq!(seed_commitment("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
-
-/// A small deterministic generator for the properties.
-pub(crate) struct Dice(pub u64);
-
-impl Dice {
-    pub fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n.max(1) as u64) as usize
-    }
 }
 
 /// A random round's applications over the config's sites and models.
