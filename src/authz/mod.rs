@@ -56,10 +56,17 @@ pub enum ObjectKind {
     /// The Dirigente's acts on a round (seed 002): the draw seed,
     /// publication, complaints, final approval, nulla osta.
     AdmissionDecision,
+    /// The public version of a published ranking (spec §7.2): pseudonymous
+    /// rows, served to others than the school only while posted.
+    AdmissionPublic,
+    /// A non-resident application in the office's reduced form (§7.3).
+    AdmissionNonResident,
+    /// The office's invitation not to accept a non-resident (R-WL-4).
+    AdmissionInvitation,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 16] = [
+    pub const ALL: [ObjectKind; 19] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -76,6 +83,9 @@ impl ObjectKind {
         ObjectKind::AdmissionRound,
         ObjectKind::AdmissionApplication,
         ObjectKind::AdmissionDecision,
+        ObjectKind::AdmissionPublic,
+        ObjectKind::AdmissionNonResident,
+        ObjectKind::AdmissionInvitation,
     ];
 
     /// The kinds of document: a route that serves documents of any kind
@@ -100,6 +110,9 @@ impl ObjectKind {
             ObjectKind::AdmissionRound => "admission_round",
             ObjectKind::AdmissionApplication => "admission_application",
             ObjectKind::AdmissionDecision => "admission_decision",
+            ObjectKind::AdmissionPublic => "admission_public",
+            ObjectKind::AdmissionNonResident => "admission_non_resident",
+            ObjectKind::AdmissionInvitation => "admission_invitation",
         }
     }
 
@@ -134,12 +147,19 @@ impl ObjectKind {
                 "TimeModelOutcome",
                 "AdmissionCutoff",
                 "TimeModel",
-                "PublicVersion",
-                "PublicSite",
-                "PublicRow",
             ],
-            ObjectKind::AdmissionApplication => &["AdmissionApplication", "AdmissionOutcome", "RegisteredApplication"],
+            ObjectKind::AdmissionApplication => &[
+                "AdmissionApplication",
+                "AdmissionOutcome",
+                "RegisteredApplication",
+                "AdmissionComplaint",
+                "NullaOstaRequest",
+                "WaitingListAdmission",
+            ],
             ObjectKind::AdmissionDecision => &[],
+            ObjectKind::AdmissionPublic => &["PublicVersion", "PublicSite", "PublicRow"],
+            ObjectKind::AdmissionNonResident => &["NonResidentApplication", "NonResidentOutcome"],
+            ObjectKind::AdmissionInvitation => &["NonAcceptanceInvitation"],
         }
     }
 }

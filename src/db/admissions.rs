@@ -1,6 +1,7 @@
 //! Queries of process 3 (admission rounds), under the request's row
 //! security: points tables, rounds with their sites, caps and street list,
-//! applications and their claims.
+//! applications and their claims; after publication, complaints, the final
+//! placements, nulla osta requests and the office's invitations.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -9,8 +10,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{
-    admission_applications, admission_claims, admission_round_sites, admission_rounds, admission_snapshots,
-    admission_stradario, admission_time_model_caps, points_tables,
+    admission_applications, admission_claims, admission_complaints, admission_invitations, admission_nulla_osta,
+    admission_placements, admission_round_sites, admission_rounds, admission_snapshots, admission_stradario,
+    admission_time_model_caps, points_tables,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -625,6 +627,307 @@ pub async fn leave(
             admission_applications::status.eq(status),
             admission_applications::status_at.eq(at),
             admission_applications::version.eq(admission_applications::version + 1),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// Records the final approval at `at`: the public version is posted to the
+/// end (23:59:59, Italian time) of the fifteenth day after it (R-FIN-2, A-4).
+pub async fn approve(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
+    diesel::update(admission_rounds::table.find(round).filter(admission_rounds::approved_at.is_null()))
+        .set((
+            admission_rounds::approved_at.eq(at),
+            admission_rounds::posted_until.eq(
+                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>("((((")
+                    .bind::<diesel::sql_types::Timestamptz, _>(at)
+                    .sql(") AT TIME ZONE 'Europe/Rome')::date + 16)::timestamp - interval '1 second') AT TIME ZONE 'Europe/Rome'"),
+            ),
+        ))
+        .returning(RoundRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Where a pupil was placed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = admission_placements, check_for_backend(diesel::pg::Pg))]
+pub struct PlacementRow {
+    pub application_id: i64,
+    pub round_id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub site_code: String,
+    pub time_model: String,
+    pub preference_rank: Option<i32>,
+    pub via: String,
+    pub placed_at: DateTime<Utc>,
+}
+
+pub async fn insert_placements(conn: &mut AsyncPgConnection, rows: &[PlacementRow]) -> QueryResult<usize> {
+    let mut n = 0;
+    // Chunks keep each statement under PostgreSQL's bind limit.
+    for chunk in rows.chunks(1000) {
+        n += diesel::insert_into(admission_placements::table).values(chunk).execute(conn).await?;
+    }
+    Ok(n)
+}
+
+pub async fn placements(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<PlacementRow>> {
+    admission_placements::table
+        .filter(admission_placements::round_id.eq(round))
+        .order(admission_placements::application_id)
+        .select(PlacementRow::as_select())
+        .load(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_complaints, check_for_backend(diesel::pg::Pg))]
+pub struct ComplaintRow {
+    pub id: i64,
+    pub application_id: i64,
+    pub round_id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub corrections: Option<Value>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_complaint(
+    conn: &mut AsyncPgConnection,
+    app: &ApplicationRow,
+    received_at: DateTime<Utc>,
+    text: &str,
+) -> QueryResult<ComplaintRow> {
+    diesel::insert_into(admission_complaints::table)
+        .values((
+            admission_complaints::application_id.eq(app.id),
+            admission_complaints::round_id.eq(app.round_id),
+            admission_complaints::institution_code.eq(&app.institution_code),
+            admission_complaints::province_code.eq(""),
+            admission_complaints::received_at.eq(received_at),
+            admission_complaints::text.eq(text),
+        ))
+        .returning(ComplaintRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// A complaint, locked for its decision.
+pub async fn complaint(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ComplaintRow>> {
+    admission_complaints::table.find(id).for_update().select(ComplaintRow::as_select()).first(conn).await.optional()
+}
+
+pub async fn complaints(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<ComplaintRow>> {
+    admission_complaints::table
+        .filter(admission_complaints::round_id.eq(round))
+        .order(admission_complaints::id)
+        .select(ComplaintRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn decide_complaint(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    decision: &str,
+    reason: Option<&str>,
+    corrections: Option<&Value>,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(admission_complaints::table.find(id).filter(admission_complaints::decision.eq("pending")))
+        .set((
+            admission_complaints::decision.eq(decision),
+            admission_complaints::reason.eq(reason),
+            admission_complaints::corrections.eq(corrections),
+            admission_complaints::decided_at.eq(at),
+        ))
+        .execute(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_nulla_osta, check_for_backend(diesel::pg::Pg))]
+pub struct NullaOstaRow {
+    pub id: i64,
+    pub application_id: i64,
+    pub round_id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub requested_at: DateTime<Utc>,
+    pub reason: String,
+    pub destination: String,
+    pub due_on: NaiveDate,
+    pub decision: String,
+    pub decision_reason: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub overdue: Option<bool>,
+}
+
+/// A request of nulla osta, due five days after the day it was made
+/// (Italian calendar, R-NO-1); None when one is pending already.
+pub async fn insert_nulla_osta(
+    conn: &mut AsyncPgConnection,
+    app: &ApplicationRow,
+    requested_at: DateTime<Utc>,
+    reason: &str,
+    destination: &str,
+) -> QueryResult<Option<NullaOstaRow>> {
+    let due_on = crate::db::rome::date(conn, requested_at).await? + chrono::Duration::days(5);
+    let values = (
+        admission_nulla_osta::application_id.eq(app.id),
+        admission_nulla_osta::round_id.eq(app.round_id),
+        admission_nulla_osta::institution_code.eq(app.institution_code.clone()),
+        admission_nulla_osta::province_code.eq(""),
+        admission_nulla_osta::requested_at.eq(requested_at),
+        admission_nulla_osta::reason.eq(reason.to_owned()),
+        admission_nulla_osta::destination.eq(destination.to_owned()),
+        admission_nulla_osta::due_on.eq(due_on),
+    );
+    let inserted = crate::db::unless_taken(conn, move |c| {
+        Box::pin(async move {
+            diesel::insert_into(admission_nulla_osta::table)
+                .values(values)
+                .returning(NullaOstaRow::as_returning())
+                .get_result(c)
+                .await
+        })
+    })
+    .await?;
+    Ok(inserted.ok())
+}
+
+pub async fn nulla_osta(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<NullaOstaRow>> {
+    admission_nulla_osta::table.find(id).for_update().select(NullaOstaRow::as_select()).first(conn).await.optional()
+}
+
+pub async fn nulla_osta_requests(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<NullaOstaRow>> {
+    admission_nulla_osta::table
+        .filter(admission_nulla_osta::round_id.eq(round))
+        .order(admission_nulla_osta::id)
+        .select(NullaOstaRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn decide_nulla_osta(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    decision: &str,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+    overdue: bool,
+) -> QueryResult<NullaOstaRow> {
+    diesel::update(admission_nulla_osta::table.find(id))
+        .set((
+            admission_nulla_osta::decision.eq(decision),
+            admission_nulla_osta::decision_reason.eq(reason),
+            admission_nulla_osta::decided_at.eq(at),
+            admission_nulla_osta::overdue.eq(overdue),
+        ))
+        .returning(NullaOstaRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admission_invitations, check_for_backend(diesel::pg::Pg))]
+pub struct InvitationRow {
+    pub id: i64,
+    pub application_id: i64,
+    pub round_id: i64,
+    pub institution_code: String,
+    pub province_code: String,
+    pub issued_by: i64,
+    pub issued_at: DateTime<Utc>,
+    pub note: String,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// The office's invitation; None when one is pending already.
+pub async fn insert_invitation(
+    conn: &mut AsyncPgConnection,
+    app: &ApplicationRow,
+    at: DateTime<Utc>,
+    note: &str,
+) -> QueryResult<Option<InvitationRow>> {
+    let values = (
+        admission_invitations::application_id.eq(app.id),
+        admission_invitations::round_id.eq(app.round_id),
+        admission_invitations::institution_code.eq(app.institution_code.clone()),
+        admission_invitations::province_code.eq(""),
+        admission_invitations::issued_at.eq(at),
+        admission_invitations::note.eq(note.to_owned()),
+    );
+    let inserted = crate::db::unless_taken(conn, move |c| {
+        Box::pin(async move {
+            diesel::insert_into(admission_invitations::table)
+                .values(values)
+                .returning(InvitationRow::as_returning())
+                .get_result(c)
+                .await
+        })
+    })
+    .await?;
+    Ok(inserted.ok())
+}
+
+pub async fn invitation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<InvitationRow>> {
+    admission_invitations::table.find(id).for_update().select(InvitationRow::as_select()).first(conn).await.optional()
+}
+
+pub async fn invitations(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<InvitationRow>> {
+    admission_invitations::table
+        .filter(admission_invitations::round_id.eq(round))
+        .order(admission_invitations::id)
+        .select(InvitationRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn decide_invitation(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    decision: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<InvitationRow> {
+    diesel::update(admission_invitations::table.find(id))
+        .set((
+            admission_invitations::decision.eq(decision),
+            admission_invitations::reason.eq(reason),
+            admission_invitations::decided_at.eq(at),
+        ))
+        .returning(InvitationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn set_assessment(conn: &mut AsyncPgConnection, application: i64, assessment: &str) -> QueryResult<usize> {
+    diesel::update(
+        admission_applications::table
+            .find(application)
+            .filter(admission_applications::inclusion_assessment.eq("pending")),
+    )
+    .set(admission_applications::inclusion_assessment.eq(assessment))
+    .execute(conn)
+    .await
+}
+
+/// Sets a disability's certificate date and verifies it (a complaint's correction).
+pub async fn certify_disability(conn: &mut AsyncPgConnection, application: i64, on: NaiveDate) -> QueryResult<usize> {
+    diesel::update(admission_applications::table.find(application))
+        .set((
+            admission_applications::disability_declared.eq(true),
+            admission_applications::disability_certified_on.eq(on),
+            admission_applications::disability_verified.eq(true),
         ))
         .execute(conn)
         .await

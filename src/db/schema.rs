@@ -536,6 +536,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    admission_placements (application_id) {
+        application_id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        site_code -> Text,
+        time_model -> Text,
+        preference_rank -> Nullable<Int4>,
+        via -> Text,
+        placed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    admission_complaints (id) {
+        id -> Int8,
+        application_id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        received_at -> Timestamptz,
+        text -> Text,
+        decision -> Text,
+        reason -> Nullable<Text>,
+        corrections -> Nullable<Jsonb>,
+        decided_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    admission_nulla_osta (id) {
+        id -> Int8,
+        application_id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        requested_at -> Timestamptz,
+        reason -> Text,
+        destination -> Text,
+        due_on -> Date,
+        decision -> Text,
+        decision_reason -> Nullable<Text>,
+        decided_at -> Nullable<Timestamptz>,
+        overdue -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    admission_invitations (id) {
+        id -> Int8,
+        application_id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        issued_by -> Int8,
+        issued_at -> Timestamptz,
+        note -> Text,
+        decision -> Text,
+        reason -> Nullable<Text>,
+        decided_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(admission_round_sites -> admission_rounds (round_id));
 diesel::joinable!(admission_applications -> admission_rounds (round_id));
 diesel::joinable!(admission_claims -> admission_applications (application_id));
@@ -573,6 +638,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     admission_time_model_caps,
     admission_stradario,
     admission_applications,
+    admission_placements,
+    admission_complaints,
+    admission_nulla_osta,
+    admission_invitations,
     admission_claims,
     admission_snapshots,
 );

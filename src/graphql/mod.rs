@@ -41,6 +41,7 @@ pub struct Query(
     attachments::AttachmentsQuery,
     refugees::RefugeesQuery,
     admissions::AdmissionsQuery,
+    admissions::AfterPublicationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -50,6 +51,7 @@ pub struct Mutation(
     attachments::AttachmentsMutation,
     refugees::RefugeesMutation,
     admissions::AdmissionsMutation,
+    admissions::AfterPublicationMutation,
 );
 
 pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;

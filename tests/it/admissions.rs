@@ -79,19 +79,24 @@ fn application(round: &str, n: u32, street: &str, number: &str, sites: &[&str]) 
 }
 
 async fn head_teacher(app: &TestApp) -> String {
-    use ambito::auth::{OrgRef, Role};
+    account(app, HEAD, ambito::auth::Role::HeadTeacher, "BGIC82100T").await
+}
+
+/// An account with one membership, signed in; `org` as `OrgRef::for_role` takes it.
+async fn account(app: &TestApp, email: &str, role: ambito::auth::Role, org: &str) -> String {
+    use ambito::auth::OrgRef;
     use ambito::db::accounts;
     let hash = ambito::auth::passwords::Passwords::new().hash(HEAD_PASSWORD).await.unwrap();
     let mut conn = app.db().conn().await;
-    let user = accounts::create_user(&mut conn, HEAD, Some(&hash)).await.unwrap().unwrap();
-    accounts::grant(&mut conn, user, Role::HeadTeacher, &OrgRef::School("BGIC82100T".into())).await.unwrap();
+    let user = accounts::create_user(&mut conn, email, Some(&hash)).await.unwrap().unwrap();
+    accounts::grant(&mut conn, user, role, &OrgRef::for_role(role, Some(org)).unwrap()).await.unwrap();
     let d = app
         .query(
             "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token membership { role } } }",
-            json!({ "e": HEAD, "p": HEAD_PASSWORD }),
+            json!({ "e": email, "p": HEAD_PASSWORD }),
         )
         .await;
-    assert_eq!(d["login"]["membership"]["role"], "HEAD_TEACHER");
+    assert_eq!(d["login"]["membership"]["role"], role.as_str().to_ascii_uppercase());
     d["login"]["token"].as_str().unwrap().to_owned()
 }
 
@@ -373,4 +378,253 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     assert_eq!(error(&app, &school, WITHDRAW, gone).await["extensions"]["code"], "APPLICATION_REMOVED");
     let back = application(&round_id, 15, "Via Roma", "7", &["BGEE821032"]);
     assert_eq!(error(&app, &school, REGISTER, json!({ "i": back })).await["extensions"]["code"], "APPLICATION_REMOVED");
+}
+
+/// A round whose provisional ranking is published (clock: 2027-01-27):
+/// the first site has two places for three requests and a non-resident.
+/// Returns the round and each application's id by external reference.
+async fn a_published_round(app: &TestApp, school: &str, head: &str, office: &str) -> (String, Vec<(String, String)>) {
+    app.query_as(office, CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await;
+    let input = json!({ "institution": "BGIC82100T", "order": "PRIMARIA", "criteria": criteria() });
+    let table = app.query_as(school, CREATE_TABLE, json!({ "i": input })).await["createPointsTable"]["id"].clone();
+    app.query_as(head, APPROVE, json!({ "id": table })).await;
+    let round = app.query_as(school, CREATE_ROUND, json!({ "i": round_input(table.as_str().unwrap()) })).await;
+    let round = round["createAdmissionRound"]["id"].as_str().unwrap().to_owned();
+    let list = json!([
+        { "street": "Via Roma", "from": 1, "to": 99, "parity": "ODD", "site": "BGEE82101X" },
+        { "street": "Via Roma", "from": 2, "to": 98, "parity": "EVEN", "site": "BGEE821021" },
+        { "street": "Piazza Garibaldi", "site": "BGEE821032" }
+    ]);
+    app.query_as(school, STRADARIO, json!({ "r": round, "e": list })).await;
+    app.query_as(office, CLOCK, json!({ "t": "2027-01-20T10:00:00Z" })).await;
+    let mut outsider = application(&round, 17, "Via Dante", "1", &["BGEE82101X"]);
+    outsider["residence"]["municipality"] = json!("016024");
+    let mut working = application(&round, 11, "Via Roma", "15", &["BGEE82101X"]);
+    working["claims"] = json!([{ "criterion": "lavoro" }]);
+    let mut ids = Vec::new();
+    for a in [
+        application(&round, 10, "Via Roma", "13", &["BGEE82101X"]),
+        working,
+        application(&round, 12, "Via Roma", "14", &["BGEE82101X", "BGEE821032"]),
+        application(&round, 13, "Via Roma", "20", &["BGEE821021"]),
+        application(&round, 15, "Via Roma", "7", &["BGEE821032"]),
+        outsider,
+    ] {
+        let r = app.query_as(school, REGISTER, json!({ "i": a.clone() })).await["registerApplication"].clone();
+        ids.push((a["externalRef"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned()));
+    }
+    app.query_as(office, CLOCK, json!({ "t": "2027-01-27T10:00:00Z" })).await;
+    app.query_as(
+        head,
+        "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }",
+        json!({ "r": round, "s": SEED }),
+    )
+    .await;
+    app.query_as(head, "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) { id } }", json!({ "r": round }))
+        .await;
+    (round, ids)
+}
+
+#[tokio::test]
+async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
+    let app = TestApp::demo().await;
+    let school = app.login(SCHOOL).await;
+    let head = head_teacher(&app).await;
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    let alzano = account(&app, "comune.alzano@example.org", ambito::auth::Role::Municipality, "016008").await;
+    let milano = app.login("comune.milano@ambito.invalid").await;
+    let (round, ids) = a_published_round(&app, &school, &head, &office).await;
+    let id = |r: &str| ids.iter().find(|(x, _)| x == &format!("PORTALE-{r}")).unwrap().1.clone();
+    let clock = |t: &'static str| {
+        let (app, office) = (&app, &office);
+        async move { app.query_as(office, CLOCK, json!({ "t": t })).await }
+    };
+    const OUTCOME: &str = "query($a: ID!) { admissionApplication(id: $a) {
+        points outcome { kind site timeModel via } waitingPosition } }";
+    let outcome = |a: String| {
+        let (app, school) = (&app, &school);
+        async move { app.query_as(school, OUTCOME, json!({ "a": a })).await["admissionApplication"].clone() }
+    };
+    // At publication 10 and 11 (its catchment) hold the first site's two
+    // places; 12 goes to the second site (its catchment) by redistribution,
+    // and the non-resident 17 waits.
+    assert_eq!(outcome(id("00012")).await["outcome"]["via"], "REDISTRIBUTION");
+    assert_eq!(outcome(id("00017")).await["outcome"]["kind"], "WAITING");
+
+    // Complaints: written, while the list is posted, decided once by the head teacher.
+    const FILE: &str = "mutation($a: ID!, $t: DateTime!, $x: String!) {
+        fileComplaint(applicationId: $a, receivedAt: $t, text: $x) { id decision } }";
+    const DECIDE: &str = "mutation($k: ID!, $ok: Boolean!, $r: String, $c: ComplaintCorrections) {
+        decideComplaint(id: $k, accept: $ok, reason: $r, corrections: $c) { decision reason } }";
+    const APPROVE_FINAL: &str = "mutation($r: ID!) { approveFinalRanking(roundId: $r) {
+        state approvedLate postedUntil sites { site { code } places admittedCount freePlaces } } }";
+    let complaint =
+        |t: &str| json!({ "a": id("00011"), "t": t, "x": "Entrambi i genitori lavorano: allego i contratti." });
+    let e = error(&app, &school, FILE, complaint("2027-01-28T10:00:00Z")).await;
+    assert_eq!(e["extensions"]["field"], "receivedAt", "not in the future: {e}");
+    let filed = app.query_as(&school, FILE, complaint("2027-01-27T10:00:00Z")).await["fileComplaint"].clone();
+    assert_eq!(filed["decision"], "PENDING");
+    let k = filed["id"].as_str().unwrap().to_owned();
+    clock("2027-02-01T10:00:00Z").await;
+    assert_eq!(
+        error(&app, &head, APPROVE_FINAL, json!({ "r": round })).await["extensions"]["code"],
+        "COMPLAINT_WINDOW_OPEN"
+    );
+    clock("2027-02-08T10:00:00Z").await;
+    let late = complaint("2027-02-07T10:00:00Z");
+    assert_eq!(error(&app, &school, FILE, late).await["extensions"]["code"], "COMPLAINT_WINDOW_CLOSED");
+    assert_eq!(
+        error(&app, &head, APPROVE_FINAL, json!({ "r": round })).await["extensions"]["code"],
+        "COMPLAINTS_PENDING"
+    );
+    assert_eq!(code(&app.post_as(Some(&school), DECIDE, json!({ "k": k, "ok": true })).await.1), "FORBIDDEN");
+    assert_eq!(error(&app, &head, DECIDE, json!({ "k": k, "ok": false })).await["extensions"]["field"], "reason");
+    let corrections = json!({ "verifyClaims": ["lavoro"] });
+    let d = app.query_as(&head, DECIDE, json!({ "k": k, "ok": true, "c": corrections })).await;
+    assert_eq!(d["decideComplaint"]["decision"], "ACCEPTED");
+    assert_eq!(outcome(id("00011")).await["points"], 5.0);
+    let again = json!({ "k": k, "ok": false, "r": "no" });
+    assert_eq!(error(&app, &head, DECIDE, again).await["extensions"]["code"], "ALREADY_DECIDED");
+
+    // The office: non-residents only, in the reduced form; residents are not found.
+    const NON_RESIDENTS: &str = "query($r: ID!) { nonResidentApplications(roundId: $r) {
+        id publicCode residenceMunicipality requestedSite timeModelPreferences late status outcome { kind site } } }";
+    let list = app.query_as(&office, NON_RESIDENTS, json!({ "r": round })).await["nonResidentApplications"].clone();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["residenceMunicipality"], "016024");
+    assert_eq!(list[0]["outcome"]["kind"], "WAITING");
+    for private in ["ROSSI", "PORTALE", "Via Dante", "taxCode"] {
+        assert!(!list.to_string().contains(private), "{private} in the office's list");
+    }
+    assert_eq!(code(&app.post_as(Some(&school), NON_RESIDENTS, json!({ "r": round })).await.1), "FORBIDDEN");
+    const INVITE: &str =
+        "mutation($a: ID!, $n: String!) { inviteNonAcceptance(applicationId: $a, note: $n) { id decision } }";
+    let resident = json!({ "a": id("00010"), "n": "verifica" });
+    assert_eq!(error(&app, &office, INVITE, resident).await["extensions"]["code"], "NOT_FOUND");
+    let invite = json!({ "a": id("00017"), "n": "Posti insufficienti per i residenti dei comuni vicini" });
+    let invitation = app.query_as(&office, INVITE, invite.clone()).await["inviteNonAcceptance"].clone();
+    assert_eq!(invitation["decision"], "PENDING");
+    assert_eq!(error(&app, &office, INVITE, invite).await["extensions"]["code"], "CONFLICT");
+
+    // The final ranking: the head teacher, once; placements are fixed and posted 15 days.
+    assert_eq!(code(&app.post_as(Some(&school), APPROVE_FINAL, json!({ "r": round })).await.1), "FORBIDDEN");
+    let fin = app.query_as(&head, APPROVE_FINAL, json!({ "r": round })).await["approveFinalRanking"].clone();
+    assert_eq!((fin["state"].as_str(), fin["approvedLate"].as_bool()), (Some("FINAL"), Some(false)));
+    assert_eq!(fin["postedUntil"], "2027-02-23T22:59:59+00:00");
+    assert_eq!(
+        error(&app, &head, APPROVE_FINAL, json!({ "r": round })).await["extensions"]["code"],
+        "ALREADY_APPROVED"
+    );
+    assert_eq!(
+        error(&app, &school, FILE, complaint("2027-02-01T10:00:00Z")).await["extensions"]["code"],
+        "COMPLAINT_WINDOW_CLOSED"
+    );
+
+    // The municipality of the institution reads the final public list while
+    // it is posted; another municipality and other lists are not found.
+    const PUBLIC: &str = "query($r: ID!, $s: RankingStage) { admissionPublicList(roundId: $r, stage: $s) {
+        institution stage postedUntil placesNote rows { publicCode group points outcome site timeModel } } }";
+    let public = app.query_as(&alzano, PUBLIC, json!({ "r": round })).await["admissionPublicList"].clone();
+    assert_eq!((public["institution"].as_str(), public["stage"].as_str()), (Some("BGIC82100T"), Some("FINAL")));
+    assert!(public["rows"].as_array().unwrap().iter().all(|r| r["timeModel"].is_string() || r["outcome"] != "AMMESSO"));
+    for private in ["ROSSI", "PORTALE", "Via Roma"] {
+        assert!(!public.to_string().contains(private), "{private} in the public list");
+    }
+    let provisional = json!({ "r": round, "s": "PROVISIONAL" });
+    assert_eq!(error(&app, &alzano, PUBLIC, provisional).await["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(error(&app, &milano, PUBLIC, json!({ "r": round })).await["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(error(&app, &alzano, ROUND, json!({ "id": round })).await["extensions"]["code"], "FORBIDDEN");
+
+    // The waiting list: a freed place goes to the head of the list, with a
+    // model among those formed; places never go below the admitted.
+    const ADMIT: &str = "mutation($r: ID!, $s: String!) { admitFromWaitingList(roundId: $r, site: $s) {
+        application { externalRef outcome { kind site timeModel via } } } }";
+    const PLACES: &str =
+        "mutation($r: ID!, $s: String!, $p: Int!) { setSitePlaces(roundId: $r, site: $s, places: $p) { id } }";
+    let first_site = json!({ "r": round, "s": "BGEE82101X" });
+    assert_eq!(error(&app, &school, ADMIT, first_site.clone()).await["extensions"]["code"], "NO_FREE_PLACE");
+    let shrink = json!({ "r": round, "s": "BGEE82101X", "p": 1 });
+    assert_eq!(error(&app, &school, PLACES, shrink).await["extensions"]["code"], "PLACES_BELOW_ADMITTED");
+    const WITHDRAW: &str = "mutation($a: ID!, $t: DateTime!) { withdrawApplication(applicationId: $a, at: $t) { id } }";
+    app.query_as(&school, WITHDRAW, json!({ "a": id("00010"), "t": "2027-02-08T09:00:00Z" })).await;
+    let head_of_list = app.query_as(&school, ROUND, json!({ "id": round })).await["admissionRound"]["waitingList"][0]
+        ["application"]["externalRef"]
+        .clone();
+    let admitted =
+        app.query_as(&school, ADMIT, first_site.clone()).await["admitFromWaitingList"]["application"].clone();
+    assert_eq!(admitted["externalRef"], head_of_list);
+    assert_eq!(admitted["outcome"]["via"], "WAITING_LIST");
+    assert_eq!(admitted["outcome"]["site"], "BGEE82101X");
+
+    // A nulla osta: due in five days, decided late is flagged; issued, the
+    // pupil leaves for good and the place is free again.
+    const REQUEST: &str = "mutation($a: ID!, $t: DateTime!) {
+        requestNullaOsta(applicationId: $a, requestedAt: $t, reason: \"trasferimento della famiglia\",
+                         destination: \"BGIC81000X\") { id dueOn decision } }";
+    const DECIDE_NO: &str = "mutation($n: ID!, $i: Boolean!, $r: String) {
+        decideNullaOsta(id: $n, issue: $i, reason: $r) { decision overdue } }";
+    let request = json!({ "a": id("00011"), "t": "2027-02-08T09:00:00Z" });
+    let n = app.query_as(&school, REQUEST, request.clone()).await["requestNullaOsta"].clone();
+    assert_eq!((n["dueOn"].as_str(), n["decision"].as_str()), (Some("2027-02-13"), Some("PENDING")));
+    assert_eq!(error(&app, &school, REQUEST, request).await["extensions"]["code"], "CONFLICT");
+    clock("2027-02-15T10:00:00Z").await;
+    let n_id = json!({ "n": n["id"], "i": true });
+    assert_eq!(code(&app.post_as(Some(&school), DECIDE_NO, n_id.clone()).await.1), "FORBIDDEN");
+    let d = app.query_as(&head, DECIDE_NO, n_id.clone()).await["decideNullaOsta"].clone();
+    assert_eq!(d, json!({ "decision": "ISSUED", "overdue": true }));
+    assert_eq!(error(&app, &head, DECIDE_NO, n_id).await["extensions"]["code"], "ALREADY_DECIDED");
+    assert_eq!(outcome(id("00011")).await["outcome"]["kind"], "REMOVED");
+
+    // A late disabled resident goes to the head of the list (W2), and waits
+    // for the head teacher's assessment of inclusion before a call.
+    let mut late = application(&round, 20, "Via Roma", "21", &["BGEE82101X"]);
+    late["submittedAt"] = json!("2027-02-10T10:00:00+01:00");
+    late["disability"] = json!({ "declared": true, "certifiedOn": "2027-02-01" });
+    let late_id = app.query_as(&school, REGISTER, json!({ "i": late })).await["registerApplication"]["id"].clone();
+    let d = app
+        .query_as(
+            &school,
+            "mutation($a: ID!) { verifyDisability(applicationId: $a) { waitingPosition } }",
+            json!({ "a": late_id }),
+        )
+        .await;
+    assert_eq!(d["verifyDisability"]["waitingPosition"], 1);
+    assert_eq!(error(&app, &school, ADMIT, first_site.clone()).await["extensions"]["code"], "ASSESSMENT_PENDING");
+    const ASSESS: &str = "mutation($a: ID!) { recordInclusionAssessment(applicationId: $a, confirmed: true) { id } }";
+    assert_eq!(code(&app.post_as(Some(&school), ASSESS, json!({ "a": late_id })).await.1), "FORBIDDEN");
+    let on_time = json!({ "a": id("00012") });
+    assert_eq!(error(&app, &head, ASSESS, on_time).await["extensions"]["field"], "applicationId");
+    app.query_as(&head, ASSESS, json!({ "a": late_id })).await;
+    let admitted =
+        app.query_as(&school, ADMIT, first_site.clone()).await["admitFromWaitingList"]["application"].clone();
+    assert_eq!(admitted["externalRef"], "PORTALE-00020");
+    assert_eq!(admitted["outcome"]["timeModel"], "40H", "its first preference was formed at this site");
+
+    // The head teacher decides the office's invitation: the non-resident leaves.
+    const DECIDE_INV: &str = "mutation($i: ID!) {
+        decideNonAcceptance(id: $i, notAccepted: true, reason: \"residenti in attesa\") { decision } }";
+    let inv = json!({ "i": invitation["id"] });
+    assert_eq!(code(&app.post_as(Some(&office), DECIDE_INV, inv.clone()).await.1), "FORBIDDEN");
+    assert_eq!(app.query_as(&head, DECIDE_INV, inv).await["decideNonAcceptance"]["decision"], "NOT_ACCEPTED");
+    let list = app.query_as(&office, NON_RESIDENTS, json!({ "r": round })).await["nonResidentApplications"].clone();
+    assert_eq!(
+        (list[0]["status"].as_str(), list[0]["outcome"]["kind"].as_str()),
+        (Some("NOT_ACCEPTED"), Some("REMOVED"))
+    );
+
+    // Both snapshots recompute identically.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+        .env_remove("DATABASE_URL")
+        .args(["--database-url", &app.db().login_url(), "admissions", "verify", &round])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("final snapshot: inputs match"));
+
+    // After posting the municipality finds nothing; after 31 August the list is closed.
+    clock("2027-02-24T10:00:00Z").await;
+    assert_eq!(error(&app, &alzano, PUBLIC, json!({ "r": round })).await["extensions"]["code"], "NOT_FOUND");
+    app.query_as(&school, PUBLIC, json!({ "r": round })).await;
+    clock("2027-09-01T10:00:00Z").await;
+    assert_eq!(error(&app, &school, ADMIT, first_site).await["extensions"]["code"], "ADMISSIONS_CLOSED");
 }

@@ -145,7 +145,7 @@ const KEPT: [Kept; 9] = [
 
 /// Object kinds with policy lines that this matrix does not walk, and where
 /// they are checked instead. Any other kind with a line fails the test.
-const CHECKED_ELSEWHERE: [(ObjectKind, &str); 7] = [
+const CHECKED_ELSEWHERE: [(ObjectKind, &str); 10] = [
     (ObjectKind::Account, "write only: provisioning, tests/it/recovery.rs"),
     (ObjectKind::Attachment, "documents by parent, tests/it/attachments.rs"),
     (ObjectKind::EnrolmentDocument, "documents of a request, tests/it/attachments.rs"),
@@ -155,6 +155,9 @@ const CHECKED_ELSEWHERE: [(ObjectKind, &str); 7] = [
     (ObjectKind::AdmissionRound, "tests/it/admissions.rs"),
     (ObjectKind::AdmissionApplication, "tests/it/admissions.rs"),
     (ObjectKind::AdmissionDecision, "the head teacher's acts, tests/it/admissions.rs"),
+    (ObjectKind::AdmissionPublic, "the municipality during posting, tests/it/admissions.rs"),
+    (ObjectKind::AdmissionNonResident, "the office's reduced list, tests/it/admissions.rs"),
+    (ObjectKind::AdmissionInvitation, "the office and the head teacher, tests/it/admissions.rs"),
 ];
 
 /// What a scope means for one row, for one caller.

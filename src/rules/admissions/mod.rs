@@ -4,6 +4,7 @@
 //! applications. No I/O and no clock: the same inputs give a byte-identical
 //! outcome (every collection is ordered, every order total).
 
+pub mod after_final;
 pub mod assignment;
 pub mod points;
 pub mod public;

@@ -14,14 +14,18 @@ use crate::db::RequestDb;
 use crate::db::admissions::{self as q, ApplicationRow, PointsTableRow, RoundFields, RoundRow, StradarioRow};
 use crate::db::audit::{self, Event};
 use crate::error::{AppError, AppResult};
+use crate::rules::admissions::after_final::{self, Frozen};
 use crate::rules::admissions::points::{self, Claim, ClaimStatus, Criterion, CriterionKind, Evidence, Points};
 use crate::rules::admissions::round::{self as rround, State, Timeline};
 use crate::rules::admissions::stradario::{self, Entry, Parity};
 use crate::rules::admissions::time_models::MAX_NON_DEFAULT_MODELS;
 use crate::rules::admissions::{
-    self as engine, Applicant, Assessment, Outcome, RoundConfig, SiteConfig, Status, seed_commitment,
+    self as engine, Admission, Applicant, Assessment, Outcome, RoundConfig, SiteConfig, Status, Via, seed_commitment,
 };
 use crate::rules::tax_code;
+
+mod after_publication;
+pub use after_publication::*;
 
 fn bad(field: &str, reason: impl Into<String>) -> AppError {
     AppError::bad_input(field, reason)
@@ -442,6 +446,7 @@ pub async fn update_round(
                     ));
                 }
             }
+            check_places(c, &old, &input.sites).await?;
             let round = q::update_round(c, id, &fields).await?;
             let sites: Vec<(String, i32)> = input.sites.iter().map(|(s, p)| (s.clone(), *p as i32)).collect();
             let caps: Vec<(String, String, i32)> =
@@ -459,6 +464,31 @@ pub async fn update_round(
     .await
 }
 
+/// After the final ranking places may grow, or shrink down to the pupils
+/// admitted at the site (R-SITE-1).
+async fn check_places(
+    c: &mut diesel_async::AsyncPgConnection,
+    r: &RoundRow,
+    places: &[(String, u32)],
+) -> AppResult<()> {
+    if r.approved_at.is_none() {
+        return Ok(());
+    }
+    let active: BTreeSet<i64> =
+        q::applications(c, r.id).await?.iter().filter(|a| a.status == "active").map(|a| a.id).collect();
+    let placed = q::placements(c, r.id).await?;
+    for (site, n) in places {
+        let admitted = placed.iter().filter(|p| &p.site_code == site && active.contains(&p.application_id)).count();
+        if (*n as usize) < admitted {
+            return Err(AppError::rule(
+                "PLACES_BELOW_ADMITTED",
+                format!("{admitted} pupils are admitted at {site}: places cannot go below"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn set_site_places(
     db: &RequestDb,
     caller: &Caller,
@@ -474,6 +504,7 @@ pub async fn set_site_places(
         Box::pin(async move {
             let r = q::round(c, round, true).await?.ok_or(AppError::NotFound)?;
             own_institution(&caller, &r.institution_code)?;
+            check_places(c, &r, &[(site.clone(), places)]).await?;
             if q::set_places(c, round, &site, places as i32).await? == 0 {
                 return Err(bad("site", "not a site of the round"));
             }
@@ -826,6 +857,22 @@ fn applicant_of(a: &ApplicationRow, points: Points) -> Applicant {
     }
 }
 
+/// A stored placement as the engine's admission.
+fn admission_of(p: q::PlacementRow) -> (i64, Admission) {
+    let via = match p.via.as_str() {
+        "redistribution" => Via::Redistribution,
+        "waiting_list" => Via::WaitingList,
+        _ => Via::Ranking,
+    };
+    let admission = Admission {
+        site: p.site_code,
+        via,
+        time_model: p.time_model,
+        time_model_preference_rank: p.preference_rank.map(|r| r as u32),
+    };
+    (p.application_id, admission)
+}
+
 /// A round with the engine's current outcome over its stored inputs.
 #[derive(Clone)]
 pub struct RoundView {
@@ -839,6 +886,8 @@ pub struct RoundView {
     pub commitment: Option<String>,
     /// Whether the provisional ranking came after its due date (None: not yet).
     pub published_late: Option<bool>,
+    /// Whether the final ranking came after its due date (None: not yet).
+    pub approved_late: Option<bool>,
 }
 
 impl RoundView {
@@ -885,7 +934,22 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
                 .collect();
             let config = round_config(&round, &sites, &caps);
             let applicants: Vec<Applicant> = apps.iter().map(|a| applicant_of(a, points[&a.id])).collect();
-            let outcome = engine::compute(&config, &applicants);
+            // After the final ranking placements are facts (§5.7): the
+            // engine lays the current lists over them, never recomputes them.
+            let outcome = match round.approved_at {
+                None => engine::compute(&config, &applicants),
+                Some(_) => {
+                    let snap = q::snapshot(c, id, "final").await?.ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!("an approved round without its final snapshot"))
+                    })?;
+                    let fixed: Outcome = serde_json::from_value(snap.outcome).map_err(AppError::internal)?;
+                    let frozen = Frozen {
+                        placements: q::placements(c, id).await?.into_iter().map(admission_of).collect(),
+                        ..Frozen::of(&fixed)
+                    };
+                    after_final::current(&config, &applicants, &frozen)
+                }
+            };
             let state = rround::state(
                 &Timeline {
                     window_opens_at: round.window_opens_at,
@@ -902,7 +966,22 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
                 Some(at) => Some(crate::db::rome::date(c, at).await? > round.provisional_due_on),
                 None => None,
             };
-            Ok(RoundView { round, state, sites, applications, points, config, outcome, commitment, published_late })
+            let approved_late = match round.approved_at {
+                Some(at) => Some(crate::db::rome::date(c, at).await? > round.final_due_on),
+                None => None,
+            };
+            Ok(RoundView {
+                round,
+                state,
+                sites,
+                applications,
+                points,
+                config,
+                outcome,
+                commitment,
+                published_late,
+                approved_late,
+            })
         })
     })
     .await
@@ -1151,7 +1230,10 @@ pub async fn check_application(
             }
             let false_declaration =
                 matches!(&check, Check::RejectClaim { reason, .. } if reason.trim() == FALSE_DECLARATION);
-            if round.published_at.is_some() && !false_declaration {
+            // A late application is in no published ranking: the school
+            // checks it whenever it arrives (W2 needs a verified disability).
+            let late = app.submitted_at > round.window_closes_at;
+            if round.published_at.is_some() && !false_declaration && !late {
                 return Err(AppError::rule(
                     "RANKING_PUBLISHED",
                     "the ranking is published: corrections go through complaints, or a claim found false (NON_VERIDICITA)",

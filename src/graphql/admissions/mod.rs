@@ -22,6 +22,9 @@ use crate::rules::admissions::{Tier, Via, WaitingGroup};
 use crate::usecases::admissions::{self as uc, RoundView};
 use crate::usecases::clock::Clock;
 
+mod after_publication;
+pub use after_publication::{AfterPublicationMutation, AfterPublicationQuery};
+
 fn now(ctx: &Context<'_>) -> DateTime<Utc> {
     ctx.data_unchecked::<Clock>().now()
 }
@@ -371,7 +374,7 @@ pub enum RoundState {
     Ended,
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum RankingStage {
     Provisional,
     Final,
@@ -689,14 +692,29 @@ impl AdmissionRound {
     }
     /// What the albo shows (spec §7.2): published versions only.
     async fn public_version(&self, ctx: &Context<'_>, stage: RankingStage) -> Result<PublicVersionGql> {
-        let stage = match stage {
-            RankingStage::Final => "final",
-            _ => "provisional",
-        };
-        Ok(PublicVersionGql(uc::published(db(ctx), self.0.round.id, stage).await?.1))
+        let final_stage = stage == RankingStage::Final;
+        let public =
+            uc::published(db(ctx), self.0.round.id, if final_stage { "final" } else { "provisional" }).await?.1;
+        Ok(PublicVersionGql(public, PublicHeader::of(&self.0.round, final_stage)))
     }
     async fn published_late(&self) -> Option<bool> {
         self.0.published_late
+    }
+    /// Whether the final ranking came after its due date.
+    async fn approved_late(&self) -> Option<bool> {
+        self.0.approved_late
+    }
+    async fn complaints(&self, ctx: &Context<'_>) -> Result<Vec<after_publication::AdmissionComplaint>> {
+        after_publication::complaints_of(ctx, self.0.round.id).await
+    }
+    async fn nulla_osta_requests(&self, ctx: &Context<'_>) -> Result<Vec<after_publication::NullaOstaRequest>> {
+        after_publication::nulla_osta_of(ctx, self.0.round.id).await
+    }
+    async fn non_acceptance_invitations(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<after_publication::NonAcceptanceInvitation>> {
+        after_publication::invitations_of(ctx, self.0.round.id).await
     }
     async fn waiting_list(&self) -> Vec<WaitingRow> {
         self.0.outcome.waiting.iter().cloned().map(|row| WaitingRow { view: self.0.clone(), row }).collect()
@@ -731,8 +749,31 @@ impl AdmissionRound {
     }
 }
 
-/// The public version of a ranking.
-pub struct PublicVersionGql(crate::rules::admissions::public::PublicVersion);
+/// The public version of a ranking, with the header the albo prints.
+pub struct PublicVersionGql(crate::rules::admissions::public::PublicVersion, PublicHeader);
+
+/// What a public list says of itself (spec §7.2).
+pub struct PublicHeader {
+    institution: String,
+    order: AdmissionOrder,
+    school_year: String,
+    stage: RankingStage,
+    /// Until when the list is posted: the complaint deadline, or the end of
+    /// the final posting.
+    posted_until: Option<DateTime<Utc>>,
+}
+
+impl PublicHeader {
+    fn of(round: &crate::db::admissions::RoundRow, final_stage: bool) -> PublicHeader {
+        PublicHeader {
+            institution: round.institution_code.clone(),
+            order: AdmissionOrder::of(&round.school_order),
+            school_year: year_of(round.school_year),
+            stage: if final_stage { RankingStage::Final } else { RankingStage::Provisional },
+            posted_until: if final_stage { round.posted_until } else { round.complaint_deadline },
+        }
+    }
+}
 
 #[derive(SimpleObject)]
 pub struct PublicRow {
@@ -756,6 +797,25 @@ pub struct PublicSite {
 
 #[Object(name = "PublicVersion")]
 impl PublicVersionGql {
+    async fn institution(&self) -> &str {
+        &self.1.institution
+    }
+    async fn order(&self) -> AdmissionOrder {
+        self.1.order
+    }
+    async fn school_year(&self) -> &str {
+        &self.1.school_year
+    }
+    async fn stage(&self) -> RankingStage {
+        self.1.stage
+    }
+    async fn posted_until(&self) -> Option<DateTime<Utc>> {
+        self.1.posted_until
+    }
+    /// The note the header carries instead of counts per reason.
+    async fn places_note(&self) -> &'static str {
+        "posti al netto delle precedenze previste dalla legge"
+    }
     async fn sites(&self) -> Vec<PublicSite> {
         self.0
             .sites
