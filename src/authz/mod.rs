@@ -155,6 +155,8 @@ impl ObjectKind {
                 "AdmissionComplaint",
                 "NullaOstaRequest",
                 "WaitingListAdmission",
+                "AdmissionExplanation",
+                "ExplanationStep",
             ],
             ObjectKind::AdmissionDecision => &[],
             ObjectKind::AdmissionPublic => &["PublicVersion", "PublicSite", "PublicRow"],

@@ -451,6 +451,31 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
     assert_eq!(outcome(id("00012")).await["outcome"]["via"], "REDISTRIBUTION");
     assert_eq!(outcome(id("00017")).await["outcome"]["kind"], "WAITING");
 
+    // Why: each step with its rule, scoped like the application.
+    const EXPLAIN: &str = "query($a: ID!) { admissionExplanation(applicationId: $a) { tier steps { rule text } } }";
+    let e = app.query_as(&school, EXPLAIN, json!({ "a": id("00017") })).await["admissionExplanation"].clone();
+    assert_eq!(e["tier"], "T4_OTHER");
+    let steps: Vec<(String, String)> = e["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["rule"].as_str().unwrap().to_owned(), s["text"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(steps.iter().any(|(r, t)| r == "R-TIER-2" && t.starts_with("T4: not resident (016024")), "{steps:?}");
+    assert!(
+        steps.iter().any(|(r, t)| r == "R-SITE-3" && t.starts_with("BGEE82101X: the last admitted had T2 A")),
+        "{steps:?}"
+    );
+    assert!(steps.iter().any(|(r, t)| r == "R-WL-2" && t.starts_with("waiting, position 1. W3")), "{steps:?}");
+    let other = demo_accounts()
+        .into_iter()
+        .find(|a| {
+            a.role == "school" && a.email != SCHOOL && a.organization.as_deref().is_some_and(|o| o.starts_with("BG"))
+        })
+        .unwrap();
+    let other = app.login(&other.email).await;
+    assert_eq!(error(&app, &other, EXPLAIN, json!({ "a": id("00017") })).await["extensions"]["code"], "NOT_FOUND");
+
     // Complaints: written, while the list is posted, decided once by the head teacher.
     const FILE: &str = "mutation($a: ID!, $t: DateTime!, $x: String!) {
         fileComplaint(applicationId: $a, receivedAt: $t, text: $x) { id decision } }";

@@ -450,6 +450,35 @@ impl AdmissionApplication {
     async fn waiting_position(&self) -> Option<u32> {
         self.view.outcome.waiting.iter().find(|w| w.id == self.id).map(|w| w.position)
     }
+    /// Why the application stands where it stands, step by step.
+    async fn explanation(&self) -> Option<AdmissionExplanation> {
+        self.view.explanation(self.id).map(AdmissionExplanation::from)
+    }
+}
+
+/// One reason, with the rule of the regulation it applies.
+#[derive(SimpleObject)]
+pub struct ExplanationStep {
+    rule: &'static str,
+    text: String,
+}
+
+/// Why an application stands where it stands: the window, the tier and its
+/// evidence, each points line with the table version, the tie-break, the
+/// site outcome against the cutoffs, the time model and the waiting list.
+#[derive(SimpleObject)]
+pub struct AdmissionExplanation {
+    tier: TierGql,
+    steps: Vec<ExplanationStep>,
+}
+
+impl From<crate::rules::admissions::explain::Explanation> for AdmissionExplanation {
+    fn from(e: crate::rules::admissions::explain::Explanation) -> Self {
+        AdmissionExplanation {
+            tier: e.tier.into(),
+            steps: e.steps.into_iter().map(|s| ExplanationStep { rule: s.rule, text: s.text }).collect(),
+        }
+    }
 }
 
 fn outcome_of(view: &RoundView, id: i64) -> AdmissionOutcome {
@@ -857,6 +886,13 @@ impl AdmissionsQuery {
         caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
         let view = uc::round_view(db(ctx), now(ctx), id_arg("id", &id)?).await?;
         Ok(AdmissionRound(Arc::new(view)))
+    }
+
+    /// Why an application stands where it stands; scoped like the application.
+    async fn admission_explanation(&self, ctx: &Context<'_>, application_id: ID) -> Result<AdmissionExplanation> {
+        caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
+        let (id, view) = uc::application_view(db(ctx), now(ctx), id_arg("applicationId", &application_id)?).await?;
+        view.explanation(id).map(Into::into).ok_or_else(|| AppError::NotFound.into())
     }
 
     async fn admission_application(&self, ctx: &Context<'_>, id: ID) -> Result<AdmissionApplication> {

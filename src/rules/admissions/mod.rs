@@ -6,6 +6,7 @@
 
 pub mod after_final;
 pub mod assignment;
+pub mod explain;
 pub mod points;
 pub mod public;
 pub mod round;

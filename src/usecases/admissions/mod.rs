@@ -15,7 +15,9 @@ use crate::db::admissions::{self as q, ApplicationRow, PointsTableRow, RoundFiel
 use crate::db::audit::{self, Event};
 use crate::error::{AppError, AppResult};
 use crate::rules::admissions::after_final::{self, Frozen};
-use crate::rules::admissions::points::{self, Claim, ClaimStatus, Criterion, CriterionKind, Evidence, Points};
+use crate::rules::admissions::points::{
+    self, Claim, ClaimStatus, Criterion, CriterionKind, Evidence, Points, PointsLine,
+};
 use crate::rules::admissions::round::{self as rround, State, Timeline};
 use crate::rules::admissions::stradario::{self, Entry, Parity};
 use crate::rules::admissions::time_models::MAX_NON_DEFAULT_MODELS;
@@ -888,11 +890,23 @@ pub struct RoundView {
     pub published_late: Option<bool>,
     /// Whether the final ranking came after its due date (None: not yet).
     pub approved_late: Option<bool>,
+    /// Each application's points, line by line, and the table's version.
+    pub points_lines: BTreeMap<i64, Vec<PointsLine>>,
+    pub table_version: i32,
 }
 
 impl RoundView {
     pub fn applicants(&self) -> Vec<Applicant> {
         self.applications.values().map(|a| applicant_of(a, self.points[&a.id])).collect()
+    }
+
+    /// Why an application stands where it stands.
+    pub fn explanation(&self, id: i64) -> Option<engine::explain::Explanation> {
+        let cx = engine::explain::Context {
+            points_lines: self.points_lines.get(&id).map_or(&[][..], Vec::as_slice),
+            table_version: self.table_version,
+        };
+        engine::explain::explain(&self.config, &self.applicants(), &self.outcome, id, &cx)
     }
 
     /// An application's tier at its requested site.
@@ -928,10 +942,14 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
                     status,
                 });
             }
-            let points: BTreeMap<i64, Points> = apps
-                .iter()
-                .map(|a| (a.id, points::sum(&criteria, claims.get(&a.id).map_or(&[][..], Vec::as_slice)).0))
-                .collect();
+            let mut points_lines: BTreeMap<i64, Vec<PointsLine>> = BTreeMap::new();
+            let mut points: BTreeMap<i64, Points> = BTreeMap::new();
+            for a in &apps {
+                let (total, lines) = points::sum(&criteria, claims.get(&a.id).map_or(&[][..], Vec::as_slice));
+                points.insert(a.id, total);
+                points_lines.insert(a.id, lines);
+            }
+            let table_version = table.as_ref().map_or(0, |t| t.version);
             let config = round_config(&round, &sites, &caps);
             let applicants: Vec<Applicant> = apps.iter().map(|a| applicant_of(a, points[&a.id])).collect();
             // After the final ranking placements are facts (§5.7): the
@@ -981,6 +999,8 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
                 commitment,
                 published_late,
                 approved_late,
+                points_lines,
+                table_version,
             })
         })
     })
