@@ -476,6 +476,28 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
     let other = app.login(&other.email).await;
     assert_eq!(error(&app, &other, EXPLAIN, json!({ "a": id("00017") })).await["extensions"]["code"], "NOT_FOUND");
 
+    // What-if: one more place at the first site would give it to 12 (its
+    // first choice) and 12's place at the second site to the non-resident;
+    // nothing is stored.
+    const SIMULATE: &str = "query($r: ID!, $c: SimulationChanges!) { simulateAdmissionRound(roundId: $r, changes: $c) {
+        changes { application { externalRef } before { kind waitingPosition } after { kind site } }
+        freePlaces { site free } } }";
+    let more = json!({ "r": round, "c": { "places": [{ "site": "BGEE82101X", "places": 3 }] } });
+    let sim = app.query_as(&head, SIMULATE, more.clone()).await["simulateAdmissionRound"].clone();
+    assert_eq!(
+        sim["changes"],
+        json!([
+            { "application": { "externalRef": "PORTALE-00012" }, "before": { "kind": "ADMITTED", "waitingPosition": null },
+              "after": { "kind": "ADMITTED", "site": "BGEE82101X" } },
+            { "application": { "externalRef": "PORTALE-00017" }, "before": { "kind": "WAITING", "waitingPosition": 1 },
+              "after": { "kind": "ADMITTED", "site": "BGEE821021" } }
+        ])
+    );
+    let unknown = json!({ "r": round, "c": { "criteriaPoints": [{ "code": "nonno", "points": 3 }] } });
+    assert_eq!(error(&app, &school, SIMULATE, unknown).await["extensions"]["field"], "changes.criteriaPoints");
+    assert_eq!(error(&app, &other, SIMULATE, more).await["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(outcome(id("00017")).await["outcome"]["kind"], "WAITING");
+
     // Complaints: written, while the list is posted, decided once by the head teacher.
     const FILE: &str = "mutation($a: ID!, $t: DateTime!, $x: String!) {
         fileComplaint(applicationId: $a, receivedAt: $t, text: $x) { id decision } }";

@@ -15,7 +15,7 @@ use super::{caller, db, loader};
 use crate::authz::{Action, ObjectKind};
 use crate::db::admissions::PointsTableRow;
 use crate::error::AppError;
-use crate::rules::admissions::points::{CriterionKind, Evidence};
+use crate::rules::admissions::points::{CriterionKind, Evidence, Points};
 use crate::rules::admissions::round::State;
 use crate::rules::admissions::stradario::Parity;
 use crate::rules::admissions::{Tier, Via, WaitingGroup};
@@ -456,6 +456,111 @@ impl AdmissionApplication {
     }
 }
 
+#[derive(InputObject)]
+pub struct SitePlacesInput {
+    site: String,
+    places: u32,
+}
+
+#[derive(InputObject)]
+pub struct CriterionPointsInput {
+    code: String,
+    /// A FLAG's points, or a COUNT's points per unit.
+    points: f64,
+}
+
+/// What to try: unnamed sites and criteria keep their values.
+#[derive(InputObject)]
+pub struct SimulationChanges {
+    #[graphql(default)]
+    places: Vec<SitePlacesInput>,
+    min_pupils: Option<u32>,
+    #[graphql(default)]
+    criteria_points: Vec<CriterionPointsInput>,
+}
+
+/// Where an application would stand.
+#[derive(SimpleObject)]
+pub struct SimulatedStanding {
+    kind: OutcomeKind,
+    site: Option<String>,
+    time_model: Option<String>,
+    waiting_position: Option<u32>,
+}
+
+impl From<&crate::rules::admissions::simulate::Standing> for SimulatedStanding {
+    fn from(s: &crate::rules::admissions::simulate::Standing) -> Self {
+        use crate::rules::admissions::simulate::Standing;
+        let (kind, site, time_model, waiting_position) = match s {
+            Standing::Admitted { site, time_model } => {
+                (OutcomeKind::Admitted, Some(site.clone()), Some(time_model.clone()), None)
+            }
+            Standing::Waiting { position } => (OutcomeKind::Waiting, None, None, Some(*position)),
+            Standing::Out => (OutcomeKind::Removed, None, None, None),
+        };
+        SimulatedStanding { kind, site, time_model, waiting_position }
+    }
+}
+
+/// An application whose standing would change.
+#[derive(SimpleObject)]
+pub struct SimulatedChange {
+    application: AdmissionApplication,
+    before: SimulatedStanding,
+    after: SimulatedStanding,
+}
+
+/// The outcome of a what-if, against the current one.
+pub struct AdmissionSimulation {
+    view: Arc<RoundView>,
+    sim: crate::rules::admissions::simulate::Simulation,
+}
+
+#[Object]
+impl AdmissionSimulation {
+    async fn changes(&self) -> Vec<SimulatedChange> {
+        self.sim
+            .changes
+            .iter()
+            .map(|c| SimulatedChange {
+                application: AdmissionApplication { view: self.view.clone(), id: c.id },
+                before: (&c.before).into(),
+                after: (&c.after).into(),
+            })
+            .collect()
+    }
+    async fn time_model_outcome(&self) -> Vec<TimeModelOutcome> {
+        time_models_of(&self.sim.outcome)
+    }
+    /// Places left per site.
+    async fn free_places(&self) -> Vec<SimulatedFreePlaces> {
+        self.sim
+            .outcome
+            .residual
+            .iter()
+            .map(|(site, free)| SimulatedFreePlaces { site: site.clone(), free: *free })
+            .collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SimulatedFreePlaces {
+    site: String,
+    free: u32,
+}
+
+fn time_models_of(o: &crate::rules::admissions::Outcome) -> Vec<TimeModelOutcome> {
+    o.time_models
+        .iter()
+        .map(|t| TimeModelOutcome {
+            site: t.site.clone(),
+            model: t.model.clone(),
+            activated: t.activated,
+            pupils: t.pupils,
+        })
+        .collect()
+}
+
 /// One reason, with the rule of the regulation it applies.
 #[derive(SimpleObject)]
 pub struct ExplanationStep {
@@ -749,17 +854,7 @@ impl AdmissionRound {
         self.0.outcome.waiting.iter().cloned().map(|row| WaitingRow { view: self.0.clone(), row }).collect()
     }
     async fn time_model_outcome(&self) -> Vec<TimeModelOutcome> {
-        self.0
-            .outcome
-            .time_models
-            .iter()
-            .map(|t| TimeModelOutcome {
-                site: t.site.clone(),
-                model: t.model.clone(),
-                activated: t.activated,
-                pupils: t.pupils,
-            })
-            .collect()
+        time_models_of(&self.0.outcome)
     }
     /// Per site, the last admitted key: families compare their own with it.
     async fn cutoffs(&self) -> Vec<AdmissionCutoff> {
@@ -886,6 +981,37 @@ impl AdmissionsQuery {
         caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
         let view = uc::round_view(db(ctx), now(ctx), id_arg("id", &id)?).await?;
         Ok(AdmissionRound(Arc::new(view)))
+    }
+
+    /// What-if: the engine over the round's real data with other places, a
+    /// minimum for time models or points per criterion, and what would
+    /// change against the current outcome. Nothing is stored.
+    async fn simulate_admission_round(
+        &self,
+        ctx: &Context<'_>,
+        round_id: ID,
+        changes: SimulationChanges,
+    ) -> Result<AdmissionSimulation> {
+        caller(ctx, ObjectKind::AdmissionRound, Action::Read)?;
+        caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
+        let view = Arc::new(uc::round_view(db(ctx), now(ctx), id_arg("roundId", &round_id)?).await?);
+        let mut criteria_points = std::collections::BTreeMap::new();
+        for (i, c) in changes.criteria_points.into_iter().enumerate() {
+            let p = Points::from_decimal(c.points).filter(|p| p.0 >= 0).ok_or_else(|| {
+                AppError::bad_input(
+                    &format!("changes.criteriaPoints[{i}].points"),
+                    "two decimals at most, not negative",
+                )
+            })?;
+            criteria_points.insert(c.code, p.0);
+        }
+        let changes = crate::rules::admissions::simulate::Changes {
+            places: changes.places.into_iter().map(|p| (p.site.trim().to_ascii_uppercase(), p.places)).collect(),
+            min_pupils: changes.min_pupils,
+            criteria_points,
+        };
+        let sim = view.simulate(&changes)?;
+        Ok(AdmissionSimulation { view, sim })
     }
 
     /// Why an application stands where it stands; scoped like the application.

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod points;
 pub mod public;
 pub mod round;
+pub mod simulate;
 pub mod stradario;
 pub mod time_models;
 

@@ -893,6 +893,8 @@ pub struct RoundView {
     /// Each application's points, line by line, and the table's version.
     pub points_lines: BTreeMap<i64, Vec<PointsLine>>,
     pub table_version: i32,
+    /// The points table's criteria.
+    pub criteria: Vec<Criterion>,
 }
 
 impl RoundView {
@@ -907,6 +909,35 @@ impl RoundView {
             table_version: self.table_version,
         };
         engine::explain::explain(&self.config, &self.applicants(), &self.outcome, id, &cx)
+    }
+
+    /// The engine over this round's data with `changes`, against the
+    /// current outcome; nothing is stored. Unknown sites and criteria are
+    /// refused with their field.
+    pub fn simulate(&self, changes: &engine::simulate::Changes) -> AppResult<engine::simulate::Simulation> {
+        if let Some(site) = changes.places.keys().find(|s| !self.config.sites.iter().any(|c| &c.code == *s)) {
+            return Err(bad("changes.places", format!("{site} is not a site of the round")));
+        }
+        if let Some(code) = changes.criteria_points.keys().find(|k| !self.criteria.iter().any(|c| &c.code == *k)) {
+            return Err(bad(
+                "changes.criteriaPoints",
+                format!("{code} is not a criterion of the round's points table"),
+            ));
+        }
+        if changes.min_pupils.is_some_and(|m| !(1..=40).contains(&m)) {
+            return Err(bad("changes.minPupils", "1 to 40"));
+        }
+        if changes.places.values().any(|p| *p > 1000) {
+            return Err(bad("changes.places", "0 to 1000 places"));
+        }
+        Ok(engine::simulate::what_if(
+            &self.config,
+            &self.applicants(),
+            &self.points_lines,
+            &self.criteria,
+            changes,
+            &self.outcome,
+        ))
     }
 
     /// An application's tier at its requested site.
@@ -1001,6 +1032,7 @@ pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResul
                 approved_late,
                 points_lines,
                 table_version,
+                criteria,
             })
         })
     })
