@@ -147,6 +147,8 @@ impl ObjectKind {
                 "TimeModelOutcome",
                 "AdmissionCutoff",
                 "TimeModel",
+                "RoundStatistics",
+                "SiteStatistics",
             ],
             ObjectKind::AdmissionApplication => &[
                 "AdmissionApplication",

@@ -932,3 +932,13 @@ pub async fn certify_disability(conn: &mut AsyncPgConnection, application: i64, 
         .execute(conn)
         .await
 }
+
+/// The rounds of a school year the caller may read, by institution.
+pub async fn rounds_of_year(conn: &mut AsyncPgConnection, school_year: i32) -> QueryResult<Vec<RoundRow>> {
+    admission_rounds::table
+        .filter(admission_rounds::school_year.eq(school_year))
+        .order((admission_rounds::institution_code, admission_rounds::school_order))
+        .select(RoundRow::as_select())
+        .load(conn)
+        .await
+}

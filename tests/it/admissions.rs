@@ -544,6 +544,20 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
         assert!(!list.to_string().contains(private), "{private} in the office's list");
     }
     assert_eq!(code(&app.post_as(Some(&school), NON_RESIDENTS, json!({ "r": round })).await.1), "FORBIDDEN");
+    // Its counts: per site and group, never a name nor a disability.
+    const STATS: &str = "query { admissionStatistics(schoolYear: \"2027/28\") {
+        institution stage late waiting sites { site places applications groupA groupB groupC admitted } } }";
+    let stats = app.query_as(&office, STATS, json!({})).await["admissionStatistics"].clone();
+    assert_eq!(
+        (stats[0]["institution"].as_str(), stats[0]["stage"].as_str()),
+        (Some("BGIC82100T"), Some("PROVISIONAL"))
+    );
+    assert_eq!(
+        stats[0]["sites"][0],
+        json!({ "site": "BGEE82101X", "places": 2, "applications": 4, "groupA": 2, "groupB": 1, "groupC": 1, "admitted": 2 })
+    );
+    let milan_office = app.login("ufficio.mi@ambito.invalid").await;
+    assert_eq!(app.query_as(&milan_office, STATS, json!({})).await["admissionStatistics"], json!([]));
     const INVITE: &str =
         "mutation($a: ID!, $n: String!) { inviteNonAcceptance(applicationId: $a, note: $n) { id decision } }";
     let resident = json!({ "a": id("00010"), "n": "verifica" });

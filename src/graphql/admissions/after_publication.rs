@@ -205,6 +205,35 @@ async fn round(ctx: &Context<'_>, id: i64) -> Result<AdmissionRound> {
     Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
 }
 
+/// A site's counts in a published ranking.
+#[derive(SimpleObject)]
+pub struct SiteStatistics {
+    site: String,
+    places: u32,
+    /// On-time applications with the site as first choice.
+    applications: u32,
+    /// Of them, catchment residents (group A), other residents (B), non-residents (C).
+    group_a: u32,
+    group_b: u32,
+    group_c: u32,
+    admitted: u32,
+}
+
+/// A round's counts for the office: no identity and no health data (pupils
+/// with disability precedence are counted in their territorial group only).
+#[derive(SimpleObject)]
+pub struct RoundStatistics {
+    round_id: ID,
+    institution: String,
+    order: super::AdmissionOrder,
+    /// The published stage the counts come from.
+    stage: RankingStage,
+    sites: Vec<SiteStatistics>,
+    time_models: Vec<super::TimeModelOutcome>,
+    late: u32,
+    waiting: u32,
+}
+
 #[derive(Default)]
 pub struct AfterPublicationQuery;
 
@@ -226,6 +255,39 @@ impl AfterPublicationQuery {
                 late: r.late,
                 status: r.status.to_ascii_uppercase(),
                 outcome: r.outcome.map(|(kind, site)| NonResidentOutcome { kind: kind.into(), site }),
+            })
+            .collect())
+    }
+
+    /// Counts of every published round of a school year in the caller's
+    /// scope (the office: its province), from the latest published ranking.
+    async fn admission_statistics(&self, ctx: &Context<'_>, school_year: String) -> Result<Vec<RoundStatistics>> {
+        caller(ctx, ObjectKind::AdmissionRound, Action::Read)?;
+        let year = crate::graphql::registry::year_arg("schoolYear", &school_year)?.stored();
+        let rows = uc::statistics(db(ctx), year).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(r, stage, a)| RoundStatistics {
+                round_id: ID(r.id.to_string()),
+                institution: r.institution_code.clone(),
+                order: super::AdmissionOrder::of(&r.school_order),
+                stage: if stage == "FINAL" { RankingStage::Final } else { RankingStage::Provisional },
+                sites: a
+                    .sites
+                    .into_iter()
+                    .map(|s| SiteStatistics {
+                        site: s.site,
+                        places: s.places,
+                        applications: s.applications,
+                        group_a: s.by_group[0],
+                        group_b: s.by_group[1],
+                        group_c: s.by_group[2],
+                        admitted: s.admitted,
+                    })
+                    .collect(),
+                time_models: super::time_models_of_list(&a.time_models),
+                late: a.late,
+                waiting: a.waiting,
             })
             .collect())
     }

@@ -550,8 +550,11 @@ pub struct SimulatedFreePlaces {
 }
 
 fn time_models_of(o: &crate::rules::admissions::Outcome) -> Vec<TimeModelOutcome> {
-    o.time_models
-        .iter()
+    time_models_of_list(&o.time_models)
+}
+
+fn time_models_of_list(list: &[crate::rules::admissions::ModelOutcome]) -> Vec<TimeModelOutcome> {
+    list.iter()
         .map(|t| TimeModelOutcome {
             site: t.site.clone(),
             model: t.model.clone(),

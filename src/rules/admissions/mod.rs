@@ -5,6 +5,7 @@
 //! outcome (every collection is ordered, every order total).
 
 pub mod after_final;
+pub mod aggregates;
 pub mod assignment;
 pub mod explain;
 pub mod points;

@@ -631,3 +631,29 @@ pub async fn public_list(
     let (_, public) = super::published(db, round, stage).await?;
     Ok((r, public))
 }
+
+// The office's aggregates (§2, §7.3).
+
+/// Per round of a school year in scope, the counts of its latest published
+/// snapshot (final, else provisional); rounds not yet published give none.
+pub async fn statistics(
+    db: &RequestDb,
+    school_year: i32,
+) -> AppResult<Vec<(RoundRow, &'static str, crate::rules::admissions::aggregates::Aggregates)>> {
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for r in q::rounds_of_year(c, school_year).await? {
+                let snaps = q::snapshots(c, r.id).await?;
+                let Some(s) = snaps.iter().find(|s| s.stage == "final").or_else(|| snaps.first()) else { continue };
+                let inputs: crate::rules::admissions::Inputs =
+                    serde_json::from_value(s.inputs.clone()).map_err(AppError::internal)?;
+                let outcome: Outcome = serde_json::from_value(s.outcome.clone()).map_err(AppError::internal)?;
+                let stage = if s.stage == "final" { "FINAL" } else { "PROVISIONAL" };
+                out.push((r, stage, crate::rules::admissions::aggregates::aggregates(&inputs, &outcome)));
+            }
+            Ok(out)
+        })
+    })
+    .await
+}
