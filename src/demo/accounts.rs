@@ -131,6 +131,8 @@ pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyh
         ("ufficio.mi@ambito.invalid".into(), vec![(Role::Provincial, Some("MI".into()))]),
         (school_email(&bg_school), vec![(Role::School, Some(bg_school.clone()))]),
         (school_email(&bg_other), vec![(Role::School, Some(bg_other.clone()))]),
+        ("dirigente.bgic82100t@ambito.invalid".into(), vec![(Role::HeadTeacher, Some(bg_school.clone()))]),
+        ("comune.alzano@ambito.invalid".into(), vec![(Role::Municipality, Some("016008".into()))]),
         (school_email(&mi_school), vec![(Role::School, Some(mi_school.clone()))]),
         ("comune.milano@ambito.invalid".into(), vec![(Role::Municipality, Some("015146".into()))]),
         ("comune.abbiategrasso@ambito.invalid".into(), vec![(Role::Municipality, Some("015002".into()))]),

@@ -1,6 +1,7 @@
 //! Demo data: the real provinces of Bergamo and Milano, loaded once into an
 //! empty database through the same importers as the published files, with
-//! demo accounts, registry data and refugee minors' requests.
+//! demo accounts, registry data, refugee minors' requests and an admission
+//! round.
 //!
 //! The files under `data/` are the Bergamo and Milano rows of the shared
 //! open-data files, cut by `data/extract.py` and left in their publishers'
@@ -9,6 +10,7 @@
 //! pupils-per-site file (see [`derive`]) and marked `derived`.
 
 pub mod accounts;
+pub mod admissions;
 pub mod derive;
 pub mod refugees;
 pub mod registry;
@@ -31,7 +33,7 @@ const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes.
-const DEMO_VERSION: &str = "6";
+const DEMO_VERSION: &str = "7";
 
 /// Loads the demo territory and accounts unless this database already has
 /// them. Returns the new accounts with their passwords when it loaded, `None`
@@ -61,6 +63,7 @@ pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow
         let today = crate::db::registry::today(conn).await?;
         registry::load(conn, &schools, today).await?;
         refugees::load(conn, today).await?;
+        admissions::load(conn, chrono::Utc::now()).await?;
         Ok(accounts)
     })
     .await

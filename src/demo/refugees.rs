@@ -21,6 +21,8 @@ const MILANO: &str = "015146";
 /// The other demo municipality (a different ambit from Milano's).
 const ABBIATEGRASSO: &str = "015002";
 const ABBIATEGRASSO_EVERY: usize = 30;
+/// Alzano Lombardo (Bergamo), whose municipality also reads process 3.
+const ALZANO: &str = "016008";
 
 const FIRST: [&str; 16] = [
     "Olena",
@@ -158,12 +160,13 @@ pub async fn load(conn: &mut AsyncPgConnection, today: NaiveDate) -> anyhow::Res
         let order = ORDERS[dice.next(4)];
         let zone = (town == MILANO).then(|| dice.next(9) as i32 + 1);
         // Every demo municipality and hub has requests to look at: one in
-        // every ABBIATEGRASSO_EVERY is Abbiategrasso's, and one a town of
-        // Bergamo's CTI (the draws are made all the same, so the rest of the
+        // every ABBIATEGRASSO_EVERY is Abbiategrasso's, one Alzano
+        // Lombardo's, and one a town of Bergamo's CTI (the draws are made all the same, so the rest of the
         // data set does not move).
         let (town, zone) = match i % ABBIATEGRASSO_EVERY {
             0 => (ABBIATEGRASSO.to_owned(), None),
             15 if !bergamo.is_empty() => (bergamo[(i / ABBIATEGRASSO_EVERY) % bergamo.len()].clone(), None),
+            25 => (ALZANO.to_owned(), None),
             _ => (town, zone),
         };
         let Some((_, place)) = q::place(conn, &town).await? else { continue };

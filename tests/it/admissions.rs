@@ -689,3 +689,48 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
     clock("2027-09-01T10:00:00Z").await;
     assert_eq!(error(&app, &school, ADMIT, first_site).await["extensions"]["code"], "ADMISSIONS_CLOSED");
 }
+
+#[tokio::test]
+async fn the_demo_round_is_published_with_every_situation_and_verifies() {
+    let app = TestApp::demo().await;
+    let head = app.login("dirigente.bgic82100t@ambito.invalid").await;
+    let stats = app
+        .query_as(&head, "{ admissionStatistics(schoolYear: \"2026/27\") { roundId stage late } }", json!({}))
+        .await["admissionStatistics"]
+        .clone();
+    assert_eq!(
+        (stats[0]["stage"].as_str(), stats[0]["late"].as_u64().map(|n| n > 0)),
+        (Some("PROVISIONAL"), Some(true))
+    );
+    let round = stats[0]["roundId"].as_str().unwrap().to_owned();
+    const DEMO: &str = "query($id: ID!) { admissionRound(id: $id) {
+        state complaints { decision } nullaOstaRequests { decision }
+        ranking(stage: PROVISIONAL) { tier territorialGroup outcome { kind via } }
+        waitingList { group } } }";
+    let d = app.query_as(&head, DEMO, json!({ "id": round })).await["admissionRound"].clone();
+    assert_eq!(d["state"], "PROVISIONAL");
+    assert_eq!(
+        (d["complaints"][0]["decision"].as_str(), d["nullaOstaRequests"][0]["decision"].as_str()),
+        (Some("PENDING"), Some("PENDING"))
+    );
+    let rows = d["ranking"].as_array().unwrap();
+    assert!(rows.len() >= 100, "about 120 applications, {} on time", rows.len());
+    let has = |f: &dyn Fn(&Value) -> bool| rows.iter().any(f);
+    assert!(has(&|r| r["tier"] == "T1_DISABILITY"));
+    for g in ["A", "B", "C"] {
+        assert!(has(&|r| r["territorialGroup"] == g), "group {g}");
+    }
+    assert!(has(&|r| r["outcome"]["via"] == "REDISTRIBUTION") && has(&|r| r["outcome"]["kind"] == "WAITING"));
+    let groups: Vec<&str> = d["waitingList"].as_array().unwrap().iter().map(|w| w["group"].as_str().unwrap()).collect();
+    assert!(groups.contains(&"W2") && groups.contains(&"W4"), "{groups:?}");
+    // The municipality of Alzano has nothing until a final list is posted.
+    let alzano = app.login("comune.alzano@ambito.invalid").await;
+    const PUBLIC: &str = "query($r: ID!) { admissionPublicList(roundId: $r) { stage } }";
+    assert_eq!(error(&app, &alzano, PUBLIC, json!({ "r": round })).await["extensions"]["code"], "NOT_FOUND");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+        .env_remove("DATABASE_URL")
+        .args(["--database-url", &app.db().login_url(), "admissions", "verify", &round])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}

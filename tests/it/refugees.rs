@@ -683,6 +683,9 @@ async fn every_demo_account_has_rows_to_look_at() {
         let token = app.login(&account.email).await;
         let (query, path): (&str, &[&str]) = match account.role.as_str() {
             "school" | "provincial" => ("{ pupils(first: 1) { totalCount } }", &["pupils", "totalCount"]),
+            "head_teacher" => {
+                ("{ admissionStatistics(schoolYear: \"2026/27\") { roundId } }", &["admissionStatistics"])
+            }
             "municipality" | "cti_hub" => {
                 ("{ enrolmentRequests(first: 1) { totalCount } }", &["enrolmentRequests", "totalCount"])
             }

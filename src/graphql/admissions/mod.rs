@@ -1001,10 +1001,7 @@ impl AdmissionsQuery {
         let mut criteria_points = std::collections::BTreeMap::new();
         for (i, c) in changes.criteria_points.into_iter().enumerate() {
             let p = Points::from_decimal(c.points).filter(|p| p.0 >= 0).ok_or_else(|| {
-                AppError::bad_input(
-                    &format!("changes.criteriaPoints[{i}].points"),
-                    "two decimals at most, not negative",
-                )
+                AppError::bad_input(format!("changes.criteriaPoints[{i}].points"), "two decimals at most, not negative")
             })?;
             criteria_points.insert(c.code, p.0);
         }

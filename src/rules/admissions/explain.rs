@@ -104,28 +104,29 @@ pub fn explain(
     }
     steps.push(step("R-PTS-2", format!("total {:.2} points", a.points.as_f64())));
     // The place in the requested site's ranking and the tie-break.
-    if !late && let Some(r) = outcome.rankings.iter().find(|r| r.site == requested) {
-        if let Some(row) = r.rows.iter().find(|row| row.id == id) {
-            steps.push(step("R-RANK-1", format!("position {} of {} at {requested}", row.position, r.rows.len())));
-            if row.tie {
-                let same: Vec<&Applicant> = p
-                    .on_time()
-                    .filter(|o| o.id != id && o.site_preferences.first().map(String::as_str) == Some(requested))
-                    .filter(|o| p.key(o, requested).before_ties() == key.before_ties())
-                    .collect();
-                let by_age = same.iter().all(|o| o.birth_date != a.birth_date);
-                steps.push(if by_age {
-                    step("R-TIE-1", "tied on tier, group and points with another application: the older pupil comes first")
-                } else {
-                    step(
-                        "R-TIE-1",
-                        format!(
-                            "tied on tier, group, points and birth date: the public draw decides, key SHA-256(seed:externalRef) = {}",
-                            &p.draw(a)[..16]
-                        ),
-                    )
-                });
-            }
+    if !late
+        && let Some(r) = outcome.rankings.iter().find(|r| r.site == requested)
+        && let Some(row) = r.rows.iter().find(|row| row.id == id)
+    {
+        steps.push(step("R-RANK-1", format!("position {} of {} at {requested}", row.position, r.rows.len())));
+        if row.tie {
+            let same: Vec<&Applicant> = p
+                .on_time()
+                .filter(|o| o.id != id && o.site_preferences.first().map(String::as_str) == Some(requested))
+                .filter(|o| p.key(o, requested).before_ties() == key.before_ties())
+                .collect();
+            let by_age = same.iter().all(|o| o.birth_date != a.birth_date);
+            steps.push(if by_age {
+                step("R-TIE-1", "tied on tier, group and points with another application: the older pupil comes first")
+            } else {
+                step(
+                    "R-TIE-1",
+                    format!(
+                        "tied on tier, group, points and birth date: the public draw decides, key SHA-256(seed:externalRef) = {}",
+                        &p.draw(a)[..16]
+                    ),
+                )
+            });
         }
     }
     // The site outcome.

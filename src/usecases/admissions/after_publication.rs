@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{bad, event, inputs_of, own_institution, public_of, round_view};
+use super::{bad, event, own_institution, round_view, write_snapshot};
 use crate::authz::Caller;
 use crate::db::RequestDb;
 use crate::db::admissions::{self as q, ApplicationRow, ComplaintRow, InvitationRow, NullaOstaRow, RoundRow};
@@ -239,24 +239,15 @@ pub async fn approve_final(db: &RequestDb, caller: &Caller, now: DateTime<Utc>, 
     if pending > 0 {
         return Err(AppError::rule("COMPLAINTS_PENDING", format!("{pending} complaints wait for a decision")));
     }
-    let inputs = inputs_of(&view);
-    let public = public_of(&view, &view.outcome, true);
-    let hashes = (inputs.hash(), view.outcome.hash());
-    let values = (
-        serde_json::to_value(&inputs).map_err(AppError::internal)?,
-        serde_json::to_value(&view.outcome).map_err(AppError::internal)?,
-        serde_json::to_value(&public).map_err(AppError::internal)?,
-    );
     let placements: Vec<q::PlacementRow> =
         view.outcome.admitted.iter().map(|(id, a)| placement(&view.round, *id, a, now)).collect();
     db.try_run(move |c| {
         Box::pin(async move {
             let approved = q::approve(c, round, now).await?;
             q::insert_placements(c, &placements).await?;
-            let at = (&values.0, &values.1, &values.2);
-            q::insert_snapshot(c, &approved, "final", now, at.0, at.1, at.2, (&hashes.0, &hashes.1)).await?;
+            let (inputs_hash, outcome_hash) = write_snapshot(c, &view, "final", now).await?;
             let late = crate::db::rome::date(c, now).await? > approved.final_due_on;
-            let current = json!({ "stage": "final", "inputsHash": hashes.0, "outcomeHash": hashes.1,
+            let current = json!({ "stage": "final", "inputsHash": inputs_hash, "outcomeHash": outcome_hash,
                                   "approvedLate": late, "postedUntil": approved.posted_until,
                                   "admitted": placements.len() });
             let e = event(

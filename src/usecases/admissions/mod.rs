@@ -952,91 +952,92 @@ fn tier_of(config: &RoundConfig, a: &Applicant) -> engine::Tier {
 }
 
 pub async fn round_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResult<RoundView> {
-    db.try_run(move |c| {
-        Box::pin(async move {
-            let round = q::round(c, id, false).await?.ok_or(AppError::NotFound)?;
-            let sites = q::sites(c, id).await?;
-            let caps = q::caps(c, id).await?;
-            let table = q::points_table(c, round.points_table_id).await?;
-            let criteria = table.as_ref().map(table_criteria).unwrap_or_default();
-            let apps = q::applications(c, id).await?;
-            let mut claims: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
-            for k in q::claims(c, id).await? {
-                let status = match k.status.as_str() {
-                    "verified" => ClaimStatus::Verified,
-                    "rejected" => ClaimStatus::Rejected,
-                    _ => ClaimStatus::Declared,
-                };
-                claims.entry(k.application_id).or_default().push(Claim {
-                    criterion: k.criterion,
-                    quantity: k.quantity as u32,
-                    status,
-                });
-            }
-            let mut points_lines: BTreeMap<i64, Vec<PointsLine>> = BTreeMap::new();
-            let mut points: BTreeMap<i64, Points> = BTreeMap::new();
-            for a in &apps {
-                let (total, lines) = points::sum(&criteria, claims.get(&a.id).map_or(&[][..], Vec::as_slice));
-                points.insert(a.id, total);
-                points_lines.insert(a.id, lines);
-            }
-            let table_version = table.as_ref().map_or(0, |t| t.version);
-            let config = round_config(&round, &sites, &caps);
-            let applicants: Vec<Applicant> = apps.iter().map(|a| applicant_of(a, points[&a.id])).collect();
-            // After the final ranking placements are facts (§5.7): the
-            // engine lays the current lists over them, never recomputes them.
-            let outcome = match round.approved_at {
-                None => engine::compute(&config, &applicants),
-                Some(_) => {
-                    let snap = q::snapshot(c, id, "final").await?.ok_or_else(|| {
-                        AppError::internal(anyhow::anyhow!("an approved round without its final snapshot"))
-                    })?;
-                    let fixed: Outcome = serde_json::from_value(snap.outcome).map_err(AppError::internal)?;
-                    let frozen = Frozen {
-                        placements: q::placements(c, id).await?.into_iter().map(admission_of).collect(),
-                        ..Frozen::of(&fixed)
-                    };
-                    after_final::current(&config, &applicants, &frozen)
-                }
+    db.try_run(move |c| Box::pin(load_view(c, now, id))).await
+}
+
+/// The round and the engine's current outcome, read on a connection (the
+/// request's, or the owner's when the demo is loaded).
+pub async fn load_view(c: &mut diesel_async::AsyncPgConnection, now: DateTime<Utc>, id: i64) -> AppResult<RoundView> {
+    let round = q::round(c, id, false).await?.ok_or(AppError::NotFound)?;
+    let sites = q::sites(c, id).await?;
+    let caps = q::caps(c, id).await?;
+    let table = q::points_table(c, round.points_table_id).await?;
+    let criteria = table.as_ref().map(table_criteria).unwrap_or_default();
+    let apps = q::applications(c, id).await?;
+    let mut claims: BTreeMap<i64, Vec<Claim>> = BTreeMap::new();
+    for k in q::claims(c, id).await? {
+        let status = match k.status.as_str() {
+            "verified" => ClaimStatus::Verified,
+            "rejected" => ClaimStatus::Rejected,
+            _ => ClaimStatus::Declared,
+        };
+        claims.entry(k.application_id).or_default().push(Claim {
+            criterion: k.criterion,
+            quantity: k.quantity as u32,
+            status,
+        });
+    }
+    let mut points_lines: BTreeMap<i64, Vec<PointsLine>> = BTreeMap::new();
+    let mut points: BTreeMap<i64, Points> = BTreeMap::new();
+    for a in &apps {
+        let (total, lines) = points::sum(&criteria, claims.get(&a.id).map_or(&[][..], Vec::as_slice));
+        points.insert(a.id, total);
+        points_lines.insert(a.id, lines);
+    }
+    let table_version = table.as_ref().map_or(0, |t| t.version);
+    let config = round_config(&round, &sites, &caps);
+    let applicants: Vec<Applicant> = apps.iter().map(|a| applicant_of(a, points[&a.id])).collect();
+    // After the final ranking placements are facts (§5.7): the
+    // engine lays the current lists over them, never recomputes them.
+    let outcome = match round.approved_at {
+        None => engine::compute(&config, &applicants),
+        Some(_) => {
+            let snap = q::snapshot(c, id, "final")
+                .await?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("an approved round without its final snapshot")))?;
+            let fixed: Outcome = serde_json::from_value(snap.outcome).map_err(AppError::internal)?;
+            let frozen = Frozen {
+                placements: q::placements(c, id).await?.into_iter().map(admission_of).collect(),
+                ..Frozen::of(&fixed)
             };
-            let state = rround::state(
-                &Timeline {
-                    window_opens_at: round.window_opens_at,
-                    window_closes_at: round.window_closes_at,
-                    waiting_list_closes_at: round.waiting_list_closes_at,
-                    published_at: round.published_at,
-                    approved_at: round.approved_at,
-                },
-                now,
-            );
-            let commitment = round.draw_seed_hash.clone().or_else(|| round.draw_seed.as_deref().map(seed_commitment));
-            let applications = apps.into_iter().map(|a| (a.id, a)).collect();
-            let published_late = match round.published_at {
-                Some(at) => Some(crate::db::rome::date(c, at).await? > round.provisional_due_on),
-                None => None,
-            };
-            let approved_late = match round.approved_at {
-                Some(at) => Some(crate::db::rome::date(c, at).await? > round.final_due_on),
-                None => None,
-            };
-            Ok(RoundView {
-                round,
-                state,
-                sites,
-                applications,
-                points,
-                config,
-                outcome,
-                commitment,
-                published_late,
-                approved_late,
-                points_lines,
-                table_version,
-                criteria,
-            })
-        })
+            after_final::current(&config, &applicants, &frozen)
+        }
+    };
+    let state = rround::state(
+        &Timeline {
+            window_opens_at: round.window_opens_at,
+            window_closes_at: round.window_closes_at,
+            waiting_list_closes_at: round.waiting_list_closes_at,
+            published_at: round.published_at,
+            approved_at: round.approved_at,
+        },
+        now,
+    );
+    let commitment = round.draw_seed_hash.clone().or_else(|| round.draw_seed.as_deref().map(seed_commitment));
+    let applications = apps.into_iter().map(|a| (a.id, a)).collect();
+    let published_late = match round.published_at {
+        Some(at) => Some(crate::db::rome::date(c, at).await? > round.provisional_due_on),
+        None => None,
+    };
+    let approved_late = match round.approved_at {
+        Some(at) => Some(crate::db::rome::date(c, at).await? > round.final_due_on),
+        None => None,
+    };
+    Ok(RoundView {
+        round,
+        state,
+        sites,
+        applications,
+        points,
+        config,
+        outcome,
+        commitment,
+        published_late,
+        approved_late,
+        points_lines,
+        table_version,
+        criteria,
     })
-    .await
 }
 
 /// The round an application belongs to, with the engine's outcome.
@@ -1163,47 +1164,48 @@ pub async fn publish_provisional(
             format!("resolve the catchment of these residents by hand first: {}", unresolved.join(", ")),
         ));
     }
-    let inputs = inputs_of(&view);
-    let public = public_of(&view, &view.outcome, false);
-    let hashes = (inputs.hash(), view.outcome.hash());
-    let values = (
-        serde_json::to_value(&inputs).map_err(AppError::internal)?,
-        serde_json::to_value(&view.outcome).map_err(AppError::internal)?,
-        serde_json::to_value(&public).map_err(AppError::internal)?,
-    );
     db.try_run(move |c| {
         Box::pin(async move {
             let published = q::publish(c, round, now).await?;
-            q::insert_snapshot(
-                c,
-                &published,
-                "provisional",
-                now,
-                &values.0,
-                &values.1,
-                &values.2,
-                (&hashes.0, &hashes.1),
-            )
-            .await?;
+            let (inputs_hash, outcome_hash) = write_snapshot(c, &view, "provisional", now).await?;
             let late = crate::db::rome::date(c, now).await? > published.provisional_due_on;
-            let current = json!({ "stage": "provisional", "inputsHash": hashes.0, "outcomeHash": hashes.1,
+            let current = json!({ "stage": "provisional", "inputsHash": inputs_hash, "outcomeHash": outcome_hash,
                                   "publishedLate": late, "complaintDeadline": published.complaint_deadline });
-            audit::record(
-                c,
-                vec![event(
-                    "publish",
-                    "admission_round",
-                    round,
-                    &published.institution_code,
-                    &published.province_code,
-                    current,
-                )],
-            )
-            .await?;
+            let e = event(
+                "publish",
+                "admission_round",
+                round,
+                &published.institution_code,
+                &published.province_code,
+                current,
+            );
+            audit::record(c, vec![e]).await?;
             Ok(published)
         })
     })
     .await
+}
+
+/// Writes a stage's snapshot of the view: the engine's inputs, its outcome
+/// and the public version, with the hashes of inputs and outcome (returned,
+/// for the audit trail's chain).
+pub async fn write_snapshot(
+    c: &mut diesel_async::AsyncPgConnection,
+    view: &RoundView,
+    stage: &str,
+    at: DateTime<Utc>,
+) -> AppResult<(String, String)> {
+    let inputs = inputs_of(view);
+    let public = public_of(view, &view.outcome, stage == "final");
+    let hashes = (inputs.hash(), view.outcome.hash());
+    let json = |v: serde_json::Result<Value>| v.map_err(AppError::internal);
+    let values = (
+        json(serde_json::to_value(&inputs))?,
+        json(serde_json::to_value(&view.outcome))?,
+        json(serde_json::to_value(&public))?,
+    );
+    q::insert_snapshot(c, &view.round, stage, at, &values.0, &values.1, &values.2, (&hashes.0, &hashes.1)).await?;
+    Ok(hashes)
 }
 
 /// A snapshot's outcome and public version, or the stage's error code.
