@@ -190,7 +190,7 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
         files: files.clone(),
         events: crate::events::Events::listen(pools.auth.clone()),
         pools: pools.clone(),
-        clock: options.clock,
+        clock: options.clock.clone(),
     };
     let (schema, ws_schema) = crate::graphql::schemas(services, options.explorable);
     Arc::new(AppState {
@@ -204,6 +204,7 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
         authz,
         trust_proxy: options.trust_proxy,
         files,
+        clock: options.clock,
     })
 }
 

@@ -83,6 +83,7 @@ enum Export<'a> {
     Registry(&'a ExportParams),
     Summary(&'a SummaryParams),
     Enrolments(&'a EnrolmentParams),
+    Admissions(&'a AdmissionParams),
 }
 
 /// Makes a file for the caller in one transaction in the caller's scope:
@@ -93,12 +94,14 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Registry(_) => ObjectKind::Pupil,
         Export::Summary(_) => ObjectKind::SupportRequest,
         Export::Enrolments(_) => ObjectKind::EnrolmentRequest,
+        Export::Admissions(_) => ObjectKind::AdmissionApplication,
     };
     let Scoped { caller, db, .. } = scoped(req, state, obj, Action::Read).await?;
     let made = match export {
         Export::Registry(p) => registry_file(&db, &caller, p).await,
         Export::Summary(p) => summary_file(&db, &caller, p).await,
         Export::Enrolments(p) => enrolments_file(&db, &caller, p).await,
+        Export::Admissions(p) => admissions_file(&db, state.clock.now(), p).await,
     };
     db.settle(made).await
 }
@@ -225,6 +228,55 @@ async fn enrolments_file(db: &RequestDb, caller: &Caller, params: &EnrolmentPara
     tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "enrolment export");
     use reports::refugees::{HEADERS, SHEET, cells};
     spreadsheet(csv, &format!("richieste-minori-{scope}"), SHEET, &HEADERS, rows.iter().map(cells))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionParams {
+    round: Option<String>,
+    /// `xlsx` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// `GET /exports/admissions?round=ID&format=xlsx|csv`: a round's
+/// applications and their current outcomes, for the school (its own rounds).
+/// The export is a read of every pupil's identity, recorded in the trail.
+#[handler]
+pub async fn admissions(
+    req: &Request,
+    Query(params): Query<AdmissionParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    download(req, state, Export::Admissions(&params)).await.unwrap_or_else(error_response)
+}
+
+async fn admissions_file(
+    db: &RequestDb,
+    now: chrono::DateTime<chrono::Utc>,
+    params: &AdmissionParams,
+) -> Result<Response, AppError> {
+    let csv = is_csv(params.format.as_deref())?;
+    let round: i64 = params
+        .round
+        .as_deref()
+        .and_then(|r| r.parse().ok())
+        .ok_or_else(|| AppError::bad_input("round", "the round's id is required"))?;
+    let view = crate::usecases::admissions::round_view(db, now, round).await?;
+    let rows = view.export_rows();
+    db.note_event(audit::Event {
+        action: "export",
+        object_kind: "admission_round",
+        object_id: Some(round.to_string()),
+        province: Some(view.round.province_code.clone()),
+        institution: Some(view.round.institution_code.clone()),
+        fields: ["firstName", "lastName", "taxCode", "birthDate", "address", "tier"].map(String::from).to_vec(),
+        current: Some(serde_json::json!({ "applications": view.applications.keys().collect::<Vec<_>>() })),
+        ..audit::Event::default()
+    });
+    tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "admissions export");
+    let stem = format!("domande-{}-{}", view.round.institution_code, view.round.school_year);
+    use reports::admissions::{HEADERS, SHEET, cells};
+    spreadsheet(csv, &stem, SHEET, &HEADERS, rows.iter().map(cells))
 }
 
 #[derive(Deserialize, Default)]

@@ -43,6 +43,8 @@ pub struct AppState {
     pub authz: Authorizer,
     pub trust_proxy: bool,
     pub files: Files,
+    /// The domain clock, for files whose content depends on the date.
+    pub clock: crate::usecases::clock::Clock,
 }
 
 /// The client's address: the peer, or behind a trusted proxy the address the
@@ -77,6 +79,7 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/exports/registry", get(exports::registry))
         .at("/exports/support-summary", get(exports::support_summary))
         .at("/exports/enrolment-requests", get(exports::enrolment_requests))
+        .at("/exports/admissions", get(exports::admissions))
         .at("/attachments/:id", get(attachments::download))
         .at("/uploads/:id", put(attachments::upload).patch(attachments::resume).head(attachments::upload_offset))
         .data(state.clone())
@@ -98,6 +101,7 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         "/exports/registry" => "/exports/registry",
         "/exports/support-summary" => "/exports/support-summary",
         "/exports/enrolment-requests" => "/exports/enrolment-requests",
+        "/exports/admissions" => "/exports/admissions",
         p if p.starts_with("/attachments/") => "/attachments/{id}",
         p if p.starts_with("/uploads/") => "/uploads/{id}",
         _ => "other",

@@ -1,5 +1,6 @@
 //! Files for people: spreadsheets and PDF documents built from rows, with no I/O.
 
+pub mod admissions;
 pub mod refugees;
 pub mod registry;
 pub mod summary;
@@ -11,6 +12,8 @@ use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 pub enum Cell {
     Text(String),
     Number(i32),
+    /// Hundredths, shown with two decimals (points).
+    Hundredths(i64),
     Date(chrono::NaiveDate),
     Empty,
 }
@@ -23,6 +26,7 @@ pub fn xlsx(sheet_name: &str, headers: &[&str], rows: impl Iterator<Item = Vec<C
     sheet.set_name(sheet_name)?;
     let bold = Format::new().set_bold().set_align(FormatAlign::Center);
     let date = Format::new().set_num_format("dd/mm/yyyy");
+    let two = Format::new().set_num_format("0.00");
     for (c, h) in headers.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, *h, &bold)?;
     }
@@ -36,6 +40,7 @@ pub fn xlsx(sheet_name: &str, headers: &[&str], rows: impl Iterator<Item = Vec<C
             match cell {
                 Cell::Text(s) => sheet.write_string(row, col, s)?,
                 Cell::Number(n) => sheet.write_number(row, col, f64::from(n))?,
+                Cell::Hundredths(n) => sheet.write_number_with_format(row, col, n as f64 / 100.0, &two)?,
                 Cell::Date(d) => sheet.write_date_with_format(row, col, d, &date)?,
                 Cell::Empty => sheet,
             };
@@ -70,6 +75,10 @@ pub fn csv(headers: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Ve
             w.write_record(cells.into_iter().map(|c| match c {
                 Cell::Text(s) => neutralised(s),
                 Cell::Number(n) => n.to_string(),
+                // A comma, as an Italian spreadsheet reads decimals.
+                Cell::Hundredths(n) => {
+                    format!("{}{},{:02}", if n < 0 { "-" } else { "" }, n.abs() / 100, n.abs() % 100)
+                }
                 Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
                 Cell::Empty => String::new(),
             }))?;

@@ -723,6 +723,43 @@ async fn the_demo_round_is_published_with_every_situation_and_verifies() {
     assert!(has(&|r| r["outcome"]["via"] == "REDISTRIBUTION") && has(&|r| r["outcome"]["kind"] == "WAITING"));
     let groups: Vec<&str> = d["waitingList"].as_array().unwrap().iter().map(|w| w["group"].as_str().unwrap()).collect();
     assert!(groups.contains(&"W2") && groups.contains(&"W4"), "{groups:?}");
+    // The school's export: every application with its outcome, typed cells;
+    // a read of identities in the trail; nobody else gets it.
+    let export = |token: String, q: String| {
+        let app = &app;
+        async move {
+            let r = app.http.get(app.url(&format!("/exports/admissions?{q}"))).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, body) = export(head.clone(), format!("round={round}&format=csv")).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let mut lines = text.trim_start_matches('\u{feff}').lines();
+    assert!(lines.next().unwrap().starts_with("Numero domanda;Codice pubblico;Cognome;Nome;Codice fiscale"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 110, "{} rows", rows.len());
+    assert!(rows.iter().any(|r| r.contains(";AMMESSO;")) && rows.iter().any(|r| r.contains(";LISTA_ATTESA;")));
+    assert!(rows.iter().all(|r| r.split(';').nth(16).is_some_and(|p| p.contains(','))), "points with two decimals");
+    let (status, xlsx) = export(head.clone(), format!("round={round}")).await;
+    assert_eq!((status, &xlsx[..2]), (200, &b"PK"[..]));
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    assert_eq!(export(office, format!("round={round}&format=csv")).await.0, 403);
+    {
+        use ambito::db::schema::audit_events;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let exports: i64 = audit_events::table
+            .filter(audit_events::action.eq("export"))
+            .filter(audit_events::object_kind.eq("admission_round"))
+            .filter(audit_events::object_id.eq(&round))
+            .count()
+            .get_result(&mut app.db().conn().await)
+            .await
+            .unwrap();
+        assert_eq!(exports, 2, "each download is in the trail");
+    }
+
     // The municipality of Alzano has nothing until a final list is posted.
     let alzano = app.login("comune.alzano@ambito.invalid").await;
     const PUBLIC: &str = "query($r: ID!) { admissionPublicList(roundId: $r) { stage } }";

@@ -940,6 +940,60 @@ impl RoundView {
         ))
     }
 
+    /// Every application with its current outcome, as the school's export
+    /// lists them.
+    pub fn export_rows(&self) -> Vec<crate::reports::admissions::Row> {
+        let p = engine::Prepared::new(&self.config, &[]);
+        self.applications
+            .values()
+            .map(|a| {
+                let applicant = applicant_of(a, self.points[&a.id]);
+                let tier = self.tier(a.id);
+                let admitted = self.outcome.admitted.get(&a.id);
+                let waiting = self.outcome.waiting.iter().find(|w| w.id == a.id).map(|w| w.position);
+                let outcome = match (a.status.as_str(), admitted, waiting) {
+                    ("active", Some(x), _) if x.site == a.site_preferences[0] => "AMMESSO",
+                    ("active", Some(_), _) => "AMMESSO_ALTRO_PLESSO",
+                    ("active", None, Some(_)) => "LISTA_ATTESA",
+                    _ => "RIMOSSO",
+                };
+                crate::reports::admissions::Row {
+                    external_ref: a.external_ref.clone(),
+                    public_code: a.public_code.clone(),
+                    last_name: a.last_name.clone(),
+                    first_name: a.first_name.clone(),
+                    tax_code: a.tax_code.clone(),
+                    birth_date: a.birth_date,
+                    early: a.birth_date > self.round.mandatory_born_by,
+                    municipality: a.residence_municipality.clone(),
+                    address: [a.street.as_deref(), a.house_number.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    catchment: a.catchment_site.clone(),
+                    submitted_on: a.submitted_at.date_naive(),
+                    late: a.submitted_at > self.round.window_closes_at,
+                    sites: a.site_preferences.clone(),
+                    models: a.time_model_preferences.clone(),
+                    tier: match tier {
+                        engine::Tier::T1Disability => "T1",
+                        engine::Tier::T2Catchment => "T2",
+                        engine::Tier::T3Municipality => "T3",
+                        engine::Tier::T4Other => "T4",
+                    },
+                    group: p.territory(&applicant, &a.site_preferences[0]).group(),
+                    points: self.points[&a.id].0,
+                    outcome,
+                    site: admitted.map(|x| x.site.clone()),
+                    time_model: admitted.map(|x| x.time_model.clone()),
+                    waiting_position: waiting,
+                    status: a.status.clone(),
+                }
+            })
+            .collect()
+    }
+
     /// An application's tier at its requested site.
     pub fn tier(&self, id: i64) -> engine::Tier {
         tier_of(&self.config, &applicant_of(&self.applications[&id], self.points[&id]))
