@@ -5,6 +5,7 @@
 //! file is written, in one transaction. Writes are upserts that leave equal
 //! rows alone, so a second run of the same file changes nothing.
 
+pub mod admissions;
 pub mod istat;
 pub mod pupils;
 pub mod schools;

@@ -380,10 +380,9 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     assert_eq!(error(&app, &school, REGISTER, json!({ "i": back })).await["extensions"]["code"], "APPLICATION_REMOVED");
 }
 
-/// A round whose provisional ranking is published (clock: 2027-01-27):
-/// the first site has two places for three requests and a non-resident.
-/// Returns the round and each application's id by external reference.
-async fn a_published_round(app: &TestApp, school: &str, head: &str, office: &str) -> (String, Vec<(String, String)>) {
+/// A round of `BGIC82100T` with its street list, its window open (clock:
+/// 2027-01-20).
+async fn an_open_round(app: &TestApp, school: &str, head: &str, office: &str) -> String {
     app.query_as(office, CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await;
     let input = json!({ "institution": "BGIC82100T", "order": "PRIMARIA", "criteria": criteria() });
     let table = app.query_as(school, CREATE_TABLE, json!({ "i": input })).await["createPointsTable"]["id"].clone();
@@ -397,6 +396,14 @@ async fn a_published_round(app: &TestApp, school: &str, head: &str, office: &str
     ]);
     app.query_as(school, STRADARIO, json!({ "r": round, "e": list })).await;
     app.query_as(office, CLOCK, json!({ "t": "2027-01-20T10:00:00Z" })).await;
+    round
+}
+
+/// A round whose provisional ranking is published (clock: 2027-01-27):
+/// the first site has two places for three requests and a non-resident.
+/// Returns the round and each application's id by external reference.
+async fn a_published_round(app: &TestApp, school: &str, head: &str, office: &str) -> (String, Vec<(String, String)>) {
+    let round = an_open_round(app, school, head, office).await;
     let mut outsider = application(&round, 17, "Via Dante", "1", &["BGEE82101X"]);
     outsider["residence"]["municipality"] = json!("016024");
     let mut working = application(&round, 11, "Via Roma", "15", &["BGEE82101X"]);
@@ -770,4 +777,51 @@ async fn the_demo_round_is_published_with_every_situation_and_verifies() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test]
+async fn csv_files_of_applications_and_streets_are_taken_whole_or_not_at_all() {
+    let app = TestApp::demo().await;
+    let school = app.login(SCHOOL).await;
+    let head = head_teacher(&app).await;
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    let round = an_open_round(&app, &school, &head, &office).await;
+    const STREETS: &str = "mutation($r: ID!, $f: String!) { importStradarioCsv(roundId: $r, csv: $f) }";
+    let bad = "street;from;to;parity;site\nVia Roma;1;99;dispari;BGEE82101X\nVia Po;;;ogni;BGEE821021\n";
+    let e = error(&app, &school, STREETS, json!({ "r": round, "f": bad })).await;
+    assert_eq!(e["extensions"]["field"], "csv");
+    assert!(e["message"].as_str().unwrap().contains("csv:3: parity"), "{e}");
+    let good = "street;from;to;parity;site\nVia Roma;1;99;dispari;bgee82101x\nVia Roma;2;98;pari;BGEE821021\nPiazza Garibaldi;;;;BGEE821032\nVia Milano;;;tutti;BGEE821032\n";
+    assert_eq!(app.query_as(&school, STREETS, json!({ "r": round, "f": good })).await["importStradarioCsv"], 4);
+
+    const IMPORT: &str = "mutation($r: ID!, $f: String!) { importApplications(roundId: $r, csv: $f) }";
+    let header = ambito::import::admissions::APPLICATION_COLUMNS.join(";");
+    let line = |n: u32, birth: &str, when: &str| {
+        let b = NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
+        let tax = encode("BIANCHI", "ANNA", b, Sex::F, "A246");
+        format!(
+            "RM{n};{when};ANNA;BIANCHI;{tax};{birth};F;016008;Via Roma;{n};BGEE82101X,BGEE821021;40H,30H;no;;lavoro, fratelli:2"
+        )
+    };
+    // The third child is too young: its line is named and nothing stays.
+    let file = [
+        header.clone(),
+        line(11, "2021-02-03", "2027-01-10 10:00"),
+        line(12, "2021-03-04", "2027-01-11T09:00:00+01:00"),
+        line(13, "2022-06-01", "2027-01-12 10:00"),
+    ]
+    .join("\n");
+    let e = error(&app, &school, IMPORT, json!({ "r": round, "f": file })).await;
+    assert_eq!(e["extensions"]["code"], "NOT_ELIGIBLE_AGE");
+    assert!(e["message"].as_str().unwrap().starts_with("csv:4:"), "{e}");
+    const COUNT: &str = "query($id: ID!) { admissionRound(id: $id) { ranking(stage: CURRENT) { points application { externalRef } } } }";
+    let ranked = app.query_as(&school, COUNT, json!({ "id": round })).await["admissionRound"]["ranking"].clone();
+    assert_eq!(ranked, json!([]), "all or nothing");
+    let file =
+        [header, line(11, "2021-02-03", "2027-01-10 10:00"), line(12, "2021-03-04", "2027-01-11T09:00:00+01:00")]
+            .join("\n");
+    assert_eq!(app.query_as(&school, IMPORT, json!({ "r": round, "f": file })).await["importApplications"], 2);
+    let ranked = app.query_as(&school, COUNT, json!({ "id": round })).await["admissionRound"]["ranking"].clone();
+    assert_eq!(ranked.as_array().unwrap().len(), 2);
+    assert!(ranked.as_array().unwrap().iter().all(|r| r["points"] == 8.0), "5 + 2 × 1.5: {ranked}");
 }

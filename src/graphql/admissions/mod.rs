@@ -1135,6 +1135,21 @@ impl AdmissionsMutation {
         Ok(uc::import_stradario(db(ctx), &c, id_arg("roundId", &round_id)?, entries).await? as i32)
     }
 
+    /// Registers every application of a CSV file (columns in
+    /// docs/admissions.md), all or nothing: the first refusal names its
+    /// line. Returns how many were registered.
+    async fn import_applications(&self, ctx: &Context<'_>, round_id: ID, csv: String) -> Result<i32> {
+        let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
+        let id = id_arg("roundId", &round_id)?;
+        Ok(uc::import_applications(db(ctx), &c, now(ctx), id, &csv).await? as i32)
+    }
+
+    /// Replaces the round's street list from a CSV file: street;from;to;parity;site.
+    async fn import_stradario_csv(&self, ctx: &Context<'_>, round_id: ID, csv: String) -> Result<i32> {
+        let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
+        Ok(uc::import_stradario_csv(db(ctx), &c, id_arg("roundId", &round_id)?, &csv).await? as i32)
+    }
+
     /// Registers an application from the national portal.
     async fn register_application(&self, ctx: &Context<'_>, input: ApplicationInput) -> Result<RegisteredApplication> {
         let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;

@@ -1,0 +1,269 @@
+//! The school's CSV files of process 3: applications exported from the
+//! national portal, and the municipal street list (stradario). Parsing is
+//! pure and checks the whole file first, naming every bad line; the
+//! columns are documented in `docs/admissions.md`. Separator `;` (a `,` is
+//! accepted when the header uses it), UTF-8 with or without a byte-order
+//! mark. Times without an offset are Italian local time.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::RowError;
+
+/// The application file's columns, in order.
+pub const APPLICATION_COLUMNS: [&str; 15] = [
+    "externalRef",
+    "submittedAt",
+    "firstName",
+    "lastName",
+    "taxCode",
+    "birthDate",
+    "sex",
+    "municipality",
+    "street",
+    "houseNumber",
+    "sitePreferences",
+    "timeModelPreferences",
+    "disabilityDeclared",
+    "certifiedOn",
+    "claims",
+];
+
+/// The street list's columns, in order.
+pub const STRADARIO_COLUMNS: [&str; 5] = ["street", "from", "to", "parity", "site"];
+
+/// When an application was submitted: with an offset, or local to Rome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    At(DateTime<Utc>),
+    Rome(NaiveDateTime),
+}
+
+/// One application line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationLine {
+    pub line: u64,
+    pub external_ref: String,
+    pub submitted: When,
+    pub first_name: String,
+    pub last_name: String,
+    pub tax_code: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub municipality: String,
+    pub street: Option<String>,
+    pub house_number: Option<String>,
+    pub site_preferences: Vec<String>,
+    pub time_model_preferences: Vec<String>,
+    pub disability_declared: bool,
+    pub certified_on: Option<NaiveDate>,
+    pub claims: Vec<(String, u32)>,
+}
+
+/// One street-list line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreetLine {
+    pub line: u64,
+    pub street: String,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    pub parity: String,
+    pub site: String,
+}
+
+/// Lines with their fields, and the lines that could not be split.
+type Records = (Vec<(u64, Vec<String>)>, Vec<RowError>);
+
+/// The records of a file with its header checked against `columns`.
+fn records(text: &str, columns: &[&str]) -> Result<Records, Vec<RowError>> {
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().next().unwrap_or("");
+    let delimiter = if first.contains(';') || !first.contains(',') { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
+        Err(e) => return Err(vec![RowError { line: 1, field: None, reason: e.to_string() }]),
+    };
+    if header.iter().map(String::as_str).ne(columns.iter().copied()) {
+        let reason = format!("the header must be: {}", columns.join(";"));
+        return Err(vec![RowError { line: 1, field: None, reason }]);
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, r) in reader.records().enumerate() {
+        let line = i as u64 + 2;
+        match r {
+            Ok(r) if r.len() == columns.len() => out.push((line, r.iter().map(|c| c.trim().to_owned()).collect())),
+            Ok(r) => errors.push(RowError {
+                line,
+                field: None,
+                reason: format!("{} fields, {} expected", r.len(), columns.len()),
+            }),
+            Err(e) => errors.push(RowError { line, field: None, reason: e.to_string() }),
+        }
+    }
+    if out.is_empty() && errors.is_empty() {
+        errors.push(RowError { line: 2, field: None, reason: "the file has no lines after its header".into() });
+    }
+    Ok((out, errors))
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn date(v: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(v, "%d/%m/%Y"))
+        .map_err(|_| "a date as 2027-01-10 or 10/01/2027".to_owned())
+}
+
+fn instant(v: &str) -> Result<When, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(When::At(t.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+        .map(When::Rome)
+        .ok_or_else(|| "a time as 2027-01-10 10:00 (Italian time) or RFC 3339".to_owned())
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_lowercase().as_str() {
+        "" | "no" | "n" | "false" | "0" => Ok(false),
+        "sì" | "si" | "s" | "yes" | "true" | "1" => Ok(true),
+        _ => Err("sì or no".into()),
+    }
+}
+
+/// `lavoro, fratelli:2`: criteria, with a quantity after a colon.
+fn claims(v: &str) -> Result<Vec<(String, u32)>, String> {
+    list(v)
+        .into_iter()
+        .map(|c| match c.split_once(':') {
+            None => Ok((c, 1)),
+            Some((code, n)) => n
+                .trim()
+                .parse::<u32>()
+                .map(|n| (code.trim().to_owned(), n))
+                .map_err(|_| format!("{c}: the quantity after ':' is a whole number")),
+        })
+        .collect()
+}
+
+/// Parses an application file; every bad line is reported.
+pub fn applications(text: &str) -> Result<Vec<ApplicationLine>, Vec<RowError>> {
+    let mut out = Vec::new();
+    let (lines, mut errors) = records(text, &APPLICATION_COLUMNS)?;
+    for (line, f) in lines {
+        let bad = |field: &str, reason: String| RowError { line, field: Some(field.into()), reason };
+        let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
+        let parsed = (|| {
+            Ok(ApplicationLine {
+                line,
+                external_ref: f[0].clone(),
+                submitted: instant(&f[1]).map_err(|r| bad("submittedAt", r))?,
+                first_name: f[2].clone(),
+                last_name: f[3].clone(),
+                tax_code: f[4].clone(),
+                birth_date: date(&f[5]).map_err(|r| bad("birthDate", r))?,
+                sex: f[6].clone(),
+                municipality: f[7].clone(),
+                street: opt(&f[8]),
+                house_number: opt(&f[9]),
+                site_preferences: list(&f[10]).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
+                time_model_preferences: list(&f[11]),
+                disability_declared: yes_no(&f[12]).map_err(|r| bad("disabilityDeclared", r))?,
+                certified_on: opt(&f[13]).map(|d| date(&d)).transpose().map_err(|r| bad("certifiedOn", r))?,
+                claims: claims(&f[14]).map_err(|r| bad("claims", r))?,
+            })
+        })();
+        match parsed {
+            Ok(a) => out.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Parses a street list; every bad line is reported.
+pub fn stradario(text: &str) -> Result<Vec<StreetLine>, Vec<RowError>> {
+    let mut out = Vec::new();
+    let (lines, mut errors) = records(text, &STRADARIO_COLUMNS)?;
+    for (line, f) in lines {
+        let number = |field: &str, v: &str| -> Result<Option<u32>, RowError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| RowError {
+                line,
+                field: Some(field.into()),
+                reason: "a house number".into(),
+            })
+        };
+        let parsed = (|| {
+            let parity = match f[3].to_lowercase().as_str() {
+                "" | "all" | "tutti" => "all",
+                "odd" | "dispari" => "odd",
+                "even" | "pari" => "even",
+                _ => {
+                    return Err(RowError {
+                        line,
+                        field: Some("parity".into()),
+                        reason: "all, odd or even (tutti, dispari, pari)".into(),
+                    });
+                }
+            };
+            Ok(StreetLine {
+                line,
+                street: f[0].clone(),
+                from: number("from", &f[1])?,
+                to: number("to", &f[2])?,
+                parity: parity.into(),
+                site: f[4].to_ascii_uppercase(),
+            })
+        })();
+        match parsed {
+            Ok(s) => out.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "externalRef;submittedAt;firstName;lastName;taxCode;birthDate;sex;municipality;street;houseNumber;sitePreferences;timeModelPreferences;disabilityDeclared;certifiedOn;claims";
+
+    #[test]
+    fn a_clean_file_parses_with_local_times_lists_and_claims() {
+        let text = format!(
+            "\u{feff}{HEADER}\nRM1;2027-01-10 10:00;ANNA;ROSSI;RSSNNA21A41A246X;2021-01-01;F;016008;Via Roma;13/A;bgee82101x, BGEE821021;40H,30H;no;;lavoro, fratelli:2\n"
+        );
+        let lines = applications(&text).unwrap();
+        assert_eq!(lines[0].line, 2);
+        assert_eq!(
+            lines[0].submitted,
+            When::Rome(NaiveDate::from_ymd_opt(2027, 1, 10).unwrap().and_hms_opt(10, 0, 0).unwrap())
+        );
+        assert_eq!(lines[0].site_preferences, ["BGEE82101X", "BGEE821021"]);
+        assert_eq!(lines[0].claims, [("lavoro".to_owned(), 1), ("fratelli".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn every_bad_line_is_named_with_its_field() {
+        let text = format!(
+            "{HEADER}\nRM1;ieri;A;B;C;2021-01-01;F;016008;;;X;27H;no;;\nRM2;2027-01-10T10:00:00+01:00;A;B;C;2021-13-01;F;016008;;;X;27H;forse;;\nRM3;short\n"
+        );
+        let errors = applications(&text).unwrap_err();
+        let got: Vec<(u64, Option<&str>)> = errors.iter().map(|e| (e.line, e.field.as_deref())).collect();
+        assert_eq!(got, [(2, Some("submittedAt")), (3, Some("birthDate")), (4, None)]);
+        assert!(applications("a;b\n").unwrap_err()[0].reason.starts_with("the header must be"));
+        let streets = stradario("street;from;to;parity;site\nVia Roma;1;99;dispari;bgee82101x\nVia Po;;;ogni;X\n");
+        assert_eq!(streets.unwrap_err()[0].line, 3);
+    }
+}
