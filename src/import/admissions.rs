@@ -8,6 +8,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::RowError;
+use crate::usecases::admissions::ApplicationForm;
 
 /// The application file's columns, in order.
 pub const APPLICATION_COLUMNS: [&str; 15] = [
@@ -42,21 +43,8 @@ pub enum When {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationLine {
     pub line: u64,
-    pub external_ref: String,
     pub submitted: When,
-    pub first_name: String,
-    pub last_name: String,
-    pub tax_code: String,
-    pub birth_date: NaiveDate,
-    pub sex: String,
-    pub municipality: String,
-    pub street: Option<String>,
-    pub house_number: Option<String>,
-    pub site_preferences: Vec<String>,
-    pub time_model_preferences: Vec<String>,
-    pub disability_declared: bool,
-    pub certified_on: Option<NaiveDate>,
-    pub claims: Vec<(String, u32)>,
+    pub form: ApplicationForm,
 }
 
 /// One street-list line, parsed.
@@ -161,21 +149,26 @@ pub fn applications(text: &str) -> Result<Vec<ApplicationLine>, Vec<RowError>> {
         let parsed = (|| {
             Ok(ApplicationLine {
                 line,
-                external_ref: f[0].clone(),
                 submitted: instant(&f[1]).map_err(|r| bad("submittedAt", r))?,
-                first_name: f[2].clone(),
-                last_name: f[3].clone(),
-                tax_code: f[4].clone(),
-                birth_date: date(&f[5]).map_err(|r| bad("birthDate", r))?,
-                sex: f[6].clone(),
-                municipality: f[7].clone(),
-                street: opt(&f[8]),
-                house_number: opt(&f[9]),
-                site_preferences: list(&f[10]).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
-                time_model_preferences: list(&f[11]),
-                disability_declared: yes_no(&f[12]).map_err(|r| bad("disabilityDeclared", r))?,
-                certified_on: opt(&f[13]).map(|d| date(&d)).transpose().map_err(|r| bad("certifiedOn", r))?,
-                claims: claims(&f[14]).map_err(|r| bad("claims", r))?,
+                form: ApplicationForm {
+                    external_ref: f[0].clone(),
+                    first_name: f[2].clone(),
+                    last_name: f[3].clone(),
+                    tax_code: f[4].clone(),
+                    birth_date: date(&f[5]).map_err(|r| bad("birthDate", r))?,
+                    sex: f[6].clone(),
+                    municipality: f[7].clone(),
+                    street: opt(&f[8]),
+                    house_number: opt(&f[9]),
+                    site_preferences: list(&f[10]).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
+                    time_model_preferences: list(&f[11]),
+                    disability_declared: yes_no(&f[12]).map_err(|r| bad("disabilityDeclared", r))?,
+                    disability_certified_on: opt(&f[13])
+                        .map(|d| date(&d))
+                        .transpose()
+                        .map_err(|r| bad("certifiedOn", r))?,
+                    claims: claims(&f[14]).map_err(|r| bad("claims", r))?,
+                },
             })
         })();
         match parsed {
@@ -250,8 +243,8 @@ mod tests {
             lines[0].submitted,
             When::Rome(NaiveDate::from_ymd_opt(2027, 1, 10).unwrap().and_hms_opt(10, 0, 0).unwrap())
         );
-        assert_eq!(lines[0].site_preferences, ["BGEE82101X", "BGEE821021"]);
-        assert_eq!(lines[0].claims, [("lavoro".to_owned(), 1), ("fratelli".to_owned(), 2)]);
+        assert_eq!(lines[0].form.site_preferences, ["BGEE82101X", "BGEE821021"]);
+        assert_eq!(lines[0].form.claims, [("lavoro".to_owned(), 1), ("fratelli".to_owned(), 2)]);
     }
 
     #[test]

@@ -1161,21 +1161,27 @@ impl AdmissionsMutation {
             now(ctx),
             uc::ApplicationInput {
                 round_id: id_arg("input.roundId", &input.round_id)?,
-                external_ref: input.external_ref,
                 submitted_at: input.submitted_at,
-                first_name: input.child.first_name,
-                last_name: input.child.last_name,
-                tax_code: input.child.tax_code,
-                birth_date: input.child.birth_date.0,
-                sex: input.child.sex,
-                municipality: input.residence.municipality.trim().to_owned(),
-                street: input.residence.street,
-                house_number: input.residence.house_number,
-                site_preferences: upper(input.site_preferences),
-                time_model_preferences: input.time_model_preferences.into_iter().map(|m| m.trim().to_owned()).collect(),
-                disability_declared: disability.declared,
-                disability_certified_on: disability.certified_on.map(|d| d.0),
-                claims: input.claims.into_iter().map(|k| (k.criterion, k.quantity)).collect(),
+                form: uc::ApplicationForm {
+                    external_ref: input.external_ref,
+                    first_name: input.child.first_name,
+                    last_name: input.child.last_name,
+                    tax_code: input.child.tax_code,
+                    birth_date: input.child.birth_date.0,
+                    sex: input.child.sex,
+                    municipality: input.residence.municipality.trim().to_owned(),
+                    street: input.residence.street,
+                    house_number: input.residence.house_number,
+                    site_preferences: upper(input.site_preferences),
+                    time_model_preferences: input
+                        .time_model_preferences
+                        .into_iter()
+                        .map(|m| m.trim().to_owned())
+                        .collect(),
+                    disability_declared: disability.declared,
+                    disability_certified_on: disability.certified_on.map(|d| d.0),
+                    claims: input.claims.into_iter().map(|k| (k.criterion, k.quantity)).collect(),
+                },
             },
         )
         .await?;

@@ -62,6 +62,28 @@ fn app_event(action: &'static str, app: &ApplicationRow, current: serde_json::Va
     event(action, "admission_application", app.id, &app.institution_code, &app.province_code, current)
 }
 
+/// Records a decision on an application; when it removed the application
+/// from the round, the event keeps the status it had.
+async fn record_decision(
+    c: &mut diesel_async::AsyncPgConnection,
+    action: &'static str,
+    app: &ApplicationRow,
+    current: serde_json::Value,
+    removed: bool,
+) -> AppResult<()> {
+    let previous = removed.then(|| json!({ "status": app.status }));
+    audit::record(c, vec![Event { previous, ..app_event(action, app, current) }]).await?;
+    Ok(())
+}
+
+/// A decision's reason: required when it refuses, optional when it grants.
+fn decision_reason(grants: bool, reason: Option<String>) -> AppResult<Option<String>> {
+    match (grants, reason.as_deref().map(str::trim)) {
+        (true, None | Some("")) => Ok(None),
+        (_, r) => Ok(Some(text("reason", r.unwrap_or(""), 2000)?)),
+    }
+}
+
 // Complaints (R-PUB-2, R-PUB-3).
 
 /// Registers a written complaint received while the provisional list is
@@ -134,11 +156,7 @@ pub async fn decide_complaint(
     reason: Option<String>,
     corrections: Corrections,
 ) -> AppResult<ComplaintRow> {
-    let reason = match (accept, reason.as_deref()) {
-        (false, r) => Some(text("reason", r.unwrap_or(""), 2000)?),
-        (true, Some(r)) if !r.trim().is_empty() => Some(text("reason", r, 2000)?),
-        (true, _) => None,
-    };
+    let reason = decision_reason(accept, reason)?;
     if !accept && !corrections.is_empty() {
         return Err(bad("corrections", "a rejected complaint corrects nothing"));
     }
@@ -417,11 +435,7 @@ pub async fn decide_nulla_osta(
     issue: bool,
     reason: Option<String>,
 ) -> AppResult<NullaOstaRow> {
-    let reason = match (issue, reason.as_deref()) {
-        (false, r) => Some(text("reason", r.unwrap_or(""), 2000)?),
-        (true, Some(r)) if !r.trim().is_empty() => Some(text("reason", r, 2000)?),
-        (true, _) => None,
-    };
+    let reason = decision_reason(issue, reason)?;
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {
@@ -437,9 +451,7 @@ pub async fn decide_nulla_osta(
             }
             let decided = q::decide_nulla_osta(c, id, decision, reason.as_deref(), now, overdue).await?;
             let current = json!({ "nullaOsta": id, "decision": decision, "overdue": overdue });
-            let e = app_event("decide_nulla_osta", &app, current);
-            let previous = issue.then(|| json!({ "status": app.status }));
-            audit::record(c, vec![Event { previous, ..e }]).await?;
+            record_decision(c, "decide_nulla_osta", &app, current, issue).await?;
             Ok(decided)
         })
     })
@@ -520,9 +532,7 @@ pub async fn decide_non_acceptance(
             }
             let decided = q::decide_invitation(c, id, decision, &reason, now).await?;
             let current = json!({ "invitation": id, "decision": decision });
-            let e = app_event("decide_non_acceptance", &app, current);
-            let previous = not_accepted.then(|| json!({ "status": app.status }));
-            audit::record(c, vec![Event { previous, ..e }]).await?;
+            record_decision(c, "decide_non_acceptance", &app, current, not_accepted).await?;
             Ok(decided)
         })
     })

@@ -655,8 +655,14 @@ fn entries_of(rows: &[StradarioRow]) -> Vec<Entry> {
 #[derive(Debug, Clone)]
 pub struct ApplicationInput {
     pub round_id: i64,
-    pub external_ref: String,
     pub submitted_at: DateTime<Utc>,
+    pub form: ApplicationForm,
+}
+
+/// What a family's application says, as the portal (or a CSV line) gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationForm {
+    pub external_ref: String,
     pub first_name: String,
     pub last_name: String,
     pub tax_code: String,
@@ -702,24 +708,26 @@ pub async fn register_application(
     input: ApplicationInput,
 ) -> AppResult<Registered> {
     let caller = caller.clone();
-    let tax_code = input.tax_code.trim().to_ascii_uppercase();
+    let tax_code = input.form.tax_code.trim().to_ascii_uppercase();
     tax_code::parse(&tax_code).map_err(|r| bad("input.child.taxCode", r))?;
-    for (field, value) in [("input.child.firstName", &input.first_name), ("input.child.lastName", &input.last_name)] {
+    for (field, value) in
+        [("input.child.firstName", &input.form.first_name), ("input.child.lastName", &input.form.last_name)]
+    {
         if value.trim().is_empty() || value.len() > 100 {
             return Err(bad(field, "1 to 100 characters"));
         }
     }
-    if !["F", "M"].contains(&input.sex.as_str()) {
+    if !["F", "M"].contains(&input.form.sex.as_str()) {
         return Err(bad("input.child.sex", "F or M"));
     }
-    let external_ref = input.external_ref.trim().to_owned();
+    let external_ref = input.form.external_ref.trim().to_owned();
     if external_ref.is_empty() || external_ref.len() > 50 {
         return Err(bad("input.externalRef", "1 to 50 characters"));
     }
     if input.submitted_at > now {
         return Err(bad("input.submittedAt", "cannot be in the future"));
     }
-    if let Some(d) = input.disability_certified_on
+    if let Some(d) = input.form.disability_certified_on
         && d > input.submitted_at.date_naive()
     {
         return Err(AppError::rule(
@@ -737,7 +745,7 @@ pub async fn register_application(
             if now > round.waiting_list_closes_at {
                 return Err(AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed"));
             }
-            let early = rround::age_check(input.birth_date, round.mandatory_born_by, round.early_born_by)
+            let early = rround::age_check(input.form.birth_date, round.mandatory_born_by, round.early_born_by)
                 .map_err(|m| AppError::rule("NOT_ELIGIBLE_AGE", m))?;
             match q::status_of_tax_code(c, round.id, &tax_code).await?.as_deref() {
                 Some("active") => return Err(AppError::rule("DUPLICATE_APPLICATION", "the pupil already has an application in this round")),
@@ -746,13 +754,13 @@ pub async fn register_application(
             }
             let site_rows = q::sites(c, round.id).await?;
             let sites: Vec<String> = site_rows.iter().map(|s| s.site_code.clone()).collect();
-            distinct("input.sitePreferences", &input.site_preferences, &sites)?;
+            distinct("input.sitePreferences", &input.form.site_preferences, &sites)?;
             let models = model_codes(&round);
-            distinct("input.timeModelPreferences", &input.time_model_preferences, &models)?;
+            distinct("input.timeModelPreferences", &input.form.time_model_preferences, &models)?;
             let table = q::points_table(c, round.points_table_id).await?.ok_or(AppError::NotFound)?;
             let criteria = table_criteria(&table);
             let mut seen = BTreeSet::new();
-            for (i, (criterion, quantity)) in input.claims.iter().enumerate() {
+            for (i, (criterion, quantity)) in input.form.claims.iter().enumerate() {
                 if !criteria.iter().any(|k| &k.code == criterion) || !seen.insert(criterion) {
                     return Err(bad(&format!("input.claims[{i}].criterion"), "not a criterion of the round's points table, or repeated"));
                 }
@@ -761,7 +769,7 @@ pub async fn register_application(
                 }
             }
             let entries = entries_of(&q::stradario(c, round.id).await?);
-            let (catchment, how) = catchment_of(&round, &entries, &input.municipality, input.street.as_deref(), input.house_number.as_deref());
+            let (catchment, how) = catchment_of(&round, &entries, &input.form.municipality, input.form.street.as_deref(), input.form.house_number.as_deref());
             let mut random = [0u8; 5];
             getrandom::fill(&mut random).map_err(|e| AppError::internal(anyhow::anyhow!("no randomness: {e}")))?;
             let new = q::NewApplication {
@@ -770,21 +778,21 @@ pub async fn register_application(
                 province_code: round.province_code.clone(),
                 external_ref,
                 public_code: rround::public_code(random),
-                first_name: input.first_name.trim().to_owned(),
-                last_name: input.last_name.trim().to_owned(),
+                first_name: input.form.first_name.trim().to_owned(),
+                last_name: input.form.last_name.trim().to_owned(),
                 tax_code,
-                birth_date: input.birth_date,
-                sex: input.sex.clone(),
-                residence_municipality: input.municipality.clone(),
-                street: input.street.clone(),
-                house_number: input.house_number.clone(),
+                birth_date: input.form.birth_date,
+                sex: input.form.sex.clone(),
+                residence_municipality: input.form.municipality.clone(),
+                street: input.form.street.clone(),
+                house_number: input.form.house_number.clone(),
                 catchment_site: catchment,
                 catchment_resolution: how.to_owned(),
                 submitted_at: input.submitted_at,
-                site_preferences: input.site_preferences.clone(),
-                time_model_preferences: input.time_model_preferences.clone(),
-                disability_declared: input.disability_declared,
-                disability_certified_on: input.disability_certified_on,
+                site_preferences: input.form.site_preferences.clone(),
+                time_model_preferences: input.form.time_model_preferences.clone(),
+                disability_declared: input.form.disability_declared,
+                disability_certified_on: input.form.disability_certified_on,
             };
             let n = new.clone();
             let row = crate::db::unless_taken(c, move |c| Box::pin(async move { q::insert_application(c, &n).await }))
@@ -794,13 +802,13 @@ pub async fn register_application(
                     "admission_applications_round_id_tax_code_key" => AppError::rule("DUPLICATE_APPLICATION", "the pupil already has an application in this round"),
                     _ => AppError::Conflict("the public code was drawn twice: send again".into()),
                 })?;
-            let claims: Vec<(String, i32)> = input.claims.iter().map(|(k, n)| (k.clone(), *n as i32)).collect();
+            let claims: Vec<(String, i32)> = input.form.claims.iter().map(|(k, n)| (k.clone(), *n as i32)).collect();
             q::insert_claims(c, &row, &claims).await?;
             let current = json!({ "externalRef": row.external_ref, "publicCode": row.public_code, "submittedAt": row.submitted_at,
                                   "sitePreferences": row.site_preferences, "timeModelPreferences": row.time_model_preferences,
                                   "catchment": row.catchment_resolution, "claims": claims.iter().map(|(k, _)| k).collect::<Vec<_>>() });
             audit::record(c, vec![event("register", "admission_application", row.id, &row.institution_code, &row.province_code, current)]).await?;
-            let claims: Vec<Claim> = input.claims.iter().map(|(k, n)| Claim { criterion: k.clone(), quantity: *n, status: ClaimStatus::Declared }).collect();
+            let claims: Vec<Claim> = input.form.claims.iter().map(|(k, n)| Claim { criterion: k.clone(), quantity: *n, status: ClaimStatus::Declared }).collect();
             let (points, _) = points::sum(&criteria, &claims);
             // The tier needs the residence rule only: no caps.
             let tier = tier_of(&round_config(&round, &site_rows, &[]), &applicant_of(&row, points));
@@ -1480,24 +1488,7 @@ pub async fn import_applications(
             When::At(t) => t,
             When::Rome(local) => db.run(move |c| Box::pin(crate::db::rome::instant(c, local))).await?,
         };
-        let input = ApplicationInput {
-            round_id: round,
-            external_ref: l.external_ref,
-            submitted_at,
-            first_name: l.first_name,
-            last_name: l.last_name,
-            tax_code: l.tax_code,
-            birth_date: l.birth_date,
-            sex: l.sex,
-            municipality: l.municipality,
-            street: l.street,
-            house_number: l.house_number,
-            site_preferences: l.site_preferences,
-            time_model_preferences: l.time_model_preferences,
-            disability_declared: l.disability_declared,
-            disability_certified_on: l.certified_on,
-            claims: l.claims,
-        };
+        let input = ApplicationInput { round_id: round, submitted_at, form: l.form };
         register_application(db, caller, now, input).await.map_err(|e| at_line(e, line))?;
     }
     Ok(n)
