@@ -710,6 +710,9 @@ async fn the_demo_round_is_published_with_every_situation_and_verifies() {
         (Some("PROVISIONAL"), Some(true))
     );
     let round = stats[0]["roundId"].as_str().unwrap().to_owned();
+    let rounds =
+        app.query_as(&head, "{ admissionRounds(schoolYear: \"2026/27\") { id institution } }", json!({})).await;
+    assert_eq!(rounds["admissionRounds"], json!([{ "id": round, "institution": "BGIC82100T" }]));
     const DEMO: &str = "query($id: ID!) { admissionRound(id: $id) {
         state complaints { decision } nullaOstaRequests { decision }
         ranking(stage: PROVISIONAL) { tier territorialGroup outcome { kind via } }

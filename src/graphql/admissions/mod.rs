@@ -986,6 +986,19 @@ impl AdmissionsQuery {
         Ok(AdmissionRound(Arc::new(view)))
     }
 
+    /// The rounds of a school year in the caller's institution, each with
+    /// its current outcome.
+    async fn admission_rounds(&self, ctx: &Context<'_>, school_year: String) -> Result<Vec<AdmissionRound>> {
+        caller(ctx, ObjectKind::AdmissionRound, Action::Read)?;
+        caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
+        let year = year_arg("schoolYear", &school_year)?.stored();
+        let mut out = Vec::new();
+        for id in uc::round_ids(db(ctx), year).await? {
+            out.push(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)));
+        }
+        Ok(out)
+    }
+
     /// What-if: the engine over the round's real data with other places, a
     /// minimum for time models or points per criterion, and what would
     /// change against the current outcome. Nothing is stored.

@@ -1102,6 +1102,12 @@ pub async fn load_view(c: &mut diesel_async::AsyncPgConnection, now: DateTime<Ut
     })
 }
 
+/// The rounds of a school year the caller may read.
+pub async fn round_ids(db: &RequestDb, school_year: i32) -> AppResult<Vec<i64>> {
+    let rounds = db.run(move |c| Box::pin(async move { q::rounds_of_year(c, school_year).await })).await?;
+    Ok(rounds.into_iter().map(|r| r.id).collect())
+}
+
 /// The round an application belongs to, with the engine's outcome.
 pub async fn application_view(db: &RequestDb, now: DateTime<Utc>, id: i64) -> AppResult<(i64, RoundView)> {
     let round = db
