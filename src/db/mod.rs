@@ -383,6 +383,18 @@ pub mod rome {
         .await
     }
 
+    /// The dates of many instants in Italy, in one statement, in order.
+    pub async fn dates(conn: &mut AsyncPgConnection, at: Vec<DateTime<Utc>>) -> QueryResult<Vec<NaiveDate>> {
+        use diesel::sql_types::Array;
+        diesel::select(
+            diesel::dsl::sql::<Array<Date>>("ARRAY(SELECT (t AT TIME ZONE 'Europe/Rome')::date FROM unnest(")
+                .bind::<Array<Timestamptz>, _>(at)
+                .sql("::timestamptz[]) WITH ORDINALITY AS u(t, i) ORDER BY i)"),
+        )
+        .get_result(conn)
+        .await
+    }
+
     /// The date of an instant in Italy.
     pub async fn date(conn: &mut AsyncPgConnection, at: DateTime<Utc>) -> QueryResult<NaiveDate> {
         diesel::select(

@@ -262,7 +262,10 @@ async fn admissions_file(
         .and_then(|r| r.parse().ok())
         .ok_or_else(|| AppError::bad_input("round", "the round's id is required"))?;
     let view = crate::usecases::admissions::round_view(db, now, round).await?;
-    let rows = view.export_rows();
+    // Dates as the school reads them: in Italian time.
+    let (ids, instants): (Vec<i64>, Vec<_>) = view.applications.values().map(|a| (a.id, a.submitted_at)).unzip();
+    let dates = db.run(move |c| Box::pin(crate::db::rome::dates(c, instants))).await?;
+    let rows = view.export_rows(&ids.into_iter().zip(dates).collect());
     db.note_event(audit::Event {
         action: "export",
         object_kind: "admission_round",

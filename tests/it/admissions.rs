@@ -820,11 +820,24 @@ async fn csv_files_of_applications_and_streets_are_taken_whole_or_not_at_all() {
     const COUNT: &str = "query($id: ID!) { admissionRound(id: $id) { ranking(stage: CURRENT) { points application { externalRef } } } }";
     let ranked = app.query_as(&school, COUNT, json!({ "id": round })).await["admissionRound"]["ranking"].clone();
     assert_eq!(ranked, json!([]), "all or nothing");
+    // Half past midnight in Italy is still the 9th in UTC: the date exported is Italian.
     let file =
-        [header, line(11, "2021-02-03", "2027-01-10 10:00"), line(12, "2021-03-04", "2027-01-11T09:00:00+01:00")]
+        [header, line(11, "2021-02-03", "2027-01-10 00:30"), line(12, "2021-03-04", "2027-01-11T09:00:00+01:00")]
             .join("\n");
     assert_eq!(app.query_as(&school, IMPORT, json!({ "r": round, "f": file })).await["importApplications"], 2);
     let ranked = app.query_as(&school, COUNT, json!({ "id": round })).await["admissionRound"]["ranking"].clone();
     assert_eq!(ranked.as_array().unwrap().len(), 2);
     assert!(ranked.as_array().unwrap().iter().all(|r| r["points"] == 8.0), "5 + 2 × 1.5: {ranked}");
+    let csv = app
+        .http
+        .get(app.url(&format!("/exports/admissions?round={round}&format=csv")))
+        .bearer_auth(&school)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = csv.lines().find(|l| l.starts_with("RM11;")).unwrap();
+    assert_eq!(row.split(';').nth(10), Some("2027-01-10"), "{row}");
 }

@@ -949,8 +949,9 @@ impl RoundView {
     }
 
     /// Every application with its current outcome, as the school's export
-    /// lists them.
-    pub fn export_rows(&self) -> Vec<crate::reports::admissions::Row> {
+    /// lists them; `submitted_on` gives each application's Italian date of
+    /// submission (by id).
+    pub fn export_rows(&self, submitted_on: &BTreeMap<i64, NaiveDate>) -> Vec<crate::reports::admissions::Row> {
         let p = engine::Prepared::new(&self.config, &[]);
         self.applications
             .values()
@@ -980,7 +981,7 @@ impl RoundView {
                         .collect::<Vec<_>>()
                         .join(" "),
                     catchment: a.catchment_site.clone(),
-                    submitted_on: a.submitted_at.date_naive(),
+                    submitted_on: submitted_on.get(&a.id).copied().unwrap_or(a.submitted_at.date_naive()),
                     late: a.submitted_at > self.round.window_closes_at,
                     sites: a.site_preferences.clone(),
                     models: a.time_model_preferences.clone(),
