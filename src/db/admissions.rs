@@ -529,17 +529,11 @@ pub async fn set_draw_seed(
 }
 
 /// Records the provisional publication at `at`: the complaint deadline is
-/// the end (23:59:59, Italian time) of the tenth day after it.
+/// the end (Italian time) of the tenth day after it.
 pub async fn publish(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
+    let deadline = crate::db::rome::end_of_day_after(conn, at, 10).await?;
     diesel::update(admission_rounds::table.find(round))
-        .set((
-            admission_rounds::published_at.eq(at),
-            admission_rounds::complaint_deadline.eq(
-                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>("((((")
-                    .bind::<diesel::sql_types::Timestamptz, _>(at)
-                    .sql(") AT TIME ZONE 'Europe/Rome')::date + 11)::timestamp - interval '1 second') AT TIME ZONE 'Europe/Rome'"),
-            ),
-        ))
+        .set((admission_rounds::published_at.eq(at), admission_rounds::complaint_deadline.eq(deadline)))
         .returning(RoundRow::as_returning())
         .get_result(conn)
         .await
@@ -599,6 +593,18 @@ pub async fn snapshot(conn: &mut AsyncPgConnection, round: i64, stage: &str) -> 
         .optional()
 }
 
+/// Only the outcome of a stage's snapshot: what a round's current view
+/// needs after the final ranking, without the stored inputs.
+pub async fn snapshot_outcome(conn: &mut AsyncPgConnection, round: i64, stage: &str) -> QueryResult<Option<Value>> {
+    admission_snapshots::table
+        .filter(admission_snapshots::round_id.eq(round))
+        .filter(admission_snapshots::stage.eq(stage))
+        .select(admission_snapshots::outcome)
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn snapshots(conn: &mut AsyncPgConnection, round: i64) -> QueryResult<Vec<SnapshotRow>> {
     admission_snapshots::table
         .filter(admission_snapshots::round_id.eq(round))
@@ -633,17 +639,11 @@ pub async fn leave(
 }
 
 /// Records the final approval at `at`: the public version is posted to the
-/// end (23:59:59, Italian time) of the fifteenth day after it (R-FIN-2, A-4).
+/// end (Italian time) of the fifteenth day after it (R-FIN-2, A-4).
 pub async fn approve(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
+    let until = crate::db::rome::end_of_day_after(conn, at, 15).await?;
     diesel::update(admission_rounds::table.find(round).filter(admission_rounds::approved_at.is_null()))
-        .set((
-            admission_rounds::approved_at.eq(at),
-            admission_rounds::posted_until.eq(
-                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>("((((")
-                    .bind::<diesel::sql_types::Timestamptz, _>(at)
-                    .sql(") AT TIME ZONE 'Europe/Rome')::date + 16)::timestamp - interval '1 second') AT TIME ZONE 'Europe/Rome'"),
-            ),
-        ))
+        .set((admission_rounds::approved_at.eq(at), admission_rounds::posted_until.eq(until)))
         .returning(RoundRow::as_returning())
         .get_result(conn)
         .await

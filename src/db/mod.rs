@@ -383,6 +383,24 @@ pub mod rome {
         .await
     }
 
+    /// The end (23:59:59, Italian time) of the `days`-th day after the day
+    /// of `at`: how the regulation's periods end.
+    pub async fn end_of_day_after(
+        conn: &mut AsyncPgConnection,
+        at: DateTime<Utc>,
+        days: i32,
+    ) -> QueryResult<DateTime<Utc>> {
+        diesel::select(
+            diesel::dsl::sql::<Timestamptz>("((((")
+                .bind::<Timestamptz, _>(at)
+                .sql(" AT TIME ZONE 'Europe/Rome')::date + ")
+                .bind::<diesel::sql_types::Integer, _>(days + 1)
+                .sql(")::timestamp - interval '1 second') AT TIME ZONE 'Europe/Rome')"),
+        )
+        .get_result(conn)
+        .await
+    }
+
     /// The dates of many instants in Italy, in one statement, in order.
     pub async fn dates(conn: &mut AsyncPgConnection, at: Vec<DateTime<Utc>>) -> QueryResult<Vec<NaiveDate>> {
         use diesel::sql_types::Array;

@@ -15,7 +15,7 @@ use crate::db::admissions::{self as q, NewApplication, RoundFields, StradarioRow
 use crate::rules::admissions::points::{Criterion, CriterionKind, Evidence, Points};
 use crate::rules::admissions::round::public_code;
 use crate::rules::admissions::seed_commitment;
-use crate::rules::admissions::stradario::{self, Entry, Parity, street_key};
+use crate::rules::admissions::stradario::{self, street_key};
 use crate::rules::dice::Dice;
 use crate::rules::tax_code::{Sex, encode};
 
@@ -143,16 +143,8 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
         })
         .collect();
     q::replace_stradario(conn, &round, &streets).await?;
-    let entries: Vec<Entry> = streets
-        .iter()
-        .map(|(r, _)| Entry {
-            street: r.street.clone(),
-            from: r.from_number.map(|n| n as u32),
-            to: r.to_number.map(|n| n as u32),
-            parity: Parity::parse(&r.parity).unwrap_or(Parity::All),
-            site: r.site_code.clone(),
-        })
-        .collect();
+    let rows: Vec<StradarioRow> = streets.iter().map(|(r, _)| r.clone()).collect();
+    let entries = crate::usecases::admissions::entries_of(&rows);
 
     let mut dice = Dice(202_627);
     let mut registered = Vec::new();

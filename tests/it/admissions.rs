@@ -100,6 +100,17 @@ async fn account(app: &TestApp, email: &str, role: ambito::auth::Role, org: &str
     d["login"]["token"].as_str().unwrap().to_owned()
 }
 
+/// Signed in as another school of Bergamo's province, for out-of-scope checks.
+async fn another_school(app: &TestApp) -> String {
+    let other = demo_accounts()
+        .into_iter()
+        .find(|a| {
+            a.role == "school" && a.email != SCHOOL && a.organization.as_deref().is_some_and(|o| o.starts_with("BG"))
+        })
+        .unwrap();
+    app.login(&other.email).await
+}
+
 async fn error(app: &TestApp, token: &str, doc: &str, vars: Value) -> Value {
     let (_, body) = app.post_as(Some(token), doc, vars).await;
     assert!(body["errors"][0].is_object(), "expected an error: {body}");
@@ -112,13 +123,7 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     let school = app.login(SCHOOL).await;
     let head = head_teacher(&app).await;
     let office = app.login("ufficio.bg@ambito.invalid").await;
-    let other = demo_accounts()
-        .into_iter()
-        .find(|a| {
-            a.role == "school" && a.email != SCHOOL && a.organization.as_deref().is_some_and(|o| o.starts_with("BG"))
-        })
-        .unwrap();
-    let other = app.login(&other.email).await;
+    let other = another_school(&app).await;
     // Only the office moves the domain clock.
     assert_eq!(code(&app.post_as(Some(&school), CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await.1), "FORBIDDEN");
     app.query_as(&office, CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await;
@@ -474,13 +479,7 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
         "{steps:?}"
     );
     assert!(steps.iter().any(|(r, t)| r == "R-WL-2" && t.starts_with("waiting, position 1. W3")), "{steps:?}");
-    let other = demo_accounts()
-        .into_iter()
-        .find(|a| {
-            a.role == "school" && a.email != SCHOOL && a.organization.as_deref().is_some_and(|o| o.starts_with("BG"))
-        })
-        .unwrap();
-    let other = app.login(&other.email).await;
+    let other = another_school(&app).await;
     assert_eq!(error(&app, &other, EXPLAIN, json!({ "a": id("00017") })).await["extensions"]["code"], "NOT_FOUND");
 
     // What-if: one more place at the first site would give it to 12 (its

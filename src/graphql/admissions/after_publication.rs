@@ -4,12 +4,12 @@
 //! public lists the municipality reads while they are posted. Resolvers
 //! check the caller's line and call `crate::usecases::admissions`.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{AdmissionApplication, AdmissionRound, PublicHeader, PublicVersionGql, RankingStage, now};
+use super::{
+    AdmissionApplication, AdmissionRound, PublicHeader, PublicVersionGql, RankingStage, application, now, round,
+};
 use super::{caller, db};
 use crate::authz::{Action, ObjectKind};
 use crate::db::admissions::{ComplaintRow, InvitationRow, NullaOstaRow};
@@ -194,15 +194,6 @@ pub struct ComplaintCorrections {
     certified_on: Option<Date>,
     /// The catchment site of a resident, set by hand.
     catchment_site: Option<String>,
-}
-
-async fn application(ctx: &Context<'_>, id: i64) -> Result<AdmissionApplication> {
-    let (id, view) = uc::application_view(db(ctx), now(ctx), id).await?;
-    Ok(AdmissionApplication { view: Arc::new(view), id })
-}
-
-async fn round(ctx: &Context<'_>, id: i64) -> Result<AdmissionRound> {
-    Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
 }
 
 /// A site's counts in a published ranking.

@@ -982,8 +982,7 @@ impl AdmissionsQuery {
     async fn admission_round(&self, ctx: &Context<'_>, id: ID) -> Result<AdmissionRound> {
         caller(ctx, ObjectKind::AdmissionRound, Action::Read)?;
         caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
-        let view = uc::round_view(db(ctx), now(ctx), id_arg("id", &id)?).await?;
-        Ok(AdmissionRound(Arc::new(view)))
+        round(ctx, id_arg("id", &id)?).await
     }
 
     /// The rounds of a school year in the caller's institution, each with
@@ -994,7 +993,7 @@ impl AdmissionsQuery {
         let year = year_arg("schoolYear", &school_year)?.stored();
         let mut out = Vec::new();
         for id in uc::round_ids(db(ctx), year).await? {
-            out.push(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)));
+            out.push(round(ctx, id).await?);
         }
         Ok(out)
     }
@@ -1036,9 +1035,19 @@ impl AdmissionsQuery {
 
     async fn admission_application(&self, ctx: &Context<'_>, id: ID) -> Result<AdmissionApplication> {
         caller(ctx, ObjectKind::AdmissionApplication, Action::Read)?;
-        let (id, view) = uc::application_view(db(ctx), now(ctx), id_arg("id", &id)?).await?;
-        Ok(AdmissionApplication { view: Arc::new(view), id })
+        application(ctx, id_arg("id", &id)?).await
     }
+}
+
+/// An application as it now stands, with its round's outcome.
+async fn application(ctx: &Context<'_>, id: i64) -> Result<AdmissionApplication> {
+    let (id, view) = uc::application_view(db(ctx), now(ctx), id).await?;
+    Ok(AdmissionApplication { view: Arc::new(view), id })
+}
+
+/// A round as it now stands.
+async fn round(ctx: &Context<'_>, id: i64) -> Result<AdmissionRound> {
+    Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
 }
 
 /// Records a school's check and answers the application as it now stands.
@@ -1046,8 +1055,7 @@ async fn check(ctx: &Context<'_>, application_id: ID, what: uc::Check) -> Result
     let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
     let id = id_arg("applicationId", &application_id)?;
     uc::check_application(db(ctx), &c, now(ctx), id, what).await?;
-    let (id, view) = uc::application_view(db(ctx), now(ctx), id).await?;
-    Ok(AdmissionApplication { view: Arc::new(view), id })
+    application(ctx, id).await
 }
 
 #[derive(Default)]
@@ -1092,8 +1100,8 @@ impl AdmissionsMutation {
 
     async fn create_admission_round(&self, ctx: &Context<'_>, input: AdmissionRoundInput) -> Result<AdmissionRound> {
         let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
-        let round = uc::create_round(db(ctx), &c, input.into_uc()?).await?;
-        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), round.id).await?)))
+        let created = uc::create_round(db(ctx), &c, input.into_uc()?).await?;
+        round(ctx, created.id).await
     }
 
     /// After the window opens only places, due dates and the draw seed's
@@ -1105,8 +1113,8 @@ impl AdmissionsMutation {
         input: AdmissionRoundInput,
     ) -> Result<AdmissionRound> {
         let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
-        let round = uc::update_round(db(ctx), &c, now(ctx), id_arg("id", &id)?, input.into_uc()?).await?;
-        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), round.id).await?)))
+        let updated = uc::update_round(db(ctx), &c, now(ctx), id_arg("id", &id)?, input.into_uc()?).await?;
+        round(ctx, updated.id).await
     }
 
     async fn set_site_places(
@@ -1119,7 +1127,7 @@ impl AdmissionsMutation {
         let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
         let id = id_arg("roundId", &round_id)?;
         uc::set_site_places(db(ctx), &c, id, site.trim().to_ascii_uppercase(), places).await?;
-        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
+        round(ctx, id).await
     }
 
     /// Replaces the round's street list, all or nothing; overlapping ranges
@@ -1258,8 +1266,7 @@ impl AdmissionsMutation {
         let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
         uc::withdraw_application(db(ctx), &c, now(ctx), id, at).await?;
-        let (id, view) = uc::application_view(db(ctx), now(ctx), id).await?;
-        Ok(AdmissionApplication { view: Arc::new(view), id })
+        application(ctx, id).await
     }
 
     /// Fixes the draw seed (head teacher, after the window closes; once; it
@@ -1268,7 +1275,7 @@ impl AdmissionsMutation {
         let c = caller(ctx, ObjectKind::AdmissionDecision, Action::Write)?;
         let id = id_arg("roundId", &round_id)?;
         uc::set_draw_seed(db(ctx), &c, now(ctx), id, seed).await?;
-        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
+        round(ctx, id).await
     }
 
     /// Publishes the provisional ranking (head teacher): a snapshot whose
@@ -1277,7 +1284,7 @@ impl AdmissionsMutation {
         let c = caller(ctx, ObjectKind::AdmissionDecision, Action::Write)?;
         let id = id_arg("roundId", &round_id)?;
         uc::publish_provisional(db(ctx), &c, now(ctx), id).await?;
-        Ok(AdmissionRound(Arc::new(uc::round_view(db(ctx), now(ctx), id).await?)))
+        round(ctx, id).await
     }
 
     /// Fixes the domain clock (provincial role, on a demo server started

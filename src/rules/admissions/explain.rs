@@ -152,7 +152,7 @@ pub fn explain(
                         "R-SITE-3",
                         format!(
                             "{site}: the last admitted had {} {}, {:.2} points; this application has {}",
-                            format!("{:?}", c.tier).get(..2).unwrap_or(""),
+                            c.tier.code(),
                             c.group.group(),
                             c.points.as_f64(),
                             describe(&p.key(a, site))
@@ -178,8 +178,7 @@ pub fn explain(
 
 /// A key as a family reads it: tier, group, points.
 fn describe(k: &super::Key) -> String {
-    let tier = format!("{:?}", k.tier());
-    format!("{} {}, {:.2} points", &tier[..2], k.territory.group(), k.points().as_f64())
+    format!("{} {}, {:.2} points", k.tier().code(), k.territory.group(), k.points().as_f64())
 }
 
 /// R-TM-2..7: which of the family's models it got, and why not the ones before.

@@ -143,6 +143,18 @@ pub enum Tier {
     T4Other,
 }
 
+impl Tier {
+    /// `T1` … `T4`, as lists and explanations write it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Tier::T1Disability => "T1",
+            Tier::T2Catchment => "T2",
+            Tier::T3Municipality => "T3",
+            Tier::T4Other => "T4",
+        }
+    }
+}
+
 /// The ranking key at a site (§5.3), ascending: disability first, then
 /// territorial class, more points, older, the draw; the id last only to make
 /// the order total (external references are unique per round).

@@ -8,39 +8,17 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{bad, event, own_institution, round_view, write_snapshot};
+use super::{
+    app_event, bad, closed, event, lock_round, not_future, own_institution, record_decision, removed, round_view, text,
+    write_snapshot,
+};
 use crate::authz::Caller;
 use crate::db::RequestDb;
 use crate::db::admissions::{self as q, ApplicationRow, ComplaintRow, InvitationRow, NullaOstaRow, RoundRow};
-use crate::db::audit::{self, Event};
+use crate::db::audit;
 use crate::error::{AppError, AppResult};
 use crate::rules::admissions::after_final::{self, Refusal};
 use crate::rules::admissions::{Outcome, Via, public::PublicVersion};
-
-/// A free text of 1 to `max` characters, trimmed.
-fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(bad(field, format!("1 to {max} characters")));
-    }
-    Ok(v.to_owned())
-}
-
-/// A document date entered by the school is never in the future (§6).
-fn not_future(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> AppResult<()> {
-    if at > now {
-        return Err(bad(field, "cannot be in the future"));
-    }
-    Ok(())
-}
-
-fn closed() -> AppError {
-    AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed (31 August)")
-}
-
-fn removed() -> AppError {
-    AppError::rule("APPLICATION_REMOVED", "the application left the round for good")
-}
 
 fn already_decided() -> AppError {
     AppError::rule("ALREADY_DECIDED", "it was decided already")
@@ -56,24 +34,6 @@ async fn own_application(
     own_institution(caller, &app.institution_code)?;
     let round = q::round(c, app.round_id, true).await?.ok_or(AppError::NotFound)?;
     Ok((app, round))
-}
-
-fn app_event(action: &'static str, app: &ApplicationRow, current: serde_json::Value) -> Event {
-    event(action, "admission_application", app.id, &app.institution_code, &app.province_code, current)
-}
-
-/// Records a decision on an application; when it removed the application
-/// from the round, the event keeps the status it had.
-async fn record_decision(
-    c: &mut diesel_async::AsyncPgConnection,
-    action: &'static str,
-    app: &ApplicationRow,
-    current: serde_json::Value,
-    removed: bool,
-) -> AppResult<()> {
-    let previous = removed.then(|| json!({ "status": app.status }));
-    audit::record(c, vec![Event { previous, ..app_event(action, app, current) }]).await?;
-    Ok(())
 }
 
 /// A decision's reason: required when it refuses, optional when it grants.
@@ -239,8 +199,7 @@ pub async fn complaints(db: &RequestDb, round: i64) -> AppResult<Vec<ComplaintRo
 /// FINAL snapshot is written with its hashes in the trail.
 pub async fn approve_final(db: &RequestDb, caller: &Caller, now: DateTime<Utc>, round: i64) -> AppResult<RoundRow> {
     // Locked before it is read: what is approved is what was read.
-    db.try_run(move |c| Box::pin(async move { q::round(c, round, true).await?.ok_or(AppError::NotFound).map(drop) }))
-        .await?;
+    lock_round(db, round).await?;
     let view = round_view(db, now, round).await?;
     own_institution(caller, &view.round.institution_code)?;
     let r = &view.round;
@@ -313,8 +272,7 @@ pub async fn admit_from_waiting_list(
     round: i64,
     site: String,
 ) -> AppResult<i64> {
-    db.try_run(move |c| Box::pin(async move { q::round(c, round, true).await?.ok_or(AppError::NotFound).map(drop) }))
-        .await?;
+    lock_round(db, round).await?;
     let view = round_view(db, now, round).await?;
     own_institution(caller, &view.round.institution_code)?;
     if view.round.approved_at.is_none() {

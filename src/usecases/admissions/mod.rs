@@ -55,6 +55,56 @@ fn event(
     }
 }
 
+/// A free text of 1 to `max` characters, trimmed.
+fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max {
+        return Err(bad(field, format!("1 to {max} characters")));
+    }
+    Ok(v.to_owned())
+}
+
+/// A document date entered by the school is never in the future (§6).
+fn not_future(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> AppResult<()> {
+    if at > now {
+        return Err(bad(field, "cannot be in the future"));
+    }
+    Ok(())
+}
+
+fn closed() -> AppError {
+    AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed (31 August)")
+}
+
+fn removed() -> AppError {
+    AppError::rule("APPLICATION_REMOVED", "the application left the round for good")
+}
+
+fn app_event(action: &'static str, app: &ApplicationRow, current: Value) -> Event {
+    event(action, "admission_application", app.id, &app.institution_code, &app.province_code, current)
+}
+
+/// Records an act on an application; when it removed the application from
+/// the round, the event keeps the status it had.
+async fn record_decision(
+    c: &mut diesel_async::AsyncPgConnection,
+    action: &'static str,
+    app: &ApplicationRow,
+    current: Value,
+    removed: bool,
+) -> AppResult<()> {
+    let previous = removed.then(|| json!({ "status": app.status }));
+    audit::record(c, vec![Event { previous, ..app_event(action, app, current) }]).await?;
+    Ok(())
+}
+
+/// Locks a round for the rest of the request, so that what an act decides
+/// on is what it read.
+async fn lock_round(db: &RequestDb, round: i64) -> AppResult<()> {
+    db.try_run(move |c| Box::pin(async move { q::round(c, round, true).await?.ok_or(AppError::NotFound).map(drop) }))
+        .await
+}
+
 /// The caller's own institution: rounds belong to schools, and a school
 /// (or its head teacher) acts only for its own.
 fn own_institution(caller: &Caller, institution: &str) -> AppResult<()> {
@@ -638,7 +688,7 @@ fn catchment_of(
     }
 }
 
-fn entries_of(rows: &[StradarioRow]) -> Vec<Entry> {
+pub fn entries_of(rows: &[StradarioRow]) -> Vec<Entry> {
     rows.iter()
         .map(|r| Entry {
             street: r.street.clone(),
@@ -724,9 +774,7 @@ pub async fn register_application(
     if external_ref.is_empty() || external_ref.len() > 50 {
         return Err(bad("input.externalRef", "1 to 50 characters"));
     }
-    if input.submitted_at > now {
-        return Err(bad("input.submittedAt", "cannot be in the future"));
-    }
+    not_future("input.submittedAt", input.submitted_at, now)?;
     if let Some(d) = input.form.disability_certified_on
         && d > input.submitted_at.date_naive()
     {
@@ -743,7 +791,7 @@ pub async fn register_application(
                 return Err(AppError::rule("WINDOW_NOT_OPEN", "the application is dated before the window opened"));
             }
             if now > round.waiting_list_closes_at {
-                return Err(AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed"));
+                return Err(closed());
             }
             let early = rround::age_check(input.form.birth_date, round.mandatory_born_by, round.early_born_by)
                 .map_err(|m| AppError::rule("NOT_ELIGIBLE_AGE", m))?;
@@ -985,12 +1033,7 @@ impl RoundView {
                     late: a.submitted_at > self.round.window_closes_at,
                     sites: a.site_preferences.clone(),
                     models: a.time_model_preferences.clone(),
-                    tier: match tier {
-                        engine::Tier::T1Disability => "T1",
-                        engine::Tier::T2Catchment => "T2",
-                        engine::Tier::T3Municipality => "T3",
-                        engine::Tier::T4Other => "T4",
-                    },
+                    tier: tier.code(),
                     group: p.territory(&applicant, &a.site_preferences[0]).group(),
                     points: self.points[&a.id].0,
                     outcome,
@@ -1055,10 +1098,10 @@ pub async fn load_view(c: &mut diesel_async::AsyncPgConnection, now: DateTime<Ut
     let outcome = match round.approved_at {
         None => engine::compute(&config, &applicants),
         Some(_) => {
-            let snap = q::snapshot(c, id, "final")
+            let fixed = q::snapshot_outcome(c, id, "final")
                 .await?
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("an approved round without its final snapshot")))?;
-            let fixed: Outcome = serde_json::from_value(snap.outcome).map_err(AppError::internal)?;
+            let fixed: Outcome = serde_json::from_value(fixed).map_err(AppError::internal)?;
             let frozen = Frozen {
                 placements: q::placements(c, id).await?.into_iter().map(admission_of).collect(),
                 ..Frozen::of(&fixed)
@@ -1078,14 +1121,21 @@ pub async fn load_view(c: &mut diesel_async::AsyncPgConnection, now: DateTime<Ut
     );
     let commitment = round.draw_seed_hash.clone().or_else(|| round.draw_seed.as_deref().map(seed_commitment));
     let applications = apps.into_iter().map(|a| (a.id, a)).collect();
-    let published_late = match round.published_at {
-        Some(at) => Some(crate::db::rome::date(c, at).await? > round.provisional_due_on),
-        None => None,
+    // Whether each act came after its due date, in one statement (None: not yet).
+    let acts: Vec<(DateTime<Utc>, NaiveDate)> = [
+        round.published_at.map(|at| (at, round.provisional_due_on)),
+        round.approved_at.map(|at| (at, round.final_due_on)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let dates = match acts.is_empty() {
+        true => Vec::new(),
+        false => crate::db::rome::dates(c, acts.iter().map(|(at, _)| *at).collect()).await?,
     };
-    let approved_late = match round.approved_at {
-        Some(at) => Some(crate::db::rome::date(c, at).await? > round.final_due_on),
-        None => None,
-    };
+    let mut late = acts.iter().zip(dates).map(|((_, due), on)| on > *due);
+    let published_late = round.published_at.and_then(|_| late.next());
+    let approved_late = round.approved_at.and_then(|_| late.next());
     Ok(RoundView {
         round,
         state,
@@ -1207,8 +1257,7 @@ pub async fn publish_provisional(
 ) -> AppResult<RoundRow> {
     // The request is one transaction: the round is locked before its data
     // are read, so what is published is what was read.
-    db.try_run(move |c| Box::pin(async move { q::round(c, round, true).await?.ok_or(AppError::NotFound).map(drop) }))
-        .await?;
+    lock_round(db, round).await?;
     let view = round_view(db, now, round).await?;
     own_institution(caller, &view.round.institution_code)?;
     let r = &view.round;
@@ -1349,7 +1398,7 @@ pub async fn check_application(
             own_institution(&caller, &app.institution_code)?;
             let round = q::round(c, app.round_id, true).await?.ok_or(AppError::NotFound)?;
             if app.status != "active" {
-                return Err(AppError::rule("APPLICATION_REMOVED", "the application left the round for good"));
+                return Err(removed());
             }
             let false_declaration =
                 matches!(&check, Check::RejectClaim { reason, .. } if reason.trim() == FALSE_DECLARATION);
@@ -1363,18 +1412,12 @@ pub async fn check_application(
                 ));
             }
             if now > round.waiting_list_closes_at {
-                return Err(AppError::rule("ADMISSIONS_CLOSED", "the round's waiting list is closed"));
+                return Err(closed());
             }
             let (action, current) = match &check {
                 Check::VerifyClaim { criterion } | Check::RejectClaim { criterion, .. } => {
                     let (status, reason) = match &check {
-                        Check::RejectClaim { reason, .. } => {
-                            let reason = reason.trim();
-                            if reason.is_empty() || reason.len() > 500 {
-                                return Err(bad("reason", "1 to 500 characters"));
-                            }
-                            ("rejected", Some(reason.to_owned()))
-                        }
+                        Check::RejectClaim { reason, .. } => ("rejected", Some(text("reason", reason, 500)?)),
                         _ => ("verified", None),
                     };
                     if q::set_claim(c, application, criterion, status, reason.as_deref(), now).await? == 0 {
@@ -1399,15 +1442,12 @@ pub async fn check_application(
                     if !q::sites(c, round.id).await?.iter().any(|s| &s.site_code == site) {
                         return Err(bad("site", "not a site of the round"));
                     }
-                    let reason = reason.trim();
-                    if reason.is_empty() || reason.len() > 500 {
-                        return Err(bad("reason", "1 to 500 characters"));
-                    }
-                    q::set_catchment(c, application, Some(site), "manual", Some(reason)).await?;
+                    let reason = text("reason", reason, 500)?;
+                    q::set_catchment(c, application, Some(site), "manual", Some(&reason)).await?;
                     ("resolve_catchment", json!({ "site": site, "resolution": "manual" }))
                 }
             };
-            let e = event(action, "admission_application", application, &app.institution_code, &app.province_code, current);
+            let e = app_event(action, &app, current);
             audit::record(c, vec![e]).await?;
             Ok(())
         })
@@ -1425,28 +1465,16 @@ pub async fn withdraw_application(
     application: i64,
     at: DateTime<Utc>,
 ) -> AppResult<()> {
-    if at > now {
-        return Err(bad("at", "cannot be in the future"));
-    }
+    not_future("at", at, now)?;
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {
             let app = q::application(c, application).await?.ok_or(AppError::NotFound)?;
             own_institution(&caller, &app.institution_code)?;
             if q::leave(c, application, "withdrawn", at).await? == 0 {
-                return Err(AppError::rule("APPLICATION_REMOVED", "the application left the round already"));
+                return Err(removed());
             }
-            let current = json!({ "status": "withdrawn", "at": at });
-            let e = event(
-                "withdraw",
-                "admission_application",
-                application,
-                &app.institution_code,
-                &app.province_code,
-                current,
-            );
-            audit::record(c, vec![Event { previous: Some(json!({ "status": app.status })), ..e }]).await?;
-            Ok(())
+            record_decision(c, "withdraw", &app, json!({ "status": "withdrawn", "at": at }), true).await
         })
     })
     .await
