@@ -84,6 +84,7 @@ enum Export<'a> {
     Summary(&'a SummaryParams),
     Enrolments(&'a EnrolmentParams),
     Admissions(&'a AdmissionParams),
+    Albo(&'a AlboParams),
 }
 
 /// Makes a file for the caller in one transaction in the caller's scope:
@@ -95,6 +96,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Summary(_) => ObjectKind::SupportRequest,
         Export::Enrolments(_) => ObjectKind::EnrolmentRequest,
         Export::Admissions(_) => ObjectKind::AdmissionApplication,
+        Export::Albo(_) => ObjectKind::AdmissionPublic,
     };
     let Scoped { caller, db, .. } = scoped(req, state, obj, Action::Read).await?;
     let made = match export {
@@ -102,6 +104,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Summary(p) => summary_file(&db, &caller, p).await,
         Export::Enrolments(p) => enrolments_file(&db, &caller, p).await,
         Export::Admissions(p) => admissions_file(&db, state.clock.now(), p).await,
+        Export::Albo(p) => albo_file(&db, &caller, state.clock.now(), p).await,
     };
     db.settle(made).await
 }
@@ -256,11 +259,7 @@ async fn admissions_file(
     params: &AdmissionParams,
 ) -> Result<Response, AppError> {
     let csv = is_csv(params.format.as_deref())?;
-    let round: i64 = params
-        .round
-        .as_deref()
-        .and_then(|r| r.parse().ok())
-        .ok_or_else(|| AppError::bad_input("round", "the round's id is required"))?;
+    let round = round_arg(params.round.as_deref())?;
     let view = crate::usecases::admissions::round_view(db, now, round).await?;
     // Dates as the school reads them: in Italian time.
     let (ids, instants): (Vec<i64>, Vec<_>) = view.applications.values().map(|a| (a.id, a.submitted_at)).unzip();
@@ -280,6 +279,72 @@ async fn admissions_file(
     let stem = format!("domande-{}-{}", view.round.institution_code, view.round.school_year);
     use reports::admissions::{HEADERS, SHEET, cells};
     spreadsheet(csv, &stem, SHEET, &HEADERS, rows.iter().map(cells))
+}
+
+fn round_arg(round: Option<&str>) -> Result<i64, AppError> {
+    round.and_then(|r| r.parse().ok()).ok_or_else(|| AppError::bad_input("round", "the round's id is required"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AlboParams {
+    round: Option<String>,
+    /// `final` (default) or `provisional`.
+    stage: Option<String>,
+}
+
+/// `GET /exports/admissions-albo?round=ID&stage=final|provisional`: the
+/// public list as the PDF the albo posts (spec §7.2), to whoever may read
+/// the public version, when they may (else not found).
+#[handler]
+pub async fn admissions_albo(
+    req: &Request,
+    Query(params): Query<AlboParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    download(req, state, Export::Albo(&params)).await.unwrap_or_else(error_response)
+}
+
+async fn albo_file(
+    db: &RequestDb,
+    caller: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+    params: &AlboParams,
+) -> Result<Response, AppError> {
+    let round = round_arg(params.round.as_deref())?;
+    let final_stage = match params.stage.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("final") => true,
+        Some("provisional") => false,
+        Some(_) => return Err(AppError::bad_input("stage", "must be final or provisional")),
+    };
+    let (r, version) = crate::usecases::admissions::public_list(db, caller, now, round, final_stage).await?;
+    let published = if final_stage { r.approved_at } else { r.published_at }.ok_or(AppError::NotFound)?;
+    let until = if final_stage { r.posted_until } else { r.complaint_deadline };
+    let (code, sites) = (r.institution_code.clone(), version.sites.iter().map(|s| s.site.clone()).collect());
+    let (institution, site_rows, dates) = db
+        .run(move |c| {
+            Box::pin(async move {
+                let institution = territory::institutions_by_code(c, vec![code]).await?.into_iter().next();
+                let sites = territory::sites_by_code(c, sites).await?;
+                let dates = crate::db::rome::dates(c, std::iter::once(published).chain(until).collect()).await?;
+                Ok((institution, sites, dates))
+            })
+        })
+        .await?;
+    let albo = reports::admissions::Albo {
+        institution_code: r.institution_code.clone(),
+        institution_name: institution.map(|i| i.name).unwrap_or_default(),
+        order: stored_order_label(&r.school_order),
+        school_year: crate::graphql::registry::year_of(r.school_year),
+        published_on: dates[0],
+        posted_until: dates.get(1).copied(),
+        site_names: site_rows.into_iter().map(|s| (s.code, s.name)).collect(),
+        version,
+        generated_at: now,
+    };
+    let stage = if final_stage { "definitiva" } else { "provvisoria" };
+    let name = format!("graduatoria-{stage}-{}-{}.pdf", albo.institution_code, albo.school_year.replace('/', "-"));
+    Ok(file("application/pdf", &name, reports::admissions::albo_pdf(&albo)))
 }
 
 #[derive(Deserialize, Default)]

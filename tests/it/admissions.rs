@@ -597,6 +597,41 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
     for private in ["ROSSI", "PORTALE", "Via Roma"] {
         assert!(!public.to_string().contains(private), "{private} in the public list");
     }
+    // The albo's PDF shows the same rows under the header of §7.2, and is
+    // found only where the JSON is.
+    let albo = |token: String, query: String| {
+        let req = app.http.get(app.url(&format!("/exports/admissions-albo?round={round}{query}"))).bearer_auth(token);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, pdf) = albo(alzano.clone(), String::new()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&pdf));
+    let text = crate::exports::pdf_text(&pdf);
+    for expected in [
+        "Graduatoria definitiva",
+        "BGIC82100T",
+        "scuola primaria",
+        "Affissa fino al 23/02/2027",
+        "Plesso BGEE82101X",
+        "posti al netto delle precedenze previste dalla legge",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from the albo: {text}");
+    }
+    for row in public["rows"].as_array().unwrap() {
+        assert!(text.contains(row["publicCode"].as_str().unwrap()), "{row} missing from the albo");
+    }
+    for private in ["ROSSI", "PORTALE", "Via Roma"] {
+        assert!(!text.contains(private), "{private} in the albo");
+    }
+    assert_eq!(albo(alzano.clone(), "&stage=provisional".into()).await.0, 404);
+    assert_eq!(albo(milano.clone(), String::new()).await.0, 404);
+    assert_eq!(albo(alzano.clone(), "&stage=current".into()).await.0, 400);
+    let (status, pdf) = albo(school.clone(), "&stage=provisional".into()).await;
+    assert_eq!(status, 200, "the school keeps what it published");
+    assert!(crate::exports::pdf_text(&pdf).contains("Graduatoria provvisoria"));
+
     let provisional = json!({ "r": round, "s": "PROVISIONAL" });
     assert_eq!(error(&app, &alzano, PUBLIC, provisional).await["extensions"]["code"], "NOT_FOUND");
     assert_eq!(error(&app, &milano, PUBLIC, json!({ "r": round })).await["extensions"]["code"], "NOT_FOUND");

@@ -160,7 +160,7 @@ async fn exports_need_a_session_a_policy_and_good_parameters() {
 }
 
 /// The text of every page, as a PDF reader extracts it.
-fn pdf_text(bytes: &[u8]) -> String {
+pub fn pdf_text(bytes: &[u8]) -> String {
     let doc = lopdf::Document::load_mem(bytes).expect("a PDF a reader opens");
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
     doc.extract_text(&pages).expect("extractable text")
