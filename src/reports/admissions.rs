@@ -137,7 +137,7 @@ const ROW_X: [f32; 9] = [72.0, 82.0, 150.0, 222.0, 232.0, 340.0, 410.0, 500.0, 5
 
 fn albo_layout(a: &Albo) -> Layout {
     let date = |d: NaiveDate| d.format("%d/%m/%Y").to_string();
-    let mut l = Layout::new();
+    let mut l = Layout::default();
     l.text(MARGIN, 9.0, format!("{} - {}", a.institution_code, a.institution_name));
     l.down(26.0);
     let stage = if a.version.final_stage { "definitiva" } else { "provvisoria" };

@@ -81,10 +81,13 @@ pub struct Layout {
     y: f32,
 }
 
-impl Layout {
-    pub fn new() -> Layout {
+impl Default for Layout {
+    fn default() -> Layout {
         Layout { pages: vec![Vec::new()], y: PAGE.1 - MARGIN }
     }
+}
+
+impl Layout {
     /// Moves down by `dy`, starting a new page when the bottom is reached.
     pub fn down(&mut self, dy: f32) {
         self.y -= dy;

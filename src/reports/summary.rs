@@ -57,7 +57,7 @@ const TOTALS_X: [f32; 5] = [MARGIN, 240.0, 360.0, 450.0, 545.0];
 const PUPILS_X: [f32; 7] = [MARGIN, 120.0, 175.0, 320.0, 370.0, 430.0, 545.0];
 
 fn layout(s: &Summary) -> Layout {
-    let mut l = Layout::new();
+    let mut l = Layout::default();
     l.text(MARGIN, 9.0, "Ufficio Scolastico Territoriale - Anagrafe degli alunni con disabilità");
     l.down(26.0);
     l.text(MARGIN, 15.0, "Sintesi delle ore richieste per l'organico di sostegno");
