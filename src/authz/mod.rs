@@ -90,7 +90,8 @@ impl ObjectKind {
 
     /// The kinds of document: a route that serves documents of any kind
     /// needs one of them, and row security decides on each document.
-    pub const DOCUMENTS: [ObjectKind; 2] = [ObjectKind::Attachment, ObjectKind::EnrolmentDocument];
+    pub const DOCUMENTS: [ObjectKind; 3] =
+        [ObjectKind::Attachment, ObjectKind::EnrolmentDocument, ObjectKind::AdmissionApplication];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,6 +153,7 @@ impl ObjectKind {
             ],
             ObjectKind::AdmissionApplication => &[
                 "AdmissionApplication",
+                "ApplicationDisability",
                 "AdmissionOutcome",
                 "RegisteredApplication",
                 "AdmissionComplaint",

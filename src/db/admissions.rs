@@ -922,12 +922,19 @@ pub async fn set_assessment(conn: &mut AsyncPgConnection, application: i64, asse
 }
 
 /// Sets a disability's certificate date and verifies it (a complaint's correction).
-pub async fn certify_disability(conn: &mut AsyncPgConnection, application: i64, on: NaiveDate) -> QueryResult<usize> {
+pub async fn certify_disability(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    on: NaiveDate,
+    document: uuid::Uuid,
+    verified: bool,
+) -> QueryResult<usize> {
     diesel::update(admission_applications::table.find(application))
         .set((
             admission_applications::disability_declared.eq(true),
             admission_applications::disability_certified_on.eq(on),
-            admission_applications::disability_verified.eq(true),
+            admission_applications::certification_attachment.eq(document),
+            admission_applications::disability_verified.eq(verified),
         ))
         .execute(conn)
         .await

@@ -37,6 +37,7 @@ pub struct AttachmentRow {
     pub committed_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
     pub enrolment_request_id: Option<i64>,
+    pub admission_application_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -62,6 +63,7 @@ pub struct NewAttachment {
     pub wrapped_key: Vec<u8>,
     pub committed_at: Option<DateTime<Utc>>,
     pub enrolment_request_id: Option<i64>,
+    pub admission_application_id: Option<i64>,
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, row: &NewAttachment) -> QueryResult<AttachmentRow> {
@@ -77,22 +79,22 @@ pub async fn visible(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Opti
     a::table.find(id).filter(a::state.ne("pending")).select(AttachmentRow::as_select()).first(conn).await.optional()
 }
 
-/// Certification documents of these pupils, oldest first.
-pub async fn of_pupils(conn: &mut AsyncPgConnection, pupils: Vec<i64>) -> QueryResult<Vec<AttachmentRow>> {
+/// The documents of parent rows, oldest first: pupils' certification
+/// documents, enrolment requests' and admission applications' documents.
+pub async fn of_parents(
+    conn: &mut AsyncPgConnection,
+    pupils: Vec<i64>,
+    requests: Vec<i64>,
+    applications: Vec<i64>,
+) -> QueryResult<Vec<AttachmentRow>> {
     a::table
-        .filter(a::pupil_id.eq_any(pupils))
-        .filter(a::kind.eq("certification"))
-        .filter(a::state.ne("pending"))
-        .order((a::created_at, a::id))
-        .select(AttachmentRow::as_select())
-        .load(conn)
-        .await
-}
-
-/// Documents of these enrolment requests, oldest first.
-pub async fn of_enrolments(conn: &mut AsyncPgConnection, requests: Vec<i64>) -> QueryResult<Vec<AttachmentRow>> {
-    a::table
-        .filter(a::enrolment_request_id.eq_any(requests))
+        .filter(
+            a::pupil_id
+                .eq_any(pupils)
+                .and(a::kind.eq("certification"))
+                .or(a::enrolment_request_id.eq_any(requests))
+                .or(a::admission_application_id.eq_any(applications)),
+        )
         .filter(a::state.ne("pending"))
         .order((a::created_at, a::id))
         .select(AttachmentRow::as_select())

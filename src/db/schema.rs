@@ -319,6 +319,7 @@ diesel::table! {
         committed_at -> Nullable<Timestamptz>,
         archived_at -> Nullable<Timestamptz>,
         enrolment_request_id -> Nullable<Int8>,
+        admission_application_id -> Nullable<Int8>,
     }
 }
 

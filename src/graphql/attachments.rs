@@ -26,6 +26,10 @@ pub enum AttachmentKind {
     EnrolmentDocument,
     /// A teacher's application documents; the parent is the application.
     ApplicationDocument,
+    /// An admission application's documents (the certification under
+    /// L. 104/92, a complaint's papers); the parent is the application. The
+    /// school of the application only.
+    AdmissionDocument,
 }
 
 impl From<AttachmentKind> for Kind {
@@ -35,6 +39,7 @@ impl From<AttachmentKind> for Kind {
             AttachmentKind::SignedSummary => Kind::SignedSummary,
             AttachmentKind::EnrolmentDocument => Kind::EnrolmentDocument,
             AttachmentKind::ApplicationDocument => Kind::ApplicationDocument,
+            AttachmentKind::AdmissionDocument => Kind::AdmissionDocument,
         }
     }
 }
@@ -46,6 +51,7 @@ impl From<Kind> for AttachmentKind {
             Kind::SignedSummary => AttachmentKind::SignedSummary,
             Kind::EnrolmentDocument => AttachmentKind::EnrolmentDocument,
             Kind::ApplicationDocument => AttachmentKind::ApplicationDocument,
+            Kind::AdmissionDocument => AttachmentKind::AdmissionDocument,
         }
     }
 }
@@ -170,7 +176,7 @@ pub struct AttachDocumentInput {
     kind: AttachmentKind,
 }
 
-fn uuid_arg(field: &str, id: &ID) -> Result<Uuid, AppError> {
+pub(crate) fn uuid_arg(field: &str, id: &ID) -> Result<Uuid, AppError> {
     Uuid::parse_str(id).map_err(|_| AppError::bad_input(field, "not a document id"))
 }
 

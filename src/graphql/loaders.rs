@@ -123,12 +123,13 @@ by_id!(ClassKey, ClassRow, registry::classes_by_id, id);
 by_id!(RequestOf, RequestRow, registry::requests_by_pupil, pupil_id);
 by_id!(ApprovalOf, ApprovalRow, registry::approvals_by_pupil, pupil_id);
 
-/// The documents of a parent row: a pupil's certification documents, or
-/// an enrolment request's documents.
+/// The documents of a parent row: a pupil's certification documents, an
+/// enrolment request's or an admission application's documents.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocumentsOf {
     Pupil(i64),
     Enrolment(i64),
+    Admission(i64),
 }
 
 impl Loader<DocumentsOf> for RequestLoader {
@@ -139,26 +140,15 @@ impl Loader<DocumentsOf> for RequestLoader {
         let ids = |want: fn(&DocumentsOf) -> Option<i64>| keys.iter().filter_map(want).collect::<Vec<i64>>();
         let pupils = ids(|k| if let DocumentsOf::Pupil(id) = k { Some(*id) } else { None });
         let requests = ids(|k| if let DocumentsOf::Enrolment(id) = k { Some(*id) } else { None });
-        let rows = self
-            .db
-            .run(move |conn| {
-                Box::pin(async move {
-                    let mut rows = Vec::new();
-                    if !pupils.is_empty() {
-                        rows.extend(attachments::of_pupils(conn, pupils).await?);
-                    }
-                    if !requests.is_empty() {
-                        rows.extend(attachments::of_enrolments(conn, requests).await?);
-                    }
-                    Ok(rows)
-                })
-            })
-            .await?;
+        let applications = ids(|k| if let DocumentsOf::Admission(id) = k { Some(*id) } else { None });
+        let rows =
+            self.db.run(move |conn| Box::pin(attachments::of_parents(conn, pupils, requests, applications))).await?;
         let mut out: HashMap<DocumentsOf, Vec<AttachmentRow>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for r in rows {
-            let key = match (r.pupil_id, r.enrolment_request_id) {
-                (Some(p), _) => DocumentsOf::Pupil(p),
-                (_, Some(e)) => DocumentsOf::Enrolment(e),
+            let key = match (r.pupil_id, r.enrolment_request_id, r.admission_application_id) {
+                (Some(p), _, _) => DocumentsOf::Pupil(p),
+                (_, Some(e), _) => DocumentsOf::Enrolment(e),
+                (_, _, Some(a)) => DocumentsOf::Admission(a),
                 _ => continue,
             };
             out.entry(key).or_default().push(r);

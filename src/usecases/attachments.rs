@@ -38,6 +38,9 @@ pub enum Kind {
     EnrolmentDocument,
     /// A teacher's application documents.
     ApplicationDocument,
+    /// An admission application's documents: the certification under
+    /// L. 104/92, papers of a complaint. Health data: the school's only.
+    AdmissionDocument,
 }
 
 impl Kind {
@@ -47,6 +50,7 @@ impl Kind {
             Kind::SignedSummary => "signed_summary",
             Kind::EnrolmentDocument => "enrolment_document",
             Kind::ApplicationDocument => "application_document",
+            Kind::AdmissionDocument => "admission_document",
         }
     }
 }
@@ -56,6 +60,7 @@ impl Kind {
     pub fn object_kind(self) -> ObjectKind {
         match self {
             Kind::EnrolmentDocument => ObjectKind::EnrolmentDocument,
+            Kind::AdmissionDocument => ObjectKind::AdmissionApplication,
             _ => ObjectKind::Attachment,
         }
     }
@@ -64,10 +69,16 @@ impl Kind {
 impl FromStr for Kind {
     type Err = ();
     fn from_str(s: &str) -> Result<Kind, ()> {
-        [Kind::Certification, Kind::SignedSummary, Kind::EnrolmentDocument, Kind::ApplicationDocument]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
+        [
+            Kind::Certification,
+            Kind::SignedSummary,
+            Kind::EnrolmentDocument,
+            Kind::ApplicationDocument,
+            Kind::AdmissionDocument,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or(())
     }
 }
 
@@ -85,6 +96,7 @@ struct Parent {
     pupil_id: Option<i64>,
     school_year: Option<i32>,
     enrolment_request_id: Option<i64>,
+    admission_application_id: Option<i64>,
 }
 
 /// Finds the parent in the caller's scope and checks the caller may add a
@@ -113,6 +125,7 @@ async fn parent(
                 pupil_id: Some(pupil.id),
                 school_year: Some(pupil.school_year),
                 enrolment_request_id: None,
+                admission_application_id: None,
             })
         }
         Kind::SignedSummary => {
@@ -127,6 +140,7 @@ async fn parent(
                     pupil_id: None,
                     school_year: Some(year),
                     enrolment_request_id: None,
+                    admission_application_id: None,
                 }),
                 // Only the school itself learns that its own request is not submitted.
                 _ if caller.school.as_deref() == Some(institution) => Err(AppError::Conflict(format!(
@@ -149,6 +163,21 @@ async fn parent(
                 pupil_id: None,
                 school_year: None,
                 enrolment_request_id: Some(request.id),
+                admission_application_id: None,
+            })
+        }
+        Kind::AdmissionDocument => {
+            let id: i64 = parent_id
+                .parse()
+                .map_err(|_| AppError::bad_input("parentId", "must be an admission application's id"))?;
+            let app = crate::usecases::admissions::document_parent(conn, caller, id).await?;
+            Ok(Parent {
+                institution: Some(app.institution_code),
+                province: app.province_code,
+                pupil_id: None,
+                school_year: None,
+                enrolment_request_id: None,
+                admission_application_id: Some(app.id),
             })
         }
         // Teachers' applications arrive with their process; until then there is no such row.
@@ -179,6 +208,7 @@ fn event(action: &'static str, row: &AttachmentRow) -> Event {
         current: Some(json!({
             "kind": row.kind,
             "enrolmentRequest": row.enrolment_request_id,
+            "admissionApplication": row.admission_application_id,
             "size": row.size,
             "sha256": row.sha256.as_deref().map(hex),
         })),
@@ -248,6 +278,7 @@ pub async fn create_upload(
                 wrapped_key: wrapped.bytes,
                 committed_at: None,
                 enrolment_request_id: p.enrolment_request_id,
+                admission_application_id: p.admission_application_id,
             };
             Ok(q::insert(c, &row).await?)
         })
@@ -294,6 +325,7 @@ pub async fn attach_again(
                     wrapped_key: s.wrapped_key,
                     committed_at: Some(chrono::Utc::now()),
                     enrolment_request_id: p.enrolment_request_id,
+                    admission_application_id: p.admission_application_id,
                 };
                 Ok(q::insert(c, &row).await?)
             })

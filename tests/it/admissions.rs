@@ -111,6 +111,18 @@ async fn another_school(app: &TestApp) -> String {
     app.login(&other.email).await
 }
 
+const CERTIFY: &str = "mutation($a: ID!, $d: ID!, $on: Date!) {
+    updateApplicationDisability(applicationId: $a, input: { certificationAttachmentId: $d, certifiedOn: $on }) {
+        disability { declared certifiedOn certificationAttachmentId verified } } }";
+
+/// Uploads a certificate for an application and records it; its id.
+async fn certify(app: &TestApp, school: &str, application: &str, on: &str) -> String {
+    let pdf = format!("%PDF-1.7 certificazione L. 104/92 per {application}").into_bytes();
+    let doc = crate::attachments::upload_of(app, school, application, "ADMISSION_DOCUMENT", "verbale.pdf", &pdf).await;
+    app.query_as(school, CERTIFY, json!({ "a": application, "d": doc, "on": on })).await;
+    doc
+}
+
 async fn error(app: &TestApp, token: &str, doc: &str, vars: Value) -> Value {
     let (_, body) = app.post_as(Some(token), doc, vars).await;
     assert!(body["errors"][0].is_object(), "expected an error: {body}");
@@ -683,6 +695,7 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
     late["submittedAt"] = json!("2027-02-10T10:00:00+01:00");
     late["disability"] = json!({ "declared": true, "certifiedOn": "2027-02-01" });
     let late_id = app.query_as(&school, REGISTER, json!({ "i": late })).await["registerApplication"]["id"].clone();
+    certify(&app, &school, late_id.as_str().unwrap(), "2027-02-01").await;
     let d = app
         .query_as(
             &school,
@@ -874,4 +887,96 @@ async fn csv_files_of_applications_and_streets_are_taken_whole_or_not_at_all() {
         .unwrap();
     let row = csv.lines().find(|l| l.starts_with("RM11;")).unwrap();
     assert_eq!(row.split(';').nth(10), Some("2027-01-10"), "{row}");
+}
+
+/// The certificate under L. 104/92 is an encrypted document of the
+/// application, in S3: the school uploads, records and verifies it; nobody
+/// else can add to it, list it or download it, and reading the disability
+/// is in the trail. Without it there is no precedence.
+#[tokio::test]
+async fn a_certification_is_an_encrypted_document_of_the_application_for_the_school_alone() {
+    use crate::harness::{TestDb, test_files};
+    let options = ambito::server::Options { explorable: true, ..Default::default() };
+    let app = TestApp::start_with(TestDb::demo().await, options, test_files(crate::attachments::bucket(), 8)).await;
+    let school = app.login(SCHOOL).await;
+    let head = head_teacher(&app).await;
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    let other = another_school(&app).await;
+    let round = an_open_round(&app, &school, &head, &office).await;
+    let mut input = application(&round, 30, "Via Roma", "3", &["BGEE82101X"]);
+    input["disability"] = json!({ "declared": true, "certifiedOn": "2026-10-01" });
+    let a = app.query_as(&school, REGISTER, json!({ "i": input })).await["registerApplication"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const VERIFY: &str = "mutation($a: ID!) { verifyDisability(applicationId: $a) { tier } }";
+    assert_eq!(error(&app, &school, VERIFY, json!({ "a": a })).await["extensions"]["field"], "applicationId");
+
+    // Only the school of the application adds documents to it.
+    const SLOT: &str = "mutation($i: CreateUploadInput!) { createUpload(input: $i) { uploadUrl } }";
+    let slot = json!({ "i": { "parentId": a, "kind": "ADMISSION_DOCUMENT", "fileName": "v.pdf",
+                              "contentType": "application/pdf", "size": 10 } });
+    assert_eq!(code(&app.post_as(Some(&office), SLOT, slot.clone()).await.1), "FORBIDDEN");
+    assert_eq!(error(&app, &other, SLOT, slot).await["extensions"]["code"], "NOT_FOUND");
+
+    let pdf = b"%PDF-1.7 verbale di accertamento".to_vec();
+    let doc = crate::attachments::upload_of(&app, &school, &a, "ADMISSION_DOCUMENT", "verbale.pdf", &pdf).await;
+    // Stored sealed: the object holds no byte of the certificate in clear.
+    let objects: Vec<object_store::ObjectMeta> =
+        futures_util::TryStreamExt::try_collect(app.files.store.list(None)).await.unwrap();
+    assert_eq!(objects.len(), 1);
+    let sealed =
+        object_store::ObjectStoreExt::get(&app.files.store, &objects[0].location).await.unwrap().bytes().await.unwrap();
+    assert!(!sealed.windows(8).any(|w| w == b"verbale "), "the certificate is stored in clear");
+
+    // The certificate must be the application's own and dated in time.
+    let record = |d: &str, on: &str| json!({ "a": a, "d": d, "on": on });
+    let e = error(&app, &school, CERTIFY, record(&uuid::Uuid::new_v4().to_string(), "2026-10-01")).await;
+    assert_eq!(e["extensions"]["field"], "input.certificationAttachmentId");
+    let e = error(&app, &school, CERTIFY, record(&doc, "2027-01-11")).await;
+    assert_eq!(e["extensions"]["code"], "FACT_AFTER_SUBMISSION");
+    assert_eq!(code(&app.post_as(Some(&other), CERTIFY, record(&doc, "2026-10-01")).await.1), "NOT_FOUND");
+    let d = app.query_as(&school, CERTIFY, record(&doc, "2026-10-01")).await;
+    assert_eq!(
+        d["updateApplicationDisability"]["disability"],
+        json!({ "declared": true, "certifiedOn": "2026-10-01", "certificationAttachmentId": doc, "verified": false })
+    );
+    assert_eq!(app.query_as(&school, VERIFY, json!({ "a": a })).await["verifyDisability"]["tier"], "T1_DISABILITY");
+    // The same certificate keeps its check; another one needs a new check.
+    let d = app.query_as(&school, CERTIFY, record(&doc, "2026-10-01")).await;
+    assert_eq!(d["updateApplicationDisability"]["disability"]["verified"], true);
+    let pdf2 = b"%PDF-1.7 verbale aggiornato".to_vec();
+    let doc2 = crate::attachments::upload_of(&app, &school, &a, "ADMISSION_DOCUMENT", "nuovo.pdf", &pdf2).await;
+    let d = app.query_as(&school, CERTIFY, record(&doc2, "2026-11-01")).await;
+    assert_eq!(d["updateApplicationDisability"]["disability"]["verified"], false);
+
+    // The school and its head teacher list and download them; others find nothing.
+    const DOCS: &str = "query($a: ID!) { admissionApplication(id: $a) { documents { id fileName } } }";
+    let listed = app.query_as(&head, DOCS, json!({ "a": a })).await["admissionApplication"]["documents"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let got = crate::attachments::get(&app, &school, &doc, None).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), pdf);
+    for token in [&office, &other] {
+        assert_eq!(crate::attachments::get(&app, token, &doc, None).await.status(), 404);
+        let q = app.post_as(Some(token), "query($id: ID!) { attachment(id: $id) { id } }", json!({ "id": doc })).await;
+        assert!(q.1["data"]["attachment"].is_null(), "{}", q.1);
+    }
+
+    // Reading the disability is a read of health data, in the trail.
+    let reads = {
+        use ambito::db::schema::audit_events as e;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.db().conn().await;
+        e::table
+            .filter(e::action.eq("read"))
+            .filter(e::object_kind.eq("admission_application"))
+            .filter(e::object_id.eq(&a))
+            .count()
+            .get_result::<i64>(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert!(reads >= 3, "each read of the disability is recorded ({reads})");
 }

@@ -24,7 +24,7 @@ const MAX_MIB: u64 = 4;
 
 /// The Garage bucket, under a prefix of this test's own, so that one test's
 /// janitor never sees another test's objects.
-fn bucket() -> Store {
+pub fn bucket() -> Store {
     let s3 = store::s3(&garage::s3()).unwrap();
     let prefix = format!("t-{}", uuid::Uuid::new_v4().simple());
     std::sync::Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.as_str()))
@@ -68,7 +68,7 @@ async fn put(app: &TestApp, token: &str, url: &str, bytes: Vec<u8>) -> (u16, Val
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> reqwest::Response {
+pub async fn get(app: &TestApp, token: &str, id: &str, range: Option<&str>) -> reqwest::Response {
     let mut req = app.http.get(app.url(&format!("/attachments/{id}"))).bearer_auth(token);
     if let Some(r) = range {
         req = req.header("range", r);
@@ -81,7 +81,7 @@ async fn upload(app: &TestApp, token: &str, pupil: &str, name: &str, bytes: &[u8
     upload_of(app, token, pupil, "CERTIFICATION", name, bytes).await
 }
 
-async fn upload_of(app: &TestApp, token: &str, parent: &str, kind: &str, name: &str, bytes: &[u8]) -> String {
+pub async fn upload_of(app: &TestApp, token: &str, parent: &str, kind: &str, name: &str, bytes: &[u8]) -> String {
     let (id, url) = slot_of(app, token, parent, kind, name, bytes).await;
     let (status, body) = put(app, token, &url, bytes.to_vec()).await;
     assert_eq!(status, 200, "{body}");

@@ -192,6 +192,9 @@ pub struct ComplaintCorrections {
     #[graphql(default)]
     verify_disability: bool,
     certified_on: Option<Date>,
+    /// The certificate, uploaded as an ADMISSION_DOCUMENT of the application
+    /// (needed unless one is attached already).
+    certification_attachment_id: Option<ID>,
     /// The catchment site of a resident, set by hand.
     catchment_site: Option<String>,
 }
@@ -339,6 +342,10 @@ impl AfterPublicationMutation {
             reject_claims: corrections.reject_claims,
             verify_disability: corrections.verify_disability,
             certified_on: corrections.certified_on.map(|d| d.0),
+            certification_document: corrections
+                .certification_attachment_id
+                .map(|id| crate::graphql::attachments::uuid_arg("corrections.certificationAttachmentId", &id))
+                .transpose()?,
             catchment_site: corrections.catchment_site.map(|s| s.trim().to_ascii_uppercase()),
         };
         let decided =

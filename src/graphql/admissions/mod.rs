@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::loaders::SiteKey;
+use super::attachments::Attachment;
+use super::loaders::{DocumentsOf, SiteKey};
 use super::registry::{id_arg, year_arg, year_of};
 use super::scalars::Date;
 use super::territory::Site;
@@ -454,6 +455,43 @@ impl AdmissionApplication {
     async fn explanation(&self) -> Option<AdmissionExplanation> {
         self.view.explanation(self.id).map(AdmissionExplanation::from)
     }
+    /// The declared disability and its certification: health data (spec
+    /// §7.1), for the school alone; every read is in the audit trail.
+    async fn disability(&self, ctx: &Context<'_>) -> ApplicationDisability {
+        let r = self.row();
+        db(ctx).note_event(crate::db::audit::Event {
+            action: "read",
+            object_kind: "admission_application",
+            object_id: Some(r.id.to_string()),
+            province: Some(r.province_code.clone()),
+            institution: Some(r.institution_code.clone()),
+            fields: vec!["disability".into()],
+            ..Default::default()
+        });
+        ApplicationDisability {
+            declared: r.disability_declared,
+            certified_on: r.disability_certified_on.map(Date),
+            certification_attachment_id: r.certification_attachment.map(|d| ID(d.to_string())),
+            verified: r.disability_verified,
+        }
+    }
+    /// The application's documents (kind ADMISSION_DOCUMENT): the
+    /// certification, a complaint's papers. Add one with `createUpload`.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
+        let rows = loader(ctx).load_one(DocumentsOf::Admission(self.id)).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
+    }
+}
+
+/// A declared disability and the certificate it rests on (R-TIER-1).
+#[derive(SimpleObject)]
+pub struct ApplicationDisability {
+    declared: bool,
+    certified_on: Option<Date>,
+    /// The certificate: one of the application's documents.
+    certification_attachment_id: Option<ID>,
+    /// Checked by the school: disability precedence.
+    verified: bool,
 }
 
 #[derive(InputObject)]
@@ -1051,6 +1089,15 @@ async fn round(ctx: &Context<'_>, id: i64) -> Result<AdmissionRound> {
 }
 
 /// Records a school's check and answers the application as it now stands.
+/// The certification of a declared disability.
+#[derive(InputObject)]
+pub struct ApplicationDisabilityInput {
+    /// A document uploaded for the application (kind ADMISSION_DOCUMENT).
+    certification_attachment_id: ID,
+    /// The certificate's date.
+    certified_on: Date,
+}
+
 async fn check(ctx: &Context<'_>, application_id: ID, what: uc::Check) -> Result<AdmissionApplication> {
     let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
     let id = id_arg("applicationId", &application_id)?;
@@ -1238,7 +1285,27 @@ impl AdmissionsMutation {
         check(ctx, application_id, uc::Check::RejectClaim { criterion, reason }).await
     }
 
+    /// Records the certification under L. 104/92 on which a declared
+    /// disability rests: a document uploaded for the application (kind
+    /// ADMISSION_DOCUMENT) and its date, which cannot be after the
+    /// application (FACT_AFTER_SUBMISSION). Before publication; a new
+    /// certificate must be verified again.
+    async fn update_application_disability(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        input: ApplicationDisabilityInput,
+    ) -> Result<AdmissionApplication> {
+        let document = crate::graphql::attachments::uuid_arg(
+            "input.certificationAttachmentId",
+            &input.certification_attachment_id,
+        )?;
+        let what = uc::Check::Certification { document, certified_on: input.certified_on.0 };
+        check(ctx, application_id, what).await
+    }
+
     /// Verifies the certification under L. 104/92: disability precedence.
+    /// The certificate must be attached first (updateApplicationDisability).
     async fn verify_disability(&self, ctx: &Context<'_>, application_id: ID) -> Result<AdmissionApplication> {
         check(ctx, application_id, uc::Check::VerifyDisability).await
     }

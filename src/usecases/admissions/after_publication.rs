@@ -92,6 +92,8 @@ pub struct Corrections {
     pub reject_claims: Vec<String>,
     pub verify_disability: bool,
     pub certified_on: Option<NaiveDate>,
+    /// The certificate itself, one of the application's documents.
+    pub certification_document: Option<uuid::Uuid>,
     pub catchment_site: Option<String>,
 }
 
@@ -101,6 +103,7 @@ impl Corrections {
             && self.reject_claims.is_empty()
             && !self.verify_disability
             && self.certified_on.is_none()
+            && self.certification_document.is_none()
             && self.catchment_site.is_none()
     }
 }
@@ -162,14 +165,20 @@ async fn apply(
             }
         }
     }
-    if k.verify_disability || k.certified_on.is_some() {
+    let certifies = k.verify_disability || k.certified_on.is_some() || k.certification_document.is_some();
+    if certifies {
         let Some(on) = k.certified_on.or(app.disability_certified_on) else {
             return Err(bad("corrections.certifiedOn", "no certification under L. 104/92 is dated"));
         };
-        if on > app.submitted_at.date_naive() {
-            return Err(AppError::rule("FACT_AFTER_SUBMISSION", "the certification is dated after the application"));
+        super::certified_in_time(app, on)?;
+        let field = "corrections.certificationAttachmentId";
+        let Some(document) = k.certification_document.or(app.certification_attachment) else {
+            return Err(bad(field, "no certification under L. 104/92 is attached to the application"));
+        };
+        if let Some(d) = k.certification_document {
+            super::certification_document(c, app, d, field).await?;
         }
-        q::certify_disability(c, app.id, on).await?;
+        q::certify_disability(c, app.id, on, document, true).await?;
     }
     if let Some(site) = &k.catchment_site {
         if !round.resident_municipalities.contains(&app.residence_municipality) {
@@ -182,8 +191,8 @@ async fn apply(
     }
     Ok(json!({
         "verifyClaims": k.verify_claims, "rejectClaims": k.reject_claims,
-        "verifyDisability": k.verify_disability || k.certified_on.is_some(),
-        "certifiedOn": k.certified_on, "catchmentSite": k.catchment_site,
+        "verifyDisability": certifies, "certifiedOn": k.certified_on,
+        "certificationAttachmentId": k.certification_document, "catchmentSite": k.catchment_site,
     }))
 }
 

@@ -114,6 +114,21 @@ fn own_institution(caller: &Caller, institution: &str) -> AppResult<()> {
     }
 }
 
+/// An application that takes a document: the caller's school's, and still
+/// in the round (a removed application takes nothing more).
+pub async fn document_parent(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<ApplicationRow> {
+    let app = q::application(conn, id).await?.ok_or(AppError::NotFound)?;
+    own_institution(caller, &app.institution_code)?;
+    if app.status != "active" {
+        return Err(removed());
+    }
+    Ok(app)
+}
+
 // Points tables.
 
 /// A criterion as entered.
@@ -778,10 +793,7 @@ pub async fn register_application(
     if let Some(d) = input.form.disability_certified_on
         && d > input.submitted_at.date_naive()
     {
-        return Err(AppError::rule(
-            "FACT_AFTER_SUBMISSION",
-            "the certification is dated after the application: it cannot count",
-        ));
+        return Err(AppError::rule("FACT_AFTER_SUBMISSION", "the certification is dated after the application"));
     }
     db.try_run(move |c| {
         Box::pin(async move {
@@ -1371,10 +1383,46 @@ pub fn verify_snapshots(snapshots: &[q::SnapshotRow]) -> anyhow::Result<Vec<Veri
 /// What the secretariat checks on an application.
 #[derive(Debug, Clone)]
 pub enum Check {
-    VerifyClaim { criterion: String },
-    RejectClaim { criterion: String, reason: String },
+    VerifyClaim {
+        criterion: String,
+    },
+    RejectClaim {
+        criterion: String,
+        reason: String,
+    },
     VerifyDisability,
-    ResolveCatchment { site: String, reason: String },
+    ResolveCatchment {
+        site: String,
+        reason: String,
+    },
+    /// The certification under L. 104/92: one of the application's own
+    /// documents and its date. A new certificate is checked again.
+    Certification {
+        document: uuid::Uuid,
+        certified_on: NaiveDate,
+    },
+}
+
+/// The certification an application rests on must be one of its own
+/// committed documents.
+pub(crate) async fn certification_document(
+    c: &mut diesel_async::AsyncPgConnection,
+    app: &ApplicationRow,
+    document: uuid::Uuid,
+    field: &'static str,
+) -> AppResult<()> {
+    match crate::db::attachments::visible(c, document).await? {
+        Some(d) if d.admission_application_id == Some(app.id) && d.state == "committed" => Ok(()),
+        _ => Err(bad(field, "must be a document uploaded for this application (kind ADMISSION_DOCUMENT)")),
+    }
+}
+
+/// R-APP-4: a certificate dated after the application cannot count.
+pub(crate) fn certified_in_time(app: &ApplicationRow, on: NaiveDate) -> AppResult<()> {
+    if on > app.submitted_at.date_naive() {
+        return Err(AppError::rule("FACT_AFTER_SUBMISSION", "the certification is dated after the application"));
+    }
+    Ok(())
 }
 
 /// The reason a claim found false in a sample check after publication
@@ -1426,14 +1474,26 @@ pub async fn check_application(
                     ("check_claim", json!({ "criterion": criterion, "status": status }))
                 }
                 Check::VerifyDisability => {
-                    let Some(on) = app.disability_certified_on else {
-                        return Err(bad("applicationId", "no certification under L. 104/92 was recorded"));
+                    let (Some(on), Some(_)) = (app.disability_certified_on, app.certification_attachment) else {
+                        return Err(bad(
+                            "applicationId",
+                            "no certification under L. 104/92 is attached: record it with updateApplicationDisability",
+                        ));
                     };
-                    if on > app.submitted_at.date_naive() {
-                        return Err(AppError::rule("FACT_AFTER_SUBMISSION", "the certification is dated after the application"));
-                    }
+                    certified_in_time(&app, on)?;
                     q::verify_disability(c, application).await?;
                     ("verify_disability", json!({ "verified": true }))
+                }
+                Check::Certification { document, certified_on } => {
+                    certified_in_time(&app, *certified_on)?;
+                    certification_document(c, &app, *document, "input.certificationAttachmentId").await?;
+                    // The same certificate keeps its check; another needs a new one.
+                    let same = app.certification_attachment == Some(*document)
+                        && app.disability_certified_on == Some(*certified_on);
+                    let verified = same && app.disability_verified;
+                    q::certify_disability(c, application, *certified_on, *document, verified).await?;
+                    let current = json!({ "document": document, "certifiedOn": certified_on, "verified": verified });
+                    ("record_certification", current)
                 }
                 Check::ResolveCatchment { site, reason } => {
                     if !round.resident_municipalities.contains(&app.residence_municipality) {
