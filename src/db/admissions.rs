@@ -682,6 +682,41 @@ pub async fn placements(conn: &mut AsyncPgConnection, round: i64) -> QueryResult
         .await
 }
 
+/// Moves a placement out of the current placements into the revocations
+/// whether there was one.
+pub async fn revoke_placement(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> QueryResult<bool> {
+    use super::schema::admission_revocations as r;
+    let Some(p) = diesel::delete(admission_placements::table.find(application))
+        .returning(PlacementRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    diesel::insert_into(r::table)
+        .values((
+            r::application_id.eq(p.application_id),
+            r::round_id.eq(p.round_id),
+            r::institution_code.eq(&p.institution_code),
+            r::province_code.eq(&p.province_code),
+            r::site_code.eq(&p.site_code),
+            r::time_model.eq(&p.time_model),
+            r::via.eq(&p.via),
+            r::placed_at.eq(p.placed_at),
+            r::revoked_at.eq(at),
+            r::reason.eq(reason),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = admission_complaints, check_for_backend(diesel::pg::Pg))]
 pub struct ComplaintRow {

@@ -552,6 +552,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    admission_revocations (id) {
+        id -> Int8,
+        application_id -> Int8,
+        round_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        site_code -> Text,
+        time_model -> Text,
+        via -> Text,
+        placed_at -> Timestamptz,
+        revoked_at -> Timestamptz,
+        reason -> Text,
+        revoked_by -> Int8,
+    }
+}
+
+diesel::table! {
     admission_complaints (id) {
         id -> Int8,
         application_id -> Int8,
@@ -640,6 +657,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     admission_stradario,
     admission_applications,
     admission_placements,
+    admission_revocations,
     admission_complaints,
     admission_nulla_osta,
     admission_invitations,

@@ -400,11 +400,17 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
 /// A round of `BGIC82100T` with its street list, its window open (clock:
 /// 2027-01-20).
 async fn an_open_round(app: &TestApp, school: &str, head: &str, office: &str) -> String {
+    open_round(app, school, head, office, true).await
+}
+
+async fn open_round(app: &TestApp, school: &str, head: &str, office: &str, redistribute: bool) -> String {
     app.query_as(office, CLOCK, json!({ "t": "2026-12-01T10:00:00Z" })).await;
     let input = json!({ "institution": "BGIC82100T", "order": "PRIMARIA", "criteria": criteria() });
     let table = app.query_as(school, CREATE_TABLE, json!({ "i": input })).await["createPointsTable"]["id"].clone();
     app.query_as(head, APPROVE, json!({ "id": table })).await;
-    let round = app.query_as(school, CREATE_ROUND, json!({ "i": round_input(table.as_str().unwrap()) })).await;
+    let mut input = round_input(table.as_str().unwrap());
+    input["redistributeBeyondPreferences"] = json!(redistribute);
+    let round = app.query_as(school, CREATE_ROUND, json!({ "i": input })).await;
     let round = round["createAdmissionRound"]["id"].as_str().unwrap().to_owned();
     let list = json!([
         { "street": "Via Roma", "from": 1, "to": 99, "parity": "ODD", "site": "BGEE82101X" },
@@ -979,4 +985,94 @@ async fn a_certification_is_an_encrypted_document_of_the_application_for_the_sch
             .unwrap()
     };
     assert!(reads >= 3, "each read of the disability is recorded ({reads})");
+}
+
+/// A-22: a declaration found false after the final ranking revokes the
+/// admission it bought, and only that one; the place goes to the waiting
+/// list and the pupil waits at the corrected position. After 31 August the
+/// finding is only recorded.
+#[tokio::test]
+async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission_it_bought() {
+    let app = TestApp::demo().await;
+    let school = app.login(SCHOOL).await;
+    let head = head_teacher(&app).await;
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    // No redistribution: who loses the first site waits for it.
+    let round = open_round(&app, &school, &head, &office, false).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (n, number, site, claims) in [
+        (40, "13", "BGEE82101X", json!([{ "criterion": "lavoro" }])), // 5 points
+        (41, "17", "BGEE82101X", json!([{ "criterion": "fratelli", "quantity": 2 }])), // 3 points
+        (42, "19", "BGEE82101X", json!([{ "criterion": "fratelli", "quantity": 1 }])), // 1.5 points
+        (43, "2", "BGEE821021", json!([{ "criterion": "lavoro" }])),  // alone at the second site
+    ] {
+        let mut a = application(&round, n, "Via Roma", number, &[site]);
+        a["claims"] = claims;
+        let r = app.query_as(&school, REGISTER, json!({ "i": a })).await;
+        ids.insert(n, r["registerApplication"]["id"].as_str().unwrap().to_owned());
+    }
+    let clock = |t: &'static str| {
+        let (app, office) = (&app, &office);
+        async move { app.query_as(office, CLOCK, json!({ "t": t })).await }
+    };
+    clock("2027-01-27T10:00:00Z").await;
+    let r = json!({ "r": round, "s": SEED });
+    app.query_as(&head, "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }", r).await;
+    let r = json!({ "r": round });
+    app.query_as(&head, "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) { id } }", r.clone()).await;
+    clock("2027-02-08T10:00:00Z").await;
+    app.query_as(&head, "mutation($r: ID!) { approveFinalRanking(roundId: $r) { id } }", r).await;
+
+    const OUTCOME: &str =
+        "query($a: ID!) { admissionApplication(id: $a) { points outcome { kind site } waitingPosition } }";
+    let outcome = |n: u32| {
+        let (app, school, id) = (&app, &school, ids[&n].clone());
+        async move { app.query_as(school, OUTCOME, json!({ "a": id })).await["admissionApplication"].clone() }
+    };
+    assert_eq!(outcome(40).await["outcome"]["kind"], "ADMITTED");
+    assert_eq!(outcome(41).await["outcome"]["kind"], "ADMITTED");
+    assert_eq!(outcome(42).await["waitingPosition"], 1);
+
+    const REVOKE: &str = "mutation($a: ID!) {
+        revokeAdmission(applicationId: $a, reason: \"controllo a campione: dichiarazione non veritiera\") {
+            points outcome { kind } waitingPosition } }";
+    const FALSE: &str = "mutation($a: ID!, $c: String!) {
+        rejectClaim(applicationId: $a, criterion: $c, reason: \"NON_VERIDICITA\") { points } }";
+    let a = |n: u32| json!({ "a": ids[&n] });
+    // Only the head teacher revokes, and only for a declaration found false.
+    assert_eq!(code(&app.post_as(Some(&school), REVOKE, a(40)).await.1), "FORBIDDEN");
+    assert_eq!(error(&app, &head, REVOKE, a(40)).await["extensions"]["field"], "applicationId");
+    // A false claim that bought nothing: the pupil is alone at the second site.
+    app.query_as(&school, FALSE, json!({ "a": ids[&43], "c": "lavoro" })).await;
+    assert_eq!(error(&app, &head, REVOKE, a(43)).await["extensions"]["code"], "ADMISSION_STANDS");
+    assert_eq!(outcome(43).await["outcome"]["kind"], "ADMITTED");
+
+    // The first pupil's 5 points were false: without them 41 and 42 come first.
+    let d = app.query_as(&school, FALSE, json!({ "a": ids[&40], "c": "lavoro" })).await;
+    assert_eq!(d["rejectClaim"]["points"], 0.0);
+    let revoked = app.query_as(&head, REVOKE, a(40)).await["revokeAdmission"].clone();
+    assert_eq!(revoked["outcome"]["kind"], "WAITING");
+    assert_eq!(revoked["waitingPosition"], 2, "behind 42, who has 1.5 points");
+    assert_eq!(error(&app, &head, REVOKE, a(40)).await["extensions"]["field"], "applicationId");
+    const ADMIT: &str = "mutation($r: ID!, $s: String!) { admitFromWaitingList(roundId: $r, site: $s) {
+        application { externalRef } } }";
+    let admitted = app.query_as(&school, ADMIT, json!({ "r": round, "s": "BGEE82101X" })).await;
+    assert_eq!(admitted["admitFromWaitingList"]["application"]["externalRef"], "PORTALE-00042");
+    // The revoked placement is kept, and the act is in the trail.
+    {
+        use ambito::db::schema::{admission_revocations as rv, audit_events as e};
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.db().conn().await;
+        let kept: Vec<(String, String)> = rv::table.select((rv::site_code, rv::reason)).load(&mut conn).await.unwrap();
+        assert_eq!(kept, [("BGEE82101X".to_owned(), "controllo a campione: dichiarazione non veritiera".to_owned())]);
+        let acts: i64 = e::table.filter(e::action.eq("revoke_admission")).count().get_result(&mut conn).await.unwrap();
+        assert_eq!(acts, 1);
+    }
+
+    // After 31 August a false declaration is recorded, and nothing follows.
+    clock("2027-09-01T10:00:00Z").await;
+    app.query_as(&school, FALSE, json!({ "a": ids[&41], "c": "fratelli" })).await;
+    assert_eq!(error(&app, &head, REVOKE, a(41)).await["extensions"]["code"], "ADMISSIONS_CLOSED");
+    assert_eq!(outcome(41).await["outcome"]["kind"], "ADMITTED");
 }

@@ -375,6 +375,23 @@ impl AfterPublicationMutation {
         application(ctx, id).await
     }
 
+    /// The head teacher revokes an admission that a declaration found false
+    /// (a claim rejected as NON_VERIDICITA) had bought: the pupil
+    /// waits at the corrected position and the place goes to the waiting
+    /// list. ADMISSION_STANDS when the corrected final ranking still admits
+    /// the pupil.
+    async fn revoke_admission(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        reason: String,
+    ) -> Result<AdmissionApplication> {
+        let c = caller(ctx, ObjectKind::AdmissionDecision, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        uc::revoke_admission(db(ctx), &c, now(ctx), id, reason).await?;
+        application(ctx, id).await
+    }
+
     /// Admits the first waiting candidate who accepts a freed place at `site`.
     async fn admit_from_waiting_list(
         &self,

@@ -140,6 +140,18 @@ pub fn late_model(config: &RoundConfig, current: &Outcome, site: &str, a: &Appli
     }
 }
 
+/// whether the final ranking, recomputed from its own inputs with one
+/// applicant's declarations corrected (a claim found false), would still
+/// admit that applicant. If not, the admission may be revoked.
+pub fn admitted_after_correction(final_inputs: &super::Inputs, corrected: &Applicant) -> bool {
+    let applicants: Vec<Applicant> = final_inputs
+        .applicants
+        .iter()
+        .map(|a| if a.id == corrected.id { corrected.clone() } else { a.clone() })
+        .collect();
+    super::compute(&final_inputs.config, &applicants).admitted.contains_key(&corrected.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests;
@@ -184,6 +196,21 @@ mod tests {
         assert_eq!(now.time_models.iter().find(|m| m.model == "40H").map(|m| (m.activated, m.pupils)), Some((true, 1)));
         assert_eq!((c.admission.time_model.as_str(), c.admission.time_model_preference_rank), ("40H", Some(1)));
         assert_eq!(c.admission.via, Via::WaitingList);
+    }
+
+    #[test]
+    fn a_false_declaration_revokes_only_an_admission_it_bought() {
+        // One place: 1 leads 2 by a claim worth 5 points; 3 trails far behind.
+        let cfg = config(&[("A", 1)], &["27H"], 1);
+        let apps = vec![applicant(1, "A", &["27H"], 700), applicant(2, "A", &["27H"], 300), applicant(3, "A", &[], 0)];
+        let inputs = crate::rules::admissions::Inputs { config: cfg, applicants: apps.clone() };
+        assert!(compute(&inputs.config, &apps).admitted.contains_key(&1));
+        // Without the false claim 1 falls behind 2: the admission was bought by it.
+        assert!(!admitted_after_correction(&inputs, &Applicant { points: Points(200), ..apps[0].clone() }));
+        // A smaller correction leaves 1 ahead: the admission stands.
+        assert!(admitted_after_correction(&inputs, &Applicant { points: Points(400), ..apps[0].clone() }));
+        // Nobody else's data changes the answer.
+        assert!(admitted_after_correction(&inputs, &apps[0]));
     }
 
     #[test]

@@ -319,6 +319,68 @@ pub async fn admit_from_waiting_list(
     .await
 }
 
+/// the head teacher revokes an admission that a declaration found
+/// false (a claim rejected as NON_VERIDICITA) had bought: the final ranking,
+/// recomputed from its own inputs with the correction, would not admit the
+/// pupil. The placement is kept among the revocations, the pupil waits at
+/// the corrected position, and the place goes to the waiting list. Until
+/// the waiting list closes; afterwards the false declaration is only
+/// recorded.
+pub async fn revoke_admission(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    application: i64,
+    reason: String,
+) -> AppResult<()> {
+    let reason = text("reason", &reason, 2000)?;
+    let own = caller.clone();
+    let (app, round) =
+        db.try_run(move |c| Box::pin(async move { own_application(c, &own, application).await })).await?;
+    if app.status != "active" {
+        return Err(removed());
+    }
+    if round.approved_at.is_none() {
+        return Err(AppError::rule("RANKING_NOT_FINAL", "before the final ranking a false claim is simply rejected"));
+    }
+    if now > round.waiting_list_closes_at {
+        return Err(closed());
+    }
+    let view = round_view(db, now, round.id).await?;
+    let Some(placed) = view.outcome.admitted.get(&application).cloned() else {
+        return Err(bad("applicationId", "the application holds no place"));
+    };
+    let corrected = view.applicants().into_iter().find(|a| a.id == application).ok_or(AppError::NotFound)?;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let found_false = q::claims(c, round.id).await?.into_iter().any(|k| {
+                k.application_id == application
+                    && k.status == "rejected"
+                    && k.reason.as_deref() == Some(super::FALSE_DECLARATION)
+            });
+            if !found_false {
+                return Err(bad("applicationId", "no declaration of the application was found false (NON_VERIDICITA)"));
+            }
+            let snapshot = q::snapshots(c, round.id).await?.into_iter().find(|s| s.stage == "final");
+            let snapshot = snapshot
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("an approved round without its final snapshot")))?;
+            let inputs: crate::rules::admissions::Inputs =
+                serde_json::from_value(snapshot.inputs).map_err(AppError::internal)?;
+            if after_final::admitted_after_correction(&inputs, &corrected) {
+                return Err(AppError::rule(
+                    "ADMISSION_STANDS",
+                    "the final ranking recomputed with the correction still admits the pupil",
+                ));
+            }
+            q::revoke_placement(c, application, now, &reason).await?;
+            let current = json!({ "revoked": { "site": placed.site, "timeModel": placed.time_model },
+                                  "pointsNow": corrected.points.as_f64(), "reason": reason });
+            record_decision(c, "revoke_admission", &app, current, false).await
+        })
+    })
+    .await
+}
+
 /// The head teacher's assessment of a late resident disabled pupil's
 /// inclusion (RG 9, A-9): confirmed, the pupil waits in W2; not, in W4.
 pub async fn record_inclusion_assessment(

@@ -1459,7 +1459,9 @@ pub async fn check_application(
                     "the ranking is published: corrections go through complaints, or a claim found false (NON_VERIDICITA)",
                 ));
             }
-            if now > round.waiting_list_closes_at {
+            // A declaration found false after the waiting list closed is
+            // still recorded; nothing else follows from it.
+            if now > round.waiting_list_closes_at && !false_declaration {
                 return Err(closed());
             }
             let (action, current) = match &check {
