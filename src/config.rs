@@ -339,7 +339,7 @@ pub enum LimitedCommand {
         functions: Vec<String>,
         /// When the period ends by itself (otherwise at `off`).
         #[arg(long, value_parser = parse_when)]
-        until: Option<When>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
         /// What users are told, on the banner and in the e-mails.
         #[arg(long, default_value = "")]
         message: String,
@@ -350,9 +350,9 @@ pub enum LimitedCommand {
     /// `2026-12-01`, `2026-12-01 08:00`.
     Schedule {
         #[arg(long, value_parser = parse_when)]
-        from: When,
+        from: chrono::DateTime<chrono::Utc>,
         #[arg(long, value_parser = parse_when)]
-        until: Option<When>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long, required = true, value_delimiter = ',')]
         functions: Vec<String>,
         #[arg(long, default_value = "")]
@@ -366,30 +366,17 @@ pub enum LimitedCommand {
     Show,
 }
 
-/// An instant given on the command line: exact, or Italian local time (which
-/// the database converts, daylight saving included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
-    Exact(chrono::DateTime<chrono::Utc>),
-    Rome(chrono::NaiveDateTime),
-}
-
-pub fn parse_when(s: &str) -> Result<When, String> {
-    let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(When::Exact(t.to_utc()));
-    }
-    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
-            return Ok(When::Rome(t));
-        }
-    }
-    match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) => Ok(When::Rome(d.and_time(chrono::NaiveTime::MIN))),
-        Err(_) => Err(format!(
-            "{s:?} is not a time: give 2026-12-01, 2026-12-01 08:00 (Italian time) or RFC 3339 (2026-12-01T08:00:00+01:00)"
-        )),
-    }
+/// An instant given on the command line: RFC 3339, Italian local time, or
+/// a day (its midnight in Italy).
+pub fn parse_when(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let day = || chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
+    crate::rules::rome::parse(s)
+        .or_else(|| day().map(|d| crate::rules::rome::instant(d.and_time(chrono::NaiveTime::MIN))))
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a time: give 2026-12-01, 2026-12-01 08:00 (Italian time) or RFC 3339 (2026-12-01T08:00:00+01:00)"
+            )
+        })
 }
 
 #[derive(Subcommand, Debug)]

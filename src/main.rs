@@ -6,7 +6,7 @@ use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
     AdmissionsCommand, ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand,
-    LimitedCommand, LogFormat, ServeArgs, StorageCommand, UserCommand, When,
+    LimitedCommand, LogFormat, ServeArgs, StorageCommand, UserCommand,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{AuthDb, accounts, audit as audit_trail};
@@ -18,7 +18,6 @@ use ambito::storage::keys::Keyring;
 use ambito::storage::maintenance;
 use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
 use clap::Parser;
 
 #[global_allocator]
@@ -341,14 +340,11 @@ async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Resu
         let functions = |names: &[String]| AccountFunction::parse_list(&names.join(",")).map_err(anyhow::Error::msg);
         let switch = match what {
             LimitedCommand::On { functions: f, until, message } => {
-                Some(Switch::On { functions: functions(&f)?, until: instant(conn, until).await?, message })
+                Some(Switch::On { functions: functions(&f)?, until, message })
             }
-            LimitedCommand::Schedule { from, until, functions: f, message } => Some(Switch::Schedule {
-                functions: functions(&f)?,
-                from: instant(conn, Some(from)).await?.expect("given"),
-                until: instant(conn, until).await?,
-                message,
-            }),
+            LimitedCommand::Schedule { from, until, functions: f, message } => {
+                Some(Switch::Schedule { functions: functions(&f)?, from, until, message })
+            }
             LimitedCommand::Off => Some(Switch::Off),
             LimitedCommand::Cancel { id } => Some(Switch::Cancel { id }),
             LimitedCommand::Show => None,
@@ -361,15 +357,6 @@ async fn limited_mode(global: &GlobalArgs, what: LimitedCommand) -> anyhow::Resu
         anyhow::Ok(())
     })
     .await
-}
-
-/// A time from the command line, Italian local time converted by the database.
-async fn instant(conn: &mut AsyncPgConnection, when: Option<When>) -> anyhow::Result<Option<DateTime<Utc>>> {
-    Ok(match when {
-        None => None,
-        Some(When::Exact(t)) => Some(t),
-        Some(When::Rome(t)) => Some(ambito::db::rome::instant(conn, t).await?),
-    })
 }
 
 fn describe_limited(status: &limited::Status) -> String {

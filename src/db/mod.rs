@@ -366,22 +366,14 @@ pub async fn unless_taken<T: Send>(
 }
 
 /// Italian time, as the processes' rules count days (deadlines end at
-/// 23:59:59 in Rome). PostgreSQL's time-zone data does the conversion,
-/// daylight saving included, so no rule carries a calendar of its own.
+/// 23:59:59 in Rome): PostgreSQL's time-zone data counts them, daylight
+/// saving included. (Instants written without an offset are read by
+/// `rules::rome`, which a test holds to PostgreSQL's reading.)
 pub mod rome {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    use chrono::{DateTime, NaiveDate, Utc};
     use diesel::QueryResult;
-    use diesel::sql_types::{Date, Timestamp, Timestamptz};
+    use diesel::sql_types::{Date, Timestamptz};
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
-
-    /// A wall-clock time in Italy as an instant.
-    pub async fn instant(conn: &mut AsyncPgConnection, local: NaiveDateTime) -> QueryResult<DateTime<Utc>> {
-        diesel::select(
-            diesel::dsl::sql::<Timestamptz>("(").bind::<Timestamp, _>(local).sql(" AT TIME ZONE 'Europe/Rome')"),
-        )
-        .get_result(conn)
-        .await
-    }
 
     /// The end (23:59:59, Italian time) of the `days`-th day after the day
     /// of `at`: how the regulation's periods end.

@@ -58,7 +58,8 @@ pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;
 
 /// The schema with its limits; request data (database, loaders, subject) is added per request.
 pub fn builder() -> SchemaBuilder<Query, Mutation, events::Subscription> {
-    Schema::build(Query::default(), Mutation::default(), events::Subscription)
+    // Instants as arguments (scalars::Instant) and in answers (chrono) are both `DateTime`.
+    Schema::build_with_ignore_name_conflicts(Query::default(), Mutation::default(), events::Subscription, ["DateTime"])
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)

@@ -5,7 +5,7 @@
 //! accepted when the header uses it), UTF-8 with or without a byte-order
 //! mark. Times without an offset are Italian local time.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::RowError;
 use crate::usecases::admissions::ApplicationForm;
@@ -32,18 +32,11 @@ pub const APPLICATION_COLUMNS: [&str; 15] = [
 /// The street list's columns, in order.
 pub const STRADARIO_COLUMNS: [&str; 5] = ["street", "from", "to", "parity", "site"];
 
-/// When an application was submitted: with an offset, or local to Rome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum When {
-    At(DateTime<Utc>),
-    Rome(NaiveDateTime),
-}
-
 /// One application line, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationLine {
     pub line: u64,
-    pub submitted: When,
+    pub submitted: DateTime<Utc>,
     pub form: ApplicationForm,
 }
 
@@ -105,15 +98,8 @@ fn date(v: &str) -> Result<NaiveDate, String> {
         .map_err(|_| "a date as 2027-01-10 or 10/01/2027".to_owned())
 }
 
-fn instant(v: &str) -> Result<When, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(When::At(t.with_timezone(&Utc)));
-    }
-    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
-        .map(When::Rome)
-        .ok_or_else(|| "a time as 2027-01-10 10:00 (Italian time) or RFC 3339".to_owned())
+fn instant(v: &str) -> Result<DateTime<Utc>, String> {
+    crate::rules::rome::parse(v).ok_or_else(|| "a time as 2027-01-10 10:00 (Italian time) or RFC 3339".to_owned())
 }
 
 fn yes_no(v: &str) -> Result<bool, String> {
@@ -239,10 +225,7 @@ mod tests {
         );
         let lines = applications(&text).unwrap();
         assert_eq!(lines[0].line, 2);
-        assert_eq!(
-            lines[0].submitted,
-            When::Rome(NaiveDate::from_ymd_opt(2027, 1, 10).unwrap().and_hms_opt(10, 0, 0).unwrap())
-        );
+        assert_eq!(lines[0].submitted, crate::rules::rome::parse("2027-01-10 10:00").unwrap());
         assert_eq!(lines[0].form.site_preferences, ["BGEE82101X", "BGEE821021"]);
         assert_eq!(lines[0].form.claims, [("lavoro".to_owned(), 1), ("fratelli".to_owned(), 2)]);
     }

@@ -9,6 +9,7 @@ pub mod limited_mode;
 pub mod order;
 pub mod personal_code;
 pub mod refugees;
+pub mod rome;
 pub mod school_year;
 pub mod support;
 pub mod tax_code;

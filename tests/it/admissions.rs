@@ -1076,3 +1076,42 @@ async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission
     assert_eq!(error(&app, &head, REVOKE, a(41)).await["extensions"]["code"], "ADMISSIONS_CLOSED");
     assert_eq!(outcome(41).await["outcome"]["kind"], "ADMITTED");
 }
+
+/// Instants written without an offset are Italian time: the pure rule
+/// agrees with PostgreSQL's `Europe/Rome` every half hour of six years,
+/// both changes of each year included, and the API reads them so.
+#[tokio::test]
+async fn an_instant_without_an_offset_is_italian_time() {
+    use diesel::sql_types::{Array, Timestamptz};
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::demo().await;
+    let theirs: Vec<chrono::DateTime<chrono::Utc>> = {
+        let mut conn = app.db().conn().await;
+        diesel::select(diesel::dsl::sql::<Array<Timestamptz>>(
+            "ARRAY(SELECT t AT TIME ZONE 'Europe/Rome' FROM generate_series(timestamp '2025-01-01',
+                   timestamp '2030-12-31 23:30', interval '30 minutes') AS t)",
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap()
+    };
+    let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    assert_eq!(theirs.len(), (6 * 365 + 1) * 48, "six years, 2028 a leap year");
+    for (i, t) in theirs.iter().enumerate() {
+        let local = start + chrono::Duration::minutes(30 * i as i64);
+        assert_eq!(ambito::rules::rome::instant(local), *t, "{local}");
+    }
+
+    let office = app.login("ufficio.bg@ambito.invalid").await;
+    for (written, meant) in [
+        ("2027-01-20T10:00:00", "2027-01-20T09:00:00+00:00"),
+        ("2027-07-20T10:00", "2027-07-20T08:00:00+00:00"),
+        ("2027-07-20T10:00:00+02:00", "2027-07-20T08:00:00+00:00"),
+        ("2027-07-20T10:00:00Z", "2027-07-20T10:00:00+00:00"),
+    ] {
+        let d = app.query_as(&office, CLOCK, json!({ "t": written })).await;
+        assert_eq!(d["setTestClock"], meant, "{written}");
+    }
+    let e = app.post_as(Some(&office), CLOCK, json!({ "t": "domani alle dieci" })).await.1;
+    assert!(e["errors"][0]["message"].as_str().unwrap().contains("Italian time"), "{e}");
+}

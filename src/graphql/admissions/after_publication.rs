@@ -15,7 +15,7 @@ use crate::authz::{Action, ObjectKind};
 use crate::db::admissions::{ComplaintRow, InvitationRow, NullaOstaRow};
 use crate::error::AppError;
 use crate::graphql::registry::id_arg;
-use crate::graphql::scalars::Date;
+use crate::graphql::scalars::{Date, Instant};
 use crate::usecases::admissions as uc;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -317,12 +317,12 @@ impl AfterPublicationMutation {
         &self,
         ctx: &Context<'_>,
         application_id: ID,
-        received_at: DateTime<Utc>,
+        received_at: Instant,
         text: String,
     ) -> Result<AdmissionComplaint> {
         let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
-        Ok(uc::file_complaint(db(ctx), &c, now(ctx), id, received_at, text).await?.into())
+        Ok(uc::file_complaint(db(ctx), &c, now(ctx), id, received_at.0, text).await?.into())
     }
 
     /// The head teacher accepts a complaint (its corrections apply to the
@@ -410,13 +410,13 @@ impl AfterPublicationMutation {
         &self,
         ctx: &Context<'_>,
         application_id: ID,
-        requested_at: DateTime<Utc>,
+        requested_at: Instant,
         reason: String,
         destination: String,
     ) -> Result<NullaOstaRequest> {
         let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
-        Ok(uc::request_nulla_osta(db(ctx), &c, now(ctx), id, requested_at, reason, destination).await?.into())
+        Ok(uc::request_nulla_osta(db(ctx), &c, now(ctx), id, requested_at.0, reason, destination).await?.into())
     }
 
     /// The head teacher issues the nulla osta (the pupil leaves the round

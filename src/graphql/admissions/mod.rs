@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::attachments::Attachment;
 use super::loaders::{DocumentsOf, SiteKey};
 use super::registry::{id_arg, year_arg, year_of};
-use super::scalars::Date;
+use super::scalars::{Date, Instant};
 use super::territory::Site;
 use super::{caller, db, loader};
 use crate::authz::{Action, ObjectKind};
@@ -206,8 +206,8 @@ pub struct AdmissionRoundInput {
     order: AdmissionOrder,
     /// "2026/27".
     school_year: String,
-    window_opens_at: DateTime<Utc>,
-    window_closes_at: DateTime<Utc>,
+    window_opens_at: Instant,
+    window_closes_at: Instant,
     mandatory_born_by: Date,
     early_born_by: Date,
     /// ISTAT codes counting as resident; default the institution's municipality.
@@ -227,7 +227,7 @@ pub struct AdmissionRoundInput {
     /// Default: the window's close + 30 days (RG 6).
     provisional_due_on: Option<Date>,
     final_due_on: Date,
-    waiting_list_closes_at: DateTime<Utc>,
+    waiting_list_closes_at: Instant,
     enrolment_documents_due_on: Option<Date>,
     /// SHA-256 (lowercase hex) of the draw seed, published as a commitment.
     draw_seed_hash: Option<String>,
@@ -239,8 +239,8 @@ impl AdmissionRoundInput {
             institution: self.institution.trim().to_ascii_uppercase(),
             order: self.order.stored().to_owned(),
             school_year: year_arg("input.schoolYear", &self.school_year)?.stored(),
-            window_opens_at: self.window_opens_at,
-            window_closes_at: self.window_closes_at,
+            window_opens_at: self.window_opens_at.0,
+            window_closes_at: self.window_closes_at.0,
             mandatory_born_by: self.mandatory_born_by.0,
             early_born_by: self.early_born_by.0,
             resident_municipalities: self.resident_municipalities,
@@ -261,7 +261,7 @@ impl AdmissionRoundInput {
             redistribute_beyond_preferences: self.redistribute_beyond_preferences,
             provisional_due_on: self.provisional_due_on.map(|d| d.0),
             final_due_on: self.final_due_on.0,
-            waiting_list_closes_at: self.waiting_list_closes_at,
+            waiting_list_closes_at: self.waiting_list_closes_at.0,
             enrolment_documents_due_on: self.enrolment_documents_due_on.map(|d| d.0),
             draw_seed_hash: self.draw_seed_hash,
         })
@@ -323,7 +323,7 @@ pub struct ApplicationInput {
     round_id: ID,
     /// The portal's application number, or the protocol of a late paper one.
     external_ref: String,
-    submitted_at: DateTime<Utc>,
+    submitted_at: Instant,
     child: ChildInput,
     residence: ResidenceInput,
     /// Site codes, first the requested one.
@@ -1229,7 +1229,7 @@ impl AdmissionsMutation {
             now(ctx),
             uc::ApplicationInput {
                 round_id: id_arg("input.roundId", &input.round_id)?,
-                submitted_at: input.submitted_at,
+                submitted_at: input.submitted_at.0,
                 form: uc::ApplicationForm {
                     external_ref: input.external_ref,
                     first_name: input.child.first_name,
@@ -1328,11 +1328,11 @@ impl AdmissionsMutation {
         &self,
         ctx: &Context<'_>,
         application_id: ID,
-        at: DateTime<Utc>,
+        at: Instant,
     ) -> Result<AdmissionApplication> {
         let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
-        uc::withdraw_application(db(ctx), &c, now(ctx), id, at).await?;
+        uc::withdraw_application(db(ctx), &c, now(ctx), id, at.0).await?;
         application(ctx, id).await
     }
 
@@ -1356,11 +1356,11 @@ impl AdmissionsMutation {
 
     /// Fixes the domain clock (provincial role, on a demo server started
     /// with `--test-clock`); FORBIDDEN otherwise. Sessions keep real time.
-    async fn set_test_clock(&self, ctx: &Context<'_>, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    async fn set_test_clock(&self, ctx: &Context<'_>, now: Instant) -> Result<DateTime<Utc>> {
         let s = super::subject(ctx)?;
         if s.membership.role != crate::auth::Role::Provincial {
             return Err(AppError::Forbidden.into());
         }
-        Ok(ctx.data_unchecked::<Clock>().set(now)?)
+        Ok(ctx.data_unchecked::<Clock>().set(now.0)?)
     }
 }

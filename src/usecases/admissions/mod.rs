@@ -1576,16 +1576,12 @@ pub async fn import_applications(
     round: i64,
     csv: &str,
 ) -> AppResult<usize> {
-    use crate::import::admissions::{self as file, When};
+    use crate::import::admissions as file;
     let lines = file::applications(csv).map_err(|e| bad_lines(&e))?;
     let n = lines.len();
     for l in lines {
         let line = l.line;
-        let submitted_at = match l.submitted {
-            When::At(t) => t,
-            When::Rome(local) => db.run(move |c| Box::pin(crate::db::rome::instant(c, local))).await?,
-        };
-        let input = ApplicationInput { round_id: round, submitted_at, form: l.form };
+        let input = ApplicationInput { round_id: round, submitted_at: l.submitted, form: l.form };
         register_application(db, caller, now, input).await.map_err(|e| at_line(e, line))?;
     }
     Ok(n)

@@ -1,0 +1,98 @@
+//! Italian civil time without a time-zone database, for instants written
+//! without an offset ("2027-01-10T10:00:00" is ten in the morning in
+//! Italy). Central European Time (UTC+1), and summer time (UTC+2) from
+//! 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday
+//! of October: the EU rule Italy follows since 1996. An integration test
+//! checks it against PostgreSQL's `Europe/Rome` hour by hour.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+/// The last Sunday of a month.
+fn last_sunday(year: i32, month: u32) -> NaiveDate {
+    let first_next =
+        if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) }
+            .expect("a valid month");
+    let last = first_next - Duration::days(1);
+    last - Duration::days(i64::from(last.weekday().num_days_from_sunday()))
+}
+
+/// Whether Italy is on summer time at an instant.
+pub fn summer_time(t: DateTime<Utc>) -> bool {
+    let year = t.year();
+    let start = Utc.from_utc_datetime(&last_sunday(year, 3).and_hms_opt(1, 0, 0).expect("01:00"));
+    let end = Utc.from_utc_datetime(&last_sunday(year, 10).and_hms_opt(1, 0, 0).expect("01:00"));
+    start <= t && t < end
+}
+
+/// The instant of a wall-clock time in Italy. As PostgreSQL reads them, a
+/// time of the hour that repeats in October is winter time (the second),
+/// and a time of the hour skipped in March is read as winter time too.
+pub fn instant(local: NaiveDateTime) -> DateTime<Utc> {
+    let winter = Utc.from_utc_datetime(&(local - Duration::hours(1)));
+    let summer = Utc.from_utc_datetime(&(local - Duration::hours(2)));
+    if !summer_time(winter) || !summer_time(summer) { winter } else { summer }
+}
+
+/// An instant as people write it: RFC 3339 with an offset, or a wall-clock
+/// time in Italy (`2027-01-10T10:00:00`, `2027-01-10 10:00`,
+/// `10/01/2027 10:00`). The API, the CSV imports and the command line all
+/// read instants so.
+pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+    const LOCAL: [&str; 6] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+        "%d/%m/%Y %H:%M:%S",
+        "%d/%m/%Y %H:%M",
+    ];
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    LOCAL.iter().find_map(|f| NaiveDateTime::parse_from_str(s, f).ok()).map(instant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn instants_are_written_with_an_offset_or_in_italian_time() {
+        let ten = "2027-01-10T09:00:00+00:00";
+        for written in [
+            "2027-01-10T10:00:00+01:00",
+            "2027-01-10T09:00:00Z",
+            "2027-01-10T10:00:00",
+            "2027-01-10 10:00",
+            "2027-01-10T10:00",
+            "10/01/2027 10:00",
+            "10/01/2027 10:00:00",
+            " 2027-01-10 10:00:00.000 ",
+        ] {
+            assert_eq!(parse(written).map(|t| t.to_rfc3339()).as_deref(), Some(ten), "{written}");
+        }
+        for wrong in ["2027-01-10", "10:00", "2027-13-10 10:00", "domani"] {
+            assert_eq!(parse(wrong), None, "{wrong}");
+        }
+    }
+
+    #[test]
+    fn winter_and_summer_and_their_changes() {
+        assert_eq!(last_sunday(2027, 3), NaiveDate::from_ymd_opt(2027, 3, 28).unwrap());
+        assert_eq!(last_sunday(2027, 10), NaiveDate::from_ymd_opt(2027, 10, 31).unwrap());
+        assert_eq!(instant(local("2027-01-10T10:00:00")).to_rfc3339(), "2027-01-10T09:00:00+00:00");
+        assert_eq!(instant(local("2027-08-31T23:59:59")).to_rfc3339(), "2027-08-31T21:59:59+00:00");
+        // 28 March 2027: 02:00 becomes 03:00.
+        assert_eq!(instant(local("2027-03-28T01:59:59")).to_rfc3339(), "2027-03-28T00:59:59+00:00");
+        assert_eq!(instant(local("2027-03-28T03:00:00")).to_rfc3339(), "2027-03-28T01:00:00+00:00");
+        // 31 October 2027: 03:00 goes back to 02:00; 02:30 is read as winter time.
+        assert_eq!(instant(local("2027-10-31T02:30:00")).to_rfc3339(), "2027-10-31T01:30:00+00:00");
+        assert_eq!(instant(local("2027-10-31T01:59:59")).to_rfc3339(), "2027-10-30T23:59:59+00:00");
+        assert_eq!(instant(local("2027-10-31T03:00:00")).to_rfc3339(), "2027-10-31T02:00:00+00:00");
+    }
+}
