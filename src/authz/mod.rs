@@ -154,6 +154,7 @@ impl ObjectKind {
             ObjectKind::AdmissionApplication => &[
                 "AdmissionApplication",
                 "ApplicationDisability",
+                "EnrolmentChecklist",
                 "AdmissionOutcome",
                 "RegisteredApplication",
                 "AdmissionComplaint",

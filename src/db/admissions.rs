@@ -355,6 +355,9 @@ pub struct ApplicationRow {
     pub status_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub version: i32,
+    /// R-DOC-1: when the two photos and the vaccination booklet arrived.
+    pub photos_received_on: Option<NaiveDate>,
+    pub vaccination_booklet_received_on: Option<NaiveDate>,
 }
 
 /// What registering an application stores.
@@ -679,6 +682,20 @@ pub async fn placements(conn: &mut AsyncPgConnection, round: i64) -> QueryResult
         .order(admission_placements::application_id)
         .select(PlacementRow::as_select())
         .load(conn)
+        .await
+}
+
+/// The days the enrolment documents arrived (R-DOC-1).
+pub async fn set_enrolment_documents(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    photos: Option<NaiveDate>,
+    booklet: Option<NaiveDate>,
+) -> QueryResult<usize> {
+    use admission_applications as a;
+    diesel::update(a::table.find(application))
+        .set((a::photos_received_on.eq(photos), a::vaccination_booklet_received_on.eq(booklet)))
+        .execute(conn)
         .await
 }
 

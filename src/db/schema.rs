@@ -505,6 +505,8 @@ diesel::table! {
         status_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         version -> Int4,
+        photos_received_on -> Nullable<Date>,
+        vaccination_booklet_received_on -> Nullable<Date>,
     }
 }
 

@@ -33,6 +33,12 @@ pub fn instant(local: NaiveDateTime) -> DateTime<Utc> {
     if !summer_time(winter) || !summer_time(summer) { winter } else { summer }
 }
 
+/// The day in Italy at an instant.
+pub fn date(t: DateTime<Utc>) -> NaiveDate {
+    let offset = if summer_time(t) { 2 } else { 1 };
+    (t + Duration::hours(offset)).date_naive()
+}
+
 /// An instant as people write it: RFC 3339 with an offset, or a wall-clock
 /// time in Italy (`2027-01-10T10:00:00`, `2027-01-10 10:00`,
 /// `10/01/2027 10:00`). The API, the CSV imports and the command line all
@@ -93,6 +99,9 @@ mod tests {
         // 31 October 2027: 03:00 goes back to 02:00; 02:30 is read as winter time.
         assert_eq!(instant(local("2027-10-31T02:30:00")).to_rfc3339(), "2027-10-31T01:30:00+00:00");
         assert_eq!(instant(local("2027-10-31T01:59:59")).to_rfc3339(), "2027-10-30T23:59:59+00:00");
+        let half_past_midnight = instant(local("2027-07-01T00:30:00"));
+        assert_eq!(date(half_past_midnight), NaiveDate::from_ymd_opt(2027, 7, 1).unwrap());
+        assert_eq!(half_past_midnight.date_naive(), NaiveDate::from_ymd_opt(2027, 6, 30).unwrap());
         assert_eq!(instant(local("2027-10-31T03:00:00")).to_rfc3339(), "2027-10-31T02:00:00+00:00");
     }
 }

@@ -60,6 +60,7 @@ fn round_input(table: &str) -> Value {
         "timeModels": [ { "code": "27H", "hours": 27 }, { "code": "30H", "hours": 30 }, { "code": "40H", "hours": 40 } ],
         "defaultTimeModel": "27H", "minPupilsPerTimeModel": 2,
         "finalDueOn": "2027-03-20", "waitingListClosesAt": "2027-08-31T23:59:59+02:00",
+        "enrolmentDocumentsDueOn": "2027-05-31",
         "drawSeedHash": ambito::rules::admissions::seed_commitment(SEED)
     })
 }
@@ -1070,8 +1071,43 @@ async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission
         assert_eq!(acts, 1);
     }
 
+    // R-DOC-1: placed pupils hand in two photos and the vaccination booklet;
+    // the school sees what is missing, and nothing else follows.
+    const RECEIVE: &str = "mutation($a: ID!, $p: Boolean, $v: Boolean, $on: Date!) {
+        receiveEnrolmentDocuments(applicationId: $a, photos: $p, vaccinationBooklet: $v, receivedOn: $on) {
+            enrolmentDocuments { photosReceivedOn missing overdue } } }";
+    let receive = |n: u32, p: bool, v: bool, on: &str| json!({ "a": ids[&n], "p": p, "v": v, "on": on });
+    assert_eq!(code(&app.post_as(Some(&office), RECEIVE, receive(41, true, false, "2027-02-08")).await.1), "FORBIDDEN");
+    let e = error(&app, &school, RECEIVE, receive(40, true, false, "2027-02-08")).await;
+    assert_eq!(e["extensions"]["field"], "applicationId", "40 waits: no enrolment yet");
+    assert_eq!(
+        error(&app, &school, RECEIVE, receive(41, false, false, "2027-02-08")).await["extensions"]["field"],
+        "photos"
+    );
+    assert_eq!(
+        error(&app, &school, RECEIVE, receive(41, true, false, "2027-02-09")).await["extensions"]["field"],
+        "receivedOn"
+    );
+    let d = app.query_as(&school, RECEIVE, receive(41, true, false, "2027-02-08")).await;
+    assert_eq!(
+        d["receiveEnrolmentDocuments"]["enrolmentDocuments"],
+        json!({ "photosReceivedOn": "2027-02-08", "missing": ["VACCINATION_BOOKLET"], "overdue": false })
+    );
+    app.query_as(&school, RECEIVE, receive(42, true, true, "2027-02-08")).await;
+    const MISSING: &str = "query($r: ID!) { admissionRound(id: $r) {
+        missingEnrolmentDocuments { externalRef enrolmentDocuments { missing overdue } } } }";
+    let missing =
+        app.query_as(&school, MISSING, json!({ "r": round })).await["admissionRound"]["missingEnrolmentDocuments"]
+            .clone();
+    let refs: Vec<&str> = missing.as_array().unwrap().iter().map(|m| m["externalRef"].as_str().unwrap()).collect();
+    assert_eq!(refs, ["PORTALE-00041", "PORTALE-00043"], "42 handed in everything, 40 is not placed");
+
     // After 31 August a false declaration is recorded, and nothing follows.
     clock("2027-09-01T10:00:00Z").await;
+    let missing =
+        app.query_as(&school, MISSING, json!({ "r": round })).await["admissionRound"]["missingEnrolmentDocuments"]
+            .clone();
+    assert_eq!(missing[0]["enrolmentDocuments"], json!({ "missing": ["VACCINATION_BOOKLET"], "overdue": true }));
     app.query_as(&school, FALSE, json!({ "a": ids[&41], "c": "fratelli" })).await;
     assert_eq!(error(&app, &head, REVOKE, a(41)).await["extensions"]["code"], "ADMISSIONS_CLOSED");
     assert_eq!(outcome(41).await["outcome"]["kind"], "ADMITTED");

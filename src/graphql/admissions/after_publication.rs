@@ -392,6 +392,23 @@ impl AfterPublicationMutation {
         application(ctx, id).await
     }
 
+    /// Records that a placed pupil's photos or vaccination booklet arrived
+    /// on `receivedOn` (R-DOC-1). Only the arrival is recorded.
+    async fn receive_enrolment_documents(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        photos: Option<bool>,
+        vaccination_booklet: Option<bool>,
+        received_on: Date,
+    ) -> Result<AdmissionApplication> {
+        let c = caller(ctx, ObjectKind::AdmissionApplication, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        let (photos, booklet) = (photos.unwrap_or(false), vaccination_booklet.unwrap_or(false));
+        uc::receive_enrolment_documents(db(ctx), &c, now(ctx), id, photos, booklet, received_on.0).await?;
+        application(ctx, id).await
+    }
+
     /// Admits the first waiting candidate who accepts a freed place at `site`.
     async fn admit_from_waiting_list(
         &self,

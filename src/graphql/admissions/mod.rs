@@ -475,11 +475,65 @@ impl AdmissionApplication {
             verified: r.disability_verified,
         }
     }
+    /// For a pupil placed by the final ranking or the waiting list: the
+    /// enrolment documents received and missing (R-DOC-1); else null.
+    async fn enrolment_documents(&self, ctx: &Context<'_>) -> Option<EnrolmentChecklist> {
+        EnrolmentChecklist::of(&self.view, self.id, now(ctx))
+    }
     /// The application's documents (kind ADMISSION_DOCUMENT): the
     /// certification, a complaint's papers. Add one with `createUpload`.
     async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
         let rows = loader(ctx).load_one(DocumentsOf::Admission(self.id)).await?.unwrap_or_default();
         Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
+    }
+}
+
+/// A document of the enrolment checklist (R-DOC-1).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum EnrolmentItem {
+    /// Two passport photos.
+    Photos,
+    /// The vaccination booklet (only its arrival is recorded).
+    VaccinationBooklet,
+}
+
+/// An admitted pupil's enrolment documents (R-DOC-1): what arrived when,
+/// what is missing, and whether the due date has passed. Nothing follows
+/// from a missing item but this list.
+#[derive(SimpleObject)]
+pub struct EnrolmentChecklist {
+    photos_received_on: Option<Date>,
+    vaccination_booklet_received_on: Option<Date>,
+    missing: Vec<EnrolmentItem>,
+    overdue: bool,
+    due_on: Option<Date>,
+}
+
+impl EnrolmentChecklist {
+    /// The checklist of a placed pupil, as of `now`; None for anyone else.
+    fn of(view: &RoundView, id: i64, now: DateTime<Utc>) -> Option<EnrolmentChecklist> {
+        use crate::rules::admissions::documents::{Item, checklist};
+        if view.round.approved_at.is_none() || !view.outcome.admitted.contains_key(&id) {
+            return None;
+        }
+        let a = &view.applications[&id];
+        let (photos, booklet) = (a.photos_received_on, a.vaccination_booklet_received_on);
+        let due = view.round.enrolment_documents_due_on;
+        let c = checklist(photos, booklet, due, crate::rules::rome::date(now));
+        Some(EnrolmentChecklist {
+            photos_received_on: photos.map(Date),
+            vaccination_booklet_received_on: booklet.map(Date),
+            missing: c
+                .missing
+                .iter()
+                .map(|i| match i {
+                    Item::Photos => EnrolmentItem::Photos,
+                    Item::VaccinationBooklet => EnrolmentItem::VaccinationBooklet,
+                })
+                .collect(),
+            overdue: c.overdue,
+            due_on: due.map(Date),
+        })
     }
 }
 
@@ -896,6 +950,18 @@ impl AdmissionRound {
     }
     async fn time_model_outcome(&self) -> Vec<TimeModelOutcome> {
         time_models_of(&self.0.outcome)
+    }
+    /// Placed pupils with enrolment documents still missing (R-DOC-1), in
+    /// application order: the school's reminder list.
+    async fn missing_enrolment_documents(&self, ctx: &Context<'_>) -> Vec<AdmissionApplication> {
+        let now = now(ctx);
+        self.0
+            .outcome
+            .admitted
+            .keys()
+            .filter(|id| EnrolmentChecklist::of(&self.0, **id, now).is_some_and(|c| !c.missing.is_empty()))
+            .map(|id| AdmissionApplication { view: self.0.clone(), id: *id })
+            .collect()
     }
     /// Per site, the last admitted key: families compare their own with it.
     async fn cutoffs(&self) -> Vec<AdmissionCutoff> {

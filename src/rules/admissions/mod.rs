@@ -7,6 +7,7 @@
 pub mod after_final;
 pub mod aggregates;
 pub mod assignment;
+pub mod documents;
 pub mod explain;
 pub mod points;
 pub mod public;

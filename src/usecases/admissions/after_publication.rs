@@ -381,6 +381,45 @@ pub async fn revoke_admission(
     .await
 }
 
+/// R-DOC-1: the school records the day the two photos or the vaccination
+/// booklet of an admitted pupil arrived. Only the arrival is recorded; a
+/// day already recorded stays.
+pub async fn receive_enrolment_documents(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    application: i64,
+    photos: bool,
+    booklet: bool,
+    received_on: NaiveDate,
+) -> AppResult<()> {
+    if !photos && !booklet {
+        return Err(bad("photos", "name what arrived: the photos, the vaccination booklet or both"));
+    }
+    if received_on > crate::rules::rome::date(now) {
+        return Err(bad("receivedOn", "cannot be in the future"));
+    }
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let (app, round) = own_application(c, &caller, application).await?;
+            if app.status != "active" {
+                return Err(removed());
+            }
+            if !q::placements(c, round.id).await?.iter().any(|p| p.application_id == application) {
+                return Err(bad("applicationId", "only admitted pupils hand in enrolment documents"));
+            }
+            let photos_on = app.photos_received_on.or(photos.then_some(received_on));
+            let booklet_on = app.vaccination_booklet_received_on.or(booklet.then_some(received_on));
+            q::set_enrolment_documents(c, application, photos_on, booklet_on).await?;
+            let current = json!({ "photos": photos_on, "vaccinationBooklet": booklet_on });
+            audit::record(c, vec![app_event("receive_enrolment_documents", &app, current)]).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
 /// The head teacher's assessment of a late resident disabled pupil's
 /// inclusion (RG 9, A-9): confirmed, the pupil waits in W2; not, in W4.
 pub async fn record_inclusion_assessment(

@@ -1,0 +1,1 @@
+ALTER TABLE admission_applications DROP COLUMN photos_received_on, DROP COLUMN vaccination_booklet_received_on;
