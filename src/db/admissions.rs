@@ -533,6 +533,19 @@ pub async fn set_draw_seed(
 
 /// Records the provisional publication at `at`: the complaint deadline is
 /// the end (Italian time) of the tenth day after it.
+/// A later complaint deadline.
+pub async fn set_complaint_deadline(
+    conn: &mut AsyncPgConnection,
+    round: i64,
+    until: DateTime<Utc>,
+) -> QueryResult<RoundRow> {
+    diesel::update(admission_rounds::table.find(round))
+        .set(admission_rounds::complaint_deadline.eq(until))
+        .returning(RoundRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
 pub async fn publish(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
     let deadline = crate::db::rome::end_of_day_after(conn, at, 10).await?;
     diesel::update(admission_rounds::table.find(round))

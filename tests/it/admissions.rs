@@ -991,7 +991,8 @@ async fn a_certification_is_an_encrypted_document_of_the_application_for_the_sch
 /// A-22: a declaration found false after the final ranking revokes the
 /// admission it bought, and only that one; the place goes to the waiting
 /// list and the pupil waits at the corrected position. After 31 August the
-/// finding is only recorded.
+/// finding is only recorded. Along the way: a later complaint deadline
+/// (A-4), the class-stay order (R-TM-6) and the enrolment checklist (R-DOC-1).
 #[tokio::test]
 async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission_it_bought() {
     let app = TestApp::demo().await;
@@ -1021,8 +1022,25 @@ async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission
     app.query_as(&head, "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }", r).await;
     let r = json!({ "r": round });
     app.query_as(&head, "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) { id } }", r.clone()).await;
+    // A-4: the school may give more time to complain, never less.
+    const EXTEND: &str = "mutation($r: ID!, $t: DateTime!) {
+        extendComplaintDeadline(roundId: $r, until: $t) { complaintDeadline } }";
+    let until = |t: &str| json!({ "r": round, "t": t });
+    assert_eq!(code(&app.post_as(Some(&office), EXTEND, until("2027-02-07T23:59:59")).await.1), "FORBIDDEN");
+    assert_eq!(error(&app, &school, EXTEND, until("2027-02-05T12:00:00")).await["extensions"]["field"], "until");
+    let d = app.query_as(&school, EXTEND, until("2027-02-07T23:59:59")).await;
+    assert_eq!(d["extendComplaintDeadline"]["complaintDeadline"], "2027-02-07T22:59:59+00:00");
+    clock("2027-02-07T12:00:00Z").await;
+    const APPROVE_FINAL: &str = "mutation($r: ID!) { approveFinalRanking(roundId: $r) { id } }";
+    assert_eq!(error(&app, &head, APPROVE_FINAL, r.clone()).await["extensions"]["code"], "COMPLAINT_WINDOW_OPEN");
     clock("2027-02-08T10:00:00Z").await;
-    app.query_as(&head, "mutation($r: ID!) { approveFinalRanking(roundId: $r) { id } }", r).await;
+    app.query_as(&head, APPROVE_FINAL, r).await;
+    assert_eq!(error(&app, &school, EXTEND, until("2027-02-20T23:59:59")).await["extensions"]["code"], "RANKING_FINAL");
+    // R-TM-6: who stays when pupils move between classes, for the school's sections.
+    const STAY: &str =
+        "query($r: ID!) { admissionRound(id: $r) { classStayOrder(site: \"BGEE82101X\") { externalRef } } }";
+    let stay = app.query_as(&school, STAY, json!({ "r": round })).await["admissionRound"]["classStayOrder"].clone();
+    assert_eq!(stay, json!([{ "externalRef": "PORTALE-00040" }, { "externalRef": "PORTALE-00041" }]));
 
     const OUTCOME: &str =
         "query($a: ID!) { admissionApplication(id: $a) { points outcome { kind site } waitingPosition } }";

@@ -353,6 +353,20 @@ impl AfterPublicationMutation {
         Ok(decided.into())
     }
 
+    /// Gives families more time to complain: a later deadline, never
+    /// an earlier one, before the final ranking.
+    async fn extend_complaint_deadline(
+        &self,
+        ctx: &Context<'_>,
+        round_id: ID,
+        until: Instant,
+    ) -> Result<AdmissionRound> {
+        let c = caller(ctx, ObjectKind::AdmissionRound, Action::Write)?;
+        let id = id_arg("roundId", &round_id)?;
+        uc::extend_complaint_deadline(db(ctx), &c, now(ctx), id, until.0).await?;
+        round(ctx, id).await
+    }
+
     /// The head teacher approves the final ranking: placements and class
     /// formation are fixed, the FINAL snapshot is written and posted.
     async fn approve_final_ranking(&self, ctx: &Context<'_>, round_id: ID) -> Result<AdmissionRound> {

@@ -951,6 +951,22 @@ impl AdmissionRound {
     async fn time_model_outcome(&self) -> Vec<TimeModelOutcome> {
         time_models_of(&self.0.outcome)
     }
+    /// The pupils placed at a site in class-stay precedence (R-TM-6): who
+    /// stays when pupils must move between classes. The school forms
+    /// sections with it.
+    async fn class_stay_order(&self, site: String) -> Vec<AdmissionApplication> {
+        let site = site.trim().to_ascii_uppercase();
+        let applicants = self.0.applicants();
+        crate::rules::admissions::time_models::class_stay_order(
+            &self.0.config,
+            &applicants,
+            &self.0.outcome.admitted,
+            &site,
+        )
+        .into_iter()
+        .map(|id| AdmissionApplication { view: self.0.clone(), id })
+        .collect()
+    }
     /// Placed pupils with enrolment documents still missing (R-DOC-1), in
     /// application order: the school's reminder list.
     async fn missing_enrolment_documents(&self, ctx: &Context<'_>) -> Vec<AdmissionApplication> {

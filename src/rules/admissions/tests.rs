@@ -237,6 +237,25 @@ fn a_cap_moves_the_last_in_class_stay_order_to_their_next_preference() {
     assert_eq!(o.admitted[&17].time_model, "40H");
     let moved: Vec<AppId> = o.admitted.iter().filter(|(_, a)| a.time_model == "30H").map(|(id, _)| *id).collect();
     assert_eq!(moved, vec![15, 16], "the two last by the site's key go to 30H");
+    // The list the school forms sections with: the disabled pupil, then by points.
+    let order = time_models::class_stay_order(&c, &apps, &o.admitted, "X");
+    assert_eq!(order, [17].into_iter().chain(0..17).collect::<Vec<_>>());
+}
+
+#[test]
+fn class_stay_order_puts_the_disabled_then_the_catchment_then_residents() {
+    let c = config(&[("X", 10)], &["27H"]);
+    let mut apps = vec![
+        applicant(1, &["X"], None, false),     // not resident
+        applicant(2, &["X"], Some("Y"), true), // resident, another catchment
+        applicant(3, &["X"], Some("X"), true), // catchment
+        applicant(4, &["X"], None, false),     // disabled, not resident
+    ];
+    apps[0].points = Points(9000);
+    apps[3].disability_verified = true;
+    let o = compute(&c, &apps);
+    assert_eq!(time_models::class_stay_order(&c, &apps, &o.admitted, "X"), [4, 3, 2, 1]);
+    assert!(time_models::class_stay_order(&c, &apps, &o.admitted, "Y").is_empty());
 }
 
 #[test]

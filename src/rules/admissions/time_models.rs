@@ -128,6 +128,27 @@ pub fn problem<'a>(p: &'a Prepared, admitted: &BTreeMap<AppId, (String, Via)>, s
     }
 }
 
+/// R-TM-6, A-19: the pupils placed at a site in the order in which they
+/// stay when pupils must move between classes: disabled, catchment
+/// residents, other residents, then ranking order. Ambito gives the list;
+/// forming sections stays with the school.
+pub fn class_stay_order(
+    config: &super::RoundConfig,
+    applicants: &[super::Applicant],
+    admitted: &BTreeMap<AppId, super::Admission>,
+    site: &str,
+) -> Vec<AppId> {
+    let p = Prepared::new(config, applicants);
+    let mut here: Vec<_> = p
+        .apps
+        .iter()
+        .filter(|a| admitted.get(&a.id).is_some_and(|x| x.site == site))
+        .map(|a| (p.key(a, site), a.id))
+        .collect();
+    here.sort();
+    here.into_iter().map(|(_, id)| id).collect()
+}
+
 /// Class formation at every site: which models run with how many pupils,
 /// and each admitted pupil's model.
 pub fn form_classes(

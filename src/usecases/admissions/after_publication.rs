@@ -202,6 +202,46 @@ pub async fn complaints(db: &RequestDb, round: i64) -> AppResult<Vec<ComplaintRo
 
 // The final ranking (R-FIN-1, R-FIN-2).
 
+/// the school may give families more time to complain, never less:
+/// a later deadline, while the provisional ranking stands.
+pub async fn extend_complaint_deadline(
+    db: &RequestDb,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    round: i64,
+    until: DateTime<Utc>,
+) -> AppResult<RoundRow> {
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let r = q::round(c, round, true).await?.ok_or(AppError::NotFound)?;
+            own_institution(&caller, &r.institution_code)?;
+            let Some(deadline) = r.complaint_deadline else {
+                return Err(AppError::rule("RANKING_NOT_PUBLISHED", "the provisional ranking comes first"));
+            };
+            if r.approved_at.is_some() {
+                return Err(AppError::rule("RANKING_FINAL", "the final ranking was approved"));
+            }
+            if until <= deadline || until <= now {
+                return Err(bad("until", "a complaint deadline can only move later, never earlier"));
+            }
+            let extended = q::set_complaint_deadline(c, round, until).await?;
+            let current = json!({ "complaintDeadline": until, "previous": deadline });
+            let e = event(
+                "extend_complaint_deadline",
+                "admission_round",
+                round,
+                &r.institution_code,
+                &r.province_code,
+                current,
+            );
+            audit::record(c, vec![e]).await?;
+            Ok(extended)
+        })
+    })
+    .await
+}
+
 /// The head teacher approves the final ranking once the complaint window
 /// has passed and every complaint is decided: the engine runs over the
 /// corrected data, its placements and class formation are fixed, and the
