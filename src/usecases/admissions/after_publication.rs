@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::{
-    app_event, bad, closed, event, lock_round, not_future, own_institution, record_decision, removed, round_view, text,
-    write_snapshot,
+    app_event, bad, closed, event, lock_round, not_future, own_institution, record_decision, removed, round_event,
+    round_view, text, write_snapshot,
 };
 use crate::authz::Caller;
 use crate::db::RequestDb;
@@ -33,6 +33,20 @@ async fn own_application(
     let app = q::application(c, id).await?.ok_or(AppError::NotFound)?;
     own_institution(caller, &app.institution_code)?;
     let round = q::round(c, app.round_id, true).await?.ok_or(AppError::NotFound)?;
+    Ok((app, round))
+}
+
+/// The caller's application and its round (locked), still in the round: a
+/// removed application takes no further act.
+async fn own_active_application(
+    c: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<(ApplicationRow, RoundRow)> {
+    let (app, round) = own_application(c, caller, id).await?;
+    if app.status != "active" {
+        return Err(removed());
+    }
     Ok((app, round))
 }
 
@@ -227,14 +241,7 @@ pub async fn extend_complaint_deadline(
             }
             let extended = q::set_complaint_deadline(c, round, until).await?;
             let current = json!({ "complaintDeadline": until, "previous": deadline });
-            let e = event(
-                "extend_complaint_deadline",
-                "admission_round",
-                round,
-                &r.institution_code,
-                &r.province_code,
-                current,
-            );
+            let e = round_event("extend_complaint_deadline", &r, current);
             audit::record(c, vec![e]).await?;
             Ok(extended)
         })
@@ -276,14 +283,7 @@ pub async fn approve_final(db: &RequestDb, caller: &Caller, now: DateTime<Utc>, 
             let current = json!({ "stage": "final", "inputsHash": inputs_hash, "outcomeHash": outcome_hash,
                                   "approvedLate": late, "postedUntil": approved.posted_until,
                                   "admitted": placements.len() });
-            let e = event(
-                "approve",
-                "admission_round",
-                round,
-                &approved.institution_code,
-                &approved.province_code,
-                current,
-            );
+            let e = round_event("approve", &approved, current);
             audit::record(c, vec![e]).await?;
             Ok(approved)
         })
@@ -376,10 +376,7 @@ pub async fn revoke_admission(
     let reason = text("reason", &reason, 2000)?;
     let own = caller.clone();
     let (app, round) =
-        db.try_run(move |c| Box::pin(async move { own_application(c, &own, application).await })).await?;
-    if app.status != "active" {
-        return Err(removed());
-    }
+        db.try_run(move |c| Box::pin(async move { own_active_application(c, &own, application).await })).await?;
     if round.approved_at.is_none() {
         return Err(AppError::rule("RANKING_NOT_FINAL", "before the final ranking a false claim is simply rejected"));
     }
@@ -442,10 +439,7 @@ pub async fn receive_enrolment_documents(
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {
-            let (app, round) = own_application(c, &caller, application).await?;
-            if app.status != "active" {
-                return Err(removed());
-            }
+            let (app, round) = own_active_application(c, &caller, application).await?;
             if !q::placements(c, round.id).await?.iter().any(|p| p.application_id == application) {
                 return Err(bad("applicationId", "only admitted pupils hand in enrolment documents"));
             }
@@ -472,10 +466,7 @@ pub async fn record_inclusion_assessment(
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {
-            let (app, round) = own_application(c, &caller, application).await?;
-            if app.status != "active" {
-                return Err(removed());
-            }
+            let (app, round) = own_active_application(c, &caller, application).await?;
             let late = app.submitted_at > round.window_closes_at;
             let resident = round.resident_municipalities.contains(&app.residence_municipality);
             if !(late && resident && app.disability_verified) {
@@ -515,10 +506,7 @@ pub async fn request_nulla_osta(
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {
-            let (app, _) = own_application(c, &caller, application).await?;
-            if app.status != "active" {
-                return Err(removed());
-            }
+            let (app, _) = own_active_application(c, &caller, application).await?;
             let Some(request) = q::insert_nulla_osta(c, &app, requested_at, &reason, &destination).await? else {
                 return Err(AppError::Conflict(
                     "a request of nulla osta for this application waits for a decision".into(),

@@ -55,6 +55,11 @@ fn event(
     }
 }
 
+/// An act on a round, for the audit trail.
+fn round_event(action: &'static str, r: &RoundRow, current: Value) -> Event {
+    event(action, "admission_round", r.id, &r.institution_code, &r.province_code, current)
+}
+
 /// A free text of 1 to `max` characters, trimmed.
 fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let v = value.trim();
@@ -452,7 +457,7 @@ pub async fn create_round(db: &RequestDb, caller: &Caller, input: RoundInput) ->
             let caps: Vec<(String, String, i32)> = input.caps.iter().map(|(s, m, x)| (s.clone(), m.clone(), *x as i32)).collect();
             q::replace_sites(c, &round, &sites, &caps).await?;
             let current = json!({ "order": round.school_order, "schoolYear": round.school_year, "sites": sites, "drawSeedHash": round.draw_seed_hash });
-            audit::record(c, vec![event("create", "admission_round", round.id, &round.institution_code, &round.province_code, current)]).await?;
+            audit::record(c, vec![round_event("create", &round, current)]).await?;
             Ok(round)
         })
     })
@@ -520,11 +525,7 @@ pub async fn update_round(
                 input.caps.iter().map(|(s, m, x)| (s.clone(), m.clone(), *x as i32)).collect();
             q::replace_sites(c, &round, &sites, &caps).await?;
             let current = json!({ "version": round.version, "sites": sites });
-            audit::record(
-                c,
-                vec![event("update", "admission_round", id, &round.institution_code, &round.province_code, current)],
-            )
-            .await?;
+            audit::record(c, vec![round_event("update", &round, current)]).await?;
             Ok(round)
         })
     })
@@ -576,11 +577,7 @@ pub async fn set_site_places(
                 return Err(bad("site", "not a site of the round"));
             }
             let current = json!({ "site": site, "places": places });
-            audit::record(
-                c,
-                vec![event("set_places", "admission_round", round, &r.institution_code, &r.province_code, current)],
-            )
-            .await?;
+            audit::record(c, vec![round_event("set_places", &r, current)]).await?;
             Ok(r)
         })
     })
@@ -667,18 +664,7 @@ pub async fn import_stradario(
                 }
             }
             let current = json!({ "entries": n });
-            audit::record(
-                c,
-                vec![event(
-                    "import_stradario",
-                    "admission_round",
-                    round,
-                    &r.institution_code,
-                    &r.province_code,
-                    current,
-                )],
-            )
-            .await?;
+            audit::record(c, vec![round_event("import_stradario", &r, current)]).await?;
             Ok(n)
         })
     })
@@ -1215,11 +1201,7 @@ pub async fn set_draw_seed(
             }
             q::set_draw_seed(c, round, &seed, now).await?;
             let current = json!({ "drawSeed": seed, "commitment": seed_commitment(&seed) });
-            audit::record(
-                c,
-                vec![event("set_draw_seed", "admission_round", round, &r.institution_code, &r.province_code, current)],
-            )
-            .await?;
+            audit::record(c, vec![round_event("set_draw_seed", &r, current)]).await?;
             Ok(())
         })
     })
@@ -1301,14 +1283,7 @@ pub async fn publish_provisional(
             let late = crate::db::rome::date(c, now).await? > published.provisional_due_on;
             let current = json!({ "stage": "provisional", "inputsHash": inputs_hash, "outcomeHash": outcome_hash,
                                   "publishedLate": late, "complaintDeadline": published.complaint_deadline });
-            let e = event(
-                "publish",
-                "admission_round",
-                round,
-                &published.institution_code,
-                &published.province_code,
-                current,
-            );
+            let e = round_event("publish", &published, current);
             audit::record(c, vec![e]).await?;
             Ok(published)
         })
