@@ -6,6 +6,7 @@ pub mod codes;
 pub mod dice;
 pub mod files;
 pub mod limited_mode;
+pub mod mobility;
 pub mod order;
 pub mod personal_code;
 pub mod refugees;
