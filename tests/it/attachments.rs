@@ -272,7 +272,16 @@ fn cut_off(bytes: Vec<u8>) -> reqwest::Body {
 }
 
 async fn offset(app: &TestApp, token: &str, url: &str) -> u64 {
-    let resp = app.http.head(app.url(url)).bearer_auth(token).send().await.unwrap();
+    // A cut-off upload may leave a dead keep-alive connection in the
+    // client's pool; a client resends an idempotent HEAD on a fresh one.
+    let mut attempt = 0;
+    let resp = loop {
+        match app.http.head(app.url(url)).bearer_auth(token).send().await {
+            Ok(resp) => break resp,
+            Err(e) if e.is_request() && attempt < 3 => attempt += 1,
+            Err(e) => panic!("HEAD {url}: {e}"),
+        }
+    };
     assert_eq!(resp.status(), 200, "HEAD {url}: {:?}", resp.headers());
     assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
     resp.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
