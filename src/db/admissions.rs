@@ -547,7 +547,7 @@ pub async fn set_complaint_deadline(
 }
 
 pub async fn publish(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
-    let deadline = crate::db::rome::end_of_day_after(conn, at, 10).await?;
+    let deadline = crate::rules::rome::end_of_day_after(at, 10);
     diesel::update(admission_rounds::table.find(round))
         .set((admission_rounds::published_at.eq(at), admission_rounds::complaint_deadline.eq(deadline)))
         .returning(RoundRow::as_returning())
@@ -657,7 +657,7 @@ pub async fn leave(
 /// Records the final approval at `at`: the public version is posted to the
 /// end (Italian time) of the fifteenth day after it (R-FIN-2, A-4).
 pub async fn approve(conn: &mut AsyncPgConnection, round: i64, at: DateTime<Utc>) -> QueryResult<RoundRow> {
-    let until = crate::db::rome::end_of_day_after(conn, at, 15).await?;
+    let until = crate::rules::rome::end_of_day_after(at, 15);
     diesel::update(admission_rounds::table.find(round).filter(admission_rounds::approved_at.is_null()))
         .set((admission_rounds::approved_at.eq(at), admission_rounds::posted_until.eq(until)))
         .returning(RoundRow::as_returning())
@@ -843,7 +843,7 @@ pub async fn insert_nulla_osta(
     reason: &str,
     destination: &str,
 ) -> QueryResult<Option<NullaOstaRow>> {
-    let due_on = crate::db::rome::date(conn, requested_at).await? + chrono::Duration::days(5);
+    let due_on = crate::rules::rome::date(requested_at) + chrono::Duration::days(5);
     let values = (
         admission_nulla_osta::application_id.eq(app.id),
         admission_nulla_osta::round_id.eq(app.round_id),

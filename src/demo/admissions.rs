@@ -101,7 +101,7 @@ fn criteria() -> Vec<Criterion> {
 
 /// Loads the round as the owner; `now` anchors the dates.
 pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::Result<i64> {
-    let today = crate::db::rome::date(conn, now).await?;
+    let today = crate::rules::rome::date(now);
     let day = |d: i64| now + Duration::days(d);
     let table = q::insert_points_table(conn, INSTITUTION, "primaria", &serde_json::to_value(criteria())?, None).await?;
     q::approve_points_table(conn, table.id, today - Duration::days(120), "14/2025", day(-120)).await?;

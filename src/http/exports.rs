@@ -262,9 +262,8 @@ async fn admissions_file(
     let round = round_arg(params.round.as_deref())?;
     let view = crate::usecases::admissions::round_view(db, now, round).await?;
     // Dates as the school reads them: in Italian time.
-    let (ids, instants): (Vec<i64>, Vec<_>) = view.applications.values().map(|a| (a.id, a.submitted_at)).unzip();
-    let dates = db.run(move |c| Box::pin(crate::db::rome::dates(c, instants))).await?;
-    let rows = view.export_rows(&ids.into_iter().zip(dates).collect());
+    let dates = view.applications.values().map(|a| (a.id, crate::rules::rome::date(a.submitted_at))).collect();
+    let rows = view.export_rows(&dates);
     db.note_event(audit::Event {
         action: "export",
         object_kind: "admission_round",
@@ -321,13 +320,11 @@ async fn albo_file(
     let published = if final_stage { r.approved_at } else { r.published_at }.ok_or(AppError::NotFound)?;
     let until = if final_stage { r.posted_until } else { r.complaint_deadline };
     let (code, sites) = (r.institution_code.clone(), version.sites.iter().map(|s| s.site.clone()).collect());
-    let (institution, site_rows, dates) = db
+    let (institution, site_rows) = db
         .run(move |c| {
             Box::pin(async move {
                 let institution = territory::institutions_by_code(c, vec![code]).await?.into_iter().next();
-                let sites = territory::sites_by_code(c, sites).await?;
-                let dates = crate::db::rome::dates(c, std::iter::once(published).chain(until).collect()).await?;
-                Ok((institution, sites, dates))
+                Ok((institution, territory::sites_by_code(c, sites).await?))
             })
         })
         .await?;
@@ -336,8 +333,8 @@ async fn albo_file(
         institution_name: institution.map(|i| i.name).unwrap_or_default(),
         order: stored_order_label(&r.school_order),
         school_year: crate::graphql::registry::year_of(r.school_year),
-        published_on: dates[0],
-        posted_until: dates.get(1).copied(),
+        published_on: crate::rules::rome::date(published),
+        posted_until: until.map(crate::rules::rome::date),
         site_names: site_rows.into_iter().map(|s| (s.code, s.name)).collect(),
         version,
         generated_at: now,

@@ -129,7 +129,7 @@ fn outcome_label(code: &str) -> &str {
 
 /// Two decimals with a decimal comma, as Italian lists print points.
 fn points_label(r: &PublicRow) -> String {
-    r.points.map_or_else(|| "-".into(), |p| format!("{:.2}", p.as_f64()).replace('.', ","))
+    r.points.map_or_else(|| "-".into(), |p| p.to_string().replace('.', ","))
 }
 
 /// Columns of the rows: position and points right-aligned at their x.

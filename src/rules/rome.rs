@@ -1,9 +1,11 @@
-//! Italian civil time without a time-zone database, for instants written
-//! without an offset ("2027-01-10T10:00:00" is ten in the morning in
-//! Italy). Central European Time (UTC+1), and summer time (UTC+2) from
-//! 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday
-//! of October: the EU rule Italy follows since 1996. An integration test
-//! checks it against PostgreSQL's `Europe/Rome` hour by hour.
+//! Italian civil time without a time-zone database: the instant of a
+//! wall-clock time written without an offset ("2027-01-10T10:00:00" is ten
+//! in the morning in Italy), the day in Italy of an instant, and the end of
+//! the regulations' periods (23:59:59 of their last day). Central European
+//! Time (UTC+1), and summer time (UTC+2) from 01:00 UTC on the last Sunday
+//! of March to 01:00 UTC on the last Sunday of October: the EU rule Italy
+//! follows since 1996. An integration test holds it to PostgreSQL's
+//! `Europe/Rome` every half hour of six years, both ways.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
@@ -37,6 +39,14 @@ pub fn instant(local: NaiveDateTime) -> DateTime<Utc> {
 pub fn date(t: DateTime<Utc>) -> NaiveDate {
     let offset = if summer_time(t) { 2 } else { 1 };
     (t + Duration::hours(offset)).date_naive()
+}
+
+/// The end (23:59:59 in Italy) of the `days`-th day after the day of `at`:
+/// how the regulations' periods end (the day of the act excluded, the last
+/// day included).
+pub fn end_of_day_after(at: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    let next_midnight = (date(at) + Duration::days(days + 1)).and_hms_opt(0, 0, 0).expect("midnight");
+    instant(next_midnight) - Duration::seconds(1)
 }
 
 /// An instant as people write it: RFC 3339 with an offset, or a wall-clock
@@ -99,6 +109,13 @@ mod tests {
         // 31 October 2027: 03:00 goes back to 02:00; 02:30 is read as winter time.
         assert_eq!(instant(local("2027-10-31T02:30:00")).to_rfc3339(), "2027-10-31T01:30:00+00:00");
         assert_eq!(instant(local("2027-10-31T01:59:59")).to_rfc3339(), "2027-10-30T23:59:59+00:00");
+        // Published on 27 January: complaints until the end of 6 February, Italian time.
+        let published = instant(local("2027-01-27T10:00:00"));
+        assert_eq!(end_of_day_after(published, 10).to_rfc3339(), "2027-02-06T22:59:59+00:00");
+        assert_eq!(
+            end_of_day_after(instant(local("2027-03-20T23:30:00")), 10).to_rfc3339(),
+            "2027-03-30T21:59:59+00:00"
+        );
         let half_past_midnight = instant(local("2027-07-01T00:30:00"));
         assert_eq!(date(half_past_midnight), NaiveDate::from_ymd_opt(2027, 7, 1).unwrap());
         assert_eq!(half_past_midnight.date_naive(), NaiveDate::from_ymd_opt(2027, 6, 30).unwrap());

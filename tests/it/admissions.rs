@@ -124,6 +124,25 @@ async fn certify(app: &TestApp, school: &str, application: &str, on: &str) -> St
     doc
 }
 
+/// `ambito admissions verify ROUND`: recomputes the round's snapshots.
+fn verify(app: &TestApp, round: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+        .env_remove("DATABASE_URL")
+        .args(["--database-url", &app.db().login_url(), "admissions", "verify", round])
+        .output()
+        .unwrap()
+}
+
+/// The head teacher fixes the draw seed and publishes the provisional
+/// ranking (clock: 2027-01-27, after the window).
+async fn publish(app: &TestApp, head: &str, office: &str, round: &str) {
+    app.query_as(office, CLOCK, json!({ "t": "2027-01-27T10:00:00Z" })).await;
+    let seed = json!({ "r": round, "s": SEED });
+    app.query_as(head, "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }", seed).await;
+    let r = json!({ "r": round });
+    app.query_as(head, "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) { id } }", r).await;
+}
+
 async fn error(app: &TestApp, token: &str, doc: &str, vars: Value) -> Value {
     let (_, body) = app.post_as(Some(token), doc, vars).await;
     assert!(body["errors"][0].is_object(), "expected an error: {body}");
@@ -362,14 +381,7 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
     assert_eq!(d["rejectClaim"]["points"], 13.0);
 
     // The snapshot is reproducible; a tampered one is caught.
-    let verify = |app: &TestApp| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
-            .env_remove("DATABASE_URL")
-            .args(["--database-url", &app.db().login_url(), "admissions", "verify", &round_id])
-            .output()
-            .unwrap()
-    };
-    let out = verify(&app);
+    let out = verify(&app, &round_id);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         String::from_utf8_lossy(&out.stdout)
@@ -380,7 +392,7 @@ async fn a_round_from_its_points_table_to_the_current_ranking() {
         .execute(&mut app.db().conn().await)
         .await
         .unwrap();
-    let out = verify(&app);
+    let out = verify(&app, &round_id);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("DIFFER"), "{}", String::from_utf8_lossy(&out.stdout));
 
@@ -444,15 +456,7 @@ async fn a_published_round(app: &TestApp, school: &str, head: &str, office: &str
         let r = app.query_as(school, REGISTER, json!({ "i": a.clone() })).await["registerApplication"].clone();
         ids.push((a["externalRef"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned()));
     }
-    app.query_as(office, CLOCK, json!({ "t": "2027-01-27T10:00:00Z" })).await;
-    app.query_as(
-        head,
-        "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }",
-        json!({ "r": round, "s": SEED }),
-    )
-    .await;
-    app.query_as(head, "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) { id } }", json!({ "r": round }))
-        .await;
+    publish(app, head, office, &round).await;
     (round, ids)
 }
 
@@ -735,11 +739,7 @@ async fn complaints_the_final_ranking_the_waiting_list_and_who_reads_what() {
     );
 
     // Both snapshots recompute identically.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
-        .env_remove("DATABASE_URL")
-        .args(["--database-url", &app.db().login_url(), "admissions", "verify", &round])
-        .output()
-        .unwrap();
+    let out = verify(&app, &round);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("final snapshot: inputs match"));
 
@@ -828,11 +828,7 @@ async fn the_demo_round_is_published_with_every_situation_and_verifies() {
     let alzano = app.login("comune.alzano@ambito.invalid").await;
     const PUBLIC: &str = "query($r: ID!) { admissionPublicList(roundId: $r) { stage } }";
     assert_eq!(error(&app, &alzano, PUBLIC, json!({ "r": round })).await["extensions"]["code"], "NOT_FOUND");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
-        .env_remove("DATABASE_URL")
-        .args(["--database-url", &app.db().login_url(), "admissions", "verify", &round])
-        .output()
-        .unwrap();
+    let out = verify(&app, &round);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
@@ -1017,11 +1013,8 @@ async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission
         let (app, office) = (&app, &office);
         async move { app.query_as(office, CLOCK, json!({ "t": t })).await }
     };
-    clock("2027-01-27T10:00:00Z").await;
-    let r = json!({ "r": round, "s": SEED });
-    app.query_as(&head, "mutation($r: ID!, $s: String!) { setDrawSeed(roundId: $r, seed: $s) { id } }", r).await;
+    publish(&app, &head, &office, &round).await;
     let r = json!({ "r": round });
-    app.query_as(&head, "mutation($r: ID!) { publishProvisionalRanking(roundId: $r) { id } }", r.clone()).await;
     // A-4: the school may give more time to complain, never less.
     const EXTEND: &str = "mutation($r: ID!, $t: DateTime!) {
         extendComplaintDeadline(roundId: $r, until: $t) { complaintDeadline } }";
@@ -1133,7 +1126,8 @@ async fn a_false_declaration_found_after_the_final_ranking_revokes_the_admission
 
 /// Instants written without an offset are Italian time: the pure rule
 /// agrees with PostgreSQL's `Europe/Rome` every half hour of six years,
-/// both changes of each year included, and the API reads them so.
+/// both changes of each year included, both ways (local time to instant,
+/// instant to day), and the API reads them so.
 #[tokio::test]
 async fn an_instant_without_an_offset_is_italian_time() {
     use diesel::sql_types::{Array, Timestamptz};
@@ -1154,6 +1148,23 @@ async fn an_instant_without_an_offset_is_italian_time() {
     for (i, t) in theirs.iter().enumerate() {
         let local = start + chrono::Duration::minutes(30 * i as i64);
         assert_eq!(ambito::rules::rome::instant(local), *t, "{local}");
+    }
+    // And the other way: the day in Italy of every half hour, in UTC.
+    let days: Vec<NaiveDate> = {
+        use diesel::sql_types::Date;
+        let mut conn = app.db().conn().await;
+        diesel::select(diesel::dsl::sql::<Array<Date>>(
+            "ARRAY(SELECT (t AT TIME ZONE 'Europe/Rome')::date FROM generate_series(timestamptz '2025-01-01 00:00Z',
+                   timestamptz '2030-12-31 23:30Z', interval '30 minutes') AS t)",
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap()
+    };
+    let utc_start = start.and_utc();
+    for (i, day) in days.iter().enumerate() {
+        let t = utc_start + chrono::Duration::minutes(30 * i as i64);
+        assert_eq!(ambito::rules::rome::date(t), *day, "{t}");
     }
 
     let office = app.login("ufficio.bg@ambito.invalid").await;

@@ -279,7 +279,7 @@ pub async fn approve_final(db: &RequestDb, caller: &Caller, now: DateTime<Utc>, 
             let approved = q::approve(c, round, now).await?;
             q::insert_placements(c, &placements).await?;
             let (inputs_hash, outcome_hash) = write_snapshot(c, &view, "final", now).await?;
-            let late = crate::db::rome::date(c, now).await? > approved.final_due_on;
+            let late = crate::rules::rome::date(now) > approved.final_due_on;
             let current = json!({ "stage": "final", "inputsHash": inputs_hash, "outcomeHash": outcome_hash,
                                   "approvedLate": late, "postedUntil": approved.posted_until,
                                   "admitted": placements.len() });
@@ -540,7 +540,7 @@ pub async fn decide_nulla_osta(
             if request.decision != "pending" {
                 return Err(already_decided());
             }
-            let overdue = crate::db::rome::date(c, now).await? > request.due_on;
+            let overdue = crate::rules::rome::date(now) > request.due_on;
             let decision = if issue { "issued" } else { "refused" };
             if issue && q::leave(c, app.id, "transferred", now).await? == 0 {
                 return Err(removed());

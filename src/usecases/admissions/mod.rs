@@ -1127,11 +1127,7 @@ pub async fn load_view(c: &mut diesel_async::AsyncPgConnection, now: DateTime<Ut
     .into_iter()
     .flatten()
     .collect();
-    let dates = match acts.is_empty() {
-        true => Vec::new(),
-        false => crate::db::rome::dates(c, acts.iter().map(|(at, _)| *at).collect()).await?,
-    };
-    let mut late = acts.iter().zip(dates).map(|((_, due), on)| on > *due);
+    let mut late = acts.iter().map(|(at, due)| crate::rules::rome::date(*at) > *due);
     let published_late = round.published_at.and_then(|_| late.next());
     let approved_late = round.approved_at.and_then(|_| late.next());
     Ok(RoundView {
@@ -1280,7 +1276,7 @@ pub async fn publish_provisional(
         Box::pin(async move {
             let published = q::publish(c, round, now).await?;
             let (inputs_hash, outcome_hash) = write_snapshot(c, &view, "provisional", now).await?;
-            let late = crate::db::rome::date(c, now).await? > published.provisional_due_on;
+            let late = crate::rules::rome::date(now) > published.provisional_due_on;
             let current = json!({ "stage": "provisional", "inputsHash": inputs_hash, "outcomeHash": outcome_hash,
                                   "publishedLate": late, "complaintDeadline": published.complaint_deadline });
             let e = round_event("publish", &published, current);
