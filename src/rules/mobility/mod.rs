@@ -5,11 +5,12 @@
 //! or a database. Each answer names its rule id and says why, in one of the
 //! seed's three consequences (spec §0.3).
 
+pub mod application;
 pub mod eligibility;
 pub mod scores;
 pub mod windows;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a rule does to an application (spec §0.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,7 +41,7 @@ impl Finding {
 }
 
 /// A school order as process 4 names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Order {
     Infanzia,
     Primaria,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Finding, Order};
 
 /// Who applies: a teacher of an order, or a category whose forms are paper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Category {
     /// A teacher of this order (the order of the post held).
     Teacher(Order),
