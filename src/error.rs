@@ -58,6 +58,14 @@ pub enum AppError {
         code: &'static str,
         message: String,
     },
+    /// A rule of the spec with its id refused the act (process 4:
+    /// `extensions.rule`, e.g. `PREF-1`, beside the code).
+    Ruled {
+        code: &'static str,
+        rule: &'static str,
+        field: Option<&'static str>,
+        message: String,
+    },
     /// Anything else. The cause is logged with the request id and never shown.
     Internal(anyhow::Error),
 }
@@ -87,7 +95,7 @@ impl AppError {
             AppError::CampaignClosed(_) => "CAMPAIGN_CLOSED",
             AppError::Submitted(_) => "REQUEST_SUBMITTED",
             AppError::Archived => "ARCHIVED",
-            AppError::Rule { code, .. } => code,
+            AppError::Rule { code, .. } | AppError::Ruled { code, .. } => code,
             AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
             AppError::Disabled { .. } => "LIMITED_MODE",
             AppError::Internal(_) => "INTERNAL",
@@ -127,6 +135,7 @@ impl AppError {
             | AppError::Submitted(m)
             | AppError::Refused(m)
             | AppError::Rule { message: m, .. } => m.clone(),
+            AppError::Ruled { rule, message, .. } => format!("{rule}: {message}"),
             AppError::Internal(_) => format!("internal error (request {request_id})"),
         }
     }
@@ -141,6 +150,11 @@ impl From<AppError> for async_graphql::Error {
         let code = err.code();
         let field = match &err {
             AppError::BadInput { field, .. } => field.clone(),
+            AppError::Ruled { field, .. } => field.map(str::to_owned),
+            _ => None,
+        };
+        let rule = match &err {
+            AppError::Ruled { rule, .. } => Some(*rule),
             _ => None,
         };
         let until = match &err {
@@ -151,6 +165,9 @@ impl From<AppError> for async_graphql::Error {
             ext.set("code", code);
             if let Some(f) = &field {
                 ext.set("field", f.as_str());
+            }
+            if let Some(r) = rule {
+                ext.set("rule", r);
             }
             if let Some(u) = until {
                 ext.set("until", u.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));

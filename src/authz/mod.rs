@@ -63,10 +63,19 @@ pub enum ObjectKind {
     AdmissionNonResident,
     /// The office's invitation not to accept a non-resident (R-WL-4).
     AdmissionInvitation,
+    /// Process 4's reference data (campaigns, classes of competition,
+    /// districts, surplus): public to read, the office writes.
+    MobilityReference,
+    /// The teacher registry: the office of the holding province, and the
+    /// teacher their own row.
+    TeacherRegistry,
+    /// Teachers' applications for provisional assignments and
+    /// utilisations (seed 003): the teacher's own, the office's routed ones.
+    MobilityApplication,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 19] = [
+    pub const ALL: [ObjectKind; 22] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -86,6 +95,9 @@ impl ObjectKind {
         ObjectKind::AdmissionPublic,
         ObjectKind::AdmissionNonResident,
         ObjectKind::AdmissionInvitation,
+        ObjectKind::MobilityReference,
+        ObjectKind::TeacherRegistry,
+        ObjectKind::MobilityApplication,
     ];
 
     /// The kinds of document: a route that serves documents of any kind
@@ -114,6 +126,9 @@ impl ObjectKind {
             ObjectKind::AdmissionPublic => "admission_public",
             ObjectKind::AdmissionNonResident => "admission_non_resident",
             ObjectKind::AdmissionInvitation => "admission_invitation",
+            ObjectKind::MobilityReference => "mobility_reference",
+            ObjectKind::TeacherRegistry => "teacher_registry",
+            ObjectKind::MobilityApplication => "mobility_application",
         }
     }
 
@@ -171,6 +186,18 @@ impl ObjectKind {
             ObjectKind::AdmissionPublic => &["PublicVersion", "PublicSite", "PublicRow"],
             ObjectKind::AdmissionNonResident => &["NonResidentApplication", "NonResidentOutcome"],
             ObjectKind::AdmissionInvitation => &["NonAcceptanceInvitation"],
+            ObjectKind::MobilityReference => &[],
+            ObjectKind::TeacherRegistry => &["Teacher"],
+            ObjectKind::MobilityApplication => &[
+                "MobilityApplication",
+                "MobilityApplicationConnection",
+                "PreferenceOut",
+                "PrecedenceOut",
+                "FamilyScore",
+                "FamilyScoreLine",
+                "Warning",
+                "Office",
+            ],
         }
     }
 }
@@ -192,6 +219,11 @@ pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "Organization",
     "ServiceStatus",
     "LimitedPeriod",
+    // Process 4's reference data: public, as the forms are checked against it.
+    "MobilityCampaign",
+    "MobilityWindow",
+    "ClassOfCompetition",
+    "SchoolDistrict",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod audit;
 pub mod embedded;
 pub mod limited_mode;
+pub mod mobility;
 pub mod refugees;
 pub mod registry;
 pub mod roles;

@@ -621,6 +621,93 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mobility_campaigns (year) {
+        year -> Int4,
+        windows -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    classes_of_competition (code) {
+        code -> Text,
+        name -> Text,
+        school_order -> Text,
+    }
+}
+
+diesel::table! {
+    school_districts (code) {
+        code -> Text,
+        province_code -> Text,
+        municipalities -> Array<Text>,
+        sites -> Array<Text>,
+    }
+}
+
+diesel::table! {
+    mobility_esubero (campaign_year, province_code, class_code) {
+        campaign_year -> Int4,
+        province_code -> Text,
+        class_code -> Text,
+        count -> Int4,
+    }
+}
+
+diesel::table! {
+    teachers (tax_code) {
+        tax_code -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        email -> Text,
+        category -> Text,
+        tenured -> Bool,
+        school_order -> Text,
+        class_code -> Nullable<Text>,
+        post_type -> Text,
+        holding_kind -> Text,
+        holding_code -> Text,
+        province_code -> Text,
+        legal_start -> Nullable<Date>,
+        economic_start -> Nullable<Date>,
+        probation -> Nullable<Text>,
+        qualifications -> Jsonb,
+        support_titles -> Jsonb,
+        support_constraint_satisfied -> Bool,
+        hiring_source -> Nullable<Text>,
+        hiring_phase -> Nullable<Text>,
+        merit_region -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mobility_applications (id) {
+        id -> Int8,
+        campaign_year -> Int4,
+        teacher_tax_code -> Text,
+        kind -> Text,
+        school_order -> Text,
+        scope -> Text,
+        channel -> Text,
+        state -> Text,
+        home_province -> Text,
+        processing_province -> Nullable<Text>,
+        input -> Jsonb,
+        teacher_snapshot -> Nullable<Jsonb>,
+        assessment -> Nullable<Jsonb>,
+        protocol_number -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamptz>,
+        received_on -> Nullable<Date>,
+        withdrawn_at -> Nullable<Timestamptz>,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(admission_round_sites -> admission_rounds (round_id));
 diesel::joinable!(admission_applications -> admission_rounds (round_id));
 diesel::joinable!(admission_claims -> admission_applications (application_id));
@@ -665,4 +752,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     admission_invitations,
     admission_claims,
     admission_snapshots,
+    mobility_campaigns,
+    classes_of_competition,
+    school_districts,
+    mobility_esubero,
+    teachers,
+    mobility_applications,
 );

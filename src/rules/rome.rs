@@ -35,10 +35,15 @@ pub fn instant(local: NaiveDateTime) -> DateTime<Utc> {
     if !summer_time(winter) || !summer_time(summer) { winter } else { summer }
 }
 
+/// The wall-clock time in Italy at an instant.
+pub fn local(t: DateTime<Utc>) -> NaiveDateTime {
+    let offset = if summer_time(t) { 2 } else { 1 };
+    (t + Duration::hours(offset)).naive_utc()
+}
+
 /// The day in Italy at an instant.
 pub fn date(t: DateTime<Utc>) -> NaiveDate {
-    let offset = if summer_time(t) { 2 } else { 1 };
-    (t + Duration::hours(offset)).date_naive()
+    local(t).date()
 }
 
 /// The end (23:59:59 in Italy) of the `days`-th day after the day of `at`:

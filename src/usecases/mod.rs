@@ -7,5 +7,6 @@ pub mod accounts;
 pub mod admissions;
 pub mod attachments;
 pub mod clock;
+pub mod mobility;
 pub mod refugees;
 pub mod registry;

@@ -12,15 +12,17 @@ use diesel_async::AsyncConnection as _;
 
 use super::lifecycle::{Links, PasswordCheck, own_personal_account};
 use super::limited::{AccountFunction, ensure_enabled};
+use super::login::{ClientAddr, admit_password_attempt, password_attempt_succeeded};
 use super::recovery::admit_mail_request;
 use crate::auth::passwords::Passwords;
 use crate::auth::tokens;
 use crate::authz::Caller;
 use crate::db::accounts::{self as q, NewEnabling, PendingValidation, Validation};
-use crate::db::{RequestDb, audit};
+use crate::db::{AuthDb, RequestDb, audit};
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
 use crate::rules::personal_code;
+use crate::rules::throttle::ThrottlePolicy;
 
 /// The identity documents a secretariat may check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,5 +267,43 @@ mod tests {
         for bad in ["123", "12345", "12-4", "", "àb12"] {
             assert!(last4(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+/// A step-up with the personal code (seed 004: «L'inserimento si completerà
+/// con il codice personale»): what confirms a process-4 submission, its
+/// withdrawal and a document. Throttled like a login, on keys of its own.
+pub struct CodeCheck<'a> {
+    pub auth: &'a AuthDb,
+    pub passwords: &'a Passwords,
+    pub throttle: &'a ThrottlePolicy,
+    pub addr: &'a ClientAddr,
+    pub user_id: i64,
+    pub code: &'a str,
+}
+
+impl CodeCheck<'_> {
+    /// `PERSONAL_CODE_INVALID` for a wrong code, or an account that has none
+    /// (not enabled in person yet).
+    pub async fn verify(&self) -> AppResult<()> {
+        let invalid = || {
+            AppError::rule(
+                "PERSONAL_CODE_INVALID",
+                "the personal code is wrong, or the account is not enabled in person yet",
+            )
+        };
+        let keys = admit_password_attempt(self.auth, self.throttle, &format!("personal-code:{}", self.user_id), self.addr)
+            .await?;
+        let user = self.user_id;
+        let hash = self.auth.run(move |c| Box::pin(q::personal_code_hash(c, user))).await?;
+        let Some(code) = personal_code::normalize(self.code) else {
+            // Shaped wrong: still hashed, so a wrong shape costs what a wrong code does.
+            self.passwords.verify("-", hash.as_deref()).await?;
+            return Err(invalid());
+        };
+        if !self.passwords.verify(&code, hash.as_deref()).await? {
+            return Err(invalid());
+        }
+        password_attempt_succeeded(self.auth, keys).await
     }
 }

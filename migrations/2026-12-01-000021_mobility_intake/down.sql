@@ -1,0 +1,10 @@
+DROP TABLE mobility_applications;
+DROP FUNCTION ambito_mobility_protocol(text, integer);
+DROP SEQUENCE mobility_protocol_seq;
+DROP FUNCTION ambito_own_tax_code();
+DROP TABLE teachers;
+DROP TABLE mobility_esubero;
+DROP TABLE school_districts;
+DROP TABLE classes_of_competition;
+DROP TABLE mobility_campaigns;
+DROP FUNCTION ambito_mobility_reference(regclass, text);

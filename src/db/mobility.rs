@@ -1,0 +1,467 @@
+//! Queries of process 4's intake (teachers' applications, seed 003), under
+//! the request's row security: campaigns, classes of competition,
+//! districts and surplus; the teacher registry; where preference codes lie;
+//! the applications themselves.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::db::schema::{
+    classes_of_competition, mobility_applications, mobility_campaigns, mobility_esubero, school_districts, teachers,
+};
+use crate::db::territory::PageRequest;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mobility_campaigns, check_for_backend(diesel::pg::Pg))]
+pub struct CampaignRow {
+    pub year: i32,
+    pub windows: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn campaign(conn: &mut AsyncPgConnection, year: i32) -> QueryResult<Option<CampaignRow>> {
+    mobility_campaigns::table.find(year).select(CampaignRow::as_select()).first(conn).await.optional()
+}
+
+/// A new campaign; `None` when one exists for the year.
+pub async fn insert_campaign(conn: &mut AsyncPgConnection, year: i32, windows: &Value) -> QueryResult<Option<CampaignRow>> {
+    diesel::insert_into(mobility_campaigns::table)
+        .values((mobility_campaigns::year.eq(year), mobility_campaigns::windows.eq(windows)))
+        .on_conflict_do_nothing()
+        .returning(CampaignRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn set_windows(conn: &mut AsyncPgConnection, year: i32, windows: &Value) -> QueryResult<CampaignRow> {
+    diesel::update(mobility_campaigns::table.find(year))
+        .set((mobility_campaigns::windows.eq(windows), mobility_campaigns::updated_at.eq(diesel::dsl::now)))
+        .returning(CampaignRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = classes_of_competition, check_for_backend(diesel::pg::Pg))]
+pub struct ClassRow {
+    pub code: String,
+    pub name: String,
+    pub school_order: String,
+}
+
+pub async fn upsert_class(conn: &mut AsyncPgConnection, row: &ClassRow) -> QueryResult<ClassRow> {
+    diesel::insert_into(classes_of_competition::table)
+        .values(row)
+        .on_conflict(classes_of_competition::code)
+        .do_update()
+        .set(row)
+        .returning(ClassRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn class(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Option<ClassRow>> {
+    classes_of_competition::table.find(code).select(ClassRow::as_select()).first(conn).await.optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = school_districts, check_for_backend(diesel::pg::Pg))]
+pub struct DistrictRow {
+    pub code: String,
+    pub province_code: String,
+    pub municipalities: Vec<String>,
+    pub sites: Vec<String>,
+}
+
+pub async fn upsert_district(conn: &mut AsyncPgConnection, row: &DistrictRow) -> QueryResult<DistrictRow> {
+    diesel::insert_into(school_districts::table)
+        .values(row)
+        .on_conflict(school_districts::code)
+        .do_update()
+        .set(row)
+        .returning(DistrictRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn district(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Option<DistrictRow>> {
+    school_districts::table.find(code).select(DistrictRow::as_select()).first(conn).await.optional()
+}
+
+pub async fn set_esubero(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    province: &str,
+    class: &str,
+    count: i32,
+) -> QueryResult<usize> {
+    diesel::insert_into(mobility_esubero::table)
+        .values((
+            mobility_esubero::campaign_year.eq(year),
+            mobility_esubero::province_code.eq(province),
+            mobility_esubero::class_code.eq(class),
+            mobility_esubero::count.eq(count),
+        ))
+        .on_conflict((mobility_esubero::campaign_year, mobility_esubero::province_code, mobility_esubero::class_code))
+        .do_update()
+        .set(mobility_esubero::count.eq(count))
+        .execute(conn)
+        .await
+}
+
+pub async fn esubero(conn: &mut AsyncPgConnection, year: i32, province: &str, class: &str) -> QueryResult<i32> {
+    Ok(mobility_esubero::table
+        .find((year, province, class))
+        .select(mobility_esubero::count)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0))
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = teachers, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub struct TeacherRow {
+    pub tax_code: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub category: String,
+    pub tenured: bool,
+    pub school_order: String,
+    pub class_code: Option<String>,
+    pub post_type: String,
+    pub holding_kind: String,
+    pub holding_code: String,
+    pub province_code: String,
+    pub legal_start: Option<NaiveDate>,
+    pub economic_start: Option<NaiveDate>,
+    pub probation: Option<String>,
+    pub qualifications: Value,
+    pub support_titles: Value,
+    pub support_constraint_satisfied: bool,
+    pub hiring_source: Option<String>,
+    pub hiring_phase: Option<String>,
+    pub merit_region: Option<String>,
+}
+
+/// Inserts or replaces a registry row; `None` when the row exists but
+/// belongs to another province (row security hides it from the update).
+pub async fn upsert_teacher(conn: &mut AsyncPgConnection, row: &TeacherRow) -> QueryResult<Option<TeacherRow>> {
+    diesel::insert_into(teachers::table)
+        .values(row)
+        .on_conflict(teachers::tax_code)
+        .do_update()
+        .set((row, teachers::updated_at.eq(diesel::dsl::now)))
+        .returning(TeacherRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn teacher(conn: &mut AsyncPgConnection, tax_code: &str) -> QueryResult<Option<TeacherRow>> {
+    teachers::table.find(tax_code).select(TeacherRow::as_select()).first(conn).await.optional()
+}
+
+/// The signed-in teacher's own registry row.
+pub async fn own_teacher(conn: &mut AsyncPgConnection) -> QueryResult<Option<TeacherRow>> {
+    diesel::define_sql_function!(fn ambito_own_tax_code() -> Nullable<Text>);
+    teachers::table
+        .filter(teachers::tax_code.nullable().eq(ambito_own_tax_code()))
+        .select(TeacherRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Where a code of the territory lies: its province and region, the
+/// municipality it lies wholly inside and its district, if any.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct PlaceRow {
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = Text)]
+    pub province: String,
+    #[diesel(sql_type = Text)]
+    pub region: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub municipality: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub district: Option<String>,
+}
+
+/// The places of the codes asked for, by kind (`school`: a site or an
+/// institution; `municipality`: ISTAT or Belfiore code, answered as
+/// given; `district`; `province`). Unknown codes are absent.
+pub async fn places(
+    conn: &mut AsyncPgConnection,
+    schools: &[String],
+    municipalities: &[String],
+    districts: &[String],
+    provinces: &[String],
+) -> QueryResult<Vec<PlaceRow>> {
+    diesel::sql_query(
+        "WITH school AS (
+             SELECT s.code, s.province_code, s.municipality_istat FROM sites s WHERE s.code = ANY($1)
+             UNION ALL
+             SELECT i.code, i.province_code, i.municipality_istat FROM institutions i
+             WHERE i.code = ANY($1) AND NOT EXISTS (SELECT 1 FROM sites s WHERE s.code = i.code))
+         SELECT 'school' AS kind, x.code, x.province_code AS province, p.region, x.municipality_istat AS municipality,
+                (SELECT d.code FROM school_districts d
+                 WHERE x.code = ANY(d.sites) OR x.municipality_istat = ANY(d.municipalities)
+                 ORDER BY x.code = ANY(d.sites) DESC, d.code LIMIT 1) AS district
+         FROM school x JOIN provinces p ON p.code = x.province_code
+         UNION ALL
+         SELECT 'municipality', c.code, m.province_code, p.region, m.istat_code, NULL
+         FROM unnest($2::text[]) AS c(code)
+         JOIN municipalities m ON m.istat_code = c.code OR m.belfiore_code = c.code
+         JOIN provinces p ON p.code = m.province_code
+         UNION ALL
+         SELECT 'district', d.code, d.province_code, p.region,
+                CASE WHEN cardinality(d.municipalities) = 1 THEN d.municipalities[1]
+                     WHEN cardinality(d.sites) > 0 THEN
+                         (SELECT min(s.municipality_istat) FROM sites s WHERE s.code = ANY(d.sites)
+                          HAVING count(DISTINCT s.municipality_istat) = 1)
+                END,
+                d.code
+         FROM school_districts d JOIN provinces p ON p.code = d.province_code WHERE d.code = ANY($3)
+         UNION ALL
+         SELECT 'province', p.code, p.code, p.region, NULL, NULL FROM provinces p WHERE p.code = ANY($4)",
+    )
+    .bind::<Array<Text>, _>(schools)
+    .bind::<Array<Text>, _>(municipalities)
+    .bind::<Array<Text>, _>(districts)
+    .bind::<Array<Text>, _>(provinces)
+    .load(conn)
+    .await
+}
+
+#[derive(QueryableByName)]
+struct Code {
+    #[diesel(sql_type = Text)]
+    code: String,
+}
+
+/// Municipalities of these provinces that hold more than one district
+/// (COM-2: Milano, Roma, Napoli).
+pub async fn multi_district(conn: &mut AsyncPgConnection, provinces: &[String]) -> QueryResult<Vec<String>> {
+    let rows: Vec<Code> = diesel::sql_query(
+        "SELECT m AS code FROM (
+             SELECT d.code AS district, unnest(d.municipalities) AS m FROM school_districts d
+             WHERE d.province_code = ANY($1)
+             UNION
+             SELECT d.code, s.municipality_istat FROM school_districts d JOIN sites s ON s.code = ANY(d.sites)
+             WHERE d.province_code = ANY($1)) x
+         GROUP BY m HAVING count(DISTINCT district) > 1",
+    )
+    .bind::<Array<Text>, _>(provinces)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.code).collect())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mobility_applications, check_for_backend(diesel::pg::Pg))]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub campaign_year: i32,
+    pub teacher_tax_code: String,
+    pub kind: String,
+    pub school_order: String,
+    pub scope: String,
+    pub channel: String,
+    pub state: String,
+    pub home_province: String,
+    pub processing_province: Option<String>,
+    pub input: Value,
+    pub teacher_snapshot: Option<Value>,
+    pub assessment: Option<Value>,
+    pub protocol_number: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub received_on: Option<NaiveDate>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a new form starts with.
+#[derive(Insertable)]
+#[diesel(table_name = mobility_applications)]
+pub struct NewApplication<'a> {
+    pub campaign_year: i32,
+    pub teacher_tax_code: &'a str,
+    pub kind: &'a str,
+    pub school_order: &'a str,
+    pub scope: &'a str,
+    pub channel: &'a str,
+    pub home_province: &'a str,
+    pub input: &'a Value,
+}
+
+/// Whether a write failed on ORG-4's one-form-per-order index.
+pub fn duplicate(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
+        if info.constraint_name() == Some("mobility_applications_one_per_order"))
+}
+
+pub async fn insert_application(conn: &mut AsyncPgConnection, new: NewApplication<'_>) -> QueryResult<ApplicationRow> {
+    diesel::insert_into(mobility_applications::table)
+        .values(new)
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn application(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ApplicationRow>> {
+    mobility_applications::table.find(id).select(ApplicationRow::as_select()).first(conn).await.optional()
+}
+
+/// The row, locked for an act on it.
+pub async fn application_for_update(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ApplicationRow>> {
+    mobility_applications::table
+        .find(id)
+        .select(ApplicationRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The teacher's forms in a campaign.
+pub async fn forms_of(conn: &mut AsyncPgConnection, tax_code: &str, year: i32) -> QueryResult<Vec<ApplicationRow>> {
+    mobility_applications::table
+        .filter(mobility_applications::teacher_tax_code.eq(tax_code))
+        .filter(mobility_applications::campaign_year.eq(year))
+        .order(mobility_applications::id)
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// A draft's new content (or a withdrawn form's, which becomes a draft again).
+pub async fn set_input(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    kind: &str,
+    order: &str,
+    scope: &str,
+    input: &Value,
+) -> QueryResult<ApplicationRow> {
+    use mobility_applications as a;
+    diesel::update(a::table.find(id))
+        .set((
+            a::kind.eq(kind),
+            a::school_order.eq(order),
+            a::scope.eq(scope),
+            a::input.eq(input),
+            a::state.eq("draft"),
+            a::withdrawn_at.eq(None::<DateTime<Utc>>),
+            a::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// What a submission stores.
+pub struct Submission<'a> {
+    pub processing_province: &'a str,
+    pub teacher_snapshot: &'a Value,
+    pub assessment: &'a Value,
+    pub at: DateTime<Utc>,
+}
+
+diesel::define_sql_function!(fn ambito_mobility_protocol(province: Text, year: diesel::sql_types::Integer) -> Text);
+
+/// A fresh protocol number of the processing office (`BG-2016-000042`).
+async fn protocol(conn: &mut AsyncPgConnection, province: &str, year: i32) -> QueryResult<String> {
+    diesel::select(ambito_mobility_protocol(province, year)).get_result(conn).await
+}
+
+/// Submits a form with a fresh protocol number.
+pub async fn submit(conn: &mut AsyncPgConnection, row: &ApplicationRow, s: Submission<'_>) -> QueryResult<ApplicationRow> {
+    use mobility_applications as a;
+    let number = protocol(conn, s.processing_province, row.campaign_year).await?;
+    diesel::update(a::table.find(row.id))
+        .set((
+            a::state.eq("submitted"),
+            a::processing_province.eq(s.processing_province),
+            a::teacher_snapshot.eq(s.teacher_snapshot),
+            a::assessment.eq(s.assessment),
+            a::protocol_number.eq(number),
+            a::submitted_at.eq(s.at),
+            a::withdrawn_at.eq(None::<DateTime<Utc>>),
+            a::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn withdraw(conn: &mut AsyncPgConnection, id: i64, at: DateTime<Utc>) -> QueryResult<ApplicationRow> {
+    use mobility_applications as a;
+    diesel::update(a::table.find(id))
+        .set((a::state.eq("withdrawn"), a::withdrawn_at.eq(at), a::updated_at.eq(diesel::dsl::now)))
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// A paper form the office records: submitted as it is created (the
+/// office never sees a draft), on its day of receipt.
+pub async fn insert_paper(
+    conn: &mut AsyncPgConnection,
+    new: NewApplication<'_>,
+    received_on: NaiveDate,
+    s: Submission<'_>,
+) -> QueryResult<ApplicationRow> {
+    use mobility_applications as a;
+    let number = protocol(conn, s.processing_province, new.campaign_year).await?;
+    diesel::insert_into(a::table)
+        .values((
+            new,
+            a::state.eq("submitted"),
+            a::processing_province.eq(s.processing_province),
+            a::teacher_snapshot.eq(s.teacher_snapshot),
+            a::assessment.eq(s.assessment),
+            a::protocol_number.eq(number),
+            a::submitted_at.eq(s.at),
+            a::received_on.eq(received_on),
+        ))
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The applications the caller sees, a page by id.
+pub async fn applications_page(
+    conn: &mut AsyncPgConnection,
+    year: Option<i32>,
+    page: &PageRequest,
+) -> QueryResult<Vec<ApplicationRow>> {
+    use mobility_applications as a;
+    let mut q = a::table.select(ApplicationRow::as_select()).order(a::id).limit(page.limit).into_boxed();
+    if let Some(y) = year {
+        q = q.filter(a::campaign_year.eq(y));
+    }
+    if let Some(after) = page.after.as_deref().and_then(|s| s.parse::<i64>().ok()) {
+        q = q.filter(a::id.gt(after));
+    }
+    q.load(conn).await
+}
+
+pub async fn applications_count(conn: &mut AsyncPgConnection, year: Option<i32>) -> QueryResult<i64> {
+    use mobility_applications as a;
+    let mut q = a::table.count().into_boxed();
+    if let Some(y) = year {
+        q = q.filter(a::campaign_year.eq(y));
+    }
+    q.get_result(conn).await
+}

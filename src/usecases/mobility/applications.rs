@@ -1,0 +1,717 @@
+//! Teachers' forms for a provisional assignment or a utilisation (spec §2–8,
+//! §10): drafts the teacher edits at any time; a submission inside the
+//! window, confirmed with the personal code, that checks every rule of
+//! `rules::mobility::application` and stores the assessment with a protocol
+//! number; a withdrawal inside the window; and the office's entry of a
+//! paper form on its day of receipt. The processing office is derived from
+//! the form (R-ROUTE-1), never chosen.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncPgConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{StaffCategory, order_of, order_str, post_type_of, windows_of};
+use crate::authz::Caller;
+use crate::db::RequestDb;
+use crate::db::audit::{self, Event};
+use crate::db::mobility::{self as q, ApplicationRow, NewApplication, Submission, TeacherRow};
+use crate::error::{AppError, AppResult};
+use crate::mail::Mailer;
+use crate::rules::mobility::application::{
+    self as rules, Context, Document, Kind, OtherForm, Place, PrecedenceClaim, PrefKind, Preference, Scope, Teacher,
+};
+use crate::rules::mobility::eligibility::{Reason, ReasonKind, Tenure};
+use crate::rules::mobility::scores::{self, Evidence, FamilyDeclarations, Kin};
+use crate::rules::mobility::windows::{self, Channel};
+use crate::rules::rome;
+use crate::usecases::accounts::enabling::CodeCheck;
+
+fn bad(field: &str, reason: impl Into<String>) -> AppError {
+    AppError::bad_input(field, reason)
+}
+
+/// The family member of the *ricongiungimento* (casella A).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReunionInput {
+    pub relation: ReasonKind,
+    pub municipality: String,
+    pub birth_date: Option<NaiveDate>,
+    pub registered_since: Option<NaiveDate>,
+    pub registry_cohabitation: bool,
+    pub new_work_seat: bool,
+    pub documents: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChildRelation {
+    Child,
+    Adopted,
+    PreAdoptive,
+    Fostered,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildInput {
+    pub birth_date: NaiveDate,
+    pub relation: ChildRelation,
+    pub unable_to_work: bool,
+    pub documents: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimInput {
+    pub code: rules::Precedence,
+    pub documents: Vec<String>,
+    pub child_birth_date: Option<NaiveDate>,
+    pub municipality: Option<String>,
+}
+
+/// A form as entered, stored as the application's `input`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormInput {
+    pub campaign_year: i32,
+    pub kind: Kind,
+    pub order: crate::rules::mobility::Order,
+    pub scope: Scope,
+    pub musical_liceo: bool,
+    pub class: Option<String>,
+    pub additional_classes: Vec<String>,
+    pub post_types: Vec<rules::PostType>,
+    pub reasons: Vec<ReasonKind>,
+    pub reunion: Option<ReunionInput>,
+    pub children: Vec<ChildInput>,
+    pub precedences: Vec<ClaimInput>,
+    pub ut_categories: Vec<rules::UtCategory>,
+    pub declared_score: Option<f64>,
+    pub preferences: Vec<Preference>,
+}
+
+fn kind_str(k: Kind) -> &'static str {
+    match k {
+        Kind::Ap => "ap",
+        Kind::Ut => "ut",
+    }
+}
+
+pub fn kind_of(s: &str) -> Kind {
+    if s == "ut" { Kind::Ut } else { Kind::Ap }
+}
+
+fn scope_str(s: Scope) -> &'static str {
+    match s {
+        Scope::Provincial => "provincial",
+        Scope::Interprovincial => "interprovincial",
+    }
+}
+
+/// The stored input of a row.
+pub fn input_of(row: &ApplicationRow) -> AppResult<FormInput> {
+    serde_json::from_value(row.input.clone()).map_err(AppError::internal)
+}
+
+/// What a submission stored, as read back.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Stored {
+    #[serde(default)]
+    pub preferences: Vec<rules::PreferenceOutcome>,
+    #[serde(default)]
+    pub precedences: Vec<rules::PrecedenceOutcome>,
+    pub family: Option<StoredFamily>,
+    #[serde(default)]
+    pub warnings: Vec<rules::Warning>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StoredFamily {
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+    pub d: u32,
+    pub lines: Vec<StoredLine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredLine {
+    pub rule: String,
+    pub points: u32,
+    pub recognised: bool,
+    pub reason: String,
+}
+
+pub fn stored_of(row: &ApplicationRow) -> Stored {
+    row.assessment.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+}
+
+/// The registry row as the rules read it, with the places of its holding.
+fn teacher_of(row: &TeacherRow, holding: &super::HoldingPlace) -> Teacher {
+    let order = order_of(&row.school_order);
+    Teacher {
+        category: StaffCategory::of(&row.category).category(order, false),
+        tenure: Tenure {
+            tenured: row.tenured,
+            // A registry row with no legal start is not tenured (ELIG-4 refuses it).
+            legal_start: row.legal_start.unwrap_or(NaiveDate::MAX),
+        },
+        order,
+        class: row.class_code.clone(),
+        post_type: post_type_of(&row.post_type),
+        holding: super::holding_of(&row.holding_kind),
+        province: row.province_code.clone(),
+        municipality: holding.municipality.clone(),
+        district: holding.district.clone(),
+        probation: row.probation.as_deref().map(super::probation_of),
+        qualifications: serde_json::from_value(row.qualifications.clone()).unwrap_or_default(),
+        support_titles: serde_json::from_value(row.support_titles.clone()).unwrap_or_default(),
+        support_constraint_satisfied: row.support_constraint_satisfied,
+        concorso_2012_phase: (row.hiring_source.as_deref() == Some("CONCORSO_2012"))
+            .then(|| row.hiring_phase.clone())
+            .flatten(),
+        merit_region: row.merit_region.clone(),
+    }
+}
+
+fn kin_of(r: ReasonKind) -> AppResult<Kin> {
+    Ok(match r {
+        ReasonKind::Spouse => Kin::Spouse,
+        ReasonKind::Cohabitant => Kin::Partner,
+        ReasonKind::CohabitingRelative => Kin::CohabitingRelative,
+        ReasonKind::Child => Kin::Child,
+        ReasonKind::Parent => Kin::Parent,
+        ReasonKind::OwnSeriousHealth => {
+            return Err(bad("input.reunion.relation", "the family member's relation, not the teacher's own health"));
+        }
+    })
+}
+
+/// Document ids must be of the application's own documents; until the
+/// application has any, none can be named.
+fn documents(field: &str, ids: &[String]) -> AppResult<Vec<Document>> {
+    match ids.first() {
+        Some(id) => Err(bad(field, format!("{id} is not a document of this application"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The form as the rules read it.
+fn form_of(input: &FormInput, channel: Channel) -> AppResult<rules::Form> {
+    let cohabitation = input.reunion.as_ref().is_some_and(|r| r.registry_cohabitation);
+    let reasons = input
+        .reasons
+        .iter()
+        .map(|&kind| Reason {
+            kind,
+            registry_cohabitation: cohabitation,
+            health_evidence: Evidence::None,
+            certificate_received_on: None,
+        })
+        .collect();
+    let reunion = match &input.reunion {
+        Some(r) => {
+            documents("input.reunion.documents", &r.documents)?;
+            Some(scores::Reunion {
+                kin: kin_of(r.relation)?,
+                birth_date: r.birth_date,
+                severe_disability: Evidence::None,
+                disability_valid_until: None,
+                kinship_declaration: false,
+                registered_since: r.registered_since,
+                employer_declaration: false,
+            })
+        }
+        None => None,
+    };
+    let mut children = Vec::new();
+    for ch in &input.children {
+        documents("input.children.documents", &ch.documents)?;
+        children.push(scores::Child {
+            birth_date: Some(ch.birth_date),
+            fostered: ch.relation == ChildRelation::Fostered,
+            court_order: false,
+            unable_to_work: Evidence::None,
+        });
+    }
+    let mut precedences = Vec::new();
+    for p in &input.precedences {
+        precedences.push(PrecedenceClaim {
+            code: p.code,
+            documents: documents("input.precedences.documents", &p.documents)?,
+            child_birth_date: p.child_birth_date,
+            municipality: p.municipality.clone(),
+        });
+    }
+    Ok(rules::Form {
+        kind: input.kind,
+        order: input.order,
+        scope: input.scope,
+        channel,
+        class: input.class.clone(),
+        additional_classes: input.additional_classes.clone(),
+        post_types: input.post_types.clone(),
+        reasons,
+        reunion_municipality: input.reunion.as_ref().map(|r| r.municipality.clone()),
+        family: FamilyDeclarations { reunion, children, assistance: None },
+        precedences,
+        ut_categories: input.ut_categories.clone(),
+        preferences: input.preferences.clone(),
+    })
+}
+
+/// Everything the rules read besides the form, loaded in one transaction.
+struct Loaded {
+    year: i32,
+    windows: windows::Windows,
+    teacher: Teacher,
+    regions: BTreeMap<String, String>,
+    places: BTreeMap<(PrefKind, String), Place>,
+    multi: BTreeSet<String>,
+    esubero: i32,
+    others: Vec<OtherForm>,
+}
+
+impl Loaded {
+    fn context(&self, day: NaiveDate) -> Context<'_> {
+        Context {
+            year: self.year,
+            windows: &self.windows,
+            teacher: &self.teacher,
+            regions: &self.regions,
+            places: &self.places,
+            multi_district: &self.multi,
+            esubero: self.esubero,
+            others: &self.others,
+            day,
+        }
+    }
+}
+
+fn pref_kind_str(k: PrefKind) -> &'static str {
+    match k {
+        PrefKind::School => "school",
+        PrefKind::Municipality => "municipality",
+        PrefKind::District => "district",
+        PrefKind::Province => "province",
+    }
+}
+
+/// Loads the campaign, the places of the form's codes and the teacher's
+/// other forms; municipality codes (ISTAT or Belfiore) come back as ISTAT.
+async fn load(
+    c: &mut AsyncPgConnection,
+    teacher: &TeacherRow,
+    input: &mut FormInput,
+    except: Option<i64>,
+) -> AppResult<Loaded> {
+    let campaign = q::campaign(c, input.campaign_year).await?.ok_or_else(|| {
+        bad("input.campaignYear", format!("the office has not opened the campaign {}", input.campaign_year))
+    })?;
+    let holding = super::holding_place(c, super::holding_of(&teacher.holding_kind), &teacher.holding_code)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a registry holding outside the territory")))?;
+    let of = |k: PrefKind, input: &FormInput| -> Vec<String> {
+        input.preferences.iter().filter(|p| p.kind == k).map(|p| p.code.trim().to_ascii_uppercase()).collect()
+    };
+    let mut municipalities = of(PrefKind::Municipality, input);
+    municipalities.extend(input.reunion.iter().map(|r| r.municipality.trim().to_ascii_uppercase()));
+    municipalities.extend(input.precedences.iter().filter_map(|p| p.municipality.as_ref()).map(|m| m.trim().to_ascii_uppercase()));
+    let rows = q::places(
+        c,
+        &of(PrefKind::School, input),
+        &municipalities,
+        &of(PrefKind::District, input),
+        &of(PrefKind::Province, input),
+    )
+    .await?;
+    let kind = |s: &str| match s {
+        "school" => PrefKind::School,
+        "municipality" => PrefKind::Municipality,
+        "district" => PrefKind::District,
+        _ => PrefKind::Province,
+    };
+    let istat: BTreeMap<String, String> = rows
+        .iter()
+        .filter(|r| r.kind == "municipality")
+        .filter_map(|r| Some((r.code.clone(), r.municipality.clone()?)))
+        .collect();
+    let municipality = |field: &str, raw: &str| -> AppResult<String> {
+        istat.get(&raw.trim().to_ascii_uppercase()).cloned().ok_or_else(|| bad(field, format!("{raw} is not a municipality")))
+    };
+    for p in &mut input.preferences {
+        p.code = p.code.trim().to_ascii_uppercase();
+        if p.kind == PrefKind::Municipality {
+            // An unknown code stays as given: PREF-2 refuses it with its rule.
+            if let Some(i) = istat.get(&p.code) {
+                p.code = i.clone();
+            }
+        }
+    }
+    if let Some(r) = &mut input.reunion {
+        r.municipality = municipality("input.reunion.municipality", &r.municipality)?;
+    }
+    for p in &mut input.precedences {
+        if let Some(m) = &mut p.municipality {
+            *m = municipality("input.precedences.municipality", m)?;
+        }
+    }
+    let mut places = BTreeMap::new();
+    let mut regions = BTreeMap::from([(holding.province.clone(), holding.region.clone())]);
+    for r in rows {
+        regions.insert(r.province.clone(), r.region.clone());
+        let code = if r.kind == "municipality" { r.municipality.clone().unwrap_or(r.code.clone()) } else { r.code.clone() };
+        let place = Place { province: r.province, region: r.region, municipality: r.municipality, district: r.district };
+        places.insert((kind(&r.kind), code), place);
+    }
+    let provinces: Vec<String> = regions.keys().cloned().collect();
+    let multi = q::multi_district(c, &provinces).await?.into_iter().collect();
+    let class = teacher.class_code.clone().unwrap_or_else(|| teacher.post_type.clone());
+    let esubero = q::esubero(c, input.campaign_year, &teacher.province_code, &class).await?;
+    let others = q::forms_of(c, &teacher.tax_code, input.campaign_year)
+        .await?
+        .into_iter()
+        .filter(|r| Some(r.id) != except && r.state != "withdrawn")
+        .map(|r| OtherForm { kind: kind_of(&r.kind), order: order_of(&r.school_order), submitted: r.state == "submitted" })
+        .collect();
+    Ok(Loaded {
+        year: input.campaign_year,
+        windows: windows_of(&campaign),
+        teacher: teacher_of(teacher, &holding),
+        regions,
+        places,
+        multi,
+        esubero,
+        others,
+    })
+}
+
+/// Checks that need no window, for a draft.
+fn check_draft(input: &FormInput, loaded: &Loaded, day: NaiveDate) -> AppResult<()> {
+    if input.musical_liceo || loaded.teacher.category != windows::Category::Teacher(loaded.teacher.order) {
+        return Err(bad("input.category", "this form is on paper: the office records it (CH-1)"));
+    }
+    let form = form_of(input, Channel::Online)?;
+    rules::check_shape(&form, &loaded.context(day))?;
+    Ok(())
+}
+
+/// The teacher's own registry row, or a clear refusal.
+async fn own_teacher(c: &mut AsyncPgConnection) -> AppResult<TeacherRow> {
+    q::own_teacher(c).await?.ok_or_else(|| {
+        AppError::Refused("no row of the teacher registry has this account's address: ask the provincial office".into())
+    })
+}
+
+fn event(action: &'static str, row: &ApplicationRow, province: Option<String>, current: Value) -> Event {
+    Event {
+        action,
+        object_kind: "mobility_application",
+        object_id: Some(row.id.to_string()),
+        province,
+        current: Some(current),
+        ..Event::default()
+    }
+}
+
+fn conflict_on_duplicate(e: diesel::result::Error) -> AppError {
+    if q::duplicate(&e) {
+        AppError::Ruled {
+            code: "CONFLICT",
+            rule: "ORG-4",
+            field: Some("input.order"),
+            message: "a form of this kind for this order exists already in the campaign".into(),
+        }
+    } else {
+        e.into()
+    }
+}
+
+/// A new draft of the signed-in teacher.
+pub async fn create(db: &RequestDb, input: FormInput, now: DateTime<Utc>) -> AppResult<ApplicationRow> {
+    let day = rome::date(now);
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let mut input = input;
+            let teacher = own_teacher(c).await?;
+            let loaded = load(c, &teacher, &mut input, None).await?;
+            check_draft(&input, &loaded, day)?;
+            let value = serde_json::to_value(&input).map_err(AppError::internal)?;
+            let row = q::insert_application(
+                c,
+                NewApplication {
+                    campaign_year: input.campaign_year,
+                    teacher_tax_code: &teacher.tax_code,
+                    kind: kind_str(input.kind),
+                    school_order: order_str(input.order),
+                    scope: scope_str(input.scope),
+                    channel: "online",
+                    home_province: &teacher.province_code,
+                    input: &value,
+                },
+            )
+            .await
+            .map_err(conflict_on_duplicate)?;
+            audit::record(c, vec![event("create", &row, None, json!({ "kind": row.kind, "order": row.school_order }))])
+                .await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+/// Edits a draft (or a withdrawn form, which becomes a draft again).
+pub async fn update(db: &RequestDb, id: i64, input: FormInput, now: DateTime<Utc>) -> AppResult<ApplicationRow> {
+    let day = rome::date(now);
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let mut input = input;
+            let teacher = own_teacher(c).await?;
+            let row = q::application_for_update(c, id).await?.ok_or(AppError::NotFound)?;
+            if row.teacher_tax_code != teacher.tax_code || row.channel != "online" {
+                return Err(AppError::NotFound);
+            }
+            if row.state == "submitted" {
+                return Err(AppError::Conflict("a submitted form is withdrawn before it is changed".into()));
+            }
+            if input.campaign_year != row.campaign_year {
+                return Err(bad("input.campaignYear", "a form stays in its campaign"));
+            }
+            let loaded = load(c, &teacher, &mut input, Some(id)).await?;
+            check_draft(&input, &loaded, day)?;
+            let value = serde_json::to_value(&input).map_err(AppError::internal)?;
+            let kind = kind_str(input.kind);
+            let updated = q::set_input(c, id, kind, order_str(input.order), scope_str(input.scope), &value)
+                .await
+                .map_err(conflict_on_duplicate)?;
+            let e = Event {
+                previous: Some(row.input.clone()),
+                ..event("update", &updated, None, value)
+            };
+            audit::record(c, vec![e]).await?;
+            Ok(updated)
+        })
+    })
+    .await
+}
+
+fn assessment_value(a: &rules::Assessment) -> AppResult<Value> {
+    serde_json::to_value(a).map_err(AppError::internal)
+}
+
+/// Submits the teacher's form: the personal code first, then every rule
+/// on the day of submission. A refusal stores nothing.
+pub async fn submit(
+    db: &RequestDb,
+    code: CodeCheck<'_>,
+    mailer: Option<&Mailer>,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<ApplicationRow> {
+    code.verify().await?;
+    let day = rome::date(now);
+    let row = db
+        .try_run(move |c| {
+            Box::pin(async move {
+                let teacher = own_teacher(c).await?;
+                let row = q::application_for_update(c, id).await?.ok_or(AppError::NotFound)?;
+                if row.teacher_tax_code != teacher.tax_code || row.channel != "online" {
+                    return Err(AppError::NotFound);
+                }
+                if row.state == "submitted" {
+                    return Err(AppError::Conflict("the form is submitted already".into()));
+                }
+                let mut input = input_of(&row)?;
+                let loaded = load(c, &teacher, &mut input, Some(id)).await?;
+                check_draft(&input, &loaded, day)?;
+                let assessment = rules::assess(&form_of(&input, Channel::Online)?, &loaded.context(day))?;
+                let snapshot = serde_json::to_value(&loaded.teacher).map_err(AppError::internal)?;
+                let value = assessment_value(&assessment)?;
+                let submitted = q::submit(
+                    c,
+                    &row,
+                    Submission {
+                        processing_province: &assessment.processing_province,
+                        teacher_snapshot: &snapshot,
+                        assessment: &value,
+                        at: now,
+                    },
+                )
+                .await
+                .map_err(conflict_on_duplicate)?;
+                let e = event(
+                    "submit",
+                    &submitted,
+                    None,
+                    json!({ "protocolNumber": submitted.protocol_number, "office": submitted.processing_province,
+                            "warnings": assessment.warnings.len() }),
+                );
+                audit::record(c, vec![e]).await?;
+                Ok((submitted, teacher.email))
+            })
+        })
+        .await?;
+    let (submitted, to) = row;
+    if let Some(mailer) = mailer {
+        receipt_mail(mailer.clone(), to, &submitted);
+    }
+    Ok(submitted)
+}
+
+/// The e-mail that confirms a submission, with its protocol number.
+fn receipt_mail(mailer: Mailer, to: String, row: &ApplicationRow) {
+    let protocol = row.protocol_number.clone().unwrap_or_default();
+    let kind = if row.kind == "ut" { "utilizzazione" } else { "assegnazione provvisoria" };
+    let office = row.processing_province.clone().unwrap_or_default();
+    let at = row.submitted_at.map(rome::local).map(|t| t.format("%d/%m/%Y %H:%M").to_string()).unwrap_or_default();
+    let warnings = stored_of(row).warnings;
+    let mut notes = String::new();
+    for w in &warnings {
+        notes.push_str(&format!("- {}: {}\n", w.rule, w.message));
+    }
+    if notes.is_empty() {
+        notes.push_str("- nessuna\n");
+    }
+    crate::mail::in_background("mobility receipt", async move {
+        let body = format!(
+            "Gentile docente,\n\n\
+             la sua domanda di {kind} per l'a.s. {y}/{y1} è stata inoltrata il {at}.\n\
+             Numero di protocollo: {protocol}\n\
+             Ufficio che la tratta: {office}\n\n\
+             Avvertenze (correggibili entro la scadenza ritirando e ripresentando la domanda):\n{notes}\n\
+             Your application was submitted with protocol number {protocol}.\n",
+            y = row_year(&protocol),
+            y1 = row_year(&protocol) + 1,
+        );
+        mailer.send(&to, &format!("Ambito: domanda {protocol}"), body).await
+    });
+}
+
+/// The campaign year within a protocol number (`BG-2016-000001`).
+fn row_year(protocol: &str) -> i32 {
+    protocol.split('-').nth(1).and_then(|y| y.parse().ok()).unwrap_or(0)
+}
+
+/// Withdraws a submitted form while its window is open (Ambiguity 20), with
+/// the personal code. The form for the post held stays while forms for
+/// other orders stand (ORG-2, Ambiguity 31).
+pub async fn withdraw(db: &RequestDb, code: CodeCheck<'_>, id: i64, now: DateTime<Utc>) -> AppResult<ApplicationRow> {
+    code.verify().await?;
+    let day = rome::date(now);
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let teacher = own_teacher(c).await?;
+            let row = q::application_for_update(c, id).await?.ok_or(AppError::NotFound)?;
+            if row.teacher_tax_code != teacher.tax_code || row.channel != "online" {
+                return Err(AppError::NotFound);
+            }
+            if row.state != "submitted" {
+                return Err(AppError::Conflict("only a submitted form is withdrawn".into()));
+            }
+            let campaign = q::campaign(c, row.campaign_year).await?.ok_or(AppError::NotFound)?;
+            let windows = windows_of(&campaign);
+            let own = order_of(&teacher.school_order);
+            let category = StaffCategory::of(&teacher.category).category(own, false);
+            let form = windows::Form { category, order: Some(order_of(&row.school_order)), channel: Channel::Online };
+            windows::check(&windows, &form, day).map_err(|f| AppError::Ruled {
+                code: "CAMPAIGN_CLOSED",
+                rule: f.rule,
+                field: None,
+                message: format!("after the window only the office records a written withdrawal ({})", f.reason),
+            })?;
+            if row.kind == "ap" && order_of(&row.school_order) == own {
+                let others = q::forms_of(c, &teacher.tax_code, row.campaign_year).await?;
+                if others.iter().any(|o| o.kind == "ap" && o.school_order != row.school_order && o.state != "withdrawn") {
+                    return Err(AppError::Ruled {
+                        code: "BAD_USER_INPUT",
+                        rule: "ORG-2",
+                        field: None,
+                        message: "withdraw the forms for other orders first".into(),
+                    });
+                }
+            }
+            let done = q::withdraw(c, id, now).await?;
+            audit::record(c, vec![event("withdraw", &done, None, json!({ "protocolNumber": done.protocol_number }))])
+                .await?;
+            Ok(done)
+        })
+    })
+    .await
+}
+
+/// The office enters a paper form received on `received_on` (R-ROUTE-2):
+/// checked as on that day, routed to the office that records it.
+pub async fn record_paper(
+    db: &RequestDb,
+    caller: &Caller,
+    tax_code: &str,
+    input: FormInput,
+    received_on: NaiveDate,
+    now: DateTime<Utc>,
+) -> AppResult<ApplicationRow> {
+    let office = caller.office_province()?;
+    if received_on > rome::date(now) {
+        return Err(bad("receivedOn", "cannot be in the future"));
+    }
+    let tax = crate::rules::tax_code::parse(tax_code).map_err(|r| bad("teacherTaxCode", r))?.code;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let mut input = input;
+            let teacher = q::teacher(c, &tax).await?.ok_or(AppError::NotFound)?;
+            let mut loaded = load(c, &teacher, &mut input, None).await?;
+            if input.musical_liceo {
+                loaded.teacher.category = windows::Category::LiceoMusicale;
+            }
+            let assessment = rules::assess(&form_of(&input, Channel::Paper)?, &loaded.context(received_on))?;
+            if assessment.processing_province != office {
+                return Err(AppError::Ruled {
+                    code: "BAD_USER_INPUT",
+                    rule: "R-ROUTE-1",
+                    field: None,
+                    message: format!("this form is routed to the office of {}", assessment.processing_province),
+                });
+            }
+            let value = serde_json::to_value(&input).map_err(AppError::internal)?;
+            let snapshot = serde_json::to_value(&loaded.teacher).map_err(AppError::internal)?;
+            let stored = assessment_value(&assessment)?;
+            let row = q::insert_paper(
+                c,
+                NewApplication {
+                    campaign_year: input.campaign_year,
+                    teacher_tax_code: &teacher.tax_code,
+                    kind: kind_str(input.kind),
+                    school_order: order_str(input.order),
+                    scope: scope_str(input.scope),
+                    channel: "paper",
+                    home_province: &teacher.province_code,
+                    input: &value,
+                },
+                received_on,
+                Submission { processing_province: &office, teacher_snapshot: &snapshot, assessment: &stored, at: now },
+            )
+            .await
+            .map_err(conflict_on_duplicate)?;
+            let e = event(
+                "record_paper",
+                &row,
+                Some(office.clone()),
+                json!({ "protocolNumber": row.protocol_number, "receivedOn": received_on }),
+            );
+            audit::record(c, vec![e]).await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+pub async fn application(db: &RequestDb, id: i64) -> AppResult<Option<ApplicationRow>> {
+    db.run(move |c| Box::pin(q::application(c, id))).await
+}
+
+/// The family score of a submitted form, or of a draft as it stands.
+pub fn family_score(row: &ApplicationRow) -> Option<StoredFamily> {
+    stored_of(row).family
+}
+
+pub fn pref_kind_name(k: PrefKind) -> &'static str {
+    pref_kind_str(k)
+}
