@@ -440,28 +440,34 @@ pub async fn insert_paper(
         .await
 }
 
+/// Which applications a list shows, besides row security.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationFilter {
+    pub year: Option<i32>,
+}
+
+fn filtered(f: &ApplicationFilter) -> mobility_applications::BoxedQuery<'static, diesel::pg::Pg> {
+    let mut q = mobility_applications::table.into_boxed();
+    if let Some(y) = f.year {
+        q = q.filter(mobility_applications::campaign_year.eq(y));
+    }
+    q
+}
+
 /// The applications the caller sees, a page by id.
 pub async fn applications_page(
     conn: &mut AsyncPgConnection,
-    year: Option<i32>,
+    f: &ApplicationFilter,
     page: &PageRequest,
 ) -> QueryResult<Vec<ApplicationRow>> {
     use mobility_applications as a;
-    let mut q = a::table.select(ApplicationRow::as_select()).order(a::id).limit(page.limit).into_boxed();
-    if let Some(y) = year {
-        q = q.filter(a::campaign_year.eq(y));
-    }
+    let mut q = filtered(f);
     if let Some(after) = page.after.as_deref().and_then(|s| s.parse::<i64>().ok()) {
         q = q.filter(a::id.gt(after));
     }
-    q.load(conn).await
+    q.order(a::id).limit(page.limit).select(ApplicationRow::as_select()).load(conn).await
 }
 
-pub async fn applications_count(conn: &mut AsyncPgConnection, year: Option<i32>) -> QueryResult<i64> {
-    use mobility_applications as a;
-    let mut q = a::table.count().into_boxed();
-    if let Some(y) = year {
-        q = q.filter(a::campaign_year.eq(y));
-    }
-    q.get_result(conn).await
+pub async fn applications_count(conn: &mut AsyncPgConnection, f: &ApplicationFilter) -> QueryResult<i64> {
+    filtered(f).count().get_result(conn).await
 }

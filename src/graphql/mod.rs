@@ -9,6 +9,7 @@ pub mod events;
 pub mod gate;
 pub mod limits;
 pub mod loaders;
+pub mod mobility;
 pub mod refugees;
 pub mod registry;
 pub mod scalars;
@@ -42,6 +43,8 @@ pub struct Query(
     refugees::RefugeesQuery,
     admissions::AdmissionsQuery,
     admissions::AfterPublicationQuery,
+    mobility::MobilityQuery,
+    mobility::ApplicationsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -52,6 +55,8 @@ pub struct Mutation(
     refugees::RefugeesMutation,
     admissions::AdmissionsMutation,
     admissions::AfterPublicationMutation,
+    mobility::MobilityMutation,
+    mobility::ApplicationsMutation,
 );
 
 pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;

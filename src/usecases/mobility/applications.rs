@@ -74,6 +74,8 @@ pub struct ClaimInput {
 pub struct FormInput {
     pub campaign_year: i32,
     pub kind: Kind,
+    /// When given, it must agree with the registry's.
+    pub category: Option<StaffCategory>,
     pub order: crate::rules::mobility::Order,
     pub scope: Scope,
     pub musical_liceo: bool,
@@ -304,6 +306,9 @@ async fn load(
     input: &mut FormInput,
     except: Option<i64>,
 ) -> AppResult<Loaded> {
+    if input.category.is_some_and(|c| c != StaffCategory::of(&teacher.category)) {
+        return Err(bad("input.category", format!("the registry's category is {}", teacher.category)));
+    }
     let campaign = q::campaign(c, input.campaign_year).await?.ok_or_else(|| {
         bad("input.campaignYear", format!("the office has not opened the campaign {}", input.campaign_year))
     })?;

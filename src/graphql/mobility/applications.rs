@@ -1,0 +1,512 @@
+//! Teachers' forms for a provisional assignment (AP) or a utilisation (UT)
+//! in GraphQL: the teacher's drafts, submission and withdrawal with the
+//! personal code, the office's paper entry, and what each reads. A refusal
+//! carries `extensions.code` and `extensions.rule`.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{PostType, mirror, order_arg, order_out};
+use crate::auth::passwords::Passwords;
+use crate::authz::{Action, ObjectKind, Scope as AuthScope};
+use crate::db::AuthDb;
+use crate::db::mobility::{ApplicationFilter, ApplicationRow};
+use crate::error::AppError;
+use crate::graphql::connection::{Connection, list, page_request_by_id};
+use crate::graphql::registry::id_arg;
+use crate::graphql::scalars::Date;
+use crate::graphql::territory::SchoolOrder;
+use crate::graphql::{caller, db, subject};
+use crate::mail::Mailer;
+use crate::rules::mobility::application::{Kind, Precedence, PrefKind, Preference, Scope, UtCategory as RUt};
+use crate::rules::mobility::eligibility::ReasonKind;
+use crate::rules::throttle::ThrottlePolicy;
+use crate::usecases::accounts::enabling::CodeCheck;
+use crate::usecases::accounts::login::ClientAddr;
+use crate::usecases::clock::Clock;
+use crate::usecases::mobility::{
+    self as uc, ChildInput as UChild, ChildRelation as UChildRelation, ClaimInput, FormInput, ReunionInput as UReunion,
+};
+
+mirror!(
+    /// AP: provisional assignment; UT: utilisation.
+    MobilityKind = Kind { Ap, Ut }
+);
+mirror!(
+    /// Provincial (the province held) or interprovincial (one other province).
+    MobilityScope = Scope { Provincial, Interprovincial }
+);
+mirror!(
+    /// The art. 7 reasons of an AP (spec §3.2).
+    MobilityReason = ReasonKind { Spouse, Cohabitant, CohabitingRelative, Child, Parent, OwnSeriousHealth }
+);
+mirror!(
+    ChildRelation = UChildRelation { Child, Adopted, PreAdoptive, Fostered }
+);
+mirror!(
+    /// A preference code: a school, a municipality (ISTAT or Belfiore), a
+    /// district, or a whole province.
+    PreferenceKind = PrefKind { School, Municipality, District, Province }
+);
+mirror!(
+    /// The art. 8 precedences (spec §4.2), by their letter.
+    PrecedenceCode = Precedence {
+        ABlind, BDialysis, DDisabilityArt21 = "D_DISABILITY_ART21", ESeriousIllness, FSevereHandicapSelf,
+        GAssistChild, HAssistSpouseOrParent, ISoleRelative, LChildUnder6 = "L_CHILD_UNDER_6",
+        MChild6To12 = "M_CHILD_6_TO_12", NReturnOutOfRole, OMilitarySpouse, QLocalPublicOffice, RUnionLeaveEnd,
+    }
+);
+mirror!(
+    /// The utilisation categories of art. 2 (spec §3.7).
+    UtCategory = RUt {
+        SurplusAmbito, TransferredSince2008 = "TRANSFERRED_SINCE_2008", NoSeat,
+        Hired2015ExOfficio = "HIRED_2015_EX_OFFICIO", Restored, NoAmbitoPhaseC = "NO_AMBITO_PHASE_C",
+        SpecialisedCurricular, Reconversion, PrimariaLanguage, SpecialSettings, ExDosNotConfirmed, ExDosMoved,
+        DopMoved, SurplusOf, Esubero, Other,
+    }
+);
+
+/// Casella A: the family member of the reason. Documents are ids of the
+/// application's own attachments.
+#[derive(InputObject)]
+pub struct ReunionInput {
+    pub relation: MobilityReason,
+    /// Where the family member lives: ISTAT or Belfiore code.
+    pub municipality: String,
+    pub birth_date: Option<Date>,
+    pub registered_since: Option<Date>,
+    pub registry_cohabitation: Option<bool>,
+    pub new_work_seat: Option<bool>,
+    pub documents: Option<Vec<ID>>,
+}
+
+/// A child of the teacher (SC-B, SC-C). Named apart from admissions'
+/// `ChildInput` (a pupil), which had the name first.
+#[derive(InputObject)]
+#[graphql(name = "MobilityChildInput")]
+pub struct ChildInput {
+    pub birth_date: Date,
+    pub relation: Option<ChildRelation>,
+    pub unable_to_work: Option<bool>,
+    pub documents: Option<Vec<ID>>,
+}
+
+#[derive(InputObject)]
+pub struct PrecedenceClaimInput {
+    pub code: PrecedenceCode,
+    pub documents: Option<Vec<ID>>,
+    /// (l) and (m): the child's birth date.
+    pub child_birth_date: Option<Date>,
+    /// (e) the municipality of care, (f) of residence, (g, h, i) of the
+    /// assisted person, (q) of the mandate.
+    pub municipality: Option<String>,
+}
+
+/// List order is preference order.
+#[derive(InputObject)]
+pub struct PreferenceInput {
+    pub kind: PreferenceKind,
+    pub code: String,
+}
+
+#[derive(InputObject)]
+pub struct MobilityApplicationInput {
+    pub campaign_year: i32,
+    pub kind: MobilityKind,
+    /// The registry's category is the one that counts; when given, it must agree.
+    pub category: Option<super::StaffCategory>,
+    pub order: SchoolOrder,
+    pub scope: MobilityScope,
+    pub musical_liceo: Option<bool>,
+    pub class_of_competition: Option<String>,
+    pub additional_classes: Option<Vec<String>>,
+    pub post_types: Option<Vec<PostType>>,
+    pub reasons: Option<Vec<MobilityReason>>,
+    pub reunion: Option<ReunionInput>,
+    pub children: Option<Vec<ChildInput>>,
+    pub precedences: Option<Vec<PrecedenceClaimInput>>,
+    pub ut_categories: Option<Vec<UtCategory>>,
+    /// SC-U1: the utilisation score the teacher declares.
+    pub declared_score: Option<f64>,
+    pub preferences: Option<Vec<PreferenceInput>>,
+}
+
+fn ids(v: Option<Vec<ID>>) -> Vec<String> {
+    v.unwrap_or_default().into_iter().map(|i| i.0).collect()
+}
+
+fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
+    let day = super::day;
+    if let Some(s) = i.declared_score {
+        if !(0.0..=1000.0).contains(&s) || !s.is_finite() {
+            return Err(AppError::bad_input("input.declaredScore", "from 0 to 1000"));
+        }
+    }
+    let upper = |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(|c| c.trim().to_ascii_uppercase()).collect();
+    Ok(FormInput {
+        campaign_year: i.campaign_year,
+        kind: i.kind.into(),
+        category: i.category.map(Into::into),
+        order: order_arg("input.order", i.order)?,
+        scope: i.scope.into(),
+        musical_liceo: i.musical_liceo.unwrap_or(false),
+        class: i.class_of_competition.map(|c| c.trim().to_ascii_uppercase()),
+        additional_classes: upper(i.additional_classes),
+        post_types: i.post_types.unwrap_or_default().into_iter().map(Into::into).collect(),
+        reasons: i.reasons.unwrap_or_default().into_iter().map(Into::into).collect(),
+        reunion: i.reunion.map(|r| UReunion {
+            relation: r.relation.into(),
+            municipality: r.municipality,
+            birth_date: day(r.birth_date),
+            registered_since: day(r.registered_since),
+            registry_cohabitation: r.registry_cohabitation.unwrap_or(false),
+            new_work_seat: r.new_work_seat.unwrap_or(false),
+            documents: ids(r.documents),
+        }),
+        children: i
+            .children
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| UChild {
+                birth_date: c.birth_date.0,
+                relation: c.relation.map_or(UChildRelation::Child, Into::into),
+                unable_to_work: c.unable_to_work.unwrap_or(false),
+                documents: ids(c.documents),
+            })
+            .collect(),
+        precedences: i
+            .precedences
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| ClaimInput {
+                code: p.code.into(),
+                documents: ids(p.documents),
+                child_birth_date: day(p.child_birth_date),
+                municipality: p.municipality,
+            })
+            .collect(),
+        ut_categories: i.ut_categories.unwrap_or_default().into_iter().map(Into::into).collect(),
+        declared_score: i.declared_score,
+        preferences: i
+            .preferences
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| Preference { kind: p.kind.into(), code: p.code })
+            .collect(),
+    })
+}
+
+/// The office that processes an application: a provincial office, by its province.
+#[derive(SimpleObject)]
+pub struct Office {
+    pub code: String,
+}
+
+#[derive(SimpleObject)]
+pub struct PreferenceOut {
+    pub position: i32,
+    pub kind: PreferenceKind,
+    pub code: String,
+    /// False when the office will not consider it (PREF-3a), with `rule`.
+    pub effective: bool,
+    pub rule: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct PrecedenceOut {
+    pub code: PrecedenceCode,
+    /// False when a rule refuses it (with `rule`), null until the office decides.
+    pub recognised: Option<bool>,
+    pub rule: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct FamilyScoreLine {
+    pub rule: String,
+    pub points: i32,
+    pub recognised: bool,
+    pub reason: String,
+}
+
+/// The family points of an AP (SC-A..D), their total and why.
+#[derive(SimpleObject)]
+pub struct FamilyScore {
+    pub a: i32,
+    pub b: i32,
+    pub c: i32,
+    pub d: i32,
+    pub total: i32,
+    pub lines: Vec<FamilyScoreLine>,
+}
+
+#[derive(SimpleObject)]
+pub struct Warning {
+    pub rule: String,
+    pub message: String,
+}
+
+pub struct MobilityApplication(pub ApplicationRow);
+
+fn int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+#[Object]
+impl MobilityApplication {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// `DRAFT`, `SUBMITTED` or `WITHDRAWN`.
+    async fn state(&self) -> String {
+        self.0.state.to_ascii_uppercase()
+    }
+
+    async fn campaign_year(&self) -> i32 {
+        self.0.campaign_year
+    }
+
+    async fn kind(&self) -> MobilityKind {
+        uc::kind_of(&self.0.kind).into()
+    }
+
+    async fn order(&self) -> SchoolOrder {
+        order_out(uc::order_of(&self.0.school_order))
+    }
+
+    async fn scope(&self) -> Result<MobilityScope> {
+        Ok(uc::input_of(&self.0)?.scope.into())
+    }
+
+    /// `ONLINE` or `PAPER`.
+    async fn channel(&self) -> String {
+        self.0.channel.to_ascii_uppercase()
+    }
+
+    async fn protocol_number(&self) -> Option<&str> {
+        self.0.protocol_number.as_deref()
+    }
+
+    async fn submitted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.submitted_at
+    }
+
+    /// A paper form's day of receipt at the office.
+    async fn received_on(&self) -> Option<Date> {
+        self.0.received_on.map(Date)
+    }
+
+    /// Derived at submission (R-ROUTE-1); null while a draft.
+    async fn processing_office(&self) -> Option<Office> {
+        self.0.processing_province.clone().map(|code| Office { code })
+    }
+
+    /// As checked at submission; a draft's as entered.
+    async fn preferences(&self) -> Result<Vec<PreferenceOut>> {
+        let stored = uc::stored_of(&self.0);
+        if self.0.assessment.is_some() {
+            return Ok(stored
+                .preferences
+                .into_iter()
+                .map(|p| PreferenceOut {
+                    position: i32::try_from(p.position).unwrap_or(i32::MAX),
+                    kind: p.kind.into(),
+                    code: p.code,
+                    effective: p.effective,
+                    rule: p.rule,
+                })
+                .collect());
+        }
+        Ok(uc::input_of(&self.0)?
+            .preferences
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| PreferenceOut {
+                position: i32::try_from(i + 1).unwrap_or(i32::MAX),
+                kind: p.kind.into(),
+                code: p.code,
+                effective: true,
+                rule: None,
+            })
+            .collect())
+    }
+
+    async fn precedences(&self) -> Result<Vec<PrecedenceOut>> {
+        if self.0.assessment.is_some() {
+            return Ok(uc::stored_of(&self.0)
+                .precedences
+                .into_iter()
+                .map(|p| PrecedenceOut { code: p.code.into(), recognised: p.recognised, rule: p.rule })
+                .collect());
+        }
+        Ok(uc::input_of(&self.0)?
+            .precedences
+            .into_iter()
+            .map(|p| PrecedenceOut { code: p.code.into(), recognised: None, rule: None })
+            .collect())
+    }
+
+    /// The family points computed at submission (zero for a draft or a UT).
+    async fn family_score(&self) -> FamilyScore {
+        let f = uc::family_score(&self.0).unwrap_or_default();
+        FamilyScore {
+            a: int(f.a),
+            b: int(f.b),
+            c: int(f.c),
+            d: int(f.d),
+            total: int(f.a + f.b + f.c + f.d),
+            lines: f
+                .lines
+                .into_iter()
+                .map(|l| FamilyScoreLine { rule: l.rule, points: int(l.points), recognised: l.recognised, reason: l.reason })
+                .collect(),
+        }
+    }
+
+    /// Every not-recognised item and ineffective preference found at
+    /// submission: the teacher can still fix them inside the window.
+    async fn warnings(&self) -> Vec<Warning> {
+        uc::stored_of(&self.0).warnings.into_iter().map(|w| Warning { rule: w.rule, message: w.message }).collect()
+    }
+
+    /// SC-U1: the utilisation score declared.
+    async fn declared_score(&self) -> Result<Option<f64>> {
+        Ok(uc::input_of(&self.0)?.declared_score)
+    }
+}
+
+fn now(ctx: &Context<'_>) -> DateTime<Utc> {
+    ctx.data_unchecked::<Clock>().now()
+}
+
+/// The step-up with the caller's personal code.
+fn code_check<'a>(ctx: &'a Context<'_>, code: &'a str) -> Result<CodeCheck<'a>, AppError> {
+    Ok(CodeCheck {
+        auth: ctx.data_unchecked::<AuthDb>(),
+        passwords: ctx.data_unchecked::<Passwords>(),
+        throttle: ctx.data_unchecked::<ThrottlePolicy>(),
+        addr: ctx.data_opt::<ClientAddr>().ok_or_else(|| AppError::internal(anyhow::anyhow!("no client address")))?,
+        user_id: subject(ctx)?.user_id,
+        code,
+    })
+}
+
+/// The teacher's own acts: FORBIDDEN for any other scope.
+fn teacher_writes(ctx: &Context<'_>) -> Result<(), AppError> {
+    let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+    if c.scope != AuthScope::Own {
+        return Err(AppError::Forbidden);
+    }
+    Ok(())
+}
+
+list!(
+    applications_list,
+    page_request_by_id,
+    ApplicationFilter,
+    ApplicationRow,
+    MobilityApplication,
+    crate::db::mobility::applications_page,
+    crate::db::mobility::applications_count,
+    id
+);
+
+#[derive(Default)]
+pub struct ApplicationsQuery;
+
+#[Object]
+impl ApplicationsQuery {
+    /// The applications in the caller's scope: a teacher's own, an office's
+    /// routed ones (never a draft).
+    async fn mobility_applications(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        campaign_year: Option<i32>,
+    ) -> Result<Connection<MobilityApplication>> {
+        caller(ctx, ObjectKind::MobilityApplication, Action::Read)?;
+        applications_list(ctx, ApplicationFilter { year: campaign_year }, first, after).await
+    }
+
+    /// An application by id; null when out of scope.
+    async fn mobility_application(&self, ctx: &Context<'_>, id: ID) -> Result<Option<MobilityApplication>> {
+        caller(ctx, ObjectKind::MobilityApplication, Action::Read)?;
+        let id = id_arg("id", &id)?;
+        Ok(uc::application(db(ctx), id).await?.map(MobilityApplication))
+    }
+}
+
+#[derive(Default)]
+pub struct ApplicationsMutation;
+
+#[Object]
+impl ApplicationsMutation {
+    /// A new draft of the signed-in teacher: drafts are created at any time.
+    async fn create_mobility_application(
+        &self,
+        ctx: &Context<'_>,
+        input: MobilityApplicationInput,
+    ) -> Result<MobilityApplication> {
+        teacher_writes(ctx)?;
+        let input = form_input(input)?;
+        Ok(MobilityApplication(uc::create(db(ctx), input, now(ctx)).await?))
+    }
+
+    /// Edits a draft, or a withdrawn form (which becomes a draft again).
+    async fn update_mobility_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: MobilityApplicationInput,
+    ) -> Result<MobilityApplication> {
+        teacher_writes(ctx)?;
+        let id = id_arg("id", &id)?;
+        let input = form_input(input)?;
+        Ok(MobilityApplication(uc::update(db(ctx), id, input, now(ctx)).await?))
+    }
+
+    /// Submits inside the window, confirmed with the personal code: every
+    /// rule is checked; a refusal stores nothing. The answer carries the
+    /// protocol number and the warnings; a receipt goes by e-mail.
+    async fn submit_mobility_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        personal_code: String,
+    ) -> Result<MobilityApplication> {
+        teacher_writes(ctx)?;
+        let id = id_arg("id", &id)?;
+        let check = code_check(ctx, &personal_code)?;
+        let mailer = ctx.data_opt::<Mailer>();
+        Ok(MobilityApplication(uc::submit(db(ctx), check, mailer, id, now(ctx)).await?))
+    }
+
+    /// Withdraws a submitted form while its window is open, with the personal code.
+    async fn withdraw_mobility_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        personal_code: String,
+    ) -> Result<MobilityApplication> {
+        teacher_writes(ctx)?;
+        let id = id_arg("id", &id)?;
+        let check = code_check(ctx, &personal_code)?;
+        Ok(MobilityApplication(uc::withdraw(db(ctx), check, id, now(ctx)).await?))
+    }
+
+    /// The office enters a paper form (the paper categories of CH-1 and the
+    /// forms for an order of the other cycle), checked on its day of receipt.
+    async fn record_paper_mobility_application(
+        &self,
+        ctx: &Context<'_>,
+        teacher_tax_code: String,
+        input: MobilityApplicationInput,
+        received_on: Date,
+    ) -> Result<MobilityApplication> {
+        let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+        let input = form_input(input)?;
+        let row = uc::record_paper(db(ctx), &c, &teacher_tax_code, input, received_on.0, now(ctx)).await?;
+        Ok(MobilityApplication(row))
+    }
+}
