@@ -164,6 +164,13 @@ pub async fn upsert_teacher(conn: &mut AsyncPgConnection, row: &TeacherRow) -> Q
         .optional()
 }
 
+/// Whether an upsert met a row that row security hides from the caller's
+/// update (PostgreSQL refuses it rather than skipping it).
+pub fn hidden_row(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info)
+        if info.message().starts_with("new row violates row-level security policy (USING expression)"))
+}
+
 pub async fn teacher(conn: &mut AsyncPgConnection, tax_code: &str) -> QueryResult<Option<TeacherRow>> {
     teachers::table.find(tax_code).select(TeacherRow::as_select()).first(conn).await.optional()
 }

@@ -17,6 +17,7 @@ mod http;
 mod imports;
 mod lifecycle;
 mod limited_mode;
+mod mobility;
 mod plans;
 mod policy_matrix;
 mod recovery;

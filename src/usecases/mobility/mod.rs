@@ -412,9 +412,11 @@ pub async fn set_teacher(db: &RequestDb, caller: &Caller, e: TeacherEntry) -> Ap
                 diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
                     bad("input.email", "another teacher of the registry has this address")
                 }
+                // The row exists in another province: its update is refused by
+                // row security, and the row is not found, as everywhere out of scope.
+                e if q::hidden_row(&e) => AppError::NotFound,
                 other => other.into(),
             })?;
-            // A row of another province is not found: the update saw nothing.
             let saved = saved.ok_or(AppError::NotFound)?;
             let summary = |t: &TeacherRow| json!({ "order": t.school_order, "class": t.class_code, "postType": t.post_type,
                 "holding": format!("{}:{}", t.holding_kind, t.holding_code), "tenured": t.tenured });

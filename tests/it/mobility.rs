@@ -1,0 +1,443 @@
+//! Process 4's intake (seed 003, spec teacher-applications.md) through the
+//! real server, as each role: the office loads the reference data and the
+//! registry, a teacher drafts, submits with the personal code and
+//! withdraws inside the windows, the office of the derived province reads
+//! what is routed to it, and every refusal names its rule and stores nothing.
+
+use ambito::rules::tax_code::{Sex, encode};
+use ambito::usecases::accounts::limited::{self, AccountFunction, Switch};
+use chrono::NaiveDate;
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, demo_account};
+
+const TEACHER: &str = "docente@ambito.invalid";
+const OTHER_TEACHER: &str = "docente.nuovo@ambito.invalid";
+const BG: &str = "ufficio.bg@ambito.invalid";
+const MI: &str = "ufficio.mi@ambito.invalid";
+const SCHOOL: &str = "bgic82100t@istruzione.it";
+
+const CAMPAIGN: &str = "mutation($y: Int!) { createMobilityCampaign(input: { year: $y }) { year windows { category opens closes } } }";
+const PUBLISH: &str = "mutation($y: Int!, $d: Date!) { setMovementsPublicationDate(campaignYear: $y, order: PRIMARIA, date: $d) { primariaPublicationDate } }";
+const SET_TEACHER: &str = "mutation($i: TeacherInput!) { setTeacher(input: $i) { taxCode email province } }";
+const READ_TEACHER: &str = "query($t: String!) { teacher(taxCode: $t) { taxCode province } }";
+const CREATE: &str = "mutation($i: MobilityApplicationInput!) { createMobilityApplication(input: $i) { id state } }";
+const UPDATE: &str = "mutation($id: ID!, $i: MobilityApplicationInput!) { updateMobilityApplication(id: $id, input: $i) { id state } }";
+const SHOWN: &str = "id state kind channel protocolNumber processingOffice { code } \
+    preferences { position kind code effective rule } precedences { code recognised rule } \
+    familyScore { a b c d total } warnings { rule message }";
+const CLOCK: &str = "mutation($t: DateTime!) { setTestClock(now: $t) }";
+
+fn submit_doc() -> String {
+    format!("mutation($id: ID!, $c: String!) {{ submitMobilityApplication(id: $id, personalCode: $c) {{ {SHOWN} }} }}")
+}
+
+fn withdraw_doc() -> String {
+    format!("mutation($id: ID!, $c: String!) {{ withdrawMobilityApplication(id: $id, personalCode: $c) {{ {SHOWN} }} }}")
+}
+
+fn one_doc() -> String {
+    format!("query($id: ID!) {{ mobilityApplication(id: $id) {{ {SHOWN} }} }}")
+}
+
+#[derive(QueryableByName)]
+struct Code {
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Text)]
+    municipality: String,
+}
+
+/// Real sites of the demo's territory: two in Bergamo's chief town, one in
+/// another municipality of Bergamo, one in Milan.
+struct Places {
+    held: String,
+    held_municipality: String,
+    same_town: String,
+    elsewhere: String,
+    elsewhere_municipality: String,
+    milan: String,
+}
+
+async fn places(app: &TestApp) -> Places {
+    let mut c = app.db().conn().await;
+    let q = |sql: &str| diesel::sql_query(sql.to_owned());
+    let town: Vec<Code> = q("SELECT code, municipality_istat AS municipality FROM sites
+                             WHERE province_code = 'BG' AND municipality_istat = '016024' ORDER BY code LIMIT 2")
+    .load(&mut c)
+    .await
+    .unwrap();
+    let other: Vec<Code> = q("SELECT code, municipality_istat AS municipality FROM sites
+                              WHERE province_code = 'BG' AND municipality_istat <> '016024' ORDER BY code LIMIT 1")
+    .load(&mut c)
+    .await
+    .unwrap();
+    let milan: Vec<Code> = q("SELECT code, municipality_istat AS municipality FROM sites
+                              WHERE province_code = 'MI' ORDER BY code LIMIT 1")
+    .load(&mut c)
+    .await
+    .unwrap();
+    assert_eq!((town.len(), other.len(), milan.len()), (2, 1, 1), "the demo territory has the sites");
+    Places {
+        held: town[0].code.clone(),
+        held_municipality: town[0].municipality.clone(),
+        same_town: town[1].code.clone(),
+        elsewhere: other[0].code.clone(),
+        elsewhere_municipality: other[0].municipality.clone(),
+        milan: milan[0].code.clone(),
+    }
+}
+
+fn tax(surname: &str) -> String {
+    encode(surname, "Anna", NaiveDate::from_ymd_opt(1980, 5, 4).unwrap(), Sex::F, "A794")
+}
+
+/// A tenured infanzia teacher on a common post at `school`.
+fn teacher_input(email: &str, surname: &str, school: &str) -> Value {
+    json!({
+        "taxCode": tax(surname), "firstName": "Anna", "lastName": surname, "email": email,
+        "category": "TEACHER", "tenured": true, "order": "INFANZIA", "postType": "NN",
+        "holding": { "kind": "SCHOOL", "code": school }, "legalStart": "2010-09-01", "probation": "PASSED"
+    })
+}
+
+/// A provincial AP for the spouse in `municipality`, asking `prefs`.
+fn ap(municipality: &str, prefs: Value) -> Value {
+    json!({
+        "campaignYear": 2016, "kind": "AP", "order": "INFANZIA", "scope": "PROVINCIAL", "postTypes": ["NN"],
+        "reasons": ["SPOUSE"], "reunion": { "relation": "SPOUSE", "municipality": municipality },
+        "preferences": prefs
+    })
+}
+
+fn error_of(body: &Value) -> (String, String) {
+    let ext = &body["errors"][0]["extensions"];
+    (ext["code"].as_str().unwrap_or("OK").to_owned(), ext["rule"].as_str().unwrap_or("").to_owned())
+}
+
+/// A demo server with the 2016 campaign, and the enabled demo teacher in
+/// Bergamo's registry; the clock inside the infanzia window.
+struct World {
+    app: TestApp,
+    office: String,
+    teacher: String,
+    code: String,
+    p: Places,
+}
+
+async fn world() -> World {
+    let app = TestApp::demo().await;
+    let p = places(&app).await;
+    let office = app.login(BG).await;
+    app.query_as(&office, CAMPAIGN, json!({ "y": 2016 })).await;
+    app.query_as(&office, SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &p.held) })).await;
+    app.query_as(&office, CLOCK, json!({ "t": "2016-08-01T10:00:00" })).await;
+    let teacher = app.login(TEACHER).await;
+    let code = demo_account(TEACHER).personal_code.expect("the demo teacher's personal code");
+    World { app, office, teacher, code, p }
+}
+
+impl World {
+    async fn draft(&self, input: Value) -> String {
+        let d = self.app.query_as(&self.teacher, CREATE, json!({ "i": input })).await;
+        d["createMobilityApplication"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn submit(&self, id: &str) -> (u16, Value) {
+        self.app.post_as(Some(&self.teacher), &submit_doc(), json!({ "id": id, "c": self.code })).await
+    }
+
+    async fn read(&self, token: &str, id: &str) -> Value {
+        self.app.query_as(token, &one_doc(), json!({ "id": id })).await["mobilityApplication"].clone()
+    }
+
+    async fn clock(&self, at: &str) {
+        self.app.query_as(&self.office, CLOCK, json!({ "t": at })).await;
+    }
+}
+
+#[tokio::test]
+async fn the_office_loads_reference_data_that_everyone_reads_and_only_its_own_province() {
+    let app = TestApp::demo().await;
+    let p = places(&app).await;
+    let (bg, mi, school) = (app.login(BG).await, app.login(MI).await, app.login(SCHOOL).await);
+    let c = app.query_as(&bg, CAMPAIGN, json!({ "y": 2016 })).await["createMobilityCampaign"].clone();
+    let window = |cat: &str| c["windows"].as_array().unwrap().iter().find(|w| w["category"] == cat).unwrap().clone();
+    assert_eq!(window("INFANZIA"), json!({ "category": "INFANZIA", "opens": "2016-07-28", "closes": "2016-08-12" }));
+    assert_eq!(window("PRIMARIA")["opens"], Value::Null, "primaria waits for the publication of the transfers");
+    assert_eq!(window("SECONDARIA"), json!({ "category": "SECONDARIA", "opens": "2016-08-18", "closes": "2016-08-28" }));
+    let (_, again) = app.post_as(Some(&mi), CAMPAIGN, json!({ "y": 2016 })).await;
+    assert_eq!(error_of(&again).0, "CONFLICT");
+    let (_, body) = app.post_as(Some(&school), CAMPAIGN, json!({ "y": 2017 })).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN");
+    let published = app.query_as(&bg, PUBLISH, json!({ "y": 2016, "d": "2016-07-29" })).await;
+    assert_eq!(published["setMovementsPublicationDate"]["primariaPublicationDate"], "2016-07-29");
+    let teacher = app.login(TEACHER).await;
+    let read = app.query_as(&teacher, "{ mobilityCampaign(year: 2016) { year primariaPublicationDate } }", json!({})).await;
+    assert_eq!(read["mobilityCampaign"], json!({ "year": 2016, "primariaPublicationDate": "2016-07-29" }));
+
+    let class = "mutation { setClassOfCompetition(input: { code: \"a022\", name: \"Italiano, storia, geografia\", order: SECONDARIA_PRIMO_GRADO }) { code } }";
+    assert_eq!(app.query_as(&bg, class, json!({})).await["setClassOfCompetition"]["code"], "A022");
+    let district = "mutation($i: SchoolDistrictInput!) { setSchoolDistrict(input: $i) { code municipalities } }";
+    let ok = json!({ "code": "BG01", "province": "BG", "municipalities": [p.held_municipality] });
+    assert_eq!(app.query_as(&bg, district, json!({ "i": ok })).await["setSchoolDistrict"]["code"], "BG01");
+    let (_, body) = app.post_as(Some(&mi), district, json!({ "i": ok })).await;
+    assert_eq!(error_of(&body).0, "BAD_USER_INPUT", "Milan's office keeps Milan's districts: {body}");
+    let foreign = json!({ "code": "BG02", "province": "BG", "sites": [p.milan] });
+    let (_, body) = app.post_as(Some(&bg), district, json!({ "i": foreign })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.sites", "{body}");
+    let esubero = "mutation($p: String!) { setEsubero(campaignYear: 2016, province: $p, classOfCompetition: \"A022\", count: 3) }";
+    assert_eq!(app.query_as(&bg, esubero, json!({ "p": "BG" })).await["setEsubero"], 3);
+    let (_, body) = app.post_as(Some(&mi), esubero, json!({ "p": "BG" })).await;
+    assert_eq!(error_of(&body).0, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn the_registry_is_the_holding_offices_and_each_teachers_own() {
+    let app = TestApp::demo().await;
+    let p = places(&app).await;
+    let (bg, mi) = (app.login(BG).await, app.login(MI).await);
+    let set = app.query_as(&bg, SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &p.held) })).await;
+    assert_eq!(set["setTeacher"]["province"], "BG");
+    let code = tax("Rossi");
+    let read = |token: String| {
+        let app = &app;
+        let code = code.clone();
+        async move { app.query_as(&token, READ_TEACHER, json!({ "t": code })).await["teacher"].clone() }
+    };
+    assert_eq!(read(bg.clone()).await["province"], "BG");
+    assert_eq!(read(mi.clone()).await, Value::Null, "another province's office does not see the row");
+    assert_eq!(read(app.login(TEACHER).await).await["taxCode"], code.as_str(), "the teacher reads their own row");
+    assert_eq!(read(app.login(OTHER_TEACHER).await).await, Value::Null);
+    // Milan's office cannot take over Bergamo's row, nor enter a Bergamo holding.
+    let (_, body) = app.post_as(Some(&mi), SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &p.milan) })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
+    let (_, body) = app.post_as(Some(&mi), SET_TEACHER, json!({ "i": teacher_input("x@ambito.invalid", "Verdi", &p.held) })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.holding.code", "{body}");
+    let mut bad = teacher_input("y@ambito.invalid", "Bianchi", &p.held);
+    bad["taxCode"] = json!("RSSNNA80E44A794X");
+    let (_, body) = app.post_as(Some(&bg), SET_TEACHER, json!({ "i": bad })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.taxCode", "{body}");
+    assert_eq!(read(bg).await["province"], "BG", "unchanged");
+}
+
+#[tokio::test]
+async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_sees_it() {
+    let w = world().await;
+    let id = w.draft(ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]))).await;
+    assert_eq!(w.read(&w.teacher, &id).await["state"], "DRAFT");
+    let bg_office = w.app.login(BG).await;
+    let none = w.app.query_as(&bg_office, &one_doc(), json!({ "id": id })).await;
+    assert_eq!(none["mobilityApplication"], Value::Null, "a draft is the teacher's alone");
+
+    // A wrong code changes nothing.
+    let (_, body) = w.app.post_as(Some(&w.teacher), &submit_doc(), json!({ "id": id, "c": "AAAAAAAAAAAAAAAA" })).await;
+    assert_eq!(error_of(&body).0, "PERSONAL_CODE_INVALID", "{body}");
+    assert_eq!(w.read(&w.teacher, &id).await["state"], "DRAFT");
+
+    let (_, body) = w.submit(&id).await;
+    let done = body["data"]["submitMobilityApplication"].clone();
+    assert_eq!(done["state"], "SUBMITTED", "{body}");
+    assert_eq!(done["processingOffice"]["code"], "BG");
+    let protocol = done["protocolNumber"].as_str().unwrap().to_owned();
+    assert!(protocol.starts_with("BG-2016-"), "{protocol}");
+    let mail = w.app.mail_to(TEACHER, 1).await;
+    assert!(mail.iter().any(|m| m.contains(&protocol)), "the receipt carries the protocol number");
+
+    assert_eq!(w.read(&bg_office, &id).await["protocolNumber"], protocol.as_str());
+    let mi = w.app.login(MI).await;
+    assert_eq!(w.app.query_as(&mi, &one_doc(), json!({ "id": id })).await["mobilityApplication"], Value::Null);
+    let other = w.app.login(OTHER_TEACHER).await;
+    assert_eq!(w.app.query_as(&other, &one_doc(), json!({ "id": id })).await["mobilityApplication"], Value::Null);
+    let list = "{ mobilityApplications(first: 10) { totalCount nodes { id } } }";
+    assert_eq!(w.app.query_as(&bg_office, list, json!({})).await["mobilityApplications"]["totalCount"], 1);
+    assert_eq!(w.app.query_as(&mi, list, json!({})).await["mobilityApplications"]["totalCount"], 0);
+    assert_eq!(w.app.query_as(&other, list, json!({})).await["mobilityApplications"]["totalCount"], 0);
+    let school = w.app.login(SCHOOL).await;
+    let (_, body) = w.app.post_as(Some(&school), list, json!({})).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN");
+    // The office cannot submit or draft for the teacher.
+    let (_, body) = w.app.post_as(Some(&bg_office), CREATE, json!({ "i": ap("016024", json!([])) })).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN");
+
+    // Withdraw inside the window, edit, submit again with a new protocol number.
+    let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": "wrong" })).await;
+    assert_eq!(error_of(&body).0, "PERSONAL_CODE_INVALID");
+    let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
+    assert_eq!(body["data"]["withdrawMobilityApplication"]["state"], "WITHDRAWN", "{body}");
+    let input = ap(&w.p.elsewhere_municipality, json!([{ "kind": "SCHOOL", "code": w.p.elsewhere }, { "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]));
+    let edited = w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": input })).await;
+    assert_eq!(edited["updateMobilityApplication"]["state"], "DRAFT");
+    let (_, body) = w.submit(&id).await;
+    let again = &body["data"]["submitMobilityApplication"];
+    assert_ne!(again["protocolNumber"], protocol.as_str());
+    assert_eq!(again["preferences"][0]["code"], w.p.elsewhere.as_str());
+    // After the window nothing changes, not even a withdrawal.
+    w.clock("2016-08-13T00:00:00").await;
+    let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
+    assert_eq!(error_of(&body), ("CAMPAIGN_CLOSED".into(), "WIN-1".into()), "{body}");
+}
+
+#[tokio::test]
+async fn the_infanzia_window_holds_from_its_first_to_its_last_second_in_italy() {
+    let w = world().await;
+    let input = ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]));
+    let id = w.draft(input).await;
+    w.clock("2016-07-27T23:59:59").await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(error_of(&body), ("CAMPAIGN_CLOSED".into(), "WIN-1".into()), "{body}");
+    w.clock("2016-08-13T00:00:00").await;
+    assert_eq!(error_of(&w.submit(&id).await.1).0, "CAMPAIGN_CLOSED");
+    assert_eq!(w.read(&w.teacher, &id).await["protocolNumber"], Value::Null, "a refusal stores nothing");
+    w.clock("2016-08-12T23:59:59").await;
+    assert_eq!(w.submit(&id).await.1["data"]["submitMobilityApplication"]["state"], "SUBMITTED");
+    // The first second, for a second teacher's form of another kind.
+    let ut = json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL",
+                     "postTypes": ["NN"], "utCategories": ["SURPLUS_OF"],
+                     "preferences": [{ "kind": "SCHOOL", "code": w.p.held }] });
+    let ut = w.draft(ut).await;
+    w.clock("2016-07-28T00:00:00").await;
+    let (_, body) = w.submit(&ut).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "COM-4: a UT may stay: {body}");
+}
+
+#[tokio::test]
+async fn every_refusal_names_its_rule_and_stores_nothing() {
+    let w = world().await;
+    let m = w.p.elsewhere_municipality.clone();
+    let cases: Vec<(&str, &str, Value)> = vec![
+        ("BAD_USER_INPUT", "COM-1", ap(&m, json!([{ "kind": "SCHOOL", "code": w.p.same_town }]))),
+        ("BAD_USER_INPUT", "COM-1", ap(&m, json!([{ "kind": "MUNICIPALITY", "code": w.p.held_municipality }]))),
+        ("BAD_USER_INPUT", "PROV-1", ap(&m, json!([{ "kind": "SCHOOL", "code": w.p.milan }]))),
+        ("BAD_USER_INPUT", "PREF-2", ap(&m, json!([]))),
+        ("BAD_USER_INPUT", "ELIG-5", {
+            let mut i = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+            i["reasons"] = json!([]);
+            i
+        }),
+        ("BAD_USER_INPUT", "UT-1", json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL",
+            "postTypes": ["NN"], "preferences": [{ "kind": "SCHOOL", "code": w.p.elsewhere }] })),
+        ("BAD_USER_INPUT", "UTIP-1", json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "INTERPROVINCIAL",
+            "postTypes": ["NN"], "utCategories": ["ESUBERO"], "preferences": [{ "kind": "PROVINCE", "code": "MI" }] })),
+        ("BAD_USER_INPUT", "POST-5", {
+            let mut i = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+            i["postTypes"] = json!(["EH"]);
+            i
+        }),
+    ];
+    for (code, rule, input) in cases {
+        let id = w.draft(input).await;
+        let (_, body) = w.submit(&id).await;
+        assert_eq!(error_of(&body), (code.to_owned(), rule.to_owned()), "{body}");
+        let after = w.read(&w.teacher, &id).await;
+        assert_eq!((after["state"].as_str(), after["protocolNumber"].as_str()), (Some("DRAFT"), None), "{rule}");
+        // One form per order: the draft makes way for the next case.
+        let mut c = w.app.db().conn().await;
+        diesel::sql_query(format!("DELETE FROM mobility_applications WHERE id = {id}")).execute(&mut c).await.unwrap();
+    }
+    // PREF-1 is checked on the draft already: 21 preferences for infanzia.
+    let many: Vec<Value> = (0..21).map(|i| json!({ "kind": "PROVINCE", "code": if i == 0 { "BG".to_owned() } else { format!("X{i}") } })).collect();
+    let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": ap(&m, json!(many)) })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "PREF-1".into()), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.preferences");
+    // ORG-4: a second form of the same kind and order.
+    w.draft(ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]))).await;
+    let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }])) })).await;
+    assert_eq!(error_of(&body), ("CONFLICT".into(), "ORG-4".into()), "{body}");
+    let count = w.app.query_as(&w.teacher, "{ mobilityApplications { totalCount } }", json!({})).await;
+    assert_eq!(count["mobilityApplications"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn not_recognised_items_and_ineffective_preferences_are_stored_with_warnings() {
+    let w = world().await;
+    let m = w.p.elsewhere_municipality.clone();
+    // Without the reunion municipality's own code, a province code is ineffective (PREF-3a).
+    let mut input = ap(&m, json!([{ "kind": "SCHOOL", "code": w.p.elsewhere }, { "kind": "PROVINCE", "code": "BG" }]));
+    input["children"] = json!([{ "birthDate": "2012-03-01" }, { "birthDate": "2004-01-01" }]);
+    input["precedences"] = json!([
+        { "code": "L_CHILD_UNDER_6", "childBirthDate": "2010-01-01" },
+        { "code": "L_CHILD_UNDER_6", "childBirthDate": "2009-12-31" },
+        { "code": "M_CHILD_6_TO_12", "childBirthDate": "2006-01-01" },
+        { "code": "A_BLIND" }
+    ]);
+    let id = w.draft(input).await;
+    let (_, body) = w.submit(&id).await;
+    let a = &body["data"]["submitMobilityApplication"];
+    assert_eq!(a["state"], "SUBMITTED", "{body}");
+    assert_eq!(a["preferences"][0]["effective"], true);
+    assert_eq!(a["preferences"][1], json!({ "position": 2, "kind": "PROVINCE", "code": "BG", "effective": false, "rule": "PREF-3a" }));
+    let precedences: Vec<(Value, Value)> =
+        a["precedences"].as_array().unwrap().iter().map(|p| (p["recognised"].clone(), p["rule"].clone())).collect();
+    assert_eq!(
+        precedences,
+        [
+            (Value::Null, Value::Null),
+            (json!(false), json!("PRE-L")),
+            (json!(false), json!("PRE-M")),
+            (json!(false), json!("PRE-0c")),
+        ]
+    );
+    // 4 for the child under 6, 3 for the one from 6 to 18; the spouse's 6 need the declaration.
+    assert_eq!(a["familyScore"], json!({ "a": 0, "b": 4, "c": 3, "d": 0, "total": 7 }));
+    let rules: Vec<&str> = a["warnings"].as_array().unwrap().iter().map(|x| x["rule"].as_str().unwrap()).collect();
+    for r in ["PREF-3a", "PRE-L", "PRE-M", "PRE-0c", "SC-A"] {
+        assert!(rules.contains(&r), "a warning for {r}: {rules:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_interprovincial_application_goes_to_the_requested_province_only() {
+    let w = world().await;
+    let mut input = ap("015146", json!([{ "kind": "SCHOOL", "code": w.p.milan }, { "kind": "PROVINCE", "code": "MI" }]));
+    input["scope"] = json!("INTERPROVINCIAL");
+    let id = w.draft(input).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["processingOffice"]["code"], "MI", "{body}");
+    let mi = w.app.login(MI).await;
+    assert_eq!(w.read(&mi, &id).await["processingOffice"]["code"], "MI");
+    assert_eq!(w.app.query_as(&w.office, &one_doc(), json!({ "id": id })).await["mobilityApplication"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_office_enters_paper_forms_only_for_the_paper_cases_on_their_day_of_receipt() {
+    let w = world().await;
+    let paper = "mutation($t: String!, $i: MobilityApplicationInput!, $r: Date!) {
+        recordPaperMobilityApplication(teacherTaxCode: $t, input: $i, receivedOn: $r) { state channel receivedOn protocolNumber processingOffice { code } } }";
+    let mut ata = teacher_input("ata@ambito.invalid", "Neri", &w.p.held);
+    ata["category"] = json!("ATA");
+    w.app.query_as(&w.office, SET_TEACHER, json!({ "i": ata })).await;
+    let m = w.p.elsewhere_municipality.clone();
+    let input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    w.clock("2016-08-25T10:00:00").await;
+    let (_, body) = w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-21" })).await;
+    assert_eq!(error_of(&body), ("CAMPAIGN_CLOSED".into(), "WIN-3".into()), "ATA until 20 August: {body}");
+    let (_, body) = w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-20" })).await;
+    let row = &body["data"]["recordPaperMobilityApplication"];
+    assert_eq!((row["state"].as_str(), row["channel"].as_str()), (Some("SUBMITTED"), Some("PAPER")), "{body}");
+    assert_eq!(row["processingOffice"]["code"], "BG");
+    // An ordinary teacher's own form is online only (CH-1).
+    let (_, body) = w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Rossi"), "i": input, "r": "2016-08-01" })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "CH-1".into()), "{body}");
+    // Milan's office does not reach Bergamo's registry.
+    let mi = w.app.login(MI).await;
+    let (_, body) = w.app.post_as(Some(&mi), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-20" })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
+}
+
+#[tokio::test]
+async fn limited_mode_never_stops_an_application() {
+    let w = world().await;
+    let mut conn = w.app.db().conn_as(ambito::db::roles::DbRole::Auth).await;
+    let functions = AccountFunction::ALL.to_vec();
+    limited::switch(&mut conn, Switch::On { functions, until: None, message: "manutenzione".into() }).await.unwrap();
+    let m = w.p.elsewhere_municipality.clone();
+    let id = w.draft(ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]))).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
+    let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
+    assert_eq!(body["data"]["withdrawMobilityApplication"]["state"], "WITHDRAWN", "{body}");
+}
