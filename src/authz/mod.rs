@@ -102,8 +102,12 @@ impl ObjectKind {
 
     /// The kinds of document: a route that serves documents of any kind
     /// needs one of them, and row security decides on each document.
-    pub const DOCUMENTS: [ObjectKind; 3] =
-        [ObjectKind::Attachment, ObjectKind::EnrolmentDocument, ObjectKind::AdmissionApplication];
+    pub const DOCUMENTS: [ObjectKind; 4] = [
+        ObjectKind::Attachment,
+        ObjectKind::EnrolmentDocument,
+        ObjectKind::AdmissionApplication,
+        ObjectKind::MobilityApplication,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -197,6 +201,7 @@ impl ObjectKind {
                 "FamilyScoreLine",
                 "Warning",
                 "Office",
+                "DocumentReceipt",
             ],
         }
     }

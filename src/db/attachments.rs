@@ -38,6 +38,11 @@ pub struct AttachmentRow {
     pub archived_at: Option<DateTime<Utc>>,
     pub enrolment_request_id: Option<i64>,
     pub admission_application_id: Option<i64>,
+    pub mobility_application_id: Option<i64>,
+    /// What a teacher's application document is (spec §8).
+    pub mobility_document_kind: Option<String>,
+    /// DOC-4: when the teacher confirmed it with the personal code.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -64,6 +69,8 @@ pub struct NewAttachment {
     pub committed_at: Option<DateTime<Utc>>,
     pub enrolment_request_id: Option<i64>,
     pub admission_application_id: Option<i64>,
+    pub mobility_application_id: Option<i64>,
+    pub mobility_document_kind: Option<String>,
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, row: &NewAttachment) -> QueryResult<AttachmentRow> {

@@ -28,7 +28,11 @@ pub async fn campaign(conn: &mut AsyncPgConnection, year: i32) -> QueryResult<Op
 }
 
 /// A new campaign; `None` when one exists for the year.
-pub async fn insert_campaign(conn: &mut AsyncPgConnection, year: i32, windows: &Value) -> QueryResult<Option<CampaignRow>> {
+pub async fn insert_campaign(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    windows: &Value,
+) -> QueryResult<Option<CampaignRow>> {
     diesel::insert_into(mobility_campaigns::table)
         .values((mobility_campaigns::year.eq(year), mobility_campaigns::windows.eq(windows)))
         .on_conflict_do_nothing()
@@ -296,6 +300,8 @@ pub struct ApplicationRow {
     pub withdrawn_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub precedence_decisions: Value,
+    pub family_override: Option<Value>,
 }
 
 /// What a new form starts with.
@@ -332,13 +338,7 @@ pub async fn application(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<O
 
 /// The row, locked for an act on it.
 pub async fn application_for_update(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ApplicationRow>> {
-    mobility_applications::table
-        .find(id)
-        .select(ApplicationRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
+    mobility_applications::table.find(id).select(ApplicationRow::as_select()).for_update().first(conn).await.optional()
 }
 
 /// The teacher's forms in a campaign.
@@ -393,7 +393,11 @@ async fn protocol(conn: &mut AsyncPgConnection, province: &str, year: i32) -> Qu
 }
 
 /// Submits a form with a fresh protocol number.
-pub async fn submit(conn: &mut AsyncPgConnection, row: &ApplicationRow, s: Submission<'_>) -> QueryResult<ApplicationRow> {
+pub async fn submit(
+    conn: &mut AsyncPgConnection,
+    row: &ApplicationRow,
+    s: Submission<'_>,
+) -> QueryResult<ApplicationRow> {
     use mobility_applications as a;
     let number = protocol(conn, s.processing_province, row.campaign_year).await?;
     diesel::update(a::table.find(row.id))
@@ -477,4 +481,111 @@ pub async fn applications_page(
 
 pub async fn applications_count(conn: &mut AsyncPgConnection, f: &ApplicationFilter) -> QueryResult<i64> {
     filtered(f).count().get_result(conn).await
+}
+
+/// A document of an application as the rules read it: what it is and when
+/// the teacher confirmed it.
+#[derive(Debug, Clone, Queryable)]
+pub struct DocumentFact {
+    pub id: uuid::Uuid,
+    pub kind: Option<String>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub uploaded_by: i64,
+}
+
+/// The committed documents of an application the caller sees.
+pub async fn documents_of(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Vec<DocumentFact>> {
+    use crate::db::schema::attachments as t;
+    t::table
+        .filter(t::mobility_application_id.eq(application))
+        .filter(t::state.eq("committed"))
+        .order(t::created_at)
+        .select((t::id, t::mobility_document_kind, t::confirmed_at, t::uploaded_by))
+        .load(conn)
+        .await
+}
+
+/// DOC-4: the teacher confirms a document of theirs.
+pub async fn confirm_document(
+    conn: &mut AsyncPgConnection,
+    id: uuid::Uuid,
+    at: DateTime<Utc>,
+) -> QueryResult<crate::db::attachments::AttachmentRow> {
+    use crate::db::schema::attachments as t;
+    diesel::update(t::table.find(id))
+        .set(t::confirmed_at.eq(at))
+        .returning(crate::db::attachments::AttachmentRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::mobility_document_receipts, check_for_backend(diesel::pg::Pg))]
+pub struct ReceiptRow {
+    pub id: i64,
+    pub application_id: i64,
+    pub processing_province: String,
+    pub document_kind: String,
+    pub channel: String,
+    pub received_on: NaiveDate,
+    pub precedence: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub async fn receipts_of(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Vec<ReceiptRow>> {
+    use crate::db::schema::mobility_document_receipts as r;
+    r::table.filter(r::application_id.eq(application)).order(r::id).select(ReceiptRow::as_select()).load(conn).await
+}
+
+pub async fn insert_receipt(
+    conn: &mut AsyncPgConnection,
+    application: &ApplicationRow,
+    kind: &str,
+    channel: &str,
+    received_on: NaiveDate,
+    precedence: Option<&str>,
+) -> QueryResult<ReceiptRow> {
+    use crate::db::schema::mobility_document_receipts as r;
+    diesel::insert_into(r::table)
+        .values((
+            r::application_id.eq(application.id),
+            r::processing_province.eq(application.processing_province.clone().unwrap_or_default()),
+            r::document_kind.eq(kind),
+            r::channel.eq(channel),
+            r::received_on.eq(received_on),
+            r::precedence.eq(precedence),
+        ))
+        .returning(ReceiptRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The office's review: its decisions on precedences, its family score.
+pub async fn set_review(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    decisions: &Value,
+    family: Option<&Value>,
+) -> QueryResult<ApplicationRow> {
+    use mobility_applications as a;
+    diesel::update(a::table.find(id))
+        .set((a::precedence_decisions.eq(decisions), a::family_override.eq(family), a::updated_at.eq(diesel::dsl::now)))
+        .returning(ApplicationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The committed documents of an application, as attachments.
+pub async fn attachments_of(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+) -> QueryResult<Vec<crate::db::attachments::AttachmentRow>> {
+    use crate::db::schema::attachments as t;
+    t::table
+        .filter(t::mobility_application_id.eq(application))
+        .filter(t::state.eq_any(["committed", "archived"]))
+        .order(t::created_at)
+        .select(crate::db::attachments::AttachmentRow::as_select())
+        .load(conn)
+        .await
 }

@@ -320,6 +320,9 @@ diesel::table! {
         archived_at -> Nullable<Timestamptz>,
         enrolment_request_id -> Nullable<Int8>,
         admission_application_id -> Nullable<Int8>,
+        mobility_application_id -> Nullable<Int8>,
+        mobility_document_kind -> Nullable<Text>,
+        confirmed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -705,6 +708,22 @@ diesel::table! {
         created_by -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        precedence_decisions -> Jsonb,
+        family_override -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    mobility_document_receipts (id) {
+        id -> Int8,
+        application_id -> Int8,
+        processing_province -> Text,
+        document_kind -> Text,
+        channel -> Text,
+        received_on -> Date,
+        precedence -> Nullable<Text>,
+        recorded_by -> Int8,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -758,4 +777,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     mobility_esubero,
     teachers,
     mobility_applications,
+    mobility_document_receipts,
 );

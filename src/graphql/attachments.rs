@@ -2,6 +2,8 @@
 //! caller's upload history and attaching a document again. The bytes travel
 //! over plain HTTP (`crate::http::attachments`), never through GraphQL.
 
+use super::mobility::MobilityDocumentKind;
+use crate::rules::mobility::DocumentKind;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -109,6 +111,15 @@ impl Attachment {
         let t = self.0.document_type.as_deref()?;
         CertificationDocument::ALL.into_iter().find(|d| d.as_str() == t)
     }
+    /// For a teacher's application document, what it is (spec §8).
+    async fn document_kind(&self) -> Option<MobilityDocumentKind> {
+        self.0.mobility_document_kind.as_deref().and_then(DocumentKind::parse).map(Into::into)
+    }
+    /// For a teacher's application document, when the teacher confirmed it
+    /// with the personal code (DOC-4): until then it does not count.
+    async fn confirmed_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.confirmed_at
+    }
     /// The name the uploader gave the file, made safe; only a label.
     async fn file_name(&self) -> &str {
         &self.0.file_name
@@ -161,6 +172,8 @@ pub struct CreateUploadInput {
     kind: AttachmentKind,
     /// For a certification document: which one.
     document_type: Option<CertificationDocument>,
+    /// For a teacher's application document (APPLICATION_DOCUMENT): what it is.
+    document_kind: Option<MobilityDocumentKind>,
     file_name: String,
     /// One of application/pdf, application/pkcs7-mime, image/png, image/jpeg, image/tiff.
     content_type: String,
@@ -240,6 +253,7 @@ impl AttachmentsMutation {
             parent_id: input.parent_id.to_string(),
             kind: input.kind.into(),
             document_type: input.document_type.map(CertificationDocument::as_str),
+            mobility_document_kind: input.document_kind.map(|k| DocumentKind::from(k).as_str()),
             file_name: input.file_name,
             content_type: input.content_type,
             size: input.size,

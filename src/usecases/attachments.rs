@@ -61,6 +61,7 @@ impl Kind {
         match self {
             Kind::EnrolmentDocument => ObjectKind::EnrolmentDocument,
             Kind::AdmissionDocument => ObjectKind::AdmissionApplication,
+            Kind::ApplicationDocument => ObjectKind::MobilityApplication,
             _ => ObjectKind::Attachment,
         }
     }
@@ -97,6 +98,7 @@ struct Parent {
     school_year: Option<i32>,
     enrolment_request_id: Option<i64>,
     admission_application_id: Option<i64>,
+    mobility_application_id: Option<i64>,
 }
 
 /// Finds the parent in the caller's scope and checks the caller may add a
@@ -126,6 +128,7 @@ async fn parent(
                 school_year: Some(pupil.school_year),
                 enrolment_request_id: None,
                 admission_application_id: None,
+                mobility_application_id: None,
             })
         }
         Kind::SignedSummary => {
@@ -141,6 +144,7 @@ async fn parent(
                     school_year: Some(year),
                     enrolment_request_id: None,
                     admission_application_id: None,
+                    mobility_application_id: None,
                 }),
                 // Only the school itself learns that its own request is not submitted.
                 _ if caller.school.as_deref() == Some(institution) => Err(AppError::Conflict(format!(
@@ -164,6 +168,7 @@ async fn parent(
                 school_year: None,
                 enrolment_request_id: Some(request.id),
                 admission_application_id: None,
+                mobility_application_id: None,
             })
         }
         Kind::AdmissionDocument => {
@@ -178,10 +183,24 @@ async fn parent(
                 school_year: None,
                 enrolment_request_id: None,
                 admission_application_id: Some(app.id),
+                mobility_application_id: None,
             })
         }
-        // Teachers' applications arrive with their process; until then there is no such row.
-        Kind::ApplicationDocument => Err(AppError::NotFound),
+        Kind::ApplicationDocument => {
+            let id: i64 = parent_id
+                .parse()
+                .map_err(|_| AppError::bad_input("parentId", "must be a mobility application's id"))?;
+            let (id, province) = crate::usecases::mobility::document_parent(conn, caller, id).await?;
+            Ok(Parent {
+                institution: None,
+                province,
+                pupil_id: None,
+                school_year: None,
+                enrolment_request_id: None,
+                admission_application_id: None,
+                mobility_application_id: Some(id),
+            })
+        }
     }
 }
 
@@ -190,6 +209,8 @@ pub struct UploadInput {
     pub kind: Kind,
     /// Which certification document (`verbale_accertamento`, `diagnosi_funzionale`, …).
     pub document_type: Option<&'static str>,
+    /// What a teacher's application document is (`medical_certificate`, …).
+    pub mobility_document_kind: Option<&'static str>,
     pub file_name: String,
     pub content_type: String,
     pub size: i64,
@@ -201,7 +222,8 @@ fn event(action: &'static str, row: &AttachmentRow) -> Event {
         object_kind: "attachment",
         object_id: Some(row.id.to_string()),
         pupil_ids: row.pupil_id.into_iter().collect(),
-        province: Some(row.province_code.clone()),
+        // A teacher acts for no province: their documents' events carry none.
+        province: row.mobility_application_id.is_none().then(|| row.province_code.clone()),
         institution: row.institution_code.clone(),
         fields: Vec::new(),
         previous: None,
@@ -209,6 +231,7 @@ fn event(action: &'static str, row: &AttachmentRow) -> Event {
             "kind": row.kind,
             "enrolmentRequest": row.enrolment_request_id,
             "admissionApplication": row.admission_application_id,
+            "mobilityApplication": row.mobility_application_id,
             "size": row.size,
             "sha256": row.sha256.as_deref().map(hex),
         })),
@@ -250,6 +273,12 @@ pub async fn create_upload(
     if input.document_type.is_some() && input.kind != Kind::Certification {
         return Err(AppError::bad_input("documentType", "only certification documents have a document type"));
     }
+    if input.mobility_document_kind.is_some() != (input.kind == Kind::ApplicationDocument) {
+        return Err(AppError::bad_input(
+            "documentKind",
+            "an application document, and only one, says which document it is",
+        ));
+    }
     let id = Uuid::new_v4();
     // The keys as they are now: a rotation since start-up wraps this upload under the new key.
     let ring = files.keys.ring();
@@ -279,6 +308,8 @@ pub async fn create_upload(
                 committed_at: None,
                 enrolment_request_id: p.enrolment_request_id,
                 admission_application_id: p.admission_application_id,
+                mobility_application_id: p.mobility_application_id,
+                mobility_document_kind: input.mobility_document_kind.map(Into::into),
             };
             Ok(q::insert(c, &row).await?)
         })
@@ -305,6 +336,13 @@ pub async fn attach_again(
                     return Err(AppError::Archived);
                 }
                 let p = parent(c, &caller, kind, &parent_id).await?;
+                // An application document keeps what it is (DOC-5: from the teacher's history).
+                let mobility_document_kind = match kind {
+                    Kind::ApplicationDocument => Some(s.mobility_document_kind.clone().ok_or_else(|| {
+                        AppError::bad_input("attachmentId", "not a document of a teacher's application")
+                    })?),
+                    _ => None,
+                };
                 let row = NewAttachment {
                     id: Uuid::new_v4(),
                     blob_id: s.blob_id,
@@ -326,6 +364,8 @@ pub async fn attach_again(
                     committed_at: Some(chrono::Utc::now()),
                     enrolment_request_id: p.enrolment_request_id,
                     admission_application_id: p.admission_application_id,
+                    mobility_application_id: p.mobility_application_id,
+                    mobility_document_kind,
                 };
                 Ok(q::insert(c, &row).await?)
             })

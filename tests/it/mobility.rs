@@ -12,7 +12,9 @@ use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, demo_account};
+use ambito::server::Options;
+
+use crate::harness::{TestApp, TestDb, demo_account, pdf, test_files};
 
 const TEACHER: &str = "docente@ambito.invalid";
 const OTHER_TEACHER: &str = "docente.nuovo@ambito.invalid";
@@ -20,12 +22,14 @@ const BG: &str = "ufficio.bg@ambito.invalid";
 const MI: &str = "ufficio.mi@ambito.invalid";
 const SCHOOL: &str = "bgic82100t@istruzione.it";
 
-const CAMPAIGN: &str = "mutation($y: Int!) { createMobilityCampaign(input: { year: $y }) { year windows { category opens closes } } }";
+const CAMPAIGN: &str =
+    "mutation($y: Int!) { createMobilityCampaign(input: { year: $y }) { year windows { category opens closes } } }";
 const PUBLISH: &str = "mutation($y: Int!, $d: Date!) { setMovementsPublicationDate(campaignYear: $y, order: PRIMARIA, date: $d) { primariaPublicationDate } }";
 const SET_TEACHER: &str = "mutation($i: TeacherInput!) { setTeacher(input: $i) { taxCode email province } }";
 const READ_TEACHER: &str = "query($t: String!) { teacher(taxCode: $t) { taxCode province } }";
 const CREATE: &str = "mutation($i: MobilityApplicationInput!) { createMobilityApplication(input: $i) { id state } }";
-const UPDATE: &str = "mutation($id: ID!, $i: MobilityApplicationInput!) { updateMobilityApplication(id: $id, input: $i) { id state } }";
+const UPDATE: &str =
+    "mutation($id: ID!, $i: MobilityApplicationInput!) { updateMobilityApplication(id: $id, input: $i) { id state } }";
 const SHOWN: &str = "id state kind channel protocolNumber processingOffice { code } \
     preferences { position kind code effective rule } precedences { code recognised rule } \
     familyScore { a b c d total } warnings { rule message }";
@@ -36,7 +40,9 @@ fn submit_doc() -> String {
 }
 
 fn withdraw_doc() -> String {
-    format!("mutation($id: ID!, $c: String!) {{ withdrawMobilityApplication(id: $id, personalCode: $c) {{ {SHOWN} }} }}")
+    format!(
+        "mutation($id: ID!, $c: String!) {{ withdrawMobilityApplication(id: $id, personalCode: $c) {{ {SHOWN} }} }}"
+    )
 }
 
 fn one_doc() -> String {
@@ -129,7 +135,10 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = TestApp::demo().await;
+    world_over(TestApp::demo().await).await
+}
+
+async fn world_over(app: TestApp) -> World {
     let p = places(&app).await;
     let office = app.login(BG).await;
     app.query_as(&office, CAMPAIGN, json!({ "y": 2016 })).await;
@@ -168,7 +177,10 @@ async fn the_office_loads_reference_data_that_everyone_reads_and_only_its_own_pr
     let window = |cat: &str| c["windows"].as_array().unwrap().iter().find(|w| w["category"] == cat).unwrap().clone();
     assert_eq!(window("INFANZIA"), json!({ "category": "INFANZIA", "opens": "2016-07-28", "closes": "2016-08-12" }));
     assert_eq!(window("PRIMARIA")["opens"], Value::Null, "primaria waits for the publication of the transfers");
-    assert_eq!(window("SECONDARIA"), json!({ "category": "SECONDARIA", "opens": "2016-08-18", "closes": "2016-08-28" }));
+    assert_eq!(
+        window("SECONDARIA"),
+        json!({ "category": "SECONDARIA", "opens": "2016-08-18", "closes": "2016-08-28" })
+    );
     let (_, again) = app.post_as(Some(&mi), CAMPAIGN, json!({ "y": 2016 })).await;
     assert_eq!(error_of(&again).0, "CONFLICT");
     let (_, body) = app.post_as(Some(&school), CAMPAIGN, json!({ "y": 2017 })).await;
@@ -176,7 +188,8 @@ async fn the_office_loads_reference_data_that_everyone_reads_and_only_its_own_pr
     let published = app.query_as(&bg, PUBLISH, json!({ "y": 2016, "d": "2016-07-29" })).await;
     assert_eq!(published["setMovementsPublicationDate"]["primariaPublicationDate"], "2016-07-29");
     let teacher = app.login(TEACHER).await;
-    let read = app.query_as(&teacher, "{ mobilityCampaign(year: 2016) { year primariaPublicationDate } }", json!({})).await;
+    let read =
+        app.query_as(&teacher, "{ mobilityCampaign(year: 2016) { year primariaPublicationDate } }", json!({})).await;
     assert_eq!(read["mobilityCampaign"], json!({ "year": 2016, "primariaPublicationDate": "2016-07-29" }));
 
     let class = "mutation { setClassOfCompetition(input: { code: \"a022\", name: \"Italiano, storia, geografia\", order: SECONDARIA_PRIMO_GRADO }) { code } }";
@@ -213,9 +226,11 @@ async fn the_registry_is_the_holding_offices_and_each_teachers_own() {
     assert_eq!(read(app.login(TEACHER).await).await["taxCode"], code.as_str(), "the teacher reads their own row");
     assert_eq!(read(app.login(OTHER_TEACHER).await).await, Value::Null);
     // Milan's office cannot take over Bergamo's row, nor enter a Bergamo holding.
-    let (_, body) = app.post_as(Some(&mi), SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &p.milan) })).await;
+    let (_, body) =
+        app.post_as(Some(&mi), SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &p.milan) })).await;
     assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
-    let (_, body) = app.post_as(Some(&mi), SET_TEACHER, json!({ "i": teacher_input("x@ambito.invalid", "Verdi", &p.held) })).await;
+    let (_, body) =
+        app.post_as(Some(&mi), SET_TEACHER, json!({ "i": teacher_input("x@ambito.invalid", "Verdi", &p.held) })).await;
     assert_eq!(body["errors"][0]["extensions"]["field"], "input.holding.code", "{body}");
     let mut bad = teacher_input("y@ambito.invalid", "Bianchi", &p.held);
     bad["taxCode"] = json!("RSSNNA80E44A794X");
@@ -227,7 +242,9 @@ async fn the_registry_is_the_holding_offices_and_each_teachers_own() {
 #[tokio::test]
 async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_sees_it() {
     let w = world().await;
-    let id = w.draft(ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]))).await;
+    let id = w
+        .draft(ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }])))
+        .await;
     assert_eq!(w.read(&w.teacher, &id).await["state"], "DRAFT");
     let bg_office = w.app.login(BG).await;
     let none = w.app.query_as(&bg_office, &one_doc(), json!({ "id": id })).await;
@@ -268,7 +285,10 @@ async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_se
     assert_eq!(error_of(&body).0, "PERSONAL_CODE_INVALID");
     let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
     assert_eq!(body["data"]["withdrawMobilityApplication"]["state"], "WITHDRAWN", "{body}");
-    let input = ap(&w.p.elsewhere_municipality, json!([{ "kind": "SCHOOL", "code": w.p.elsewhere }, { "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]));
+    let input = ap(
+        &w.p.elsewhere_municipality,
+        json!([{ "kind": "SCHOOL", "code": w.p.elsewhere }, { "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]),
+    );
     let edited = w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": input })).await;
     assert_eq!(edited["updateMobilityApplication"]["state"], "DRAFT");
     let (_, body) = w.submit(&id).await;
@@ -284,7 +304,8 @@ async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_se
 #[tokio::test]
 async fn the_infanzia_window_holds_from_its_first_to_its_last_second_in_italy() {
     let w = world().await;
-    let input = ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]));
+    let input =
+        ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }]));
     let id = w.draft(input).await;
     w.clock("2016-07-27T23:59:59").await;
     let (_, body) = w.submit(&id).await;
@@ -318,10 +339,18 @@ async fn every_refusal_names_its_rule_and_stores_nothing() {
             i["reasons"] = json!([]);
             i
         }),
-        ("BAD_USER_INPUT", "UT-1", json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL",
-            "postTypes": ["NN"], "preferences": [{ "kind": "SCHOOL", "code": w.p.elsewhere }] })),
-        ("BAD_USER_INPUT", "UTIP-1", json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "INTERPROVINCIAL",
-            "postTypes": ["NN"], "utCategories": ["ESUBERO"], "preferences": [{ "kind": "PROVINCE", "code": "MI" }] })),
+        (
+            "BAD_USER_INPUT",
+            "UT-1",
+            json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL",
+            "postTypes": ["NN"], "preferences": [{ "kind": "SCHOOL", "code": w.p.elsewhere }] }),
+        ),
+        (
+            "BAD_USER_INPUT",
+            "UTIP-1",
+            json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "INTERPROVINCIAL",
+            "postTypes": ["NN"], "utCategories": ["ESUBERO"], "preferences": [{ "kind": "PROVINCE", "code": "MI" }] }),
+        ),
         ("BAD_USER_INPUT", "POST-5", {
             let mut i = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
             i["postTypes"] = json!(["EH"]);
@@ -339,13 +368,18 @@ async fn every_refusal_names_its_rule_and_stores_nothing() {
         diesel::sql_query(format!("DELETE FROM mobility_applications WHERE id = {id}")).execute(&mut c).await.unwrap();
     }
     // PREF-1 is checked on the draft already: 21 preferences for infanzia.
-    let many: Vec<Value> = (0..21).map(|i| json!({ "kind": "PROVINCE", "code": if i == 0 { "BG".to_owned() } else { format!("X{i}") } })).collect();
+    let many: Vec<Value> = (0..21)
+        .map(|i| json!({ "kind": "PROVINCE", "code": if i == 0 { "BG".to_owned() } else { format!("X{i}") } }))
+        .collect();
     let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": ap(&m, json!(many)) })).await;
     assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "PREF-1".into()), "{body}");
     assert_eq!(body["errors"][0]["extensions"]["field"], "input.preferences");
     // ORG-4: a second form of the same kind and order.
     w.draft(ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]))).await;
-    let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }])) })).await;
+    let (_, body) = w
+        .app
+        .post_as(Some(&w.teacher), CREATE, json!({ "i": ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }])) }))
+        .await;
     assert_eq!(error_of(&body), ("CONFLICT".into(), "ORG-4".into()), "{body}");
     let count = w.app.query_as(&w.teacher, "{ mobilityApplications { totalCount } }", json!({})).await;
     assert_eq!(count["mobilityApplications"]["totalCount"], 1);
@@ -369,7 +403,10 @@ async fn not_recognised_items_and_ineffective_preferences_are_stored_with_warnin
     let a = &body["data"]["submitMobilityApplication"];
     assert_eq!(a["state"], "SUBMITTED", "{body}");
     assert_eq!(a["preferences"][0]["effective"], true);
-    assert_eq!(a["preferences"][1], json!({ "position": 2, "kind": "PROVINCE", "code": "BG", "effective": false, "rule": "PREF-3a" }));
+    assert_eq!(
+        a["preferences"][1],
+        json!({ "position": 2, "kind": "PROVINCE", "code": "BG", "effective": false, "rule": "PREF-3a" })
+    );
     let precedences: Vec<(Value, Value)> =
         a["precedences"].as_array().unwrap().iter().map(|p| (p["recognised"].clone(), p["rule"].clone())).collect();
     assert_eq!(
@@ -392,7 +429,8 @@ async fn not_recognised_items_and_ineffective_preferences_are_stored_with_warnin
 #[tokio::test]
 async fn an_interprovincial_application_goes_to_the_requested_province_only() {
     let w = world().await;
-    let mut input = ap("015146", json!([{ "kind": "SCHOOL", "code": w.p.milan }, { "kind": "PROVINCE", "code": "MI" }]));
+    let mut input =
+        ap("015146", json!([{ "kind": "SCHOOL", "code": w.p.milan }, { "kind": "PROVINCE", "code": "MI" }]));
     input["scope"] = json!("INTERPROVINCIAL");
     let id = w.draft(input).await;
     let (_, body) = w.submit(&id).await;
@@ -413,14 +451,17 @@ async fn the_office_enters_paper_forms_only_for_the_paper_cases_on_their_day_of_
     let m = w.p.elsewhere_municipality.clone();
     let input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
     w.clock("2016-08-25T10:00:00").await;
-    let (_, body) = w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-21" })).await;
+    let (_, body) =
+        w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-21" })).await;
     assert_eq!(error_of(&body), ("CAMPAIGN_CLOSED".into(), "WIN-3".into()), "ATA until 20 August: {body}");
-    let (_, body) = w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-20" })).await;
+    let (_, body) =
+        w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-20" })).await;
     let row = &body["data"]["recordPaperMobilityApplication"];
     assert_eq!((row["state"].as_str(), row["channel"].as_str()), (Some("SUBMITTED"), Some("PAPER")), "{body}");
     assert_eq!(row["processingOffice"]["code"], "BG");
     // An ordinary teacher's own form is online only (CH-1).
-    let (_, body) = w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Rossi"), "i": input, "r": "2016-08-01" })).await;
+    let (_, body) =
+        w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Rossi"), "i": input, "r": "2016-08-01" })).await;
     assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "CH-1".into()), "{body}");
     // Milan's office does not reach Bergamo's registry.
     let mi = w.app.login(MI).await;
@@ -440,4 +481,116 @@ async fn limited_mode_never_stops_an_application() {
     assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
     let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
     assert_eq!(body["data"]["withdrawMobilityApplication"]["state"], "WITHDRAWN", "{body}");
+}
+
+/// Uploads a document of an application, to Garage, in one PUT; returns its id.
+async fn upload_doc(app: &TestApp, token: &str, application: &str, kind: &str, bytes: &[u8]) -> String {
+    let slot = "mutation($i: CreateUploadInput!) { createUpload(input: $i) { attachment { id } uploadUrl } }";
+    let input = json!({ "i": { "parentId": application, "kind": "APPLICATION_DOCUMENT", "documentKind": kind,
+                               "fileName": "certificato.pdf", "contentType": "application/pdf", "size": bytes.len() } });
+    let s = app.query_as(token, slot, input).await["createUpload"].clone();
+    let url = s["uploadUrl"].as_str().unwrap();
+    let resp = app.http.put(app.url(url)).bearer_auth(token).body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    s["attachment"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn documents_count_once_confirmed_and_the_office_reviews_with_reasons() {
+    let options = Options { explorable: true, ..Default::default() };
+    let files = test_files(crate::attachments::bucket(), 8);
+    let w = world_over(TestApp::start_with(TestDb::demo().await, options, files).await).await;
+    let m = w.p.elsewhere_municipality.clone();
+    let mut input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    let id = w.draft(input.clone()).await;
+    let bytes = pdf(3000, 7);
+    let cert = upload_doc(&w.app, &w.teacher, &id, "MEDICAL_CERTIFICATE", &bytes).await;
+    input["precedences"] = json!([{ "code": "A_BLIND", "documents": [cert] }, { "code": "B_DIALYSIS" }]);
+    w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": input })).await;
+    // A document of another application is not this one's.
+    let mut wrong = input.clone();
+    wrong["precedences"] = json!([{ "code": "A_BLIND", "documents": ["00000000-0000-0000-0000-000000000000"] }]);
+    let (_, body) = w.app.post_as(Some(&w.teacher), UPDATE, json!({ "id": id, "i": wrong })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.precedences.documents", "{body}");
+
+    let confirm = "mutation($a: ID!, $d: ID!, $c: String!) { confirmMobilityAttachment(applicationId: $a, attachmentId: $d, personalCode: $c) { id documentKind confirmedAt } }";
+    let (_, body) =
+        w.app.post_as(Some(&w.teacher), confirm, json!({ "a": id, "d": cert, "c": "BBBBBBBBBBBBBBBB" })).await;
+    assert_eq!(error_of(&body).0, "PERSONAL_CODE_INVALID", "{body}");
+    let done = w.app.query_as(&w.teacher, confirm, json!({ "a": id, "d": cert, "c": w.code })).await;
+    assert_eq!(done["confirmMobilityAttachment"]["documentKind"], "MEDICAL_CERTIFICATE");
+    assert!(done["confirmMobilityAttachment"]["confirmedAt"].is_string());
+
+    let (_, body) = w.submit(&id).await;
+    let a = &body["data"]["submitMobilityApplication"];
+    assert_eq!(a["precedences"][0], json!({ "code": "A_BLIND", "recognised": null, "rule": null }), "{body}");
+    assert_eq!(a["precedences"][1]["rule"], "PRE-0c", "no certificate for (b)");
+
+    // The certificate: the teacher and the processing office, nobody else.
+    let get = |token: String| {
+        let app = &w.app;
+        let cert = cert.clone();
+        async move { crate::attachments::get(app, &token, &cert, None).await.status().as_u16() }
+    };
+    assert_eq!(get(w.teacher.clone()).await, 200);
+    assert_eq!(get(w.office.clone()).await, 200);
+    for other in [MI, SCHOOL, OTHER_TEACHER] {
+        assert_eq!(get(w.app.login(other).await).await, 404, "{other}");
+    }
+    let docs = "query($id: ID!) { mobilityApplication(id: $id) { attachments { id documentKind } } }";
+    let seen = w.app.query_as(&w.office, docs, json!({ "id": id })).await;
+    assert_eq!(seen["mobilityApplication"]["attachments"][0]["id"], cert.as_str());
+
+    // The office's review, each act with a reason.
+    let decide = "mutation($a: ID!, $c: PrecedenceCode!, $r: Boolean!) { decidePrecedence(applicationId: $a, code: $c, recognised: $r, reason: \"visto il certificato\") { precedences { code recognised rule decisionReason } } }";
+    let d = w.app.query_as(&w.office, decide, json!({ "a": id, "c": "A_BLIND", "r": true })).await;
+    assert_eq!(d["decidePrecedence"]["precedences"][0]["recognised"], true);
+    assert_eq!(d["decidePrecedence"]["precedences"][0]["decisionReason"], "visto il certificato");
+    let (_, body) = w.app.post_as(Some(&w.office), decide, json!({ "a": id, "c": "B_DIALYSIS", "r": true })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "PRE-0c".into()), "{body}");
+    let receipt = "mutation($a: ID!, $d: Date!) { recordDocumentReceipt(applicationId: $a, input: { documentKind: MEDICAL_CERTIFICATE, channel: HAND, receivedOn: $d, precedence: B_DIALYSIS }) { documentReceipts { channel receivedOn precedence } } }";
+    w.clock("2016-08-20T09:00:00").await;
+    let late = w.app.query_as(&w.office, receipt, json!({ "a": id, "d": "2016-08-13" })).await;
+    assert_eq!(late["recordDocumentReceipt"]["documentReceipts"][0]["channel"], "HAND");
+    let (_, body) = w.app.post_as(Some(&w.office), decide, json!({ "a": id, "c": "B_DIALYSIS", "r": true })).await;
+    assert_eq!(error_of(&body).1, "PRE-0c", "a certificate after the deadline does not count: {body}");
+    w.app.query_as(&w.office, receipt, json!({ "a": id, "d": "2016-08-12" })).await;
+    let d = w.app.query_as(&w.office, decide, json!({ "a": id, "c": "B_DIALYSIS", "r": true })).await;
+    assert_eq!(d["decidePrecedence"]["precedences"][1]["recognised"], true);
+    let mi = w.app.login(MI).await;
+    let (_, body) = w.app.post_as(Some(&mi), decide, json!({ "a": id, "c": "A_BLIND", "r": false })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND");
+    let (_, body) = w.app.post_as(Some(&w.teacher), decide, json!({ "a": id, "c": "A_BLIND", "r": true })).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN", "the teacher does not decide: {body}");
+
+    let family = "mutation($a: ID!, $s: FamilyScoreInput!) { setFamilyScore(applicationId: $a, score: $s, reason: \"dichiarazione consegnata a mano\") { familyScore { a b c d total overrideReason } } }";
+    let (_, body) =
+        w.app.post_as(Some(&w.office), family, json!({ "a": id, "s": { "a": 5, "b": 0, "c": 0, "d": 0 } })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "score", "{body}");
+    let f = w.app.query_as(&w.office, family, json!({ "a": id, "s": { "a": 6, "b": 4, "c": 0, "d": 0 } })).await;
+    assert_eq!(
+        f["setFamilyScore"]["familyScore"],
+        json!({ "a": 6, "b": 4, "c": 0, "d": 0, "total": 10, "overrideReason": "dichiarazione consegnata a mano" })
+    );
+    let trail = "{ auditTrail(first: 10, action: \"set_family_score\") { edges { node { previous current } } } }";
+    let t = w.app.query_as(&w.office, trail, json!({})).await;
+    let node = &t["auditTrail"]["edges"][0]["node"];
+    assert_eq!(node["current"]["a"], 6);
+    assert_eq!(node["previous"]["a"], 0, "the computed score it replaced: {node}");
+
+    // DOC-5: the teacher reuses the certificate on another form, without uploading it again.
+    let ut = json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL",
+                     "postTypes": ["NN"], "utCategories": ["SURPLUS_OF"], "preferences": [{ "kind": "SCHOOL", "code": w.p.held }] });
+    let ut = w.draft(ut).await;
+    let import = "mutation($a: ID!, $d: ID!) { importAttachmentFromHistory(applicationId: $a, attachmentId: $d) { id documentKind confirmedAt } }";
+    let imported =
+        w.app.query_as(&w.teacher, import, json!({ "a": ut, "d": cert })).await["importAttachmentFromHistory"].clone();
+    assert_ne!(imported["id"], cert.as_str());
+    assert_eq!(
+        (imported["documentKind"].as_str(), &imported["confirmedAt"]),
+        (Some("MEDICAL_CERTIFICATE"), &Value::Null)
+    );
+    let other = w.app.login(OTHER_TEACHER).await;
+    let (_, body) = w.app.post_as(Some(&other), import, json!({ "a": ut, "d": cert })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
 }

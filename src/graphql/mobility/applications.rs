@@ -6,18 +6,20 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{PostType, mirror, order_arg, order_out};
+use super::{MobilityDocumentKind, PostType, mirror, order_arg, order_out};
 use crate::auth::passwords::Passwords;
 use crate::authz::{Action, ObjectKind, Scope as AuthScope};
 use crate::db::AuthDb;
 use crate::db::mobility::{ApplicationFilter, ApplicationRow};
 use crate::error::AppError;
+use crate::graphql::attachments::{Attachment, uuid_arg};
 use crate::graphql::connection::{Connection, list, page_request_by_id};
 use crate::graphql::registry::id_arg;
 use crate::graphql::scalars::Date;
 use crate::graphql::territory::SchoolOrder;
 use crate::graphql::{caller, db, subject};
 use crate::mail::Mailer;
+use crate::rules::mobility::DocumentKind;
 use crate::rules::mobility::application::{Kind, Precedence, PrefKind, Preference, Scope, UtCategory as RUt};
 use crate::rules::mobility::eligibility::ReasonKind;
 use crate::rules::throttle::ThrottlePolicy;
@@ -40,9 +42,7 @@ mirror!(
     /// The art. 7 reasons of an AP (spec §3.2).
     MobilityReason = ReasonKind { Spouse, Cohabitant, CohabitingRelative, Child, Parent, OwnSeriousHealth }
 );
-mirror!(
-    ChildRelation = UChildRelation { Child, Adopted, PreAdoptive, Fostered }
-);
+mirror!(ChildRelation = UChildRelation { Child, Adopted, PreAdoptive, Fostered });
 mirror!(
     /// A preference code: a school, a municipality (ISTAT or Belfiore), a
     /// district, or a whole province.
@@ -142,7 +142,8 @@ fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
             return Err(AppError::bad_input("input.declaredScore", "from 0 to 1000"));
         }
     }
-    let upper = |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(|c| c.trim().to_ascii_uppercase()).collect();
+    let upper =
+        |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(|c| c.trim().to_ascii_uppercase()).collect();
     Ok(FormInput {
         campaign_year: i.campaign_year,
         kind: i.kind.into(),
@@ -218,6 +219,8 @@ pub struct PrecedenceOut {
     /// False when a rule refuses it (with `rule`), null until the office decides.
     pub recognised: Option<bool>,
     pub rule: Option<String>,
+    /// The office's reason, once it decided.
+    pub decision_reason: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -236,6 +239,9 @@ pub struct FamilyScore {
     pub c: i32,
     pub d: i32,
     pub total: i32,
+    /// Set when the office corrected the computed score.
+    pub override_reason: Option<String>,
+    /// The computed items, each with its rule and why.
     pub lines: Vec<FamilyScoreLine>,
 }
 
@@ -243,6 +249,16 @@ pub struct FamilyScore {
 pub struct Warning {
     pub rule: String,
     pub message: String,
+}
+
+/// A document the office received off line (DOC-6).
+#[derive(SimpleObject)]
+pub struct DocumentReceipt {
+    pub document_kind: Option<MobilityDocumentKind>,
+    /// `HAND`, `REGISTERED_POST`, `PEC` or `ONLINE`.
+    pub channel: String,
+    pub received_on: Date,
+    pub precedence: Option<String>,
 }
 
 pub struct MobilityApplication(pub ApplicationRow);
@@ -331,34 +347,55 @@ impl MobilityApplication {
             .collect())
     }
 
+    /// Each claimed precedence: refused by a rule (`recognised: false`,
+    /// `rule`), or as the office decided, or null until it does.
     async fn precedences(&self) -> Result<Vec<PrecedenceOut>> {
         if self.0.assessment.is_some() {
+            let decisions = &self.0.precedence_decisions;
             return Ok(uc::stored_of(&self.0)
                 .precedences
                 .into_iter()
-                .map(|p| PrecedenceOut { code: p.code.into(), recognised: p.recognised, rule: p.rule })
+                .map(|p| {
+                    let decided = decisions.get(uc::precedence_str(p.code)).and_then(|d| d["recognised"].as_bool());
+                    let reason =
+                        decisions.get(uc::precedence_str(p.code)).and_then(|d| d["reason"].as_str().map(str::to_owned));
+                    let recognised = decided.or(p.recognised);
+                    // A rule's id stays while the outcome is the rule's.
+                    let rule = if decided.is_some() && decided != p.recognised { None } else { p.rule };
+                    PrecedenceOut { code: p.code.into(), recognised, rule, decision_reason: reason }
+                })
                 .collect());
         }
         Ok(uc::input_of(&self.0)?
             .precedences
             .into_iter()
-            .map(|p| PrecedenceOut { code: p.code.into(), recognised: None, rule: None })
+            .map(|p| PrecedenceOut { code: p.code.into(), recognised: None, rule: None, decision_reason: None })
             .collect())
     }
 
-    /// The family points computed at submission (zero for a draft or a UT).
+    /// The family points computed at submission (zero for a draft or a
+    /// UT), or as the office corrected them (`overrideReason`).
     async fn family_score(&self) -> FamilyScore {
         let f = uc::family_score(&self.0).unwrap_or_default();
+        let o = self.0.family_override.as_ref();
+        let box_of = |k: &str, computed: u32| o.and_then(|o| o[k].as_i64()).map_or(int(computed), |v| v as i32);
+        let (a, b, c, d) = (box_of("a", f.a), box_of("b", f.b), box_of("c", f.c), box_of("d", f.d));
         FamilyScore {
-            a: int(f.a),
-            b: int(f.b),
-            c: int(f.c),
-            d: int(f.d),
-            total: int(f.a + f.b + f.c + f.d),
+            a,
+            b,
+            c,
+            d,
+            total: a + b + c + d,
+            override_reason: o.and_then(|o| o["reason"].as_str().map(str::to_owned)),
             lines: f
                 .lines
                 .into_iter()
-                .map(|l| FamilyScoreLine { rule: l.rule, points: int(l.points), recognised: l.recognised, reason: l.reason })
+                .map(|l| FamilyScoreLine {
+                    rule: l.rule,
+                    points: int(l.points),
+                    recognised: l.recognised,
+                    reason: l.reason,
+                })
                 .collect(),
         }
     }
@@ -367,6 +404,29 @@ impl MobilityApplication {
     /// submission: the teacher can still fix them inside the window.
     async fn warnings(&self) -> Vec<Warning> {
         uc::stored_of(&self.0).warnings.into_iter().map(|w| Warning { rule: w.rule, message: w.message }).collect()
+    }
+
+    /// The application's documents (health certificates among them: only
+    /// the teacher and the processing office see them).
+    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
+        let id = self.0.id;
+        let rows = db(ctx).run(move |c| Box::pin(crate::db::mobility::attachments_of(c, id))).await?;
+        Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
+    }
+
+    /// Documents the office received off line (DOC-6).
+    async fn document_receipts(&self, ctx: &Context<'_>) -> Result<Vec<DocumentReceipt>> {
+        let id = self.0.id;
+        let rows = db(ctx).run(move |c| Box::pin(crate::db::mobility::receipts_of(c, id))).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DocumentReceipt {
+                document_kind: DocumentKind::parse(&r.document_kind).map(Into::into),
+                channel: r.channel.to_ascii_uppercase(),
+                received_on: Date(r.received_on),
+                precedence: r.precedence,
+            })
+            .collect())
     }
 
     /// SC-U1: the utilisation score declared.
@@ -509,4 +569,114 @@ impl ApplicationsMutation {
         let row = uc::record_paper(db(ctx), &c, &teacher_tax_code, input, received_on.0, now(ctx)).await?;
         Ok(MobilityApplication(row))
     }
+
+    /// DOC-5: links a document of the teacher's history to an application
+    /// without a new upload. Only its owner may; it needs confirming again.
+    async fn import_attachment_from_history(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        attachment_id: ID,
+    ) -> Result<Attachment> {
+        teacher_writes(ctx)?;
+        let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+        let user = subject(ctx)?.user_id;
+        let source = uuid_arg("attachmentId", &attachment_id)?;
+        let parent = id_arg("applicationId", &application_id)?.to_string();
+        let kind = crate::usecases::attachments::Kind::ApplicationDocument;
+        Ok(Attachment(crate::usecases::attachments::attach_again(db(ctx), &c, user, source, kind, parent).await?))
+    }
+
+    /// DOC-4: confirms a document of the teacher's application with the
+    /// personal code; only confirmed documents count.
+    async fn confirm_mobility_attachment(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        attachment_id: ID,
+        personal_code: String,
+    ) -> Result<Attachment> {
+        teacher_writes(ctx)?;
+        let id = id_arg("applicationId", &application_id)?;
+        let attachment = uuid_arg("attachmentId", &attachment_id)?;
+        let check = code_check(ctx, &personal_code)?;
+        Ok(Attachment(uc::confirm_document(db(ctx), check, id, attachment, now(ctx)).await?))
+    }
+
+    /// DOC-6: the office records a document delivered by hand, registered
+    /// post or PEC, on its day of receipt.
+    async fn record_document_receipt(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        input: DocumentReceiptInput,
+    ) -> Result<MobilityApplication> {
+        let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        let channel = match input.channel {
+            DeliveryChannel::Online => "online",
+            DeliveryChannel::Hand => "hand",
+            DeliveryChannel::RegisteredPost => "registered_post",
+            DeliveryChannel::Pec => "pec",
+        };
+        let precedence = input.precedence.map(Into::into);
+        let kind = input.document_kind.into();
+        let row = uc::record_receipt(db(ctx), &c, id, kind, channel, input.received_on.0, precedence, now(ctx)).await?;
+        Ok(MobilityApplication(row))
+    }
+
+    /// The office recognises or denies a precedence, with a reason.
+    async fn decide_precedence(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        code: PrecedenceCode,
+        recognised: bool,
+        reason: String,
+    ) -> Result<MobilityApplication> {
+        let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        Ok(MobilityApplication(uc::decide_precedence(db(ctx), &c, id, code.into(), recognised, &reason).await?))
+    }
+
+    /// The office corrects the family score of an AP, with a reason.
+    async fn set_family_score(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        score: FamilyScoreInput,
+        reason: String,
+    ) -> Result<MobilityApplication> {
+        let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        let score = [score.a, score.b, score.c, score.d];
+        Ok(MobilityApplication(uc::set_family_score(db(ctx), &c, id, score, &reason).await?))
+    }
+}
+
+/// How a document reached the office (DOC-6).
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum DeliveryChannel {
+    Online,
+    Hand,
+    RegisteredPost,
+    Pec,
+}
+
+#[derive(InputObject)]
+pub struct DocumentReceiptInput {
+    pub document_kind: MobilityDocumentKind,
+    pub channel: DeliveryChannel,
+    /// The day of receipt; for registered post the postmark, for PEC the delivery.
+    pub received_on: Date,
+    /// The precedence the document backs, if any.
+    pub precedence: Option<PrecedenceCode>,
+}
+
+#[derive(InputObject)]
+pub struct FamilyScoreInput {
+    pub a: i32,
+    pub b: i32,
+    pub c: i32,
+    pub d: i32,
 }

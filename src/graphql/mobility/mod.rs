@@ -12,11 +12,11 @@ use super::{caller, db};
 use crate::authz::{Action, ObjectKind};
 use crate::db::mobility::{CampaignRow, ClassRow, DistrictRow, TeacherRow};
 use crate::error::AppError;
-use crate::rules::mobility::Order;
 use crate::rules::mobility::application::{
     HoldingKind as RHolding, PostType as RPostType, Probation as RProbation, Qualification,
 };
 use crate::rules::mobility::windows::Window;
+use crate::rules::mobility::{DocumentKind, Order};
 use crate::usecases::mobility::{self as uc, StaffCategory as UStaff, TeacherEntry};
 
 mod applications;
@@ -49,6 +49,15 @@ mirror!(
 mirror!(
     /// The outcome of the probation year.
     ProbationOutcome = RProbation { Passed, NotDone, NotFinished, Unfavourable }
+);
+mirror!(
+    /// What a document of a teacher's application is (spec §8).
+    MobilityDocumentKind = DocumentKind {
+        SelfDeclaration, MedicalCertificate, DisabilityCertificate104 = "DISABILITY_CERTIFICATE_104",
+        InvalidityCertificate, AslCertificate, CareInstituteCertificate, RehabStructureCertificate,
+        CourtOrderFostering, CourtOrderGuardianship, EmployerDeclaration, SpouseCohabitationDeclaration,
+        MandateDeclaration, UnionLeaveDeclaration, Title, PaperApplicationScan,
+    }
 );
 mirror!(
     /// How a teacher holds their post (*titolarità*).
@@ -296,7 +305,12 @@ fn entry(i: TeacherInput) -> Result<TeacherEntry, AppError> {
         economic_start: date(i.economic_start),
         probation: i.probation.map(Into::into),
         qualifications,
-        support_titles: i.support_titles.unwrap_or_default().into_iter().map(|t| (t.post_type.into(), t.obtained_on.0)).collect(),
+        support_titles: i
+            .support_titles
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.post_type.into(), t.obtained_on.0))
+            .collect(),
         support_constraint_satisfied: i.support_constraint_satisfied.unwrap_or(false),
         hiring_source: i.hiring_source,
         hiring_phase: i.hiring_phase,
@@ -321,7 +335,10 @@ impl MobilityQuery {
     async fn teacher(&self, ctx: &Context<'_>, tax_code: String) -> Result<Option<Teacher>> {
         caller(ctx, ObjectKind::TeacherRegistry, Action::Read)?;
         let code = tax_code.trim().to_ascii_uppercase();
-        Ok(db(ctx).run(move |c| Box::pin(async move { crate::db::mobility::teacher(c, &code).await })).await?.map(Teacher))
+        Ok(db(ctx)
+            .run(move |c| Box::pin(async move { crate::db::mobility::teacher(c, &code).await }))
+            .await?
+            .map(Teacher))
     }
 }
 
@@ -331,7 +348,11 @@ pub struct MobilityMutation;
 #[Object]
 impl MobilityMutation {
     /// Opens the campaign of year Y with the windows of spec §2 for Y.
-    async fn create_mobility_campaign(&self, ctx: &Context<'_>, input: MobilityCampaignInput) -> Result<MobilityCampaign> {
+    async fn create_mobility_campaign(
+        &self,
+        ctx: &Context<'_>,
+        input: MobilityCampaignInput,
+    ) -> Result<MobilityCampaign> {
         let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
         Ok(MobilityCampaign(uc::create_campaign(db(ctx), &c, input.year).await?))
     }
@@ -362,7 +383,8 @@ impl MobilityMutation {
 
     async fn set_school_district(&self, ctx: &Context<'_>, input: SchoolDistrictInput) -> Result<SchoolDistrict> {
         let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
-        let upper = |v: Option<Vec<String>>| v.unwrap_or_default().iter().map(|s| s.trim().to_ascii_uppercase()).collect();
+        let upper =
+            |v: Option<Vec<String>>| v.unwrap_or_default().iter().map(|s| s.trim().to_ascii_uppercase()).collect();
         let row = uc::set_district(
             db(ctx),
             &c,

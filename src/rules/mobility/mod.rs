@@ -64,3 +64,81 @@ impl Order {
         }
     }
 }
+
+/// What a document of an application is (spec §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum DocumentKind {
+    SelfDeclaration,
+    MedicalCertificate,
+    DisabilityCertificate104,
+    InvalidityCertificate,
+    AslCertificate,
+    CareInstituteCertificate,
+    RehabStructureCertificate,
+    CourtOrderFostering,
+    CourtOrderGuardianship,
+    EmployerDeclaration,
+    SpouseCohabitationDeclaration,
+    MandateDeclaration,
+    UnionLeaveDeclaration,
+    Title,
+    PaperApplicationScan,
+}
+
+impl DocumentKind {
+    pub const ALL: [DocumentKind; 15] = [
+        DocumentKind::SelfDeclaration,
+        DocumentKind::MedicalCertificate,
+        DocumentKind::DisabilityCertificate104,
+        DocumentKind::InvalidityCertificate,
+        DocumentKind::AslCertificate,
+        DocumentKind::CareInstituteCertificate,
+        DocumentKind::RehabStructureCertificate,
+        DocumentKind::CourtOrderFostering,
+        DocumentKind::CourtOrderGuardianship,
+        DocumentKind::EmployerDeclaration,
+        DocumentKind::SpouseCohabitationDeclaration,
+        DocumentKind::MandateDeclaration,
+        DocumentKind::UnionLeaveDeclaration,
+        DocumentKind::Title,
+        DocumentKind::PaperApplicationScan,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::SelfDeclaration => "self_declaration",
+            DocumentKind::MedicalCertificate => "medical_certificate",
+            DocumentKind::DisabilityCertificate104 => "disability_certificate_104",
+            DocumentKind::InvalidityCertificate => "invalidity_certificate",
+            DocumentKind::AslCertificate => "asl_certificate",
+            DocumentKind::CareInstituteCertificate => "care_institute_certificate",
+            DocumentKind::RehabStructureCertificate => "rehab_structure_certificate",
+            DocumentKind::CourtOrderFostering => "court_order_fostering",
+            DocumentKind::CourtOrderGuardianship => "court_order_guardianship",
+            DocumentKind::EmployerDeclaration => "employer_declaration",
+            DocumentKind::SpouseCohabitationDeclaration => "spouse_cohabitation_declaration",
+            DocumentKind::MandateDeclaration => "mandate_declaration",
+            DocumentKind::UnionLeaveDeclaration => "union_leave_declaration",
+            DocumentKind::Title => "title",
+            DocumentKind::PaperApplicationScan => "paper_application_scan",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocumentKind> {
+        DocumentKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// A certificate of a medical fact: what no self-declaration replaces
+    /// (DOC-2, PRE-0c).
+    pub fn medical(self) -> bool {
+        matches!(
+            self,
+            DocumentKind::MedicalCertificate
+                | DocumentKind::DisabilityCertificate104
+                | DocumentKind::InvalidityCertificate
+                | DocumentKind::AslCertificate
+                | DocumentKind::CareInstituteCertificate
+                | DocumentKind::RehabStructureCertificate
+        )
+    }
+}

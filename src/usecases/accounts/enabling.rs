@@ -292,8 +292,9 @@ impl CodeCheck<'_> {
                 "the personal code is wrong, or the account is not enabled in person yet",
             )
         };
-        let keys = admit_password_attempt(self.auth, self.throttle, &format!("personal-code:{}", self.user_id), self.addr)
-            .await?;
+        let keys =
+            admit_password_attempt(self.auth, self.throttle, &format!("personal-code:{}", self.user_id), self.addr)
+                .await?;
         let user = self.user_id;
         let hash = self.auth.run(move |c| Box::pin(q::personal_code_hash(c, user))).await?;
         let Some(code) = personal_code::normalize(self.code) else {

@@ -20,6 +20,7 @@ use crate::db::audit::{self, Event};
 use crate::db::mobility::{self as q, ApplicationRow, NewApplication, Submission, TeacherRow};
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
+use crate::rules::mobility::DocumentKind;
 use crate::rules::mobility::application::{
     self as rules, Context, Document, Kind, OtherForm, Place, PrecedenceClaim, PrefKind, Preference, Scope, Teacher,
 };
@@ -188,17 +189,81 @@ fn kin_of(r: ReasonKind) -> AppResult<Kin> {
     })
 }
 
-/// Document ids must be of the application's own documents; until the
-/// application has any, none can be named.
-fn documents(field: &str, ids: &[String]) -> AppResult<Vec<Document>> {
-    match ids.first() {
-        Some(id) => Err(bad(field, format!("{id} is not a document of this application"))),
-        None => Ok(Vec::new()),
+/// The documents of an application: those attached (with the day the
+/// teacher confirmed them, DOC-4) and those the office received off line
+/// (DOC-6), with the precedence they back.
+#[derive(Debug, Clone, Default)]
+pub struct Docs {
+    attached: Vec<(String, DocumentKind, Option<NaiveDate>)>,
+    receipts: Vec<(DocumentKind, NaiveDate, Option<String>)>,
+}
+
+/// A precedence code as stored (receipts, decisions).
+pub fn precedence_str(p: rules::Precedence) -> String {
+    serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+impl Docs {
+    async fn load(c: &mut AsyncPgConnection, application: i64) -> AppResult<Docs> {
+        let attached = q::documents_of(c, application)
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                let kind = DocumentKind::parse(d.kind.as_deref()?)?;
+                Some((d.id.to_string(), kind, d.confirmed_at.map(rome::date)))
+            })
+            .collect();
+        let receipts = q::receipts_of(c, application)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((DocumentKind::parse(&r.document_kind)?, r.received_on, r.precedence)))
+            .collect();
+        Ok(Docs { attached, receipts })
+    }
+
+    /// The confirmed documents `ids` name, by the deadline. An id that is not
+    /// a document of the application is refused; an unconfirmed one, or one
+    /// confirmed after the deadline, does not count (DOC-3, DOC-4).
+    fn named(&self, field: &str, ids: &[String], deadline: NaiveDate) -> AppResult<Vec<(DocumentKind, NaiveDate)>> {
+        let mut out = Vec::new();
+        for id in ids {
+            let found = self.attached.iter().find(|(a, _, _)| a.eq_ignore_ascii_case(id.trim()));
+            let Some((_, kind, confirmed)) = found else {
+                return Err(bad(field, format!("{id} is not a document of this application")));
+            };
+            out.extend(confirmed.filter(|d| *d <= deadline).map(|d| (*kind, d)));
+        }
+        Ok(out)
+    }
+
+    /// Every document in hand by the deadline.
+    fn all(&self, deadline: NaiveDate) -> Vec<(DocumentKind, NaiveDate)> {
+        let attached = self.attached.iter().filter_map(|(_, k, d)| d.map(|d| (*k, d)));
+        let received = self.receipts.iter().map(|(k, d, _)| (*k, *d));
+        attached.chain(received).filter(|(_, d)| *d <= deadline).collect()
     }
 }
 
-/// The form as the rules read it.
-fn form_of(input: &FormInput, channel: Channel) -> AppResult<rules::Form> {
+fn has(docs: &[(DocumentKind, NaiveDate)], kinds: &[DocumentKind]) -> bool {
+    docs.iter().any(|(k, _)| kinds.contains(k))
+}
+
+/// How a fact is backed by these documents.
+fn evidence_of(docs: &[(DocumentKind, NaiveDate)], certificate: &[DocumentKind]) -> Evidence {
+    if has(docs, certificate) {
+        Evidence::Certificate
+    } else if has(docs, &[DocumentKind::SelfDeclaration]) {
+        Evidence::SelfDeclaration
+    } else {
+        Evidence::None
+    }
+}
+
+/// The form as the rules read it, with its documents.
+fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate) -> AppResult<rules::Form> {
+    use DocumentKind as D;
+    let everything = docs.all(deadline);
+    let medical: Vec<(DocumentKind, NaiveDate)> = everything.iter().copied().filter(|(k, _)| k.medical()).collect();
     let cohabitation = input.reunion.as_ref().is_some_and(|r| r.registry_cohabitation);
     let reasons = input
         .reasons
@@ -206,40 +271,44 @@ fn form_of(input: &FormInput, channel: Channel) -> AppResult<rules::Form> {
         .map(|&kind| Reason {
             kind,
             registry_cohabitation: cohabitation,
-            health_evidence: Evidence::None,
-            certificate_received_on: None,
+            health_evidence: if medical.is_empty() { Evidence::None } else { Evidence::Certificate },
+            certificate_received_on: medical.iter().map(|(_, d)| *d).min(),
         })
         .collect();
     let reunion = match &input.reunion {
         Some(r) => {
-            documents("input.reunion.documents", &r.documents)?;
+            let named = docs.named("input.reunion.documents", &r.documents, deadline)?;
             Some(scores::Reunion {
                 kin: kin_of(r.relation)?,
                 birth_date: r.birth_date,
-                severe_disability: Evidence::None,
+                severe_disability: evidence_of(&named, &[D::DisabilityCertificate104]),
                 disability_valid_until: None,
-                kinship_declaration: false,
+                kinship_declaration: has(&named, &[D::SelfDeclaration, D::SpouseCohabitationDeclaration]),
                 registered_since: r.registered_since,
-                employer_declaration: false,
+                employer_declaration: r.new_work_seat && has(&named, &[D::EmployerDeclaration]),
             })
         }
         None => None,
     };
     let mut children = Vec::new();
     for ch in &input.children {
-        documents("input.children.documents", &ch.documents)?;
+        let named = docs.named("input.children.documents", &ch.documents, deadline)?;
         children.push(scores::Child {
             birth_date: Some(ch.birth_date),
             fostered: ch.relation == ChildRelation::Fostered,
-            court_order: false,
-            unable_to_work: Evidence::None,
+            court_order: has(&named, &[D::CourtOrderFostering]),
+            unable_to_work: if ch.unable_to_work { evidence_of(&named, &[D::AslCertificate]) } else { Evidence::None },
         });
     }
     let mut precedences = Vec::new();
     for p in &input.precedences {
+        let code = precedence_str(p.code);
+        let mut backing = docs.named("input.precedences.documents", &p.documents, deadline)?;
+        // Receipts count with their own day: the rule checks it against the deadline.
+        backing.extend(docs.receipts.iter().filter(|(_, _, c)| c.as_deref() == Some(&code)).map(|(k, d, _)| (*k, *d)));
         precedences.push(PrecedenceClaim {
             code: p.code,
-            documents: documents("input.precedences.documents", &p.documents)?,
+            documents: backing.iter().map(|(k, d)| Document { medical: k.medical(), received_on: *d }).collect(),
             child_birth_date: p.child_birth_date,
             municipality: p.municipality.clone(),
         });
@@ -271,9 +340,19 @@ struct Loaded {
     multi: BTreeSet<String>,
     esubero: i32,
     others: Vec<OtherForm>,
+    docs: Docs,
 }
 
 impl Loaded {
+    /// WIN-5: what counts must exist by the deadline of the teacher's own order.
+    fn deadline(&self, day: NaiveDate) -> NaiveDate {
+        windows::titles_deadline(&self.windows, self.teacher.category).unwrap_or(day)
+    }
+
+    fn form(&self, input: &FormInput, channel: Channel, day: NaiveDate) -> AppResult<rules::Form> {
+        form_of(input, channel, &self.docs, self.deadline(day))
+    }
+
     fn context(&self, day: NaiveDate) -> Context<'_> {
         Context {
             year: self.year,
@@ -320,7 +399,9 @@ async fn load(
     };
     let mut municipalities = of(PrefKind::Municipality, input);
     municipalities.extend(input.reunion.iter().map(|r| r.municipality.trim().to_ascii_uppercase()));
-    municipalities.extend(input.precedences.iter().filter_map(|p| p.municipality.as_ref()).map(|m| m.trim().to_ascii_uppercase()));
+    municipalities.extend(
+        input.precedences.iter().filter_map(|p| p.municipality.as_ref()).map(|m| m.trim().to_ascii_uppercase()),
+    );
     let rows = q::places(
         c,
         &of(PrefKind::School, input),
@@ -341,7 +422,10 @@ async fn load(
         .filter_map(|r| Some((r.code.clone(), r.municipality.clone()?)))
         .collect();
     let municipality = |field: &str, raw: &str| -> AppResult<String> {
-        istat.get(&raw.trim().to_ascii_uppercase()).cloned().ok_or_else(|| bad(field, format!("{raw} is not a municipality")))
+        istat
+            .get(&raw.trim().to_ascii_uppercase())
+            .cloned()
+            .ok_or_else(|| bad(field, format!("{raw} is not a municipality")))
     };
     for p in &mut input.preferences {
         p.code = p.code.trim().to_ascii_uppercase();
@@ -364,8 +448,10 @@ async fn load(
     let mut regions = BTreeMap::from([(holding.province.clone(), holding.region.clone())]);
     for r in rows {
         regions.insert(r.province.clone(), r.region.clone());
-        let code = if r.kind == "municipality" { r.municipality.clone().unwrap_or(r.code.clone()) } else { r.code.clone() };
-        let place = Place { province: r.province, region: r.region, municipality: r.municipality, district: r.district };
+        let code =
+            if r.kind == "municipality" { r.municipality.clone().unwrap_or(r.code.clone()) } else { r.code.clone() };
+        let place =
+            Place { province: r.province, region: r.region, municipality: r.municipality, district: r.district };
         places.insert((kind(&r.kind), code), place);
     }
     let provinces: Vec<String> = regions.keys().cloned().collect();
@@ -376,9 +462,18 @@ async fn load(
         .await?
         .into_iter()
         .filter(|r| Some(r.id) != except && r.state != "withdrawn")
-        .map(|r| OtherForm { kind: kind_of(&r.kind), order: order_of(&r.school_order), submitted: r.state == "submitted" })
+        .map(|r| OtherForm {
+            kind: kind_of(&r.kind),
+            order: order_of(&r.school_order),
+            submitted: r.state == "submitted",
+        })
         .collect();
+    let docs = match except {
+        Some(id) => Docs::load(c, id).await?,
+        None => Docs::default(),
+    };
     Ok(Loaded {
+        docs,
         year: input.campaign_year,
         windows: windows_of(&campaign),
         teacher: teacher_of(teacher, &holding),
@@ -395,7 +490,7 @@ fn check_draft(input: &FormInput, loaded: &Loaded, day: NaiveDate) -> AppResult<
     if input.musical_liceo || loaded.teacher.category != windows::Category::Teacher(loaded.teacher.order) {
         return Err(bad("input.category", "this form is on paper: the office records it (CH-1)"));
     }
-    let form = form_of(input, Channel::Online)?;
+    let form = loaded.form(input, Channel::Online, day)?;
     rules::check_shape(&form, &loaded.context(day))?;
     Ok(())
 }
@@ -488,10 +583,7 @@ pub async fn update(db: &RequestDb, id: i64, input: FormInput, now: DateTime<Utc
             let updated = q::set_input(c, id, kind, order_str(input.order), scope_str(input.scope), &value)
                 .await
                 .map_err(conflict_on_duplicate)?;
-            let e = Event {
-                previous: Some(row.input.clone()),
-                ..event("update", &updated, None, value)
-            };
+            let e = Event { previous: Some(row.input.clone()), ..event("update", &updated, None, value) };
             audit::record(c, vec![e]).await?;
             Ok(updated)
         })
@@ -528,7 +620,7 @@ pub async fn submit(
                 let mut input = input_of(&row)?;
                 let loaded = load(c, &teacher, &mut input, Some(id)).await?;
                 check_draft(&input, &loaded, day)?;
-                let assessment = rules::assess(&form_of(&input, Channel::Online)?, &loaded.context(day))?;
+                let assessment = rules::assess(&loaded.form(&input, Channel::Online, day)?, &loaded.context(day))?;
                 let snapshot = serde_json::to_value(&loaded.teacher).map_err(AppError::internal)?;
                 let value = assessment_value(&assessment)?;
                 let submitted = q::submit(
@@ -625,7 +717,8 @@ pub async fn withdraw(db: &RequestDb, code: CodeCheck<'_>, id: i64, now: DateTim
             })?;
             if row.kind == "ap" && order_of(&row.school_order) == own {
                 let others = q::forms_of(c, &teacher.tax_code, row.campaign_year).await?;
-                if others.iter().any(|o| o.kind == "ap" && o.school_order != row.school_order && o.state != "withdrawn") {
+                if others.iter().any(|o| o.kind == "ap" && o.school_order != row.school_order && o.state != "withdrawn")
+                {
                     return Err(AppError::Ruled {
                         code: "BAD_USER_INPUT",
                         rule: "ORG-2",
@@ -666,7 +759,8 @@ pub async fn record_paper(
             if input.musical_liceo {
                 loaded.teacher.category = windows::Category::LiceoMusicale;
             }
-            let assessment = rules::assess(&form_of(&input, Channel::Paper)?, &loaded.context(received_on))?;
+            let assessment =
+                rules::assess(&loaded.form(&input, Channel::Paper, received_on)?, &loaded.context(received_on))?;
             if assessment.processing_province != office {
                 return Err(AppError::Ruled {
                     code: "BAD_USER_INPUT",

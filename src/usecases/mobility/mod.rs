@@ -19,7 +19,9 @@ use crate::rules::mobility::{Finding, Order};
 use crate::rules::tax_code;
 
 mod applications;
+mod review;
 pub use applications::*;
+pub use review::*;
 
 fn bad(field: &str, reason: impl Into<String>) -> AppError {
     AppError::bad_input(field, reason)
@@ -168,7 +170,14 @@ fn code(field: &str, raw: &str, max: usize) -> AppResult<String> {
     }
 }
 
-fn reference_event(action: &'static str, kind: &'static str, id: String, province: Option<String>, previous: Option<Value>, current: Value) -> Event {
+fn reference_event(
+    action: &'static str,
+    kind: &'static str,
+    id: String,
+    province: Option<String>,
+    previous: Option<Value>,
+    current: Value,
+) -> Event {
     Event {
         action,
         object_kind: kind,
@@ -232,7 +241,14 @@ pub async fn set_publication_date(
             windows.primaria.opens = Some(date);
             let value = serde_json::to_value(&windows).map_err(AppError::internal)?;
             let updated = q::set_windows(c, year, &value).await?;
-            let e = reference_event("set_publication_date", "mobility_campaign", year.to_string(), None, Some(row.windows), value);
+            let e = reference_event(
+                "set_publication_date",
+                "mobility_campaign",
+                year.to_string(),
+                None,
+                Some(row.windows),
+                value,
+            );
             audit::record(c, vec![e]).await?;
             Ok(updated)
         })
@@ -240,7 +256,13 @@ pub async fn set_publication_date(
     .await
 }
 
-pub async fn set_class(db: &RequestDb, caller: &Caller, code_raw: &str, name: &str, order: Order) -> AppResult<ClassRow> {
+pub async fn set_class(
+    db: &RequestDb,
+    caller: &Caller,
+    code_raw: &str,
+    name: &str,
+    order: Order,
+) -> AppResult<ClassRow> {
     caller.office_province()?;
     let row = ClassRow {
         code: code("input.code", code_raw, 8)?,
@@ -255,7 +277,14 @@ pub async fn set_class(db: &RequestDb, caller: &Caller, code_raw: &str, name: &s
             let before = q::class(c, &row.code).await?;
             let saved = q::upsert_class(c, &row).await?;
             let prev = before.map(|b| json!({ "name": b.name, "order": b.school_order }));
-            let e = reference_event("set", "class_of_competition", row.code.clone(), None, prev, json!({ "name": row.name, "order": row.school_order }));
+            let e = reference_event(
+                "set",
+                "class_of_competition",
+                row.code.clone(),
+                None,
+                prev,
+                json!({ "name": row.name, "order": row.school_order }),
+            );
             audit::record(c, vec![e]).await?;
             Ok(saved)
         })
@@ -286,7 +315,9 @@ pub async fn set_district(
             // Every code must be of the province: a district never spans two.
             let schools: Vec<String> = row.sites.clone();
             let places = q::places(c, &schools, &row.municipalities, &[], &[]).await?;
-            for (field, wanted, kind) in [("input.sites", &row.sites, "school"), ("input.municipalities", &row.municipalities, "municipality")] {
+            for (field, wanted, kind) in
+                [("input.sites", &row.sites, "school"), ("input.municipalities", &row.municipalities, "municipality")]
+            {
                 for w in wanted {
                     let found = places.iter().find(|p| p.kind == kind && &p.code == w);
                     if !found.is_some_and(|p| p.province == row.province_code) {
@@ -300,8 +331,14 @@ pub async fn set_district(
             }
             let saved = q::upsert_district(c, &row).await?;
             let prev = before.map(|b| json!({ "municipalities": b.municipalities, "sites": b.sites }));
-            let e = reference_event("set", "school_district", row.code.clone(), Some(row.province_code.clone()), prev,
-                json!({ "municipalities": row.municipalities, "sites": row.sites }));
+            let e = reference_event(
+                "set",
+                "school_district",
+                row.code.clone(),
+                Some(row.province_code.clone()),
+                prev,
+                json!({ "municipalities": row.municipalities, "sites": row.sites }),
+            );
             audit::record(c, vec![e]).await?;
             Ok(saved)
         })
@@ -310,7 +347,14 @@ pub async fn set_district(
 }
 
 /// The surplus of a class or post type in the office's province.
-pub async fn set_esubero(db: &RequestDb, caller: &Caller, year: i32, province: &str, class_raw: &str, count: i32) -> AppResult<i32> {
+pub async fn set_esubero(
+    db: &RequestDb,
+    caller: &Caller,
+    year: i32,
+    province: &str,
+    class_raw: &str,
+    count: i32,
+) -> AppResult<i32> {
     let office = caller.office_province()?;
     if province != office {
         return Err(bad("province", "an office sets the surplus of its own province"));
@@ -324,8 +368,14 @@ pub async fn set_esubero(db: &RequestDb, caller: &Caller, year: i32, province: &
             q::campaign(c, year).await?.ok_or(AppError::NotFound)?;
             let before = q::esubero(c, year, &office, &class).await?;
             q::set_esubero(c, year, &office, &class, count).await?;
-            let e = reference_event("set", "mobility_esubero", format!("{year}/{class}"), Some(office.clone()),
-                Some(json!({ "count": before })), json!({ "count": count }));
+            let e = reference_event(
+                "set",
+                "mobility_esubero",
+                format!("{year}/{class}"),
+                Some(office.clone()),
+                Some(json!({ "count": before })),
+                json!({ "count": count }),
+            );
             audit::record(c, vec![e]).await?;
             Ok(count)
         })
@@ -401,11 +451,16 @@ pub async fn set_teacher(db: &RequestDb, caller: &Caller, e: TeacherEntry) -> Ap
     db.try_run(move |c| {
         Box::pin(async move {
             if let Some(class) = &row.class_code {
-                q::class(c, class).await?.ok_or_else(|| bad("input.classOfCompetition", format!("{class} is not a class of competition")))?;
+                q::class(c, class)
+                    .await?
+                    .ok_or_else(|| bad("input.classOfCompetition", format!("{class} is not a class of competition")))?;
             }
             let holding = holding_place(c, holding_of(&row.holding_kind), &row.holding_code).await?;
             if holding.as_ref().map(|h| h.province.as_str()) != Some(row.province_code.as_str()) {
-                return Err(bad("input.holding.code", format!("not a {} of the province {}", row.holding_kind, row.province_code)));
+                return Err(bad(
+                    "input.holding.code",
+                    format!("not a {} of the province {}", row.holding_kind, row.province_code),
+                ));
             }
             let before = q::teacher(c, &row.tax_code).await?;
             let saved = q::upsert_teacher(c, &row).await.map_err(|e| match e {
@@ -418,10 +473,18 @@ pub async fn set_teacher(db: &RequestDb, caller: &Caller, e: TeacherEntry) -> Ap
                 other => other.into(),
             })?;
             let saved = saved.ok_or(AppError::NotFound)?;
-            let summary = |t: &TeacherRow| json!({ "order": t.school_order, "class": t.class_code, "postType": t.post_type,
-                "holding": format!("{}:{}", t.holding_kind, t.holding_code), "tenured": t.tenured });
-            let e = reference_event("set", "teacher", saved.tax_code.clone(), Some(saved.province_code.clone()),
-                before.as_ref().map(summary), summary(&saved));
+            let summary = |t: &TeacherRow| {
+                json!({ "order": t.school_order, "class": t.class_code, "postType": t.post_type,
+                "holding": format!("{}:{}", t.holding_kind, t.holding_code), "tenured": t.tenured })
+            };
+            let e = reference_event(
+                "set",
+                "teacher",
+                saved.tax_code.clone(),
+                Some(saved.province_code.clone()),
+                before.as_ref().map(summary),
+                summary(&saved),
+            );
             audit::record(c, vec![e]).await?;
             Ok(saved)
         })
@@ -446,7 +509,12 @@ async fn holding_place(
     match kind {
         HoldingKind::School => {
             let p = q::places(c, &one, &[], &[], &[]).await?.into_iter().next();
-            Ok(p.map(|p| HoldingPlace { province: p.province, region: p.region, municipality: p.municipality, district: p.district }))
+            Ok(p.map(|p| HoldingPlace {
+                province: p.province,
+                region: p.region,
+                municipality: p.municipality,
+                district: p.district,
+            }))
         }
         HoldingKind::Province => {
             let p = q::places(c, &[], &[], &[], &one).await?.into_iter().next();

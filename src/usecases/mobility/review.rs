@@ -1,0 +1,255 @@
+//! Documents of an application and the office's review (spec §8, §10): the
+//! parent an upload hangs from, the teacher's confirmation with the personal
+//! code (DOC-4), the office's record of documents delivered off line
+//! (DOC-6), its decision on each precedence and its correction of the
+//! family score. Every act is audited with the value it replaces.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncPgConnection;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::applications::{precedence_str, stored_of};
+use super::windows_of;
+use crate::authz::{Caller, Scope};
+use crate::db::RequestDb;
+use crate::db::attachments::AttachmentRow;
+use crate::db::audit::{self, Event};
+use crate::db::mobility::{self as q, ApplicationRow};
+use crate::error::{AppError, AppResult};
+use crate::rules::mobility::application::{Precedence, Teacher};
+use crate::rules::mobility::{DocumentKind, windows};
+use crate::rules::rome;
+use crate::usecases::accounts::enabling::CodeCheck;
+
+fn bad(field: &str, reason: impl Into<String>) -> AppError {
+    AppError::bad_input(field, reason)
+}
+
+/// The application a document is added to, in the caller's scope: the
+/// teacher's own form (not withdrawn), or one routed to the office. Answers
+/// its id and province.
+pub async fn document_parent(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<(i64, String)> {
+    let app = q::application(c, id).await?.ok_or(AppError::NotFound)?;
+    if caller.scope == Scope::Own && app.channel != "online" {
+        return Err(AppError::NotFound);
+    }
+    if app.state == "withdrawn" {
+        return Err(AppError::Conflict("the form was withdrawn: edit it before adding documents".into()));
+    }
+    let province = app.processing_province.clone().unwrap_or(app.home_province);
+    Ok((app.id, province))
+}
+
+fn event(
+    action: &'static str,
+    app: &ApplicationRow,
+    province: Option<String>,
+    previous: Option<Value>,
+    current: Value,
+) -> Event {
+    Event {
+        action,
+        object_kind: "mobility_application",
+        object_id: Some(app.id.to_string()),
+        province,
+        previous,
+        current: Some(current),
+        ..Event::default()
+    }
+}
+
+/// DOC-4: the teacher confirms a document of their application with the
+/// personal code. Only a confirmed document counts for the rules, on the
+/// day it was confirmed.
+pub async fn confirm_document(
+    db: &RequestDb,
+    code: CodeCheck<'_>,
+    application: i64,
+    attachment: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<AttachmentRow> {
+    code.verify().await?;
+    let user = code.user_id;
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let app = q::application(c, application).await?.ok_or(AppError::NotFound)?;
+            let docs = q::documents_of(c, app.id).await?;
+            let doc = docs.iter().find(|d| d.id == attachment && d.uploaded_by == user).ok_or(AppError::NotFound)?;
+            if doc.confirmed_at.is_some() {
+                return Err(AppError::Conflict("the document is confirmed already".into()));
+            }
+            let row = q::confirm_document(c, attachment, now).await?;
+            let e = event(
+                "confirm_document",
+                &app,
+                None,
+                None,
+                json!({ "attachment": attachment.to_string(),
+                "documentKind": row.mobility_document_kind }),
+            );
+            audit::record(c, vec![e]).await?;
+            Ok(row)
+        })
+    })
+    .await
+}
+
+/// The office's application: routed to it and submitted.
+async fn routed(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<(ApplicationRow, String)> {
+    let office = caller.office_province()?;
+    let app = q::application_for_update(c, id).await?.ok_or(AppError::NotFound)?;
+    if app.processing_province.as_deref() != Some(office.as_str()) {
+        return Err(AppError::NotFound);
+    }
+    if app.state != "submitted" {
+        return Err(AppError::Conflict("only a submitted application is reviewed".into()));
+    }
+    Ok((app, office))
+}
+
+/// DOC-6: a document the office received by hand, registered post or PEC,
+/// on its day of receipt (the postmark for registered post), optionally
+/// for a precedence of the application.
+pub async fn record_receipt(
+    db: &RequestDb,
+    caller: &Caller,
+    id: i64,
+    kind: DocumentKind,
+    channel: &'static str,
+    received_on: NaiveDate,
+    precedence: Option<Precedence>,
+    now: DateTime<Utc>,
+) -> AppResult<ApplicationRow> {
+    if received_on > rome::date(now) {
+        return Err(bad("input.receivedOn", "cannot be in the future"));
+    }
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let (app, office) = routed(c, &caller, id).await?;
+            let code = precedence.map(precedence_str);
+            if let Some(p) = &code {
+                if !stored_of(&app).precedences.iter().any(|x| Some(precedence_str(x.code)) == Some(p.clone())) {
+                    return Err(bad("input.precedence", "the application claims no such precedence"));
+                }
+            }
+            let r = q::insert_receipt(c, &app, kind.as_str(), channel, received_on, code.as_deref()).await?;
+            let e = event("record_document_receipt", &app, Some(office), None,
+                json!({ "documentKind": r.document_kind, "channel": r.channel, "receivedOn": r.received_on, "precedence": r.precedence }));
+            audit::record(c, vec![e]).await?;
+            Ok(app)
+        })
+    })
+    .await
+}
+
+/// The deadline of a submitted application: its teacher's own order's
+/// window as the registry stood at submission (WIN-5).
+async fn deadline_of(c: &mut AsyncPgConnection, app: &ApplicationRow) -> AppResult<NaiveDate> {
+    let teacher: Teacher =
+        app.teacher_snapshot.clone().and_then(|v| serde_json::from_value(v).ok()).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("a submitted application without its registry snapshot"))
+        })?;
+    let campaign = q::campaign(c, app.campaign_year).await?.ok_or(AppError::NotFound)?;
+    let day = app.received_on.or(app.submitted_at.map(rome::date)).unwrap_or(NaiveDate::MAX);
+    Ok(windows::titles_deadline(&windows_of(&campaign), teacher.category).unwrap_or(day))
+}
+
+/// The office recognises or denies a precedence, with a reason. A
+/// precedence a rule refused stays refused, except one that lacked only its
+/// certificate (PRE-0c) when the office has recorded a medical document for
+/// it, received by the deadline.
+pub async fn decide_precedence(
+    db: &RequestDb,
+    caller: &Caller,
+    id: i64,
+    code: Precedence,
+    recognised: bool,
+    reason: &str,
+) -> AppResult<ApplicationRow> {
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(bad("reason", "1 to 500 characters"));
+    }
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let (app, office) = routed(c, &caller, id).await?;
+            let outcome = stored_of(&app)
+                .precedences
+                .into_iter()
+                .find(|p| p.code == code)
+                .ok_or_else(|| bad("code", "the application claims no such precedence"))?;
+            if recognised && outcome.recognised == Some(false) {
+                let rule = outcome.rule.clone().unwrap_or_default();
+                let deadline = deadline_of(c, &app).await?;
+                let wanted = precedence_str(code);
+                let certified = q::receipts_of(c, app.id).await?.iter().any(|r| {
+                    r.precedence.as_deref() == Some(wanted.as_str())
+                        && r.received_on <= deadline
+                        && DocumentKind::parse(&r.document_kind).is_some_and(DocumentKind::medical)
+                });
+                if !(rule == "PRE-0c" && certified) {
+                    return Err(AppError::Ruled {
+                        code: "BAD_USER_INPUT",
+                        rule: if rule == "PRE-0c" { "PRE-0c" } else { "PRE-0d" },
+                        field: Some("recognised"),
+                        message: format!("refused by {rule}: the office cannot recognise it"),
+                    });
+                }
+            }
+            let key = precedence_str(code);
+            let mut decisions = app.precedence_decisions.clone();
+            let previous = decisions.get(&key).cloned();
+            decisions[&key] = json!({ "recognised": recognised, "reason": reason, "at": chrono::Utc::now() });
+            let updated = q::set_review(c, app.id, &decisions, app.family_override.as_ref()).await?;
+            let e = event(
+                "decide_precedence",
+                &app,
+                Some(office),
+                previous,
+                json!({ "code": key, "recognised": recognised, "reason": reason }),
+            );
+            audit::record(c, vec![e]).await?;
+            Ok(updated)
+        })
+    })
+    .await
+}
+
+/// The office corrects the family score of an AP (SC-A..D), with a reason.
+pub async fn set_family_score(
+    db: &RequestDb,
+    caller: &Caller,
+    id: i64,
+    score: [i32; 4],
+    reason: &str,
+) -> AppResult<ApplicationRow> {
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(bad("reason", "1 to 500 characters"));
+    }
+    // The most each box can give: 6 (A), 4 per child under 6, 3 per child to 18, 6 (D).
+    let [a, b, c_, d] = score;
+    if !matches!(a, 0 | 6) || !matches!(d, 0 | 6) || b < 0 || b % 4 != 0 || c_ < 0 || c_ % 3 != 0 || b > 80 || c_ > 60 {
+        return Err(bad("score", "A and D are 0 or 6, B a multiple of 4, C a multiple of 3"));
+    }
+    let caller = caller.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let (app, office) = routed(c, &caller, id).await?;
+            if app.kind != "ap" {
+                return Err(bad("applicationId", "only a provisional assignment has a family score"));
+            }
+            let value = json!({ "a": a, "b": b, "c": c_, "d": d, "reason": reason, "at": chrono::Utc::now() });
+            let previous =
+                app.family_override.clone().or_else(|| app.assessment.as_ref().and_then(|x| x.get("family").cloned()));
+            let updated = q::set_review(c, app.id, &app.precedence_decisions, Some(&value)).await?;
+            let e = event("set_family_score", &app, Some(office), previous, value);
+            audit::record(c, vec![e]).await?;
+            Ok(updated)
+        })
+    })
+    .await
+}
