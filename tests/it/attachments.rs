@@ -227,13 +227,15 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
     let (other_email, _) = other_school();
     let other = app.login(&other_email).await;
     let theirs = pupil_ids(&app, &other).await.remove(0);
-    for (parent, kind) in
-        [(theirs.as_str(), "CERTIFICATION"), ("999999999", "CERTIFICATION"), ("1", "APPLICATION_DOCUMENT")]
-    {
+    for (parent, kind) in [(theirs.as_str(), "CERTIFICATION"), ("999999999", "CERTIFICATION")] {
         let (_, body) =
             app.post_as(Some(&school), CREATE, upload_input(parent, kind, "a.pdf", "application/pdf", 10)).await;
         assert_eq!(code(&body), "NOT_FOUND", "{body}");
     }
+    // Teachers' application documents are no school's to add (tests/it/mobility.rs has the rest).
+    let teachers = upload_input("1", "APPLICATION_DOCUMENT", "a.pdf", "application/pdf", 10);
+    let (_, body) = app.post_as(Some(&school), CREATE, teachers).await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
 
     // Content that is not what was declared, and more bytes than declared.
     let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 200_000]].concat();

@@ -12,8 +12,9 @@ use crate::authz::{Action, ObjectKind, Scope as AuthScope};
 use crate::db::AuthDb;
 use crate::db::mobility::{ApplicationFilter, ApplicationRow};
 use crate::error::AppError;
+use crate::error::AppResult;
 use crate::graphql::attachments::{Attachment, uuid_arg};
-use crate::graphql::connection::{Connection, list, page_request_by_id};
+use crate::graphql::connection::{Connection, connection, page_request_by_id};
 use crate::graphql::registry::id_arg;
 use crate::graphql::scalars::Date;
 use crate::graphql::territory::SchoolOrder;
@@ -29,6 +30,7 @@ use crate::usecases::clock::Clock;
 use crate::usecases::mobility::{
     self as uc, ChildInput as UChild, ChildRelation as UChildRelation, ClaimInput, FormInput, ReunionInput as UReunion,
 };
+use futures_util::future::BoxFuture;
 
 mirror!(
     /// AP: provisional assignment; UT: utilisation.
@@ -137,10 +139,8 @@ fn ids(v: Option<Vec<ID>>) -> Vec<String> {
 
 fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
     let day = super::day;
-    if let Some(s) = i.declared_score {
-        if !(0.0..=1000.0).contains(&s) || !s.is_finite() {
-            return Err(AppError::bad_input("input.declaredScore", "from 0 to 1000"));
-        }
+    if i.declared_score.is_some_and(|s| !(0.0..=1000.0).contains(&s)) {
+        return Err(AppError::bad_input("input.declaredScore", "from 0 to 1000"));
     }
     let upper =
         |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(|c| c.trim().to_ascii_uppercase()).collect();
@@ -410,14 +410,14 @@ impl MobilityApplication {
     /// the teacher and the processing office see them).
     async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
         let id = self.0.id;
-        let rows = db(ctx).run(move |c| Box::pin(crate::db::mobility::attachments_of(c, id))).await?;
+        let rows = uc::documents(db(ctx), id).await?;
         Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
     }
 
     /// Documents the office received off line (DOC-6).
     async fn document_receipts(&self, ctx: &Context<'_>) -> Result<Vec<DocumentReceipt>> {
         let id = self.0.id;
-        let rows = db(ctx).run(move |c| Box::pin(crate::db::mobility::receipts_of(c, id))).await?;
+        let rows = uc::receipts(db(ctx), id).await?;
         Ok(rows
             .into_iter()
             .map(|r| DocumentReceipt {
@@ -460,17 +460,6 @@ fn teacher_writes(ctx: &Context<'_>) -> Result<(), AppError> {
     Ok(())
 }
 
-list!(
-    applications_list,
-    page_request_by_id,
-    ApplicationFilter,
-    ApplicationRow,
-    MobilityApplication,
-    crate::db::mobility::applications_page,
-    crate::db::mobility::applications_count,
-    id
-);
-
 #[derive(Default)]
 pub struct ApplicationsQuery;
 
@@ -486,7 +475,14 @@ impl ApplicationsQuery {
         campaign_year: Option<i32>,
     ) -> Result<Connection<MobilityApplication>> {
         caller(ctx, ObjectKind::MobilityApplication, Action::Read)?;
-        applications_list(ctx, ApplicationFilter { year: campaign_year }, first, after).await
+        let page = page_request_by_id(first, after)?;
+        let filter = ApplicationFilter { year: campaign_year };
+        let rows = uc::applications(db(ctx), filter.clone(), page.clone()).await?;
+        let counter = db(ctx).clone();
+        let count = move || -> BoxFuture<'static, AppResult<i64>> {
+            Box::pin(async move { uc::applications_count(&counter, filter).await })
+        };
+        Ok(connection(ctx, &page, rows, count, |r| r.id.to_string(), MobilityApplication).await?)
     }
 
     /// An application by id; null when out of scope.
@@ -619,9 +615,13 @@ impl ApplicationsMutation {
             DeliveryChannel::RegisteredPost => "registered_post",
             DeliveryChannel::Pec => "pec",
         };
-        let precedence = input.precedence.map(Into::into);
-        let kind = input.document_kind.into();
-        let row = uc::record_receipt(db(ctx), &c, id, kind, channel, input.received_on.0, precedence, now(ctx)).await?;
+        let receipt = uc::Receipt {
+            kind: input.document_kind.into(),
+            channel,
+            received_on: input.received_on.0,
+            precedence: input.precedence.map(Into::into),
+        };
+        let row = uc::record_receipt(db(ctx), &c, id, receipt, now(ctx)).await?;
         Ok(MobilityApplication(row))
     }
 

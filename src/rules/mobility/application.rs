@@ -462,13 +462,12 @@ fn check_posts(form: &Form, t: &Teacher, deadline: NaiveDate) -> Result<(), Find
     if form.post_types.is_empty() {
         return Err(refused("POST-1", "at least one post type"));
     }
-    if t.post_type.constrained() && !t.support_constraint_satisfied {
-        if let Some(p) = form.post_types.iter().find(|p| !p.constrained()) {
-            return Err(refused(
-                "SOS-1",
-                format!("{p:?} posts only once the five-year constraint on support is satisfied"),
-            ));
-        }
+    let within_five_years = t.post_type.constrained() && !t.support_constraint_satisfied;
+    if let Some(p) = form.post_types.iter().find(|p| within_five_years && !p.constrained()) {
+        return Err(refused(
+            "SOS-1",
+            format!("{p:?} posts only once the five-year constraint on support is satisfied"),
+        ));
     }
     let retraining = form.kind == Kind::Ut && form.ut_categories.contains(&UtCategory::Reconversion);
     for p in form.post_types.iter().filter(|p| p.support()) {
@@ -642,8 +641,8 @@ fn precedence_denial(
         let ok = if rule == "PRE-GHI" {
             // The assisted person's municipality before any other (Ambiguity 12:
             // its schools alone will do).
-            let last_in = places.iter().rposition(|p| inside(&p));
-            let first_out = places.iter().position(|p| !inside(&p));
+            let last_in = places.iter().rposition(&inside);
+            let first_out = places.iter().position(|p| !inside(p));
             last_in.is_some_and(|l| first_out.is_none_or(|o| l < o))
         } else {
             places.first().is_some_and(inside)

@@ -257,19 +257,6 @@ pub async fn confirm_regeneration(links: &Links, passwords: &Passwords, token: &
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_last_four_characters_are_letters_or_digits() {
-        assert_eq!(last4(" ab12 ").unwrap(), "AB12");
-        for bad in ["123", "12345", "12-4", "", "àb12"] {
-            assert!(last4(bad).is_err(), "{bad:?}");
-        }
-    }
-}
-
 /// A step-up with the personal code (seed 004: «L'inserimento si completerà
 /// con il codice personale»): what confirms a process-4 submission, its
 /// withdrawal and a document. Throttled like a login, on keys of its own.
@@ -306,5 +293,18 @@ impl CodeCheck<'_> {
             return Err(invalid());
         }
         password_attempt_succeeded(self.auth, keys).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_four_characters_are_letters_or_digits() {
+        assert_eq!(last4(" ab12 ").unwrap(), "AB12");
+        for bad in ["123", "12345", "12-4", "", "àb12"] {
+            assert!(last4(bad).is_err(), "{bad:?}");
+        }
     }
 }

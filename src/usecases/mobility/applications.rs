@@ -18,6 +18,7 @@ use crate::authz::Caller;
 use crate::db::RequestDb;
 use crate::db::audit::{self, Event};
 use crate::db::mobility::{self as q, ApplicationRow, NewApplication, Submission, TeacherRow};
+use crate::db::territory::PageRequest;
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
 use crate::rules::mobility::DocumentKind;
@@ -365,15 +366,6 @@ impl Loaded {
             others: &self.others,
             day,
         }
-    }
-}
-
-fn pref_kind_str(k: PrefKind) -> &'static str {
-    match k {
-        PrefKind::School => "school",
-        PrefKind::Municipality => "municipality",
-        PrefKind::District => "district",
-        PrefKind::Province => "province",
     }
 }
 
@@ -811,6 +803,30 @@ pub fn family_score(row: &ApplicationRow) -> Option<StoredFamily> {
     stored_of(row).family
 }
 
-pub fn pref_kind_name(k: PrefKind) -> &'static str {
-    pref_kind_str(k)
+/// A page of the applications in the caller's scope.
+pub async fn applications(
+    db: &RequestDb,
+    f: q::ApplicationFilter,
+    page: PageRequest,
+) -> AppResult<Vec<ApplicationRow>> {
+    db.run(move |c| Box::pin(async move { q::applications_page(c, &f, &page).await })).await
+}
+
+pub async fn applications_count(db: &RequestDb, f: q::ApplicationFilter) -> AppResult<i64> {
+    db.run(move |c| Box::pin(async move { q::applications_count(c, &f).await })).await
+}
+
+/// The documents of an application the caller sees.
+pub async fn documents(db: &RequestDb, id: i64) -> AppResult<Vec<crate::db::attachments::AttachmentRow>> {
+    db.run(move |c| Box::pin(q::attachments_of(c, id))).await
+}
+
+/// The documents the office received off line for an application.
+pub async fn receipts(db: &RequestDb, id: i64) -> AppResult<Vec<q::ReceiptRow>> {
+    db.run(move |c| Box::pin(q::receipts_of(c, id))).await
+}
+
+/// A registry row in the caller's scope.
+pub async fn teacher(db: &RequestDb, tax_code: String) -> AppResult<Option<TeacherRow>> {
+    db.run(move |c| Box::pin(async move { q::teacher(c, &tax_code).await })).await
 }

@@ -320,7 +320,7 @@ pub async fn set_district(
             {
                 for w in wanted {
                     let found = places.iter().find(|p| p.kind == kind && &p.code == w);
-                    if !found.is_some_and(|p| p.province == row.province_code) {
+                    if found.is_none_or(|p| p.province != row.province_code) {
                         return Err(bad(field, format!("{w} is not a {kind} of the province {}", row.province_code)));
                     }
                 }

@@ -108,6 +108,15 @@ async fn routed(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResul
     Ok((app, office))
 }
 
+/// A document delivered off line.
+pub struct Receipt {
+    pub kind: DocumentKind,
+    /// `hand`, `registered_post`, `pec` or `online`.
+    pub channel: &'static str,
+    pub received_on: NaiveDate,
+    pub precedence: Option<Precedence>,
+}
+
 /// DOC-6: a document the office received by hand, registered post or PEC,
 /// on its day of receipt (the postmark for registered post), optionally
 /// for a precedence of the application.
@@ -115,12 +124,10 @@ pub async fn record_receipt(
     db: &RequestDb,
     caller: &Caller,
     id: i64,
-    kind: DocumentKind,
-    channel: &'static str,
-    received_on: NaiveDate,
-    precedence: Option<Precedence>,
+    receipt: Receipt,
     now: DateTime<Utc>,
 ) -> AppResult<ApplicationRow> {
+    let Receipt { kind, channel, received_on, precedence } = receipt;
     if received_on > rome::date(now) {
         return Err(bad("input.receivedOn", "cannot be in the future"));
     }
@@ -129,10 +136,9 @@ pub async fn record_receipt(
         Box::pin(async move {
             let (app, office) = routed(c, &caller, id).await?;
             let code = precedence.map(precedence_str);
-            if let Some(p) = &code {
-                if !stored_of(&app).precedences.iter().any(|x| Some(precedence_str(x.code)) == Some(p.clone())) {
-                    return Err(bad("input.precedence", "the application claims no such precedence"));
-                }
+            let claimed = |p: &String| stored_of(&app).precedences.iter().any(|x| &precedence_str(x.code) == p);
+            if code.as_ref().is_some_and(|p| !claimed(p)) {
+                return Err(bad("input.precedence", "the application claims no such precedence"));
             }
             let r = q::insert_receipt(c, &app, kind.as_str(), channel, received_on, code.as_deref()).await?;
             let e = event("record_document_receipt", &app, Some(office), None,
