@@ -72,10 +72,13 @@ pub enum ObjectKind {
     /// Teachers' applications for provisional assignments and
     /// utilisations (seed 003): the teacher's own, the office's routed ones.
     MobilityApplication,
+    /// SC-U4: the utilisation score section of a UT form, which the school
+    /// of service validates (no other part of the form).
+    UtilisationScore,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 22] = [
+    pub const ALL: [ObjectKind; 23] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -98,6 +101,7 @@ impl ObjectKind {
         ObjectKind::MobilityReference,
         ObjectKind::TeacherRegistry,
         ObjectKind::MobilityApplication,
+        ObjectKind::UtilisationScore,
     ];
 
     /// The kinds of document: a route that serves documents of any kind
@@ -133,6 +137,7 @@ impl ObjectKind {
             ObjectKind::MobilityReference => "mobility_reference",
             ObjectKind::TeacherRegistry => "teacher_registry",
             ObjectKind::MobilityApplication => "mobility_application",
+            ObjectKind::UtilisationScore => "utilisation_score",
         }
     }
 
@@ -203,6 +208,7 @@ impl ObjectKind {
                 "Office",
                 "DocumentReceipt",
             ],
+            ObjectKind::UtilisationScore => &["UtilisationScore", "UtilisationScoreConnection"],
         }
     }
 }

@@ -589,3 +589,103 @@ pub async fn attachments_of(
         .load(conn)
         .await
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::mobility_ut_scores, check_for_backend(diesel::pg::Pg))]
+pub struct UtScoreRow {
+    pub application_id: i64,
+    pub institution_code: String,
+    pub teacher_tax_code: String,
+    pub teacher_name: String,
+    pub declared: Option<f64>,
+    pub validated: Option<f64>,
+    pub note: Option<String>,
+    pub validated_at: Option<DateTime<Utc>>,
+}
+
+/// The score section of a submitted UT, for the school of service; a
+/// resubmission declares again and clears the school's validation.
+pub async fn upsert_ut_score(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    institution: &str,
+    tax_code: &str,
+    name: &str,
+    declared: Option<f64>,
+) -> QueryResult<()> {
+    use crate::db::schema::mobility_ut_scores as u;
+    diesel::insert_into(u::table)
+        .values((
+            u::application_id.eq(application),
+            u::institution_code.eq(institution),
+            u::province_code.eq(""),
+            u::teacher_tax_code.eq(tax_code),
+            u::teacher_name.eq(name),
+            u::declared.eq(declared),
+        ))
+        .on_conflict(u::application_id)
+        .do_update()
+        .set((
+            u::declared.eq(declared),
+            u::validated.eq(None::<f64>),
+            u::validated_by.eq(None::<i64>),
+            u::validated_at.eq(None::<DateTime<Utc>>),
+            u::note.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn ut_score(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Option<UtScoreRow>> {
+    use crate::db::schema::mobility_ut_scores as u;
+    u::table.find(application).select(UtScoreRow::as_select()).first(conn).await.optional()
+}
+
+pub async fn ut_scores_page(conn: &mut AsyncPgConnection, page: &PageRequest) -> QueryResult<Vec<UtScoreRow>> {
+    use crate::db::schema::mobility_ut_scores as u;
+    let mut q = u::table.into_boxed();
+    if let Some(after) = page.after.as_deref().and_then(|s| s.parse::<i64>().ok()) {
+        q = q.filter(u::application_id.gt(after));
+    }
+    q.order(u::application_id).limit(page.limit).select(UtScoreRow::as_select()).load(conn).await
+}
+
+pub async fn ut_scores_count(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    crate::db::schema::mobility_ut_scores::table.count().get_result(conn).await
+}
+
+/// SC-U4: the school's validation (or correction) of the declared score.
+pub async fn validate_ut_score(
+    conn: &mut AsyncPgConnection,
+    application: i64,
+    score: f64,
+    note: Option<&str>,
+    user: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<UtScoreRow> {
+    use crate::db::schema::mobility_ut_scores as u;
+    diesel::update(u::table.find(application))
+        .set((u::validated.eq(score), u::note.eq(note), u::validated_by.eq(user), u::validated_at.eq(at)))
+        .returning(UtScoreRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(QueryableByName)]
+struct MaybeCode {
+    #[diesel(sql_type = Nullable<Text>)]
+    code: Option<String>,
+}
+
+/// The institution of a school code: a site's, or the institution itself.
+pub async fn institution_of(conn: &mut AsyncPgConnection, school: &str) -> QueryResult<Option<String>> {
+    let row: MaybeCode = diesel::sql_query(
+        "SELECT coalesce((SELECT institution_code FROM sites WHERE code = $1),
+                         (SELECT code FROM institutions WHERE code = $1)) AS code",
+    )
+    .bind::<Text, _>(school)
+    .get_result(conn)
+    .await?;
+    Ok(row.code)
+}

@@ -714,6 +714,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    mobility_ut_scores (application_id) {
+        application_id -> Int8,
+        institution_code -> Text,
+        province_code -> Text,
+        teacher_tax_code -> Text,
+        teacher_name -> Text,
+        declared -> Nullable<Float8>,
+        validated -> Nullable<Float8>,
+        note -> Nullable<Text>,
+        validated_by -> Nullable<Int8>,
+        validated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     mobility_document_receipts (id) {
         id -> Int8,
         application_id -> Int8,
@@ -778,4 +793,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     teachers,
     mobility_applications,
     mobility_document_receipts,
+    mobility_ut_scores,
 );

@@ -594,3 +594,58 @@ async fn documents_count_once_confirmed_and_the_office_reviews_with_reasons() {
     let (_, body) = w.app.post_as(Some(&other), import, json!({ "a": ut, "d": cert })).await;
     assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
 }
+
+#[tokio::test]
+async fn the_school_of_service_validates_the_utilisation_score_and_sees_nothing_else() {
+    let w = world().await;
+    // The demo teacher holds a post at a site of BGIC82100T, the demo school.
+    let mut c = w.app.db().conn().await;
+    let site: Vec<Code> = diesel::sql_query(
+        "SELECT code, municipality_istat AS municipality FROM sites WHERE institution_code = 'BGIC82100T' ORDER BY code LIMIT 1",
+    )
+    .load(&mut c)
+    .await
+    .unwrap();
+    w.app.query_as(&w.office, SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &site[0].code) })).await;
+    let ut = json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL", "postTypes": ["NN"],
+                     "utCategories": ["SURPLUS_OF"], "declaredScore": 42.5,
+                     "precedences": [{ "code": "A_BLIND" }],
+                     "preferences": [{ "kind": "SCHOOL", "code": site[0].code }] });
+    let id = w.draft(ut).await;
+    assert_eq!(w.submit(&id).await.1["data"]["submitMobilityApplication"]["state"], "SUBMITTED");
+
+    let school = w.app.login(SCHOOL).await;
+    let scores =
+        "{ utilisationScores(first: 10) { totalCount nodes { applicationId teacherName declared validated } } }";
+    let got = w.app.query_as(&school, scores, json!({})).await["utilisationScores"].clone();
+    assert_eq!(got["totalCount"], 1);
+    assert_eq!(
+        got["nodes"][0],
+        json!({ "applicationId": id, "teacherName": "Anna Rossi", "declared": 42.5, "validated": null })
+    );
+    // Nothing else of the form: no application, no documents, no precedences.
+    let (_, body) = w.app.post_as(Some(&school), &one_doc(), json!({ "id": id })).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN", "{body}");
+    let other_school = crate::harness::demo_accounts()
+        .into_iter()
+        .find(|a| a.role == "school" && a.email != SCHOOL)
+        .expect("another demo school");
+    let other = w.app.login(&other_school.email).await;
+    assert_eq!(w.app.query_as(&other, scores, json!({})).await["utilisationScores"]["totalCount"], 0);
+
+    let validate = "mutation($a: ID!, $s: Float!) { validateUtilisationScore(applicationId: $a, score: $s, note: \"anno in corso\") { declared validated note } }";
+    let (_, body) = w.app.post_as(Some(&other), validate, json!({ "a": id, "s": 40.0 })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
+    let (_, body) = w.app.post_as(Some(&w.office), validate, json!({ "a": id, "s": 40.0 })).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN", "the school of service validates: {body}");
+    let v = w.app.query_as(&school, validate, json!({ "a": id, "s": 40.0 })).await;
+    assert_eq!(v["validateUtilisationScore"], json!({ "declared": 42.5, "validated": 40.0, "note": "anno in corso" }));
+    // The office sees both values; the teacher too.
+    let section =
+        "query($id: ID!) { mobilityApplication(id: $id) { utilisationScore { declared validated validatedAt } } }";
+    for token in [&w.office, &w.teacher] {
+        let s = w.app.query_as(token, section, json!({ "id": id })).await["mobilityApplication"]["utilisationScore"]
+            .clone();
+        assert_eq!((s["declared"].as_f64(), s["validated"].as_f64()), (Some(42.5), Some(40.0)));
+    }
+}

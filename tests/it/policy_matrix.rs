@@ -154,7 +154,7 @@ const KEPT: [Kept; 11] = [
 
 /// Object kinds with policy lines that this matrix does not walk, and where
 /// they are checked instead. Any other kind with a line fails the test.
-const CHECKED_ELSEWHERE: [(ObjectKind, &str); 11] = [
+const CHECKED_ELSEWHERE: [(ObjectKind, &str); 12] = [
     (ObjectKind::Account, "write only: provisioning, tests/it/recovery.rs"),
     (ObjectKind::Attachment, "documents by parent, tests/it/attachments.rs"),
     (ObjectKind::EnrolmentDocument, "documents of a request, tests/it/attachments.rs"),
@@ -170,6 +170,7 @@ const CHECKED_ELSEWHERE: [(ObjectKind, &str); 11] = [
     (ObjectKind::MobilityReference, "the office writes, everyone reads, tests/it/mobility.rs"),
     (ObjectKind::TeacherRegistry, "the office and the teacher, tests/it/mobility.rs"),
     (ObjectKind::MobilityApplication, "the teacher and the processing office, tests/it/mobility.rs"),
+    (ObjectKind::UtilisationScore, "the school of service, tests/it/mobility.rs"),
 ];
 
 /// What a scope means for one row, for one caller.

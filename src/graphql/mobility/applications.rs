@@ -251,6 +251,48 @@ pub struct Warning {
     pub message: String,
 }
 
+/// SC-U4: the score section of a UT form, which the school of service
+/// validates. It holds nothing else of the form.
+pub struct UtilisationScore(pub crate::db::mobility::UtScoreRow);
+
+#[Object]
+impl UtilisationScore {
+    async fn application_id(&self) -> ID {
+        ID(self.0.application_id.to_string())
+    }
+
+    async fn teacher_tax_code(&self) -> &str {
+        &self.0.teacher_tax_code
+    }
+
+    async fn teacher_name(&self) -> &str {
+        &self.0.teacher_name
+    }
+
+    /// The school institution of service.
+    async fn school_code(&self) -> &str {
+        &self.0.institution_code
+    }
+
+    /// SC-U1: what the teacher declared.
+    async fn declared(&self) -> Option<f64> {
+        self.0.declared
+    }
+
+    /// What the school validated (or corrected it to); null until it does.
+    async fn validated(&self) -> Option<f64> {
+        self.0.validated
+    }
+
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    async fn validated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.validated_at
+    }
+}
+
 /// A document the office received off line (DOC-6).
 #[derive(SimpleObject)]
 pub struct DocumentReceipt {
@@ -429,6 +471,14 @@ impl MobilityApplication {
             .collect())
     }
 
+    /// A UT's score section: declared, and validated by the school of service.
+    async fn utilisation_score(&self, ctx: &Context<'_>) -> Result<Option<UtilisationScore>> {
+        if self.0.kind != "ut" {
+            return Ok(None);
+        }
+        Ok(uc::ut_score(db(ctx), self.0.id).await?.map(UtilisationScore))
+    }
+
     /// SC-U1: the utilisation score declared.
     async fn declared_score(&self) -> Result<Option<f64>> {
         Ok(uc::input_of(&self.0)?.declared_score)
@@ -483,6 +533,23 @@ impl ApplicationsQuery {
             Box::pin(async move { uc::applications_count(&counter, filter).await })
         };
         Ok(connection(ctx, &page, rows, count, |r| r.id.to_string(), MobilityApplication).await?)
+    }
+
+    /// SC-U4: the score sections of the caller's school's staff's UT forms.
+    async fn utilisation_scores(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<UtilisationScore>> {
+        caller(ctx, ObjectKind::UtilisationScore, Action::Read)?;
+        let page = page_request_by_id(first, after)?;
+        let rows = uc::ut_scores(db(ctx), page.clone()).await?;
+        let counter = db(ctx).clone();
+        let count = move || -> BoxFuture<'static, AppResult<i64>> {
+            Box::pin(async move { uc::ut_scores_count(&counter).await })
+        };
+        Ok(connection(ctx, &page, rows, count, |r| r.application_id.to_string(), UtilisationScore).await?)
     }
 
     /// An application by id; null when out of scope.
@@ -637,6 +704,21 @@ impl ApplicationsMutation {
         let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
         Ok(MobilityApplication(uc::decide_precedence(db(ctx), &c, id, code.into(), recognised, &reason).await?))
+    }
+
+    /// SC-U4: the school of service validates (or corrects) a declared
+    /// utilisation score.
+    async fn validate_utilisation_score(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        score: f64,
+        note: Option<String>,
+    ) -> Result<UtilisationScore> {
+        let c = caller(ctx, ObjectKind::UtilisationScore, Action::Write)?;
+        let id = id_arg("applicationId", &application_id)?;
+        let user = subject(ctx)?.user_id;
+        Ok(UtilisationScore(uc::validate_ut_score(db(ctx), &c, user, id, score, note, now(ctx)).await?))
     }
 
     /// The office corrects the family score of an AP, with a reason.

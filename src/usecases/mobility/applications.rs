@@ -635,6 +635,7 @@ pub async fn submit(
                             "warnings": assessment.warnings.len() }),
                 );
                 audit::record(c, vec![e]).await?;
+                super::review::send_ut_score(c, &submitted, &teacher, input.declared_score).await?;
                 Ok((submitted, teacher.email))
             })
         })
@@ -788,6 +789,7 @@ pub async fn record_paper(
                 json!({ "protocolNumber": row.protocol_number, "receivedOn": received_on }),
             );
             audit::record(c, vec![e]).await?;
+            super::review::send_ut_score(c, &row, &teacher, input.declared_score).await?;
             Ok(row)
         })
     })

@@ -259,3 +259,77 @@ pub async fn set_family_score(
     })
     .await
 }
+
+/// At a UT's submission: its score section goes to the school the teacher
+/// holds a post in (SC-U4), to validate. Ambit and provincial holders have
+/// no school of their own: their office evaluates the score.
+pub(super) async fn send_ut_score(
+    c: &mut AsyncPgConnection,
+    app: &ApplicationRow,
+    teacher: &crate::db::mobility::TeacherRow,
+    declared: Option<f64>,
+) -> AppResult<()> {
+    if app.kind != "ut" || teacher.holding_kind != "school" {
+        return Ok(());
+    }
+    let Some(institution) = q::institution_of(c, &teacher.holding_code).await? else { return Ok(()) };
+    let name = format!("{} {}", teacher.first_name, teacher.last_name);
+    q::upsert_ut_score(c, app.id, &institution, &teacher.tax_code, &name, declared).await?;
+    Ok(())
+}
+
+/// The score sections the caller's school validates, a page at a time.
+pub async fn ut_scores(db: &RequestDb, page: crate::db::territory::PageRequest) -> AppResult<Vec<q::UtScoreRow>> {
+    db.run(move |c| Box::pin(async move { q::ut_scores_page(c, &page).await })).await
+}
+
+pub async fn ut_scores_count(db: &RequestDb) -> AppResult<i64> {
+    db.run(|c| Box::pin(q::ut_scores_count(c))).await
+}
+
+/// The score section of one application, where the caller sees it.
+pub async fn ut_score(db: &RequestDb, application: i64) -> AppResult<Option<q::UtScoreRow>> {
+    db.run(move |c| Box::pin(q::ut_score(c, application))).await
+}
+
+/// SC-U4: the school of service validates or corrects a declared score.
+pub async fn validate_ut_score(
+    db: &RequestDb,
+    caller: &Caller,
+    user: i64,
+    application: i64,
+    score: f64,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<q::UtScoreRow> {
+    if caller.scope != Scope::School {
+        return Err(AppError::Forbidden);
+    }
+    if !(0.0..=1000.0).contains(&score) {
+        return Err(bad("score", "from 0 to 1000"));
+    }
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(bad("note", "at most 500 characters"));
+    }
+    let province = caller.province.clone();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let before = q::ut_score(c, application).await?.ok_or(AppError::NotFound)?;
+            let row = q::validate_ut_score(c, application, score, note.as_deref(), user, now).await?;
+            let e = Event {
+                action: "validate_utilisation_score",
+                object_kind: "mobility_application",
+                object_id: Some(application.to_string()),
+                province,
+                institution: Some(row.institution_code.clone()),
+                previous: Some(json!({ "declared": before.declared, "validated": before.validated })),
+                current: Some(json!({ "validated": score, "note": row.note })),
+                ..Event::default()
+            };
+            audit::record(c, vec![e]).await?;
+            Ok(row)
+        })
+    })
+    .await
+}
