@@ -1,7 +1,7 @@
 //! Demo data: the real provinces of Bergamo and Milano, loaded once into an
 //! empty database through the same importers as the published files, with
-//! demo accounts, registry data, refugee minors' requests and an admission
-//! round.
+//! demo accounts, registry data, refugee minors' requests, an admission
+//! round and a teachers' mobility campaign.
 //!
 //! The files under `data/` are the Bergamo and Milano rows of the shared
 //! open-data files, cut by `data/extract.py` and left in their publishers'
@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod admissions;
 pub mod derive;
+pub mod mobility;
 pub mod refugees;
 pub mod registry;
 
@@ -33,7 +34,7 @@ const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes.
-const DEMO_VERSION: &str = "7";
+const DEMO_VERSION: &str = "8";
 
 /// Loads the demo territory and accounts unless this database already has
 /// them. Returns the new accounts with their passwords when it loaded, `None`
@@ -64,6 +65,7 @@ pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow
         registry::load(conn, &schools, today).await?;
         refugees::load(conn, today).await?;
         admissions::load(conn, chrono::Utc::now()).await?;
+        mobility::load(conn).await?;
         Ok(accounts)
     })
     .await

@@ -97,14 +97,20 @@ async fn places(app: &TestApp) -> Places {
     }
 }
 
+/// The demo teacher's row in the demo's registry.
+fn own_tax() -> String {
+    ambito::demo::mobility::demo_teacher_tax_code()
+}
+
 fn tax(surname: &str) -> String {
     encode(surname, "Anna", NaiveDate::from_ymd_opt(1980, 5, 4).unwrap(), Sex::F, "A794")
 }
 
 /// A tenured infanzia teacher on a common post at `school`.
 fn teacher_input(email: &str, surname: &str, school: &str) -> Value {
+    let code = if email == TEACHER { own_tax() } else { tax(surname) };
     json!({
-        "taxCode": tax(surname), "firstName": "Anna", "lastName": surname, "email": email,
+        "taxCode": code, "firstName": "Anna", "lastName": surname, "email": email,
         "category": "TEACHER", "tenured": true, "order": "INFANZIA", "postType": "NN",
         "holding": { "kind": "SCHOOL", "code": school }, "legalStart": "2010-09-01", "probation": "PASSED"
     })
@@ -215,7 +221,7 @@ async fn the_registry_is_the_holding_offices_and_each_teachers_own() {
     let (bg, mi) = (app.login(BG).await, app.login(MI).await);
     let set = app.query_as(&bg, SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &p.held) })).await;
     assert_eq!(set["setTeacher"]["province"], "BG");
-    let code = tax("Rossi");
+    let code = own_tax();
     let read = |token: String| {
         let app = &app;
         let code = code.clone();
@@ -269,7 +275,7 @@ async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_se
     assert_eq!(w.app.query_as(&mi, &one_doc(), json!({ "id": id })).await["mobilityApplication"], Value::Null);
     let other = w.app.login(OTHER_TEACHER).await;
     assert_eq!(w.app.query_as(&other, &one_doc(), json!({ "id": id })).await["mobilityApplication"], Value::Null);
-    let list = "{ mobilityApplications(first: 10) { totalCount nodes { id } } }";
+    let list = "{ mobilityApplications(first: 10, campaignYear: 2016) { totalCount nodes { id } } }";
     assert_eq!(w.app.query_as(&bg_office, list, json!({})).await["mobilityApplications"]["totalCount"], 1);
     assert_eq!(w.app.query_as(&mi, list, json!({})).await["mobilityApplications"]["totalCount"], 0);
     assert_eq!(w.app.query_as(&other, list, json!({})).await["mobilityApplications"]["totalCount"], 0);
@@ -381,7 +387,8 @@ async fn every_refusal_names_its_rule_and_stores_nothing() {
         .post_as(Some(&w.teacher), CREATE, json!({ "i": ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }])) }))
         .await;
     assert_eq!(error_of(&body), ("CONFLICT".into(), "ORG-4".into()), "{body}");
-    let count = w.app.query_as(&w.teacher, "{ mobilityApplications { totalCount } }", json!({})).await;
+    let count =
+        w.app.query_as(&w.teacher, "{ mobilityApplications(campaignYear: 2016) { totalCount } }", json!({})).await;
     assert_eq!(count["mobilityApplications"]["totalCount"], 1);
 }
 
@@ -461,7 +468,7 @@ async fn the_office_enters_paper_forms_only_for_the_paper_cases_on_their_day_of_
     assert_eq!(row["processingOffice"]["code"], "BG");
     // An ordinary teacher's own form is online only (CH-1).
     let (_, body) =
-        w.app.post_as(Some(&w.office), paper, json!({ "t": tax("Rossi"), "i": input, "r": "2016-08-01" })).await;
+        w.app.post_as(Some(&w.office), paper, json!({ "t": own_tax(), "i": input, "r": "2016-08-01" })).await;
     assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "CH-1".into()), "{body}");
     // Milan's office does not reach Bergamo's registry.
     let mi = w.app.login(MI).await;
@@ -616,13 +623,13 @@ async fn the_school_of_service_validates_the_utilisation_score_and_sees_nothing_
 
     let school = w.app.login(SCHOOL).await;
     let scores =
-        "{ utilisationScores(first: 10) { totalCount nodes { applicationId teacherName declared validated } } }";
-    let got = w.app.query_as(&school, scores, json!({})).await["utilisationScores"].clone();
-    assert_eq!(got["totalCount"], 1);
-    assert_eq!(
-        got["nodes"][0],
-        json!({ "applicationId": id, "teacherName": "Anna Rossi", "declared": 42.5, "validated": null })
-    );
+        "{ utilisationScores(first: 100) { nodes { applicationId teacherName schoolCode declared validated } } }";
+    let got = w.app.query_as(&school, scores, json!({})).await["utilisationScores"]["nodes"].clone();
+    let nodes = got.as_array().unwrap();
+    assert!(nodes.iter().all(|n| n["schoolCode"] == "BGIC82100T"), "its own staff only: {got}");
+    let mine = nodes.iter().find(|n| n["applicationId"] == id.as_str()).expect("the form's score section");
+    let want = json!({ "applicationId": id, "teacherName": "Anna Rossi", "schoolCode": "BGIC82100T", "declared": 42.5, "validated": null });
+    assert_eq!(mine, &want);
     // Nothing else of the form: no application, no documents, no precedences.
     let (_, body) = w.app.post_as(Some(&school), &one_doc(), json!({ "id": id })).await;
     assert_eq!(error_of(&body).0, "FORBIDDEN", "{body}");
@@ -631,7 +638,9 @@ async fn the_school_of_service_validates_the_utilisation_score_and_sees_nothing_
         .find(|a| a.role == "school" && a.email != SCHOOL)
         .expect("another demo school");
     let other = w.app.login(&other_school.email).await;
-    assert_eq!(w.app.query_as(&other, scores, json!({})).await["utilisationScores"]["totalCount"], 0);
+    let theirs = w.app.query_as(&other, scores, json!({})).await["utilisationScores"]["nodes"].clone();
+    let theirs = theirs.as_array().unwrap();
+    assert!(theirs.iter().all(|n| n["applicationId"] != id.as_str() && n["schoolCode"] != "BGIC82100T"));
 
     let validate = "mutation($a: ID!, $s: Float!) { validateUtilisationScore(applicationId: $a, score: $s, note: \"anno in corso\") { declared validated note } }";
     let (_, body) = w.app.post_as(Some(&other), validate, json!({ "a": id, "s": 40.0 })).await;
@@ -648,4 +657,33 @@ async fn the_school_of_service_validates_the_utilisation_score_and_sees_nothing_
             .clone();
         assert_eq!((s["declared"].as_f64(), s["validated"].as_f64()), (Some(42.5), Some(40.0)));
     }
+}
+
+#[tokio::test]
+async fn the_demo_campaign_has_forms_in_every_state_and_the_demo_teacher_can_submit() {
+    let app = TestApp::demo().await;
+    let list = "{ mobilityApplications(first: 100, campaignYear: 2026) { totalCount nodes { state kind processingOffice { code } } } }";
+    for (email, province) in [(BG, "BG"), (MI, "MI")] {
+        let office = app.login(email).await;
+        let got = app.query_as(&office, list, json!({})).await["mobilityApplications"].clone();
+        assert!(got["totalCount"].as_i64().unwrap() >= 20, "{province}: {got}");
+        let nodes = got["nodes"].as_array().unwrap();
+        assert!(nodes.iter().all(|n| n["processingOffice"]["code"] == province), "only what is routed to {province}");
+        for state in ["SUBMITTED", "WITHDRAWN"] {
+            assert!(nodes.iter().any(|n| n["state"] == state), "{province} has a {state} form");
+        }
+        assert!(nodes.iter().any(|n| n["kind"] == "UT") && nodes.iter().any(|n| n["kind"] == "AP"));
+    }
+    let office = app.login(BG).await;
+    app.query_as(&office, CLOCK, json!({ "t": "2026-08-05T10:00:00" })).await;
+    let teacher = app.login(TEACHER).await;
+    let drafts = app.query_as(&teacher, list, json!({})).await;
+    assert_eq!(drafts["mobilityApplications"]["totalCount"], 0, "the demo teacher starts with no form");
+    let code = demo_account(TEACHER).personal_code.unwrap();
+    let input = json!({ "campaignYear": 2026, "kind": "AP", "order": "PRIMARIA", "scope": "PROVINCIAL", "postTypes": ["NN"],
+                        "reasons": ["SPOUSE"], "reunion": { "relation": "SPOUSE", "municipality": "016024" },
+                        "preferences": [{ "kind": "PROVINCE", "code": "BG" }] });
+    let id = app.query_as(&teacher, CREATE, json!({ "i": input })).await["createMobilityApplication"]["id"].clone();
+    let (_, body) = app.post_as(Some(&teacher), &submit_doc(), json!({ "id": id, "c": code })).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
 }

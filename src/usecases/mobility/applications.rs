@@ -495,13 +495,20 @@ async fn own_teacher(c: &mut AsyncPgConnection) -> AppResult<TeacherRow> {
 }
 
 fn event(action: &'static str, row: &ApplicationRow, province: Option<String>, current: Value) -> Event {
-    Event {
-        action,
-        object_kind: "mobility_application",
-        object_id: Some(row.id.to_string()),
-        province,
-        current: Some(current),
-        ..Event::default()
+    super::app_event(action, row, province, None, current)
+}
+
+/// The row a new form starts as.
+fn new_row<'a>(input: &FormInput, teacher: &'a TeacherRow, channel: &'a str, value: &'a Value) -> NewApplication<'a> {
+    NewApplication {
+        campaign_year: input.campaign_year,
+        teacher_tax_code: &teacher.tax_code,
+        kind: kind_str(input.kind),
+        school_order: order_str(input.order),
+        scope: scope_str(input.scope),
+        channel,
+        home_province: &teacher.province_code,
+        input: value,
     }
 }
 
@@ -530,16 +537,7 @@ pub async fn create(db: &RequestDb, input: FormInput, now: DateTime<Utc>) -> App
             let value = serde_json::to_value(&input).map_err(AppError::internal)?;
             let row = q::insert_application(
                 c,
-                NewApplication {
-                    campaign_year: input.campaign_year,
-                    teacher_tax_code: &teacher.tax_code,
-                    kind: kind_str(input.kind),
-                    school_order: order_str(input.order),
-                    scope: scope_str(input.scope),
-                    channel: "online",
-                    home_province: &teacher.province_code,
-                    input: &value,
-                },
+                new_row(&input, &teacher, "online", &value),
             )
             .await
             .map_err(conflict_on_duplicate)?;
@@ -767,16 +765,7 @@ pub async fn record_paper(
             let stored = assessment_value(&assessment)?;
             let row = q::insert_paper(
                 c,
-                NewApplication {
-                    campaign_year: input.campaign_year,
-                    teacher_tax_code: &teacher.tax_code,
-                    kind: kind_str(input.kind),
-                    school_order: order_str(input.order),
-                    scope: scope_str(input.scope),
-                    channel: "paper",
-                    home_province: &teacher.province_code,
-                    input: &value,
-                },
+                new_row(&input, &teacher, "paper", &value),
                 received_on,
                 Submission { processing_province: &office, teacher_snapshot: &snapshot, assessment: &stored, at: now },
             )
@@ -831,4 +820,41 @@ pub async fn receipts(db: &RequestDb, id: i64) -> AppResult<Vec<q::ReceiptRow>> 
 /// A registry row in the caller's scope.
 pub async fn teacher(db: &RequestDb, tax_code: String) -> AppResult<Option<TeacherRow>> {
     db.run(move |c| Box::pin(async move { q::teacher(c, &tax_code).await })).await
+}
+
+/// The demo's forms (`src/demo/mobility.rs`), as the owner: a draft, then,
+/// for `submit`, every rule as on `day` and the same stored assessment as
+/// a teacher's submission. A form the rules refuse stays a draft.
+pub(crate) async fn demo_form(
+    c: &mut AsyncPgConnection,
+    teacher: &TeacherRow,
+    mut input: FormInput,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    submit: bool,
+) -> AppResult<ApplicationRow> {
+    let value = serde_json::to_value(&input).map_err(AppError::internal)?;
+    let row = q::insert_application(
+        c,
+        new_row(&input, teacher, "online", &value),
+    )
+    .await?;
+    if !submit {
+        return Ok(row);
+    }
+    let loaded = load(c, teacher, &mut input, Some(row.id)).await?;
+    let Ok(assessment) = rules::assess(&loaded.form(&input, Channel::Online, day)?, &loaded.context(day)) else {
+        return Ok(row);
+    };
+    let snapshot = serde_json::to_value(&loaded.teacher).map_err(AppError::internal)?;
+    let stored = assessment_value(&assessment)?;
+    let submission = Submission {
+        processing_province: &assessment.processing_province,
+        teacher_snapshot: &snapshot,
+        assessment: &stored,
+        at,
+    };
+    let done = q::submit(c, &row, submission).await?;
+    super::review::send_ut_score(c, &done, teacher, input.declared_score).await?;
+    Ok(done)
 }

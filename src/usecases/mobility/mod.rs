@@ -189,6 +189,25 @@ fn reference_event(
     }
 }
 
+/// An act on an application, for the audit trail.
+fn app_event(
+    action: &'static str,
+    app: &crate::db::mobility::ApplicationRow,
+    province: Option<String>,
+    previous: Option<Value>,
+    current: Value,
+) -> Event {
+    Event {
+        action,
+        object_kind: "mobility_application",
+        object_id: Some(app.id.to_string()),
+        province,
+        previous,
+        current: Some(current),
+        ..Event::default()
+    }
+}
+
 /// The campaign's windows as stored, or the seed's defaults for its year.
 pub fn windows_of(row: &CampaignRow) -> Windows {
     serde_json::from_value(row.windows.clone()).unwrap_or_else(|_| Windows::default_for(row.year))

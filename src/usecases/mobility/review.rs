@@ -26,6 +26,15 @@ fn bad(field: &str, reason: impl Into<String>) -> AppError {
     AppError::bad_input(field, reason)
 }
 
+/// The reason an office gives for an act: 1 to 500 characters.
+fn reason_arg(reason: &str) -> AppResult<String> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(bad("reason", "1 to 500 characters"));
+    }
+    Ok(reason.to_owned())
+}
+
 /// The application a document is added to, in the caller's scope: the
 /// teacher's own form (not withdrawn), or one routed to the office. Answers
 /// its id and province.
@@ -41,23 +50,7 @@ pub async fn document_parent(c: &mut AsyncPgConnection, caller: &Caller, id: i64
     Ok((app.id, province))
 }
 
-fn event(
-    action: &'static str,
-    app: &ApplicationRow,
-    province: Option<String>,
-    previous: Option<Value>,
-    current: Value,
-) -> Event {
-    Event {
-        action,
-        object_kind: "mobility_application",
-        object_id: Some(app.id.to_string()),
-        province,
-        previous,
-        current: Some(current),
-        ..Event::default()
-    }
-}
+use super::app_event as event;
 
 /// DOC-4: the teacher confirms a document of their application with the
 /// personal code. Only a confirmed document counts for the rules, on the
@@ -174,10 +167,7 @@ pub async fn decide_precedence(
     recognised: bool,
     reason: &str,
 ) -> AppResult<ApplicationRow> {
-    let reason = reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(bad("reason", "1 to 500 characters"));
-    }
+    let reason = reason_arg(reason)?;
     let caller = caller.clone();
     db.try_run(move |c| {
         Box::pin(async move {
@@ -232,10 +222,7 @@ pub async fn set_family_score(
     score: [i32; 4],
     reason: &str,
 ) -> AppResult<ApplicationRow> {
-    let reason = reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(bad("reason", "1 to 500 characters"));
-    }
+    let reason = reason_arg(reason)?;
     // The most each box can give: 6 (A), 4 per child under 6, 3 per child to 18, 6 (D).
     let [a, b, c_, d] = score;
     if !matches!(a, 0 | 6) || !matches!(d, 0 | 6) || b < 0 || b % 4 != 0 || c_ < 0 || c_ % 3 != 0 || b > 80 || c_ > 60 {
