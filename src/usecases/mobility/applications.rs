@@ -535,12 +535,9 @@ pub async fn create(db: &RequestDb, input: FormInput, now: DateTime<Utc>) -> App
             let loaded = load(c, &teacher, &mut input, None).await?;
             check_draft(&input, &loaded, day)?;
             let value = serde_json::to_value(&input).map_err(AppError::internal)?;
-            let row = q::insert_application(
-                c,
-                new_row(&input, &teacher, "online", &value),
-            )
-            .await
-            .map_err(conflict_on_duplicate)?;
+            let row = q::insert_application(c, new_row(&input, &teacher, "online", &value))
+                .await
+                .map_err(conflict_on_duplicate)?;
             audit::record(c, vec![event("create", &row, None, json!({ "kind": row.kind, "order": row.school_order }))])
                 .await?;
             Ok(row)
@@ -834,11 +831,7 @@ pub(crate) async fn demo_form(
     submit: bool,
 ) -> AppResult<ApplicationRow> {
     let value = serde_json::to_value(&input).map_err(AppError::internal)?;
-    let row = q::insert_application(
-        c,
-        new_row(&input, teacher, "online", &value),
-    )
-    .await?;
+    let row = q::insert_application(c, new_row(&input, teacher, "online", &value)).await?;
     if !submit {
         return Ok(row);
     }

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel_async::AsyncPgConnection;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::applications::{precedence_str, stored_of};
