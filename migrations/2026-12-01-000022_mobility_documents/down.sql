@@ -29,3 +29,4 @@ ALTER TABLE attachments ADD CONSTRAINT attachments_parent CHECK (CASE kind
     ELSE enrolment_request_id IS NULL AND institution_code IS NOT NULL END);
 ALTER TABLE attachments DROP COLUMN mobility_application_id, DROP COLUMN mobility_document_kind,
     DROP COLUMN confirmed_at;
+DROP DOMAIN ambito_mobility_document_kind;

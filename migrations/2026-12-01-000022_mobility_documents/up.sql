@@ -6,13 +6,17 @@
 -- An application document is seen exactly where its application is: by
 -- the teacher, and by the processing office once the form is submitted.
 -- Health certificates are among them, so nobody else (no school) reads them.
+
+-- What a document of a teacher's application is (spec §8), for both tables.
+CREATE DOMAIN ambito_mobility_document_kind AS text CHECK (VALUE IN ('self_declaration',
+    'medical_certificate', 'disability_certificate_104', 'invalidity_certificate', 'asl_certificate',
+    'care_institute_certificate', 'rehab_structure_certificate', 'court_order_fostering',
+    'court_order_guardianship', 'employer_declaration', 'spouse_cohabitation_declaration',
+    'mandate_declaration', 'union_leave_declaration', 'title', 'paper_application_scan'));
+
 ALTER TABLE attachments
     ADD COLUMN mobility_application_id bigint REFERENCES mobility_applications ON DELETE CASCADE,
-    ADD COLUMN mobility_document_kind text CHECK (mobility_document_kind IN ('self_declaration',
-        'medical_certificate', 'disability_certificate_104', 'invalidity_certificate', 'asl_certificate',
-        'care_institute_certificate', 'rehab_structure_certificate', 'court_order_fostering',
-        'court_order_guardianship', 'employer_declaration', 'spouse_cohabitation_declaration',
-        'mandate_declaration', 'union_leave_declaration', 'title', 'paper_application_scan')),
+    ADD COLUMN mobility_document_kind ambito_mobility_document_kind,
     -- DOC-4: the teacher confirms an insertion with the personal code.
     ADD COLUMN confirmed_at timestamptz,
     ADD CONSTRAINT attachments_mobility CHECK ((kind = 'application_document') = (mobility_application_id IS NOT NULL)),
@@ -61,11 +65,7 @@ CREATE TABLE mobility_document_receipts (
     id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     application_id       bigint NOT NULL REFERENCES mobility_applications ON DELETE CASCADE,
     processing_province  text COLLATE "C" NOT NULL REFERENCES provinces,
-    document_kind        text NOT NULL CHECK (document_kind IN ('self_declaration',
-        'medical_certificate', 'disability_certificate_104', 'invalidity_certificate', 'asl_certificate',
-        'care_institute_certificate', 'rehab_structure_certificate', 'court_order_fostering',
-        'court_order_guardianship', 'employer_declaration', 'spouse_cohabitation_declaration',
-        'mandate_declaration', 'union_leave_declaration', 'title', 'paper_application_scan')),
+    document_kind        ambito_mobility_document_kind NOT NULL,
     channel              text NOT NULL CHECK (channel IN ('online', 'hand', 'registered_post', 'pec')),
     received_on          date NOT NULL,
     precedence           text CHECK (length(precedence) <= 40),

@@ -303,7 +303,30 @@ pub struct DocumentReceipt {
     pub precedence: Option<String>,
 }
 
-pub struct MobilityApplication(pub ApplicationRow);
+/// An application, with its stored input and assessment read once (not
+/// once per field).
+pub struct MobilityApplication {
+    row: ApplicationRow,
+    input: std::sync::OnceLock<Option<FormInput>>,
+    stored: std::sync::OnceLock<uc::Stored>,
+}
+
+impl MobilityApplication {
+    pub fn new(row: ApplicationRow) -> MobilityApplication {
+        MobilityApplication { row, input: Default::default(), stored: Default::default() }
+    }
+
+    fn input(&self) -> Result<&FormInput, AppError> {
+        self.input
+            .get_or_init(|| uc::input_of(&self.row).ok())
+            .as_ref()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("an application whose input does not parse")))
+    }
+
+    fn stored(&self) -> &uc::Stored {
+        self.stored.get_or_init(|| uc::stored_of(&self.row))
+    }
+}
 
 fn int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
@@ -312,57 +335,57 @@ fn int(v: u32) -> i32 {
 #[Object]
 impl MobilityApplication {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
 
     /// `DRAFT`, `SUBMITTED` or `WITHDRAWN`.
     async fn state(&self) -> String {
-        self.0.state.to_ascii_uppercase()
+        self.row.state.to_ascii_uppercase()
     }
 
     async fn campaign_year(&self) -> i32 {
-        self.0.campaign_year
+        self.row.campaign_year
     }
 
     async fn kind(&self) -> MobilityKind {
-        uc::kind_of(&self.0.kind).into()
+        uc::kind_of(&self.row.kind).into()
     }
 
     async fn order(&self) -> SchoolOrder {
-        order_out(uc::order_of(&self.0.school_order))
+        order_out(uc::order_of(&self.row.school_order))
     }
 
     async fn scope(&self) -> Result<MobilityScope> {
-        Ok(uc::input_of(&self.0)?.scope.into())
+        Ok(if self.row.scope == "interprovincial" { MobilityScope::Interprovincial } else { MobilityScope::Provincial })
     }
 
     /// `ONLINE` or `PAPER`.
     async fn channel(&self) -> String {
-        self.0.channel.to_ascii_uppercase()
+        self.row.channel.to_ascii_uppercase()
     }
 
     async fn protocol_number(&self) -> Option<&str> {
-        self.0.protocol_number.as_deref()
+        self.row.protocol_number.as_deref()
     }
 
     async fn submitted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.submitted_at
+        self.row.submitted_at
     }
 
     /// A paper form's day of receipt at the office.
     async fn received_on(&self) -> Option<Date> {
-        self.0.received_on.map(Date)
+        self.row.received_on.map(Date)
     }
 
     /// Derived at submission (R-ROUTE-1); null while a draft.
     async fn processing_office(&self) -> Option<Office> {
-        self.0.processing_province.clone().map(|code| Office { code })
+        self.row.processing_province.clone().map(|code| Office { code })
     }
 
     /// As checked at submission; a draft's as entered.
     async fn preferences(&self) -> Result<Vec<PreferenceOut>> {
-        let stored = uc::stored_of(&self.0);
-        if self.0.assessment.is_some() {
+        let stored = self.stored().clone();
+        if self.row.assessment.is_some() {
             return Ok(stored
                 .preferences
                 .into_iter()
@@ -375,7 +398,9 @@ impl MobilityApplication {
                 })
                 .collect());
         }
-        Ok(uc::input_of(&self.0)?
+        Ok(self
+            .input()?
+            .clone()
             .preferences
             .into_iter()
             .enumerate()
@@ -392,9 +417,11 @@ impl MobilityApplication {
     /// Each claimed precedence: refused by a rule (`recognised: false`,
     /// `rule`), or as the office decided, or null until it does.
     async fn precedences(&self) -> Result<Vec<PrecedenceOut>> {
-        if self.0.assessment.is_some() {
-            let decisions = &self.0.precedence_decisions;
-            return Ok(uc::stored_of(&self.0)
+        if self.row.assessment.is_some() {
+            let decisions = &self.row.precedence_decisions;
+            return Ok(self
+                .stored()
+                .clone()
                 .precedences
                 .into_iter()
                 .map(|p| {
@@ -408,7 +435,9 @@ impl MobilityApplication {
                 })
                 .collect());
         }
-        Ok(uc::input_of(&self.0)?
+        Ok(self
+            .input()?
+            .clone()
             .precedences
             .into_iter()
             .map(|p| PrecedenceOut { code: p.code.into(), recognised: None, rule: None, decision_reason: None })
@@ -418,8 +447,8 @@ impl MobilityApplication {
     /// The family points computed at submission (zero for a draft or a
     /// UT), or as the office corrected them (`overrideReason`).
     async fn family_score(&self) -> FamilyScore {
-        let f = uc::family_score(&self.0).unwrap_or_default();
-        let o = self.0.family_override.as_ref();
+        let f = self.stored().family.clone().unwrap_or_default();
+        let o = self.row.family_override.as_ref();
         let box_of = |k: &str, computed: u32| o.and_then(|o| o[k].as_i64()).map_or(int(computed), |v| v as i32);
         let (a, b, c, d) = (box_of("a", f.a), box_of("b", f.b), box_of("c", f.c), box_of("d", f.d));
         FamilyScore {
@@ -445,20 +474,20 @@ impl MobilityApplication {
     /// Every not-recognised item and ineffective preference found at
     /// submission: the teacher can still fix them inside the window.
     async fn warnings(&self) -> Vec<Warning> {
-        uc::stored_of(&self.0).warnings.into_iter().map(|w| Warning { rule: w.rule, message: w.message }).collect()
+        self.stored().warnings.iter().cloned().map(|w| Warning { rule: w.rule, message: w.message }).collect()
     }
 
     /// The application's documents (health certificates among them: only
     /// the teacher and the processing office see them).
     async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
-        let id = self.0.id;
+        let id = self.row.id;
         let rows = uc::documents(db(ctx), id).await?;
         Ok(rows.into_iter().map(|r| Attachment::shown(ctx, r)).collect())
     }
 
     /// Documents the office received off line (DOC-6).
     async fn document_receipts(&self, ctx: &Context<'_>) -> Result<Vec<DocumentReceipt>> {
-        let id = self.0.id;
+        let id = self.row.id;
         let rows = uc::receipts(db(ctx), id).await?;
         Ok(rows
             .into_iter()
@@ -473,15 +502,15 @@ impl MobilityApplication {
 
     /// A UT's score section: declared, and validated by the school of service.
     async fn utilisation_score(&self, ctx: &Context<'_>) -> Result<Option<UtilisationScore>> {
-        if self.0.kind != "ut" {
+        if self.row.kind != "ut" {
             return Ok(None);
         }
-        Ok(uc::ut_score(db(ctx), self.0.id).await?.map(UtilisationScore))
+        Ok(uc::ut_score(db(ctx), self.row.id).await?.map(UtilisationScore))
     }
 
     /// SC-U1: the utilisation score declared.
     async fn declared_score(&self) -> Result<Option<f64>> {
-        Ok(uc::input_of(&self.0)?.declared_score)
+        Ok(self.input()?.declared_score)
     }
 }
 
@@ -502,12 +531,12 @@ fn code_check<'a>(ctx: &'a Context<'_>, code: &'a str) -> Result<CodeCheck<'a>, 
 }
 
 /// The teacher's own acts: FORBIDDEN for any other scope.
-fn teacher_writes(ctx: &Context<'_>) -> Result<(), AppError> {
+fn teacher_writes(ctx: &Context<'_>) -> Result<crate::authz::Caller, AppError> {
     let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
     if c.scope != AuthScope::Own {
         return Err(AppError::Forbidden);
     }
-    Ok(())
+    Ok(c)
 }
 
 #[derive(Default)]
@@ -532,7 +561,7 @@ impl ApplicationsQuery {
         let count = move || -> BoxFuture<'static, AppResult<i64>> {
             Box::pin(async move { uc::applications_count(&counter, filter).await })
         };
-        Ok(connection(ctx, &page, rows, count, |r| r.id.to_string(), MobilityApplication).await?)
+        Ok(connection(ctx, &page, rows, count, |r| r.id.to_string(), MobilityApplication::new).await?)
     }
 
     /// SC-U4: the score sections of the caller's school's staff's UT forms.
@@ -556,7 +585,7 @@ impl ApplicationsQuery {
     async fn mobility_application(&self, ctx: &Context<'_>, id: ID) -> Result<Option<MobilityApplication>> {
         caller(ctx, ObjectKind::MobilityApplication, Action::Read)?;
         let id = id_arg("id", &id)?;
-        Ok(uc::application(db(ctx), id).await?.map(MobilityApplication))
+        Ok(uc::application(db(ctx), id).await?.map(MobilityApplication::new))
     }
 }
 
@@ -573,7 +602,7 @@ impl ApplicationsMutation {
     ) -> Result<MobilityApplication> {
         teacher_writes(ctx)?;
         let input = form_input(input)?;
-        Ok(MobilityApplication(uc::create(db(ctx), input, now(ctx)).await?))
+        Ok(MobilityApplication::new(uc::create(db(ctx), input, now(ctx)).await?))
     }
 
     /// Edits a draft, or a withdrawn form (which becomes a draft again).
@@ -586,7 +615,7 @@ impl ApplicationsMutation {
         teacher_writes(ctx)?;
         let id = id_arg("id", &id)?;
         let input = form_input(input)?;
-        Ok(MobilityApplication(uc::update(db(ctx), id, input, now(ctx)).await?))
+        Ok(MobilityApplication::new(uc::update(db(ctx), id, input, now(ctx)).await?))
     }
 
     /// Submits inside the window, confirmed with the personal code: every
@@ -602,7 +631,7 @@ impl ApplicationsMutation {
         let id = id_arg("id", &id)?;
         let check = code_check(ctx, &personal_code)?;
         let mailer = ctx.data_opt::<Mailer>();
-        Ok(MobilityApplication(uc::submit(db(ctx), check, mailer, id, now(ctx)).await?))
+        Ok(MobilityApplication::new(uc::submit(db(ctx), check, mailer, id, now(ctx)).await?))
     }
 
     /// Withdraws a submitted form while its window is open, with the personal code.
@@ -615,7 +644,7 @@ impl ApplicationsMutation {
         teacher_writes(ctx)?;
         let id = id_arg("id", &id)?;
         let check = code_check(ctx, &personal_code)?;
-        Ok(MobilityApplication(uc::withdraw(db(ctx), check, id, now(ctx)).await?))
+        Ok(MobilityApplication::new(uc::withdraw(db(ctx), check, id, now(ctx)).await?))
     }
 
     /// The office enters a paper form (the paper categories of CH-1 and the
@@ -630,7 +659,7 @@ impl ApplicationsMutation {
         let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
         let input = form_input(input)?;
         let row = uc::record_paper(db(ctx), &c, &teacher_tax_code, input, received_on.0, now(ctx)).await?;
-        Ok(MobilityApplication(row))
+        Ok(MobilityApplication::new(row))
     }
 
     /// DOC-5: links a document of the teacher's history to an application
@@ -641,8 +670,7 @@ impl ApplicationsMutation {
         application_id: ID,
         attachment_id: ID,
     ) -> Result<Attachment> {
-        teacher_writes(ctx)?;
-        let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
+        let c = teacher_writes(ctx)?;
         let user = subject(ctx)?.user_id;
         let source = uuid_arg("attachmentId", &attachment_id)?;
         let parent = id_arg("applicationId", &application_id)?.to_string();
@@ -689,7 +717,7 @@ impl ApplicationsMutation {
             precedence: input.precedence.map(Into::into),
         };
         let row = uc::record_receipt(db(ctx), &c, id, receipt, now(ctx)).await?;
-        Ok(MobilityApplication(row))
+        Ok(MobilityApplication::new(row))
     }
 
     /// The office recognises or denies a precedence, with a reason.
@@ -703,7 +731,7 @@ impl ApplicationsMutation {
     ) -> Result<MobilityApplication> {
         let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
-        Ok(MobilityApplication(uc::decide_precedence(db(ctx), &c, id, code.into(), recognised, &reason).await?))
+        Ok(MobilityApplication::new(uc::decide_precedence(db(ctx), &c, id, code.into(), recognised, &reason).await?))
     }
 
     /// SC-U4: the school of service validates (or corrects) a declared
@@ -732,7 +760,7 @@ impl ApplicationsMutation {
         let c = caller(ctx, ObjectKind::MobilityApplication, Action::Write)?;
         let id = id_arg("applicationId", &application_id)?;
         let score = [score.a, score.b, score.c, score.d];
-        Ok(MobilityApplication(uc::set_family_score(db(ctx), &c, id, score, &reason).await?))
+        Ok(MobilityApplication::new(uc::set_family_score(db(ctx), &c, id, score, &reason).await?))
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::eligibility::{self, Reason, ReasonKind, Tenure};
-use super::scores::{self, Evidence, FamilyDeclarations, FamilyScore};
+use super::scores::{self, FamilyDeclarations, FamilyScore};
 use super::windows::{self, Category, Channel, Windows};
 use super::{Finding, Order};
 
@@ -659,20 +659,10 @@ fn precedence_denial(
     None
 }
 
-/// Evidence of a medical fact from the documents attached to a claim.
-pub fn evidence(documents: &[Document], deadline: NaiveDate) -> Evidence {
-    if documents.iter().any(|d| d.medical && d.received_on <= deadline) {
-        Evidence::Certificate
-    } else if documents.iter().any(|d| d.received_on <= deadline) {
-        Evidence::SelfDeclaration
-    } else {
-        Evidence::None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::mobility::scores::Evidence;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

@@ -786,11 +786,6 @@ pub async fn application(db: &RequestDb, id: i64) -> AppResult<Option<Applicatio
     db.run(move |c| Box::pin(q::application(c, id))).await
 }
 
-/// The family score of a submitted form, or of a draft as it stands.
-pub fn family_score(row: &ApplicationRow) -> Option<StoredFamily> {
-    stored_of(row).family
-}
-
 /// A page of the applications in the caller's scope.
 pub async fn applications(
     db: &RequestDb,
