@@ -12,7 +12,9 @@ use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
+use ambito::rules::throttle::ThrottlePolicy;
 use ambito::server::Options;
+use std::time::Duration;
 
 use crate::harness::{TestApp, TestDb, demo_account, pdf, test_files};
 
@@ -305,6 +307,41 @@ async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_se
     w.clock("2016-08-13T00:00:00").await;
     let (_, body) = w.app.post_as(Some(&w.teacher), &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
     assert_eq!(error_of(&body), ("CAMPAIGN_CLOSED".into(), "WIN-1".into()), "{body}");
+}
+
+/// The personal code is a secret like a password: guesses sent in parallel
+/// are counted before they are tried, so at most the limit of them are
+/// tried, and then even the right code is refused for a while.
+#[tokio::test]
+async fn parallel_guesses_of_the_personal_code_are_counted_and_lock_it() {
+    let throttle = ThrottlePolicy {
+        account_lock_after: 5,
+        address_lock_after: 1000,
+        lock_for: Duration::from_secs(60),
+        forget_after: Duration::from_secs(60),
+        free_failures: 100,
+        step: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
+    let w = world_over(TestApp::start(TestDb::demo().await, Options { throttle, ..Default::default() }).await).await;
+    let id = w
+        .draft(ap(&w.p.elsewhere_municipality, json!([{ "kind": "MUNICIPALITY", "code": w.p.elsewhere_municipality }])))
+        .await;
+    let guesses = (0..20).map(|i| {
+        let (w, id) = (&w, id.clone());
+        async move {
+            let c = format!("{i:02}AAAAAAAAAAAAAA");
+            error_of(&w.app.post_as(Some(&w.teacher), &submit_doc(), json!({ "id": id, "c": c })).await.1).0
+        }
+    });
+    let codes = futures_util::future::join_all(guesses).await;
+    let tried = codes.iter().filter(|c| *c == "PERSONAL_CODE_INVALID").count();
+    let refused = codes.iter().filter(|c| *c == "RATE_LIMITED").count();
+    assert_eq!((tried, refused), (5, 15), "{codes:?}");
+    assert_eq!(error_of(&w.submit(&id).await.1).0, "RATE_LIMITED", "even the right code, while locked");
+    assert_eq!(w.read(&w.teacher, &id).await["state"], "DRAFT");
+    // The code's lock is its own: the password still signs in.
+    w.app.login(TEACHER).await;
 }
 
 #[tokio::test]
