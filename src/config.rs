@@ -411,6 +411,31 @@ pub enum ImportCommand {
     },
     /// The Ministry's pupils-per-site file.
     PupilCounts { file: PathBuf },
+    /// Process 4's reference data, as an office: classes of competition,
+    /// school districts, the surplus of a campaign, or the teacher registry
+    /// (columns: docs/teacher-applications.md). Every line is checked as its
+    /// GraphQL mutation checks it, in the office's scope and audit trail; a
+    /// file with any bad line imports nothing.
+    Mobility {
+        #[arg(value_enum)]
+        kind: MobilityFile,
+        file: PathBuf,
+        /// The office account the file is entered as.
+        #[arg(long = "as", value_name = "EMAIL")]
+        office: String,
+        /// The campaign of a surplus file.
+        #[arg(long)]
+        campaign_year: Option<i32>,
+    },
+}
+
+/// A reference file of process 4.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum MobilityFile {
+    Classes,
+    Districts,
+    Esubero,
+    Teachers,
 }
 
 #[derive(Subcommand, Debug)]

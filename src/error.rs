@@ -105,6 +105,8 @@ impl AppError {
     /// The message a client sees. Never contains internal causes.
     pub fn public_message(&self, request_id: &str) -> String {
         match self {
+            // A line of a file (`csv:3: …`) already names where it is.
+            AppError::BadInput { field: Some(f), reason } if reason.starts_with(&format!("{f}:")) => reason.clone(),
             AppError::BadInput { field: Some(f), reason } => format!("{f}: {reason}"),
             AppError::BadInput { field: None, reason } => reason.clone(),
             AppError::NotFound => "not found".into(),

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Clone)]
@@ -42,12 +42,32 @@ impl Mailer {
     pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
         // UTF-8 plain text; lettre picks the transfer encoding (quoted-printable
         // for the long lines of links), which every mail client decodes.
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to.parse().context("the recipient address")?)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
+        let message = self.to(to, subject)?.header(ContentType::TEXT_PLAIN).body(body)?;
+        self.deliver(message).await
+    }
+
+    /// Plain text with a PDF attached (a receipt).
+    pub async fn send_with_pdf(
+        &self,
+        to: &str,
+        subject: &str,
+        body: String,
+        file_name: &str,
+        pdf: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let pdf_type = ContentType::parse("application/pdf").context("the PDF content type")?;
+        let parts = MultiPart::mixed()
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body))
+            .singlepart(Attachment::new(file_name.to_owned()).body(pdf, pdf_type));
+        let message = self.to(to, subject)?.multipart(parts)?;
+        self.deliver(message).await
+    }
+
+    fn to(&self, to: &str, subject: &str) -> anyhow::Result<lettre::message::MessageBuilder> {
+        Ok(Message::builder().from(self.from.clone()).to(to.parse().context("the recipient address")?).subject(subject))
+    }
+
+    async fn deliver(&self, message: Message) -> anyhow::Result<()> {
         match &self.transport {
             Transport::Smtp(t) => t.send(message).await.map(drop).context("sending over SMTP"),
             Transport::Outbox(t) => t.send(message).await.map(drop).context("writing to the outbox"),

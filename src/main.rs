@@ -6,7 +6,7 @@ use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
     AdmissionsCommand, ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand,
-    LimitedCommand, LogFormat, ServeArgs, StorageCommand, UserCommand,
+    LimitedCommand, LogFormat, MobilityFile, ServeArgs, StorageCommand, UserCommand,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{AuthDb, accounts, audit as audit_trail};
@@ -41,6 +41,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&cli.global, &args).await,
         Command::Migrate => migrate(&cli.global).await,
+        Command::Import { what: ImportCommand::Mobility { kind, file, office, campaign_year }, .. } => {
+            import_mobility(&cli.global, kind, &file, &office, campaign_year).await
+        }
         Command::Import { what, skip_bad_rows } => run_import(&cli.global, what, ImportOptions { skip_bad_rows }).await,
         Command::User { what } => user(&cli.global, what).await,
         Command::LimitedMode { what } => limited_mode(&cli.global, what).await,
@@ -205,6 +208,7 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOpt
             ImportCommand::Municipalities { file } => ("municipalities", vec![file]),
             ImportCommand::Schools { files } => ("schools", files),
             ImportCommand::PupilCounts { file } => ("pupil-counts", vec![file]),
+            ImportCommand::Mobility { .. } => unreachable!("imported as an office by import_mobility"),
         };
         for path in files {
             let name = import::display_name(&path);
@@ -225,6 +229,62 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOpt
         anyhow::Ok(())
     })
     .await
+}
+
+/// A reference file of process 4, entered as the office account `office`:
+/// the same use case, scope, row security and audit trail as the office's
+/// `importMobilityReference`, in one transaction. `--skip-bad-rows` does not
+/// apply: the office's files are all or nothing.
+async fn import_mobility(
+    global: &GlobalArgs,
+    kind: MobilityFile,
+    path: &std::path::Path,
+    office: &str,
+    year: Option<i32>,
+) -> anyhow::Result<()> {
+    use ambito::authz::{Action, Authorizer, Caller};
+    use ambito::usecases::mobility::{self as uc, ReferenceFile};
+    let name = import::display_name(path);
+    let csv = std::fs::read_to_string(path).with_context(|| format!("{name}: cannot read the file as UTF-8 text"))?;
+    let file = match kind {
+        MobilityFile::Classes => ReferenceFile::Classes,
+        MobilityFile::Districts => ReferenceFile::Districts,
+        MobilityFile::Esubero => ReferenceFile::Esubero,
+        MobilityFile::Teachers => ReferenceFile::Teachers,
+    };
+    let database = Database::open(global).await?;
+    let outcome = async {
+        let pools = database.pools(2)?;
+        let authz = Authorizer::embedded().await?;
+        let may = |role| authz.scope(role, file.object(), Action::Write).is_some();
+        let subject = auth::acting_as(&pools.auth, office, may)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.public_message("cli")))?
+            .with_context(|| format!("{office}: no enabled account with an office's membership"))?;
+        let scope = authz.scope(subject.membership.role, file.object(), Action::Write).context("no scope")?;
+        let caller = Caller::new(&subject, scope);
+        let db = ambito::db::RequestDb::new(pools.requests.clone(), authz.settings(Some(&subject)));
+        let result = uc::import_reference(&db, &caller, file, year, &csv).await;
+        let n = db.settle(result).await.map_err(|e| {
+            let code = e.code();
+            anyhow::anyhow!("{name}: {code}: {}", e.public_message("cli").replace("csv:", &format!("{name}:")))
+        })?;
+        println!("{name}: {n} lines of {} imported as {office}", kind_name(kind));
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    outcome?;
+    closed
+}
+
+fn kind_name(kind: MobilityFile) -> &'static str {
+    match kind {
+        MobilityFile::Classes => "classes of competition",
+        MobilityFile::Districts => "school districts",
+        MobilityFile::Esubero => "surplus",
+        MobilityFile::Teachers => "teachers",
+    }
 }
 
 fn read_password() -> anyhow::Result<String> {

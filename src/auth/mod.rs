@@ -172,6 +172,26 @@ async fn session_subject(
     }))
 }
 
+/// The subject of an operator's command run on behalf of an account, with
+/// no session: the first membership of an enabled account whose role
+/// `fits`. The command then works in that membership's scope, under the
+/// same row security and audit trail as the account's own requests.
+pub async fn acting_as(
+    pool: &crate::db::PgPool,
+    email: &str,
+    fits: impl Fn(Role) -> bool,
+) -> crate::error::AppResult<Option<Subject>> {
+    let email = normalize_email(email).map_err(|r| crate::error::AppError::bad_input("as", r))?;
+    let mut conn = pool.get().await?;
+    let Some(user) = crate::db::accounts::user_by_email(&mut conn, &email).await? else { return Ok(None) };
+    if user.disabled_at.is_some() {
+        return Ok(None);
+    }
+    let memberships = crate::db::accounts::memberships_of(&mut conn, user.id).await?;
+    let membership = memberships.iter().map(|m| m.to_membership()).find(|m| fits(m.role));
+    Ok(membership.map(|membership| Subject { session_id: 0, user_id: user.id, email: user.email, membership }))
+}
+
 /// E-mail addresses are compared case-insensitively: stored lower case, trimmed.
 pub fn normalize_email(raw: &str) -> Result<String, String> {
     let e = raw.trim().to_lowercase();

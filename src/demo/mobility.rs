@@ -238,6 +238,9 @@ fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bo
             Preference { kind: PrefKind::School, code: away.code.clone() },
             Preference { kind: PrefKind::Municipality, code: away.municipality.clone() },
         ],
+        options: Default::default(),
+        section_e: None,
+        confirmation: None,
     };
     Some(match i % 12 {
         0 | 3 | 6 | 9 => (base, true, false),

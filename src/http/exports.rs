@@ -85,6 +85,7 @@ enum Export<'a> {
     Enrolments(&'a EnrolmentParams),
     Admissions(&'a AdmissionParams),
     Albo(&'a AlboParams),
+    MobilityReceipt(&'a ReceiptParams),
 }
 
 /// Makes a file for the caller in one transaction in the caller's scope:
@@ -97,6 +98,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Enrolments(_) => ObjectKind::EnrolmentRequest,
         Export::Admissions(_) => ObjectKind::AdmissionApplication,
         Export::Albo(_) => ObjectKind::AdmissionPublic,
+        Export::MobilityReceipt(_) => ObjectKind::MobilityApplication,
     };
     let Scoped { caller, db, .. } = scoped(req, state, obj, Action::Read).await?;
     let made = match export {
@@ -105,6 +107,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Enrolments(p) => enrolments_file(&db, &caller, p).await,
         Export::Admissions(p) => admissions_file(&db, state.clock.now(), p).await,
         Export::Albo(p) => albo_file(&db, &caller, state.clock.now(), p).await,
+        Export::MobilityReceipt(p) => receipt_file(&db, p).await,
     };
     db.settle(made).await
 }
@@ -342,6 +345,31 @@ async fn albo_file(
     let stage = if final_stage { "definitiva" } else { "provvisoria" };
     let name = format!("graduatoria-{stage}-{}-{}.pdf", albo.institution_code, albo.school_year.replace('/', "-"));
     Ok(file("application/pdf", &name, reports::admissions::albo_pdf(&albo)))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ReceiptParams {
+    application: Option<String>,
+}
+
+/// `GET /exports/mobility-receipt?application=ID`: the PDF receipt of a
+/// submitted process-4 form (R-ROUTE-3), to the teacher who submitted it
+/// and the office it is routed to; not found for anyone else.
+#[handler]
+pub async fn mobility_receipt(
+    req: &Request,
+    Query(params): Query<ReceiptParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    download(req, state, Export::MobilityReceipt(&params)).await.unwrap_or_else(error_response)
+}
+
+async fn receipt_file(db: &RequestDb, params: &ReceiptParams) -> Result<Response, AppError> {
+    let id = params.application.as_deref().and_then(|a| a.parse().ok());
+    let id = id.ok_or_else(|| AppError::bad_input("application", "the application's id is required"))?;
+    let receipt = crate::usecases::mobility::receipt(db, id).await?;
+    let name = format!("ricevuta-{}.pdf", receipt.protocol);
+    Ok(file("application/pdf", &name, reports::mobility::receipt_pdf(&receipt)))
 }
 
 #[derive(Deserialize, Default)]

@@ -79,6 +79,7 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/exports/registry", get(exports::registry))
         .at("/exports/support-summary", get(exports::support_summary))
         .at("/exports/admissions-albo", get(exports::admissions_albo))
+        .at("/exports/mobility-receipt", get(exports::mobility_receipt))
         .at("/exports/enrolment-requests", get(exports::enrolment_requests))
         .at("/exports/admissions", get(exports::admissions))
         .at("/attachments/:id", get(attachments::download))

@@ -5,9 +5,10 @@
 //! accepted when the header uses it), UTF-8 with or without a byte-order
 //! mark. Times without an offset are Italian local time.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::RowError;
+use super::text::{date, each, yes_no};
 use crate::usecases::admissions::ApplicationForm;
 
 /// The application file's columns, in order.
@@ -51,63 +52,12 @@ pub struct StreetLine {
     pub site: String,
 }
 
-/// Lines with their fields, and the lines that could not be split.
-type Records = (Vec<(u64, Vec<String>)>, Vec<RowError>);
-
-/// The records of a file with its header checked against `columns`.
-fn records(text: &str, columns: &[&str]) -> Result<Records, Vec<RowError>> {
-    let text = text.trim_start_matches('\u{feff}');
-    let first = text.lines().next().unwrap_or("");
-    let delimiter = if first.contains(';') || !first.contains(',') { b';' } else { b',' };
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
-    let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
-        Err(e) => return Err(vec![RowError { line: 1, field: None, reason: e.to_string() }]),
-    };
-    if header.iter().map(String::as_str).ne(columns.iter().copied()) {
-        let reason = format!("the header must be: {}", columns.join(";"));
-        return Err(vec![RowError { line: 1, field: None, reason }]);
-    }
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for (i, r) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        match r {
-            Ok(r) if r.len() == columns.len() => out.push((line, r.iter().map(|c| c.trim().to_owned()).collect())),
-            Ok(r) => errors.push(RowError {
-                line,
-                field: None,
-                reason: format!("{} fields, {} expected", r.len(), columns.len()),
-            }),
-            Err(e) => errors.push(RowError { line, field: None, reason: e.to_string() }),
-        }
-    }
-    if out.is_empty() && errors.is_empty() {
-        errors.push(RowError { line: 2, field: None, reason: "the file has no lines after its header".into() });
-    }
-    Ok((out, errors))
-}
-
 fn list(v: &str) -> Vec<String> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-fn date(v: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(v, "%d/%m/%Y"))
-        .map_err(|_| "a date as 2027-01-10 or 10/01/2027".to_owned())
-}
-
 fn instant(v: &str) -> Result<DateTime<Utc>, String> {
     crate::rules::rome::parse(v).ok_or_else(|| "a time as 2027-01-10 10:00 (Italian time) or RFC 3339".to_owned())
-}
-
-fn yes_no(v: &str) -> Result<bool, String> {
-    match v.to_lowercase().as_str() {
-        "" | "no" | "n" | "false" | "0" => Ok(false),
-        "sì" | "si" | "s" | "yes" | "true" | "1" => Ok(true),
-        _ => Err("sì or no".into()),
-    }
 }
 
 /// `lavoro, fratelli:2`: criteria, with a quantity after a colon.
@@ -127,50 +77,38 @@ fn claims(v: &str) -> Result<Vec<(String, u32)>, String> {
 
 /// Parses an application file; every bad line is reported.
 pub fn applications(text: &str) -> Result<Vec<ApplicationLine>, Vec<RowError>> {
-    let mut out = Vec::new();
-    let (lines, mut errors) = records(text, &APPLICATION_COLUMNS)?;
-    for (line, f) in lines {
+    each(text, &APPLICATION_COLUMNS, |line, f| {
         let bad = |field: &str, reason: String| RowError { line, field: Some(field.into()), reason };
         let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
-        let parsed = (|| {
-            Ok(ApplicationLine {
-                line,
-                submitted: instant(&f[1]).map_err(|r| bad("submittedAt", r))?,
-                form: ApplicationForm {
-                    external_ref: f[0].clone(),
-                    first_name: f[2].clone(),
-                    last_name: f[3].clone(),
-                    tax_code: f[4].clone(),
-                    birth_date: date(&f[5]).map_err(|r| bad("birthDate", r))?,
-                    sex: f[6].clone(),
-                    municipality: f[7].clone(),
-                    street: opt(&f[8]),
-                    house_number: opt(&f[9]),
-                    site_preferences: list(&f[10]).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
-                    time_model_preferences: list(&f[11]),
-                    disability_declared: yes_no(&f[12]).map_err(|r| bad("disabilityDeclared", r))?,
-                    disability_certified_on: opt(&f[13])
-                        .map(|d| date(&d))
-                        .transpose()
-                        .map_err(|r| bad("certifiedOn", r))?,
-                    claims: claims(&f[14]).map_err(|r| bad("claims", r))?,
-                },
-            })
-        })();
-        match parsed {
-            Ok(a) => out.push(a),
-            Err(e) => errors.push(e),
-        }
-    }
-    errors.sort_by_key(|e| e.line);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+        Ok(ApplicationLine {
+            line,
+            submitted: instant(&f[1]).map_err(|r| bad("submittedAt", r))?,
+            form: ApplicationForm {
+                external_ref: f[0].clone(),
+                first_name: f[2].clone(),
+                last_name: f[3].clone(),
+                tax_code: f[4].clone(),
+                birth_date: date(&f[5]).map_err(|r| bad("birthDate", r))?,
+                sex: f[6].clone(),
+                municipality: f[7].clone(),
+                street: opt(&f[8]),
+                house_number: opt(&f[9]),
+                site_preferences: list(&f[10]).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
+                time_model_preferences: list(&f[11]),
+                disability_declared: yes_no(&f[12]).map_err(|r| bad("disabilityDeclared", r))?,
+                disability_certified_on: opt(&f[13])
+                    .map(|d| date(&d))
+                    .transpose()
+                    .map_err(|r| bad("certifiedOn", r))?,
+                claims: claims(&f[14]).map_err(|r| bad("claims", r))?,
+            },
+        })
+    })
 }
 
 /// Parses a street list; every bad line is reported.
 pub fn stradario(text: &str) -> Result<Vec<StreetLine>, Vec<RowError>> {
-    let mut out = Vec::new();
-    let (lines, mut errors) = records(text, &STRADARIO_COLUMNS)?;
-    for (line, f) in lines {
+    each(text, &STRADARIO_COLUMNS, |line, f| {
         let number = |field: &str, v: &str| -> Result<Option<u32>, RowError> {
             if v.is_empty() {
                 return Ok(None);
@@ -181,7 +119,7 @@ pub fn stradario(text: &str) -> Result<Vec<StreetLine>, Vec<RowError>> {
                 reason: "a house number".into(),
             })
         };
-        let parsed = (|| {
+        {
             let parity = match f[3].to_lowercase().as_str() {
                 "" | "all" | "tutti" => "all",
                 "odd" | "dispari" => "odd",
@@ -202,14 +140,8 @@ pub fn stradario(text: &str) -> Result<Vec<StreetLine>, Vec<RowError>> {
                 parity: parity.into(),
                 site: f[4].to_ascii_uppercase(),
             })
-        })();
-        match parsed {
-            Ok(s) => out.push(s),
-            Err(e) => errors.push(e),
         }
-    }
-    errors.sort_by_key(|e| e.line);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    })
 }
 
 #[cfg(test)]

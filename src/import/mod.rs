@@ -7,6 +7,7 @@
 
 pub mod admissions;
 pub mod istat;
+pub mod mobility;
 pub mod pupils;
 pub mod schools;
 mod text;

@@ -1,5 +1,7 @@
 //! Decoding and CSV reading shared by the importers.
 
+use chrono::NaiveDate;
+
 use super::RowError;
 
 /// Decodes a file that must be UTF-8 (the Ministry's files). A byte-order mark is dropped.
@@ -101,4 +103,79 @@ pub fn records(
         }
     }
     out
+}
+
+// Files that people write (the school's, the office's): a fixed header, `;`
+// or `,` between fields.
+
+/// Lines with their fields, and the lines that could not be split.
+type Records = (Vec<(u64, Vec<String>)>, Vec<RowError>);
+
+/// The records of a file with its header checked against `columns`.
+fn fixed_records(text: &str, columns: &[&str]) -> Result<Records, Vec<RowError>> {
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().next().unwrap_or("");
+    let delimiter = if first.contains(';') || !first.contains(',') { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
+        Err(e) => return Err(vec![RowError { line: 1, field: None, reason: e.to_string() }]),
+    };
+    if header.iter().map(String::as_str).ne(columns.iter().copied()) {
+        let reason = format!("the header must be: {}", columns.join(";"));
+        return Err(vec![RowError { line: 1, field: None, reason }]);
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, r) in reader.records().enumerate() {
+        let line = i as u64 + 2;
+        match r {
+            Ok(r) if r.len() == columns.len() => out.push((line, r.iter().map(|c| c.trim().to_owned()).collect())),
+            Ok(r) => errors.push(RowError {
+                line,
+                field: None,
+                reason: format!("{} fields, {} expected", r.len(), columns.len()),
+            }),
+            Err(e) => errors.push(RowError { line, field: None, reason: e.to_string() }),
+        }
+    }
+    if out.is_empty() && errors.is_empty() {
+        errors.push(RowError { line: 2, field: None, reason: "the file has no lines after its header".into() });
+    }
+    Ok((out, errors))
+}
+
+/// A day as `2027-01-10` or `10/01/2027`.
+pub fn date(v: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(v, "%d/%m/%Y"))
+        .map_err(|_| "a date as 2027-01-10 or 10/01/2027".to_owned())
+}
+
+/// `sì`/`no` (and the usual spellings); empty is no.
+pub fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_lowercase().as_str() {
+        "" | "no" | "n" | "false" | "0" => Ok(false),
+        "sì" | "si" | "s" | "yes" | "true" | "1" => Ok(true),
+        _ => Err("sì or no".into()),
+    }
+}
+
+/// Parses every line of a file with `row`: the parsed lines, or every bad
+/// line of the file (a bad header is the only error then).
+pub fn each<T>(
+    text: &str,
+    columns: &[&str],
+    row: impl Fn(u64, &[String]) -> Result<T, RowError>,
+) -> Result<Vec<T>, Vec<RowError>> {
+    let (lines, mut errors) = fixed_records(text, columns)?;
+    let mut out = Vec::with_capacity(lines.len());
+    for (line, fields) in lines {
+        match row(line, &fields) {
+            Ok(v) => out.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }

@@ -1,6 +1,7 @@
 //! Files for people: spreadsheets and PDF documents built from rows, with no I/O.
 
 pub mod admissions;
+pub mod mobility;
 pub mod pdf;
 pub mod refugees;
 pub mod registry;

@@ -100,6 +100,26 @@ impl Layout {
         let y = self.y;
         self.pages.last_mut().expect("a page").push((x, y, size, s.into()));
     }
+    /// Text wrapped at word boundaries to fit `width`, a line each, moving
+    /// down by `leading` after every line.
+    pub fn paragraph(&mut self, x: f32, size: f32, leading: f32, width: f32, s: &str) {
+        let mut line = String::new();
+        for word in s.split_whitespace() {
+            let candidate = if line.is_empty() { word.to_owned() } else { format!("{line} {word}") };
+            if !line.is_empty() && text_width(&candidate, size) > width {
+                self.text(x, size, std::mem::replace(&mut line, word.to_owned()));
+                self.down(leading);
+            } else {
+                line = candidate;
+            }
+        }
+        self.text(x, size, line);
+        self.down(leading);
+    }
+    /// Whether every line ends left of `right` (a check for layouts).
+    pub fn pages_fit(&self, right: f32) -> bool {
+        self.pages.iter().flatten().all(|(x, _, size, s)| x + text_width(s, *size) <= right)
+    }
     /// Right-aligned at `right`.
     pub fn number(&mut self, right: f32, size: f32, s: impl Into<String>) {
         let s = s.into();

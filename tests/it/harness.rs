@@ -308,13 +308,19 @@ impl TestApp {
 
     /// The messages sent to `to` so far, waiting up to five seconds for at least `count`.
     pub async fn mail_to(&self, to: &str, count: usize) -> Vec<String> {
+        let raw = self.raw_mail_to(to, count).await;
+        raw.iter().map(|m| ambito::mail::decode_quoted_printable(m)).collect()
+    }
+
+    /// The messages to `to` as written, undecoded (for their attachments).
+    pub async fn raw_mail_to(&self, to: &str, count: usize) -> Vec<String> {
+        let header = format!("To: {to}");
         for _ in 0..50 {
             let found: Vec<String> = std::fs::read_dir(self.outbox.path())
                 .unwrap()
                 .flatten()
                 .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .map(|m| ambito::mail::decode_quoted_printable(&m))
-                .filter(|m| m.lines().any(|l| l.eq_ignore_ascii_case(&format!("To: {to}"))))
+                .filter(|m| m.lines().any(|l| l.eq_ignore_ascii_case(&header)))
                 .collect();
             if found.len() >= count {
                 return found;

@@ -127,6 +127,15 @@ fn ap(municipality: &str, prefs: Value) -> Value {
     })
 }
 
+/// The attachment `name` of an e-mail as written to the outbox (base64).
+fn attached_pdf(mail: &str, name: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let after = mail.split(&format!("filename=\"{name}\"")).nth(1).expect("the attachment");
+    let body = after.split("\r\n\r\n").nth(1).or_else(|| after.split("\n\n").nth(1)).expect("its body");
+    let encoded: String = body.lines().take_while(|l| !l.starts_with("--")).collect::<Vec<_>>().concat();
+    base64::engine::general_purpose::STANDARD.decode(encoded.trim()).expect("base64")
+}
+
 fn error_of(body: &Value) -> (String, String) {
     let ext = &body["errors"][0]["extensions"];
     (ext["code"].as_str().unwrap_or("OK").to_owned(), ext["rule"].as_str().unwrap_or("").to_owned())
@@ -169,6 +178,13 @@ impl World {
 
     async fn read(&self, token: &str, id: &str) -> Value {
         self.app.query_as(token, &one_doc(), json!({ "id": id })).await["mobilityApplication"].clone()
+    }
+
+    /// `GET /exports/mobility-receipt` as `token`: status and bytes.
+    async fn receipt(&self, token: &str, id: &str) -> (u16, Vec<u8>) {
+        let url = self.app.url(&format!("/exports/mobility-receipt?application={id}"));
+        let resp = self.app.http.get(url).bearer_auth(token).send().await.unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
     }
 
     async fn clock(&self, at: &str) {
@@ -269,8 +285,21 @@ async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_se
     assert_eq!(done["processingOffice"]["code"], "BG");
     let protocol = done["protocolNumber"].as_str().unwrap().to_owned();
     assert!(protocol.starts_with("BG-2016-"), "{protocol}");
-    let mail = w.app.mail_to(TEACHER, 1).await;
-    assert!(mail.iter().any(|m| m.contains(&protocol)), "the receipt carries the protocol number");
+    let mail = w.app.raw_mail_to(TEACHER, 1).await;
+    let receipt_mail = mail.iter().find(|m| m.contains(&protocol)).expect("the receipt carries the protocol number");
+    let receipt = w.receipt(&w.teacher, &id).await;
+    assert_eq!(receipt.0, 200);
+    assert_eq!(attached_pdf(receipt_mail, &format!("ricevuta-{protocol}.pdf")), receipt.1, "the PDF by e-mail");
+    let text = crate::exports::pdf_text(&receipt.1);
+    for needle in [protocol.as_str(), "Assegnazione provvisoria - anno scolastico 2016/17", "Ufficio scolastico di BG"]
+    {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert_eq!(w.receipt(&bg_office, &id).await.1, receipt.1, "the processing office's copy");
+    for other in [MI, OTHER_TEACHER] {
+        assert_eq!(w.receipt(&w.app.login(other).await, &id).await.0, 404, "{other}");
+    }
+    assert_eq!(w.receipt(&w.app.login(SCHOOL).await, &id).await.0, 403, "a school reads no forms");
 
     assert_eq!(w.read(&bg_office, &id).await["protocolNumber"], protocol.as_str());
     let mi = w.app.login(MI).await;
@@ -723,4 +752,222 @@ async fn the_demo_campaign_has_forms_in_every_state_and_the_demo_teacher_can_sub
     let id = app.query_as(&teacher, CREATE, json!({ "i": input })).await["createMobilityApplication"]["id"].clone();
     let (_, body) = app.post_as(Some(&teacher), &submit_doc(), json!({ "id": id, "c": code })).await;
     assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
+}
+
+const IMPORT: &str = "mutation($f: MobilityReferenceFile!, $csv: String!, $y: Int) { \
+    importMobilityReference(file: $f, csv: $csv, campaignYear: $y) }";
+
+/// A line of the registry file: a tenured infanzia teacher at `school`.
+fn teacher_line(surname: &str, school: &str, legal_start: &str, category: &str) -> String {
+    let email = format!("{}@example.org", surname.to_lowercase());
+    format!(
+        "{};Anna;{surname};{email};{category};sì;INFANZIA;;NN;SCHOOL;{school};{legal_start};;PASSED;\
+         \"PRIMARIA:2005-06-30\";;no;;;",
+        tax(surname)
+    )
+}
+
+fn registry_file(lines: &[String]) -> String {
+    let header = ambito::import::mobility::TEACHER_COLUMNS.join(";");
+    format!("{header}\n{}\n", lines.join("\n"))
+}
+
+/// The office's CSV files: every bad line named first; then each line is
+/// checked as its single mutation is, and the first refusal names its line
+/// and stores nothing at all; a good file lands whole, in the office's scope.
+#[tokio::test]
+async fn the_office_imports_reference_files_all_or_nothing_with_line_numbers() {
+    let app = TestApp::demo().await;
+    let p = places(&app).await;
+    let (bg, mi, school) = (app.login(BG).await, app.login(MI).await, app.login(SCHOOL).await);
+    let read = async |token: &str, surname: &str| {
+        app.query_as(token, READ_TEACHER, json!({ "t": tax(surname) })).await["teacher"].clone()
+    };
+    let import = async |token: &str, file: &str, csv: &str, year: Option<i32>| {
+        app.post_as(Some(token), IMPORT, json!({ "f": file, "csv": csv, "y": year })).await.1
+    };
+
+    // Bad lines, each named with its column; nothing is stored.
+    let csv = registry_file(&[
+        teacher_line("Uno", &p.held, "2010-09-01", "TEACHER"),
+        teacher_line("Due", &p.held, "2010-31-01", "TEACHER"),
+        teacher_line("Tre", &p.held, "2010-09-01", "BIDELLO"),
+    ]);
+    let body = import(&bg, "TEACHERS", &csv, None).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "csv", "{body}");
+    assert!(message.contains("2 bad line(s)"), "{message}");
+    assert!(message.contains("csv:3: legalStart:") && message.contains("csv:4: category:"), "{message}");
+    assert_eq!(read(&bg, "Uno").await, Value::Null, "nothing was imported");
+
+    // A line the use case refuses (a holding of another province) names its
+    // line, and the good line before it is rolled back with it.
+    let csv = registry_file(&[
+        teacher_line("Uno", &p.held, "2010-09-01", "TEACHER"),
+        teacher_line("Due", &p.milan, "2010-09-01", "TEACHER"),
+    ]);
+    let body = import(&bg, "TEACHERS", &csv, None).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("csv:3: holding.code: not a school of the province BG"), "{body}");
+    assert_eq!(read(&bg, "Uno").await, Value::Null, "all or nothing");
+
+    // A good file lands whole, in Bergamo's scope only.
+    let csv = registry_file(&[
+        teacher_line("Uno", &p.held, "2010-09-01", "TEACHER"),
+        teacher_line("Due", &p.elsewhere, "01/09/2011", "teacher"),
+    ]);
+    assert_eq!(import(&bg, "TEACHERS", &csv, None).await["data"]["importMobilityReference"], 2);
+    assert_eq!(read(&bg, "Due").await["province"], "BG");
+    assert_eq!(read(&mi, "Due").await, Value::Null);
+    // Milan's office re-importing Bergamo's teachers finds nothing to take over.
+    let body =
+        import(&mi, "TEACHERS", &registry_file(&[teacher_line("Uno", &p.milan, "2010-09-01", "TEACHER")]), None).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
+    assert_eq!(read(&bg, "Uno").await["province"], "BG", "unchanged");
+    let body = import(&school, "CLASSES", "code;name;order\nA022;Italiano;SECONDARIA_PRIMO_GRADO\n", None).await;
+    assert_eq!(error_of(&body).0, "FORBIDDEN");
+
+    // The surplus belongs to a campaign; its province must be the office's.
+    app.query_as(&bg, CAMPAIGN, json!({ "y": 2016 })).await;
+    let surplus = "province;classOfCompetition;count\nBG;A022;3\nBG;EEEE;0\n";
+    let body = import(&bg, "ESUBERO", surplus, None).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "campaignYear", "{body}");
+    assert_eq!(import(&bg, "ESUBERO", surplus, Some(2016)).await["data"]["importMobilityReference"], 2);
+    let body = import(&mi, "ESUBERO", surplus, Some(2016)).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().starts_with("csv:2: province:"), "{body}");
+}
+
+/// `ambito import mobility districts FILE --as OFFICE`: the operator enters
+/// an office's file with the office's checks and in its audit trail.
+#[tokio::test]
+async fn the_cli_imports_an_offices_file_as_the_office() {
+    let app = TestApp::demo().await;
+    let p = places(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, csv: String, office: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, csv).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+            .env_remove("DATABASE_URL")
+            .env("AMBITO_LOG", "warn")
+            .args(["--database-url", &app.db().login_url(), "import", "mobility", "districts"])
+            .arg(&path)
+            .args(["--as", office])
+            .output()
+            .unwrap()
+    };
+    let good = format!(
+        "code;province;municipalities;sites\nBG07;BG;\"{}, {}\";\n",
+        p.held_municipality, p.elsewhere_municipality
+    );
+    let out = run("districts.csv", good.clone(), BG);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 lines of school districts imported as"));
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = async |sql: &str| {
+        let mut c = app.db().conn().await;
+        diesel::sql_query(sql.to_owned()).get_result::<Count>(&mut c).await.unwrap().n
+    };
+    assert_eq!(count("SELECT count(*) AS n FROM school_districts WHERE code = 'BG07'").await, 1);
+    let by_office = "SELECT count(*) AS n FROM audit_events a JOIN users u ON u.id = a.user_id
+                     WHERE a.object_kind = 'school_district' AND a.object_id = 'BG07'
+                       AND u.email = 'ufficio.bg@ambito.invalid' AND a.province_code = 'BG'";
+    assert_eq!(count(by_office).await, 1, "audited as the office, in its province");
+
+    // Milan's office cannot enter Bergamo's district; a school is no office.
+    let out = run("bg.csv", good.replace("BG07", "BG08"), MI);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bg.csv:2: province:"), "{err}");
+    let out = run("bg.csv", good.replace("BG07", "BG08"), SCHOOL);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no enabled account with an office's membership"));
+    let out = run("bad.csv", "code;province;municipalities;sites\nBG08;BG;;\nBG09\n".into(), BG);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv:3:") && err.contains("nothing was imported"), "{err}");
+    assert_eq!(count("SELECT count(*) AS n FROM school_districts WHERE code IN ('BG08', 'BG09')").await, 0);
+}
+
+/// The request options of spec §6 travel with the form, and one the form
+/// does not offer is refused with its rule on `input.options`, changing nothing.
+#[tokio::test]
+async fn request_options_are_kept_and_refused_where_the_form_does_not_offer_them() {
+    let w = world().await;
+    let m = w.p.elsewhere_municipality.clone();
+    let mut input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    input["options"] = json!({ "partPosts": true });
+    let id = w.draft(input.clone()).await;
+    let read =
+        "query($id: ID!) { mobilityApplication(id: $id) { options { partPosts atDisposal chairs idd: iddMethods } } }";
+    let options = w.app.query_as(&w.teacher, read, json!({ "id": id })).await["mobilityApplication"]["options"].clone();
+    assert_eq!(options, json!({ "partPosts": true, "atDisposal": false, "chairs": null, "idd": [] }));
+    for (options, rule) in [
+        (json!({ "atDisposal": true }), "POST-13"),
+        (json!({ "iddMethods": ["PIZZIGONI"] }), "POST-4"),
+        (json!({ "chairs": "EXTERNAL_SAME_MUNICIPALITY" }), "POST-7"),
+    ] {
+        input["options"] = options;
+        let (_, body) = w.app.post_as(Some(&w.teacher), UPDATE, json!({ "id": id, "i": input })).await;
+        assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), rule.into()), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "input.options");
+    }
+    let after = w.app.query_as(&w.teacher, read, json!({ "id": id })).await["mobilityApplication"]["options"].clone();
+    assert_eq!(after["partPosts"], true, "unchanged");
+    assert_eq!(w.submit(&id).await.1["data"]["submitMobilityApplication"]["state"], "SUBMITTED");
+}
+
+/// Sezione E (UT-E1) and confirmation (UT-CONF) make a utilisation on their
+/// own; Sezione E is recognised only on its conditions, with warnings that
+/// say why not, and a confirmation the order does not take is refused.
+#[tokio::test]
+async fn sezione_e_and_confirmation_through_the_server() {
+    let w = world().await;
+    let (held, elsewhere) = (w.p.held.clone(), w.p.elsewhere.clone());
+    let ut = |extra: Value| {
+        let mut f = json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL",
+                            "postTypes": ["NN"], "preferences": [{ "kind": "SCHOOL", "code": elsewhere.to_lowercase() }] });
+        f.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        f
+    };
+    let section = |year: i32| {
+        json!({ "sectionE": { "previousSchool": elsewhere, "previousSupport": false, "movedInYear": year,
+                              "askedEveryYear": true } })
+    };
+    let read = "query($id: ID!) { mobilityApplication(id: $id) { sectionE { previousSchool movedInYear } \
+                sectionERecognised confirmation { school } warnings { rule message } } }";
+    let id = w.draft(ut(section(2008))).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
+    let a = w.app.query_as(&w.teacher, read, json!({ "id": id })).await["mobilityApplication"].clone();
+    assert_eq!(a["sectionE"], json!({ "previousSchool": elsewhere, "movedInYear": 2008 }));
+    assert_eq!(a["sectionERecognised"], true, "{a}");
+    let receipt = crate::exports::pdf_text(&w.receipt(&w.teacher, &id).await.1);
+    assert!(receipt.contains(&format!("Sezione E, rientro in {elsewhere}: riconosciuta")), "{receipt}");
+
+    // A move before 2008/09: stored, not recognised, with its warning.
+    w.app.query_as(&w.teacher, &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
+    w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": ut(section(2007)) })).await;
+    w.submit(&id).await;
+    let a = w.app.query_as(&w.teacher, read, json!({ "id": id })).await["mobilityApplication"].clone();
+    assert_eq!(a["sectionERecognised"], false);
+    assert_eq!(a["warnings"][0]["rule"], "UT-E1", "{a}");
+    assert!(a["warnings"][0]["message"].as_str().unwrap().contains("2008/09"));
+
+    // Confirmation alone: infanzia confirms the school, not a post type.
+    let conf =
+        |post: Value| json!({ "confirmation": { "school": held, "postType": post, "otherClassForEsubero": false } });
+    let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": ut(conf(json!("NN"))) })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "UT-CONF".into()), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.confirmation");
+    w.app.query_as(&w.teacher, &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
+    w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": ut(conf(Value::Null)) })).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
+    let a = w.app.query_as(&w.teacher, read, json!({ "id": id })).await["mobilityApplication"].clone();
+    assert_eq!(a["confirmation"]["school"], held.as_str());
+    assert_eq!(a["sectionERecognised"], Value::Null, "no Sezione E asked");
 }

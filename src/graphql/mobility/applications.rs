@@ -21,7 +21,11 @@ use crate::graphql::territory::SchoolOrder;
 use crate::graphql::{caller, db, subject};
 use crate::mail::Mailer;
 use crate::rules::mobility::DocumentKind;
-use crate::rules::mobility::application::{Kind, Precedence, PrefKind, Preference, Scope, UtCategory as RUt};
+use crate::rules::mobility::application::{
+    ChairOption as RChair, Confirmation as RConfirmation, IddMethod as RIdd, Kind, LanguageOrder as RLanguageOrder,
+    Precedence, PrefKind, Preference, RequestOptions as ROptions, Scope, SectionE as RSectionE,
+    UtActivity as RActivity, UtCategory as RUt,
+};
 use crate::rules::mobility::eligibility::ReasonKind;
 use crate::rules::throttle::ThrottlePolicy;
 use crate::usecases::accounts::enabling::CodeCheck;
@@ -67,6 +71,169 @@ mirror!(
         DopMoved, SurplusOf, Esubero, Other,
     }
 );
+
+mirror!(
+    /// IDD methods (POST-4; Pizzigoni only in primaria).
+    IddMethod = RIdd { Montessori, Agazzi, Pizzigoni }
+);
+mirror!(
+    /// Primaria: which of common and language posts comes first (POST-2).
+    LanguageOrder = RLanguageOrder { CommonFirst = "COMUNE_LINGUA", LanguageFirst = "LINGUA_COMUNE" }
+);
+mirror!(
+    /// I/II grado: the chairs accepted (POST-7); none is internal chairs only.
+    ChairOption = RChair { InternalOnly, ExternalSameMunicipality, ExternalOtherMunicipalities }
+);
+mirror!(
+    /// Utilisation activities (POST-10).
+    UtActivity = RActivity { Art3Projects = "ART3_PROJECTS", Art6TerProjects = "ART6_TER_PROJECTS", Hospitals, Prisons, TechnicalOffice }
+);
+
+/// The request options of spec §6, each on the forms and orders that offer
+/// it (POST-2, POST-4, POST-6..13); absent is no.
+#[derive(InputObject, Default)]
+pub struct MobilityRequestOptionsInput {
+    pub idd_methods: Option<Vec<IddMethod>>,
+    pub language_order: Option<LanguageOrder>,
+    pub extended_timetable: Option<bool>,
+    pub adult_courses: Option<bool>,
+    pub chairs: Option<ChairOption>,
+    pub part_posts: Option<bool>,
+    pub short_posts: Option<bool>,
+    pub several_schools: Option<bool>,
+    pub activities: Option<Vec<UtActivity>>,
+    pub cpia: Option<bool>,
+    /// Classes of competition for utilisation (casella 31/32).
+    pub ut_classes: Option<Vec<String>>,
+    pub at_disposal: Option<bool>,
+}
+
+impl From<MobilityRequestOptionsInput> for ROptions {
+    fn from(o: MobilityRequestOptionsInput) -> ROptions {
+        let yes = |b: Option<bool>| b.unwrap_or(false);
+        ROptions {
+            idd_methods: o.idd_methods.unwrap_or_default().into_iter().map(Into::into).collect(),
+            language_order: o.language_order.map(Into::into),
+            extended_timetable: yes(o.extended_timetable),
+            adult_courses: yes(o.adult_courses),
+            chairs: o.chairs.map(Into::into),
+            part_posts: yes(o.part_posts),
+            short_posts: yes(o.short_posts),
+            several_schools: yes(o.several_schools),
+            activities: o.activities.unwrap_or_default().into_iter().map(Into::into).collect(),
+            cpia: yes(o.cpia),
+            ut_classes: o.ut_classes.unwrap_or_default().iter().map(|c| c.trim().to_ascii_uppercase()).collect(),
+            at_disposal: yes(o.at_disposal),
+        }
+    }
+}
+
+/// The request options as entered.
+#[derive(SimpleObject)]
+pub struct MobilityRequestOptions {
+    pub idd_methods: Vec<IddMethod>,
+    pub language_order: Option<LanguageOrder>,
+    pub extended_timetable: bool,
+    pub adult_courses: bool,
+    pub chairs: Option<ChairOption>,
+    pub part_posts: bool,
+    pub short_posts: bool,
+    pub several_schools: bool,
+    pub activities: Vec<UtActivity>,
+    pub cpia: bool,
+    pub ut_classes: Vec<String>,
+    pub at_disposal: bool,
+}
+
+impl From<&ROptions> for MobilityRequestOptions {
+    fn from(o: &ROptions) -> MobilityRequestOptions {
+        MobilityRequestOptions {
+            idd_methods: o.idd_methods.iter().map(|m| (*m).into()).collect(),
+            language_order: o.language_order.map(Into::into),
+            extended_timetable: o.extended_timetable,
+            adult_courses: o.adult_courses,
+            chairs: o.chairs.map(Into::into),
+            part_posts: o.part_posts,
+            short_posts: o.short_posts,
+            several_schools: o.several_schools,
+            activities: o.activities.iter().map(|a| (*a).into()).collect(),
+            cpia: o.cpia,
+            ut_classes: o.ut_classes.clone(),
+            at_disposal: o.at_disposal,
+        }
+    }
+}
+
+/// Sezione E (UT-E1): the return to the school held before a move as surplus.
+#[derive(InputObject, SimpleObject, Clone)]
+#[graphql(input_name = "SectionEInput", name = "SectionE")]
+pub struct SectionE {
+    /// Infanzia: the circolo's code; primaria: the site that hosts the circolo.
+    pub previous_school: String,
+    /// The post previously held was a support post.
+    pub previous_support: bool,
+    /// The first year of the school year of the move (2008 for 2008/09).
+    pub moved_in_year: i32,
+    /// A transfer including the previous school was asked in every year of the eight.
+    pub asked_every_year: bool,
+}
+
+/// UT-CONF: confirmation in the school of use of the year before.
+#[derive(InputObject, SimpleObject, Clone)]
+#[graphql(input_name = "ConfirmationInput", name = "Confirmation")]
+pub struct Confirmation {
+    pub school: String,
+    /// I/II grado: the class confirmed.
+    pub class_of_competition: Option<String>,
+    /// I/II grado: `NN`, `EH`, `CH` or `DH`.
+    pub post_type: Option<PostType>,
+    /// Used on another class last year because the own class was in esubero.
+    pub other_class_for_esubero: bool,
+}
+
+impl From<SectionE> for RSectionE {
+    fn from(e: SectionE) -> RSectionE {
+        RSectionE {
+            previous_school: e.previous_school,
+            previous_support: e.previous_support,
+            moved_in: e.moved_in_year,
+            asked_every_year: e.asked_every_year,
+        }
+    }
+}
+
+impl From<&RSectionE> for SectionE {
+    fn from(e: &RSectionE) -> SectionE {
+        SectionE {
+            previous_school: e.previous_school.clone(),
+            previous_support: e.previous_support,
+            moved_in_year: e.moved_in,
+            asked_every_year: e.asked_every_year,
+        }
+    }
+}
+
+impl From<Confirmation> for RConfirmation {
+    fn from(c: Confirmation) -> RConfirmation {
+        RConfirmation {
+            school: c.school,
+            class: c.class_of_competition,
+            post_type: c.post_type.map(Into::into),
+            other_class_for_esubero: c.other_class_for_esubero,
+        }
+    }
+}
+
+impl From<&RConfirmation> for Confirmation {
+    fn from(c: &RConfirmation) -> Confirmation {
+        Confirmation {
+            school: c.school.clone(),
+            class_of_competition: c.class.clone(),
+            post_type: c.post_type.map(Into::into),
+            other_class_for_esubero: c.other_class_for_esubero,
+        }
+    }
+}
 
 /// Casella A: the family member of the reason. Documents are ids of the
 /// application's own attachments.
@@ -131,6 +298,9 @@ pub struct MobilityApplicationInput {
     /// SC-U1: the utilisation score the teacher declares.
     pub declared_score: Option<f64>,
     pub preferences: Option<Vec<PreferenceInput>>,
+    pub options: Option<MobilityRequestOptionsInput>,
+    pub section_e: Option<SectionE>,
+    pub confirmation: Option<Confirmation>,
 }
 
 fn ids(v: Option<Vec<ID>>) -> Vec<String> {
@@ -194,6 +364,9 @@ fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
             .into_iter()
             .map(|p| Preference { kind: p.kind.into(), code: p.code })
             .collect(),
+        options: i.options.unwrap_or_default().into(),
+        section_e: i.section_e.map(Into::into),
+        confirmation: i.confirmation.map(Into::into),
     })
 }
 
@@ -511,6 +684,26 @@ impl MobilityApplication {
     /// SC-U1: the utilisation score declared.
     async fn declared_score(&self) -> Result<Option<f64>> {
         Ok(self.input()?.declared_score)
+    }
+
+    /// The request options (spec §6).
+    async fn options(&self) -> Result<MobilityRequestOptions> {
+        Ok((&self.input()?.options).into())
+    }
+
+    /// Sezione E as entered (UT-E1).
+    async fn section_e(&self) -> Result<Option<SectionE>> {
+        Ok(self.input()?.section_e.as_ref().map(Into::into))
+    }
+
+    /// Whether Sezione E is recognised, once submitted; its warnings say why not.
+    async fn section_e_recognised(&self) -> Option<bool> {
+        self.stored().section_e
+    }
+
+    /// The confirmation asked (UT-CONF).
+    async fn confirmation(&self) -> Result<Option<Confirmation>> {
+        Ok(self.input()?.confirmation.as_ref().map(Into::into))
     }
 }
 

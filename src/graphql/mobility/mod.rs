@@ -17,7 +17,7 @@ use crate::rules::mobility::application::{
 };
 use crate::rules::mobility::windows::Window;
 use crate::rules::mobility::{DocumentKind, Order};
-use crate::usecases::mobility::{self as uc, StaffCategory as UStaff, TeacherEntry};
+use crate::usecases::mobility::{self as uc, ReferenceFile as UFile, StaffCategory as UStaff, TeacherEntry};
 
 mod applications;
 pub use applications::{ApplicationsMutation, ApplicationsQuery};
@@ -58,6 +58,10 @@ mirror!(
         CourtOrderFostering, CourtOrderGuardianship, EmployerDeclaration, SpouseCohabitationDeclaration,
         MandateDeclaration, UnionLeaveDeclaration, Title, PaperApplicationScan,
     }
+);
+mirror!(
+    /// The reference files an office imports.
+    MobilityReferenceFile = UFile { Classes, Districts, Esubero, Teachers }
 );
 mirror!(
     /// How a teacher holds their post (*titolarità*).
@@ -409,6 +413,22 @@ impl MobilityMutation {
         let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
         let province = province.trim().to_ascii_uppercase();
         Ok(uc::set_esubero(db(ctx), &c, campaign_year, &province, &class_of_competition, count).await?)
+    }
+
+    /// Imports a whole reference file (CSV; columns in
+    /// docs/teacher-applications.md), all or nothing: every bad line is
+    /// named, and each line is checked as its single mutation would be.
+    /// `campaignYear` is needed for the surplus. Answers the lines imported.
+    async fn import_mobility_reference(
+        &self,
+        ctx: &Context<'_>,
+        file: MobilityReferenceFile,
+        csv: String,
+        campaign_year: Option<i32>,
+    ) -> Result<i32> {
+        let file = uc::ReferenceFile::from(file);
+        let c = caller(ctx, file.object(), Action::Write)?;
+        Ok(uc::import_reference(db(ctx), &c, file, campaign_year, &csv).await? as i32)
     }
 
     /// Enters or replaces a teacher of the office's province.

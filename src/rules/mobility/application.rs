@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::eligibility::{self, Reason, ReasonKind, Tenure};
 use super::scores::{self, FamilyDeclarations, FamilyScore};
 use super::windows::{self, Category, Channel, Windows};
-use super::{Finding, Order};
+use super::{DocumentKind, Finding, Order};
 
 fn refused(rule: &'static str, why: impl Into<String>) -> Finding {
     Finding::refused(rule, "BAD_USER_INPUT", why)
@@ -183,6 +183,28 @@ impl Precedence {
         )
     }
 
+    /// DOC-9 (spec §4.3): the documents a provisional assignment's
+    /// precedence rests on, each needed by the deadline, besides the
+    /// medical certificate of PRE-0c. A utilisation needs none for the
+    /// precedences the school already evaluated (DOC-7), so only the AP
+    /// form asks for them.
+    fn documents_needed(self) -> &'static [DocumentKind] {
+        use DocumentKind as D;
+        match self {
+            Precedence::ESeriousIllness => &[D::AslCertificate],
+            Precedence::FSevereHandicapSelf => &[D::DisabilityCertificate104],
+            // Severity (art. 3 c. 3), and the declaration that the person is
+            // not in full-time residential care (L369).
+            Precedence::GAssistChild | Precedence::HAssistSpouseOrParent | Precedence::ISoleRelative => {
+                &[D::DisabilityCertificate104, D::SelfDeclaration]
+            }
+            Precedence::OMilitarySpouse => &[D::SelfDeclaration, D::SpouseCohabitationDeclaration],
+            Precedence::QLocalPublicOffice => &[D::MandateDeclaration],
+            Precedence::RUnionLeaveEnd => &[D::UnionLeaveDeclaration],
+            _ => &[],
+        }
+    }
+
     /// The precedences whose municipality must come first (§4.2: e, f from
     /// preference 1; g, h, i before any other municipality; q the mandate seat).
     fn municipality_rule(self) -> Option<&'static str> {
@@ -199,7 +221,7 @@ impl Precedence {
 /// A document of the application, as far as the rules go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
-    pub medical: bool,
+    pub kind: DocumentKind,
     pub received_on: NaiveDate,
 }
 
@@ -234,6 +256,97 @@ pub enum UtCategory {
     Other,
 }
 
+/// IDD methods (POST-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IddMethod {
+    Montessori,
+    Agazzi,
+    Pizzigoni,
+}
+
+/// Primaria: which of common and language posts comes first (POST-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LanguageOrder {
+    CommonFirst,
+    LanguageFirst,
+}
+
+/// I/II grado: which chairs the teacher accepts (POST-7). No choice is
+/// internal chairs only («Nessuna selezione»); the external options never
+/// exclude internal chairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChairOption {
+    InternalOnly,
+    ExternalSameMunicipality,
+    ExternalOtherMunicipalities,
+}
+
+/// Utilisation activities (POST-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UtActivity {
+    /// Art. 3 c. 1 projects, every order.
+    Art3Projects,
+    /// Art. 6 ter projects: not infanzia.
+    Art6TerProjects,
+    Hospitals,
+    Prisons,
+    /// Technical offices (art. 5 c. 4): II grado only.
+    TechnicalOffice,
+}
+
+/// The request options of spec §6 (POST-2, POST-4, POST-6..13).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestOptions {
+    pub idd_methods: Vec<IddMethod>,
+    pub language_order: Option<LanguageOrder>,
+    /// I grado: also classes on the extended timetable (POST-6).
+    pub extended_timetable: bool,
+    /// II grado: also adult education courses (POST-6).
+    pub adult_courses: bool,
+    pub chairs: Option<ChairOption>,
+    /// AP: posts made of several part-posts (POST-8).
+    pub part_posts: bool,
+    /// UT: posts lasting less than a year (POST-9).
+    pub short_posts: bool,
+    /// UT, primaria and I grado: posts spread over several schools (POST-9).
+    pub several_schools: bool,
+    pub activities: Vec<UtActivity>,
+    /// UT on CPIA seats and second-level courses (POST-11).
+    pub cpia: bool,
+    /// UT, I/II grado: the classes for utilisation (casella 31/32, POST-12).
+    pub ut_classes: Vec<String>,
+    /// UT: placement at disposal in the previous school (POST-13).
+    pub at_disposal: bool,
+}
+
+/// Sezione E (UT-E1): a teacher moved as surplus asks to return to the
+/// school held before, as preference 1 (or, subordinately, its district or
+/// municipality).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionE {
+    /// The previous school (infanzia: the circolo; primaria: the site that hosts it).
+    pub previous_school: String,
+    /// The post previously held was a support post (UT-E2 ties).
+    pub previous_support: bool,
+    /// The first calendar year of the school year of the move (2008 = 2008/09).
+    pub moved_in: i32,
+    /// Declared: a transfer that included the previous school was asked in
+    /// every year of the eight-year period.
+    pub asked_every_year: bool,
+}
+
+/// UT-CONF: confirmation in the school of use of the year before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub school: String,
+    /// I/II grado: the class and the post type (`NN`, `EH`, `CH`, `DH`).
+    pub class: Option<String>,
+    pub post_type: Option<PostType>,
+    /// Used on another class in (Y−1)/Y because the own class was in esubero.
+    pub other_class_for_esubero: bool,
+}
+
 /// What the teacher (or the office, for paper) filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Form {
@@ -251,6 +364,12 @@ pub struct Form {
     pub precedences: Vec<PrecedenceClaim>,
     pub ut_categories: Vec<UtCategory>,
     pub preferences: Vec<Preference>,
+    #[serde(default)]
+    pub options: RequestOptions,
+    #[serde(default)]
+    pub section_e: Option<SectionE>,
+    #[serde(default)]
+    pub confirmation: Option<Confirmation>,
 }
 
 /// Another form of the same teacher in the same campaign.
@@ -310,6 +429,8 @@ pub struct Assessment {
     pub preferences: Vec<PreferenceOutcome>,
     pub precedences: Vec<PrecedenceOutcome>,
     pub family: Option<FamilyScore>,
+    /// UT-E1: whether the return to the previous school is recognised.
+    pub section_e: Option<bool>,
     pub warnings: Vec<Warning>,
 }
 
@@ -344,6 +465,7 @@ pub fn check_shape(form: &Form, cx: &Context<'_>) -> Result<(), Finding> {
             return Err(refused("POST-1", format!("{pt:?} posts are not offered for {}", form.order.label())));
         }
     }
+    check_options(form, t)?;
     for c in &form.additional_classes {
         if Some(c) == t.class.as_ref() {
             return Err(refused("ORG-5", "additional classes must differ from the class held"));
@@ -357,7 +479,69 @@ pub fn check_shape(form: &Form, cx: &Context<'_>) -> Result<(), Finding> {
     if form.kind == Kind::Ap && !form.ut_categories.is_empty() {
         return Err(refused("UT-1", "utilisation categories belong on the UT form"));
     }
+    if form.kind == Kind::Ap && form.section_e.is_some() {
+        return Err(refused("UT-E1", "Sezione E belongs on the UT form"));
+    }
+    if let Some(conf) = &form.confirmation {
+        check_confirmation(form, conf, cx)?;
+    }
+    if let Some(e) = &form.section_e
+        && !cx.places.contains_key(&(PrefKind::School, e.previous_school.clone()))
+    {
+        return Err(refused("UT-E1", format!("{} is not a school of the territory", e.previous_school)));
+    }
     Ok(())
+}
+
+/// UT-CONF: on the UT form only, in a known school; I/II grado name the
+/// class and one of the seed's four post codes, the first cycle neither.
+fn check_confirmation(form: &Form, conf: &Confirmation, cx: &Context<'_>) -> Result<(), Finding> {
+    if form.kind == Kind::Ap {
+        return Err(refused("UT-CONF", "confirmation belongs on the UT form"));
+    }
+    if !cx.places.contains_key(&(PrefKind::School, conf.school.clone())) {
+        return Err(refused("UT-CONF", format!("{} is not a school of the territory", conf.school)));
+    }
+    let seed_code =
+        conf.post_type.is_some_and(|p| matches!(p, PostType::Nn | PostType::Eh | PostType::Ch | PostType::Dh));
+    match form.order.first_cycle() {
+        false if conf.class.is_none() || !seed_code => {
+            Err(refused("UT-CONF", "I and II grado confirm a class and a post type (NN, EH, CH or DH)"))
+        }
+        true if conf.class.is_some() || conf.post_type.is_some() || conf.other_class_for_esubero => {
+            Err(refused("UT-CONF", "infanzia and primaria confirm the school only"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// UT-E1: recognised when the move dates from (Y−8)/(Y−7) on, a transfer
+/// to the previous school was asked every year, and preference 1 is the
+/// previous school, or its district or municipality. Otherwise not
+/// recognised, with a warning; the form stands.
+fn section_e_outcome(e: &SectionE, form: &Form, cx: &Context<'_>, warnings: &mut Vec<Warning>) -> bool {
+    let mut fail = |why: String| warnings.push(Warning { rule: "UT-E1".into(), message: why });
+    let mut ok = true;
+    if e.moved_in < cx.year - 8 {
+        fail(format!("the move must date from {}/{:02} or later", cx.year - 8, (cx.year - 7) % 100));
+        ok = false;
+    }
+    if !e.asked_every_year {
+        fail("a transfer including the previous school must have been asked in every year of the eight".into());
+        ok = false;
+    }
+    let previous = &cx.places[&(PrefKind::School, e.previous_school.clone())];
+    let first_matches = form.preferences.first().is_some_and(|p| match p.kind {
+        PrefKind::School => p.code == e.previous_school,
+        PrefKind::District => previous.district.as_deref() == Some(p.code.as_str()),
+        PrefKind::Municipality => previous.municipality.as_deref() == Some(p.code.as_str()),
+        PrefKind::Province => false,
+    });
+    if !first_matches {
+        fail("preference 1 must be the previous school, or its district or municipality".into());
+        ok = false;
+    }
+    ok
 }
 
 /// The whole check of a submission (or of a paper form on its day of
@@ -395,8 +579,11 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
             }
         }
         Kind::Ut => {
-            if form.ut_categories.is_empty() {
-                return Err(refused("UT-1", "a utilisation needs at least one category of art. 2"));
+            if form.ut_categories.is_empty() && form.confirmation.is_none() && form.section_e.is_none() {
+                return Err(refused(
+                    "UT-1",
+                    "a utilisation needs a category of art. 2, a confirmation or a Sezione E request",
+                ));
             }
             if form.scope == Scope::Interprovincial && cx.esubero <= 0 {
                 return Err(refused(
@@ -407,7 +594,8 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
             if !form.additional_classes.is_empty() && cx.esubero <= 0 {
                 return Err(refused("UT-4", "other classes are for holders of a class in surplus"));
             }
-            let only_specialised = form.ut_categories.iter().all(|c| *c == UtCategory::SpecialisedCurricular);
+            let only_specialised = !form.ut_categories.is_empty()
+                && form.ut_categories.iter().all(|c| *c == UtCategory::SpecialisedCurricular);
             if only_specialised && (other_order || form.post_types.iter().any(|p| !p.support())) {
                 return Err(refused(
                     "UT-2",
@@ -431,7 +619,8 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
             warnings.push(Warning { rule: line.rule.to_owned(), message: line.reason.clone() });
         }
     }
-    Ok(Assessment { processing_province: processing, preferences, precedences, family, warnings })
+    let section_e = form.section_e.as_ref().map(|e| section_e_outcome(e, form, cx, &mut warnings));
+    Ok(Assessment { processing_province: processing, preferences, precedences, family, section_e, warnings })
 }
 
 /// ORG-1: another order, grade or class needs a passed probation in the
@@ -452,6 +641,67 @@ fn check_org1(form: &Form, t: &Teacher, deadline: NaiveDate) -> Result<(), Findi
     if let Some(c) = form.additional_classes.iter().find(|c| !qualified(Some(c))) {
         return Err(refused("ORG-1", format!("no qualification for the class {c}, obtained by {deadline}")));
     }
+    Ok(())
+}
+
+/// POST-2, POST-4, POST-6..13: each request option only on the form and
+/// order that offer it, and with the posts it qualifies.
+fn check_options(form: &Form, t: &Teacher) -> Result<(), Finding> {
+    let o = &form.options;
+    let (ap, ut) = (form.kind == Kind::Ap, form.kind == Kind::Ut);
+    let order = form.order;
+    let asks = |p: PostType| form.post_types.contains(&p);
+    let only = |rule: &'static str, allowed: bool, what: &str| {
+        if allowed { Ok(()) } else { Err(refused(rule, format!("{what} ({})", order.label()))) }
+    };
+    // POST-4: methods go with IDD posts; Pizzigoni exists only in primaria.
+    only("POST-4", o.idd_methods.is_empty() || asks(PostType::Idd), "IDD methods go with IDD posts")?;
+    only("POST-4", !asks(PostType::Idd) || !o.idd_methods.is_empty(), "IDD posts need at least one method")?;
+    let pizzigoni = o.idd_methods.contains(&IddMethod::Pizzigoni);
+    only("POST-4", !pizzigoni || order == Order::Primaria, "the Pizzigoni method exists only in primaria")?;
+    // POST-2: the order between common and language posts, in primaria, when both are asked.
+    let both = asks(PostType::Nn) && asks(PostType::Lingua);
+    only("POST-2", o.language_order.is_none() || both, "the order between common and language posts needs both")?;
+    only("POST-2", !both || o.language_order.is_some(), "give the order between common and language posts")?;
+    only(
+        "POST-6",
+        !o.extended_timetable || order == Order::SecondariaPrimoGrado,
+        "the extended timetable is I grado's",
+    )?;
+    only("POST-6", !o.adult_courses || order == Order::SecondariaSecondoGrado, "adult courses are II grado's")?;
+    only("POST-7", o.chairs.is_none() || !order.first_cycle(), "chair options are I and II grado's")?;
+    only("POST-8", !o.part_posts || ap, "posts of several part-posts are a provisional assignment's")?;
+    only("POST-9", !o.short_posts || ut, "posts of less than a year are a utilisation's")?;
+    let several = matches!(order, Order::Primaria | Order::SecondariaPrimoGrado);
+    only("POST-9", !o.several_schools || (ut && several), "posts over several schools: UT, primaria and I grado")?;
+    for a in &o.activities {
+        only("POST-10", ut, "activities are a utilisation's")?;
+        match a {
+            UtActivity::Art3Projects => {}
+            UtActivity::Art6TerProjects | UtActivity::Hospitals | UtActivity::Prisons => {
+                only("POST-10", order != Order::Infanzia, "art. 6 ter projects, hospitals and prisons: not infanzia")?
+            }
+            UtActivity::TechnicalOffice => {
+                only("POST-10", order == Order::SecondariaSecondoGrado, "technical offices are II grado's")?
+            }
+        }
+    }
+    only(
+        "POST-11",
+        !o.cpia || (ut && !t.post_type.constrained()),
+        "CPIA: a utilisation, for holders of a curricular post",
+    )?;
+    only(
+        "POST-12",
+        o.ut_classes.is_empty() || (ut && !order.first_cycle()),
+        "classes for utilisation: UT, I and II grado",
+    )?;
+    let mut seen = BTreeSet::new();
+    for c in &o.ut_classes {
+        let well_formed = (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric());
+        only("POST-12", well_formed && seen.insert(c), "each class for utilisation once, as its code")?;
+    }
+    only("POST-13", !o.at_disposal || ut, "placement at disposal is a utilisation's")?;
     Ok(())
 }
 
@@ -624,13 +874,27 @@ fn precedence_denial(
         }
         _ => {}
     }
+    let by_deadline = |kind: DocumentKind| claim.documents.iter().any(|d| d.kind == kind && d.received_on <= deadline);
     if claim.code.medical() {
-        let certified = claim.documents.iter().any(|d| d.medical && d.received_on <= deadline);
+        let certified = claim.documents.iter().any(|d| d.kind.medical() && d.received_on <= deadline);
         if !certified {
             return Some((
                 "PRE-0c",
                 format!("a medical certificate received by {deadline}; a self-declaration is not enough"),
             ));
+        }
+    }
+    if form.kind == Kind::Ap {
+        // Named as the API names document kinds.
+        let missing: Vec<String> = claim
+            .code
+            .documents_needed()
+            .iter()
+            .filter(|k| !by_deadline(**k))
+            .map(|k| k.as_str().to_ascii_uppercase())
+            .collect();
+        if !missing.is_empty() {
+            return Some(("DOC-9", format!("needs {} received by {deadline}", missing.join(" and "))));
         }
     }
     if let Some(rule) = claim.code.municipality_rule() {
@@ -729,6 +993,10 @@ mod tests {
         }
     }
 
+    fn claim(code: Precedence, born: Option<NaiveDate>, municipality: Option<&str>) -> PrecedenceClaim {
+        PrecedenceClaim { code, documents: vec![], child_birth_date: born, municipality: municipality.map(Into::into) }
+    }
+
     fn ap() -> Form {
         Form {
             kind: Kind::Ap,
@@ -744,6 +1012,9 @@ mod tests {
             precedences: vec![],
             ut_categories: vec![],
             preferences: vec![pref(PrefKind::Municipality, "016091")],
+            options: RequestOptions::default(),
+            section_e: None,
+            confirmation: None,
         }
     }
 
@@ -876,6 +1147,153 @@ mod tests {
     }
 
     #[test]
+    fn an_ap_precedence_needs_its_documents_by_the_deadline_and_a_ut_does_not() {
+        let w = World::new();
+        let on = |kind, day| Document { kind, received_on: d(2016, 8, day) };
+        let mut f = ap();
+        let standing = |f: &Form| {
+            let a = w.assess(f).unwrap();
+            (a.precedences[0].recognised, a.precedences[0].rule.clone())
+        };
+        let mut o = claim(Precedence::OMilitarySpouse, None, None);
+        o.documents = vec![on(DocumentKind::SelfDeclaration, 1)];
+        f.precedences = vec![o.clone()];
+        assert_eq!(standing(&f), (Some(false), Some("DOC-9".into())));
+        let a = w.assess(&f).unwrap();
+        assert!(a.warnings[0].message.contains("SPOUSE_COHABITATION_DECLARATION"), "{:?}", a.warnings);
+        o.documents.push(on(DocumentKind::SpouseCohabitationDeclaration, 12));
+        f.precedences = vec![o.clone()];
+        assert_eq!(standing(&f), (None, None), "both by the deadline");
+        o.documents[1] = on(DocumentKind::SpouseCohabitationDeclaration, 13);
+        f.precedences = vec![o];
+        assert_eq!(standing(&f).1.as_deref(), Some("DOC-9"), "one day late");
+        for (code, kind) in [
+            (Precedence::RUnionLeaveEnd, DocumentKind::UnionLeaveDeclaration),
+            (Precedence::QLocalPublicOffice, DocumentKind::MandateDeclaration),
+        ] {
+            let mut c = claim(code, None, Some("016091"));
+            f.precedences = vec![c.clone()];
+            assert_eq!(standing(&f).1.as_deref(), Some("DOC-9"), "{code:?}");
+            c.documents = vec![on(kind, 1)];
+            f.precedences = vec![c];
+            assert_ne!(standing(&f).1.as_deref(), Some("DOC-9"), "{code:?}");
+        }
+        // An ASL certificate is medical too: it answers PRE-0c and DOC-9 for (e).
+        let mut e = claim(Precedence::ESeriousIllness, None, Some("016091"));
+        e.documents = vec![on(DocumentKind::MedicalCertificate, 1)];
+        f.precedences = vec![e.clone()];
+        assert_eq!(standing(&f).1.as_deref(), Some("DOC-9"));
+        e.documents = vec![on(DocumentKind::AslCertificate, 1)];
+        f.precedences = vec![e.clone()];
+        assert_eq!(standing(&f), (None, None));
+        // A utilisation's precedence needs no declarations (DOC-7), only PRE-0c.
+        let mut ut = ap();
+        ut.kind = Kind::Ut;
+        ut.reasons.clear();
+        ut.ut_categories = vec![UtCategory::SurplusOf];
+        e.documents = vec![on(DocumentKind::MedicalCertificate, 1)];
+        ut.precedences = vec![e];
+        assert_eq!(standing(&ut), (None, None));
+    }
+
+    #[test]
+    fn sezione_e_and_confirmation_make_a_utilisation_and_sezione_e_is_checked() {
+        let w = World::new();
+        let mut ut = ap();
+        ut.kind = Kind::Ut;
+        ut.reasons.clear();
+        assert_eq!(w.rule(&ut), "UT-1", "no category, confirmation or Sezione E");
+        let e = SectionE {
+            previous_school: "BGAA000001".into(),
+            previous_support: false,
+            moved_in: 2008,
+            asked_every_year: true,
+        };
+        ut.section_e = Some(e.clone());
+        ut.preferences = vec![pref(PrefKind::School, "BGAA000001"), pref(PrefKind::Municipality, "016091")];
+        let a = w.assess(&ut).unwrap();
+        assert_eq!(a.section_e, Some(true));
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+        // Subordinately the municipality of the previous school.
+        ut.preferences = vec![pref(PrefKind::Municipality, "016091")];
+        assert_eq!(w.assess(&ut).unwrap().section_e, Some(true));
+        // Each failed condition is a warning, and the form stands.
+        for (broken, why) in [
+            (SectionE { moved_in: 2007, ..e.clone() }, "the move must date from 2008/09"),
+            (SectionE { asked_every_year: false, ..e.clone() }, "every year of the eight"),
+        ] {
+            ut.section_e = Some(broken);
+            let a = w.assess(&ut).unwrap();
+            assert_eq!(a.section_e, Some(false));
+            assert!(a.warnings.iter().any(|x| x.rule == "UT-E1" && x.message.contains(why)), "{:?}", a.warnings);
+        }
+        ut.section_e = Some(e.clone());
+        ut.preferences = vec![pref(PrefKind::Province, "BG")];
+        assert_eq!(w.assess(&ut).unwrap().section_e, Some(false), "preference 1 is not the previous school");
+        ut.section_e = Some(SectionE { previous_school: "XXAA000000".into(), ..e.clone() });
+        assert_eq!(w.rule(&ut), "UT-E1", "an unknown school");
+        let mut on_ap = ap();
+        on_ap.section_e = Some(e);
+        assert_eq!(w.rule(&on_ap), "UT-E1", "Sezione E is the UT form's");
+
+        // UT-CONF: infanzia confirms the school only.
+        ut.section_e = None;
+        let conf =
+            Confirmation { school: "BGAA000001".into(), class: None, post_type: None, other_class_for_esubero: false };
+        ut.confirmation = Some(conf.clone());
+        assert_eq!(w.rule(&ut), "OK");
+        ut.confirmation = Some(Confirmation { post_type: Some(PostType::Nn), ..conf.clone() });
+        assert_eq!(w.rule(&ut), "UT-CONF");
+        ut.confirmation = Some(Confirmation { school: "XXAA000000".into(), ..conf.clone() });
+        assert_eq!(w.rule(&ut), "UT-CONF");
+        let mut on_ap = ap();
+        on_ap.confirmation = Some(conf);
+        assert_eq!(w.rule(&on_ap), "UT-CONF");
+    }
+
+    #[test]
+    fn each_request_option_only_where_the_form_offers_it() {
+        let w = World::new();
+        let with = |f: &Form, set: &dyn Fn(&mut RequestOptions)| {
+            let mut f = f.clone();
+            set(&mut f.options);
+            w.rule(&f)
+        };
+        let ap = ap();
+        let mut ut = ap.clone();
+        ut.kind = Kind::Ut;
+        ut.reasons.clear();
+        ut.ut_categories = vec![UtCategory::SurplusOf];
+        assert_eq!(w.rule(&ap), "OK");
+        assert_eq!(with(&ap, &|o| o.idd_methods = vec![IddMethod::Montessori]), "POST-4", "methods need IDD posts");
+        let mut idd = ap.clone();
+        idd.post_types = vec![PostType::Idd];
+        assert_eq!(w.rule(&idd), "POST-4", "IDD posts need a method");
+        assert_eq!(with(&idd, &|o| o.idd_methods = vec![IddMethod::Agazzi]), "OK");
+        assert_eq!(with(&idd, &|o| o.idd_methods = vec![IddMethod::Pizzigoni]), "POST-4", "not in infanzia");
+        assert_eq!(with(&ap, &|o| o.language_order = Some(LanguageOrder::CommonFirst)), "POST-2");
+        assert_eq!(with(&ap, &|o| o.extended_timetable = true), "POST-6");
+        assert_eq!(with(&ap, &|o| o.adult_courses = true), "POST-6");
+        assert_eq!(with(&ap, &|o| o.chairs = Some(ChairOption::InternalOnly)), "POST-7");
+        assert_eq!(with(&ap, &|o| o.part_posts = true), "OK", "POST-8: an AP may take part-posts");
+        assert_eq!(with(&ut, &|o| o.part_posts = true), "POST-8");
+        assert_eq!(with(&ut, &|o| o.short_posts = true), "OK", "POST-9: UT in every order");
+        assert_eq!(with(&ap, &|o| o.short_posts = true), "POST-9");
+        assert_eq!(with(&ut, &|o| o.several_schools = true), "POST-9", "not infanzia");
+        assert_eq!(with(&ut, &|o| o.activities = vec![UtActivity::Art3Projects]), "OK");
+        assert_eq!(with(&ap, &|o| o.activities = vec![UtActivity::Art3Projects]), "POST-10");
+        for a in [UtActivity::Art6TerProjects, UtActivity::Hospitals, UtActivity::Prisons, UtActivity::TechnicalOffice]
+        {
+            assert_eq!(with(&ut, &|o| o.activities = vec![a]), "POST-10", "{a:?} in infanzia");
+        }
+        assert_eq!(with(&ut, &|o| o.cpia = true), "OK", "POST-11: a common post");
+        assert_eq!(with(&ap, &|o| o.cpia = true), "POST-11");
+        assert_eq!(with(&ut, &|o| o.ut_classes = vec!["A022".into()]), "POST-12", "not infanzia");
+        assert_eq!(with(&ut, &|o| o.at_disposal = true), "OK");
+        assert_eq!(with(&ap, &|o| o.at_disposal = true), "POST-13");
+    }
+
+    #[test]
     fn support_holders_within_five_years_ask_only_constrained_posts_and_titles_are_needed() {
         let mut w = World::new();
         w.teacher.post_type = PostType::Eh;
@@ -947,12 +1365,6 @@ mod tests {
     #[test]
     fn precedences_with_their_conditions_are_not_recognised_but_the_form_stands() {
         let w = World::new();
-        let claim = |code, born: Option<NaiveDate>, m: Option<&str>| PrecedenceClaim {
-            code,
-            documents: vec![],
-            child_birth_date: born,
-            municipality: m.map(Into::into),
-        };
         let mut f = ap();
         f.precedences = vec![
             claim(Precedence::LChildUnder6, Some(d(2010, 1, 1)), None),
@@ -967,16 +1379,16 @@ mod tests {
             [(None, None), (Some(false), Some("PRE-L")), (Some(false), Some("PRE-M")), (Some(false), Some("PRE-0c"))]
         );
         let mut f = ap();
-        let cert = Document { medical: true, received_on: d(2016, 8, 12) };
+        let on = |kind, day| Document { kind, received_on: d(2016, 8, day) };
         let mut g = claim(Precedence::GAssistChild, None, Some("016091"));
-        g.documents = vec![cert];
+        g.documents = vec![on(DocumentKind::DisabilityCertificate104, 12), on(DocumentKind::SelfDeclaration, 12)];
         f.precedences = vec![g.clone()];
         f.preferences = vec![pref(PrefKind::School, "BGAA000001"), pref(PrefKind::Province, "BG")];
         f.preferences.insert(1, pref(PrefKind::Municipality, "016091"));
         assert_eq!(w.assess(&f).unwrap().precedences[0].recognised, None);
         f.preferences = vec![pref(PrefKind::Province, "BG"), pref(PrefKind::Municipality, "016091")];
         assert_eq!(w.assess(&f).unwrap().precedences[0].rule.as_deref(), Some("PRE-GHI"));
-        g.documents = vec![Document { medical: true, received_on: d(2016, 8, 13) }];
+        g.documents = vec![on(DocumentKind::DisabilityCertificate104, 13), on(DocumentKind::SelfDeclaration, 12)];
         f.precedences = vec![g];
         f.preferences = vec![pref(PrefKind::Municipality, "016091")];
         assert_eq!(w.assess(&f).unwrap().precedences[0].rule.as_deref(), Some("PRE-0c"), "late certificate");

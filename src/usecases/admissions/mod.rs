@@ -1515,28 +1515,6 @@ pub async fn withdraw_application(
 
 // Imports from the school's CSV files (all or nothing).
 
-/// Every bad line of a file, as one error on the field `csv`.
-fn bad_lines(errors: &[crate::import::RowError]) -> AppError {
-    const SHOWN: usize = 20;
-    let mut lines: Vec<String> = errors.iter().take(SHOWN).map(|e| e.located("csv")).collect();
-    if errors.len() > SHOWN {
-        lines.push(format!("… and {} more", errors.len() - SHOWN));
-    }
-    bad("csv", format!("{} bad line(s), nothing was imported: {}", errors.len(), lines.join("; ")))
-}
-
-/// The same error, placed at a line of the file: its code stays.
-fn at_line(e: AppError, line: u64) -> AppError {
-    match e {
-        AppError::BadInput { field, reason } => {
-            bad("csv", format!("csv:{line}: {}: {reason}", field.as_deref().unwrap_or("line")))
-        }
-        AppError::Rule { code, message } => AppError::rule(code, format!("csv:{line}: {message}")),
-        AppError::Conflict(m) => AppError::Conflict(format!("csv:{line}: {m}")),
-        e => e,
-    }
-}
-
 /// Registers every application of a CSV file in the request's transaction:
 /// the first refusal names its line and keeps its code, and the request
 /// then changes nothing. Returns how many were registered.
@@ -1548,19 +1526,19 @@ pub async fn import_applications(
     csv: &str,
 ) -> AppResult<usize> {
     use crate::import::admissions as file;
-    let lines = file::applications(csv).map_err(|e| bad_lines(&e))?;
+    let lines = file::applications(csv).map_err(|e| super::bad_lines(&e))?;
     let n = lines.len();
     for l in lines {
         let line = l.line;
         let input = ApplicationInput { round_id: round, submitted_at: l.submitted, form: l.form };
-        register_application(db, caller, now, input).await.map_err(|e| at_line(e, line))?;
+        register_application(db, caller, now, input).await.map_err(|e| super::at_line(e, line))?;
     }
     Ok(n)
 }
 
 /// Replaces the round's street list from a CSV file (all or nothing).
 pub async fn import_stradario_csv(db: &RequestDb, caller: &Caller, round: i64, csv: &str) -> AppResult<usize> {
-    let lines = crate::import::admissions::stradario(csv).map_err(|e| bad_lines(&e))?;
+    let lines = crate::import::admissions::stradario(csv).map_err(|e| super::bad_lines(&e))?;
     let entries = lines
         .into_iter()
         .map(|l| StradarioInput {

@@ -21,6 +21,7 @@ use crate::db::mobility::{self as q, ApplicationRow, NewApplication, Submission,
 use crate::db::territory::PageRequest;
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
+use crate::reports::mobility::Receipt;
 use crate::rules::mobility::DocumentKind;
 use crate::rules::mobility::application::{
     self as rules, Context, Document, Kind, OtherForm, Place, PrecedenceClaim, PrefKind, Preference, Scope, Teacher,
@@ -91,6 +92,15 @@ pub struct FormInput {
     pub ut_categories: Vec<rules::UtCategory>,
     pub declared_score: Option<f64>,
     pub preferences: Vec<Preference>,
+    /// The request options of spec §6 (forms stored before them have none).
+    #[serde(default)]
+    pub options: rules::RequestOptions,
+    /// UT-E1: return to the school held before a move as surplus.
+    #[serde(default)]
+    pub section_e: Option<rules::SectionE>,
+    /// UT-CONF: confirmation in the school of use of the year before.
+    #[serde(default)]
+    pub confirmation: Option<rules::Confirmation>,
 }
 
 fn kind_str(k: Kind) -> &'static str {
@@ -124,6 +134,8 @@ pub struct Stored {
     #[serde(default)]
     pub precedences: Vec<rules::PrecedenceOutcome>,
     pub family: Option<StoredFamily>,
+    #[serde(default)]
+    pub section_e: Option<bool>,
     #[serde(default)]
     pub warnings: Vec<rules::Warning>,
 }
@@ -309,7 +321,7 @@ fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate
         backing.extend(docs.receipts.iter().filter(|(_, _, c)| c.as_deref() == Some(&code)).map(|(k, d, _)| (*k, *d)));
         precedences.push(PrecedenceClaim {
             code: p.code,
-            documents: backing.iter().map(|(k, d)| Document { medical: k.medical(), received_on: *d }).collect(),
+            documents: backing.iter().map(|(k, d)| Document { kind: *k, received_on: *d }).collect(),
             child_birth_date: p.child_birth_date,
             municipality: p.municipality.clone(),
         });
@@ -328,6 +340,9 @@ fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate
         precedences,
         ut_categories: input.ut_categories.clone(),
         preferences: input.preferences.clone(),
+        options: input.options.clone(),
+        section_e: input.section_e.clone(),
+        confirmation: input.confirmation.clone(),
     })
 }
 
@@ -394,14 +409,19 @@ async fn load(
     municipalities.extend(
         input.precedences.iter().filter_map(|p| p.municipality.as_ref()).map(|m| m.trim().to_ascii_uppercase()),
     );
-    let rows = q::places(
-        c,
-        &of(PrefKind::School, input),
-        &municipalities,
-        &of(PrefKind::District, input),
-        &of(PrefKind::Province, input),
-    )
-    .await?;
+    // Codes are compared in capitals, as the territory stores them.
+    if let Some(e) = &mut input.section_e {
+        e.previous_school = e.previous_school.trim().to_ascii_uppercase();
+    }
+    if let Some(conf) = &mut input.confirmation {
+        conf.school = conf.school.trim().to_ascii_uppercase();
+        conf.class = conf.class.as_ref().map(|c| c.trim().to_ascii_uppercase());
+    }
+    let mut schools = of(PrefKind::School, input);
+    schools.extend(input.section_e.iter().map(|e| e.previous_school.clone()));
+    schools.extend(input.confirmation.iter().map(|conf| conf.school.clone()));
+    let rows =
+        q::places(c, &schools, &municipalities, &of(PrefKind::District, input), &of(PrefKind::Province, input)).await?;
     let kind = |s: &str| match s {
         "school" => PrefKind::School,
         "municipality" => PrefKind::Municipality,
@@ -631,49 +651,121 @@ pub async fn submit(
                 );
                 audit::record(c, vec![e]).await?;
                 super::review::send_ut_score(c, &submitted, &teacher, input.declared_score).await?;
-                Ok((submitted, teacher.email))
+                Ok((submitted, teacher))
             })
         })
         .await?;
-    let (submitted, to) = row;
-    if let Some(mailer) = mailer {
-        receipt_mail(mailer.clone(), to, &submitted);
+    let (submitted, teacher) = row;
+    if let (Some(mailer), Some(receipt)) = (mailer, receipt_of(&submitted, Some(&teacher))) {
+        receipt_mail(mailer.clone(), teacher.email.clone(), receipt);
     }
     Ok(submitted)
 }
 
-/// The e-mail that confirms a submission, with its protocol number.
-fn receipt_mail(mailer: Mailer, to: String, row: &ApplicationRow) {
-    let protocol = row.protocol_number.clone().unwrap_or_default();
-    let kind = if row.kind == "ut" { "utilizzazione" } else { "assegnazione provvisoria" };
-    let office = row.processing_province.clone().unwrap_or_default();
-    let at = row.submitted_at.map(rome::local).map(|t| t.format("%d/%m/%Y %H:%M").to_string()).unwrap_or_default();
-    let warnings = stored_of(row).warnings;
-    let mut notes = String::new();
-    for w in &warnings {
-        notes.push_str(&format!("- {}: {}\n", w.rule, w.message));
-    }
-    if notes.is_empty() {
-        notes.push_str("- nessuna\n");
-    }
+/// The e-mail that confirms a submission, with its protocol number and the
+/// PDF receipt attached.
+fn receipt_mail(mailer: Mailer, to: String, receipt: Receipt) {
+    let warnings = if receipt.warnings.is_empty() {
+        "- nessuna\n".to_owned()
+    } else {
+        receipt.warnings.iter().map(|w| format!("- {w}\n")).collect()
+    };
     crate::mail::in_background("mobility receipt", async move {
+        let Receipt { protocol, kind, school_year, office, .. } = &receipt;
+        let at = rome::local(receipt.submitted_at).format("%d/%m/%Y %H:%M");
         let body = format!(
             "Gentile docente,\n\n\
-             la sua domanda di {kind} per l'a.s. {y}/{y1} è stata inoltrata il {at}.\n\
+             la sua domanda di {kind} per l'a.s. {school_year} è stata inoltrata il {at}.\n\
              Numero di protocollo: {protocol}\n\
              Ufficio che la tratta: {office}\n\n\
-             Avvertenze (correggibili entro la scadenza ritirando e ripresentando la domanda):\n{notes}\n\
-             Your application was submitted with protocol number {protocol}.\n",
-            y = row_year(&protocol),
-            y1 = row_year(&protocol) + 1,
+             Avvertenze (correggibili entro la scadenza ritirando e ripresentando la domanda):\n{warnings}\n\
+             In allegato la ricevuta in PDF.\n\n\
+             Your application was submitted with protocol number {protocol}; the PDF receipt is attached.\n",
+            kind = kind.to_lowercase(),
         );
-        mailer.send(&to, &format!("Ambito: domanda {protocol}"), body).await
+        let pdf = crate::reports::mobility::receipt_pdf(&receipt);
+        let name = format!("ricevuta-{protocol}.pdf");
+        mailer.send_with_pdf(&to, &format!("Ambito: domanda {protocol}"), body, &name, pdf).await
     });
 }
 
-/// The campaign year within a protocol number (`BG-2016-000001`).
-fn row_year(protocol: &str) -> i32 {
-    protocol.split('-').nth(1).and_then(|y| y.parse().ok()).unwrap_or(0)
+/// A submitted form's receipt, in words (R-ROUTE-3); `None` for a draft or
+/// a withdrawn form, which have none. `teacher` is the name, when the
+/// reader sees the registry row.
+pub fn receipt_of(row: &ApplicationRow, teacher: Option<&TeacherRow>) -> Option<Receipt> {
+    if row.state != "submitted" {
+        return None;
+    }
+    let stored = stored_of(row);
+    let pref_kind = |k: rules::PrefKind| match k {
+        rules::PrefKind::School => "scuola",
+        rules::PrefKind::Municipality => "comune",
+        rules::PrefKind::District => "distretto",
+        rules::PrefKind::Province => "provincia",
+    };
+    let preferences = stored
+        .preferences
+        .iter()
+        .map(|p| match (&p.rule, p.effective) {
+            (_, true) => format!("{}. {} {}", p.position, pref_kind(p.kind), p.code),
+            (rule, false) => format!(
+                "{}. {} {}: non efficace ({})",
+                p.position,
+                pref_kind(p.kind),
+                p.code,
+                rule.as_deref().unwrap_or("-")
+            ),
+        })
+        .collect();
+    let precedences: Vec<String> = stored
+        .precedences
+        .iter()
+        .map(|p| match (p.recognised, &p.rule) {
+            (Some(false), rule) => {
+                format!("{}: non riconosciuta ({})", precedence_str(p.code), rule.as_deref().unwrap_or("-"))
+            }
+            (Some(true), _) => format!("{}: riconosciuta", precedence_str(p.code)),
+            (None, _) => format!("{}: da verificare dall'ufficio", precedence_str(p.code)),
+        })
+        .collect();
+    let mut precedences = precedences;
+    let input = input_of(row).ok();
+    if let Some(e) = input.as_ref().and_then(|i| i.section_e.as_ref()) {
+        let standing = if stored.section_e == Some(true) { "riconosciuta" } else { "non riconosciuta" };
+        precedences.push(format!("Sezione E, rientro in {}: {standing}", e.previous_school));
+    }
+    if let Some(conf) = input.as_ref().and_then(|i| i.confirmation.as_ref()) {
+        precedences.push(format!("Conferma nella scuola {}", conf.school));
+    }
+    let year = row.campaign_year;
+    Some(Receipt {
+        protocol: row.protocol_number.clone()?,
+        kind: if row.kind == "ut" { "Utilizzazione" } else { "Assegnazione provvisoria" }.into(),
+        school_year: format!("{year}/{:02}", (year + 1) % 100),
+        order: row.school_order.replace('_', " "),
+        scope: if row.scope == "interprovincial" { "interprovinciale" } else { "provinciale" }.into(),
+        channel: if row.channel == "online" { "online".into() } else { format!("cartaceo ({})", row.channel) },
+        submitted_at: row.submitted_at?,
+        office: format!("Ufficio scolastico di {}", row.processing_province.as_deref().unwrap_or("-")),
+        teacher: teacher.map(|t| format!("{} {}", t.last_name, t.first_name)).unwrap_or_default(),
+        tax_code: row.teacher_tax_code.clone(),
+        preferences,
+        precedences,
+        warnings: stored.warnings.iter().map(|w| format!("{}: {}", w.rule, w.message)).collect(),
+    })
+}
+
+/// The receipt of a form the caller sees: the teacher's own, or one routed
+/// to the office. Not found otherwise, and for forms not submitted.
+pub async fn receipt(db: &RequestDb, id: i64) -> AppResult<Receipt> {
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let row = q::application(c, id).await?.ok_or(AppError::NotFound)?;
+            let teacher = q::teacher(c, &row.teacher_tax_code).await?;
+            receipt_of(&row, teacher.as_ref()).ok_or(AppError::NotFound)
+        })
+    })
+    .await
 }
 
 /// Withdraws a submitted form while its window is open (Ambiguity 20), with

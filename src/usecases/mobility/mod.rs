@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::authz::Caller;
+use crate::authz::{Caller, ObjectKind};
 use crate::db::RequestDb;
 use crate::db::audit::{self, Event};
 use crate::db::mobility::{self as q, CampaignRow, ClassRow, DistrictRow, TeacherRow};
@@ -32,8 +32,11 @@ impl From<Finding> for AppError {
     fn from(f: Finding) -> AppError {
         let field = match f.rule.split('-').next().unwrap_or("") {
             "PREF" | "PROV" | "COM" => Some("input.preferences"),
+            "POST" if !matches!(f.rule, "POST-1" | "POST-3" | "POST-5") => Some("input.options"),
             "POST" | "SOS" => Some("input.postTypes"),
             "PRE" => Some("input.precedences"),
+            "UT" if f.rule == "UT-E1" => Some("input.sectionE"),
+            "UT" if f.rule == "UT-CONF" => Some("input.confirmation"),
             "UT" | "UTIP" => Some("input.utCategories"),
             "ELIG" | "REA" => Some("input.reasons"),
             "ORG" if f.rule == "ORG-5" => Some("input.additionalClasses"),
@@ -544,6 +547,79 @@ async fn holding_place(
             let Some(a) = a else { return Ok(None) };
             let p = q::places(c, &[], &[], &[], &[a.province_code]).await?.into_iter().next();
             Ok(p.map(|p| HoldingPlace { province: p.province, region: p.region, municipality: None, district: None }))
+        }
+    }
+}
+
+/// The reference files an office imports (columns: `docs/teacher-applications.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceFile {
+    Classes,
+    Districts,
+    Esubero,
+    Teachers,
+}
+
+impl ReferenceFile {
+    /// The object kind whose write policy the import needs.
+    pub fn object(self) -> ObjectKind {
+        match self {
+            ReferenceFile::Teachers => ObjectKind::TeacherRegistry,
+            _ => ObjectKind::MobilityReference,
+        }
+    }
+}
+
+/// Imports a whole reference file in the request's transaction, all or
+/// nothing: the file is parsed first and every bad line named; then each
+/// line goes through the use case of its single mutation, and the first
+/// refusal names its line and keeps its code and rule. Returns the number
+/// of lines imported. The surplus belongs to a campaign: `year`.
+pub async fn import_reference(
+    db: &RequestDb,
+    caller: &Caller,
+    file: ReferenceFile,
+    year: Option<i32>,
+    csv: &str,
+) -> AppResult<usize> {
+    use crate::import::mobility as parse;
+    use crate::usecases::{at_line, bad_lines};
+    caller.office_province()?;
+    match file {
+        ReferenceFile::Classes => {
+            let lines = parse::classes(csv).map_err(|e| bad_lines(&e))?;
+            for l in &lines {
+                let r = &l.row;
+                set_class(db, caller, &r.code, &r.name, r.order).await.map_err(|e| at_line(e, l.line))?;
+            }
+            Ok(lines.len())
+        }
+        ReferenceFile::Districts => {
+            let lines = parse::districts(csv).map_err(|e| bad_lines(&e))?;
+            for l in &lines {
+                let r = l.row.clone();
+                set_district(db, caller, &r.code, &r.province, r.municipalities, r.sites)
+                    .await
+                    .map_err(|e| at_line(e, l.line))?;
+            }
+            Ok(lines.len())
+        }
+        ReferenceFile::Esubero => {
+            let year = year.ok_or_else(|| bad("campaignYear", "the surplus belongs to a campaign: give its year"))?;
+            let lines = parse::esubero(csv).map_err(|e| bad_lines(&e))?;
+            for l in &lines {
+                let r = &l.row;
+                set_esubero(db, caller, year, &r.province, &r.class, r.count).await.map_err(|e| at_line(e, l.line))?;
+            }
+            Ok(lines.len())
+        }
+        ReferenceFile::Teachers => {
+            let lines = parse::teachers(csv).map_err(|e| bad_lines(&e))?;
+            let n = lines.len();
+            for l in lines {
+                set_teacher(db, caller, l.row).await.map_err(|e| at_line(e, l.line))?;
+            }
+            Ok(n)
         }
     }
 }
