@@ -207,6 +207,10 @@ impl ObjectKind {
                 "Warning",
                 "Office",
                 "DocumentReceipt",
+                "MobilityRequestOptions",
+                "SectionE",
+                "Confirmation",
+                "AreaCode",
             ],
             ObjectKind::UtilisationScore => &["UtilisationScore", "UtilisationScoreConnection"],
         }

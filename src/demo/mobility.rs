@@ -241,6 +241,7 @@ fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bo
         options: Default::default(),
         section_e: None,
         confirmation: None,
+        chain_start: None,
     };
     Some(match i % 12 {
         0 | 3 | 6 | 9 => (base, true, false),

@@ -970,4 +970,54 @@ async fn sezione_e_and_confirmation_through_the_server() {
     let a = w.app.query_as(&w.teacher, read, json!({ "id": id })).await["mobilityApplication"].clone();
     assert_eq!(a["confirmation"]["school"], held.as_str());
     assert_eq!(a["sectionERecognised"], Value::Null, "no Sezione E asked");
+
+    // PREF-7: a utilisation in surplus names where the nearest-seat chain
+    // starts, in its own province only.
+    w.app.query_as(&w.teacher, &withdraw_doc(), json!({ "id": id, "c": w.code })).await;
+    let chain =
+        |code: &str| json!({ "utCategories": ["SURPLUS_OF"], "chainStart": { "kind": "MUNICIPALITY", "code": code } });
+    let (_, body) = w.app.post_as(Some(&w.teacher), UPDATE, json!({ "id": id, "i": ut(chain("015146")) })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "PREF-7".into()), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.chainStart");
+    w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": ut(chain(&w.p.held_municipality)) })).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(body["data"]["submitMobilityApplication"]["state"], "SUBMITTED", "{body}");
+    let start = "query($id: ID!) { mobilityApplication(id: $id) { chainStart { kind code } } }";
+    let got = w.app.query_as(&w.teacher, start, json!({ "id": id })).await["mobilityApplication"]["chainStart"].clone();
+    assert_eq!(got, json!({ "kind": "MUNICIPALITY", "code": w.p.held_municipality }));
+}
+
+/// DOC-9: an AP precedence without its documents is stored not recognised;
+/// once the office records their receipt (by the deadline) it may recognise
+/// it, and not before: the claim is checked again with what is on record.
+#[tokio::test]
+async fn a_precedence_lacking_documents_is_recognised_once_their_receipts_are_recorded() {
+    let w = world().await;
+    let m = w.p.elsewhere_municipality.clone();
+    let mut input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    input["precedences"] = json!([{ "code": "O_MILITARY_SPOUSE" }]);
+    let id = w.draft(input).await;
+    let (_, body) = w.submit(&id).await;
+    let a = &body["data"]["submitMobilityApplication"];
+    assert_eq!(a["precedences"][0], json!({ "code": "O_MILITARY_SPOUSE", "recognised": false, "rule": "DOC-9" }));
+    let warning = a["warnings"].as_array().unwrap().iter().find(|x| x["rule"] == "DOC-9").expect("a DOC-9 warning");
+    assert!(warning["message"].as_str().unwrap().contains("SPOUSE_COHABITATION_DECLARATION"), "{warning}");
+
+    let receipt = "mutation($a: ID!, $k: MobilityDocumentKind!, $d: Date!) { recordDocumentReceipt(applicationId: $a, \
+                   input: { documentKind: $k, channel: HAND, receivedOn: $d, precedence: O_MILITARY_SPOUSE }) { id } }";
+    let decide = "mutation($a: ID!) { decidePrecedence(applicationId: $a, code: O_MILITARY_SPOUSE, recognised: true, \
+                  reason: \"dichiarazioni ricevute\") { precedences { code recognised } } }";
+    w.clock("2016-08-20T09:00:00").await;
+    w.app.query_as(&w.office, receipt, json!({ "a": id, "k": "SELF_DECLARATION", "d": "2016-08-05" })).await;
+    let (_, body) = w.app.post_as(Some(&w.office), decide, json!({ "a": id })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "DOC-9".into()), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("SPOUSE_COHABITATION_DECLARATION"));
+    // Received after the deadline (12 August for infanzia): still missing.
+    let k = "SPOUSE_COHABITATION_DECLARATION";
+    w.app.query_as(&w.office, receipt, json!({ "a": id, "k": k, "d": "2016-08-13" })).await;
+    let (_, body) = w.app.post_as(Some(&w.office), decide, json!({ "a": id })).await;
+    assert_eq!(error_of(&body).1, "DOC-9", "{body}");
+    w.app.query_as(&w.office, receipt, json!({ "a": id, "k": k, "d": "2016-08-10" })).await;
+    let d = w.app.query_as(&w.office, decide, json!({ "a": id })).await;
+    assert_eq!(d["decidePrecedence"]["precedences"][0], json!({ "code": "O_MILITARY_SPOUSE", "recognised": true }));
 }

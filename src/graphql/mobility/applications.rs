@@ -271,6 +271,13 @@ pub struct PrecedenceClaimInput {
     pub municipality: Option<String>,
 }
 
+/// A code of the territory of a given kind.
+#[derive(SimpleObject)]
+pub struct AreaCode {
+    pub kind: PreferenceKind,
+    pub code: String,
+}
+
 /// List order is preference order.
 #[derive(InputObject)]
 pub struct PreferenceInput {
@@ -301,6 +308,9 @@ pub struct MobilityApplicationInput {
     pub options: Option<MobilityRequestOptionsInput>,
     pub section_e: Option<SectionE>,
     pub confirmation: Option<Confirmation>,
+    /// PREF-7: a UT in surplus or on a DOP names where the nearest-seat
+    /// chain starts (a municipality or district of the own province).
+    pub chain_start: Option<PreferenceInput>,
 }
 
 fn ids(v: Option<Vec<ID>>) -> Vec<String> {
@@ -367,6 +377,7 @@ fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
         options: i.options.unwrap_or_default().into(),
         section_e: i.section_e.map(Into::into),
         confirmation: i.confirmation.map(Into::into),
+        chain_start: i.chain_start.map(|p| Preference { kind: p.kind.into(), code: p.code }),
     })
 }
 
@@ -699,6 +710,12 @@ impl MobilityApplication {
     /// Whether Sezione E is recognised, once submitted; its warnings say why not.
     async fn section_e_recognised(&self) -> Option<bool> {
         self.stored().section_e
+    }
+
+    /// Where the nearest-seat chain starts (PREF-7).
+    async fn chain_start(&self) -> Result<Option<AreaCode>> {
+        let start = self.input()?.chain_start.as_ref();
+        Ok(start.map(|p| AreaCode { kind: p.kind.into(), code: p.code.clone() }))
     }
 
     /// The confirmation asked (UT-CONF).

@@ -370,6 +370,10 @@ pub struct Form {
     pub section_e: Option<SectionE>,
     #[serde(default)]
     pub confirmation: Option<Confirmation>,
+    /// PREF-7: where the nearest-seat chain starts (a municipality or a
+    /// district), for ex-officio treatment when no preference can be met.
+    #[serde(default)]
+    pub chain_start: Option<Preference>,
 }
 
 /// Another form of the same teacher in the same campaign.
@@ -485,12 +489,33 @@ pub fn check_shape(form: &Form, cx: &Context<'_>) -> Result<(), Finding> {
     if let Some(conf) = &form.confirmation {
         check_confirmation(form, conf, cx)?;
     }
+    if let Some(start) = &form.chain_start {
+        check_chain_start(form, start, cx)?;
+    }
     if let Some(e) = &form.section_e
         && !cx.places.contains_key(&(PrefKind::School, e.previous_school.clone()))
     {
         return Err(refused("UT-E1", format!("{} is not a school of the territory", e.previous_school)));
     }
     Ok(())
+}
+
+/// PREF-7: only a utilisation of a teacher in surplus or on a provincial
+/// endowment names where the nearest-seat chain starts: a municipality or
+/// district of the teacher's own province.
+fn check_chain_start(form: &Form, start: &Preference, cx: &Context<'_>) -> Result<(), Finding> {
+    use UtCategory as C;
+    let surplus = [C::SurplusOf, C::SurplusAmbito, C::Esubero, C::DopMoved];
+    if form.kind != Kind::Ut || !form.ut_categories.iter().any(|c| surplus.contains(c)) {
+        return Err(refused("PREF-7", "the nearest-seat chain is for a utilisation in surplus or on a DOP"));
+    }
+    if !matches!(start.kind, PrefKind::Municipality | PrefKind::District) {
+        return Err(refused("PREF-7", "the chain starts at a municipality or a district"));
+    }
+    match cx.places.get(&(start.kind, start.code.clone())) {
+        Some(p) if p.province == cx.teacher.province => Ok(()),
+        _ => Err(refused("PREF-7", format!("{} is not in the province {}", start.code, cx.teacher.province))),
+    }
 }
 
 /// UT-CONF: on the UT form only, in a known school; I/II grado name the
@@ -854,6 +879,37 @@ fn precedence_outcomes(
         .collect()
 }
 
+/// PRE-0c and DOC-9: what a claim still lacks in documents by the
+/// deadline, if anything. The office's review asks it again once receipts
+/// are recorded: a precedence refused for want of documents alone may then
+/// be recognised.
+pub fn missing_documents(claim: &PrecedenceClaim, kind: Kind, deadline: NaiveDate) -> Option<(&'static str, String)> {
+    let by_deadline = |k: DocumentKind| claim.documents.iter().any(|d| d.kind == k && d.received_on <= deadline);
+    if claim.code.medical() {
+        let certified = claim.documents.iter().any(|d| d.kind.medical() && d.received_on <= deadline);
+        if !certified {
+            return Some((
+                "PRE-0c",
+                format!("a medical certificate received by {deadline}; a self-declaration is not enough"),
+            ));
+        }
+    }
+    if kind == Kind::Ap {
+        // Named as the API names document kinds.
+        let missing: Vec<String> = claim
+            .code
+            .documents_needed()
+            .iter()
+            .filter(|k| !by_deadline(**k))
+            .map(|k| k.as_str().to_ascii_uppercase())
+            .collect();
+        if !missing.is_empty() {
+            return Some(("DOC-9", format!("needs {} received by {deadline}", missing.join(" and "))));
+        }
+    }
+    None
+}
+
 fn precedence_denial(
     claim: &PrecedenceClaim,
     form: &Form,
@@ -874,28 +930,8 @@ fn precedence_denial(
         }
         _ => {}
     }
-    let by_deadline = |kind: DocumentKind| claim.documents.iter().any(|d| d.kind == kind && d.received_on <= deadline);
-    if claim.code.medical() {
-        let certified = claim.documents.iter().any(|d| d.kind.medical() && d.received_on <= deadline);
-        if !certified {
-            return Some((
-                "PRE-0c",
-                format!("a medical certificate received by {deadline}; a self-declaration is not enough"),
-            ));
-        }
-    }
-    if form.kind == Kind::Ap {
-        // Named as the API names document kinds.
-        let missing: Vec<String> = claim
-            .code
-            .documents_needed()
-            .iter()
-            .filter(|k| !by_deadline(**k))
-            .map(|k| k.as_str().to_ascii_uppercase())
-            .collect();
-        if !missing.is_empty() {
-            return Some(("DOC-9", format!("needs {} received by {deadline}", missing.join(" and "))));
-        }
+    if let Some(missing) = missing_documents(claim, form.kind, deadline) {
+        return Some(missing);
     }
     if let Some(rule) = claim.code.municipality_rule() {
         let Some(m) = claim.municipality.as_ref() else {
@@ -1015,6 +1051,7 @@ mod tests {
             options: RequestOptions::default(),
             section_e: None,
             confirmation: None,
+            chain_start: None,
         }
     }
 
@@ -1249,6 +1286,27 @@ mod tests {
         let mut on_ap = ap();
         on_ap.confirmation = Some(conf);
         assert_eq!(w.rule(&on_ap), "UT-CONF");
+    }
+
+    #[test]
+    fn the_nearest_seat_chain_is_named_by_a_utilisation_in_surplus_in_its_province() {
+        let w = World::new();
+        let mut ut = ap();
+        ut.kind = Kind::Ut;
+        ut.reasons.clear();
+        ut.ut_categories = vec![UtCategory::SurplusOf];
+        ut.chain_start = Some(pref(PrefKind::Municipality, "016091"));
+        assert_eq!(w.rule(&ut), "OK");
+        let mut other = ut.clone();
+        other.ut_categories = vec![UtCategory::Reconversion];
+        assert_eq!(w.rule(&other), "PREF-7", "not in surplus");
+        let mut on_ap = ap();
+        on_ap.chain_start = ut.chain_start.clone();
+        assert_eq!(w.rule(&on_ap), "PREF-7");
+        ut.chain_start = Some(pref(PrefKind::School, "BGAA000001"));
+        assert_eq!(w.rule(&ut), "PREF-7", "a school is no start of a chain");
+        ut.chain_start = Some(pref(PrefKind::Municipality, "015146"));
+        assert_eq!(w.rule(&ut), "PREF-7", "Milan is another province (and unknown here)");
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub struct FormInput {
     /// UT-CONF: confirmation in the school of use of the year before.
     #[serde(default)]
     pub confirmation: Option<rules::Confirmation>,
+    /// PREF-7: where the nearest-seat chain starts.
+    #[serde(default)]
+    pub chain_start: Option<Preference>,
 }
 
 fn kind_str(k: Kind) -> &'static str {
@@ -343,7 +346,24 @@ fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate
         options: input.options.clone(),
         section_e: input.section_e.clone(),
         confirmation: input.confirmation.clone(),
+        chain_start: input.chain_start.clone(),
     })
+}
+
+/// A precedence claim as it stands now, with every document on record (the
+/// confirmed attachments and the office's receipts): what the office's
+/// review checks again. `None` when the form claims no such precedence.
+pub(super) async fn claim_now(
+    c: &mut AsyncPgConnection,
+    app: &ApplicationRow,
+    code: rules::Precedence,
+    deadline: NaiveDate,
+) -> AppResult<Option<(Kind, PrecedenceClaim)>> {
+    let input = input_of(app)?;
+    let docs = Docs::load(c, app.id).await?;
+    let channel = if app.channel == "online" { Channel::Online } else { Channel::Paper };
+    let form = form_of(&input, channel, &docs, deadline)?;
+    Ok(form.precedences.into_iter().find(|p| p.code == code).map(|p| (form.kind, p)))
 }
 
 /// Everything the rules read besides the form, loaded in one transaction.
@@ -401,8 +421,10 @@ async fn load(
     let holding = super::holding_place(c, super::holding_of(&teacher.holding_kind), &teacher.holding_code)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("a registry holding outside the territory")))?;
+    // The chain's start (PREF-7) is an area code like a preference's.
     let of = |k: PrefKind, input: &FormInput| -> Vec<String> {
-        input.preferences.iter().filter(|p| p.kind == k).map(|p| p.code.trim().to_ascii_uppercase()).collect()
+        let codes = input.preferences.iter().chain(input.chain_start.as_ref());
+        codes.filter(|p| p.kind == k).map(|p| p.code.trim().to_ascii_uppercase()).collect()
     };
     let mut municipalities = of(PrefKind::Municipality, input);
     municipalities.extend(input.reunion.iter().map(|r| r.municipality.trim().to_ascii_uppercase()));
@@ -439,7 +461,7 @@ async fn load(
             .cloned()
             .ok_or_else(|| bad(field, format!("{raw} is not a municipality")))
     };
-    for p in &mut input.preferences {
+    for p in input.preferences.iter_mut().chain(input.chain_start.as_mut()) {
         p.code = p.code.trim().to_ascii_uppercase();
         if p.kind == PrefKind::Municipality {
             // An unknown code stays as given: PREF-2 refuses it with its rule.

@@ -31,6 +31,7 @@ fn bad(field: &str, reason: impl Into<String>) -> AppError {
 impl From<Finding> for AppError {
     fn from(f: Finding) -> AppError {
         let field = match f.rule.split('-').next().unwrap_or("") {
+            "PREF" if f.rule == "PREF-7" => Some("input.chainStart"),
             "PREF" | "PROV" | "COM" => Some("input.preferences"),
             "POST" if !matches!(f.rule, "POST-1" | "POST-3" | "POST-5") => Some("input.options"),
             "POST" | "SOS" => Some("input.postTypes"),

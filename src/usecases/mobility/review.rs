@@ -9,7 +9,7 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::applications::{precedence_str, stored_of};
+use super::applications::{claim_now, precedence_str, stored_of};
 use super::windows_of;
 use crate::authz::{Caller, Scope};
 use crate::db::RequestDb;
@@ -17,7 +17,7 @@ use crate::db::attachments::AttachmentRow;
 use crate::db::audit::{self, Event};
 use crate::db::mobility::{self as q, ApplicationRow};
 use crate::error::{AppError, AppResult};
-use crate::rules::mobility::application::{Precedence, Teacher};
+use crate::rules::mobility::application::{Precedence, Teacher, missing_documents};
 use crate::rules::mobility::{DocumentKind, windows};
 use crate::rules::rome;
 use crate::usecases::accounts::enabling::CodeCheck;
@@ -177,21 +177,28 @@ pub async fn decide_precedence(
                 .into_iter()
                 .find(|p| p.code == code)
                 .ok_or_else(|| bad("code", "the application claims no such precedence"))?;
+            // A precedence a rule refused stays refused, except one that
+            // lacked only documents (PRE-0c, DOC-9) which are now on record,
+            // received by the deadline: the claim is checked again with them.
             if recognised && outcome.recognised == Some(false) {
                 let rule = outcome.rule.clone().unwrap_or_default();
-                let deadline = deadline_of(c, &app).await?;
-                let wanted = precedence_str(code);
-                let certified = q::receipts_of(c, app.id).await?.iter().any(|r| {
-                    r.precedence.as_deref() == Some(wanted.as_str())
-                        && r.received_on <= deadline
-                        && DocumentKind::parse(&r.document_kind).is_some_and(DocumentKind::medical)
-                });
-                if !(rule == "PRE-0c" && certified) {
+                let for_documents = matches!(rule.as_str(), "PRE-0c" | "DOC-9");
+                let still_missing = if for_documents {
+                    let deadline = deadline_of(c, &app).await?;
+                    match claim_now(c, &app, code, deadline).await? {
+                        Some((kind, claim)) => missing_documents(&claim, kind, deadline),
+                        None => Some(("PRE-0d", String::new())),
+                    }
+                } else {
+                    Some(("PRE-0d", String::new()))
+                };
+                if let Some((still, why)) = still_missing {
+                    let detail = if why.is_empty() { String::new() } else { format!(" ({why})") };
                     return Err(AppError::Ruled {
                         code: "BAD_USER_INPUT",
-                        rule: if rule == "PRE-0c" { "PRE-0c" } else { "PRE-0d" },
+                        rule: still,
                         field: Some("recognised"),
-                        message: format!("refused by {rule}: the office cannot recognise it"),
+                        message: format!("refused by {rule}: the office cannot recognise it{detail}"),
                     });
                 }
             }
