@@ -152,6 +152,8 @@ pub struct TeacherRow {
     pub hiring_source: Option<String>,
     pub hiring_phase: Option<String>,
     pub merit_region: Option<String>,
+    /// UT-3: when the foreign-language title was obtained.
+    pub language_title: Option<NaiveDate>,
 }
 
 /// Inserts or replaces a registry row; `None` when the row exists but

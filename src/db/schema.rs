@@ -683,6 +683,7 @@ diesel::table! {
         hiring_phase -> Nullable<Text>,
         merit_region -> Nullable<Text>,
         updated_at -> Timestamptz,
+        language_title -> Nullable<Date>,
     }
 }
 

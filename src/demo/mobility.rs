@@ -193,6 +193,9 @@ fn teacher_row(i: usize, email: String, site: &SiteRow, surname: &str, name: &st
         hiring_source: None,
         hiring_phase: None,
         merit_region: None,
+        // Some primaria teachers hold the language title (UT-3).
+        language_title: (order == Order::Primaria && i.is_multiple_of(3))
+            .then(|| d(7, 1) - chrono::Duration::days(3650)),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::usecases::mobility::{StaffCategory, TeacherEntry};
 pub const CLASS_COLUMNS: [&str; 3] = ["code", "name", "order"];
 pub const DISTRICT_COLUMNS: [&str; 4] = ["code", "province", "municipalities", "sites"];
 pub const ESUBERO_COLUMNS: [&str; 3] = ["province", "classOfCompetition", "count"];
-pub const TEACHER_COLUMNS: [&str; 20] = [
+pub const TEACHER_COLUMNS: [&str; 21] = [
     "taxCode",
     "firstName",
     "lastName",
@@ -38,6 +38,7 @@ pub const TEACHER_COLUMNS: [&str; 20] = [
     "hiringSource",
     "hiringPhase",
     "meritRankingRegion",
+    "languageTitle",
 ];
 
 /// A parsed line and where it was.
@@ -203,6 +204,7 @@ pub fn teachers(text: &str) -> Result<Vec<Line<TeacherEntry>>, Vec<RowError>> {
             hiring_source: optional(&f[17]),
             hiring_phase: optional(&f[18]),
             merit_region: optional(&f[19]),
+            language_title: day(20)?,
         };
         Ok(Line { line, row })
     })
@@ -217,7 +219,7 @@ mod tests {
         let text = format!(
             "{}\nRSSMRA80A01A794X;Mario;Rossi;m.rossi@example.org;teacher;sì;primaria;;EH;school;BGEE82101X;\
              2010-09-01;01/09/2010;PASSED;\"PRIMARIA:2005-06-30, SECONDARIA_PRIMO_GRADO/A022:2010-07-01\";\
-             EH:2011-06-30;no;;;\n",
+             EH:2011-06-30;no;;;;2009-07-01\n",
             TEACHER_COLUMNS.join(";")
         );
         let t = &teachers(&text).unwrap()[0];
@@ -229,6 +231,7 @@ mod tests {
         assert_eq!(t.row.qualifications[1].class.as_deref(), Some("A022"));
         assert_eq!(t.row.support_titles, [(PostType::Eh, NaiveDate::from_ymd_opt(2011, 6, 30).unwrap())]);
         assert_eq!(t.row.hiring_source, None);
+        assert_eq!(t.row.language_title, NaiveDate::from_ymd_opt(2009, 7, 1));
     }
 
     #[test]

@@ -762,7 +762,7 @@ fn teacher_line(surname: &str, school: &str, legal_start: &str, category: &str) 
     let email = format!("{}@example.org", surname.to_lowercase());
     format!(
         "{};Anna;{surname};{email};{category};sì;INFANZIA;;NN;SCHOOL;{school};{legal_start};;PASSED;\
-         \"PRIMARIA:2005-06-30\";;no;;;",
+         \"PRIMARIA:2005-06-30\";;no;;;;2009-07-01",
         tax(surname)
     )
 }
@@ -818,6 +818,9 @@ async fn the_office_imports_reference_files_all_or_nothing_with_line_numbers() {
     ]);
     assert_eq!(import(&bg, "TEACHERS", &csv, None).await["data"]["importMobilityReference"], 2);
     assert_eq!(read(&bg, "Due").await["province"], "BG");
+    let title = "query($t: String!) { teacher(taxCode: $t) { languageTitle } }";
+    let got = app.query_as(&bg, title, json!({ "t": tax("Due") })).await;
+    assert_eq!(got["teacher"]["languageTitle"], "2009-07-01", "every column lands");
     assert_eq!(read(&mi, "Due").await, Value::Null);
     // Milan's office re-importing Bergamo's teachers finds nothing to take over.
     let body =

@@ -211,6 +211,11 @@ impl Teacher {
     async fn holding_code(&self) -> &str {
         &self.0.holding_code
     }
+
+    /// UT-3: when the foreign-language title was obtained.
+    async fn language_title(&self) -> Option<Date> {
+        self.0.language_title.map(Date)
+    }
 }
 
 #[derive(InputObject)]
@@ -281,6 +286,8 @@ pub struct TeacherInput {
     pub hiring_phase: Option<String>,
     /// The region of the merit ranking, as ISTAT names it.
     pub merit_ranking_region: Option<String>,
+    /// UT-3: when the foreign-language title was obtained.
+    pub language_title: Option<Date>,
 }
 
 fn entry(i: TeacherInput) -> Result<TeacherEntry, AppError> {
@@ -319,6 +326,7 @@ fn entry(i: TeacherInput) -> Result<TeacherEntry, AppError> {
         hiring_source: i.hiring_source,
         hiring_phase: i.hiring_phase,
         merit_region: i.merit_ranking_region,
+        language_title: date(i.language_title),
     })
 }
 

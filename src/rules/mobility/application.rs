@@ -91,6 +91,10 @@ pub struct Qualification {
 /// The registry row of the applicant, with the places of the holding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Teacher {
+    /// UT-3: when the foreign-language title was obtained (snapshots of
+    /// forms submitted before the field have none).
+    #[serde(default)]
+    pub language_title: Option<NaiveDate>,
     pub category: Category,
     pub tenure: Tenure,
     pub order: Order,
@@ -619,6 +623,11 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
             if !form.additional_classes.is_empty() && cx.esubero <= 0 {
                 return Err(refused("UT-4", "other classes are for holders of a class in surplus"));
             }
+            let language = form.post_types.contains(&PostType::Lingua)
+                || form.ut_categories.contains(&UtCategory::PrimariaLanguage);
+            if language && t.language_title.is_none_or(|d| d > deadline) {
+                return Err(refused("UT-3", format!("a language post needs the language title by {deadline}")));
+            }
             let only_specialised = !form.ut_categories.is_empty()
                 && form.ut_categories.iter().all(|c| *c == UtCategory::SpecialisedCurricular);
             if only_specialised && (other_order || form.post_types.iter().any(|p| !p.support())) {
@@ -971,6 +980,7 @@ mod tests {
     /// A tenured infanzia teacher holding a school in Bergamo (016024).
     fn teacher() -> Teacher {
         Teacher {
+            language_title: None,
             category: Category::Teacher(Order::Infanzia),
             tenure: Tenure { tenured: true, legal_start: d(2010, 9, 1) },
             order: Order::Infanzia,
@@ -1307,6 +1317,29 @@ mod tests {
         assert_eq!(w.rule(&ut), "PREF-7", "a school is no start of a chain");
         ut.chain_start = Some(pref(PrefKind::Municipality, "015146"));
         assert_eq!(w.rule(&ut), "PREF-7", "Milan is another province (and unknown here)");
+    }
+
+    #[test]
+    fn a_language_post_needs_the_language_title_by_the_deadline() {
+        let mut w = World::new();
+        w.teacher.order = Order::Primaria;
+        w.teacher.category = Category::Teacher(Order::Primaria);
+        w.windows.primaria.opens = Some(d(2016, 7, 29));
+        let mut ut = ap();
+        ut.kind = Kind::Ut;
+        ut.order = Order::Primaria;
+        ut.reasons.clear();
+        ut.ut_categories = vec![UtCategory::PrimariaLanguage];
+        ut.post_types = vec![PostType::Lingua];
+        assert_eq!(w.rule(&ut), "UT-3");
+        w.teacher.language_title = Some(d(2016, 8, 12));
+        assert_eq!(w.rule(&ut), "OK", "obtained on the primaria deadline");
+        w.teacher.language_title = Some(d(2016, 8, 13));
+        assert_eq!(w.rule(&ut), "UT-3", "one day late");
+        w.teacher.language_title = None;
+        ut.post_types = vec![PostType::Nn];
+        ut.ut_categories = vec![UtCategory::SurplusOf];
+        assert_eq!(w.rule(&ut), "OK", "a common post needs no title");
     }
 
     #[test]

@@ -168,6 +168,7 @@ pub fn stored_of(row: &ApplicationRow) -> Stored {
 fn teacher_of(row: &TeacherRow, holding: &super::HoldingPlace) -> Teacher {
     let order = order_of(&row.school_order);
     Teacher {
+        language_title: row.language_title,
         category: StaffCategory::of(&row.category).category(order, false),
         tenure: Tenure {
             tenured: row.tenured,

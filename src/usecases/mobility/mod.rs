@@ -429,6 +429,7 @@ pub struct TeacherEntry {
     pub hiring_source: Option<String>,
     pub hiring_phase: Option<String>,
     pub merit_region: Option<String>,
+    pub language_title: Option<NaiveDate>,
 }
 
 fn short(field: &str, v: &str, max: usize) -> AppResult<String> {
@@ -467,6 +468,7 @@ pub async fn set_teacher(db: &RequestDb, caller: &Caller, e: TeacherEntry) -> Ap
         hiring_source: e.hiring_source.as_deref().map(|v| short("input.hiringSource", v, 40)).transpose()?,
         hiring_phase: e.hiring_phase.as_deref().map(|v| short("input.hiringPhase", v, 10)).transpose()?,
         merit_region: e.merit_region.as_deref().map(|v| short("input.meritRankingRegion", v, 60)).transpose()?,
+        language_title: e.language_title,
     };
     if e.tenured && e.legal_start.is_none() {
         return Err(bad("input.legalStart", "a tenured teacher has a legal start"));

@@ -1,0 +1,1 @@
+ALTER TABLE teachers DROP COLUMN language_title;
