@@ -33,7 +33,8 @@ const ISTAT: &[u8] = include_bytes!("data/istat-comuni-bg-mi.csv");
 const NON_STATE: &[u8] = include_bytes!("data/mim-scuole-paritarie-bg-mi.csv");
 const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
-/// Bumped when the demo data set changes.
+/// Bumped when the demo data set changes. A database with another
+/// version's demo is refused with what to do, never loaded over.
 const DEMO_VERSION: &str = "8";
 
 /// Loads the demo territory and accounts unless this database already has
@@ -42,8 +43,16 @@ const DEMO_VERSION: &str = "8";
 pub async fn load(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyhow::Result<Option<Vec<DemoAccount>>> {
     let loaded: Option<String> =
         app_meta::table.filter(app_meta::key.eq("demo")).select(app_meta::value).first(conn).await.optional()?;
-    if loaded.as_deref() == Some(DEMO_VERSION) {
-        return Ok(None);
+    match loaded.as_deref() {
+        Some(DEMO_VERSION) => return Ok(None),
+        // Loading over an older demo would meet its rows (windows, rounds,
+        // forms) and fail half-way with a constraint's name: say what to do.
+        Some(found) => anyhow::bail!(
+            "this database holds the demo data of an earlier Ambito (demo version {found}; this one loads version \
+             {DEMO_VERSION}), and a demo is never loaded over another. Start from a fresh database: remove the \
+             data directory (or pass another --data-dir), or give --database-url a new, empty database"
+        ),
+        None => {}
     }
     conn.transaction::<_, anyhow::Error, _>(async move |conn| {
         load_territory(conn, &EMBEDDED, true).await?;

@@ -154,3 +154,18 @@ fn plain_http_on_a_public_address_is_refused_outside_demo_mode() {
     assert!(err.contains("refusing to serve plain HTTP"), "{err}");
     assert!(!dir.path().join("postgres/postmaster.pid").exists(), "the cluster is stopped on the way out");
 }
+
+/// A data directory that holds an earlier version's demo is never loaded
+/// over (its rows would collide half-way): the server says what to do. The
+/// same version's demo is left as it is.
+#[tokio::test]
+async fn an_older_demo_is_refused_with_what_to_do_and_the_same_one_is_kept() {
+    use diesel_async::RunQueryDsl as _;
+    let db = crate::harness::TestDb::demo().await;
+    let mut conn = db.conn().await;
+    let passwords = ambito::auth::passwords::Passwords::new();
+    assert!(ambito::demo::load(&mut conn, &passwords).await.unwrap().is_none(), "already loaded: nothing to do");
+    diesel::sql_query("UPDATE app_meta SET value = '7' WHERE key = 'demo'").execute(&mut conn).await.unwrap();
+    let err = ambito::demo::load(&mut conn, &passwords).await.unwrap_err().to_string();
+    assert!(err.contains("demo version 7") && err.contains("remove the data directory"), "{err}");
+}
