@@ -327,17 +327,20 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
     };
     let tus = ("tus-resumable", "1.0.0".to_owned());
     let octets = ("content-type", "application/offset+octet-stream".to_owned());
-    let resp =
-        patch(&[octets.clone(), ("upload-offset", at.to_string())], bytes[at as usize..].to_vec()).await.unwrap();
+    // A refusal by the headers answers before the body is read and closes
+    // the connection: a short body, so the client is never cut off mid-send
+    // (a flake of the full run with the whole rest of the file).
+    let head = bytes[at as usize..at as usize + 16].to_vec();
+    let resp = patch(&[octets.clone(), ("upload-offset", at.to_string())], head.clone()).await.unwrap();
     assert_eq!((resp.status().as_u16(), resp.headers()["tus-version"].to_str().unwrap()), (412, "1.0.0"));
-    let resp = patch(&[tus.clone(), ("upload-offset", at.to_string())], bytes[at as usize..].to_vec()).await.unwrap();
+    let resp = patch(&[tus.clone(), ("upload-offset", at.to_string())], head).await.unwrap();
     assert_eq!(resp.status(), 415);
     assert_eq!(offset(&app, &school, &url).await, at, "neither refusal stored a byte");
 
     // A PATCH from the wrong offset is refused with the right one.
     let resp = patch(
         &[tus.clone(), octets.clone(), ("upload-offset", (at + 1).to_string())],
-        bytes[at as usize + 1..].to_vec(),
+        bytes[at as usize + 1..at as usize + 17].to_vec(),
     )
     .await
     .unwrap();

@@ -298,7 +298,10 @@ impl TestApp {
         TestApp {
             base: format!("http://{}", running.addr),
             _db: db,
-            http: reqwest::Client::new(),
+            // A fresh loopback connection per request: a pooled one the
+            // server has just closed (after refusing an upload by its
+            // headers, say) would fail the next request with a broken pipe.
+            http: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("an HTTP client"),
             outbox,
             files,
             _files_dir: None,
