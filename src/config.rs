@@ -418,7 +418,7 @@ pub enum ImportCommand {
     /// file with any bad line imports nothing.
     Mobility {
         #[arg(value_enum)]
-        kind: MobilityFile,
+        kind: crate::usecases::mobility::ReferenceFile,
         file: PathBuf,
         /// The office account the file is entered as.
         #[arg(long = "as", value_name = "EMAIL")]
@@ -427,15 +427,6 @@ pub enum ImportCommand {
         #[arg(long)]
         campaign_year: Option<i32>,
     },
-}
-
-/// A reference file of process 4.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum MobilityFile {
-    Classes,
-    Districts,
-    Esubero,
-    Teachers,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,7 +6,7 @@ use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
     AdmissionsCommand, ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand,
-    LimitedCommand, LogFormat, MobilityFile, ServeArgs, StorageCommand, UserCommand,
+    LimitedCommand, LogFormat, ServeArgs, StorageCommand, UserCommand,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{AuthDb, accounts, audit as audit_trail};
@@ -237,54 +237,38 @@ async fn run_import(global: &GlobalArgs, what: ImportCommand, options: ImportOpt
 /// apply: the office's files are all or nothing.
 async fn import_mobility(
     global: &GlobalArgs,
-    kind: MobilityFile,
+    file: ambito::usecases::mobility::ReferenceFile,
     path: &std::path::Path,
     office: &str,
     year: Option<i32>,
 ) -> anyhow::Result<()> {
     use ambito::authz::{Action, Authorizer, Caller};
-    use ambito::usecases::mobility::{self as uc, ReferenceFile};
     let name = import::display_name(path);
     let csv = std::fs::read_to_string(path).with_context(|| format!("{name}: cannot read the file as UTF-8 text"))?;
-    let file = match kind {
-        MobilityFile::Classes => ReferenceFile::Classes,
-        MobilityFile::Districts => ReferenceFile::Districts,
-        MobilityFile::Esubero => ReferenceFile::Esubero,
-        MobilityFile::Teachers => ReferenceFile::Teachers,
-    };
     let database = Database::open(global).await?;
     let outcome = async {
         let pools = database.pools(2)?;
         let authz = Authorizer::embedded().await?;
-        let may = |role| authz.scope(role, file.object(), Action::Write).is_some();
-        let subject = auth::acting_as(&pools.auth, office, may)
+        let scope_of = |role| authz.scope(role, file.object(), Action::Write);
+        let subject = auth::acting_as(&pools.auth, office, |role| scope_of(role).is_some())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.public_message("cli")))?
             .with_context(|| format!("{office}: no enabled account with an office's membership"))?;
-        let scope = authz.scope(subject.membership.role, file.object(), Action::Write).context("no scope")?;
-        let caller = Caller::new(&subject, scope);
+        let caller = Caller::new(&subject, scope_of(subject.membership.role).context("the membership found has one")?);
         let db = ambito::db::RequestDb::new(pools.requests.clone(), authz.settings(Some(&subject)));
-        let result = uc::import_reference(&db, &caller, file, year, &csv).await;
+        let result = ambito::usecases::mobility::import_reference(&db, &caller, file, year, &csv).await;
         let n = db.settle(result).await.map_err(|e| {
-            let code = e.code();
-            anyhow::anyhow!("{name}: {code}: {}", e.public_message("cli").replace("csv:", &format!("{name}:")))
+            // The use case names lines of `csv`, as GraphQL's argument; here, of the file.
+            let message = e.public_message("cli").replace("csv:", &format!("{name}:"));
+            anyhow::anyhow!("{name}: {}: {message}", e.code())
         })?;
-        println!("{name}: {n} lines of {} imported as {office}", kind_name(kind));
+        println!("{name}: {n} lines of {} imported as {office}", file.label());
         anyhow::Ok(())
     }
     .await;
     let closed = database.close().await;
     outcome?;
     closed
-}
-
-fn kind_name(kind: MobilityFile) -> &'static str {
-    match kind {
-        MobilityFile::Classes => "classes of competition",
-        MobilityFile::Districts => "school districts",
-        MobilityFile::Esubero => "surplus",
-        MobilityFile::Teachers => "teachers",
-    }
 }
 
 fn read_password() -> anyhow::Result<String> {

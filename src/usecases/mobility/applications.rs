@@ -740,7 +740,7 @@ pub fn receipt_of(row: &ApplicationRow, teacher: Option<&TeacherRow>) -> Option<
             ),
         })
         .collect();
-    let precedences: Vec<String> = stored
+    let mut precedences: Vec<String> = stored
         .precedences
         .iter()
         .map(|p| match (p.recognised, &p.rule) {
@@ -751,7 +751,6 @@ pub fn receipt_of(row: &ApplicationRow, teacher: Option<&TeacherRow>) -> Option<
             (None, _) => format!("{}: da verificare dall'ufficio", precedence_str(p.code)),
         })
         .collect();
-    let mut precedences = precedences;
     let input = input_of(row).ok();
     if let Some(e) = input.as_ref().and_then(|i| i.section_e.as_ref()) {
         let standing = if stored.section_e == Some(true) { "riconosciuta" } else { "non riconosciuta" };

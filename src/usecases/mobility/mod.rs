@@ -554,8 +554,9 @@ async fn holding_place(
     }
 }
 
-/// The reference files an office imports (columns: `docs/teacher-applications.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The reference files an office imports (columns: `docs/teacher-applications.md`);
+/// the command line names them the same way (`ambito import mobility KIND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReferenceFile {
     Classes,
     Districts,
@@ -571,6 +572,31 @@ impl ReferenceFile {
             _ => ObjectKind::MobilityReference,
         }
     }
+
+    /// What the file's lines are, for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReferenceFile::Classes => "classes of competition",
+            ReferenceFile::Districts => "school districts",
+            ReferenceFile::Esubero => "surplus",
+            ReferenceFile::Teachers => "teachers",
+        }
+    }
+}
+
+/// Each parsed line of a file through `apply`, all in the request's
+/// transaction: the bad lines of the parse, or the first refusal placed at
+/// its line. Answers how many lines were applied.
+async fn each_line<T, R, F: Future<Output = AppResult<R>>>(
+    parsed: Result<Vec<crate::import::mobility::Line<T>>, Vec<crate::import::RowError>>,
+    mut apply: impl FnMut(T) -> F,
+) -> AppResult<usize> {
+    let lines = parsed.map_err(|e| crate::usecases::bad_lines(&e))?;
+    let n = lines.len();
+    for l in lines {
+        apply(l.row).await.map_err(|e| crate::usecases::at_line(e, l.line))?;
+    }
+    Ok(n)
 }
 
 /// Imports a whole reference file in the request's transaction, all or
@@ -586,43 +612,25 @@ pub async fn import_reference(
     csv: &str,
 ) -> AppResult<usize> {
     use crate::import::mobility as parse;
-    use crate::usecases::{at_line, bad_lines};
     caller.office_province()?;
     match file {
         ReferenceFile::Classes => {
-            let lines = parse::classes(csv).map_err(|e| bad_lines(&e))?;
-            for l in &lines {
-                let r = &l.row;
-                set_class(db, caller, &r.code, &r.name, r.order).await.map_err(|e| at_line(e, l.line))?;
-            }
-            Ok(lines.len())
+            each_line(parse::classes(csv), |r| async move { set_class(db, caller, &r.code, &r.name, r.order).await })
+                .await
         }
         ReferenceFile::Districts => {
-            let lines = parse::districts(csv).map_err(|e| bad_lines(&e))?;
-            for l in &lines {
-                let r = l.row.clone();
-                set_district(db, caller, &r.code, &r.province, r.municipalities, r.sites)
-                    .await
-                    .map_err(|e| at_line(e, l.line))?;
-            }
-            Ok(lines.len())
+            let set = |r: parse::DistrictLine| async move {
+                set_district(db, caller, &r.code, &r.province, r.municipalities, r.sites).await
+            };
+            each_line(parse::districts(csv), set).await
         }
         ReferenceFile::Esubero => {
             let year = year.ok_or_else(|| bad("campaignYear", "the surplus belongs to a campaign: give its year"))?;
-            let lines = parse::esubero(csv).map_err(|e| bad_lines(&e))?;
-            for l in &lines {
-                let r = &l.row;
-                set_esubero(db, caller, year, &r.province, &r.class, r.count).await.map_err(|e| at_line(e, l.line))?;
-            }
-            Ok(lines.len())
+            let set = |r: parse::EsuberoLine| async move {
+                set_esubero(db, caller, year, &r.province, &r.class, r.count).await
+            };
+            each_line(parse::esubero(csv), set).await
         }
-        ReferenceFile::Teachers => {
-            let lines = parse::teachers(csv).map_err(|e| bad_lines(&e))?;
-            let n = lines.len();
-            for l in lines {
-                set_teacher(db, caller, l.row).await.map_err(|e| at_line(e, l.line))?;
-            }
-            Ok(n)
-        }
+        ReferenceFile::Teachers => each_line(parse::teachers(csv), |r| set_teacher(db, caller, r)).await,
     }
 }

@@ -182,24 +182,21 @@ pub async fn decide_precedence(
             // received by the deadline: the claim is checked again with them.
             if recognised && outcome.recognised == Some(false) {
                 let rule = outcome.rule.clone().unwrap_or_default();
-                let for_documents = matches!(rule.as_str(), "PRE-0c" | "DOC-9");
-                let still_missing = if for_documents {
-                    let deadline = deadline_of(c, &app).await?;
-                    match claim_now(c, &app, code, deadline).await? {
-                        Some((kind, claim)) => missing_documents(&claim, kind, deadline),
-                        None => Some(("PRE-0d", String::new())),
-                    }
-                } else {
-                    Some(("PRE-0d", String::new()))
+                let refused = |still: &'static str, why: String| AppError::Ruled {
+                    code: "BAD_USER_INPUT",
+                    rule: still,
+                    field: Some("recognised"),
+                    message: format!("refused by {rule}: the office cannot recognise it{why}"),
                 };
-                if let Some((still, why)) = still_missing {
-                    let detail = if why.is_empty() { String::new() } else { format!(" ({why})") };
-                    return Err(AppError::Ruled {
-                        code: "BAD_USER_INPUT",
-                        rule: still,
-                        field: Some("recognised"),
-                        message: format!("refused by {rule}: the office cannot recognise it{detail}"),
-                    });
+                if !matches!(rule.as_str(), "PRE-0c" | "DOC-9") {
+                    return Err(refused("PRE-0d", String::new()));
+                }
+                let deadline = deadline_of(c, &app).await?;
+                let (kind, claim) = claim_now(c, &app, code, deadline)
+                    .await?
+                    .ok_or_else(|| bad("code", "the application claims no such precedence"))?;
+                if let Some((still, why)) = missing_documents(&claim, kind, deadline) {
+                    return Err(refused(still, format!(" ({why})")));
                 }
             }
             let key = precedence_str(code);
