@@ -19,11 +19,22 @@ pub enum Role {
     Municipality,
     CtiHub,
     Teacher,
+    /// A regional directorate (Direzione regionale): the office that
+    /// receives the IRC teachers' forms of the dioceses in its region (seed
+    /// 003 L83).
+    Regional,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Provincial, Role::School, Role::HeadTeacher, Role::Municipality, Role::CtiHub, Role::Teacher];
+    pub const ALL: [Role; 7] = [
+        Role::Provincial,
+        Role::School,
+        Role::HeadTeacher,
+        Role::Municipality,
+        Role::CtiHub,
+        Role::Teacher,
+        Role::Regional,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +44,7 @@ impl Role {
             Role::Municipality => "municipality",
             Role::CtiHub => "cti_hub",
             Role::Teacher => "teacher",
+            Role::Regional => "regional",
         }
     }
 }
@@ -47,7 +59,9 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {
         Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            format!("unknown role {s:?}: one of provincial, school, head_teacher, municipality, cti_hub, teacher")
+            format!(
+                "unknown role {s:?}: one of provincial, school, head_teacher, municipality, cti_hub, teacher, regional"
+            )
         })
     }
 }
@@ -59,11 +73,13 @@ pub enum OrgRef {
     School(String),
     Municipality(String),
     Hub(String),
+    /// A region, by the name its provinces carry (`Lombardia`).
+    Region(String),
     Own,
 }
 
 impl OrgRef {
-    /// The organisation a role needs, from its code (`BG`, `BGIC82100T`, `016008`, `CTI-MI-1`).
+    /// The organisation a role needs, from its code (`BG`, `BGIC82100T`, `016008`, `CTI-MI-1`, `Lombardia`).
     pub fn for_role(role: Role, code: Option<&str>) -> Result<OrgRef, String> {
         let need = |kind: &str| code.map(str::to_owned).ok_or_else(|| format!("role {role} needs {kind}"));
         Ok(match role {
@@ -71,6 +87,7 @@ impl OrgRef {
             Role::School | Role::HeadTeacher => OrgRef::School(need("a school code")?.to_ascii_uppercase()),
             Role::Municipality => OrgRef::Municipality(need("an ISTAT municipality code")?),
             Role::CtiHub => OrgRef::Hub(need("a hub code")?.to_ascii_uppercase()),
+            Role::Regional => OrgRef::Region(need("a region name")?.trim().to_owned()),
             Role::Teacher if code.is_some() => {
                 return Err("role teacher acts for the user alone: no organisation".into());
             }
@@ -80,7 +97,9 @@ impl OrgRef {
 
     pub fn code(&self) -> Option<&str> {
         match self {
-            OrgRef::Province(c) | OrgRef::School(c) | OrgRef::Municipality(c) | OrgRef::Hub(c) => Some(c),
+            OrgRef::Province(c) | OrgRef::School(c) | OrgRef::Municipality(c) | OrgRef::Hub(c) | OrgRef::Region(c) => {
+                Some(c)
+            }
             OrgRef::Own => None,
         }
     }

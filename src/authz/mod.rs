@@ -239,6 +239,7 @@ pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "MobilityWindow",
     "ClassOfCompetition",
     "SchoolDistrict",
+    "Diocese",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -265,6 +266,8 @@ pub enum Scope {
     Municipality,
     Territory,
     Province,
+    /// A regional directorate's region (IRC forms, seed 003 L83).
+    Region,
     Own,
 }
 
@@ -275,6 +278,7 @@ impl Scope {
             Scope::Municipality => "municipality",
             Scope::Territory => "territory",
             Scope::Province => "province",
+            Scope::Region => "region",
             Scope::Own => "own",
         }
     }
@@ -283,10 +287,12 @@ impl Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Scope, String> {
-        [Scope::School, Scope::Municipality, Scope::Territory, Scope::Province, Scope::Own]
+        [Scope::School, Scope::Municipality, Scope::Territory, Scope::Province, Scope::Region, Scope::Own]
             .into_iter()
             .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown scope {s:?}: one of school, municipality, territory, province, own"))
+            .ok_or_else(|| {
+                format!("unknown scope {s:?}: one of school, municipality, territory, province, region, own")
+            })
     }
 }
 
@@ -318,6 +324,15 @@ pub struct Caller {
     pub school: Option<String>,
     pub municipality: Option<String>,
     pub hub: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The office a form is routed to and that acts on it: a provincial
+/// office, or the regional directorate of an IRC form's diocese.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Office {
+    Province(String),
+    Region(String),
 }
 
 impl Caller {
@@ -330,6 +345,7 @@ impl Caller {
             school: code(|o| matches!(o, OrgRef::School(_))),
             municipality: code(|o| matches!(o, OrgRef::Municipality(_))),
             hub: code(|o| matches!(o, OrgRef::Hub(_))),
+            region: code(|o| matches!(o, OrgRef::Region(_))),
         }
     }
 
@@ -340,7 +356,7 @@ impl Caller {
             Scope::Municipality => self.municipality.clone().map(Within::Municipality),
             Scope::Territory => self.hub.clone().map(Within::Hub),
             Scope::Province => self.province.clone().map(Within::Province),
-            Scope::Own => None,
+            Scope::Region | Scope::Own => None,
         };
         code.unwrap_or_default()
     }
@@ -349,6 +365,15 @@ impl Caller {
     pub fn office_province(&self) -> Result<String, AppError> {
         match (self.scope, &self.province) {
             (Scope::Province, Some(p)) => Ok(p.clone()),
+            _ => Err(AppError::Forbidden),
+        }
+    }
+
+    /// The office the caller acts as: a `province` or a `region` scope.
+    pub fn office(&self) -> Result<Office, AppError> {
+        match (self.scope, &self.province, &self.region) {
+            (Scope::Province, Some(p), _) => Ok(Office::Province(p.clone())),
+            (Scope::Region, _, Some(r)) => Ok(Office::Region(r.clone())),
             _ => Err(AppError::Forbidden),
         }
     }
@@ -445,6 +470,7 @@ impl Authorizer {
             OrgRef::School(c) => Some(("ambito.school", c)),
             OrgRef::Municipality(c) => Some(("ambito.municipality", c)),
             OrgRef::Hub(c) => Some(("ambito.hub", c)),
+            OrgRef::Region(c) => Some(("ambito.region", c)),
             OrgRef::Province(_) | OrgRef::Own => None,
         };
         if let Some((k, v)) = org {

@@ -34,6 +34,7 @@ pub struct MembershipRow {
     pub hub_code: Option<String>,
     /// The province the organisation is in (set by the database).
     pub scope_province: Option<String>,
+    pub region: Option<String>,
 }
 
 impl MembershipRow {
@@ -44,21 +45,26 @@ impl MembershipRow {
             (_, Some(i), ..) => OrgRef::School(i.clone()),
             (_, _, Some(m), _) => OrgRef::Municipality(m.clone()),
             (.., Some(h)) => OrgRef::Hub(h.clone()),
-            _ => OrgRef::Own,
+            _ => self.region.clone().map_or(OrgRef::Own, OrgRef::Region),
         };
         Membership { id: self.id, role, org, province: self.scope_province.clone() }
     }
 }
 
-/// The organisation columns of a membership, as a tuple of optional codes.
-fn org_columns(org: &OrgRef) -> (Option<String>, Option<String>, Option<String>, Option<String>) {
-    match org {
-        OrgRef::Province(c) => (Some(c.clone()), None, None, None),
-        OrgRef::School(c) => (None, Some(c.clone()), None, None),
-        OrgRef::Municipality(c) => (None, None, Some(c.clone()), None),
-        OrgRef::Hub(c) => (None, None, None, Some(c.clone())),
-        OrgRef::Own => (None, None, None, None),
-    }
+/// The organisation columns of a membership (province, institution,
+/// municipality, hub, region): at most one is set.
+fn org_columns(org: &OrgRef) -> [Option<String>; 5] {
+    let mut out = [None, None, None, None, None];
+    let (at, code) = match org {
+        OrgRef::Province(c) => (0, c),
+        OrgRef::School(c) => (1, c),
+        OrgRef::Municipality(c) => (2, c),
+        OrgRef::Hub(c) => (3, c),
+        OrgRef::Region(c) => (4, c),
+        OrgRef::Own => return out,
+    };
+    out[at] = Some(code.clone());
+    out
 }
 
 pub async fn user_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<UserRow>> {
@@ -206,7 +212,7 @@ pub async fn create_user(
 }
 
 pub async fn grant(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: &OrgRef) -> QueryResult<MembershipRow> {
-    let (p, i, m, h) = org_columns(org);
+    let [p, i, m, h, r] = org_columns(org);
     diesel::insert_into(memberships::table)
         .values((
             memberships::user_id.eq(user_id),
@@ -215,6 +221,7 @@ pub async fn grant(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: 
             memberships::institution_code.eq(i),
             memberships::municipality_istat.eq(m),
             memberships::hub_code.eq(h),
+            memberships::region.eq(r),
         ))
         .returning(MembershipRow::as_returning())
         .get_result(conn)
@@ -223,7 +230,7 @@ pub async fn grant(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: 
 
 /// Removes a membership; its sessions end with it. Returns how many were removed.
 pub async fn revoke(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org: &OrgRef) -> QueryResult<usize> {
-    let (p, i, m, h) = org_columns(org);
+    let [p, i, m, h, r] = org_columns(org);
     diesel::delete(
         memberships::table
             .filter(memberships::user_id.eq(user_id))
@@ -231,7 +238,8 @@ pub async fn revoke(conn: &mut AsyncPgConnection, user_id: i64, role: Role, org:
             .filter(memberships::province_code.is_not_distinct_from(p))
             .filter(memberships::institution_code.is_not_distinct_from(i))
             .filter(memberships::municipality_istat.is_not_distinct_from(m))
-            .filter(memberships::hub_code.is_not_distinct_from(h)),
+            .filter(memberships::hub_code.is_not_distinct_from(h))
+            .filter(memberships::region.is_not_distinct_from(r)),
     )
     .execute(conn)
     .await

@@ -10,7 +10,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{
-    classes_of_competition, mobility_applications, mobility_campaigns, mobility_esubero, school_districts, teachers,
+    classes_of_competition, mobility_applications, mobility_campaigns, mobility_dioceses, mobility_esubero,
+    school_districts, teachers,
 };
 use crate::db::territory::PageRequest;
 
@@ -95,6 +96,35 @@ pub async fn upsert_district(conn: &mut AsyncPgConnection, row: &DistrictRow) ->
 
 pub async fn district(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Option<DistrictRow>> {
     school_districts::table.find(code).select(DistrictRow::as_select()).first(conn).await.optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = mobility_dioceses, check_for_backend(diesel::pg::Pg))]
+pub struct DioceseRow {
+    pub code: String,
+    pub name: String,
+    pub province_code: String,
+}
+
+pub async fn upsert_diocese(conn: &mut AsyncPgConnection, row: &DioceseRow) -> QueryResult<DioceseRow> {
+    diesel::insert_into(mobility_dioceses::table)
+        .values(row)
+        .on_conflict(mobility_dioceses::code)
+        .do_update()
+        .set(row)
+        .returning(DioceseRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn diocese(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Option<DioceseRow>> {
+    mobility_dioceses::table.find(code).select(DioceseRow::as_select()).first(conn).await.optional()
+}
+
+/// The region of a province.
+pub async fn region_of(conn: &mut AsyncPgConnection, province: &str) -> QueryResult<String> {
+    use crate::db::schema::provinces;
+    provinces::table.find(province).select(provinces::region).first(conn).await
 }
 
 pub async fn set_esubero(
@@ -304,6 +334,7 @@ pub struct ApplicationRow {
     pub updated_at: DateTime<Utc>,
     pub precedence_decisions: Value,
     pub family_override: Option<Value>,
+    pub processing_region: Option<String>,
 }
 
 /// What a new form starts with.
@@ -382,6 +413,9 @@ pub async fn set_input(
 /// What a submission stores.
 pub struct Submission<'a> {
     pub processing_province: &'a str,
+    /// An IRC form's directorate, and the diocese that routes it there.
+    pub processing_region: Option<&'a str>,
+    pub diocese: Option<&'a str>,
     pub teacher_snapshot: &'a Value,
     pub assessment: &'a Value,
     pub at: DateTime<Utc>,
@@ -406,6 +440,8 @@ pub async fn submit(
         .set((
             a::state.eq("submitted"),
             a::processing_province.eq(s.processing_province),
+            a::processing_region.eq(s.processing_region),
+            a::diocese.eq(s.diocese),
             a::teacher_snapshot.eq(s.teacher_snapshot),
             a::assessment.eq(s.assessment),
             a::protocol_number.eq(number),
@@ -442,6 +478,8 @@ pub async fn insert_paper(
             new,
             a::state.eq("submitted"),
             a::processing_province.eq(s.processing_province),
+            a::processing_region.eq(s.processing_region),
+            a::diocese.eq(s.diocese),
             a::teacher_snapshot.eq(s.teacher_snapshot),
             a::assessment.eq(s.assessment),
             a::protocol_number.eq(number),

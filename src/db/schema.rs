@@ -135,6 +135,7 @@ diesel::table! {
         hub_code -> Nullable<Text>,
         created_at -> Timestamptz,
         scope_province -> Nullable<Text>,
+        region -> Nullable<Text>,
     }
 }
 
@@ -651,6 +652,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    mobility_dioceses (code) {
+        code -> Text,
+        name -> Text,
+        province_code -> Text,
+    }
+}
+
+diesel::table! {
     mobility_esubero (campaign_year, province_code, class_code) {
         campaign_year -> Int4,
         province_code -> Text,
@@ -711,6 +720,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         precedence_decisions -> Jsonb,
         family_override -> Nullable<Jsonb>,
+        diocese -> Nullable<Text>,
+        processing_region -> Nullable<Text>,
     }
 }
 
@@ -790,6 +801,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mobility_campaigns,
     classes_of_competition,
     school_districts,
+    mobility_dioceses,
     mobility_esubero,
     teachers,
     mobility_applications,

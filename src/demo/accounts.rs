@@ -129,6 +129,7 @@ pub async fn create(conn: &mut AsyncPgConnection, passwords: &Passwords) -> anyh
     let plan: Vec<(String, Vec<Grant>)> = vec![
         ("ufficio.bg@ambito.invalid".into(), vec![(Role::Provincial, Some("BG".into()))]),
         ("ufficio.mi@ambito.invalid".into(), vec![(Role::Provincial, Some("MI".into()))]),
+        ("direzione.lombardia@ambito.invalid".into(), vec![(Role::Regional, Some("Lombardia".into()))]),
         (school_email(&bg_school), vec![(Role::School, Some(bg_school.clone()))]),
         (school_email(&bg_other), vec![(Role::School, Some(bg_other.clone()))]),
         ("dirigente.bgic82100t@ambito.invalid".into(), vec![(Role::HeadTeacher, Some(bg_school.clone()))]),

@@ -14,7 +14,7 @@ use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
-use crate::db::mobility::{self as q, ClassRow, DistrictRow, TeacherRow};
+use crate::db::mobility::{self as q, ClassRow, DioceseRow, DistrictRow, TeacherRow};
 use crate::db::schema::users;
 use crate::rules::mobility::Order;
 use crate::rules::mobility::application::{Kind, PostType, PrefKind, Preference, Scope, UtCategory};
@@ -79,6 +79,7 @@ pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
     districts(conn, &sites).await?;
     q::set_esubero(conn, YEAR, "BG", "A022", 2).await?;
     q::set_esubero(conn, YEAR, "MI", "NN", 0).await?;
+    irc(conn, &sites).await?;
 
     // The demo teacher: a primaria post at a site of the demo school.
     let own = sites.iter().find(|s| s.code.starts_with("BGEE821")).or_else(|| <[SiteRow]>::first(&sites));
@@ -107,11 +108,42 @@ pub async fn load(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
         if let Some((input, submit, withdraw)) = plan(i, site, away) {
             let day = if order_of(&site.school_order).first_cycle() { d(8, 5) } else { d(8, 20) };
             let at = Utc.from_utc_datetime(&day.and_hms_opt(9, 30, 0).expect("a time"));
-            let app = demo_form(conn, &row, input, day, at, submit).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let app =
+                demo_form(conn, &row, input, day, at, submit, false).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let Some(app) = app else { continue };
             if withdraw && app.state == "submitted" {
                 q::withdraw(conn, app.id, at + chrono::Duration::hours(2)).await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The dioceses of the two sees, and two IRC teachers whose paper forms
+/// the regional directorate of Lombardia received (seed L83).
+async fn irc(conn: &mut AsyncPgConnection, sites: &[SiteRow]) -> anyhow::Result<()> {
+    for (code, name, province) in [("BERGAMO", "Diocesi di Bergamo", "BG"), ("MILANO", "Arcidiocesi di Milano", "MI")] {
+        let row = DioceseRow { code: code.into(), name: name.into(), province_code: province.into() };
+        q::upsert_diocese(conn, &row).await?;
+    }
+    for (n, (province, diocese)) in [("BG", "BERGAMO"), ("MI", "MILANO")].into_iter().enumerate() {
+        let mut held = sites.iter().filter(|s| s.province == province && s.school_order == "primaria");
+        let Some(site) = held.next() else { continue };
+        let Some(away) = held.find(|s| s.municipality != site.municipality) else { continue };
+        let (surname, name) = (SURNAMES[n], "Teresa");
+        let row = TeacherRow {
+            category: "irc".into(),
+            ..teacher_row(n + 1, format!("irc{:02}@demo.ambito.invalid", n + 1), site, surname, name)
+        };
+        let born = d(1, 1) - chrono::Duration::days(365 * 50);
+        let row = TeacherRow { tax_code: encode(surname, name, born, Sex::F, "A794"), ..row };
+        let Some(row) = q::upsert_teacher(conn, &row).await? else { continue };
+        let (mut input, ..) = plan(0, site, away).expect("a form for teacher 0");
+        input.diocese = Some(diocese.into());
+        input.children = vec![];
+        let day = d(8, 1);
+        let at = Utc.from_utc_datetime(&day.and_hms_opt(11, 0, 0).expect("a time"));
+        demo_form(conn, &row, input, day, at, true, true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     Ok(())
 }
@@ -245,6 +277,7 @@ fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bo
         section_e: None,
         confirmation: None,
         chain_start: None,
+        diocese: None,
     };
     Some(match i % 12 {
         0 | 3 | 6 | 9 => (base, true, false),

@@ -35,7 +35,7 @@ const PUPILS: &[u8] = include_bytes!("data/mim-alunni-per-sede-bg-mi.csv");
 
 /// Bumped when the demo data set changes. A database with another
 /// version's demo is refused with what to do, never loaded over.
-const DEMO_VERSION: &str = "8";
+const DEMO_VERSION: &str = "9";
 
 /// Loads the demo territory and accounts unless this database already has
 /// them. Returns the new accounts with their passwords when it loaded, `None`

@@ -36,6 +36,8 @@ pub enum RoleGql {
     CtiHub,
     /// A teacher: their own applications.
     Teacher,
+    /// A regional directorate: the IRC teachers' forms of its region.
+    Regional,
 }
 
 impl From<RoleGql> for auth::Role {
@@ -47,6 +49,7 @@ impl From<RoleGql> for auth::Role {
             RoleGql::Municipality => auth::Role::Municipality,
             RoleGql::CtiHub => auth::Role::CtiHub,
             RoleGql::Teacher => auth::Role::Teacher,
+            RoleGql::Regional => auth::Role::Regional,
         }
     }
 }
@@ -60,6 +63,7 @@ impl From<auth::Role> for RoleGql {
             auth::Role::Municipality => RoleGql::Municipality,
             auth::Role::CtiHub => RoleGql::CtiHub,
             auth::Role::Teacher => RoleGql::Teacher,
+            auth::Role::Regional => RoleGql::Regional,
         }
     }
 }
@@ -70,13 +74,14 @@ pub enum OrganizationKind {
     School,
     Municipality,
     Hub,
+    Region,
 }
 
 /// The organisation a membership acts for.
 #[derive(SimpleObject, Clone)]
 pub struct Organization {
     kind: OrganizationKind,
-    /// Province code, codice meccanografico, ISTAT code or hub code.
+    /// Province code, codice meccanografico, ISTAT code, hub code or region name.
     code: String,
     name: String,
 }
@@ -107,6 +112,7 @@ impl Membership {
                 l.load_one(MunicipalityKey(c.clone())).await?.map(|r| (OrganizationKind::Municipality, r.name))
             }
             OrgRef::Hub(c) => l.load_one(HubKey(c.clone())).await?.map(|r| (OrganizationKind::Hub, r.name)),
+            OrgRef::Region(c) => Some((OrganizationKind::Region, format!("Direzione regionale {c}"))),
             OrgRef::Own => None,
         };
         let code = self.0.org.code().unwrap_or_default().to_owned();

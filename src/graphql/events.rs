@@ -80,7 +80,7 @@ fn concerns(caller: &Caller, s: &EnrolmentSignal) -> (bool, bool) {
         Scope::School => (is(&caller.school, &s.school), is(&caller.school, &s.previous_school)),
         Scope::Municipality => (is(&caller.municipality, &s.municipality), false),
         Scope::Province => (is(&caller.province, &Some(s.province.clone())), false),
-        Scope::Own => (false, false),
+        Scope::Region | Scope::Own => (false, false),
     }
 }
 

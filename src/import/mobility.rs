@@ -17,6 +17,7 @@ use crate::usecases::mobility::{StaffCategory, TeacherEntry};
 pub const CLASS_COLUMNS: [&str; 3] = ["code", "name", "order"];
 pub const DISTRICT_COLUMNS: [&str; 4] = ["code", "province", "municipalities", "sites"];
 pub const ESUBERO_COLUMNS: [&str; 3] = ["province", "classOfCompetition", "count"];
+pub const DIOCESE_COLUMNS: [&str; 3] = ["code", "name", "province"];
 pub const TEACHER_COLUMNS: [&str; 21] = [
     "taxCode",
     "firstName",
@@ -68,6 +69,14 @@ pub struct EsuberoLine {
     pub province: String,
     pub class: String,
     pub count: i32,
+}
+
+/// A diocese and the province of its see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DioceseLine {
+    pub code: String,
+    pub name: String,
+    pub province: String,
 }
 
 const ORDERS: [(&str, Order); 4] = [
@@ -176,6 +185,13 @@ pub fn esubero(text: &str) -> Result<Vec<Line<EsuberoLine>>, Vec<RowError>> {
     each(text, &ESUBERO_COLUMNS, |line, f| {
         let count = f[2].parse().map_err(|_| bad(line, "count")("a whole number".into()))?;
         let row = EsuberoLine { province: f[0].trim().to_ascii_uppercase(), class: f[1].clone(), count };
+        Ok(Line { line, row })
+    })
+}
+
+pub fn dioceses(text: &str) -> Result<Vec<Line<DioceseLine>>, Vec<RowError>> {
+    each(text, &DIOCESE_COLUMNS, |line, f| {
+        let row = DioceseLine { code: f[0].clone(), name: f[1].clone(), province: f[2].trim().to_ascii_uppercase() };
         Ok(Line { line, row })
     })
 }

@@ -30,7 +30,7 @@ pub fn actor(caller: &Caller) -> Actor {
         Scope::Municipality => Actor::Municipality,
         Scope::Territory => Actor::Hub,
         Scope::School => Actor::School,
-        Scope::Province | Scope::Own => Actor::Office,
+        Scope::Province | Scope::Region | Scope::Own => Actor::Office,
     }
 }
 

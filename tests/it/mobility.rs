@@ -23,6 +23,7 @@ const OTHER_TEACHER: &str = "docente.nuovo@ambito.invalid";
 const BG: &str = "ufficio.bg@ambito.invalid";
 const MI: &str = "ufficio.mi@ambito.invalid";
 const SCHOOL: &str = "bgic82100t@istruzione.it";
+const DIRECTORATE: &str = "direzione.lombardia@ambito.invalid";
 
 const CAMPAIGN: &str =
     "mutation($y: Int!) { createMobilityCampaign(input: { year: $y }) { year windows { category opens closes } } }";
@@ -540,6 +541,96 @@ async fn the_office_enters_paper_forms_only_for_the_paper_cases_on_their_day_of_
     let mi = w.app.login(MI).await;
     let (_, body) = w.app.post_as(Some(&mi), paper, json!({ "t": tax("Neri"), "i": input, "r": "2016-08-20" })).await;
     assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
+}
+
+#[tokio::test]
+async fn irc_forms_go_to_the_regional_directorate_of_the_diocese_and_no_province_sees_them() {
+    let w = world().await;
+    let paper = "mutation($t: String!, $i: MobilityApplicationInput!, $r: Date!) {
+        recordPaperMobilityApplication(teacherTaxCode: $t, input: $i, receivedOn: $r) {
+            id state protocolNumber diocese processingOffice { code kind } } }";
+    let mut irc = teacher_input("irc@ambito.invalid", "Bruni", &w.p.held);
+    irc["category"] = json!("IRC");
+    w.app.query_as(&w.office, SET_TEACHER, json!({ "i": irc })).await;
+    let m = w.p.elsewhere_municipality.clone();
+    let mut input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    let usr = w.app.login(DIRECTORATE).await;
+    let app = &w.app;
+    let record = |token: &str, input: &Value| {
+        let vars = json!({ "t": tax("Bruni"), "i": input, "r": "2016-08-01" });
+        let token = token.to_owned();
+        async move { app.post_as(Some(&token), paper, vars).await.1 }
+    };
+    // The diocese routes the form: none, or one not on record, is refused.
+    for diocese in [Value::Null, json!("NOWHERE")] {
+        input["diocese"] = diocese;
+        let body = record(&usr, &input).await;
+        assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "R-ROUTE-1".into()), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "input.diocese");
+    }
+    input["diocese"] = json!("BERGAMO");
+    // Bergamo's office is the see's, not the form's destination.
+    let body = record(&w.office, &input).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "R-ROUTE-1".into()), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("regional directorate of Lombardia"), "{body}");
+    let body = record(&usr, &input).await;
+    let row = &body["data"]["recordPaperMobilityApplication"];
+    assert_eq!(row["state"], "SUBMITTED", "{body}");
+    assert_eq!(row["processingOffice"], json!({ "code": "Lombardia", "kind": "REGIONAL" }));
+    assert_eq!(row["diocese"], "BERGAMO");
+    let id = row["id"].as_str().unwrap().to_owned();
+    // The directorate reads and reviews it; neither provincial office finds it.
+    assert_eq!(w.read(&usr, &id).await["id"], id.as_str());
+    let mi = w.app.login(MI).await;
+    for office in [&w.office, &mi] {
+        assert!(w.read(office, &id).await.is_null(), "no province reads a form routed to the region");
+    }
+    let receipt = "mutation($a: ID!) { recordDocumentReceipt(applicationId: $a, input: { documentKind: SELF_DECLARATION, channel: HAND, receivedOn: \"2016-08-01\" }) { documentReceipts { channel } } }";
+    let r = w.app.query_as(&usr, receipt, json!({ "a": id })).await;
+    assert_eq!(r["recordDocumentReceipt"]["documentReceipts"][0]["channel"], "HAND");
+    let (_, body) = w.app.post_as(Some(&w.office), receipt, json!({ "a": id })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
+    // Its list holds the IRC forms, and nothing else.
+    let list = "{ mobilityApplications(first: 100) { totalCount nodes { processingOffice { code kind } } } }";
+    let got = w.app.query_as(&usr, list, json!({})).await["mobilityApplications"].clone();
+    let nodes = got["nodes"].as_array().unwrap();
+    assert!(!nodes.is_empty() && nodes.iter().all(|n| n["processingOffice"]["kind"] == "REGIONAL"), "{got}");
+    assert_eq!(got["totalCount"].as_u64().unwrap() as usize, nodes.len());
+    let bg = w.app.query_as(&w.office, list, json!({})).await["mobilityApplications"].clone();
+    assert!(bg["nodes"].as_array().unwrap().iter().all(|n| n["processingOffice"]["kind"] == "PROVINCIAL"), "{bg}");
+    // Only an IRC teacher's form names a diocese.
+    let mut own = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    own["diocese"] = json!("BERGAMO");
+    let id = w.draft(own).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "R-ROUTE-1".into()), "{body}");
+}
+
+#[tokio::test]
+async fn the_particular_conditions_of_precedences_are_declared_on_the_form() {
+    let w = world().await;
+    let m = w.p.elsewhere_municipality.clone();
+    let mut input = ap(&m, json!([{ "kind": "MUNICIPALITY", "code": m }]));
+    input["precedences"] = json!([{ "code": "I_SOLE_RELATIVE", "municipality": m, "kinshipDegree": 9 }]);
+    let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": input })).await;
+    assert_eq!(error_of(&body).0, "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.precedences.kinshipDegree");
+    input["precedences"] = json!([
+        { "code": "D_DISABILITY_ART21", "invalidityPercent": 66 },
+        { "code": "G_ASSIST_CHILD", "municipality": m, "assistedBy": "SUPPORT_ADMINISTRATOR" },
+        { "code": "I_SOLE_RELATIVE", "municipality": m, "kinshipDegree": 3, "soleReferent": true },
+        { "code": "H_ASSIST_SPOUSE_OR_PARENT", "municipality": m, "downSyndromeProvisional": true },
+    ]);
+    let id = w.draft(input).await;
+    let (_, body) = w.submit(&id).await;
+    let done = &body["data"]["submitMobilityApplication"];
+    let rules: Vec<&str> =
+        done["precedences"].as_array().unwrap().iter().map(|p| p["rule"].as_str().unwrap()).collect();
+    // Each condition unmet is named; the spouse (h) meets its own and lacks
+    // only its certificate. The form stands.
+    assert_eq!(rules, ["PRE-D", "PRE-G", "PRE-I", "PRE-0c"], "{body}");
+    assert_eq!(done["state"], "SUBMITTED");
+    assert!(done["warnings"].as_array().unwrap().iter().any(|x| x["rule"] == "DOC-8"), "{body}");
 }
 
 #[tokio::test]

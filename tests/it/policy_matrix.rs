@@ -41,6 +41,8 @@ struct Facts {
     /// collection window for every school).
     #[diesel(sql_type = Bool)]
     province_wide: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    region: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -59,6 +61,8 @@ struct Kept {
     key: &'static str,
     /// province, institution, municipality, hub, user id, province-wide.
     whose: [&'static str; 6],
+    /// The region of a directorate's rows.
+    region: &'static str,
     touch: Option<&'static str>,
 }
 
@@ -72,8 +76,8 @@ impl Kept {
         format!(
             "SELECT {}::text AS key, {province}::text AS province, {institution}::text AS institution,
                     {municipality}::text AS municipality, {hub}::text AS hub, {user_id}::bigint AS user_id,
-                    {wide} AS province_wide FROM {}",
-            self.key, self.table
+                    {wide} AS province_wide, {}::text AS region FROM {}",
+            self.key, self.region, self.table
         )
     }
 
@@ -88,6 +92,7 @@ const KEPT: [Kept; 13] = [
         table: "memberships",
         key: "id",
         whose: ["scope_province", NONE, NONE, NONE, "user_id", "false"],
+        region: NONE,
         touch: Some("role = role"),
     },
     Kept {
@@ -95,15 +100,31 @@ const KEPT: [Kept; 13] = [
         table: "collection_windows",
         key: "id",
         whose: ["province_code", "institution_code", NONE, NONE, NONE, "institution_code IS NULL"],
+        region: NONE,
         touch: Some("opens_on = opens_on"),
     },
-    Kept { kind: ObjectKind::Class, table: "classes", key: "id", whose: SCHOOLS, touch: Some("section = section") },
-    Kept { kind: ObjectKind::Pupil, table: "pupils", key: "id", whose: SCHOOLS, touch: Some("sex = sex") },
+    Kept {
+        kind: ObjectKind::Class,
+        table: "classes",
+        key: "id",
+        whose: SCHOOLS,
+        region: NONE,
+        touch: Some("section = section"),
+    },
+    Kept {
+        kind: ObjectKind::Pupil,
+        table: "pupils",
+        key: "id",
+        whose: SCHOOLS,
+        region: NONE,
+        touch: Some("sex = sex"),
+    },
     Kept {
         kind: ObjectKind::SupportRequest,
         table: "support_requests",
         key: "pupil_id",
         whose: SCHOOLS,
+        region: NONE,
         touch: Some("hours = hours"),
     },
     Kept {
@@ -111,6 +132,7 @@ const KEPT: [Kept; 13] = [
         table: "support_approvals",
         key: "pupil_id",
         whose: SCHOOLS,
+        region: NONE,
         touch: Some("hours = hours"),
     },
     Kept {
@@ -118,6 +140,7 @@ const KEPT: [Kept; 13] = [
         table: "audit_events",
         key: "id",
         whose: ["province_code", NONE, NONE, NONE, NONE, "false"],
+        region: NONE,
         touch: None,
     },
     Kept {
@@ -132,6 +155,7 @@ const KEPT: [Kept; 13] = [
             NONE,
             "false",
         ],
+        region: NONE,
         touch: Some("status = status"),
     },
     Kept {
@@ -139,15 +163,24 @@ const KEPT: [Kept; 13] = [
         table: "account_enablings",
         key: "id",
         whose: ["province_code", "institution_code", NONE, NONE, NONE, "false"],
+        region: NONE,
         touch: None,
     },
     // Approved tables are immutable (a trigger): no write to touch.
-    Kept { kind: ObjectKind::PointsTable, table: "points_tables", key: "id", whose: SCHOOLS, touch: None },
+    Kept {
+        kind: ObjectKind::PointsTable,
+        table: "points_tables",
+        key: "id",
+        whose: SCHOOLS,
+        region: NONE,
+        touch: None,
+    },
     Kept {
         kind: ObjectKind::AdmissionRound,
         table: "admission_rounds",
         key: "id",
         whose: SCHOOLS,
+        region: NONE,
         touch: Some("version = version"),
     },
     // Process 4. A teacher's own rows are those of the registry row whose
@@ -164,6 +197,7 @@ const KEPT: [Kept; 13] = [
             "(SELECT u.id FROM users u WHERE u.email = teachers.email)",
             "false",
         ],
+        region: "(SELECT p.region FROM provinces p WHERE p.code = teachers.province_code)",
         touch: Some("first_name = first_name"),
     },
     // The office reads what is routed to it once submitted, never a draft.
@@ -174,13 +208,14 @@ const KEPT: [Kept; 13] = [
         table: "mobility_applications",
         key: "id",
         whose: [
-            "CASE WHEN state <> 'draft' THEN processing_province END",
+            "CASE WHEN state <> 'draft' AND processing_region IS NULL THEN processing_province END",
             NONE,
             NONE,
             NONE,
             "(SELECT u.id FROM users u JOIN teachers t ON t.email = u.email WHERE t.tax_code = teacher_tax_code)",
             "false",
         ],
+        region: "CASE WHEN state <> 'draft' THEN processing_region END",
         touch: None,
     },
 ];
@@ -219,6 +254,7 @@ fn in_scope(scope: Scope, row: &Facts, who: &Subject) -> bool {
         },
         Scope::Municipality => matches!(&m.org, OrgRef::Municipality(code) if same(&row.municipality, Some(code))),
         Scope::Territory => matches!(&m.org, OrgRef::Hub(code) if same(&row.hub, Some(code))),
+        Scope::Region => matches!(&m.org, OrgRef::Region(name) if same(&row.region, Some(name))),
         Scope::Own => row.user_id == Some(who.user_id),
     }
 }

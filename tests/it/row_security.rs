@@ -436,7 +436,7 @@ async fn enrolment_requests_show_each_caller_exactly_its_scope() {
                 Some(Scope::Territory) => Some(&r.hub_code) == code.as_ref(),
                 Some(Scope::School) => r.institution_code.is_some() && r.institution_code == code,
                 Some(Scope::Province) => Some(&r.province_code) == m.province.as_ref(),
-                Some(Scope::Own) => panic!("own has no meaning for requests"),
+                Some(Scope::Own | Scope::Region) => panic!("{:?} has no meaning for requests", m.role),
                 None => false,
             })
             .cloned()

@@ -3,12 +3,12 @@
 //! personal code, the office's paper entry, and what each reads. A refusal
 //! carries `extensions.code` and `extensions.rule`.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{MobilityDocumentKind, PostType, mirror, order_arg, order_out};
 use crate::auth::passwords::Passwords;
-use crate::authz::{Action, ObjectKind, Scope as AuthScope};
+use crate::authz::{self, Action, ObjectKind, Scope as AuthScope};
 use crate::db::AuthDb;
 use crate::db::mobility::{ApplicationFilter, ApplicationRow};
 use crate::error::AppError;
@@ -22,9 +22,9 @@ use crate::graphql::{caller, db, subject};
 use crate::mail::Mailer;
 use crate::rules::mobility::DocumentKind;
 use crate::rules::mobility::application::{
-    ChairOption as RChair, Confirmation as RConfirmation, IddMethod as RIdd, Kind, LanguageOrder as RLanguageOrder,
-    Precedence, PrefKind, Preference, RequestOptions as ROptions, Scope, SectionE as RSectionE,
-    UtActivity as RActivity, UtCategory as RUt,
+    AssistedBy as RAssistedBy, ChairOption as RChair, Confirmation as RConfirmation, IddMethod as RIdd, Kind,
+    LanguageOrder as RLanguageOrder, Precedence, PrecedenceDetails, PrefKind, Preference, RequestOptions as ROptions,
+    Scope, SectionE as RSectionE, UtActivity as RActivity, UtCategory as RUt,
 };
 use crate::rules::mobility::eligibility::ReasonKind;
 use crate::rules::throttle::ThrottlePolicy;
@@ -269,6 +269,66 @@ pub struct PrecedenceClaimInput {
     /// (e) the municipality of care, (f) of residence, (g, h, i) of the
     /// assisted person, (q) of the mandate.
     pub municipality: Option<String>,
+    /// (d) the degree of civil invalidity, 0 to 100: above two thirds (67)
+    /// with a disability (art. 3 c. 1).
+    pub invalidity_percent: Option<i32>,
+    /// (d) the category of table A, L. 648/1950: 1 to 3 qualify.
+    pub table_a_category: Option<i32>,
+    /// (g, h, i) who assists the disabled person.
+    pub assisted_by: Option<AssistedBy>,
+    /// (i) the degree of kinship or affinity, 1 to 6.
+    pub kinship_degree: Option<i32>,
+    /// (i) 3rd degree: the parents or spouse of the disabled person are 65
+    /// or over, have disabling illnesses, or are dead or missing.
+    pub third_degree_condition: Option<bool>,
+    /// (i) 3rd degree: no relative or in-law of a lower degree.
+    pub no_closer_relatives: Option<bool>,
+    /// (h) a child assisting a parent, (i): the only one who can assist.
+    pub sole_referent: Option<bool>,
+    /// (g) a sibling: both parents dead or totally unable.
+    pub parents_unable: Option<bool>,
+    /// (g) a sibling: living with the disabled person.
+    pub cohabiting: Option<bool>,
+    /// (r) domiciled in the province since this day.
+    pub domiciled_since: Option<Date>,
+    /// (g, h, i) the certificate of Down syndrome is the family doctor's,
+    /// provisional until the final one (DOC-8).
+    pub down_syndrome_provisional: Option<bool>,
+}
+
+mirror!(
+    /// Who assists the disabled person (spec §4.3): (g) a parent, a
+    /// cohabiting sibling or a legal guardian (a support administrator is
+    /// not one); (h) the spouse or the child who is sole referent; (i) a
+    /// relative or in-law, or the only foster carer.
+    AssistedBy = RAssistedBy { Parent, Sibling, LegalGuardian, SupportAdministrator, Spouse, Child, Relative, FosterCarer }
+);
+
+/// A whole number of a declaration within `range`.
+fn small(field: &str, v: Option<i32>, range: std::ops::RangeInclusive<u8>) -> Result<Option<u8>, AppError> {
+    v.map(|n| {
+        u8::try_from(n)
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| AppError::bad_input(field, format!("from {} to {}", range.start(), range.end())))
+    })
+    .transpose()
+}
+
+fn details(p: &PrecedenceClaimInput) -> Result<PrecedenceDetails, AppError> {
+    Ok(PrecedenceDetails {
+        invalidity_percent: small("input.precedences.invalidityPercent", p.invalidity_percent, 0..=100)?,
+        table_a_category: small("input.precedences.tableACategory", p.table_a_category, 1..=8)?,
+        assisted_by: p.assisted_by.map(Into::into),
+        kinship_degree: small("input.precedences.kinshipDegree", p.kinship_degree, 1..=6)?,
+        third_degree_condition: p.third_degree_condition.unwrap_or(false),
+        no_closer_relatives: p.no_closer_relatives.unwrap_or(false),
+        sole_referent: p.sole_referent.unwrap_or(false),
+        parents_unable: p.parents_unable.unwrap_or(false),
+        cohabiting: p.cohabiting.unwrap_or(false),
+        domiciled_since: super::day(p.domiciled_since),
+        down_syndrome_provisional: p.down_syndrome_provisional.unwrap_or(false),
+    })
 }
 
 /// A code of the territory of a given kind.
@@ -311,6 +371,9 @@ pub struct MobilityApplicationInput {
     /// PREF-7: a UT in surplus or on a DOP names where the nearest-seat
     /// chain starts (a municipality or district of the own province).
     pub chain_start: Option<PreferenceInput>,
+    /// An IRC teacher's form names the diocese requested: it goes to the
+    /// regional directorate of that diocese's region (seed L83).
+    pub diocese: Option<String>,
 }
 
 fn ids(v: Option<Vec<ID>>) -> Vec<String> {
@@ -359,13 +422,16 @@ fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
             .precedences
             .unwrap_or_default()
             .into_iter()
-            .map(|p| ClaimInput {
-                code: p.code.into(),
-                documents: ids(p.documents),
-                child_birth_date: day(p.child_birth_date),
-                municipality: p.municipality,
+            .map(|p| {
+                Ok(ClaimInput {
+                    details: details(&p)?,
+                    code: p.code.into(),
+                    documents: ids(p.documents),
+                    child_birth_date: day(p.child_birth_date),
+                    municipality: p.municipality,
+                })
             })
-            .collect(),
+            .collect::<Result<_, AppError>>()?,
         ut_categories: i.ut_categories.unwrap_or_default().into_iter().map(Into::into).collect(),
         declared_score: i.declared_score,
         preferences: i
@@ -378,13 +444,25 @@ fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
         section_e: i.section_e.map(Into::into),
         confirmation: i.confirmation.map(Into::into),
         chain_start: i.chain_start.map(|p| Preference { kind: p.kind.into(), code: p.code }),
+        diocese: i.diocese,
     })
 }
 
 /// The office that processes an application: a provincial office, by its province.
 #[derive(SimpleObject)]
 pub struct Office {
+    /// The province code of a provincial office, or the region of a
+    /// regional directorate.
     pub code: String,
+    pub kind: OfficeKind,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum OfficeKind {
+    /// A provincial office (Ufficio scolastico territoriale).
+    Provincial,
+    /// A regional directorate (Direzione regionale): IRC forms.
+    Regional,
 }
 
 #[derive(SimpleObject)]
@@ -563,7 +641,15 @@ impl MobilityApplication {
 
     /// Derived at submission (R-ROUTE-1); null while a draft.
     async fn processing_office(&self) -> Option<Office> {
-        self.row.processing_province.clone().map(|code| Office { code })
+        uc::routed_office(&self.row).map(|o| match o {
+            authz::Office::Province(code) => Office { code, kind: OfficeKind::Provincial },
+            authz::Office::Region(code) => Office { code, kind: OfficeKind::Regional },
+        })
+    }
+
+    /// The diocese an IRC form requests.
+    async fn diocese(&self) -> Result<Option<String>> {
+        Ok(self.input()?.diocese.clone())
     }
 
     /// As checked at submission; a draft's as entered.

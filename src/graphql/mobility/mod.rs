@@ -10,7 +10,7 @@ use super::scalars::Date;
 use super::territory::SchoolOrder;
 use super::{caller, db};
 use crate::authz::{Action, ObjectKind};
-use crate::db::mobility::{CampaignRow, ClassRow, DistrictRow, TeacherRow};
+use crate::db::mobility::{CampaignRow, ClassRow, DioceseRow, DistrictRow, TeacherRow};
 use crate::error::AppError;
 use crate::rules::mobility::application::{
     HoldingKind as RHolding, PostType as RPostType, Probation as RProbation, Qualification,
@@ -61,7 +61,7 @@ mirror!(
 );
 mirror!(
     /// The reference files an office imports.
-    MobilityReferenceFile = UFile { Classes, Districts, Esubero, Teachers }
+    MobilityReferenceFile = UFile { Classes, Districts, Dioceses, Esubero, Teachers }
 );
 mirror!(
     /// How a teacher holds their post (*titolarità*).
@@ -148,6 +148,26 @@ impl ClassOfCompetition {
 }
 
 pub struct SchoolDistrict(pub DistrictRow);
+
+/// A diocese, with the province of its see: its region's directorate
+/// receives the IRC forms that name it.
+#[derive(Clone)]
+pub struct Diocese(pub DioceseRow);
+
+#[Object]
+impl Diocese {
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn province(&self) -> &str {
+        &self.0.province_code
+    }
+}
 
 #[Object]
 impl SchoolDistrict {
@@ -239,6 +259,14 @@ pub struct SchoolDistrictInput {
     pub province: String,
     pub municipalities: Option<Vec<String>>,
     pub sites: Option<Vec<String>>,
+}
+
+/// A diocese and the province of its see: IRC forms name it.
+#[derive(InputObject)]
+pub struct DioceseInput {
+    pub code: String,
+    pub name: String,
+    pub province: String,
 }
 
 /// A school code, a territorial ambit code, or a province (DOP).
@@ -407,6 +435,13 @@ impl MobilityMutation {
         )
         .await?;
         Ok(SchoolDistrict(row))
+    }
+
+    /// A diocese whose see is in the office's province.
+    async fn set_diocese(&self, ctx: &Context<'_>, input: DioceseInput) -> Result<Diocese> {
+        let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
+        let province = input.province.trim().to_ascii_uppercase();
+        Ok(Diocese(uc::set_diocese(db(ctx), &c, &input.code, &input.name, &province).await?))
     }
 
     /// The surplus of a class or post type in the office's province; answers the count.

@@ -237,6 +237,60 @@ pub struct PrecedenceClaim {
     /// The municipality of care (e), residence (f), of the assisted person
     /// (g, h, i) or of the mandate (q).
     pub municipality: Option<String>,
+    /// What the particular conditions of spec §4.3 read.
+    #[serde(default)]
+    pub details: PrecedenceDetails,
+}
+
+/// Who assists the disabled person, for (g), (h) and (i) (spec §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AssistedBy {
+    /// (g) a mother or father.
+    Parent,
+    /// (g) a cohabiting sibling, both parents dead or totally unable.
+    Sibling,
+    /// (g) a legal guardian by court order.
+    LegalGuardian,
+    /// Not a guardian: «non è in alcun modo equiparabile» (L383–388).
+    SupportAdministrator,
+    /// (h) the spouse.
+    Spouse,
+    /// (h) the child who is sole referent for a parent.
+    Child,
+    /// (i) a relative or in-law, with its degree.
+    Relative,
+    /// (i) the only foster carer.
+    FosterCarer,
+}
+
+/// The declarations the particular conditions of a precedence read (spec
+/// §4.3); each is what the teacher declares, the documents back it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrecedenceDetails {
+    /// (d) the degree of civil invalidity, in percent.
+    pub invalidity_percent: Option<u8>,
+    /// (d) the category of table A, L. 648/1950.
+    pub table_a_category: Option<u8>,
+    pub assisted_by: Option<AssistedBy>,
+    /// (i) the degree of kinship or affinity.
+    pub kinship_degree: Option<u8>,
+    /// (i) 3rd degree: the parents or spouse of the disabled person are 65
+    /// or over, ill with disabling illnesses, dead or missing (L479).
+    pub third_degree_condition: bool,
+    /// (i) 3rd degree: no relative or in-law of a lower degree (L479).
+    pub no_closer_relatives: bool,
+    /// (h) child of a parent, (i): the only one who can assist (L437, L442).
+    pub sole_referent: bool,
+    /// (g) sibling: both parents dead or totally unable (L392).
+    pub parents_unable: bool,
+    /// (g) sibling: living with the disabled person (L399).
+    pub cohabiting: bool,
+    /// (r) domiciled in the province since (L609).
+    pub domiciled_since: Option<NaiveDate>,
+    /// (g, h, i) a family doctor's provisional certificate of Down
+    /// syndrome (DOC-8).
+    pub down_syndrome_provisional: bool,
 }
 
 /// The utilisation categories (spec §3.7).
@@ -378,6 +432,9 @@ pub struct Form {
     /// district), for ex-officio treatment when no preference can be met.
     #[serde(default)]
     pub chain_start: Option<Preference>,
+    /// An IRC form's requested diocese (seed L83).
+    #[serde(default)]
+    pub diocese: Option<String>,
 }
 
 /// Another form of the same teacher in the same campaign.
@@ -405,6 +462,9 @@ pub struct Context<'a> {
     pub others: &'a [OtherForm],
     /// The day the form is submitted, or received on paper.
     pub day: NaiveDate,
+    /// The see of the diocese the form names (its province and region);
+    /// `None` when it names none or one the office has not loaded.
+    pub diocese: Option<&'a Place>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -432,8 +492,11 @@ pub struct Warning {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assessment {
-    /// Where the application goes (R-ROUTE-1): the office of this province.
+    /// Where the application goes (R-ROUTE-1): the office of this province,
+    /// or, for an IRC form, the see of its diocese.
     pub processing_province: String,
+    /// An IRC form goes to the regional directorate of this region instead.
+    pub processing_region: Option<String>,
     pub preferences: Vec<PreferenceOutcome>,
     pub precedences: Vec<PrecedenceOutcome>,
     pub family: Option<FamilyScore>,
@@ -642,7 +705,11 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
     if form.preferences.is_empty() {
         return Err(refused("PREF-2", "at least one preference"));
     }
-    let processing = provinces(form, cx)?;
+    let mut processing = provinces(form, cx)?;
+    let processing_region = diocese_route(form, cx)?.map(|see| {
+        processing = see.province.clone();
+        see.region.clone()
+    });
     check_same_municipality(form, cx)?;
     let mut warnings = Vec::new();
     let preferences = preference_outcomes(form, cx, &mut warnings);
@@ -654,7 +721,29 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
         }
     }
     let section_e = form.section_e.as_ref().map(|e| section_e_outcome(e, form, cx, &mut warnings));
-    Ok(Assessment { processing_province: processing, preferences, precedences, family, section_e, warnings })
+    Ok(Assessment {
+        processing_province: processing,
+        processing_region,
+        preferences,
+        precedences,
+        family,
+        section_e,
+        warnings,
+    })
+}
+
+/// R-ROUTE-1 for IRC teachers (seed L83): their forms go «alle Direzioni
+/// Regionali nel cui territorio è ubicata la Diocesi richiesta». An IRC
+/// form names a diocese the office knows; no other form names one.
+fn diocese_route<'a>(form: &Form, cx: &Context<'a>) -> Result<Option<&'a Place>, Finding> {
+    let irc = cx.teacher.category == Category::Irc;
+    match (&form.diocese, cx.diocese) {
+        (None, _) if irc => Err(refused("R-ROUTE-1", "an IRC form names the diocese requested")),
+        (None, _) => Ok(None),
+        (Some(_), _) if !irc => Err(refused("R-ROUTE-1", "only an IRC teacher's form names a diocese")),
+        (Some(d), None) => Err(refused("R-ROUTE-1", format!("{d} is not a diocese on record"))),
+        (Some(_), Some(see)) => Ok(Some(see)),
+    }
 }
 
 /// ORG-1: another order, grade or class needs a passed probation in the
@@ -873,6 +962,14 @@ fn precedence_outcomes(
         .iter()
         .map(|claim| {
             let denied = precedence_denial(claim, form, &places, y, deadline);
+            if claim.details.down_syndrome_provisional && claim.code.municipality_rule() == Some("PRE-GHI") {
+                warnings.push(Warning {
+                    rule: "DOC-8".into(),
+                    message: "the family doctor's certificate of Down syndrome is provisional: hand in the final \
+                              certificate within 10 days of receiving it"
+                        .into(),
+                });
+            }
             if let Some((rule, why)) = &denied {
                 warnings.push(Warning {
                     rule: (*rule).to_owned(),
@@ -919,6 +1016,90 @@ pub fn missing_documents(claim: &PrecedenceClaim, kind: Kind, deadline: NaiveDat
     None
 }
 
+/// The particular conditions of spec §4.3 on (d), (g), (h), (i) and (r):
+/// the first one unmet, with its rule. Unmet means not recognised (PRE-0d).
+fn particular_condition(claim: &PrecedenceClaim, form: &Form, deadline: NaiveDate) -> Option<(&'static str, String)> {
+    let d = &claim.details;
+    let has = |k: DocumentKind| claim.documents.iter().any(|x| x.kind == k && x.received_on <= deadline);
+    let unmet = |rule: &'static str, why: &str| Some((rule, why.to_owned()));
+    let assist =
+        matches!(claim.code, Precedence::GAssistChild | Precedence::HAssistSpouseOrParent | Precedence::ISoleRelative);
+    // L376: lost when the AP rejoins another family member who lives in
+    // another municipality than the assisted person.
+    if assist
+        && form.kind == Kind::Ap
+        && form.reunion_municipality.as_ref().is_some_and(|r| claim.municipality.as_ref().is_some_and(|m| m != r))
+    {
+        return unmet(
+            "PRE-GHI",
+            "the assignment rejoins a family member in another municipality than the assisted person",
+        );
+    }
+    match (claim.code, d.assisted_by) {
+        (Precedence::DDisabilityArt21, _) => {
+            let percent = d.invalidity_percent.is_some_and(|p| p >= 67);
+            let table_a = d.table_a_category.is_some_and(|c| (1..=3).contains(&c));
+            if !percent && !table_a {
+                return unmet(
+                    "PRE-D",
+                    "an invalidity above two thirds with a disability, or table A categories 1 to 3",
+                );
+            }
+        }
+        (Precedence::GAssistChild, None | Some(AssistedBy::Parent)) => {}
+        (Precedence::GAssistChild, Some(AssistedBy::Sibling)) if !(d.parents_unable && d.cohabiting) => {
+            return unmet(
+                "PRE-G",
+                "a sibling assists when both parents are dead or totally unable, and lives with the person",
+            );
+        }
+        (Precedence::GAssistChild, Some(AssistedBy::Sibling)) => {}
+        (Precedence::GAssistChild, Some(AssistedBy::LegalGuardian)) if !has(DocumentKind::CourtOrderGuardianship) => {
+            return Some(("PRE-G", format!("a legal guardian needs the court order received by {deadline}")));
+        }
+        (Precedence::GAssistChild, Some(AssistedBy::LegalGuardian)) => {}
+        (Precedence::GAssistChild, Some(AssistedBy::SupportAdministrator)) => {
+            return unmet("PRE-G", "a support administrator is not a legal guardian");
+        }
+        (Precedence::GAssistChild, Some(_)) => {
+            return unmet("PRE-G", "a parent, a cohabiting sibling or a legal guardian assists the child");
+        }
+        (Precedence::HAssistSpouseOrParent, None | Some(AssistedBy::Spouse)) => {}
+        (Precedence::HAssistSpouseOrParent, Some(AssistedBy::Child)) if !d.sole_referent => {
+            return unmet("PRE-H", "a child assisting a parent must be the sole referent");
+        }
+        (Precedence::HAssistSpouseOrParent, Some(AssistedBy::Child)) => {}
+        (Precedence::HAssistSpouseOrParent, Some(_)) => {
+            return unmet("PRE-H", "the spouse, or the child who is sole referent for a parent");
+        }
+        (Precedence::ISoleRelative, by) => {
+            let foster = by == Some(AssistedBy::FosterCarer);
+            let ok = match (foster, d.kinship_degree) {
+                _ if !d.sole_referent => false,
+                (true, _) => true,
+                (false, Some(1 | 2)) => true,
+                (false, Some(3)) => d.third_degree_condition && d.no_closer_relatives,
+                (false, _) => false,
+            };
+            if !ok {
+                return unmet(
+                    "PRE-I",
+                    "the only relative within the 2nd degree, the 3rd only when the parents or spouse are 65 or over, \
+                     ill, dead or missing and no closer relative exists, or the only foster carer",
+                );
+            }
+        }
+        (Precedence::RUnionLeaveEnd, _) => {
+            let three_years = deadline.checked_sub_months(chrono::Months::new(36));
+            if d.domiciled_since.is_none_or(|since| three_years.is_none_or(|limit| since > limit)) {
+                return Some(("PRE-R", format!("domiciled in the province for at least three years by {deadline}")));
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
 fn precedence_denial(
     claim: &PrecedenceClaim,
     form: &Form,
@@ -939,8 +1120,8 @@ fn precedence_denial(
         }
         _ => {}
     }
-    if let Some(missing) = missing_documents(claim, form.kind, deadline) {
-        return Some(missing);
+    if let Some(unmet) = particular_condition(claim, form, deadline) {
+        return Some(unmet);
     }
     if let Some(rule) = claim.code.municipality_rule() {
         let Some(m) = claim.municipality.as_ref() else {
@@ -965,7 +1146,10 @@ fn precedence_denial(
             return Some((rule, why));
         }
     }
-    None
+    // Documents last: a claim refused for them alone (PRE-0c, DOC-9) meets
+    // every other condition, so the office may recognise it once they are
+    // on record (review::decide_precedence).
+    missing_documents(claim, form.kind, deadline)
 }
 
 #[cfg(test)]
@@ -1040,7 +1224,13 @@ mod tests {
     }
 
     fn claim(code: Precedence, born: Option<NaiveDate>, municipality: Option<&str>) -> PrecedenceClaim {
-        PrecedenceClaim { code, documents: vec![], child_birth_date: born, municipality: municipality.map(Into::into) }
+        PrecedenceClaim {
+            code,
+            documents: vec![],
+            child_birth_date: born,
+            municipality: municipality.map(Into::into),
+            details: PrecedenceDetails::default(),
+        }
     }
 
     fn ap() -> Form {
@@ -1062,6 +1252,7 @@ mod tests {
             section_e: None,
             confirmation: None,
             chain_start: None,
+            diocese: None,
         }
     }
 
@@ -1073,6 +1264,7 @@ mod tests {
         multi: BTreeSet<String>,
         others: Vec<OtherForm>,
         esubero: i32,
+        diocese: Option<Place>,
     }
 
     impl World {
@@ -1089,6 +1281,7 @@ mod tests {
                 multi: ["015146".to_owned()].into(),
                 others: vec![],
                 esubero: 0,
+                diocese: None,
             }
         }
 
@@ -1103,6 +1296,7 @@ mod tests {
                 esubero: self.esubero,
                 others: &self.others,
                 day: d(2016, 8, 1),
+                diocese: self.diocese.as_ref(),
             };
             assess(form, &cx)
         }
@@ -1219,6 +1413,7 @@ mod tests {
             (Precedence::QLocalPublicOffice, DocumentKind::MandateDeclaration),
         ] {
             let mut c = claim(code, None, Some("016091"));
+            c.details.domiciled_since = Some(d(2010, 1, 1));
             f.precedences = vec![c.clone()];
             assert_eq!(standing(&f).1.as_deref(), Some("DOC-9"), "{code:?}");
             c.documents = vec![on(kind, 1)];
@@ -1433,12 +1628,7 @@ mod tests {
         assert_eq!(w.rule(&f), "UTIP-1");
         w.esubero = 2;
         assert_eq!(w.rule(&f), "OK");
-        f.precedences = vec![PrecedenceClaim {
-            code: Precedence::RUnionLeaveEnd,
-            documents: vec![],
-            child_birth_date: None,
-            municipality: None,
-        }];
+        f.precedences = vec![claim(Precedence::RUnionLeaveEnd, None, None)];
         assert_eq!(w.rule(&f), "PRE-0e");
     }
 
@@ -1483,5 +1673,115 @@ mod tests {
         f.precedences = vec![g];
         f.preferences = vec![pref(PrefKind::Municipality, "016091")];
         assert_eq!(w.assess(&f).unwrap().precedences[0].rule.as_deref(), Some("PRE-0c"), "late certificate");
+    }
+
+    /// Spec §4.3: the particular conditions of (d), (g), (h), (i) and (r),
+    /// each at its boundary; unmet means not recognised, and the form stands.
+    #[test]
+    fn particular_conditions_of_each_precedence_at_their_boundaries() {
+        let w = World::new();
+        // The infanzia deadline is 12 August 2016.
+        let on = |kind, m, day| Document { kind, received_on: d(2016, m, day) };
+        let certified = |code, municipality: Option<&str>| {
+            let mut c = claim(code, None, municipality);
+            c.documents = vec![
+                on(DocumentKind::DisabilityCertificate104, 8, 1),
+                on(DocumentKind::SelfDeclaration, 8, 1),
+                on(DocumentKind::InvalidityCertificate, 8, 1),
+            ];
+            c
+        };
+        let standing = |c: PrecedenceClaim| {
+            let mut f = ap();
+            f.precedences = vec![c];
+            let a = w.assess(&f).expect("the form stands");
+            (a.precedences[0].recognised, a.precedences[0].rule.clone().unwrap_or_default(), a.warnings)
+        };
+        let rule = |c: PrecedenceClaim| standing(c).1;
+        let with = |code, municipality: Option<&str>, set: &dyn Fn(&mut PrecedenceDetails)| {
+            let mut c = certified(code, municipality);
+            set(&mut c.details);
+            c
+        };
+        // (d): above two thirds, or table A 1 to 3.
+        let d_ = |set: &dyn Fn(&mut PrecedenceDetails)| with(Precedence::DDisabilityArt21, None, set);
+        assert_eq!(rule(d_(&|x| x.invalidity_percent = Some(66))), "PRE-D");
+        assert_eq!(rule(d_(&|x| x.invalidity_percent = Some(67))), "");
+        assert_eq!(rule(d_(&|x| x.table_a_category = Some(3))), "");
+        assert_eq!(rule(d_(&|x| x.table_a_category = Some(4))), "PRE-D");
+        assert_eq!(rule(d_(&|_| {})), "PRE-D");
+        // (g): a parent by default; a sibling needs both conditions; a
+        // guardian the court order by the deadline; never a support administrator.
+        let g = |set: &dyn Fn(&mut PrecedenceDetails)| with(Precedence::GAssistChild, Some("016091"), set);
+        assert_eq!(rule(g(&|_| {})), "");
+        assert_eq!(rule(g(&|x| x.assisted_by = Some(AssistedBy::Parent))), "");
+        let sibling = |unable, cohabiting| {
+            g(&move |x: &mut PrecedenceDetails| {
+                x.assisted_by = Some(AssistedBy::Sibling);
+                x.parents_unable = unable;
+                x.cohabiting = cohabiting;
+            })
+        };
+        assert_eq!(rule(sibling(true, false)), "PRE-G");
+        assert_eq!(rule(sibling(false, true)), "PRE-G");
+        assert_eq!(rule(sibling(true, true)), "");
+        let guardian = |day| {
+            let mut c = g(&|x| x.assisted_by = Some(AssistedBy::LegalGuardian));
+            c.documents.push(on(DocumentKind::CourtOrderGuardianship, 8, day));
+            c
+        };
+        assert_eq!(rule(guardian(12)), "");
+        assert_eq!(rule(guardian(13)), "PRE-G", "the court order after the deadline");
+        assert_eq!(rule(g(&|x| x.assisted_by = Some(AssistedBy::SupportAdministrator))), "PRE-G");
+        assert_eq!(rule(g(&|x| x.assisted_by = Some(AssistedBy::Spouse))), "PRE-G");
+        // (h): the spouse, or the child who is sole referent.
+        let h = |set: &dyn Fn(&mut PrecedenceDetails)| with(Precedence::HAssistSpouseOrParent, Some("016091"), set);
+        assert_eq!(rule(h(&|_| {})), "");
+        assert_eq!(rule(h(&|x| x.assisted_by = Some(AssistedBy::Child))), "PRE-H");
+        assert_eq!(
+            rule(h(&|x| {
+                x.assisted_by = Some(AssistedBy::Child);
+                x.sole_referent = true;
+            })),
+            ""
+        );
+        // (i): the only relative within the 2nd degree; the 3rd under both
+        // conditions; never the 4th; or the only foster carer.
+        let i = |degree: Option<u8>, sole: bool, third: bool, closer_none: bool| {
+            with(Precedence::ISoleRelative, Some("016091"), &move |x: &mut PrecedenceDetails| {
+                x.kinship_degree = degree;
+                x.sole_referent = sole;
+                x.third_degree_condition = third;
+                x.no_closer_relatives = closer_none;
+            })
+        };
+        assert_eq!(rule(i(Some(2), true, false, false)), "");
+        assert_eq!(rule(i(Some(2), false, false, false)), "PRE-I", "not the only one");
+        assert_eq!(rule(i(Some(3), true, true, false)), "PRE-I");
+        assert_eq!(rule(i(Some(3), true, false, true)), "PRE-I");
+        assert_eq!(rule(i(Some(3), true, true, true)), "");
+        assert_eq!(rule(i(Some(4), true, true, true)), "PRE-I");
+        assert_eq!(rule(i(None, true, false, false)), "PRE-I");
+        let mut foster = i(None, true, false, false);
+        foster.details.assisted_by = Some(AssistedBy::FosterCarer);
+        assert_eq!(rule(foster), "");
+        // L376: lost when the AP rejoins someone in another municipality.
+        let mut f = ap();
+        f.reunion_municipality = Some("016024".into());
+        f.precedences = vec![g(&|_| {})];
+        assert_eq!(w.assess(&f).unwrap().precedences[0].rule.as_deref(), Some("PRE-GHI"));
+        // (r): domiciled three years by the deadline, to the day.
+        let r = |since| {
+            let mut c = claim(Precedence::RUnionLeaveEnd, None, None);
+            c.documents = vec![on(DocumentKind::UnionLeaveDeclaration, 8, 1)];
+            c.details.domiciled_since = Some(since);
+            c
+        };
+        assert_eq!(rule(r(d(2013, 8, 12))), "");
+        assert_eq!(rule(r(d(2013, 8, 13))), "PRE-R");
+        // DOC-8: a provisional Down syndrome certificate counts, with its follow-up.
+        let (recognised, _, warnings) = standing(g(&|x| x.down_syndrome_provisional = true));
+        assert_eq!(recognised, None);
+        assert!(warnings.iter().any(|w| w.rule == "DOC-8"), "{warnings:?}");
     }
 }

@@ -77,7 +77,8 @@ pub async fn one(db: &RequestDb, province: String, email: String, role: Role, or
                         hubs::table.find(code).select(hubs::province_code).first(c).await.optional()?
                     }
                     OrgRef::Province(code) => Some(code.clone()),
-                    OrgRef::Own => None,
+                    // A directorate is above any province: the operator grants it.
+                    OrgRef::Region(_) | OrgRef::Own => None,
                 };
                 Ok(found.as_deref() == Some(p.as_str()))
             })

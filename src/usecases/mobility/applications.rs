@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{StaffCategory, order_of, order_str, post_type_of, windows_of};
-use crate::authz::Caller;
+use crate::authz::{Caller, Office};
 use crate::db::RequestDb;
 use crate::db::audit::{self, Event};
 use crate::db::mobility::{self as q, ApplicationRow, NewApplication, Submission, TeacherRow};
@@ -70,6 +70,9 @@ pub struct ClaimInput {
     pub documents: Vec<String>,
     pub child_birth_date: Option<NaiveDate>,
     pub municipality: Option<String>,
+    /// The declarations of spec §4.3 (forms stored before them have none).
+    #[serde(default)]
+    pub details: rules::PrecedenceDetails,
 }
 
 /// A form as entered, stored as the application's `input`.
@@ -104,6 +107,9 @@ pub struct FormInput {
     /// PREF-7: where the nearest-seat chain starts.
     #[serde(default)]
     pub chain_start: Option<Preference>,
+    /// An IRC form's requested diocese: it routes the form (seed L83).
+    #[serde(default)]
+    pub diocese: Option<String>,
 }
 
 fn kind_str(k: Kind) -> &'static str {
@@ -328,6 +334,7 @@ fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate
             documents: backing.iter().map(|(k, d)| Document { kind: *k, received_on: *d }).collect(),
             child_birth_date: p.child_birth_date,
             municipality: p.municipality.clone(),
+            details: p.details.clone(),
         });
     }
     Ok(rules::Form {
@@ -348,6 +355,7 @@ fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate
         section_e: input.section_e.clone(),
         confirmation: input.confirmation.clone(),
         chain_start: input.chain_start.clone(),
+        diocese: input.diocese.clone(),
     })
 }
 
@@ -378,6 +386,8 @@ struct Loaded {
     esubero: i32,
     others: Vec<OtherForm>,
     docs: Docs,
+    /// The see of the form's diocese.
+    diocese: Option<Place>,
 }
 
 impl Loaded {
@@ -401,6 +411,7 @@ impl Loaded {
             esubero: self.esubero,
             others: &self.others,
             day,
+            diocese: self.diocese.as_ref(),
         }
     }
 }
@@ -507,7 +518,21 @@ async fn load(
         Some(id) => Docs::load(c, id).await?,
         None => Docs::default(),
     };
+    if let Some(d) = &mut input.diocese {
+        *d = d.trim().to_ascii_uppercase();
+    }
+    let diocese = match &input.diocese {
+        Some(code) => match q::diocese(c, code).await? {
+            Some(d) => {
+                let region = q::region_of(c, &d.province_code).await?;
+                Some(Place { province: d.province_code, region, municipality: None, district: None })
+            }
+            None => None,
+        },
+        None => None,
+    };
     Ok(Loaded {
+        diocese,
         docs,
         year: input.campaign_year,
         windows: windows_of(&campaign),
@@ -653,18 +678,9 @@ pub async fn submit(
                 let assessment = rules::assess(&loaded.form(&input, Channel::Online, day)?, &loaded.context(day))?;
                 let snapshot = serde_json::to_value(&loaded.teacher).map_err(AppError::internal)?;
                 let value = assessment_value(&assessment)?;
-                let submitted = q::submit(
-                    c,
-                    &row,
-                    Submission {
-                        processing_province: &assessment.processing_province,
-                        teacher_snapshot: &snapshot,
-                        assessment: &value,
-                        at: now,
-                    },
-                )
-                .await
-                .map_err(conflict_on_duplicate)?;
+                let submitted = q::submit(c, &row, submission(&assessment, &input, &snapshot, &value, now))
+                    .await
+                    .map_err(conflict_on_duplicate)?;
                 let e = event(
                     "submit",
                     &submitted,
@@ -768,7 +784,11 @@ pub fn receipt_of(row: &ApplicationRow, teacher: Option<&TeacherRow>) -> Option<
         scope: if row.scope == "interprovincial" { "interprovinciale" } else { "provinciale" }.into(),
         channel: if row.channel == "online" { "online".into() } else { format!("cartaceo ({})", row.channel) },
         submitted_at: row.submitted_at?,
-        office: format!("Ufficio scolastico di {}", row.processing_province.as_deref().unwrap_or("-")),
+        office: match routed_office(row) {
+            Some(Office::Region(r)) => format!("Direzione regionale {r}"),
+            Some(Office::Province(p)) => format!("Ufficio scolastico di {p}"),
+            None => "-".into(),
+        },
         teacher: teacher.map(|t| format!("{} {}", t.last_name, t.first_name)).unwrap_or_default(),
         tax_code: row.teacher_tax_code.clone(),
         preferences,
@@ -838,6 +858,49 @@ pub async fn withdraw(db: &RequestDb, code: CodeCheck<'_>, id: i64, now: DateTim
     .await
 }
 
+/// What a submission stores of its assessment: where it is routed.
+fn submission<'a>(
+    a: &'a rules::Assessment,
+    input: &'a FormInput,
+    snapshot: &'a Value,
+    stored: &'a Value,
+    at: DateTime<Utc>,
+) -> Submission<'a> {
+    Submission {
+        processing_province: &a.processing_province,
+        processing_region: a.processing_region.as_deref(),
+        diocese: a.processing_region.as_ref().and(input.diocese.as_deref()),
+        teacher_snapshot: snapshot,
+        assessment: stored,
+        at,
+    }
+}
+
+/// The office an assessment routes the form to (R-ROUTE-1).
+pub fn office_of(a: &rules::Assessment) -> Office {
+    match &a.processing_region {
+        Some(r) => Office::Region(r.clone()),
+        None => Office::Province(a.processing_province.clone()),
+    }
+}
+
+/// The office a stored form is routed to.
+pub fn routed_office(row: &ApplicationRow) -> Option<Office> {
+    match (&row.processing_region, &row.processing_province) {
+        (Some(r), _) => Some(Office::Region(r.clone())),
+        (None, Some(p)) => Some(Office::Province(p.clone())),
+        _ => None,
+    }
+}
+
+/// How a receipt and an error name an office.
+pub fn office_name(o: &Office) -> String {
+    match o {
+        Office::Province(p) => format!("the office of {p}"),
+        Office::Region(r) => format!("the regional directorate of {r}"),
+    }
+}
+
 /// The office enters a paper form received on `received_on` (R-ROUTE-2):
 /// checked as on that day, routed to the office that records it.
 pub async fn record_paper(
@@ -848,7 +911,7 @@ pub async fn record_paper(
     received_on: NaiveDate,
     now: DateTime<Utc>,
 ) -> AppResult<ApplicationRow> {
-    let office = caller.office_province()?;
+    let office = caller.office()?;
     if received_on > rome::date(now) {
         return Err(bad("receivedOn", "cannot be in the future"));
     }
@@ -863,12 +926,13 @@ pub async fn record_paper(
             }
             let assessment =
                 rules::assess(&loaded.form(&input, Channel::Paper, received_on)?, &loaded.context(received_on))?;
-            if assessment.processing_province != office {
+            let routed_to = office_of(&assessment);
+            if routed_to != office {
                 return Err(AppError::Ruled {
                     code: "BAD_USER_INPUT",
                     rule: "R-ROUTE-1",
                     field: None,
-                    message: format!("this form is routed to the office of {}", assessment.processing_province),
+                    message: format!("this form is routed to {}", office_name(&routed_to)),
                 });
             }
             let value = serde_json::to_value(&input).map_err(AppError::internal)?;
@@ -878,14 +942,16 @@ pub async fn record_paper(
                 c,
                 new_row(&input, &teacher, "paper", &value),
                 received_on,
-                Submission { processing_province: &office, teacher_snapshot: &snapshot, assessment: &stored, at: now },
+                submission(&assessment, &input, &snapshot, &stored, now),
             )
             .await
             .map_err(conflict_on_duplicate)?;
+            // A directorate's acts stay out of every province's trail.
+            let province = assessment.processing_region.is_none().then(|| assessment.processing_province.clone());
             let e = event(
                 "record_paper",
                 &row,
-                Some(office.clone()),
+                province,
                 json!({ "protocolNumber": row.protocol_number, "receivedOn": received_on }),
             );
             audit::record(c, vec![e]).await?;
@@ -930,7 +996,8 @@ pub async fn teacher(db: &RequestDb, tax_code: String) -> AppResult<Option<Teach
 
 /// The demo's forms (`src/demo/mobility.rs`), as the owner: a draft, then,
 /// for `submit`, every rule as on `day` and the same stored assessment as
-/// a teacher's submission. A form the rules refuse stays a draft.
+/// a teacher's submission. A form the rules refuse stays a draft. A paper
+/// form (`paper`) is recorded as received on `day`, as the office would.
 pub(crate) async fn demo_form(
     c: &mut AsyncPgConnection,
     teacher: &TeacherRow,
@@ -938,25 +1005,28 @@ pub(crate) async fn demo_form(
     day: NaiveDate,
     at: DateTime<Utc>,
     submit: bool,
-) -> AppResult<ApplicationRow> {
+    paper: bool,
+) -> AppResult<Option<ApplicationRow>> {
     let value = serde_json::to_value(&input).map_err(AppError::internal)?;
-    let row = q::insert_application(c, new_row(&input, teacher, "online", &value)).await?;
+    let channel = if paper { Channel::Paper } else { Channel::Online };
+    let row = match paper {
+        true => None,
+        false => Some(q::insert_application(c, new_row(&input, teacher, "online", &value)).await?),
+    };
     if !submit {
         return Ok(row);
     }
-    let loaded = load(c, teacher, &mut input, Some(row.id)).await?;
-    let Ok(assessment) = rules::assess(&loaded.form(&input, Channel::Online, day)?, &loaded.context(day)) else {
+    let loaded = load(c, teacher, &mut input, row.as_ref().map(|r| r.id)).await?;
+    let Ok(assessment) = rules::assess(&loaded.form(&input, channel, day)?, &loaded.context(day)) else {
         return Ok(row);
     };
     let snapshot = serde_json::to_value(&loaded.teacher).map_err(AppError::internal)?;
     let stored = assessment_value(&assessment)?;
-    let submission = Submission {
-        processing_province: &assessment.processing_province,
-        teacher_snapshot: &snapshot,
-        assessment: &stored,
-        at,
+    let s = submission(&assessment, &input, &snapshot, &stored, at);
+    let done = match &row {
+        Some(r) => q::submit(c, r, s).await?,
+        None => q::insert_paper(c, new_row(&input, teacher, "paper", &value), day, s).await?,
     };
-    let done = q::submit(c, &row, submission).await?;
     super::review::send_ut_score(c, &done, teacher, input.declared_score).await?;
-    Ok(done)
+    Ok(Some(done))
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::authz::{Caller, ObjectKind};
 use crate::db::RequestDb;
 use crate::db::audit::{self, Event};
-use crate::db::mobility::{self as q, CampaignRow, ClassRow, DistrictRow, TeacherRow};
+use crate::db::mobility::{self as q, CampaignRow, ClassRow, DioceseRow, DistrictRow, TeacherRow};
 use crate::error::{AppError, AppResult};
 use crate::rules::mobility::application::{HoldingKind, PostType, Probation, Qualification};
 use crate::rules::mobility::windows::{Category, Windows};
@@ -41,6 +41,7 @@ impl From<Finding> for AppError {
             "UT" | "UTIP" => Some("input.utCategories"),
             "ELIG" | "REA" => Some("input.reasons"),
             "ORG" if f.rule == "ORG-5" => Some("input.additionalClasses"),
+            "R" if f.rule == "R-ROUTE-1" => Some("input.diocese"),
             _ => None,
         };
         AppError::Ruled { code: f.code, rule: f.rule, field, message: f.reason }
@@ -369,6 +370,46 @@ pub async fn set_district(
     .await
 }
 
+/// A diocese whose see is in the office's province: an IRC form names
+/// one, and goes to the regional directorate of its region (seed L83).
+pub async fn set_diocese(
+    db: &RequestDb,
+    caller: &Caller,
+    code_raw: &str,
+    name: &str,
+    province: &str,
+) -> AppResult<DioceseRow> {
+    let office = caller.office_province()?;
+    if province != office {
+        return Err(bad("input.province", "an office keeps the dioceses whose see is in its province"));
+    }
+    let row =
+        DioceseRow { code: code("input.code", code_raw, 12)?, name: name.trim().to_owned(), province_code: office };
+    if row.name.is_empty() || row.name.chars().count() > 200 {
+        return Err(bad("input.name", "1 to 200 characters"));
+    }
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let before = q::diocese(c, &row.code).await?;
+            if before.as_ref().is_some_and(|b| b.province_code != row.province_code) {
+                return Err(AppError::NotFound);
+            }
+            let saved = q::upsert_diocese(c, &row).await?;
+            let e = reference_event(
+                "set",
+                "diocese",
+                row.code.clone(),
+                Some(row.province_code.clone()),
+                before.map(|b| json!({ "name": b.name })),
+                json!({ "name": row.name }),
+            );
+            audit::record(c, vec![e]).await?;
+            Ok(saved)
+        })
+    })
+    .await
+}
+
 /// The surplus of a class or post type in the office's province.
 pub async fn set_esubero(
     db: &RequestDb,
@@ -560,6 +601,7 @@ async fn holding_place(
 pub enum ReferenceFile {
     Classes,
     Districts,
+    Dioceses,
     Esubero,
     Teachers,
 }
@@ -578,6 +620,7 @@ impl ReferenceFile {
         match self {
             ReferenceFile::Classes => "classes of competition",
             ReferenceFile::Districts => "school districts",
+            ReferenceFile::Dioceses => "dioceses",
             ReferenceFile::Esubero => "surplus",
             ReferenceFile::Teachers => "teachers",
         }
@@ -623,6 +666,11 @@ pub async fn import_reference(
                 set_district(db, caller, &r.code, &r.province, r.municipalities, r.sites).await
             };
             each_line(parse::districts(csv), set).await
+        }
+        ReferenceFile::Dioceses => {
+            let set =
+                |r: parse::DioceseLine| async move { set_diocese(db, caller, &r.code, &r.name, &r.province).await };
+            each_line(parse::dioceses(csv), set).await
         }
         ReferenceFile::Esubero => {
             let year = year.ok_or_else(|| bad("campaignYear", "the surplus belongs to a campaign: give its year"))?;

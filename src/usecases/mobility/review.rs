@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::applications::{claim_now, precedence_str, stored_of};
 use super::windows_of;
-use crate::authz::{Caller, Scope};
+use crate::authz::{Caller, Office, Scope};
 use crate::db::RequestDb;
 use crate::db::attachments::AttachmentRow;
 use crate::db::audit::{self, Event};
@@ -88,17 +88,24 @@ pub async fn confirm_document(
     .await
 }
 
-/// The office's application: routed to it and submitted.
-async fn routed(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<(ApplicationRow, String)> {
-    let office = caller.office_province()?;
+/// The office's application: routed to it (a provincial office, or the
+/// regional directorate of an IRC form) and submitted. Answers it with the
+/// province its events are filed under: none for a directorate, whose acts
+/// no provincial office reads in its trail.
+async fn routed(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResult<(ApplicationRow, Option<String>)> {
+    let office = caller.office()?;
     let app = q::application_for_update(c, id).await?.ok_or(AppError::NotFound)?;
-    if app.processing_province.as_deref() != Some(office.as_str()) {
+    if super::routed_office(&app).as_ref() != Some(&office) {
         return Err(AppError::NotFound);
     }
     if app.state != "submitted" {
         return Err(AppError::Conflict("only a submitted application is reviewed".into()));
     }
-    Ok((app, office))
+    let province = match office {
+        Office::Province(p) => Some(p),
+        Office::Region(_) => None,
+    };
+    Ok((app, province))
 }
 
 /// A document delivered off line.
@@ -134,7 +141,7 @@ pub async fn record_receipt(
                 return Err(bad("input.precedence", "the application claims no such precedence"));
             }
             let r = q::insert_receipt(c, &app, kind.as_str(), channel, received_on, code.as_deref()).await?;
-            let e = event("record_document_receipt", &app, Some(office), None,
+            let e = event("record_document_receipt", &app, office, None,
                 json!({ "documentKind": r.document_kind, "channel": r.channel, "receivedOn": r.received_on, "precedence": r.precedence }));
             audit::record(c, vec![e]).await?;
             Ok(app)
@@ -207,7 +214,7 @@ pub async fn decide_precedence(
             let e = event(
                 "decide_precedence",
                 &app,
-                Some(office),
+                office,
                 previous,
                 json!({ "code": key, "recognised": recognised, "reason": reason }),
             );
@@ -243,7 +250,7 @@ pub async fn set_family_score(
             let previous =
                 app.family_override.clone().or_else(|| app.assessment.as_ref().and_then(|x| x.get("family").cloned()));
             let updated = q::set_review(c, app.id, &app.precedence_decisions, Some(&value)).await?;
-            let e = event("set_family_score", &app, Some(office), previous, value);
+            let e = event("set_family_score", &app, office, previous, value);
             audit::record(c, vec![e]).await?;
             Ok(updated)
         })
