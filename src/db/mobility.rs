@@ -158,7 +158,7 @@ pub async fn esubero(conn: &mut AsyncPgConnection, year: i32, province: &str, cl
         .unwrap_or(0))
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = teachers, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
 pub struct TeacherRow {
     pub tax_code: String,
@@ -209,6 +209,17 @@ pub fn hidden_row(e: &diesel::result::Error) -> bool {
 
 pub async fn teacher(conn: &mut AsyncPgConnection, tax_code: &str) -> QueryResult<Option<TeacherRow>> {
     teachers::table.find(tax_code).select(TeacherRow::as_select()).first(conn).await.optional()
+}
+
+/// The registry row of a paper form's teacher, for the office that
+/// received the form: it may keep another province's registry (migration
+/// 000026). The caller accepts the form only if it is routed to it.
+pub async fn teacher_for_paper_form(conn: &mut AsyncPgConnection, tax_code: &str) -> QueryResult<Option<TeacherRow>> {
+    diesel::sql_query("SELECT * FROM ambito_teacher_for_paper_form($1)")
+        .bind::<Text, _>(tax_code)
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 /// The signed-in teacher's own registry row.

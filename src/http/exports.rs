@@ -107,7 +107,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Enrolments(p) => enrolments_file(&db, &caller, p).await,
         Export::Admissions(p) => admissions_file(&db, state.clock.now(), p).await,
         Export::Albo(p) => albo_file(&db, &caller, state.clock.now(), p).await,
-        Export::MobilityReceipt(p) => receipt_file(&db, p).await,
+        Export::MobilityReceipt(p) => receipt_file(&db, &caller, p).await,
     };
     db.settle(made).await
 }
@@ -364,10 +364,10 @@ pub async fn mobility_receipt(
     download(req, state, Export::MobilityReceipt(&params)).await.unwrap_or_else(error_response)
 }
 
-async fn receipt_file(db: &RequestDb, params: &ReceiptParams) -> Result<Response, AppError> {
+async fn receipt_file(db: &RequestDb, caller: &Caller, params: &ReceiptParams) -> Result<Response, AppError> {
     let id = params.application.as_deref().and_then(|a| a.parse().ok());
     let id = id.ok_or_else(|| AppError::bad_input("application", "the application's id is required"))?;
-    let receipt = crate::usecases::mobility::receipt(db, id).await?;
+    let receipt = crate::usecases::mobility::receipt(db, caller, id).await?;
     let name = format!("ricevuta-{}.pdf", receipt.protocol);
     Ok(file("application/pdf", &name, reports::mobility::receipt_pdf(&receipt)))
 }

@@ -302,6 +302,15 @@ async fn a_teacher_submits_with_the_personal_code_and_only_the_derived_office_se
     }
     assert_eq!(w.receipt(&w.app.login(SCHOOL).await, &id).await.0, 403, "a school reads no forms");
 
+    // Each download is a read in the audit trail; the office's is in its own.
+    let trail =
+        "{ auditTrail(first: 10, action: \"download_receipt\") { edges { node { userEmail objectId current } } } }";
+    let events = w.app.query_as(&bg_office, trail, json!({})).await["auditTrail"]["edges"].clone();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "the office's download, not the teacher's: {events:?}");
+    assert_eq!(events[0]["node"]["userEmail"], BG);
+    assert_eq!(events[0]["node"]["objectId"], id.as_str());
+    assert_eq!(events[0]["node"]["current"]["protocolNumber"], protocol.as_str());
     assert_eq!(w.read(&bg_office, &id).await["protocolNumber"], protocol.as_str());
     let mi = w.app.login(MI).await;
     assert_eq!(w.app.query_as(&mi, &one_doc(), json!({ "id": id })).await["mobilityApplication"], Value::Null);
@@ -631,6 +640,60 @@ async fn the_particular_conditions_of_precedences_are_declared_on_the_form() {
     assert_eq!(rules, ["PRE-D", "PRE-G", "PRE-I", "PRE-0c"], "{body}");
     assert_eq!(done["state"], "SUBMITTED");
     assert!(done["warnings"].as_array().unwrap().iter().any(|x| x["rule"] == "DOC-8"), "{body}");
+}
+
+/// A II grado site of a province, from the demo territory.
+async fn liceo(app: &TestApp, province: &str) -> String {
+    let sql = format!(
+        "SELECT code, municipality_istat AS municipality FROM sites
+         WHERE province_code = '{province}' AND school_order = 'secondaria_secondo_grado' ORDER BY code LIMIT 1"
+    );
+    let found: Vec<Code> = diesel::sql_query(sql).load(&mut app.db().conn().await).await.unwrap();
+    found[0].code.clone()
+}
+
+#[tokio::test]
+async fn a_liceo_musicale_form_goes_to_the_office_of_the_liceos_province() {
+    let w = world().await;
+    let (bg_liceo, mi_liceo) = (liceo(&w.app, "BG").await, liceo(&w.app, "MI").await);
+    let mut t = teacher_input("musica@ambito.invalid", "Verdi", &bg_liceo);
+    t["order"] = json!("SECONDARIA_SECONDO_GRADO");
+    t["classOfCompetition"] = json!("A012");
+    w.app.query_as(&w.office, SET_TEACHER, json!({ "i": t })).await;
+    let esubero =
+        "mutation { setEsubero(campaignYear: 2016, province: \"BG\", classOfCompetition: \"A012\", count: 2) }";
+    w.app.query_as(&w.office, esubero, json!({})).await;
+    w.clock("2016-08-25T10:00:00").await;
+    let paper = "mutation($t: String!, $i: MobilityApplicationInput!) {
+        recordPaperMobilityApplication(teacherTaxCode: $t, input: $i, receivedOn: \"2016-08-20\") {
+            id state processingOffice { code kind } } }";
+    let form = |school: &str, scope: &str| {
+        json!({ "campaignYear": 2016, "kind": "UT", "order": "SECONDARIA_SECONDO_GRADO", "scope": scope,
+                "musicalLiceo": true, "classOfCompetition": "A012", "postTypes": ["NN"],
+                "utCategories": ["SURPLUS_OF"], "preferences": [{ "kind": "SCHOOL", "code": school }] })
+    };
+    let vars = json!({ "t": tax("Verdi"), "i": form(&mi_liceo, "INTERPROVINCIAL") });
+    // The seed gives no days (Ambiguity 3): closed until the office sets them.
+    let (_, body) = w.app.post_as(Some(&w.office), paper, vars.clone()).await;
+    assert_eq!(error_of(&body), ("CAMPAIGN_CLOSED".into(), "WIN-1".into()), "{body}");
+    let window = "mutation { setLiceoMusicaleWindow(campaignYear: 2016, opens: \"2016-08-16\", closes: \"2016-08-31\") { year } }";
+    w.app.query_as(&w.office, window, json!({})).await;
+    // Held in Bergamo, asking a liceo in Milano: Milano's office receives it.
+    let (_, body) = w.app.post_as(Some(&w.office), paper, vars.clone()).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "R-ROUTE-1".into()), "{body}");
+    let mi = w.app.login(MI).await;
+    let (_, body) = w.app.post_as(Some(&mi), paper, vars).await;
+    let row = &body["data"]["recordPaperMobilityApplication"];
+    assert_eq!(row["state"], "SUBMITTED", "{body}");
+    assert_eq!(row["processingOffice"], json!({ "code": "MI", "kind": "PROVINCIAL" }));
+    let id = row["id"].as_str().unwrap();
+    assert_eq!(w.read(&mi, id).await["id"], id);
+    assert!(w.read(&w.office, id).await.is_null(), "the home office does not read it");
+    // A form asking for Bergamo is not Milano's to enter: its teacher is
+    // then as unknown to Milano as any other of Bergamo's registry.
+    let vars = json!({ "t": tax("Verdi"), "i": form(&bg_liceo, "PROVINCIAL") });
+    let (_, body) = w.app.post_as(Some(&mi), paper, vars).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "{body}");
 }
 
 #[tokio::test]

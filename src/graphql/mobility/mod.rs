@@ -411,6 +411,19 @@ impl MobilityMutation {
         Ok(MobilityCampaign(uc::set_publication_date(db(ctx), &c, campaign_year, order, date.0).await?))
     }
 
+    /// Opens the window of the paper forms for the *licei musicali*, which
+    /// the seed leaves to the office (closed until set).
+    async fn set_liceo_musicale_window(
+        &self,
+        ctx: &Context<'_>,
+        campaign_year: i32,
+        opens: Date,
+        closes: Date,
+    ) -> Result<MobilityCampaign> {
+        let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
+        Ok(MobilityCampaign(uc::set_liceo_musicale_window(db(ctx), &c, campaign_year, opens.0, closes.0).await?))
+    }
+
     async fn set_class_of_competition(
         &self,
         ctx: &Context<'_>,

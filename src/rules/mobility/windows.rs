@@ -39,7 +39,7 @@ pub struct Window {
 }
 
 impl Window {
-    fn days(opens: NaiveDate, closes: NaiveDate) -> Window {
+    pub fn days(opens: NaiveDate, closes: NaiveDate) -> Window {
         Window { opens: Some(opens), closes: Some(closes) }
     }
 

@@ -400,6 +400,16 @@ impl Loaded {
         form_of(input, channel, &self.docs, self.deadline(day))
     }
 
+    /// Whether the form asks for `office`: the region of its diocese, or
+    /// the province of its first preference.
+    fn asks_for(&self, input: &FormInput, office: &Office) -> bool {
+        let first = input.preferences.first().and_then(|p| self.places.get(&(p.kind, p.code.clone())));
+        match office {
+            Office::Region(r) => self.diocese.as_ref().is_some_and(|d| &d.region == r),
+            Office::Province(p) => self.diocese.is_none() && first.is_some_and(|f| &f.province == p),
+        }
+    }
+
     fn context(&self, day: NaiveDate) -> Context<'_> {
         Context {
             year: self.year,
@@ -798,13 +808,24 @@ pub fn receipt_of(row: &ApplicationRow, teacher: Option<&TeacherRow>) -> Option<
 }
 
 /// The receipt of a form the caller sees: the teacher's own, or one routed
-/// to the office. Not found otherwise, and for forms not submitted.
-pub async fn receipt(db: &RequestDb, id: i64) -> AppResult<Receipt> {
+/// to the office. Not found otherwise, and for forms not submitted. Each
+/// download is a read in the audit trail: the receipt names the teacher
+/// and their precedences.
+pub async fn receipt(db: &RequestDb, caller: &Caller, id: i64) -> AppResult<Receipt> {
+    // A provincial office files the read in its trail; a teacher or a
+    // directorate acts for no province.
+    let province = match caller.office() {
+        Ok(Office::Province(p)) => Some(p),
+        _ => None,
+    };
     db.try_run(move |c| {
         Box::pin(async move {
             let row = q::application(c, id).await?.ok_or(AppError::NotFound)?;
             let teacher = q::teacher(c, &row.teacher_tax_code).await?;
-            receipt_of(&row, teacher.as_ref()).ok_or(AppError::NotFound)
+            let receipt = receipt_of(&row, teacher.as_ref()).ok_or(AppError::NotFound)?;
+            let e = event("download_receipt", &row, province, json!({ "protocolNumber": receipt.protocol }));
+            audit::record(c, vec![e]).await?;
+            Ok(receipt)
         })
     })
     .await
@@ -919,14 +940,28 @@ pub async fn record_paper(
     db.try_run(move |c| {
         Box::pin(async move {
             let mut input = input;
-            let teacher = q::teacher(c, &tax).await?.ok_or(AppError::NotFound)?;
+            // A teacher of another registry is reached for this form only,
+            // and a form not routed here is then as unknown as the teacher.
+            let (teacher, foreign) = match q::teacher(c, &tax).await? {
+                Some(t) => (t, false),
+                None => (q::teacher_for_paper_form(c, &tax).await?.ok_or(AppError::NotFound)?, true),
+            };
             let mut loaded = load(c, &teacher, &mut input, None).await?;
             if input.musical_liceo {
                 loaded.teacher.category = windows::Category::LiceoMusicale;
             }
+            // Another registry's teacher: nothing is said about them unless
+            // the form asks for this office (its diocese, or its first
+            // preference), not even which rule refuses it.
+            if foreign && !loaded.asks_for(&input, &office) {
+                return Err(AppError::NotFound);
+            }
             let assessment =
                 rules::assess(&loaded.form(&input, Channel::Paper, received_on)?, &loaded.context(received_on))?;
             let routed_to = office_of(&assessment);
+            if routed_to != office && foreign {
+                return Err(AppError::NotFound);
+            }
             if routed_to != office {
                 return Err(AppError::Ruled {
                     code: "BAD_USER_INPUT",

@@ -251,28 +251,56 @@ pub async fn set_publication_date(
     order: Order,
     date: NaiveDate,
 ) -> AppResult<CampaignRow> {
+    if order != Order::Primaria {
+        return Err(bad("order", "only the primaria window opens with the publication of the transfers"));
+    }
+    change_windows(db, caller, year, "set_publication_date", move |w| {
+        if w.primaria.closes.is_some_and(|c| date > c) {
+            return Err(bad("date", "after the primaria window closes"));
+        }
+        w.primaria.opens = Some(date);
+        Ok(())
+    })
+    .await
+}
+
+/// The window of the paper forms for the *licei musicali*, which the seed
+/// leaves to the office (Ambiguity 3): closed until it is set.
+pub async fn set_liceo_musicale_window(
+    db: &RequestDb,
+    caller: &Caller,
+    year: i32,
+    opens: NaiveDate,
+    closes: NaiveDate,
+) -> AppResult<CampaignRow> {
+    if closes < opens {
+        return Err(bad("closes", "on or after the day it opens"));
+    }
+    change_windows(db, caller, year, "set_liceo_musicale_window", move |w| {
+        w.liceo_musicale = crate::rules::mobility::windows::Window::days(opens, closes);
+        Ok(())
+    })
+    .await
+}
+
+/// A change of a campaign's windows by an office, audited with the
+/// windows it replaces.
+async fn change_windows(
+    db: &RequestDb,
+    caller: &Caller,
+    year: i32,
+    action: &'static str,
+    change: impl FnOnce(&mut Windows) -> AppResult<()> + Send + 'static,
+) -> AppResult<CampaignRow> {
     caller.office_province()?;
     db.try_run(move |c| {
         Box::pin(async move {
             let row = q::campaign(c, year).await?.ok_or(AppError::NotFound)?;
             let mut windows = windows_of(&row);
-            if order != Order::Primaria {
-                return Err(bad("order", "only the primaria window opens with the publication of the transfers"));
-            }
-            if windows.primaria.closes.is_some_and(|c| date > c) {
-                return Err(bad("date", "after the primaria window closes"));
-            }
-            windows.primaria.opens = Some(date);
+            change(&mut windows)?;
             let value = serde_json::to_value(&windows).map_err(AppError::internal)?;
             let updated = q::set_windows(c, year, &value).await?;
-            let e = reference_event(
-                "set_publication_date",
-                "mobility_campaign",
-                year.to_string(),
-                None,
-                Some(row.windows),
-                value,
-            );
+            let e = reference_event(action, "mobility_campaign", year.to_string(), None, Some(row.windows), value);
             audit::record(c, vec![e]).await?;
             Ok(updated)
         })

@@ -1,0 +1,1 @@
+DROP FUNCTION ambito_teacher_for_paper_form(text);
