@@ -211,6 +211,8 @@ impl ObjectKind {
                 "SectionE",
                 "Confirmation",
                 "AreaCode",
+                "UtScore",
+                "UtTitle",
             ],
             ObjectKind::UtilisationScore => &["UtilisationScore", "UtilisationScoreConnection"],
         }

@@ -278,6 +278,7 @@ fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bo
         confirmation: None,
         chain_start: None,
         diocese: None,
+        ut_score: None,
     };
     Some(match i % 12 {
         0 | 3 | 6 | 9 => (base, true, false),

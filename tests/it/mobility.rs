@@ -834,12 +834,35 @@ async fn the_school_of_service_validates_the_utilisation_score_and_sees_nothing_
     .await
     .unwrap();
     w.app.query_as(&w.office, SET_TEACHER, json!({ "i": teacher_input(TEACHER, "Rossi", &site[0].code) })).await;
-    let ut = json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL", "postTypes": ["NN"],
+    // SC-U2/U3: the score part by part; a title after the 12 August
+    // deadline does not count.
+    let mut ut = json!({ "campaignYear": 2016, "kind": "UT", "order": "INFANZIA", "scope": "PROVINCIAL", "postTypes": ["NN"],
                      "utCategories": ["SURPLUS_OF"], "declaredScore": 42.5,
                      "precedences": [{ "code": "A_BLIND" }],
                      "preferences": [{ "kind": "SCHOOL", "code": site[0].code }] });
-    let id = w.draft(ut).await;
-    assert_eq!(w.submit(&id).await.1["data"]["submitMobilityApplication"]["state"], "SUBMITTED");
+    let title = |name: &str, day: &str| json!({ "name": name, "points": 1.5, "obtainedOn": day });
+    ut["utScore"] = json!({ "base": 35.0, "currentYear": 6, "continuity": 0,
+                            "titles": [title("master", "2016-08-12"), title("corso", "2016-08-13")] });
+    let (_, body) = w.app.post_as(Some(&w.teacher), CREATE, json!({ "i": ut })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.declaredScore", "the total or its parts: {body}");
+    ut.as_object_mut().unwrap().remove("declaredScore");
+    let mut bad = ut.clone();
+    bad["utScore"]["continuity"] = json!(-1.0);
+    let id = w.draft(bad).await;
+    let (_, body) = w.submit(&id).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "SC-U2".into()), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.utScore");
+    w.app.query_as(&w.teacher, UPDATE, json!({ "id": id, "i": ut })).await;
+    let (_, body) = w.submit(&id).await;
+    let done = &body["data"]["submitMobilityApplication"];
+    assert_eq!(done["state"], "SUBMITTED", "{body}");
+    assert!(done["warnings"].as_array().unwrap().iter().any(|x| x["rule"] == "SC-U3"), "{body}");
+    let score = "query($id: ID!) { mobilityApplication(id: $id) { utScore { base currentYear continuity titles total lateTitles } } }";
+    let got = w.app.query_as(&w.teacher, score, json!({ "id": id })).await;
+    assert_eq!(
+        got["mobilityApplication"]["utScore"],
+        json!({ "base": 35.0, "currentYear": 6.0, "continuity": 0.0, "titles": 1.5, "total": 42.5, "lateTitles": ["corso"] })
+    );
 
     let school = w.app.login(SCHOOL).await;
     let scores =

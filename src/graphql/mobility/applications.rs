@@ -27,6 +27,7 @@ use crate::rules::mobility::application::{
     Scope, SectionE as RSectionE, UtActivity as RActivity, UtCategory as RUt,
 };
 use crate::rules::mobility::eligibility::ReasonKind;
+use crate::rules::mobility::scores;
 use crate::rules::throttle::ThrottlePolicy;
 use crate::usecases::accounts::enabling::CodeCheck;
 use crate::usecases::accounts::login::ClientAddr;
@@ -374,6 +375,56 @@ pub struct MobilityApplicationInput {
     /// An IRC teacher's form names the diocese requested: it goes to the
     /// regional directorate of that diocese's region (seed L83).
     pub diocese: Option<String>,
+    /// SC-U2: a UT's score part by part (instead of `declaredScore`).
+    pub ut_score: Option<UtScoreInput>,
+}
+
+/// SC-U1..U3: the utilisation score part by part: the school's internal
+/// ranking, the current year of service and its continuity, and the titles
+/// obtained since (counted if obtained by the deadline).
+#[derive(InputObject)]
+pub struct UtScoreInput {
+    pub base: f64,
+    pub current_year: Option<f64>,
+    pub continuity: Option<f64>,
+    pub titles: Option<Vec<UtTitle>>,
+}
+
+#[derive(InputObject, SimpleObject, Clone)]
+#[graphql(input_name = "UtTitleInput")]
+pub struct UtTitle {
+    pub name: String,
+    pub points: f64,
+    pub obtained_on: Date,
+}
+
+/// The utilisation score the declared parts give (SC-U2, SC-U3).
+#[derive(SimpleObject)]
+pub struct UtScore {
+    pub base: f64,
+    pub current_year: f64,
+    pub continuity: f64,
+    /// The points of the titles obtained by the deadline.
+    pub titles: f64,
+    pub total: f64,
+    /// The titles obtained after the deadline, not counted.
+    pub late_titles: Vec<String>,
+}
+
+fn ut_components(u: UtScoreInput) -> Result<scores::UtComponents, AppError> {
+    let titles = u.titles.unwrap_or_default();
+    if let Some(t) = titles.iter().find(|t| t.name.trim().is_empty() || t.name.chars().count() > 200) {
+        return Err(AppError::bad_input("input.utScore.titles.name", format!("1 to 200 characters: {:?}", t.name)));
+    }
+    Ok(scores::UtComponents {
+        base: u.base,
+        current_year: u.current_year.unwrap_or(0.0),
+        continuity: u.continuity.unwrap_or(0.0),
+        titles: titles
+            .into_iter()
+            .map(|t| scores::UtTitle { name: t.name.trim().to_owned(), points: t.points, obtained_on: t.obtained_on.0 })
+            .collect(),
+    })
 }
 
 fn ids(v: Option<Vec<ID>>) -> Vec<String> {
@@ -445,6 +496,7 @@ fn form_input(i: MobilityApplicationInput) -> Result<FormInput, AppError> {
         confirmation: i.confirmation.map(Into::into),
         chain_start: i.chain_start.map(|p| Preference { kind: p.kind.into(), code: p.code }),
         diocese: i.diocese,
+        ut_score: i.ut_score.map(ut_components).transpose()?,
     })
 }
 
@@ -791,6 +843,27 @@ impl MobilityApplication {
     /// Sezione E as entered (UT-E1).
     async fn section_e(&self) -> Result<Option<SectionE>> {
         Ok(self.input()?.section_e.as_ref().map(Into::into))
+    }
+
+    /// The utilisation score its parts give, once submitted (SC-U2, SC-U3).
+    async fn ut_score(&self) -> Option<UtScore> {
+        self.stored().ut_score.as_ref().map(|s| UtScore {
+            base: s.base,
+            current_year: s.current_year,
+            continuity: s.continuity,
+            titles: s.titles,
+            total: s.total,
+            late_titles: s.late.clone(),
+        })
+    }
+
+    /// The titles declared with the utilisation score, as entered.
+    async fn ut_score_titles(&self) -> Result<Vec<UtTitle>> {
+        let titles = self.input()?.ut_score.as_ref().map(|u| u.titles.clone()).unwrap_or_default();
+        Ok(titles
+            .into_iter()
+            .map(|t| UtTitle { name: t.name, points: t.points, obtained_on: Date(t.obtained_on) })
+            .collect())
     }
 
     /// Whether Sezione E is recognised, once submitted; its warnings say why not.

@@ -435,6 +435,9 @@ pub struct Form {
     /// An IRC form's requested diocese (seed L83).
     #[serde(default)]
     pub diocese: Option<String>,
+    /// SC-U2: a UT's score, part by part.
+    #[serde(default)]
+    pub ut_score: Option<scores::UtComponents>,
 }
 
 /// Another form of the same teacher in the same campaign.
@@ -502,6 +505,8 @@ pub struct Assessment {
     pub family: Option<FamilyScore>,
     /// UT-E1: whether the return to the previous school is recognised.
     pub section_e: Option<bool>,
+    /// SC-U2, SC-U3: a UT's score from its declared components.
+    pub ut_score: Option<scores::UtScore>,
     pub warnings: Vec<Warning>,
 }
 
@@ -721,6 +726,20 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
         }
     }
     let section_e = form.section_e.as_ref().map(|e| section_e_outcome(e, form, cx, &mut warnings));
+    let ut_score = match (&form.ut_score, form.kind) {
+        (None, _) => None,
+        (Some(_), Kind::Ap) => return Err(refused("SC-U2", "only a utilisation has a utilisation score")),
+        (Some(c), Kind::Ut) => {
+            let s = scores::ut_score(c, deadline).map_err(|r| refused("SC-U2", r))?;
+            for late in &s.late {
+                warnings.push(Warning {
+                    rule: "SC-U3".into(),
+                    message: format!("the title {late} was obtained after {deadline}: not counted"),
+                });
+            }
+            Some(s)
+        }
+    };
     Ok(Assessment {
         processing_province: processing,
         processing_region,
@@ -728,6 +747,7 @@ pub fn assess(form: &Form, cx: &Context<'_>) -> Result<Assessment, Finding> {
         precedences,
         family,
         section_e,
+        ut_score,
         warnings,
     })
 }
@@ -1253,6 +1273,7 @@ mod tests {
             confirmation: None,
             chain_start: None,
             diocese: None,
+            ut_score: None,
         }
     }
 

@@ -309,3 +309,96 @@ mod tests {
         assert_eq!(assistance(&Assistance { certificate: Evidence::SelfDeclaration, ..a }).points, 0);
     }
 }
+
+/// SC-U1..U3: the components of a utilisation score as the teacher declares
+/// them (Ambiguity 18: the CCNI table is not in the seed, so the teacher
+/// declares each part and the school of service validates the whole). The
+/// base is the score of the school's internal ranking; the current year of
+/// service and its continuity count (L186); new titles count if obtained
+/// by the deadline (L186, L840).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtComponents {
+    pub base: f64,
+    #[serde(default)]
+    pub current_year: f64,
+    #[serde(default)]
+    pub continuity: f64,
+    #[serde(default)]
+    pub titles: Vec<UtTitle>,
+}
+
+/// A title obtained since the internal ranking, with its points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtTitle {
+    pub name: String,
+    pub points: f64,
+    pub obtained_on: NaiveDate,
+}
+
+/// The utilisation score the components give, and what did not count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtScore {
+    pub base: f64,
+    pub current_year: f64,
+    pub continuity: f64,
+    /// The points of the titles obtained by the deadline.
+    pub titles: f64,
+    pub total: f64,
+    /// Titles obtained after the deadline (SC-U3): not counted.
+    pub late: Vec<String>,
+}
+
+/// The most a utilisation score can be, as the school's record keeps it.
+pub const UT_SCORE_MAX: f64 = 1000.0;
+
+/// SC-U2 and SC-U3: the score of the components, by the deadline. A part
+/// that is negative or not a number, or a total beyond the record's bound,
+/// is refused with the reason.
+pub fn ut_score(c: &UtComponents, deadline: NaiveDate) -> Result<UtScore, String> {
+    let parts = [c.base, c.current_year, c.continuity].into_iter().chain(c.titles.iter().map(|t| t.points));
+    if parts.clone().any(|p| !p.is_finite() || p < 0.0) {
+        return Err("every part of the score is a number of points, not negative".into());
+    }
+    let (counted, late): (Vec<&UtTitle>, Vec<&UtTitle>) = c.titles.iter().partition(|t| t.obtained_on <= deadline);
+    let titles: f64 = counted.iter().map(|t| t.points).sum();
+    let total = c.base + c.current_year + c.continuity + titles;
+    if total > UT_SCORE_MAX {
+        return Err(format!("a score of at most {UT_SCORE_MAX} points"));
+    }
+    Ok(UtScore {
+        base: c.base,
+        current_year: c.current_year,
+        continuity: c.continuity,
+        titles,
+        total,
+        late: late.iter().map(|t| t.name.clone()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod ut_score_tests {
+    use super::*;
+
+    fn d(m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2016, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_utilisation_score_counts_the_titles_obtained_by_the_deadline() {
+        let title = |name: &str, day| UtTitle { name: name.into(), points: 3.0, obtained_on: d(8, day) };
+        let c = UtComponents {
+            base: 41.5,
+            current_year: 6.0,
+            continuity: 2.0,
+            titles: vec![title("master", 12), title("perfezionamento", 13)],
+        };
+        let s = ut_score(&c, d(8, 12)).unwrap();
+        assert_eq!((s.titles, s.total), (3.0, 52.5));
+        assert_eq!(s.late, ["perfezionamento"]);
+        assert_eq!(ut_score(&c, d(8, 13)).unwrap().total, 55.5, "both by a later deadline");
+        let negative = UtComponents { continuity: -1.0, ..c.clone() };
+        assert!(ut_score(&negative, d(8, 12)).is_err());
+        let huge = UtComponents { base: 999.0, ..c };
+        assert!(ut_score(&huge, d(8, 12)).is_err());
+    }
+}

@@ -110,6 +110,9 @@ pub struct FormInput {
     /// An IRC form's requested diocese: it routes the form (seed L83).
     #[serde(default)]
     pub diocese: Option<String>,
+    /// SC-U2: the utilisation score part by part, instead of its total.
+    #[serde(default)]
+    pub ut_score: Option<scores::UtComponents>,
 }
 
 fn kind_str(k: Kind) -> &'static str {
@@ -145,6 +148,8 @@ pub struct Stored {
     pub family: Option<StoredFamily>,
     #[serde(default)]
     pub section_e: Option<bool>,
+    #[serde(default)]
+    pub ut_score: Option<scores::UtScore>,
     #[serde(default)]
     pub warnings: Vec<rules::Warning>,
 }
@@ -285,6 +290,9 @@ fn evidence_of(docs: &[(DocumentKind, NaiveDate)], certificate: &[DocumentKind])
 /// The form as the rules read it, with its documents.
 fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate) -> AppResult<rules::Form> {
     use DocumentKind as D;
+    if input.ut_score.is_some() && input.declared_score.is_some() {
+        return Err(bad("input.declaredScore", "give the score's total or its parts (utScore), not both"));
+    }
     let everything = docs.all(deadline);
     let medical: Vec<(DocumentKind, NaiveDate)> = everything.iter().copied().filter(|(k, _)| k.medical()).collect();
     let cohabitation = input.reunion.as_ref().is_some_and(|r| r.registry_cohabitation);
@@ -356,6 +364,7 @@ fn form_of(input: &FormInput, channel: Channel, docs: &Docs, deadline: NaiveDate
         confirmation: input.confirmation.clone(),
         chain_start: input.chain_start.clone(),
         diocese: input.diocese.clone(),
+        ut_score: input.ut_score.clone(),
     })
 }
 
@@ -699,7 +708,7 @@ pub async fn submit(
                             "warnings": assessment.warnings.len() }),
                 );
                 audit::record(c, vec![e]).await?;
-                super::review::send_ut_score(c, &submitted, &teacher, input.declared_score).await?;
+                super::review::send_ut_score(c, &submitted, &teacher, declared(&input, &assessment)).await?;
                 Ok((submitted, teacher))
             })
         })
@@ -879,6 +888,12 @@ pub async fn withdraw(db: &RequestDb, code: CodeCheck<'_>, id: i64, now: DateTim
     .await
 }
 
+/// SC-U1/U2: the score the school of service validates: the total of the
+/// components when the form gives them, else the total declared.
+fn declared(input: &FormInput, a: &rules::Assessment) -> Option<f64> {
+    a.ut_score.as_ref().map(|s| s.total).or(input.declared_score)
+}
+
 /// What a submission stores of its assessment: where it is routed.
 fn submission<'a>(
     a: &'a rules::Assessment,
@@ -990,7 +1005,7 @@ pub async fn record_paper(
                 json!({ "protocolNumber": row.protocol_number, "receivedOn": received_on }),
             );
             audit::record(c, vec![e]).await?;
-            super::review::send_ut_score(c, &row, &teacher, input.declared_score).await?;
+            super::review::send_ut_score(c, &row, &teacher, declared(&input, &assessment)).await?;
             Ok(row)
         })
     })
@@ -1062,6 +1077,6 @@ pub(crate) async fn demo_form(
         Some(r) => q::submit(c, r, s).await?,
         None => q::insert_paper(c, new_row(&input, teacher, "paper", &value), day, s).await?,
     };
-    super::review::send_ut_score(c, &done, teacher, input.declared_score).await?;
+    super::review::send_ut_score(c, &done, teacher, declared(&input, &assessment)).await?;
     Ok(Some(done))
 }

@@ -42,6 +42,7 @@ impl From<Finding> for AppError {
             "ELIG" | "REA" => Some("input.reasons"),
             "ORG" if f.rule == "ORG-5" => Some("input.additionalClasses"),
             "R" if f.rule == "R-ROUTE-1" => Some("input.diocese"),
+            "SC" if f.rule == "SC-U2" => Some("input.utScore"),
             _ => None,
         };
         AppError::Ruled { code: f.code, rule: f.rule, field, message: f.reason }
