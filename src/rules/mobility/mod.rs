@@ -5,6 +5,7 @@
 //! or a database. Each answer names its rule id and says why, in one of the
 //! seed's three consequences (spec §0.3).
 
+pub mod allocation;
 pub mod application;
 pub mod eligibility;
 pub mod scores;
