@@ -242,6 +242,7 @@ pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "ClassOfCompetition",
     "SchoolDistrict",
     "Diocese",
+    "Vacancy",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

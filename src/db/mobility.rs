@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::db::schema::{
     classes_of_competition, mobility_applications, mobility_campaigns, mobility_dioceses, mobility_esubero,
-    school_districts, teachers,
+    mobility_vacancies, school_districts, teachers,
 };
 use crate::db::territory::PageRequest;
 
@@ -119,6 +119,53 @@ pub async fn upsert_diocese(conn: &mut AsyncPgConnection, row: &DioceseRow) -> Q
 
 pub async fn diocese(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Option<DioceseRow>> {
     mobility_dioceses::table.find(code).select(DioceseRow::as_select()).first(conn).await.optional()
+}
+
+/// A line of free posts of a campaign (issue 21).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mobility_vacancies, check_for_backend(diesel::pg::Pg))]
+pub struct VacancyRow {
+    pub campaign_year: i32,
+    pub school_code: String,
+    pub province_code: String,
+    pub post_type: String,
+    pub class_code: String,
+    pub chair_kind: String,
+    pub count: i32,
+}
+
+/// The count of a line, if it has one.
+pub async fn vacancy_count(conn: &mut AsyncPgConnection, row: &VacancyRow) -> QueryResult<Option<i32>> {
+    use mobility_vacancies as v;
+    v::table
+        .find((row.campaign_year, &row.school_code, &row.post_type, &row.class_code, &row.chair_kind))
+        .select(v::count)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn set_vacancy(conn: &mut AsyncPgConnection, row: &VacancyRow) -> QueryResult<usize> {
+    use mobility_vacancies as v;
+    diesel::insert_into(v::table)
+        .values(row)
+        .on_conflict((v::campaign_year, v::school_code, v::post_type, v::class_code, v::chair_kind))
+        .do_update()
+        .set((v::count.eq(row.count), v::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await
+}
+
+/// The free posts of a province in a campaign, in a stable order.
+pub async fn vacancies(conn: &mut AsyncPgConnection, year: i32, province: &str) -> QueryResult<Vec<VacancyRow>> {
+    use mobility_vacancies as v;
+    v::table
+        .filter(v::campaign_year.eq(year))
+        .filter(v::province_code.eq(province))
+        .order((v::school_code, v::post_type, v::class_code, v::chair_kind))
+        .select(VacancyRow::as_select())
+        .load(conn)
+        .await
 }
 
 /// The region of a province.

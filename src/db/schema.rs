@@ -660,6 +660,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    mobility_vacancies (campaign_year, school_code, post_type, class_code, chair_kind) {
+        campaign_year -> Int4,
+        school_code -> Text,
+        province_code -> Text,
+        post_type -> Text,
+        class_code -> Text,
+        chair_kind -> Text,
+        count -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     mobility_esubero (campaign_year, province_code, class_code) {
         campaign_year -> Int4,
         province_code -> Text,
@@ -802,6 +815,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     classes_of_competition,
     school_districts,
     mobility_dioceses,
+    mobility_vacancies,
     mobility_esubero,
     teachers,
     mobility_applications,

@@ -697,6 +697,57 @@ async fn a_liceo_musicale_form_goes_to_the_office_of_the_liceos_province() {
 }
 
 #[tokio::test]
+async fn the_office_sets_its_provinces_vacancies_all_or_nothing_and_corrects_them_with_a_reason() {
+    let w = world().await;
+    let (bg_liceo, mi_liceo) = (liceo(&w.app, "BG").await, liceo(&w.app, "MI").await);
+    let set =
+        "mutation($e: [VacancyInput!]!, $r: String) { setVacancies(campaignYear: 2016, entries: $e, reason: $r) }";
+    let list = "{ mobilityVacancies(campaignYear: 2016, province: \"BG\") { school postType classOfCompetition chairKind count } }";
+    let line = |school: &str, count: i32| json!({ "school": school, "postType": "NN", "classOfCompetition": "A012", "chairKind": "INTERNAL", "count": count });
+    let infanzia = json!({ "school": w.p.held, "postType": "NN", "chairKind": "INTERNAL", "count": 1 });
+    let set_as = |token: &str, e: Value, r: Value| {
+        let token = token.to_owned();
+        let app = &w.app;
+        async move { app.post_as(Some(&token), set, json!({ "e": e, "r": r })).await.1 }
+    };
+    let body = set_as(&w.office, json!([line(&bg_liceo, 2), infanzia]), Value::Null).await;
+    assert_eq!(body["data"]["setVacancies"], 2, "{body}");
+    // Everyone signed in reads them: they are published.
+    let shown = w.app.query_as(&w.teacher, list, json!({})).await["mobilityVacancies"].clone();
+    assert_eq!(shown.as_array().unwrap().len(), 2, "{shown}");
+    assert!(shown.as_array().unwrap().contains(
+        &json!({ "school": bg_liceo, "postType": "NN", "classOfCompetition": "A012", "chairKind": "INTERNAL", "count": 2 })
+    ));
+    // A school of another province: refused, and the line before it is not stored either.
+    let body = set_as(&w.office, json!([line(&bg_liceo, 5), line(&mi_liceo, 1)]), json!("errore")).await;
+    assert_eq!(error_of(&body).0, "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "entries.school");
+    let mi = w.app.login(MI).await;
+    let body = set_as(&mi, json!([line(&bg_liceo, 5)]), json!("errore")).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "entries.school", "Milano's office keeps Milano's: {body}");
+    assert_eq!(w.app.query_as(&w.teacher, list, json!({})).await["mobilityVacancies"], shown, "nothing changed");
+    // A correction needs a reason; the same count again does not.
+    let body = set_as(&w.office, json!([line(&bg_liceo, 3)]), Value::Null).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "reason", "{body}");
+    assert_eq!(set_as(&w.office, json!([line(&bg_liceo, 2)]), Value::Null).await["data"]["setVacancies"], 1);
+    let body = set_as(&w.office, json!([line(&bg_liceo, 3)]), json!("un posto liberato")).await;
+    assert_eq!(body["data"]["setVacancies"], 1, "{body}");
+    let trail = "{ auditTrail(first: 10, action: \"set\") { edges { node { objectKind previous current } } } }";
+    let events = w.app.query_as(&w.office, trail, json!({})).await["auditTrail"]["edges"].clone();
+    let corrected = events.as_array().unwrap().iter().find(|e| e["node"]["current"]["reason"] == "un posto liberato");
+    let corrected = corrected.expect("the correction is audited");
+    assert_eq!(corrected["node"]["previous"]["count"], 2);
+    assert_eq!(corrected["node"]["current"]["count"], 3);
+    // Bad counts and classes not on record change nothing.
+    let body = set_as(&w.office, json!([line(&bg_liceo, 1001)]), json!("x")).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "entries.count", "{body}");
+    let mut unknown = line(&bg_liceo, 1);
+    unknown["classOfCompetition"] = json!("Z999");
+    let body = set_as(&w.office, json!([unknown]), json!("x")).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "entries.classOfCompetition", "{body}");
+}
+
+#[tokio::test]
 async fn limited_mode_never_stops_an_application() {
     let w = world().await;
     let mut conn = w.app.db().conn_as(ambito::db::roles::DbRole::Auth).await;

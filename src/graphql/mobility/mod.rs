@@ -12,6 +12,7 @@ use super::{caller, db};
 use crate::authz::{Action, ObjectKind};
 use crate::db::mobility::{CampaignRow, ClassRow, DioceseRow, DistrictRow, TeacherRow};
 use crate::error::AppError;
+use crate::rules::mobility::allocation::ChairKind as RChair;
 use crate::rules::mobility::application::{
     HoldingKind as RHolding, PostType as RPostType, Probation as RProbation, Qualification,
 };
@@ -261,6 +262,31 @@ pub struct SchoolDistrictInput {
     pub sites: Option<Vec<String>>,
 }
 
+mirror!(
+    /// PREF-6: the kinds of chair, in the order a preference examines them.
+    ChairKind = RChair { Internal, ExternalSameMunicipality, ExternalOtherMunicipalities }
+);
+
+/// A line of free posts: `count` alike posts at a school.
+#[derive(InputObject)]
+pub struct VacancyInput {
+    pub school: String,
+    pub post_type: PostType,
+    pub class_of_competition: Option<String>,
+    pub chair_kind: ChairKind,
+    pub count: i32,
+}
+
+/// A line of free posts of a campaign.
+#[derive(SimpleObject)]
+pub struct Vacancy {
+    pub school: String,
+    pub post_type: PostType,
+    pub class_of_competition: Option<String>,
+    pub chair_kind: ChairKind,
+    pub count: i32,
+}
+
 /// A diocese and the province of its see: IRC forms name it.
 #[derive(InputObject)]
 pub struct DioceseInput {
@@ -380,6 +406,28 @@ impl MobilityQuery {
             .await?
             .map(Teacher))
     }
+
+    /// The free posts of a province in a campaign: published data, public
+    /// to every signed-in caller.
+    async fn mobility_vacancies(
+        &self,
+        ctx: &Context<'_>,
+        campaign_year: i32,
+        province: String,
+    ) -> Result<Vec<Vacancy>> {
+        super::subject(ctx)?;
+        let rows = uc::vacancies(db(ctx), campaign_year, province.trim().to_ascii_uppercase()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Vacancy {
+                post_type: uc::post_type_of(&r.post_type).into(),
+                class_of_competition: Some(r.class_code).filter(|c| !c.is_empty()),
+                chair_kind: uc::chair_of(&r.chair_kind).into(),
+                school: r.school_code,
+                count: r.count,
+            })
+            .collect())
+    }
 }
 
 #[derive(Default)]
@@ -455,6 +503,31 @@ impl MobilityMutation {
         let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
         let province = input.province.trim().to_ascii_uppercase();
         Ok(Diocese(uc::set_diocese(db(ctx), &c, &input.code, &input.name, &province).await?))
+    }
+
+    /// Sets the free posts of each line named (school, post type, class of
+    /// competition, chair kind) in the office's province, all or nothing;
+    /// other lines stay. Changing a line's count is a correction: give a
+    /// `reason`. Answers the number of lines set.
+    async fn set_vacancies(
+        &self,
+        ctx: &Context<'_>,
+        campaign_year: i32,
+        entries: Vec<VacancyInput>,
+        reason: Option<String>,
+    ) -> Result<i32> {
+        let c = caller(ctx, ObjectKind::MobilityReference, Action::Write)?;
+        let entries = entries
+            .into_iter()
+            .map(|e| uc::VacancyEntry {
+                school: e.school,
+                post_type: e.post_type.into(),
+                class: e.class_of_competition,
+                chair: e.chair_kind.into(),
+                count: e.count,
+            })
+            .collect();
+        Ok(uc::set_vacancies(db(ctx), &c, campaign_year, entries, reason).await? as i32)
     }
 
     /// The surplus of a class or post type in the office's province; answers the count.

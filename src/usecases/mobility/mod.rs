@@ -476,6 +476,114 @@ pub async fn set_esubero(
     .await
 }
 
+/// One line of free posts as the office enters it (issue 21).
+#[derive(Debug, Clone)]
+pub struct VacancyEntry {
+    pub school: String,
+    pub post_type: PostType,
+    pub class: Option<String>,
+    pub chair: crate::rules::mobility::allocation::ChairKind,
+    pub count: i32,
+}
+
+pub fn chair_str(k: crate::rules::mobility::allocation::ChairKind) -> &'static str {
+    use crate::rules::mobility::allocation::ChairKind as K;
+    match k {
+        K::Internal => "internal",
+        K::ExternalSameMunicipality => "external_same_municipality",
+        K::ExternalOtherMunicipalities => "external_other_municipalities",
+    }
+}
+
+pub fn chair_of(s: &str) -> crate::rules::mobility::allocation::ChairKind {
+    use crate::rules::mobility::allocation::ChairKind as K;
+    match s {
+        "external_same_municipality" => K::ExternalSameMunicipality,
+        "external_other_municipalities" => K::ExternalOtherMunicipalities,
+        _ => K::Internal,
+    }
+}
+
+/// Sets the count of each line named, all or nothing; other lines stay.
+/// Every school must be of the office's province, every class on record.
+/// A line that already has another count is a correction: it needs a
+/// reason, which the audit trail keeps with the count it replaces.
+pub async fn set_vacancies(
+    db: &RequestDb,
+    caller: &Caller,
+    year: i32,
+    entries: Vec<VacancyEntry>,
+    reason: Option<String>,
+) -> AppResult<usize> {
+    let office = caller.office_province()?;
+    let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(bad("reason", "at most 500 characters"));
+    }
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in &entries {
+        if !(0..=1000).contains(&e.count) {
+            return Err(bad("entries.count", "from 0 to 1000"));
+        }
+        let class = e.class.as_deref().map(|c| code("entries.classOfCompetition", c, 8)).transpose()?;
+        rows.push(q::VacancyRow {
+            campaign_year: year,
+            school_code: e.school.trim().to_ascii_uppercase(),
+            province_code: office.clone(),
+            post_type: post_type_str(e.post_type).to_owned(),
+            class_code: class.unwrap_or_default(),
+            chair_kind: chair_str(e.chair).to_owned(),
+            count: e.count,
+        });
+    }
+    let n = rows.len();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            q::campaign(c, year).await?.ok_or(AppError::NotFound)?;
+            let schools: Vec<String> = rows.iter().map(|r| r.school_code.clone()).collect();
+            let places = q::places(c, &schools, &[], &[], &[]).await?;
+            let mut events = Vec::new();
+            for row in &rows {
+                let known = places.iter().any(|p| p.code == row.school_code && p.province == office);
+                if !known {
+                    return Err(bad("entries.school", format!("{} is not a school of {office}", row.school_code)));
+                }
+                if !row.class_code.is_empty() && q::class(c, &row.class_code).await?.is_none() {
+                    return Err(bad("entries.classOfCompetition", format!("{} is not on record", row.class_code)));
+                }
+                let before = q::vacancy_count(c, row).await?;
+                if before.is_some_and(|b| b != row.count) && reason.is_none() {
+                    return Err(bad(
+                        "reason",
+                        format!(
+                            "{} already has {} posts: a correction needs a reason",
+                            row.school_code,
+                            before.unwrap_or(0)
+                        ),
+                    ));
+                }
+                q::set_vacancy(c, row).await?;
+                events.push(reference_event(
+                    "set",
+                    "mobility_vacancy",
+                    format!("{year}/{}/{}/{}/{}", row.school_code, row.post_type, row.class_code, row.chair_kind),
+                    Some(office.clone()),
+                    before.map(|b| json!({ "count": b })),
+                    json!({ "count": row.count, "reason": reason }),
+                ));
+            }
+            audit::record(c, events).await?;
+            Ok(n)
+        })
+    })
+    .await
+}
+
+/// The free posts of a province in a campaign (published data).
+pub async fn vacancies(db: &RequestDb, year: i32, province: String) -> AppResult<Vec<q::VacancyRow>> {
+    db.run(move |c| Box::pin(async move { q::vacancies(c, year, &province).await })).await
+}
+
 /// A registry row as the office enters it.
 #[derive(Debug, Clone)]
 pub struct TeacherEntry {
