@@ -338,6 +338,17 @@ pub enum Office {
     Region(String),
 }
 
+impl Office {
+    /// The province the office's acts are filed under in the audit trail:
+    /// a directorate's under none, so no provincial office reads them.
+    pub fn audit_province(self) -> Option<String> {
+        match self {
+            Office::Province(p) => Some(p),
+            Office::Region(_) => None,
+        }
+    }
+}
+
 impl Caller {
     pub fn new(subject: &Subject, scope: Scope) -> Caller {
         let org = &subject.membership.org;

@@ -823,10 +823,7 @@ pub fn receipt_of(row: &ApplicationRow, teacher: Option<&TeacherRow>) -> Option<
 pub async fn receipt(db: &RequestDb, caller: &Caller, id: i64) -> AppResult<Receipt> {
     // A provincial office files the read in its trail; a teacher or a
     // directorate acts for no province.
-    let province = match caller.office() {
-        Ok(Office::Province(p)) => Some(p),
-        _ => None,
-    };
+    let province = caller.office().ok().and_then(Office::audit_province);
     db.try_run(move |c| {
         Box::pin(async move {
             let row = q::application(c, id).await?.ok_or(AppError::NotFound)?;
@@ -976,8 +973,7 @@ pub async fn record_paper(
             let routed_to = office_of(&assessment);
             if routed_to != office && foreign {
                 return Err(AppError::NotFound);
-            }
-            if routed_to != office {
+            } else if routed_to != office {
                 return Err(AppError::Ruled {
                     code: "BAD_USER_INPUT",
                     rule: "R-ROUTE-1",
@@ -996,8 +992,7 @@ pub async fn record_paper(
             )
             .await
             .map_err(conflict_on_duplicate)?;
-            // A directorate's acts stay out of every province's trail.
-            let province = assessment.processing_region.is_none().then(|| assessment.processing_province.clone());
+            let province = routed_to.audit_province();
             let e = event(
                 "record_paper",
                 &row,

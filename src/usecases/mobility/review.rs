@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::applications::{claim_now, precedence_str, stored_of};
 use super::windows_of;
-use crate::authz::{Caller, Office, Scope};
+use crate::authz::{Caller, Scope};
 use crate::db::RequestDb;
 use crate::db::attachments::AttachmentRow;
 use crate::db::audit::{self, Event};
@@ -101,11 +101,7 @@ async fn routed(c: &mut AsyncPgConnection, caller: &Caller, id: i64) -> AppResul
     if app.state != "submitted" {
         return Err(AppError::Conflict("only a submitted application is reviewed".into()));
     }
-    let province = match office {
-        Office::Province(p) => Some(p),
-        Office::Region(_) => None,
-    };
-    Ok((app, province))
+    Ok((app, office.audit_province()))
 }
 
 /// A document delivered off line.
