@@ -198,6 +198,11 @@ pub enum Command {
         #[command(subcommand)]
         what: AdmissionsCommand,
     },
+    /// The allocation of process 4.
+    Mobility {
+        #[command(subcommand)]
+        what: MobilityCommand,
+    },
     /// Switch limited mode: disable chosen account functions, keep the rest working.
     LimitedMode {
         #[command(subcommand)]
@@ -327,6 +332,14 @@ pub enum AdmissionsCommand {
     /// Recompute every published snapshot of a round from its stored inputs
     /// and compare the hashes; exits with status 1 if one differs.
     Verify { round: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MobilityCommand {
+    /// Recompute every run of a campaign's phase (UT_AP_INTRA or AP_INTER)
+    /// from its stored input and compare both hashes; exits with status 1
+    /// if one differs.
+    Verify { campaign: i32, phase: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,7 +6,7 @@ use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
     AdmissionsCommand, ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand,
-    LimitedCommand, LogFormat, ServeArgs, StorageCommand, UserCommand,
+    LimitedCommand, LogFormat, MobilityCommand, ServeArgs, StorageCommand, UserCommand,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{AuthDb, accounts, audit as audit_trail};
@@ -52,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Storage { what } => storage(&cli.global, what).await,
         Command::Keys { what } => keys(&cli.global, what).await,
         Command::Audit { what } => audit(&cli.global, what).await,
+        Command::Mobility { what } => mobility(&cli.global, what).await,
         Command::Archive { what } => archive(&cli.global, what).await,
         Command::ExportSchema { output } => export_schema(output),
     };
@@ -374,6 +375,35 @@ async fn admissions(global: &GlobalArgs, what: AdmissionsCommand) -> anyhow::Res
             );
         }
         anyhow::ensure!(broken == 0, "{broken} snapshot(s) of round {round} do not verify");
+        anyhow::Ok(())
+    })
+    .await
+}
+
+async fn mobility(global: &GlobalArgs, what: MobilityCommand) -> anyhow::Result<()> {
+    let MobilityCommand::Verify { campaign, phase } = what;
+    let phase = match phase.to_ascii_uppercase().as_str() {
+        "UT_AP_INTRA" => ambito::rules::mobility::phase::Phase::UtApIntra,
+        "AP_INTER" => ambito::rules::mobility::phase::Phase::ApInter,
+        other => anyhow::bail!("unknown phase {other}: UT_AP_INTRA or AP_INTER"),
+    };
+    with_database(global, As::Role(DbRole::Maint), async |conn| {
+        let runs =
+            ambito::usecases::mobility::verify(conn, campaign, phase).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        anyhow::ensure!(!runs.is_empty(), "campaign {campaign} has no run of that phase");
+        let mut broken = 0;
+        for v in runs {
+            broken += usize::from(!(v.input_matches && v.outcome_matches));
+            println!(
+                "run {} ({}, {}): input {}, outcome {}",
+                v.run.id,
+                v.run.province_code,
+                v.run.state,
+                if v.input_matches { "matches its hash" } else { "DIFFERS from its hash" },
+                if v.outcome_matches { "recomputed identically" } else { "DIFFERS when recomputed" }
+            );
+        }
+        anyhow::ensure!(broken == 0, "{broken} run(s) do not verify");
         anyhow::Ok(())
     })
     .await

@@ -75,10 +75,13 @@ pub enum ObjectKind {
     /// SC-U4: the utilisation score section of a UT form, which the school
     /// of service validates (no other part of the form).
     UtilisationScore,
+    /// Allocation runs of process 4 and each application's outcome and
+    /// certificate: the office's proposals, the teacher's own once approved.
+    MobilityAllocation,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 23] = [
+    pub const ALL: [ObjectKind; 24] = [
         ObjectKind::Membership,
         ObjectKind::Account,
         ObjectKind::CollectionWindow,
@@ -102,6 +105,7 @@ impl ObjectKind {
         ObjectKind::TeacherRegistry,
         ObjectKind::MobilityApplication,
         ObjectKind::UtilisationScore,
+        ObjectKind::MobilityAllocation,
     ];
 
     /// The kinds of document: a route that serves documents of any kind
@@ -138,6 +142,7 @@ impl ObjectKind {
             ObjectKind::TeacherRegistry => "teacher_registry",
             ObjectKind::MobilityApplication => "mobility_application",
             ObjectKind::UtilisationScore => "utilisation_score",
+            ObjectKind::MobilityAllocation => "mobility_allocation",
         }
     }
 
@@ -215,6 +220,9 @@ impl ObjectKind {
                 "UtTitle",
             ],
             ObjectKind::UtilisationScore => &["UtilisationScore", "UtilisationScoreConnection"],
+            ObjectKind::MobilityAllocation => {
+                &["MobilityRun", "Outcome", "CertificateEntry", "LastAdmitted", "RunMove"]
+            }
         }
     }
 }
@@ -243,6 +251,7 @@ pub const PUBLIC_GRAPHQL_TYPES: &[&str] = &[
     "SchoolDistrict",
     "Diocese",
     "Vacancy",
+    "MobilityCutoff",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,7 +1,7 @@
 //! Queries of process 4's intake (teachers' applications, seed 003), under
 //! the request's row security: campaigns, classes of competition,
 //! districts and surplus; the teacher registry; where preference codes lie;
-//! the applications themselves.
+//! the applications themselves; the allocation's runs, outcomes and cutoffs.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -10,8 +10,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{
-    classes_of_competition, mobility_applications, mobility_campaigns, mobility_dioceses, mobility_esubero,
-    mobility_vacancies, school_districts, teachers,
+    classes_of_competition, mobility_applications, mobility_campaigns, mobility_cutoffs, mobility_dioceses,
+    mobility_esubero, mobility_run_results, mobility_runs, mobility_vacancies, school_districts, teachers,
 };
 use crate::db::territory::PageRequest;
 
@@ -786,4 +786,279 @@ pub async fn institution_of(conn: &mut AsyncPgConnection, school: &str) -> Query
     .get_result(conn)
     .await?;
     Ok(row.code)
+}
+
+/// The submitted forms routed to a provincial office in a campaign (IRC
+/// forms, routed to a region, are not in its runs), in id order.
+pub async fn phase_forms(conn: &mut AsyncPgConnection, year: i32, province: &str) -> QueryResult<Vec<ApplicationRow>> {
+    use mobility_applications as a;
+    a::table
+        .filter(a::campaign_year.eq(year))
+        .filter(a::processing_province.eq(province))
+        .filter(a::processing_region.is_null())
+        .filter(a::state.eq("submitted"))
+        .order(a::id)
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// The validated UT scores of these applications.
+pub async fn validated_ut_scores(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<(i64, Option<f64>)>> {
+    use crate::db::schema::mobility_ut_scores as u;
+    u::table.filter(u::application_id.eq_any(ids)).select((u::application_id, u::validated)).load(conn).await
+}
+
+/// The surplus of every class or post type of a province.
+pub async fn esuberi(conn: &mut AsyncPgConnection, year: i32, province: &str) -> QueryResult<Vec<(String, i32)>> {
+    use mobility_esubero as e;
+    e::table
+        .filter(e::campaign_year.eq(year))
+        .filter(e::province_code.eq(province))
+        .select((e::class_code, e::count))
+        .load(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mobility_runs, check_for_backend(diesel::pg::Pg))]
+pub struct RunRow {
+    pub id: i64,
+    pub campaign_year: i32,
+    pub province_code: String,
+    pub phase: String,
+    pub state: String,
+    pub input_hash: String,
+    pub outcome_hash: String,
+    pub assigned_count: i32,
+    pub revises: Option<i64>,
+    pub diff: Value,
+    pub created_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = mobility_runs)]
+pub struct NewRun<'a> {
+    pub campaign_year: i32,
+    pub province_code: &'a str,
+    pub phase: &'a str,
+    pub input: Value,
+    pub input_hash: &'a str,
+    pub outcome_hash: &'a str,
+    pub assigned_count: i32,
+    pub revises: Option<i64>,
+    pub diff: Value,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mobility_run_results, check_for_backend(diesel::pg::Pg))]
+pub struct ResultRow {
+    pub run_id: i64,
+    pub application_id: i64,
+    pub province_code: String,
+    pub teacher_tax_code: String,
+    pub state: String,
+    pub school_code: Option<String>,
+    pub post_type: Option<String>,
+    pub class_code: Option<String>,
+    pub chair_kind: Option<String>,
+    pub position: Option<i32>,
+    pub certificate: Value,
+}
+
+/// The run of a phase in a state (`proposal` or `approved`), locked.
+pub async fn run_in_state(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    province: &str,
+    phase: &str,
+    state: &str,
+) -> QueryResult<Option<RunRow>> {
+    use mobility_runs as r;
+    r::table
+        .filter(r::campaign_year.eq(year))
+        .filter(r::province_code.eq(province))
+        .filter(r::phase.eq(phase))
+        .filter(r::state.eq(state))
+        .select(RunRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn run_for_update(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<RunRow>> {
+    use mobility_runs as r;
+    r::table.find(id).select(RunRow::as_select()).for_update().first(conn).await.optional()
+}
+
+/// A run's stored input, for `ambito mobility verify`.
+pub async fn run_input(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<(RunRow, Value)>> {
+    use mobility_runs as r;
+    r::table.find(id).select((RunRow::as_select(), r::input)).first(conn).await.optional()
+}
+
+/// The runs of a campaign's phase, newest first.
+pub async fn runs_of(conn: &mut AsyncPgConnection, year: i32, phase: &str) -> QueryResult<Vec<RunRow>> {
+    use mobility_runs as r;
+    r::table
+        .filter(r::campaign_year.eq(year))
+        .filter(r::phase.eq(phase))
+        .order(r::id.desc())
+        .select(RunRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn insert_run(conn: &mut AsyncPgConnection, new: NewRun<'_>) -> QueryResult<RunRow> {
+    diesel::insert_into(mobility_runs::table).values(new).returning(RunRow::as_returning()).get_result(conn).await
+}
+
+/// Sets a run's state; approving records who and when.
+pub async fn set_run_state(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    state: &str,
+    approved: Option<(i64, DateTime<Utc>)>,
+) -> QueryResult<RunRow> {
+    use mobility_runs as r;
+    let target = diesel::update(r::table.find(id));
+    match approved {
+        Some((by, at)) => {
+            target
+                .set((r::state.eq(state), r::approved_by.eq(by), r::approved_at.eq(at)))
+                .returning(RunRow::as_returning())
+                .get_result(conn)
+                .await
+        }
+        None => target.set(r::state.eq(state)).returning(RunRow::as_returning()).get_result(conn).await,
+    }
+}
+
+/// A superseded run keeps its input and hashes; its outcomes go.
+pub async fn delete_results(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<usize> {
+    use mobility_run_results as x;
+    diesel::delete(x::table.filter(x::run_id.eq(run))).execute(conn).await
+}
+
+pub async fn insert_results(conn: &mut AsyncPgConnection, rows: &[ResultRow]) -> QueryResult<usize> {
+    let mut n = 0;
+    // Eleven parameters a row: chunks stay under PostgreSQL's 65,535.
+    for chunk in rows.chunks(5_000) {
+        n += diesel::insert_into(mobility_run_results::table).values(chunk).execute(conn).await?;
+    }
+    Ok(n)
+}
+
+/// A run's outcomes.
+pub async fn results_of_run(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<Vec<ResultRow>> {
+    use mobility_run_results as x;
+    x::table.filter(x::run_id.eq(run)).order(x::application_id).select(ResultRow::as_select()).load(conn).await
+}
+
+/// The newest outcome of an application the caller may see (the office:
+/// a proposal too; the teacher: approved runs only, by row security).
+pub async fn result_of(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Option<ResultRow>> {
+    use mobility_run_results as x;
+    x::table
+        .filter(x::application_id.eq(application))
+        .order(x::run_id.desc())
+        .select(ResultRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Seats of each line taken by the approved runs of the other phases, and
+/// the teachers they placed.
+pub async fn taken_by_other_phases(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    province: &str,
+    phase: &str,
+) -> QueryResult<Vec<ResultRow>> {
+    use mobility_run_results as x;
+    use mobility_runs as r;
+    x::table
+        .inner_join(r::table.on(r::id.eq(x::run_id)))
+        .filter(r::campaign_year.eq(year))
+        .filter(r::province_code.eq(province))
+        .filter(r::phase.ne(phase))
+        .filter(r::state.eq("approved"))
+        .filter(x::state.eq("assigned"))
+        .select(ResultRow::as_select())
+        .load(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mobility_cutoffs, check_for_backend(diesel::pg::Pg))]
+pub struct CutoffRow {
+    pub run_id: i64,
+    pub campaign_year: i32,
+    pub province_code: String,
+    pub phase: String,
+    pub code: String,
+    pub post_type: String,
+    pub suppressed: bool,
+    pub last_score: Option<f64>,
+    pub precedence: Option<String>,
+}
+
+/// Replaces a phase's published cutoffs with an approved run's.
+pub async fn replace_cutoffs(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    province: &str,
+    phase: &str,
+    rows: &[CutoffRow],
+) -> QueryResult<()> {
+    use mobility_cutoffs as k;
+    diesel::delete(
+        k::table.filter(k::campaign_year.eq(year)).filter(k::province_code.eq(province)).filter(k::phase.eq(phase)),
+    )
+    .execute(conn)
+    .await?;
+    for chunk in rows.chunks(5_000) {
+        diesel::insert_into(k::table).values(chunk).execute(conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn cutoffs(conn: &mut AsyncPgConnection, year: i32, province: &str) -> QueryResult<Vec<CutoffRow>> {
+    use mobility_cutoffs as k;
+    k::table
+        .filter(k::campaign_year.eq(year))
+        .filter(k::province_code.eq(province))
+        .order((k::phase, k::code, k::post_type))
+        .select(CutoffRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Records who moved in a re-run.
+pub async fn set_diff(conn: &mut AsyncPgConnection, id: i64, diff: &Value) -> QueryResult<RunRow> {
+    use mobility_runs as r;
+    diesel::update(r::table.find(id)).set(r::diff.eq(diff)).returning(RunRow::as_returning()).get_result(conn).await
+}
+
+#[derive(QueryableByName)]
+pub struct OutcomeAddress {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub application_id: i64,
+    #[diesel(sql_type = Text)]
+    pub email: String,
+    #[diesel(sql_type = Text)]
+    pub protocol_number: String,
+}
+
+/// Where to e-mail an approved run's outcomes (the approving office only).
+pub async fn outcome_addresses(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<Vec<OutcomeAddress>> {
+    diesel::sql_query("SELECT application_id, email, protocol_number FROM ambito_mobility_outcome_addresses($1)")
+        .bind::<diesel::sql_types::BigInt, _>(run)
+        .load(conn)
+        .await
 }

@@ -673,6 +673,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    mobility_runs (id) {
+        id -> Int8,
+        campaign_year -> Int4,
+        province_code -> Text,
+        phase -> Text,
+        state -> Text,
+        input -> Jsonb,
+        input_hash -> Text,
+        outcome_hash -> Text,
+        assigned_count -> Int4,
+        revises -> Nullable<Int8>,
+        diff -> Jsonb,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        approved_by -> Nullable<Int8>,
+        approved_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    mobility_run_results (run_id, application_id) {
+        run_id -> Int8,
+        application_id -> Int8,
+        province_code -> Text,
+        teacher_tax_code -> Text,
+        state -> Text,
+        school_code -> Nullable<Text>,
+        post_type -> Nullable<Text>,
+        class_code -> Nullable<Text>,
+        chair_kind -> Nullable<Text>,
+        position -> Nullable<Int4>,
+        certificate -> Jsonb,
+    }
+}
+
+diesel::table! {
+    mobility_cutoffs (run_id, code, post_type) {
+        run_id -> Int8,
+        campaign_year -> Int4,
+        province_code -> Text,
+        phase -> Text,
+        code -> Text,
+        post_type -> Text,
+        suppressed -> Bool,
+        last_score -> Nullable<Float8>,
+        precedence -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     mobility_esubero (campaign_year, province_code, class_code) {
         campaign_year -> Int4,
         province_code -> Text,
@@ -816,6 +866,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     school_districts,
     mobility_dioceses,
     mobility_vacancies,
+    mobility_runs,
+    mobility_run_results,
+    mobility_cutoffs,
     mobility_esubero,
     teachers,
     mobility_applications,

@@ -45,6 +45,7 @@ pub struct Query(
     admissions::AfterPublicationQuery,
     mobility::MobilityQuery,
     mobility::ApplicationsQuery,
+    mobility::AllocationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -57,6 +58,7 @@ pub struct Mutation(
     admissions::AfterPublicationMutation,
     mobility::MobilityMutation,
     mobility::ApplicationsMutation,
+    mobility::AllocationMutation,
 );
 
 pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;

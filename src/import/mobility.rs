@@ -1,6 +1,6 @@
 //! The office's CSV files of process 4's reference data: classes of
-//! competition, school districts, the surplus (esubero) and the teacher
-//! registry. Parsing is pure and checks the whole file first, naming every
+//! competition, school districts, the surplus (esubero), the teacher
+//! registry and the free posts (vacancies). Parsing is pure and checks the whole file first, naming every
 //! bad line; each line then goes through the same use case as its GraphQL
 //! mutation. The columns are documented in `docs/teacher-applications.md`.
 //! Separator `;` (a `,` is accepted when the header uses it), lists inside a
@@ -11,13 +11,15 @@ use chrono::NaiveDate;
 use super::RowError;
 use super::text::{date, each, yes_no};
 use crate::rules::mobility::Order;
+use crate::rules::mobility::allocation::ChairKind;
 use crate::rules::mobility::application::{HoldingKind, PostType, Probation, Qualification};
-use crate::usecases::mobility::{StaffCategory, TeacherEntry};
+use crate::usecases::mobility::{StaffCategory, TeacherEntry, VacancyEntry};
 
 pub const CLASS_COLUMNS: [&str; 3] = ["code", "name", "order"];
 pub const DISTRICT_COLUMNS: [&str; 4] = ["code", "province", "municipalities", "sites"];
 pub const ESUBERO_COLUMNS: [&str; 3] = ["province", "classOfCompetition", "count"];
 pub const DIOCESE_COLUMNS: [&str; 3] = ["code", "name", "province"];
+pub const VACANCY_COLUMNS: [&str; 5] = ["school", "postType", "classOfCompetition", "chairKind", "count"];
 pub const TEACHER_COLUMNS: [&str; 21] = [
     "taxCode",
     "firstName",
@@ -185,6 +187,25 @@ pub fn esubero(text: &str) -> Result<Vec<Line<EsuberoLine>>, Vec<RowError>> {
     each(text, &ESUBERO_COLUMNS, |line, f| {
         let count = f[2].parse().map_err(|_| bad(line, "count")("a whole number".into()))?;
         let row = EsuberoLine { province: f[0].trim().to_ascii_uppercase(), class: f[1].clone(), count };
+        Ok(Line { line, row })
+    })
+}
+
+const CHAIRS: [(&str, ChairKind); 3] = [
+    ("INTERNAL", ChairKind::Internal),
+    ("EXTERNAL_SAME_MUNICIPALITY", ChairKind::ExternalSameMunicipality),
+    ("EXTERNAL_OTHER_MUNICIPALITIES", ChairKind::ExternalOtherMunicipalities),
+];
+
+pub fn vacancies(text: &str) -> Result<Vec<Line<VacancyEntry>>, Vec<RowError>> {
+    each(text, &VACANCY_COLUMNS, |line, f| {
+        let row = VacancyEntry {
+            school: f[0].clone(),
+            post_type: one_of(&f[1], &POST_TYPES).map_err(bad(line, "postType"))?,
+            class: optional(&f[2]),
+            chair: one_of(&f[3], &CHAIRS).map_err(bad(line, "chairKind"))?,
+            count: f[4].parse().map_err(|_| bad(line, "count")("a whole number".into()))?,
+        };
         Ok(Line { line, row })
     })
 }

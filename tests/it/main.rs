@@ -18,6 +18,7 @@ mod imports;
 mod lifecycle;
 mod limited_mode;
 mod mobility;
+mod mobility_allocation;
 mod plans;
 mod policy_matrix;
 mod recovery;

@@ -18,27 +18,28 @@ use std::time::Duration;
 
 use crate::harness::{TestApp, TestDb, demo_account, pdf, test_files};
 
-const TEACHER: &str = "docente@ambito.invalid";
-const OTHER_TEACHER: &str = "docente.nuovo@ambito.invalid";
-const BG: &str = "ufficio.bg@ambito.invalid";
-const MI: &str = "ufficio.mi@ambito.invalid";
+pub(crate) const TEACHER: &str = "docente@ambito.invalid";
+pub(crate) const OTHER_TEACHER: &str = "docente.nuovo@ambito.invalid";
+pub(crate) const BG: &str = "ufficio.bg@ambito.invalid";
+pub(crate) const MI: &str = "ufficio.mi@ambito.invalid";
 const SCHOOL: &str = "bgic82100t@istruzione.it";
 const DIRECTORATE: &str = "direzione.lombardia@ambito.invalid";
 
 const CAMPAIGN: &str =
     "mutation($y: Int!) { createMobilityCampaign(input: { year: $y }) { year windows { category opens closes } } }";
 const PUBLISH: &str = "mutation($y: Int!, $d: Date!) { setMovementsPublicationDate(campaignYear: $y, order: PRIMARIA, date: $d) { primariaPublicationDate } }";
-const SET_TEACHER: &str = "mutation($i: TeacherInput!) { setTeacher(input: $i) { taxCode email province } }";
+pub(crate) const SET_TEACHER: &str = "mutation($i: TeacherInput!) { setTeacher(input: $i) { taxCode email province } }";
 const READ_TEACHER: &str = "query($t: String!) { teacher(taxCode: $t) { taxCode province } }";
-const CREATE: &str = "mutation($i: MobilityApplicationInput!) { createMobilityApplication(input: $i) { id state } }";
+pub(crate) const CREATE: &str =
+    "mutation($i: MobilityApplicationInput!) { createMobilityApplication(input: $i) { id state } }";
 const UPDATE: &str =
     "mutation($id: ID!, $i: MobilityApplicationInput!) { updateMobilityApplication(id: $id, input: $i) { id state } }";
 const SHOWN: &str = "id state kind channel protocolNumber processingOffice { code } \
     preferences { position kind code effective rule } precedences { code recognised rule } \
     familyScore { a b c d total } warnings { rule message }";
-const CLOCK: &str = "mutation($t: DateTime!) { setTestClock(now: $t) }";
+pub(crate) const CLOCK: &str = "mutation($t: DateTime!) { setTestClock(now: $t) }";
 
-fn submit_doc() -> String {
+pub(crate) fn submit_doc() -> String {
     format!("mutation($id: ID!, $c: String!) {{ submitMobilityApplication(id: $id, personalCode: $c) {{ {SHOWN} }} }}")
 }
 
@@ -62,13 +63,13 @@ struct Code {
 
 /// Real sites of the demo's territory: two in Bergamo's chief town, one in
 /// another municipality of Bergamo, one in Milan.
-struct Places {
-    held: String,
-    held_municipality: String,
-    same_town: String,
-    elsewhere: String,
-    elsewhere_municipality: String,
-    milan: String,
+pub(crate) struct Places {
+    pub held: String,
+    pub held_municipality: String,
+    pub same_town: String,
+    pub elsewhere: String,
+    pub elsewhere_municipality: String,
+    pub milan: String,
 }
 
 async fn places(app: &TestApp) -> Places {
@@ -105,12 +106,12 @@ fn own_tax() -> String {
     ambito::demo::mobility::demo_teacher_tax_code()
 }
 
-fn tax(surname: &str) -> String {
+pub(crate) fn tax(surname: &str) -> String {
     encode(surname, "Anna", NaiveDate::from_ymd_opt(1980, 5, 4).unwrap(), Sex::F, "A794")
 }
 
 /// A tenured infanzia teacher on a common post at `school`.
-fn teacher_input(email: &str, surname: &str, school: &str) -> Value {
+pub(crate) fn teacher_input(email: &str, surname: &str, school: &str) -> Value {
     let code = if email == TEACHER { own_tax() } else { tax(surname) };
     json!({
         "taxCode": code, "firstName": "Anna", "lastName": surname, "email": email,
@@ -120,7 +121,7 @@ fn teacher_input(email: &str, surname: &str, school: &str) -> Value {
 }
 
 /// A provincial AP for the spouse in `municipality`, asking `prefs`.
-fn ap(municipality: &str, prefs: Value) -> Value {
+pub(crate) fn ap(municipality: &str, prefs: Value) -> Value {
     json!({
         "campaignYear": 2016, "kind": "AP", "order": "INFANZIA", "scope": "PROVINCIAL", "postTypes": ["NN"],
         "reasons": ["SPOUSE"], "reunion": { "relation": "SPOUSE", "municipality": municipality },
@@ -137,22 +138,22 @@ fn attached_pdf(mail: &str, name: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(encoded.trim()).expect("base64")
 }
 
-fn error_of(body: &Value) -> (String, String) {
+pub(crate) fn error_of(body: &Value) -> (String, String) {
     let ext = &body["errors"][0]["extensions"];
     (ext["code"].as_str().unwrap_or("OK").to_owned(), ext["rule"].as_str().unwrap_or("").to_owned())
 }
 
 /// A demo server with the 2016 campaign, and the enabled demo teacher in
 /// Bergamo's registry; the clock inside the infanzia window.
-struct World {
-    app: TestApp,
-    office: String,
-    teacher: String,
-    code: String,
-    p: Places,
+pub(crate) struct World {
+    pub app: TestApp,
+    pub office: String,
+    pub teacher: String,
+    pub code: String,
+    pub p: Places,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     world_over(TestApp::demo().await).await
 }
 
@@ -168,16 +169,16 @@ async fn world_over(app: TestApp) -> World {
 }
 
 impl World {
-    async fn draft(&self, input: Value) -> String {
+    pub async fn draft(&self, input: Value) -> String {
         let d = self.app.query_as(&self.teacher, CREATE, json!({ "i": input })).await;
         d["createMobilityApplication"]["id"].as_str().unwrap().to_owned()
     }
 
-    async fn submit(&self, id: &str) -> (u16, Value) {
+    pub async fn submit(&self, id: &str) -> (u16, Value) {
         self.app.post_as(Some(&self.teacher), &submit_doc(), json!({ "id": id, "c": self.code })).await
     }
 
-    async fn read(&self, token: &str, id: &str) -> Value {
+    pub async fn read(&self, token: &str, id: &str) -> Value {
         self.app.query_as(token, &one_doc(), json!({ "id": id })).await["mobilityApplication"].clone()
     }
 
@@ -188,7 +189,7 @@ impl World {
         (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
     }
 
-    async fn clock(&self, at: &str) {
+    pub async fn clock(&self, at: &str) {
         self.app.query_as(&self.office, CLOCK, json!({ "t": at })).await;
     }
 }

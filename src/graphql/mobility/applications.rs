@@ -771,8 +771,7 @@ impl MobilityApplication {
     async fn family_score(&self) -> FamilyScore {
         let f = self.stored().family.clone().unwrap_or_default();
         let o = self.row.family_override.as_ref();
-        let box_of = |k: &str, computed: u32| o.and_then(|o| o[k].as_i64()).map_or(int(computed), |v| v as i32);
-        let (a, b, c, d) = (box_of("a", f.a), box_of("b", f.b), box_of("c", f.c), box_of("d", f.d));
+        let [a, b, c, d] = uc::family_boxes(&self.row);
         FamilyScore {
             a,
             b,
@@ -791,6 +790,19 @@ impl MobilityApplication {
                 })
                 .collect(),
         }
+    }
+
+    /// The outcome in the newest run the caller may see: the office sees
+    /// its proposal, the teacher only an approved run (issue 21).
+    async fn outcome(&self, ctx: &Context<'_>) -> Result<Option<super::allocation::Outcome>> {
+        super::allocation::outcome(ctx, &self.row).await
+    }
+
+    /// For every preference above the post obtained (every one, if none
+    /// was), who took the last post of the relevant type there.
+    async fn certificate(&self, ctx: &Context<'_>) -> Result<Vec<super::allocation::CertificateEntry>> {
+        let preferences = self.preferences(ctx).await?;
+        super::allocation::certificate(ctx, &self.row, preferences).await
     }
 
     /// Every not-recognised item and ineffective preference found at

@@ -20,7 +20,9 @@ use crate::rules::mobility::windows::Window;
 use crate::rules::mobility::{DocumentKind, Order};
 use crate::usecases::mobility::{self as uc, ReferenceFile as UFile, StaffCategory as UStaff, TeacherEntry};
 
+mod allocation;
 mod applications;
+pub use allocation::{AllocationMutation, AllocationQuery};
 pub use applications::{ApplicationsMutation, ApplicationsQuery};
 
 /// A GraphQL enum that mirrors an enum of the rules, both ways.
@@ -62,7 +64,7 @@ mirror!(
 );
 mirror!(
     /// The reference files an office imports.
-    MobilityReferenceFile = UFile { Classes, Districts, Dioceses, Esubero, Teachers }
+    MobilityReferenceFile = UFile { Classes, Districts, Dioceses, Esubero, Teachers, Vacancies }
 );
 mirror!(
     /// How a teacher holds their post (*titolarità*).

@@ -12,7 +12,7 @@
 //! the order in which teachers propose.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -42,14 +42,19 @@ pub struct Vacancy {
     pub class: Option<String>,
     pub chair: ChairKind,
     pub seats: u32,
+    /// The school's district, for COM-2 (a city of several districts).
+    pub district: Option<String>,
 }
 
 /// One preference of a candidate, expanded by the caller: the schools its
 /// code covers, in the documented order, and what counts there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Wish {
-    /// The preference's position on the form, from 1.
+    /// The form it belongs to (an index into the candidate's `forms`).
+    pub form: usize,
+    /// The preference's position on its form, from 1, and its code.
     pub position: u32,
+    pub code: String,
     pub schools: Vec<String>,
     /// The strongest precedence whose scope covers this preference (§4.5).
     pub precedence: Option<Precedence>,
@@ -57,28 +62,46 @@ pub struct Wish {
     pub section_e: bool,
 }
 
-/// A teacher's effective application, as the engine reads it.
+/// COM-1: the municipality an AP skips (COM-2: in a city of several
+/// districts, only the district held).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    pub municipality: String,
+    pub district: Option<String>,
+}
+
+/// What one form of a teacher asks, as the engine reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
+pub struct Terms {
     /// The application's id.
-    pub id: i64,
-    /// The pseudonymous code certificates show instead of the name.
-    pub code: String,
+    pub application: i64,
     /// SEQ-4/5: lower goes first (a UT before an AP; the own grade or class
     /// before another).
     pub group: u8,
     /// SC-T for an AP, SC-U for a UT.
     pub score: f64,
-    /// Ambiguity 27: the older teacher first, then the earlier submission.
-    pub birth_date: NaiveDate,
-    pub submitted_at: i64,
-    pub class: Option<String>,
+    /// The classes of competition it accepts, in its order (none for
+    /// infanzia and primaria).
+    pub classes: Vec<String>,
     /// The post types asked, in the form's order.
     pub post_types: Vec<PostType>,
     /// PREF-6 and POST-7: the chair kinds the teacher accepts.
     pub chairs: Vec<ChairKind>,
-    /// COM-1: an AP skips the schools of the municipality held.
-    pub skip_municipality: Option<String>,
+    pub skip: Option<Skip>,
+}
+
+/// A teacher in a phase: every form they have in it (one post at most, ORG-4),
+/// and the preferences of all of them, in the order they are walked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The candidate's id: the smallest id of its applications.
+    pub id: i64,
+    /// The pseudonymous code certificates show instead of the name.
+    pub code: String,
+    /// Ambiguity 27: the older teacher first, then the earlier submission.
+    pub birth_date: NaiveDate,
+    pub submitted_at: i64,
+    pub forms: Vec<Terms>,
     pub wishes: Vec<Wish>,
 }
 
@@ -138,35 +161,64 @@ pub struct Reach {
     pub standing: Standing,
 }
 
+/// The vacancy lines of each school, by chair kind in the PREF-6 order.
+pub struct Index<'a> {
+    by_school: HashMap<&'a str, [Vec<usize>; 3]>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(vacancies: &'a [Vacancy]) -> Index<'a> {
+        let mut by_school: HashMap<&str, [Vec<usize>; 3]> = HashMap::new();
+        for (i, v) in vacancies.iter().enumerate() {
+            by_school.entry(v.school.as_str()).or_default()[v.chair as usize].push(i);
+        }
+        Index { by_school }
+    }
+
+    fn lines(&self, school: &str, chair: ChairKind) -> Option<&Vec<usize>> {
+        self.by_school.get(school).map(|l| &l[chair as usize])
+    }
+}
+
 /// SEQ-6: the posts each wish reaches, in order: its schools in their
-/// order (a school met in an earlier wish is not offered again; COM-1
-/// skips the municipality held), in each the chairs in the PREF-6 order,
-/// in each chair the post types in the form's order.
-pub fn options(c: &Candidate, vacancies: &[Vacancy], at: &BTreeMap<(&str, ChairKind), Vec<usize>>) -> Vec<Reach> {
+/// order (a school met in an earlier wish of the same form is not offered
+/// again; COM-1 skips the municipality held), in each the chairs in the
+/// PREF-6 order, in each chair the post types in the form's order, in each
+/// post type the classes in the form's order.
+pub fn options(c: &Candidate, vacancies: &[Vacancy], at: &Index<'_>) -> Vec<Reach> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (w, wish) in c.wishes.iter().enumerate() {
+        let Some(terms) = c.forms.get(wish.form) else { continue };
         let standing = Standing {
-            group: c.group,
+            group: terms.group,
             rank: rank(wish.precedence, wish.section_e),
-            score: c.score,
+            score: terms.score,
             birth_date: c.birth_date,
             submitted_at: c.submitted_at,
             id: c.id,
         };
         for school in &wish.schools {
-            if !seen.insert(school.as_str()) {
+            if !seen.insert((wish.form, school.as_str())) {
                 continue;
             }
-            for chair in ChairKind::ORDER.into_iter().filter(|k| c.chairs.contains(k)) {
-                let Some(lines) = at.get(&(school.as_str(), chair)) else { continue };
-                for post_type in &c.post_types {
-                    for &v in lines {
-                        let line = &vacancies[v];
-                        let skipped = c.skip_municipality.as_deref() == Some(line.municipality.as_str());
-                        let fits = line.post_type == *post_type && (line.class.is_none() || line.class == c.class);
-                        if fits && !skipped && line.seats > 0 {
-                            out.push(Reach { vacancy: v, wish: w, standing });
+            for chair in ChairKind::ORDER.into_iter().filter(|k| terms.chairs.contains(k)) {
+                let Some(lines) = at.lines(school, chair) else { continue };
+                for post_type in &terms.post_types {
+                    let classes = terms.classes.iter().map(|c| Some(c.as_str())).chain(std::iter::once(None));
+                    for class in classes {
+                        for &v in lines {
+                            let line = &vacancies[v];
+                            if line.post_type != *post_type || line.class.as_deref() != class || line.seats == 0 {
+                                continue;
+                            }
+                            let skipped = terms.skip.as_ref().is_some_and(|s| {
+                                s.municipality == line.municipality
+                                    && (s.district.is_none() || s.district == line.district)
+                            });
+                            if !skipped {
+                                out.push(Reach { vacancy: v, wish: w, standing });
+                            }
                         }
                     }
                 }
@@ -180,7 +232,11 @@ pub fn options(c: &Candidate, vacancies: &[Vacancy], at: &BTreeMap<(&str, ChairK
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Admitted {
     pub code: String,
+    /// SEQ-4/5: 0 a utilisation, 1 an AP in its own order and class, 2 across.
+    pub group: u8,
     pub precedence: Option<Precedence>,
+    /// UT-E1 counted for them there.
+    pub section_e: bool,
     pub score: f64,
 }
 
@@ -188,7 +244,8 @@ pub struct Admitted {
 /// still took a post of the relevant kind there (none: it had no such post).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CertificateEntry {
-    pub position: u32,
+    /// The index of the wish in the candidate's list.
+    pub wish: usize,
     pub last_admitted: Option<Admitted>,
 }
 
@@ -197,9 +254,15 @@ pub struct CertificateEntry {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub id: i64,
-    /// The vacancy line and the preference position, if assigned.
-    pub assigned: Option<(usize, u32)>,
+    /// The vacancy line and the index of the wish it came from, if assigned.
+    pub assigned: Option<Placed>,
     pub certificate: Vec<CertificateEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Placed {
+    pub vacancy: usize,
+    pub wish: usize,
 }
 
 /// The whole result: each candidate's outcome, in the order given.
@@ -224,10 +287,7 @@ pub enum Violation {
 /// the certificates, and the checker. An `Err` changes nothing: the caller
 /// stores no result.
 pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Allocation, Violation> {
-    let mut at: BTreeMap<(&str, ChairKind), Vec<usize>> = BTreeMap::new();
-    for (i, v) in vacancies.iter().enumerate() {
-        at.entry((v.school.as_str(), v.chair)).or_default().push(i);
-    }
+    let at = Index::new(vacancies);
     let lists: Vec<Vec<Reach>> = candidates.iter().map(|c| options(c, vacancies, &at)).collect();
     // held[v]: the candidates a line holds with their option, weakest last.
     let mut held: Vec<Vec<(Standing, usize, usize)>> = vec![Vec::new(); vacancies.len()];
@@ -268,27 +328,33 @@ pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Alloc
                 Some(o) => lists[c][o].wish,
                 None => cand.wishes.len(),
             };
-            let certificate = (0..wishes_above)
-                .map(|w| {
-                    let weakest = lists[c][..upto]
-                        .iter()
-                        .filter(|o| o.wish == w)
-                        .filter_map(|o| held[o.vacancy].last())
-                        .max_by_key(|(s, ..)| *s);
-                    CertificateEntry {
-                        position: cand.wishes[w].position,
-                        last_admitted: weakest.map(|&(_, h, option)| {
-                            let wish = &candidates[h].wishes[lists[h][option].wish];
-                            Admitted {
-                                code: candidates[h].code.clone(),
-                                precedence: wish.precedence,
-                                score: candidates[h].score,
-                            }
-                        }),
+            // One pass over the options above the post: the weakest holder per wish.
+            let mut weakest_at: Vec<Option<&(Standing, usize, usize)>> = vec![None; wishes_above];
+            for o in &lists[c][..upto] {
+                if let (Some(slot), Some(h)) = (weakest_at.get_mut(o.wish), held[o.vacancy].last()) {
+                    if slot.is_none_or(|x| x.0 < h.0) {
+                        *slot = Some(h);
                     }
+                }
+            }
+            let certificate = weakest_at
+                .into_iter()
+                .enumerate()
+                .map(|(w, weakest)| CertificateEntry {
+                    wish: w,
+                    last_admitted: weakest.map(|&(_, h, option)| {
+                        let wish = &candidates[h].wishes[lists[h][option].wish];
+                        Admitted {
+                            code: candidates[h].code.clone(),
+                            group: candidates[h].forms[wish.form].group,
+                            precedence: wish.precedence,
+                            section_e: wish.section_e,
+                            score: candidates[h].forms[wish.form].score,
+                        }
+                    }),
                 })
                 .collect();
-            let assigned = assigned[c].map(|o| (lists[c][o].vacancy, cand.wishes[lists[c][o].wish].position));
+            let assigned = assigned[c].map(|o| Placed { vacancy: lists[c][o].vacancy, wish: lists[c][o].wish });
             Outcome { id: cand.id, assigned, certificate }
         })
         .collect();
@@ -336,31 +402,47 @@ mod tests {
             class: None,
             chair,
             seats,
+            district: None,
         }
     }
 
     fn wish(position: u32, schools: &[&str], precedence: Option<Precedence>) -> Wish {
-        Wish { position, schools: schools.iter().map(|s| s.to_string()).collect(), precedence, section_e: false }
+        Wish {
+            form: 0,
+            position,
+            code: schools.join("+"),
+            schools: schools.iter().map(|s| s.to_string()).collect(),
+            precedence,
+            section_e: false,
+        }
     }
 
     fn candidate(id: i64, score: f64, wishes: Vec<Wish>) -> Candidate {
         Candidate {
             id,
             code: format!("T{id:03}"),
-            group: 1,
-            score,
             birth_date: NaiveDate::from_ymd_opt(1975, 1, 1).unwrap(),
             submitted_at: 0,
-            class: None,
-            post_types: vec![PostType::Nn],
-            chairs: vec![ChairKind::Internal],
-            skip_municipality: None,
+            forms: vec![Terms {
+                application: id,
+                group: 1,
+                score,
+                classes: vec![],
+                post_types: vec![PostType::Nn],
+                chairs: vec![ChairKind::Internal],
+                skip: None,
+            }],
             wishes,
         }
     }
 
-    fn got(a: &Allocation) -> Vec<(i64, Option<(usize, u32)>)> {
-        a.outcomes.iter().map(|o| (o.id, o.assigned)).collect()
+    /// Each candidate's post: the vacancy line and the preference's position.
+    fn got(a: &Allocation, cands: &[Candidate]) -> Vec<(i64, Option<(usize, u32)>)> {
+        a.outcomes
+            .iter()
+            .zip(cands)
+            .map(|(o, c)| (o.id, o.assigned.map(|p| (p.vacancy, c.wishes[p.wish].position))))
+            .collect()
     }
 
     #[test]
@@ -368,19 +450,21 @@ mod tests {
         let v = [vacancy("X", "m1", ChairKind::Internal, 1), vacancy("Y", "m2", ChairKind::Internal, 1)];
         let strong = candidate(1, 10.0, vec![wish(1, &["X"], Some(Precedence::LChildUnder6)), wish(2, &["Y"], None)]);
         let scored = candidate(2, 50.0, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]);
-        let a = allocate(&[strong, scored], &v).unwrap();
-        assert_eq!(got(&a), [(1, Some((0, 1))), (2, Some((1, 2)))]);
+        let cands = [strong, scored];
+        let a = allocate(&cands, &v).unwrap();
+        assert_eq!(got(&a, &cands), [(1, Some((0, 1))), (2, Some((1, 2)))]);
         let entry = &a.outcomes[1].certificate;
         assert_eq!(entry.len(), 1, "one preference above the post obtained");
         let last = entry[0].last_admitted.as_ref().unwrap();
         assert_eq!(
-            (entry[0].position, last.code.as_str(), last.precedence),
+            (cands[1].wishes[entry[0].wish].position, last.code.as_str(), last.precedence),
             (1, "T001", Some(Precedence::LChildUnder6))
         );
         // Without the precedence at X, the score decides there.
         let weak = candidate(1, 10.0, vec![wish(1, &["X"], None), wish(2, &["Y"], Some(Precedence::LChildUnder6))]);
         let scored = candidate(2, 50.0, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]);
-        assert_eq!(got(&allocate(&[weak, scored], &v).unwrap()), [(1, Some((1, 2))), (2, Some((0, 1)))]);
+        let cands = [weak, scored];
+        assert_eq!(got(&allocate(&cands, &v).unwrap(), &cands), [(1, Some((1, 2))), (2, Some((0, 1)))]);
     }
 
     #[test]
@@ -399,16 +483,16 @@ mod tests {
                 candidate(i as i64, (i * 37 % 11) as f64, wishes)
             })
             .collect();
-        let by_id = |a: Allocation| {
-            let mut g = got(&a);
+        let by_id = |a: Allocation, cands: &[Candidate]| {
+            let mut g = got(&a, cands);
             g.sort();
             (g, a.taken)
         };
-        let first = by_id(allocate(&all, &v).unwrap());
+        let first = by_id(allocate(&all, &v).unwrap(), &all);
         all.reverse();
-        assert_eq!(by_id(allocate(&all, &v).unwrap()), first);
+        assert_eq!(by_id(allocate(&all, &v).unwrap(), &all), first);
         all.rotate_left(5);
-        assert_eq!(by_id(allocate(&all, &v).unwrap()), first);
+        assert_eq!(by_id(allocate(&all, &v).unwrap(), &all), first);
         let seats: u32 = v.iter().map(|x| x.seats).sum();
         assert_eq!(first.1.iter().sum::<u32>(), seats, "more candidates than seats: every seat taken");
     }
@@ -417,17 +501,18 @@ mod tests {
     fn groups_go_first_then_ties_go_to_the_older_teacher_then_the_earlier_form() {
         let v = [vacancy("X", "m", ChairKind::Internal, 1)];
         let mut ut = candidate(1, 1.0, vec![wish(1, &["X"], None)]);
-        ut.group = 0;
+        ut.forms[0].group = 0;
         let ap = candidate(2, 99.0, vec![wish(1, &["X"], None)]);
-        assert_eq!(allocate(&[ap, ut], &v).unwrap().outcomes[1].assigned, Some((0, 1)), "SEQ-5: UT first");
+        let placed = Some(Placed { vacancy: 0, wish: 0 });
+        assert_eq!(allocate(&[ap, ut], &v).unwrap().outcomes[1].assigned, placed, "SEQ-5: UT first");
         let young = candidate(1, 5.0, vec![wish(1, &["X"], None)]);
         let mut old = candidate(2, 5.0, vec![wish(1, &["X"], None)]);
         old.birth_date = NaiveDate::from_ymd_opt(1960, 1, 1).unwrap();
-        assert_eq!(allocate(&[young.clone(), old], &v).unwrap().outcomes[1].assigned, Some((0, 1)));
+        assert_eq!(allocate(&[young.clone(), old], &v).unwrap().outcomes[1].assigned, placed);
         let mut later = young.clone();
         later.id = 3;
         later.submitted_at = 10;
-        assert_eq!(allocate(&[later, young], &v).unwrap().outcomes[1].assigned, Some((0, 1)), "earlier form");
+        assert_eq!(allocate(&[later, young], &v).unwrap().outcomes[1].assigned, placed, "earlier form");
     }
 
     #[test]
@@ -438,15 +523,20 @@ mod tests {
             vacancy("H", "home", ChairKind::Internal, 1),
         ];
         let mut c = candidate(1, 1.0, vec![wish(1, &["H"], None), wish(2, &["X"], None)]);
-        c.chairs = ChairKind::ORDER.to_vec();
-        c.skip_municipality = Some("home".into());
+        c.forms[0].chairs = ChairKind::ORDER.to_vec();
+        c.forms[0].skip = Some(Skip { municipality: "home".into(), district: None });
         let a = allocate(std::slice::from_ref(&c), &v).unwrap();
-        assert_eq!(a.outcomes[0].assigned, Some((1, 2)), "COM-1 skips H; X's internal chair first");
+        assert_eq!(
+            a.outcomes[0].assigned,
+            Some(Placed { vacancy: 1, wish: 1 }),
+            "COM-1 skips H; X's internal chair first"
+        );
         assert_eq!(a.outcomes[0].certificate[0].last_admitted, None, "no post of its kind at H");
         let mut other = candidate(2, 9.0, vec![wish(1, &["X"], None)]);
-        other.chairs = vec![ChairKind::Internal];
-        let a = allocate(&[c, other], &v).unwrap();
-        assert_eq!(got(&a), [(1, Some((0, 2))), (2, Some((1, 1)))], "only one accepts an external chair");
+        other.forms[0].chairs = vec![ChairKind::Internal];
+        let cands = [c, other];
+        let a = allocate(&cands, &v).unwrap();
+        assert_eq!(got(&a, &cands), [(1, Some((0, 2))), (2, Some((1, 1)))], "only one accepts an external chair");
     }
 
     #[test]
@@ -456,10 +546,7 @@ mod tests {
             candidate(1, 9.0, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]),
             candidate(2, 1.0, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]),
         ];
-        let mut at = BTreeMap::new();
-        for (i, x) in v.iter().enumerate() {
-            at.entry((x.school.as_str(), x.chair)).or_insert_with(Vec::new).push(i);
-        }
+        let at = Index::new(&v);
         let lists: Vec<Vec<Reach>> = cands.iter().map(|c| options(c, &v, &at)).collect();
         let hold = |c: usize, o: usize| (lists[c][o].standing, c, o);
         // The weaker teacher at X, the stronger one at Y: envy.
@@ -477,5 +564,117 @@ mod tests {
         ));
         let held = vec![vec![hold(0, 0)], vec![hold(1, 1)]];
         assert_eq!(check(&v, &lists, &held, &[Some(0), Some(1)], &cands), Ok(()));
+    }
+
+    /// Random campaigns, each from a printed seed.
+    mod properties {
+        use super::*;
+        use crate::rules::dice::Dice;
+        use crate::rules::mobility::phase;
+        use crate::rules::mobility::synthetic::{self, Sizes};
+
+        const SMALL: Sizes = Sizes { forms: 120, preferences: 6, posts: 90, schools: 40, provinces: 3 };
+
+        /// A candidate's rank of each line it reaches, in its own order.
+        fn preference_index(c: &Candidate, v: &[Vacancy], placed: Option<Placed>) -> usize {
+            let at = index(v);
+            let list = options(c, v, &at);
+            placed
+                .and_then(|p| list.iter().position(|o| o.vacancy == p.vacancy && o.wish == p.wish))
+                .unwrap_or(usize::MAX)
+        }
+
+        fn index(v: &[Vacancy]) -> Index<'_> {
+            Index::new(v)
+        }
+
+        /// Stability checked from the published result alone: every line
+        /// within its seats; every post a teacher ranked above their own is
+        /// full of claims stronger than theirs there; every certificate
+        /// entry names a claim stronger than the teacher's at that wish.
+        fn assert_stable(seed: u64, cands: &[Candidate], v: &[Vacancy], a: &Allocation) {
+            let at = index(v);
+            let mut holders: Vec<Vec<Standing>> = vec![Vec::new(); v.len()];
+            let lists: Vec<Vec<Reach>> = cands.iter().map(|c| options(c, v, &at)).collect();
+            for (c, o) in a.outcomes.iter().enumerate() {
+                if let Some(p) = o.assigned {
+                    let got = lists[c].iter().find(|r| r.vacancy == p.vacancy && r.wish == p.wish);
+                    holders[p.vacancy].push(got.expect("the post is among the teacher's options").standing);
+                }
+            }
+            for (i, h) in holders.iter().enumerate() {
+                assert!(h.len() <= v[i].seats as usize, "seed {seed}: line {i} over-filled");
+                assert_eq!(h.len() as u32, a.taken[i], "seed {seed}: taken agrees");
+            }
+            for (c, o) in a.outcomes.iter().enumerate() {
+                let mine = o
+                    .assigned
+                    .map(|p| lists[c].iter().position(|r| r.vacancy == p.vacancy && r.wish == p.wish).unwrap());
+                for r in &lists[c][..mine.unwrap_or(lists[c].len())] {
+                    let h = &holders[r.vacancy];
+                    assert!(
+                        h.len() == v[r.vacancy].seats as usize && h.iter().all(|s| *s < r.standing),
+                        "seed {seed}: candidate {} envies line {}",
+                        cands[c].id,
+                        r.vacancy
+                    );
+                }
+                for e in &o.certificate {
+                    let wish = &cands[c].wishes[e.wish];
+                    if let Some(last) = &e.last_admitted {
+                        let terms = &cands[c].forms[wish.form];
+                        let mine = (terms.group, rank(wish.precedence, wish.section_e), -terms.score);
+                        let theirs = (last.group, rank(last.precedence, last.section_e), -last.score);
+                        assert!(theirs <= mine, "seed {seed}: the certificate names a weaker claim");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn random_campaigns_are_stable_deterministic_and_monotone_in_score() {
+            for seed in 1..=40u64 {
+                let input = synthetic::campaign(seed, SMALL).input();
+                let (cands, v) = (&input.candidates, &input.vacancies);
+                let a = allocate(cands, v).unwrap_or_else(|e| panic!("seed {seed}: the checker refused: {e:?}"));
+                assert_stable(seed, cands, v, &a);
+                // Determinism: the same input in another order, the same posts.
+                let mut shuffled = cands.clone();
+                Dice(seed).shuffle(&mut shuffled);
+                let b = allocate(&shuffled, v).unwrap();
+                let by_id = |a: &Allocation| {
+                    let mut x: Vec<_> = a.outcomes.iter().map(|o| (o.id, o.assigned)).collect();
+                    x.sort_by_key(|p| p.0);
+                    x
+                };
+                assert_eq!(by_id(&a), by_id(&b), "seed {seed}: order changed the result");
+                assert_eq!(allocate(cands, v).unwrap(), a, "seed {seed}: a second run differs");
+                // Monotone: a better score never gives a teacher a worse post.
+                let mut dice = Dice(seed);
+                for _ in 0..5 {
+                    let c = dice.next(cands.len());
+                    let before = preference_index(&cands[c], v, a.outcomes[c].assigned);
+                    let mut raised = cands.clone();
+                    for t in &mut raised[c].forms {
+                        t.score += 1.0 + dice.next(40) as f64;
+                    }
+                    let after = allocate(&raised, v).unwrap();
+                    assert_stable(seed, &raised, v, &after);
+                    let now = preference_index(&raised[c], v, after.outcomes[c].assigned);
+                    assert!(now <= before, "seed {seed}: candidate {} got worse with a better score", cands[c].id);
+                }
+            }
+        }
+
+        #[test]
+        fn the_phase_input_hash_is_the_same_for_the_same_campaign_and_changes_with_it() {
+            let one = synthetic::campaign(7, SMALL).input();
+            assert_eq!(one.hash(), synthetic::campaign(7, SMALL).input().hash());
+            let mut other = one.clone();
+            other.vacancies[0].seats += 1;
+            assert_ne!(one.hash(), other.hash());
+            let back: phase::RunInput = serde_json::from_slice(&serde_json::to_vec(&one).unwrap()).unwrap();
+            assert_eq!(back.hash(), one.hash(), "stored and read back, the input hashes alike");
+        }
     }
 }

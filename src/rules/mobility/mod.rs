@@ -8,7 +8,9 @@
 pub mod allocation;
 pub mod application;
 pub mod eligibility;
+pub mod phase;
 pub mod scores;
+pub mod synthetic;
 pub mod windows;
 
 use serde::{Deserialize, Serialize};

@@ -18,8 +18,10 @@ use crate::rules::mobility::windows::{Category, Windows};
 use crate::rules::mobility::{Finding, Order};
 use crate::rules::tax_code;
 
+mod allocation;
 mod applications;
 mod review;
+pub use allocation::*;
 pub use applications::*;
 pub use review::*;
 
@@ -741,6 +743,8 @@ pub enum ReferenceFile {
     Dioceses,
     Esubero,
     Teachers,
+    /// The free posts of a campaign (issue 21).
+    Vacancies,
 }
 
 impl ReferenceFile {
@@ -760,6 +764,7 @@ impl ReferenceFile {
             ReferenceFile::Dioceses => "dioceses",
             ReferenceFile::Esubero => "surplus",
             ReferenceFile::Teachers => "teachers",
+            ReferenceFile::Vacancies => "vacancies",
         }
     }
 }
@@ -817,5 +822,12 @@ pub async fn import_reference(
             each_line(parse::esubero(csv), set).await
         }
         ReferenceFile::Teachers => each_line(parse::teachers(csv), |r| set_teacher(db, caller, r)).await,
+        // A line whose count differs from the stored one is a correction:
+        // it needs a reason, given through `setVacancies`.
+        ReferenceFile::Vacancies => {
+            let year = year.ok_or_else(|| bad("campaignYear", "free posts belong to a campaign: give its year"))?;
+            let set = |r: VacancyEntry| async move { set_vacancies(db, caller, year, vec![r], None).await };
+            each_line(parse::vacancies(csv), set).await
+        }
     }
 }

@@ -1,0 +1,554 @@
+//! One phase of the allocation (spec §9) from the stored applications, as
+//! pure code: who takes part, what each form asks, where each precedence
+//! counts, how area codes expand to schools, and which free posts a phase
+//! may fill. The caller loads the facts; this module decides. Its output is
+//! the engine's whole input, hashed so a run can be recomputed and checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Order;
+use super::allocation::{self, Allocation, Candidate, ChairKind, Skip, Terms, Vacancy, Violation, Wish};
+use super::application::{ChairOption, Kind, PostType, Precedence, PrefKind, Scope};
+
+/// SEQ-1: the phases the office runs, in their legal order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// (2) utilisations and provisional assignments within the province.
+    UtApIntra,
+    /// (4) interprovincial provisional assignments, after the appointments.
+    ApInter,
+}
+
+impl Phase {
+    /// SEQ-1: the phase that must be closed (approved) before this one runs.
+    pub fn after(self) -> Option<Phase> {
+        match self {
+            Phase::UtApIntra => None,
+            Phase::ApInter => Some(Phase::UtApIntra),
+        }
+    }
+
+    /// Which forms take part: UT and provincial AP in the first, the
+    /// interprovincial AP in the second.
+    pub fn takes(self, kind: Kind, scope: Scope) -> bool {
+        match self {
+            Phase::UtApIntra => kind == Kind::Ut || scope == Scope::Provincial,
+            Phase::ApInter => kind == Kind::Ap && scope == Scope::Interprovincial,
+        }
+    }
+}
+
+/// Where a school or a code lies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spot {
+    pub province: String,
+    /// The ISTAT code of the municipality it lies wholly inside, if any.
+    pub municipality: Option<String>,
+    pub district: Option<String>,
+}
+
+/// An effective preference with the place of its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedPreference {
+    pub position: u32,
+    pub kind: PrefKind,
+    pub code: String,
+    pub spot: Spot,
+}
+
+/// A precedence that counts in a run (every one not refused, spec contract:
+/// «a run counts every precedence that is not false»), with the place it
+/// names (care, residence, the assisted person, the mandate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedPrecedence {
+    pub code: Precedence,
+    pub spot: Option<Spot>,
+}
+
+/// One submitted form and what the office decided on it, as loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormFacts {
+    pub application: i64,
+    /// Groups the forms of one teacher (one post each, ORG-4); never stored
+    /// in the run's input.
+    pub teacher: String,
+    /// The pseudonymous code certificates show: the protocol number.
+    pub code: String,
+    pub birth_date: NaiveDate,
+    pub submitted_at: i64,
+    pub kind: Kind,
+    pub scope: Scope,
+    pub order: Order,
+    /// The teacher's own order and class (ORG-3: those come first).
+    pub own_order: Order,
+    pub own_class: Option<String>,
+    pub class: Option<String>,
+    /// AP: the other classes asked (§3.3); UT: the classes for utilisation (POST-12).
+    pub other_classes: Vec<String>,
+    pub post_types: Vec<PostType>,
+    pub chairs: Option<ChairOption>,
+    pub score: f64,
+    pub preferences: Vec<PlacedPreference>,
+    pub precedences: Vec<CountedPrecedence>,
+    /// UT-E1 recognised: where the previous school lies, and its code.
+    pub section_e: Option<(String, Spot)>,
+    /// COM-1: an AP by the holder of a school post skips it.
+    pub skip: Option<Skip>,
+}
+
+/// A line of free posts as stored, with where its school lies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VacancyFacts {
+    pub school: String,
+    pub spot: Spot,
+    pub post_type: PostType,
+    pub class: Option<String>,
+    pub chair: ChairKind,
+    pub count: u32,
+    /// Seats an approved run of another phase already filled.
+    pub taken_before: u32,
+}
+
+/// The engine's whole input for one run: what is hashed, stored and
+/// recomputed by `ambito mobility verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInput {
+    pub campaign_year: i32,
+    pub province: String,
+    pub phase: Phase,
+    pub candidates: Vec<Candidate>,
+    pub vacancies: Vec<Vacancy>,
+}
+
+impl RunInput {
+    /// SHA-256 of the canonical JSON (struct fields in their declared order).
+    pub fn hash(&self) -> String {
+        hex(&Sha256::digest(serde_json::to_vec(self).expect("plain data serialises")))
+    }
+}
+
+/// The hash of an allocation's result, chained into the audit trail.
+pub fn outcome_hash(a: &Allocation) -> String {
+    hex(&Sha256::digest(serde_json::to_vec(a).expect("plain data serialises")))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs the engine on a stored input: the same input, the same result.
+pub fn run(input: &RunInput) -> Result<Allocation, Violation> {
+    allocation::allocate(&input.candidates, &input.vacancies)
+}
+
+/// The birth date a tax code encodes: a teacher is an adult, so a two-digit
+/// year that would make them younger than 18 in the campaign year is of
+/// the previous century.
+pub fn birth_date_of(tax_code: &str, campaign_year: i32) -> Option<NaiveDate> {
+    let t = crate::rules::tax_code::parse(tax_code).ok()?;
+    let century = if 2000 + t.year2 as i32 <= campaign_year - 18 { 2000 } else { 1900 };
+    NaiveDate::from_ymd_opt(century + t.year2 as i32, t.month, t.day)
+}
+
+/// COM-1 and COM-2 (Ambiguities 6, 7): an AP by the holder of a school
+/// post skips the schools of its municipality, or, in a city of several
+/// districts, only those of the district held. Ambit and provincial holders
+/// and UT skip nothing.
+pub fn skip_of(kind: Kind, holds_a_school: bool, held: &Spot, multi_district: bool) -> Option<Skip> {
+    if kind != Kind::Ap || !holds_a_school {
+        return None;
+    }
+    Some(Skip {
+        municipality: held.municipality.clone()?,
+        district: if multi_district { held.district.clone() } else { None },
+    })
+}
+
+/// POST-7: the chair kinds an option accepts, in the PREF-6 order. No
+/// choice means internal chairs only; the external options never exclude
+/// internal chairs, and «comuni diversi» includes the same municipality.
+pub fn chairs_of(option: Option<ChairOption>) -> Vec<ChairKind> {
+    let n = match option {
+        None | Some(ChairOption::InternalOnly) => 1,
+        Some(ChairOption::ExternalSameMunicipality) => 2,
+        Some(ChairOption::ExternalOtherMunicipalities) => 3,
+    };
+    ChairKind::ORDER[..n].to_vec()
+}
+
+/// SEQ-4/5: UT first (Ambiguity 24), then AP in the teacher's own order
+/// and class, then AP across orders or classes (ORG-3).
+pub fn group_of(f: &FormFacts) -> u8 {
+    if f.kind == Kind::Ut {
+        return 0;
+    }
+    let own = f.order == f.own_order && (f.order.first_cycle() || f.class == f.own_class);
+    if own { 1 } else { 2 }
+}
+
+/// §4.5: whether a precedence counts at a preference. `index` is the
+/// preference's place among the form's effective ones; `reached` is the
+/// first index whose code lies in the precedence's municipality.
+fn counts_at(
+    p: &CountedPrecedence,
+    pref: &PlacedPreference,
+    index: usize,
+    reached: Option<usize>,
+    f: &FormFacts,
+) -> bool {
+    use Precedence as P;
+    let municipality = p.spot.as_ref().and_then(|s| s.municipality.as_deref());
+    match p.code {
+        // f in the province of residence; r in the province of domicile
+        // (the office's own when the form names none).
+        P::FSevereHandicapSelf | P::RUnionLeaveEnd => {
+            let province = p.spot.as_ref().map(|s| s.province.as_str());
+            province.is_none_or(|pr| pr == pref.spot.province)
+        }
+        // g, h, i: in the assisted person's municipality and after it.
+        P::GAssistChild | P::HAssistSpouseOrParent | P::ISoleRelative => reached.is_some_and(|r| index >= r),
+        // m: interprovincial only.
+        P::MChild6To12 => f.scope == Scope::Interprovincial,
+        // q: the mandate's seat.
+        P::QLocalPublicOffice => municipality.is_some() && pref.spot.municipality.as_deref() == municipality,
+        // a, b, d, e (from preference 1 on), l, n, o: every preference.
+        _ => true,
+    }
+}
+
+/// The strongest precedence that counts at each effective preference.
+pub fn precedences_at(f: &FormFacts) -> Vec<Option<Precedence>> {
+    let reached: Vec<Option<usize>> = f
+        .precedences
+        .iter()
+        .map(|p| {
+            let m = p.spot.as_ref().and_then(|s| s.municipality.as_deref())?;
+            f.preferences.iter().position(|x| x.spot.municipality.as_deref() == Some(m))
+        })
+        .collect();
+    f.preferences
+        .iter()
+        .enumerate()
+        .map(|(i, pref)| {
+            f.precedences
+                .iter()
+                .zip(&reached)
+                .filter(|(p, r)| counts_at(p, pref, i, **r, f))
+                .map(|(p, _)| p.code)
+                .min_by_key(|c| (allocation::rank(Some(*c), false), *c))
+        })
+        .collect()
+}
+
+/// UT-E1: the return counts at a preference naming the previous school,
+/// or (subordinately) its district or municipality.
+fn section_e_at(f: &FormFacts, pref: &PlacedPreference) -> bool {
+    let Some((school, spot)) = &f.section_e else { return false };
+    match pref.kind {
+        PrefKind::School => pref.code == *school,
+        PrefKind::District => spot.district.is_some() && pref.spot.district == spot.district,
+        PrefKind::Municipality => spot.municipality.is_some() && pref.spot.municipality == spot.municipality,
+        PrefKind::Province => false,
+    }
+}
+
+/// SEQ-6: the schools with free posts a preference covers, by ministry
+/// code (the documented order within an area: ascending code).
+fn schools_of(pref: &PlacedPreference, schools: &BTreeMap<&str, &Spot>) -> Vec<String> {
+    let inside = |s: &Spot| match pref.kind {
+        PrefKind::School => false,
+        PrefKind::Municipality => s.municipality.is_some() && s.municipality == pref.spot.municipality,
+        PrefKind::District => s.district.as_deref() == Some(pref.code.as_str()),
+        PrefKind::Province => s.province == pref.code,
+    };
+    if pref.kind == PrefKind::School {
+        return if schools.contains_key(pref.code.as_str()) { vec![pref.code.clone()] } else { vec![] };
+    }
+    schools.iter().filter(|(_, s)| inside(s)).map(|(c, _)| c.to_string()).collect()
+}
+
+/// SEQ-2: the surplus key of a line: its class, or its post type where
+/// there is no class.
+pub fn surplus_key(class: Option<&str>, post_type: &str) -> String {
+    class.unwrap_or(post_type).to_owned()
+}
+
+/// Builds a run's input: the forms of the phase grouped by teacher (UT
+/// first, then the own-order form, then the others by id), the lines with
+/// the seats left by earlier phases, and, for the interprovincial phase,
+/// only lines whose surplus is zero (SEQ-2). `surplus` gives the surplus
+/// per key (`surplus_key`); a line with no entry has none.
+pub fn input(
+    campaign_year: i32,
+    province: &str,
+    phase: Phase,
+    forms: &[FormFacts],
+    lines: &[VacancyFacts],
+    surplus: &BTreeMap<String, u32>,
+    post_type_str: impl Fn(PostType) -> &'static str,
+) -> RunInput {
+    let vacancies: Vec<Vacancy> = lines
+        .iter()
+        .filter(|l| {
+            phase != Phase::ApInter
+                || surplus.get(&surplus_key(l.class.as_deref(), post_type_str(l.post_type))).is_none_or(|n| *n == 0)
+        })
+        .map(|l| Vacancy {
+            school: l.school.clone(),
+            municipality: l.spot.municipality.clone().unwrap_or_default(),
+            post_type: l.post_type,
+            class: l.class.clone(),
+            chair: l.chair,
+            seats: l.count.saturating_sub(l.taken_before),
+            district: l.spot.district.clone(),
+        })
+        .filter(|v| v.seats > 0)
+        .collect();
+    let schools: BTreeMap<&str, &Spot> = lines.iter().map(|l| (l.school.as_str(), &l.spot)).collect();
+    let mut by_teacher: BTreeMap<&str, Vec<&FormFacts>> = BTreeMap::new();
+    for f in forms.iter().filter(|f| phase.takes(f.kind, f.scope)) {
+        by_teacher.entry(f.teacher.as_str()).or_default().push(f);
+    }
+    let mut candidates: Vec<Candidate> = by_teacher
+        .into_values()
+        .map(|mut fs| {
+            fs.sort_by_key(|f| (f.kind != Kind::Ut, f.order != f.own_order, f.application));
+            let mut c = Candidate {
+                id: fs.iter().map(|f| f.application).min().unwrap_or_default(),
+                code: fs[0].code.clone(),
+                birth_date: fs[0].birth_date,
+                submitted_at: fs.iter().map(|f| f.submitted_at).min().unwrap_or_default(),
+                forms: Vec::new(),
+                wishes: Vec::new(),
+            };
+            for (n, f) in fs.iter().enumerate() {
+                c.forms.push(Terms {
+                    application: f.application,
+                    group: group_of(f),
+                    score: f.score,
+                    classes: ordered_classes(f),
+                    post_types: f.post_types.clone(),
+                    chairs: chairs_of(f.chairs),
+                    skip: f.skip.clone(),
+                });
+                let at = precedences_at(f);
+                for (pref, precedence) in f.preferences.iter().zip(at) {
+                    c.wishes.push(Wish {
+                        form: n,
+                        position: pref.position,
+                        code: pref.code.clone(),
+                        schools: schools_of(pref, &schools),
+                        precedence,
+                        section_e: section_e_at(f, pref),
+                    });
+                }
+            }
+            c
+        })
+        .collect();
+    candidates.sort_by_key(|c| c.id);
+    RunInput { campaign_year, province: province.to_owned(), phase, candidates, vacancies }
+}
+
+/// A form's classes in its order, each once: the class, then the others.
+fn ordered_classes(f: &FormFacts) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    f.class.iter().chain(&f.other_classes).filter(|c| seen.insert(c.as_str())).cloned().collect()
+}
+
+/// A cutoff (France publishes them per area): for a preference code and a
+/// post type, how many were assigned through it and the weakest claim
+/// among them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cutoff {
+    pub code: String,
+    pub post_type: PostType,
+    pub assigned: u32,
+    pub last_score: f64,
+    pub precedence: Option<Precedence>,
+}
+
+/// Fewer than this many assigned through a code and post type: the cutoff
+/// is published without score or precedence, which would point at people.
+pub const CUTOFF_MIN_COUNT: u32 = 3;
+
+/// The cutoffs of an allocation, by code and post type.
+pub fn cutoffs(input: &RunInput, a: &Allocation) -> Vec<Cutoff> {
+    let mut out: BTreeMap<(String, PostType), Cutoff> = BTreeMap::new();
+    for (c, o) in input.candidates.iter().zip(&a.outcomes) {
+        let Some(p) = o.assigned else { continue };
+        let wish = &c.wishes[p.wish];
+        let standing = (allocation::rank(wish.precedence, wish.section_e), c.forms[wish.form].score);
+        let post_type = input.vacancies[p.vacancy].post_type;
+        let e = out.entry((wish.code.clone(), post_type)).or_insert_with(|| Cutoff {
+            code: wish.code.clone(),
+            post_type,
+            assigned: 0,
+            last_score: standing.1,
+            precedence: wish.precedence,
+        });
+        e.assigned += 1;
+        // The weakest: the higher rank, then the lower score.
+        let current = (allocation::rank(e.precedence, false), e.last_score);
+        if standing.0 > current.0 || (standing.0 == current.0 && standing.1 < current.1) {
+            e.last_score = standing.1;
+            e.precedence = wish.precedence;
+        }
+    }
+    out.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spot(province: &str, municipality: &str, district: &str) -> Spot {
+        Spot { province: province.into(), municipality: Some(municipality.into()), district: Some(district.into()) }
+    }
+
+    fn pref(position: u32, kind: PrefKind, code: &str, spot: Spot) -> PlacedPreference {
+        PlacedPreference { position, kind, code: code.into(), spot }
+    }
+
+    fn form(application: i64, teacher: &str, preferences: Vec<PlacedPreference>) -> FormFacts {
+        FormFacts {
+            application,
+            teacher: teacher.into(),
+            code: format!("BG-2016-{application:06}"),
+            birth_date: NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+            submitted_at: 0,
+            kind: Kind::Ap,
+            scope: Scope::Provincial,
+            order: Order::SecondariaPrimoGrado,
+            own_order: Order::SecondariaPrimoGrado,
+            own_class: Some("A022".into()),
+            class: Some("A022".into()),
+            other_classes: vec![],
+            post_types: vec![PostType::Nn],
+            chairs: None,
+            score: 10.0,
+            preferences,
+            precedences: vec![],
+            section_e: None,
+            skip: None,
+        }
+    }
+
+    fn line(school: &str, spot: Spot, class: &str, count: u32) -> VacancyFacts {
+        VacancyFacts {
+            school: school.into(),
+            spot,
+            post_type: PostType::Nn,
+            class: Some(class.into()),
+            chair: ChairKind::Internal,
+            count,
+            taken_before: 0,
+        }
+    }
+
+    fn pt(p: PostType) -> &'static str {
+        if p == PostType::Nn { "NN" } else { "EH" }
+    }
+
+    #[test]
+    fn the_assisted_persons_municipality_counts_from_where_it_is_named_and_m_only_between_provinces() {
+        let here = spot("BG", "016024", "D1");
+        let there = spot("BG", "016100", "D2");
+        let mut f = form(
+            1,
+            "T",
+            vec![
+                pref(1, PrefKind::School, "S1", there.clone()),
+                pref(2, PrefKind::Municipality, "016024", here.clone()),
+                pref(3, PrefKind::School, "S3", there.clone()),
+            ],
+        );
+        f.precedences = vec![
+            CountedPrecedence { code: Precedence::GAssistChild, spot: Some(here.clone()) },
+            CountedPrecedence { code: Precedence::MChild6To12, spot: None },
+        ];
+        let g = Some(Precedence::GAssistChild);
+        assert_eq!(precedences_at(&f), [None, g, g], "(g) from the assisted person's municipality on");
+        f.scope = Scope::Interprovincial;
+        let m = Some(Precedence::MChild6To12);
+        assert_eq!(precedences_at(&f), [m, g, g], "(m) counts between provinces, (g) stays stronger");
+        f.precedences = vec![CountedPrecedence { code: Precedence::QLocalPublicOffice, spot: Some(there.clone()) }];
+        let q = Some(Precedence::QLocalPublicOffice);
+        assert_eq!(precedences_at(&f), [q, None, q], "(q) at the mandate's seat only");
+    }
+
+    #[test]
+    fn area_codes_expand_to_schools_by_code_and_the_interprovincial_phase_skips_classes_in_surplus() {
+        let a = spot("BG", "016024", "D1");
+        let lines = [
+            line("BGMM00200X", a.clone(), "A022", 1),
+            line("BGMM00100X", a.clone(), "A028", 2),
+            line("BGMM00300X", spot("BG", "016100", "D2"), "A022", 1),
+        ];
+        let mut f = form(1, "T", vec![pref(1, PrefKind::Municipality, "016024", a.clone())]);
+        f.scope = Scope::Interprovincial;
+        let surplus = BTreeMap::from([("A022".to_string(), 2u32)]);
+        let intra = input(2016, "BG", Phase::UtApIntra, std::slice::from_ref(&f), &lines, &surplus, pt);
+        assert!(intra.candidates.is_empty(), "an interprovincial form waits for its phase");
+        assert_eq!(intra.vacancies.len(), 3, "the surplus binds only the interprovincial phase");
+        let inter = input(2016, "BG", Phase::ApInter, &[f], &lines, &surplus, pt);
+        assert_eq!(inter.vacancies.iter().map(|v| v.school.as_str()).collect::<Vec<_>>(), ["BGMM00100X"], "SEQ-2");
+        assert_eq!(inter.candidates[0].wishes[0].schools, ["BGMM00100X", "BGMM00200X"], "ascending code");
+    }
+
+    #[test]
+    fn a_teachers_forms_are_one_candidate_ut_first_and_seats_taken_before_are_gone() {
+        let a = spot("BG", "016024", "D1");
+        let lines = [VacancyFacts { taken_before: 1, ..line("BGMM00100X", a.clone(), "A022", 2) }];
+        let mut ap = form(1, "T", vec![pref(1, PrefKind::School, "BGMM00100X", a.clone())]);
+        ap.order = Order::SecondariaSecondoGrado;
+        let mut ut = form(2, "T", vec![pref(1, PrefKind::School, "BGMM00100X", a.clone())]);
+        ut.kind = Kind::Ut;
+        let other = form(3, "U", vec![pref(1, PrefKind::School, "BGMM00100X", a.clone())]);
+        let run = input(2016, "BG", Phase::UtApIntra, &[ap, ut, other], &lines, &BTreeMap::new(), pt);
+        assert_eq!(run.vacancies[0].seats, 1);
+        assert_eq!(run.candidates.len(), 2);
+        let t = &run.candidates[0];
+        assert_eq!(t.forms.iter().map(|f| (f.application, f.group)).collect::<Vec<_>>(), [(2, 0), (1, 2)]);
+        assert_eq!((t.id, t.wishes[0].form), (1, 0), "the UT's wishes first");
+        let a = super::run(&run).unwrap();
+        assert_eq!(a.taken, [1]);
+        assert!(a.outcomes[0].assigned.is_some(), "the UT goes before another teacher's AP");
+    }
+
+    #[test]
+    fn com_1_skips_the_municipality_held_or_in_a_city_of_districts_only_the_district() {
+        let held = spot("MI", "015146", "MI-1");
+        assert_eq!(skip_of(Kind::Ut, true, &held, false), None, "COM-4");
+        assert_eq!(skip_of(Kind::Ap, false, &held, false), None, "COM-3: an ambit holder");
+        let town = skip_of(Kind::Ap, true, &held, false).unwrap();
+        assert_eq!((town.municipality.as_str(), town.district), ("015146", None));
+        assert_eq!(skip_of(Kind::Ap, true, &held, true).unwrap().district.as_deref(), Some("MI-1"), "COM-2");
+    }
+
+    #[test]
+    fn a_tax_code_gives_an_adults_birth_date_and_chairs_follow_the_option() {
+        let code = crate::rules::tax_code::encode(
+            "Rossi",
+            "Anna",
+            NaiveDate::from_ymd_opt(1999, 3, 9).unwrap(),
+            crate::rules::tax_code::Sex::F,
+            "A794",
+        );
+        assert_eq!(birth_date_of(&code, 2016), NaiveDate::from_ymd_opt(1999, 3, 9));
+        let young = crate::rules::tax_code::encode(
+            "Rossi",
+            "Anna",
+            NaiveDate::from_ymd_opt(1994, 3, 9).unwrap(),
+            crate::rules::tax_code::Sex::F,
+            "A794",
+        );
+        assert_eq!(birth_date_of(&young, 2026), NaiveDate::from_ymd_opt(1994, 3, 9));
+        assert_eq!(chairs_of(None), [ChairKind::Internal]);
+        assert_eq!(chairs_of(Some(ChairOption::ExternalOtherMunicipalities)), ChairKind::ORDER);
+    }
+}
