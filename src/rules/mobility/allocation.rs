@@ -331,10 +331,10 @@ pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Alloc
             // One pass over the options above the post: the weakest holder per wish.
             let mut weakest_at: Vec<Option<&(Standing, usize, usize)>> = vec![None; wishes_above];
             for o in &lists[c][..upto] {
-                if let (Some(slot), Some(h)) = (weakest_at.get_mut(o.wish), held[o.vacancy].last()) {
-                    if slot.is_none_or(|x| x.0 < h.0) {
-                        *slot = Some(h);
-                    }
+                if let (Some(slot), Some(h)) = (weakest_at.get_mut(o.wish), held[o.vacancy].last())
+                    && slot.is_none_or(|x| x.0 < h.0)
+                {
+                    *slot = Some(h);
                 }
             }
             let certificate = weakest_at

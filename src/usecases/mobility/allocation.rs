@@ -372,15 +372,15 @@ pub async fn run_phase(
     db.try_run(move |c| {
         Box::pin(async move {
             q::campaign(c, year).await?.ok_or(AppError::NotFound)?;
-            if let Some(prev) = ph.after() {
-                if q::run_in_state(c, year, &office, phase_str(prev), "approved").await?.is_none() {
-                    return Err(AppError::Ruled {
-                        code: "CONFLICT",
-                        rule: "SEQ-1",
-                        field: Some("phase"),
-                        message: format!("the phase {} must be approved first", phase_str(prev).to_uppercase()),
-                    });
-                }
+            if let Some(prev) = ph.after()
+                && q::run_in_state(c, year, &office, phase_str(prev), "approved").await?.is_none()
+            {
+                return Err(AppError::Ruled {
+                    code: "CONFLICT",
+                    rule: "SEQ-1",
+                    field: Some("phase"),
+                    message: format!("the phase {} must be approved first", phase_str(prev).to_uppercase()),
+                });
             }
             let loaded = load(c, year, &office, ph).await?;
             let input = phase::input(year, &office, ph, &loaded.forms, &loaded.lines, &loaded.surplus, post_type_str);
@@ -560,12 +560,12 @@ fn outcome_mail(mailer: Mailer, to: String, protocol: String, r: ResultRow) {
 
 /// The newest outcome of an application the caller may see.
 pub async fn outcome(db: &RequestDb, application: i64) -> AppResult<Option<ResultRow>> {
-    db.run(move |c| Box::pin(async move { Ok(q::result_of(c, application).await?) })).await
+    db.run(move |c| Box::pin(async move { q::result_of(c, application).await })).await
 }
 
 /// The published cutoffs of a province's approved runs.
 pub async fn cutoffs(db: &RequestDb, year: i32, province: String) -> AppResult<Vec<CutoffRow>> {
-    db.run(move |c| Box::pin(async move { Ok(q::cutoffs(c, year, &province).await?) })).await
+    db.run(move |c| Box::pin(async move { q::cutoffs(c, year, &province).await })).await
 }
 
 /// What `ambito mobility verify` found for one run.
