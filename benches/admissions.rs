@@ -7,7 +7,9 @@
 //! `cargo bench --bench admissions`. Prints a Markdown table.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::median;
 
 use ambito::rules::admissions::{Applicant, Assessment, Points, Prepared, RoundConfig, SiteConfig, Status, compute};
 use ambito::rules::dice::Dice;
@@ -59,20 +61,6 @@ fn round(d: &mut Dice, sites: usize, places: u32, n: usize) -> (RoundConfig, Vec
         })
         .collect();
     (config, apps)
-}
-
-/// The median of `runs` timings of `f`, after one untimed run.
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
 }
 
 fn sort_only(config: &RoundConfig, apps: &[Applicant]) -> usize {

@@ -6,25 +6,13 @@
 //!
 //! `cargo bench --bench allocation`. Prints a Markdown table.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::median;
 
 use ambito::rules::mobility::allocation;
 use ambito::rules::mobility::phase;
 use ambito::rules::mobility::synthetic::{self, Sizes};
-
-/// The median of `runs` timings of `f`, after one untimed run.
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
-}
 
 fn main() {
     let sizes = Sizes::NATIONAL;

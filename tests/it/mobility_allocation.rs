@@ -240,6 +240,26 @@ async fn the_office_runs_and_approves_a_phase_that_follows_the_legal_order_and_e
     let runs = w.app.query_as(&w.office, trail, json!({})).await["auditTrail"]["edges"].clone();
     let hashes: Vec<&Value> = runs.as_array().unwrap().iter().map(|e| &e["node"]["current"]["inputHash"]).collect();
     assert!(hashes.contains(&&rerun["inputHash"]) && hashes.contains(&&first["inputHash"]), "{runs}");
+
+    // `ambito mobility verify` recomputes every run from its stored input;
+    // a tampered input is caught.
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ambito"))
+            .env_remove("DATABASE_URL")
+            .args(["--database-url", &w.app.db().login_url(), "mobility", "verify", "2016", "UT_AP_INTRA"])
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(said.matches("input matches its hash, outcome recomputed identically").count(), 4, "{said}");
+    let tamper =
+        "UPDATE mobility_runs SET input = jsonb_set(input, '{vacancies,0,seats}', '7') WHERE state = 'approved'";
+    diesel::sql_query(tamper).execute(&mut w.app.db().conn().await).await.unwrap();
+    let out = verify();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DIFFERS"), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[tokio::test]
