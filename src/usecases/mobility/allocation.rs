@@ -99,19 +99,13 @@ pub fn certificate_of(row: &ResultRow) -> Vec<StoredEntry> {
     serde_json::from_value(row.certificate.clone()).unwrap_or_default()
 }
 
-/// What a run answers.
-#[derive(Debug, Clone)]
-pub struct RunDone {
-    pub run: RunRow,
-}
-
 /// Everything a phase reads, loaded under the office's row security.
 struct Loaded {
     forms: Vec<FormFacts>,
     lines: Vec<VacancyFacts>,
     surplus: BTreeMap<String, u32>,
     /// Applications with no effective preference: nothing to allocate on.
-    inadmissible: Vec<(i64, String)>,
+    inadmissible: Vec<i64>,
     /// Tax code of every form's teacher, by application.
     teachers: BTreeMap<i64, String>,
 }
@@ -198,7 +192,7 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
             .collect();
         let code = row.protocol_number.clone().unwrap_or_else(|| format!("#{}", row.id));
         if preferences.is_empty() {
-            inadmissible.push((row.id, code));
+            inadmissible.push(row.id);
             continue;
         }
         let decisions = precedence_decisions(&row);
@@ -315,7 +309,7 @@ fn results(run: i64, province: &str, input: &RunInput, a: &Allocation, loaded: &
             });
         }
     }
-    for (id, _) in &loaded.inadmissible {
+    for id in &loaded.inadmissible {
         out.push(ResultRow {
             run_id: run,
             application_id: *id,
