@@ -256,19 +256,48 @@ fn section_e_at(f: &FormFacts, pref: &PlacedPreference) -> bool {
     }
 }
 
-/// SEQ-6: the schools with free posts a preference covers, by ministry
-/// code (the documented order within an area: ascending code).
-fn schools_of(pref: &PlacedPreference, schools: &BTreeMap<&str, &Spot>) -> Vec<String> {
-    let inside = |s: &Spot| match pref.kind {
-        PrefKind::School => false,
-        PrefKind::Municipality => s.municipality.is_some() && s.municipality == pref.spot.municipality,
-        PrefKind::District => s.district.as_deref() == Some(pref.code.as_str()),
-        PrefKind::Province => s.province == pref.code,
-    };
-    if pref.kind == PrefKind::School {
-        return if schools.contains_key(pref.code.as_str()) { vec![pref.code.clone()] } else { vec![] };
+/// SEQ-6: the schools with free posts, by the areas that contain them,
+/// each list in ascending ministry code (the documented order within an
+/// area). Built once per run, so an area code is a lookup, not a scan.
+struct Areas<'a> {
+    schools: BTreeSet<&'a str>,
+    by_area: BTreeMap<(PrefKind, &'a str), Vec<&'a str>>,
+}
+
+impl<'a> Areas<'a> {
+    fn new(lines: &'a [VacancyFacts]) -> Areas<'a> {
+        let schools: BTreeMap<&str, &Spot> = lines.iter().map(|l| (l.school.as_str(), &l.spot)).collect();
+        let mut by_area: BTreeMap<(PrefKind, &str), Vec<&str>> = BTreeMap::new();
+        // Schools in code order, so each area's list is too.
+        for (&code, spot) in &schools {
+            let areas = [
+                spot.municipality.as_deref().map(|m| (PrefKind::Municipality, m)),
+                spot.district.as_deref().map(|d| (PrefKind::District, d)),
+                Some((PrefKind::Province, spot.province.as_str())),
+            ];
+            for area in areas.into_iter().flatten() {
+                by_area.entry(area).or_default().push(code);
+            }
+        }
+        Areas { schools: schools.into_keys().collect(), by_area }
     }
-    schools.iter().filter(|(_, s)| inside(s)).map(|(c, _)| c.to_string()).collect()
+
+    /// The schools with free posts a preference covers.
+    fn schools_of(&self, pref: &PlacedPreference) -> Vec<String> {
+        let key = match pref.kind {
+            PrefKind::School => {
+                let known = self.schools.contains(pref.code.as_str());
+                return if known { vec![pref.code.clone()] } else { vec![] };
+            }
+            // A municipality answers by its ISTAT code, whichever code the form gave.
+            PrefKind::Municipality => match pref.spot.municipality.as_deref() {
+                Some(m) => (PrefKind::Municipality, m),
+                None => return vec![],
+            },
+            kind => (kind, pref.code.as_str()),
+        };
+        self.by_area.get(&key).map_or_else(Vec::new, |v| v.iter().map(|c| c.to_string()).collect())
+    }
 }
 
 /// SEQ-2: the surplus key of a line: its class, or its post type where
@@ -308,7 +337,7 @@ pub fn input(
         })
         .filter(|v| v.seats > 0)
         .collect();
-    let schools: BTreeMap<&str, &Spot> = lines.iter().map(|l| (l.school.as_str(), &l.spot)).collect();
+    let areas = Areas::new(lines);
     let mut by_teacher: BTreeMap<&str, Vec<&FormFacts>> = BTreeMap::new();
     for f in forms.iter().filter(|f| phase.takes(f.kind, f.scope)) {
         by_teacher.entry(f.teacher.as_str()).or_default().push(f);
@@ -341,7 +370,7 @@ pub fn input(
                         form: n,
                         position: pref.position,
                         code: pref.code.clone(),
-                        schools: schools_of(pref, &schools),
+                        schools: areas.schools_of(pref),
                         precedence,
                         section_e: section_e_at(f, pref),
                     });

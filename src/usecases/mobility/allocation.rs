@@ -49,11 +49,6 @@ pub fn phase_of_form(row: &ApplicationRow) -> Phase {
     if row.kind == "ap" && row.scope == "interprovincial" { Phase::ApInter } else { Phase::UtApIntra }
 }
 
-/// A precedence code as stored.
-pub fn precedence_of(s: &str) -> Option<Precedence> {
-    serde_json::from_value(Value::String(s.to_owned())).ok()
-}
-
 /// The precedences of a submitted form as the office left them: its
 /// decision where it made one, else the rules' outcome (`None`: undecided).
 pub fn precedence_decisions(row: &ApplicationRow) -> Vec<(Precedence, Option<bool>)> {

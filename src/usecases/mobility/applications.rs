@@ -231,6 +231,11 @@ pub fn precedence_str(p: rules::Precedence) -> String {
     serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
+/// A stored precedence code read back.
+pub fn precedence_of(s: &str) -> Option<rules::Precedence> {
+    serde_json::from_value(Value::String(s.to_owned())).ok()
+}
+
 impl Docs {
     async fn load(c: &mut AsyncPgConnection, application: i64) -> AppResult<Docs> {
         let attached = q::documents_of(c, application)
