@@ -14,6 +14,8 @@ use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::demo::registry::{BOYS, GIRLS, SURNAMES};
+
+mod mobility;
 use crate::demo::{self, OpenData};
 use crate::rules::school_year::SchoolYear;
 
@@ -33,6 +35,15 @@ impl Scale {
         match self {
             Scale::Province => (2_500, 50_000),
             Scale::National => (50_000, 1_000_000),
+        }
+    }
+
+    /// Process 4: submitted forms of 20 preferences, and free posts (the
+    /// national figures are issue 21's campaign).
+    fn mobility(self) -> (usize, usize) {
+        match self {
+            Scale::Province => (1_500, 2_500),
+            Scale::National => (30_000, 50_000),
         }
     }
 }
@@ -344,7 +355,14 @@ async fn rows(
     .execute(conn)
     .await?;
 
-    let mut counts = Vec::new();
+    // Process 4, acting as an office (the forms' audit rows name a user).
+    diesel::sql_query(
+        "SELECT set_config('ambito.user_id', (SELECT min(id)::text FROM users WHERE email LIKE 'ufficio.%'), true)",
+    )
+    .execute(conn)
+    .await?;
+    let (forms, posts) = scale.mobility();
+    let mut counts = mobility::campaign(conn, seed, start, forms, posts).await?;
     for table in [
         "institutions",
         "sites",

@@ -220,9 +220,17 @@ impl ObjectKind {
                 "UtTitle",
             ],
             ObjectKind::UtilisationScore => &["UtilisationScore", "UtilisationScoreConnection"],
-            ObjectKind::MobilityAllocation => {
-                &["MobilityRun", "Outcome", "CertificateEntry", "LastAdmitted", "RunMove"]
-            }
+            ObjectKind::MobilityAllocation => &[
+                "MobilityRun",
+                "Outcome",
+                "CertificateEntry",
+                "LastAdmitted",
+                "RunMove",
+                "CertificateOverride",
+                "MobilityOverride",
+                "MobilityComplaint",
+                "Renunciation",
+            ],
         }
     }
 }

@@ -10,8 +10,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{
-    classes_of_competition, mobility_applications, mobility_campaigns, mobility_cutoffs, mobility_dioceses,
-    mobility_esubero, mobility_run_results, mobility_runs, mobility_vacancies, school_districts, teachers,
+    classes_of_competition, mobility_applications, mobility_campaigns, mobility_complaints, mobility_cutoffs,
+    mobility_dioceses, mobility_esubero, mobility_overrides, mobility_renunciations, mobility_run_results,
+    mobility_runs, mobility_vacancies, school_districts, teachers,
 };
 use crate::db::territory::PageRequest;
 
@@ -895,6 +896,12 @@ pub async fn run_for_update(conn: &mut AsyncPgConnection, id: i64) -> QueryResul
     r::table.find(id).select(RunRow::as_select()).for_update().first(conn).await.optional()
 }
 
+/// A run without its input, if the caller may read it.
+pub async fn run(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<RunRow>> {
+    use mobility_runs as r;
+    r::table.find(id).select(RunRow::as_select()).first(conn).await.optional()
+}
+
 /// A run's stored input, for `ambito mobility verify`.
 pub async fn run_input(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<(RunRow, Value)>> {
     use mobility_runs as r;
@@ -1061,4 +1068,264 @@ pub async fn outcome_addresses(conn: &mut AsyncPgConnection, run: i64) -> QueryR
         .bind::<diesel::sql_types::BigInt, _>(run)
         .load(conn)
         .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mobility_overrides, check_for_backend(diesel::pg::Pg))]
+pub struct OverrideRow {
+    pub id: i64,
+    pub campaign_year: i32,
+    pub province_code: String,
+    pub phase: String,
+    pub application_id: i64,
+    pub school_code: String,
+    pub post_type: String,
+    pub class_code: String,
+    pub chair_kind: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub withdrawal_reason: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = mobility_overrides)]
+pub struct NewOverride<'a> {
+    pub campaign_year: i32,
+    pub province_code: &'a str,
+    pub phase: &'a str,
+    pub application_id: i64,
+    pub school_code: &'a str,
+    pub post_type: &'a str,
+    pub class_code: &'a str,
+    pub chair_kind: &'a str,
+    pub reason: &'a str,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_override(conn: &mut AsyncPgConnection, new: NewOverride<'_>) -> QueryResult<OverrideRow> {
+    diesel::insert_into(mobility_overrides::table)
+        .values(new)
+        .returning(OverrideRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The standing (not withdrawn) overrides of a phase, oldest first.
+pub async fn standing_overrides(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    province: &str,
+    phase: &str,
+) -> QueryResult<Vec<OverrideRow>> {
+    use mobility_overrides as o;
+    o::table
+        .filter(o::campaign_year.eq(year))
+        .filter(o::province_code.eq(province))
+        .filter(o::phase.eq(phase))
+        .filter(o::withdrawn_at.is_null())
+        .order(o::id)
+        .select(OverrideRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn override_for_update(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<OverrideRow>> {
+    use mobility_overrides as o;
+    o::table.find(id).select(OverrideRow::as_select()).for_update().first(conn).await.optional()
+}
+
+pub async fn withdraw_override(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    by: i64,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> QueryResult<OverrideRow> {
+    use mobility_overrides as o;
+    diesel::update(o::table.find(id))
+        .set((o::withdrawn_by.eq(by), o::withdrawn_at.eq(at), o::withdrawal_reason.eq(reason)))
+        .returning(OverrideRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mobility_complaints, check_for_backend(diesel::pg::Pg))]
+pub struct ComplaintRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub application_id: i64,
+    pub province_code: String,
+    pub received_on: NaiveDate,
+    pub summary: String,
+    pub state: String,
+    pub decision_reason: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = mobility_complaints)]
+pub struct NewComplaint<'a> {
+    pub run_id: i64,
+    pub application_id: i64,
+    pub province_code: &'a str,
+    pub teacher_tax_code: &'a str,
+    pub received_on: NaiveDate,
+    pub summary: &'a str,
+    pub recorded_by: i64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub async fn insert_complaint(conn: &mut AsyncPgConnection, new: NewComplaint<'_>) -> QueryResult<ComplaintRow> {
+    diesel::insert_into(mobility_complaints::table)
+        .values(new)
+        .returning(ComplaintRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn complaint_for_update(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ComplaintRow>> {
+    use mobility_complaints as k;
+    k::table.find(id).select(ComplaintRow::as_select()).for_update().first(conn).await.optional()
+}
+
+pub async fn decide_complaint(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    state: &str,
+    reason: &str,
+    by: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<ComplaintRow> {
+    use mobility_complaints as k;
+    diesel::update(k::table.find(id))
+        .set((k::state.eq(state), k::decision_reason.eq(reason), k::decided_by.eq(by), k::decided_at.eq(at)))
+        .returning(ComplaintRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The complaints about an application the caller may see, oldest first.
+pub async fn complaints_of(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Vec<ComplaintRow>> {
+    use mobility_complaints as k;
+    k::table.filter(k::application_id.eq(application)).order(k::id).select(ComplaintRow::as_select()).load(conn).await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = mobility_renunciations, check_for_backend(diesel::pg::Pg))]
+pub struct RenunciationRow {
+    pub application_id: i64,
+    pub run_id: i64,
+    pub province_code: String,
+    pub teacher_tax_code: String,
+    pub renounced_at: DateTime<Utc>,
+    pub recorded_by: i64,
+}
+
+/// Records a renunciation; `None` when the form was already renounced.
+pub async fn insert_renunciation(
+    conn: &mut AsyncPgConnection,
+    row: &RenunciationRow,
+) -> QueryResult<Option<RenunciationRow>> {
+    diesel::insert_into(mobility_renunciations::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .returning(RenunciationRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn renunciation_of(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Option<RenunciationRow>> {
+    use mobility_renunciations as n;
+    n::table.find(application).select(RenunciationRow::as_select()).first(conn).await.optional()
+}
+
+/// The renounced forms of a campaign in a province.
+pub async fn renounced(conn: &mut AsyncPgConnection, year: i32, province: &str) -> QueryResult<Vec<i64>> {
+    use mobility_renunciations as n;
+    use mobility_runs as r;
+    n::table
+        .inner_join(r::table.on(r::id.eq(n::run_id)))
+        .filter(r::campaign_year.eq(year))
+        .filter(n::province_code.eq(province))
+        .select(n::application_id)
+        .load(conn)
+        .await
+}
+
+/// A line of the outcome sheet (`ambito_mobility_outcome_sheet`).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SheetRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub application_id: i64,
+    #[diesel(sql_type = Text)]
+    pub protocol_number: String,
+    #[diesel(sql_type = Text)]
+    pub last_name: String,
+    #[diesel(sql_type = Text)]
+    pub first_name: String,
+    #[diesel(sql_type = Text)]
+    pub tax_code: String,
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub school_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub institution_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub post_type: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub class_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub chair_kind: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    pub position: Option<i32>,
+}
+
+/// The outcome sheet of a run: the office's whole province, a school's
+/// own sites in an approved run, nothing for anyone else.
+pub async fn outcome_sheet(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<Vec<SheetRow>> {
+    diesel::sql_query(
+        "SELECT application_id, protocol_number, last_name, first_name, tax_code, state, school_code,
+                institution_code, post_type, class_code, chair_kind, pref_position AS position
+         FROM ambito_mobility_outcome_sheet($1)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(run)
+    .load(conn)
+    .await
+}
+
+#[derive(QueryableByName)]
+struct MaybeId {
+    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
+    id: Option<i64>,
+}
+
+/// The approved run of a phase in the caller's province (offices and schools).
+pub async fn approved_run_id(conn: &mut AsyncPgConnection, year: i32, phase: &str) -> QueryResult<Option<i64>> {
+    let row: MaybeId = diesel::sql_query("SELECT ambito_mobility_approved_run($1, $2) AS id")
+        .bind::<diesel::sql_types::Integer, _>(year)
+        .bind::<Text, _>(phase)
+        .get_result(conn)
+        .await?;
+    Ok(row.id)
+}
+
+/// An application's outcome in the approved run of its phase, if the
+/// caller may see it (a teacher reads no run, so approval is asked of the
+/// function the row policies use).
+pub async fn approved_result_of(conn: &mut AsyncPgConnection, application: i64) -> QueryResult<Option<ResultRow>> {
+    use mobility_run_results as x;
+    x::table
+        .filter(x::application_id.eq(application))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("ambito_mobility_run_approved(run_id)"))
+        .order(x::run_id.desc())
+        .select(ResultRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }

@@ -709,6 +709,55 @@ diesel::table! {
 }
 
 diesel::table! {
+    mobility_overrides (id) {
+        id -> Int8,
+        campaign_year -> Int4,
+        province_code -> Text,
+        phase -> Text,
+        application_id -> Int8,
+        school_code -> Text,
+        post_type -> Text,
+        class_code -> Text,
+        chair_kind -> Text,
+        reason -> Text,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        withdrawn_by -> Nullable<Int8>,
+        withdrawn_at -> Nullable<Timestamptz>,
+        withdrawal_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    mobility_complaints (id) {
+        id -> Int8,
+        run_id -> Int8,
+        application_id -> Int8,
+        province_code -> Text,
+        teacher_tax_code -> Text,
+        received_on -> Date,
+        summary -> Text,
+        state -> Text,
+        decision_reason -> Nullable<Text>,
+        recorded_by -> Int8,
+        recorded_at -> Timestamptz,
+        decided_by -> Nullable<Int8>,
+        decided_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    mobility_renunciations (application_id) {
+        application_id -> Int8,
+        run_id -> Int8,
+        province_code -> Text,
+        teacher_tax_code -> Text,
+        renounced_at -> Timestamptz,
+        recorded_by -> Int8,
+    }
+}
+
+diesel::table! {
     mobility_cutoffs (run_id, code, post_type) {
         run_id -> Int8,
         campaign_year -> Int4,
@@ -869,6 +918,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     mobility_runs,
     mobility_run_results,
     mobility_cutoffs,
+    mobility_overrides,
+    mobility_complaints,
+    mobility_renunciations,
     mobility_esubero,
     teachers,
     mobility_applications,

@@ -32,16 +32,17 @@ const SURNAMES: [&str; 12] = [
 ];
 const NAMES: [&str; 10] = ["Giulia", "Marco", "Sara", "Luca", "Chiara", "Paolo", "Elena", "Andrea", "Marta", "Davide"];
 
+/// A site where a teacher holds a post (also `ambito seed`'s).
 #[derive(QueryableByName)]
-struct SiteRow {
+pub(crate) struct SiteRow {
     #[diesel(sql_type = Text)]
-    code: String,
+    pub code: String,
     #[diesel(sql_type = Text)]
-    province: String,
+    pub province: String,
     #[diesel(sql_type = Text)]
-    municipality: String,
+    pub municipality: String,
     #[diesel(sql_type = Text)]
-    school_order: String,
+    pub school_order: String,
 }
 
 fn d(m: u32, day: u32) -> NaiveDate {
@@ -192,7 +193,8 @@ pub fn demo_teacher_tax_code() -> String {
     encode("Verdi", "Anna", NaiveDate::from_ymd_opt(1980, 5, 4).expect("a date"), Sex::F, "A794")
 }
 
-fn teacher_row(i: usize, email: String, site: &SiteRow, surname: &str, name: &str) -> TeacherRow {
+/// A tenured teacher's registry row, holding a post at `site`.
+pub(crate) fn teacher_row(i: usize, email: String, site: &SiteRow, surname: &str, name: &str) -> TeacherRow {
     let order = order_of(&site.school_order);
     let class = match order {
         Order::SecondariaPrimoGrado => Some(if i.is_multiple_of(2) { "A022" } else { "A028" }),

@@ -46,6 +46,7 @@ pub struct Query(
     mobility::MobilityQuery,
     mobility::ApplicationsQuery,
     mobility::AllocationQuery,
+    mobility::CorrectionsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -59,6 +60,7 @@ pub struct Mutation(
     mobility::MobilityMutation,
     mobility::ApplicationsMutation,
     mobility::AllocationMutation,
+    mobility::CorrectionsMutation,
 );
 
 pub type AmbitoSchema = Schema<Query, Mutation, events::Subscription>;

@@ -86,6 +86,8 @@ enum Export<'a> {
     Admissions(&'a AdmissionParams),
     Albo(&'a AlboParams),
     MobilityReceipt(&'a ReceiptParams),
+    MobilityCertificate(&'a ReceiptParams),
+    MobilityOutcomes(&'a OutcomeParams),
 }
 
 /// Makes a file for the caller in one transaction in the caller's scope:
@@ -99,6 +101,7 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Admissions(_) => ObjectKind::AdmissionApplication,
         Export::Albo(_) => ObjectKind::AdmissionPublic,
         Export::MobilityReceipt(_) => ObjectKind::MobilityApplication,
+        Export::MobilityCertificate(_) | Export::MobilityOutcomes(_) => ObjectKind::MobilityAllocation,
     };
     let Scoped { caller, db, .. } = scoped(req, state, obj, Action::Read).await?;
     let made = match export {
@@ -108,6 +111,8 @@ async fn download(req: &Request, state: &AppState, export: Export<'_>) -> Result
         Export::Admissions(p) => admissions_file(&db, state.clock.now(), p).await,
         Export::Albo(p) => albo_file(&db, &caller, state.clock.now(), p).await,
         Export::MobilityReceipt(p) => receipt_file(&db, &caller, p).await,
+        Export::MobilityCertificate(p) => certificate_file(&db, &caller, state.clock.now(), p).await,
+        Export::MobilityOutcomes(p) => outcomes_file(&db, &caller, p).await,
     };
     db.settle(made).await
 }
@@ -370,6 +375,87 @@ async fn receipt_file(db: &RequestDb, caller: &Caller, params: &ReceiptParams) -
     let receipt = crate::usecases::mobility::receipt(db, caller, id).await?;
     let name = format!("ricevuta-{}.pdf", receipt.protocol);
     Ok(file("application/pdf", &name, reports::mobility::receipt_pdf(&receipt)))
+}
+
+/// `GET /exports/mobility-certificate?application=ID`: the PDF certificate
+/// of a form's outcome (issue 21), to the teacher once published and to
+/// the office; not found for anyone else.
+#[handler]
+pub async fn mobility_certificate(
+    req: &Request,
+    Query(params): Query<ReceiptParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    download(req, state, Export::MobilityCertificate(&params)).await.unwrap_or_else(error_response)
+}
+
+async fn certificate_file(
+    db: &RequestDb,
+    caller: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+    params: &ReceiptParams,
+) -> Result<Response, AppError> {
+    let id = params.application.as_deref().and_then(|a| a.parse().ok());
+    let id = id.ok_or_else(|| AppError::bad_input("application", "the application's id is required"))?;
+    let certificate = crate::usecases::mobility::certificate_document(db, caller, id, now).await?;
+    let name = format!("certificato-{}.pdf", certificate.protocol);
+    Ok(file("application/pdf", &name, reports::mobility::certificate_pdf(&certificate)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeParams {
+    campaign_year: Option<String>,
+    /// `UT_AP_INTRA` or `AP_INTER`.
+    phase: Option<String>,
+    /// The office may name a run (a proposal, to review it).
+    run: Option<String>,
+    school: Option<String>,
+    post_type: Option<String>,
+    /// `xlsx` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// `GET /exports/mobility-outcomes?campaignYear=2016&phase=UT_AP_INTRA&format=xlsx|csv`
+/// with the filters `school`, `postType` and, for the office, `run`: the
+/// outcome per school and post type (issue 21), to the office (its
+/// province) and to a school (the posts of its own sites, once published).
+#[handler]
+pub async fn mobility_outcomes(
+    req: &Request,
+    Query(params): Query<OutcomeParams>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    download(req, state, Export::MobilityOutcomes(&params)).await.unwrap_or_else(error_response)
+}
+
+async fn outcomes_file(db: &RequestDb, caller: &Caller, params: &OutcomeParams) -> Result<Response, AppError> {
+    use crate::rules::mobility::phase::Phase;
+    let csv = is_csv(params.format.as_deref())?;
+    let year = params.campaign_year.as_deref().and_then(|y| y.parse::<i32>().ok());
+    let year = year.ok_or_else(|| AppError::bad_input("campaignYear", "is required, e.g. 2016"))?;
+    let phase = match params.phase.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("UT_AP_INTRA") => Phase::UtApIntra,
+        Some("AP_INTER") => Phase::ApInter,
+        _ => return Err(AppError::bad_input("phase", "must be UT_AP_INTRA or AP_INTER")),
+    };
+    let run = params
+        .run
+        .as_deref()
+        .map(|r| r.parse::<i64>().map_err(|_| AppError::bad_input("run", "a run's id")))
+        .transpose()?;
+    let filter = crate::usecases::mobility::SheetFilter {
+        run,
+        school: code_arg("school", params.school.clone(), 10)?,
+        post_type: params.post_type.as_deref().map(|p| p.trim().to_ascii_uppercase()),
+    };
+    let (run, rows) = crate::usecases::mobility::outcome_sheet(db, caller, year, phase, filter).await?;
+    tracing::info!(request_id = %current_request_id(), rows = rows.len(), csv, "mobility outcome export");
+    let scope = caller.school.clone().or(caller.province.clone()).unwrap_or_else(|| "ambito".into());
+    let stem =
+        format!("esiti-{scope}-{year}-{}-{run}", params.phase.as_deref().unwrap_or_default().to_ascii_lowercase());
+    use reports::mobility::{HEADERS, SHEET, cells};
+    spreadsheet(csv, &stem, SHEET, &HEADERS, rows.iter().map(cells))
 }
 
 #[derive(Deserialize, Default)]

@@ -80,6 +80,8 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/exports/support-summary", get(exports::support_summary))
         .at("/exports/admissions-albo", get(exports::admissions_albo))
         .at("/exports/mobility-receipt", get(exports::mobility_receipt))
+        .at("/exports/mobility-certificate", get(exports::mobility_certificate))
+        .at("/exports/mobility-outcomes", get(exports::mobility_outcomes))
         .at("/exports/enrolment-requests", get(exports::enrolment_requests))
         .at("/exports/admissions", get(exports::admissions))
         .at("/attachments/:id", get(attachments::download))

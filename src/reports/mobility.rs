@@ -1,9 +1,12 @@
-//! The receipt of a teacher's application (process 4) as a PDF/A document:
-//! there is no printed form to deliver (R-ROUTE-3, seed L73), so this is
-//! the teacher's proof of what was submitted, when, and to which office.
+//! Process 4's documents for people: the receipt of a teacher's
+//! application as a PDF/A document (there is no printed form to deliver,
+//! R-ROUTE-3, seed L73, so it is the teacher's proof of what was submitted,
+//! when, and to which office); the certificate of an allocation outcome;
+//! and the outcome sheet per school and post type.
 
 use chrono::{DateTime, Utc};
 
+use super::Cell;
 use super::pdf::{Layout, MARGIN, PAGE, document};
 use crate::rules::rome;
 
@@ -91,6 +94,100 @@ pub fn receipt_pdf(r: &Receipt) -> Vec<u8> {
     document(&title, &format!("mobility-receipt|{}", r.protocol), r.submitted_at, &layout(r))
 }
 
+/// The certificate of an outcome (issue 21): the post, and for every
+/// preference above it who took the last post there, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    pub protocol: String,
+    pub kind: String,
+    pub school_year: String,
+    pub teacher: String,
+    /// `pubblicato`, or `proposta non ancora approvata` for the office.
+    pub standing: String,
+    pub outcome: String,
+    pub entries: Vec<String>,
+    pub renounced: Option<DateTime<Utc>>,
+    pub generated_at: DateTime<Utc>,
+}
+
+fn certificate_layout(c: &Certificate) -> Layout {
+    let mut l = Layout::default();
+    l.text(MARGIN, 14.0, "Certificato dell'esito e delle precedenze");
+    l.down(20.0);
+    l.text(MARGIN, 11.0, format!("{} - anno scolastico {}", c.kind, c.school_year));
+    l.down(22.0);
+    for (label, value) in [
+        ("Numero di protocollo", c.protocol.as_str()),
+        ("Docente", c.teacher.as_str()),
+        ("Stato dell'esito", c.standing.as_str()),
+    ] {
+        l.text(MARGIN, 10.0, label);
+        l.text(MARGIN + 170.0, 10.0, value);
+        l.down(14.0);
+    }
+    let mut outcome = vec![c.outcome.clone()];
+    if let Some(at) = c.renounced {
+        outcome.push(format!("Rinuncia registrata il {}", rome::local(at).format("%d/%m/%Y alle %H:%M")));
+    }
+    section(&mut l, "Esito", &outcome, "-");
+    section(
+        &mut l,
+        "Per ogni preferenza espressa prima di quella ottenuta: chi ha avuto l'ultimo posto",
+        &c.entries,
+        "Nessuna preferenza prima di quella ottenuta.",
+    );
+    l.down(16.0);
+    l.paragraph(
+        MARGIN,
+        8.0,
+        10.0,
+        PAGE.0 - 2.0 * MARGIN,
+        "Chi ha avuto un posto è indicato con il numero di protocollo, non con il nome. Un posto che \
+         nessuno con titolo inferiore al suo ha ottenuto prima della sua sede è la prova che la regola \
+         è stata applicata; i posti assegnati d'ufficio sono indicati con la motivazione.",
+    );
+    l
+}
+
+/// The certificate's PDF bytes.
+pub fn certificate_pdf(c: &Certificate) -> Vec<u8> {
+    let title = format!("Certificato esito domanda {}", c.protocol);
+    document(&title, &format!("mobility-certificate|{}", c.protocol), c.generated_at, &certificate_layout(c))
+}
+
+/// The outcome sheet: one row per form, by school and post type.
+pub const SHEET: &str = "Esiti";
+pub const HEADERS: [&str; 11] = [
+    "Sede",
+    "Istituto",
+    "Tipo posto",
+    "Classe di concorso",
+    "Cattedra",
+    "Esito",
+    "Protocollo",
+    "Cognome",
+    "Nome",
+    "Codice fiscale",
+    "Preferenza",
+];
+
+pub fn cells(r: &crate::db::mobility::SheetRow) -> Vec<Cell> {
+    let text = |s: &Option<String>| s.clone().map_or(Cell::Empty, Cell::Text);
+    vec![
+        text(&r.school_code),
+        text(&r.institution_code),
+        text(&r.post_type),
+        text(&r.class_code),
+        text(&r.chair_kind),
+        Cell::Text(r.state.to_ascii_uppercase()),
+        Cell::Text(r.protocol_number.clone()),
+        Cell::Text(r.last_name.clone()),
+        Cell::Text(r.first_name.clone()),
+        Cell::Text(r.tax_code.clone()),
+        r.position.map_or(Cell::Empty, Cell::Number),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +212,23 @@ mod tests {
         let l = layout(&r);
         assert!(l.pages_fit(PAGE.0 - MARGIN), "no line runs past the right margin");
         assert_eq!(receipt_pdf(&r), receipt_pdf(&r));
+    }
+
+    #[test]
+    fn a_certificate_with_long_entries_fits_the_page() {
+        let c = Certificate {
+            protocol: "BG-2016-000002".into(),
+            kind: "Assegnazione provvisoria".into(),
+            school_year: "2016/17".into(),
+            teacher: "Bianchi Marco".into(),
+            standing: "pubblicato".into(),
+            outcome: "NON ASSEGNATA".into(),
+            entries: (1..=40).map(|i| format!("Preferenza {i} (BGMM00001): {}", "ultimo posto ".repeat(12))).collect(),
+            renounced: None,
+            generated_at: "2016-08-30T08:00:00Z".parse().unwrap(),
+        };
+        let l = certificate_layout(&c);
+        assert!(l.pages_fit(PAGE.0 - MARGIN));
+        assert_eq!(certificate_pdf(&c), certificate_pdf(&c));
     }
 }

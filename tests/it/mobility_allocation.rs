@@ -283,3 +283,224 @@ async fn the_office_loads_vacancies_from_a_csv_file_all_or_nothing() {
     let shown = w.app.query_as(&w.teacher, list, json!({})).await["mobilityVacancies"].clone();
     assert_eq!(shown.as_array().unwrap().len(), 2, "{shown}");
 }
+
+#[derive(QueryableByName)]
+struct Place {
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Text)]
+    municipality: String,
+}
+
+/// The first site of a state infanzia school where `filter` holds (the
+/// forms are for infanzia).
+async fn place(w: &World, filter: &str) -> Place {
+    let sql = format!(
+        "SELECT code, municipality_istat AS municipality FROM sites
+         WHERE institution_code IN (SELECT code FROM institutions WHERE kind = 'state')
+           AND school_order = 'infanzia' AND {filter}
+         ORDER BY code LIMIT 1"
+    );
+    let found: Vec<Place> = diesel::sql_query(&sql).load(&mut w.app.db().conn().await).await.unwrap();
+    found.into_iter().next().unwrap_or_else(|| panic!("the demo territory has a site where {filter}"))
+}
+
+const OVERRIDE: &str = "mutation($i: MobilityOverrideInput!) { setMobilityOverride(input: $i) { id reason } }";
+const COMPLAINT: &str = "mutation($a: ID!, $d: Date!, $s: String!) {
+    recordMobilityComplaint(applicationId: $a, receivedOn: $d, summary: $s) { id state runId } }";
+const DECIDE: &str = "mutation($k: ID!, $u: Boolean!, $r: String!) {
+    decideMobilityComplaint(id: $k, upheld: $u, reason: $r) { state decisionReason } }";
+const RENOUNCE: &str = "mutation($a: ID!) { renounceMobilityPost(applicationId: $a) { renouncedAt } }";
+const MOVES: &str = "mutation { runMobilityPhase(campaignYear: 2016, province: \"BG\", phase: UT_AP_INTRA) {
+    runId moves { applicationId before after why } } }";
+const SEEN: &str = "query($id: ID!) { mobilityApplication(id: $id) { protocolNumber
+    outcome { state schoolCode renunciation { renouncedAt } }
+    certificate { preference { position } lastAdmitted { code } overrides { code reason } }
+    complaints { state summary decisionReason } } }";
+
+/// `GET /exports/{what}?{query}` as `token`: status and bytes.
+async fn export(w: &World, token: &str, what: &str, query: &str) -> (u16, Vec<u8>) {
+    let resp = w.app.http.get(w.app.url(&format!("/exports/{what}?{query}"))).bearer_auth(token).send().await.unwrap();
+    (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+}
+
+/// The rows of a CSV export (after its byte-order mark), header first.
+fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    let text = std::str::from_utf8(bytes).unwrap().trim_start_matches('\u{feff}');
+    text.lines().map(|l| l.split(';').map(str::to_owned).collect()).collect()
+}
+
+#[tokio::test]
+async fn after_publication_overrides_complaints_and_renunciations_change_the_next_run_and_say_why() {
+    let w = world().await;
+    // S: a site of the demo school BGIC82100T; the teachers hold posts
+    // elsewhere (COM-1 does not skip S), and Y lies in a third town.
+    let s = place(&w, "institution_code = 'BGIC82100T'").await;
+    let home = place(&w, &format!("province_code = 'BG' AND municipality_istat <> '{}'", s.municipality)).await;
+    let y = place(
+        &w,
+        &format!("province_code = 'BG' AND municipality_istat NOT IN ('{}', '{}')", s.municipality, home.municipality),
+    )
+    .await;
+    let lines = json!({ "e": [line(&s.code, 1), line(&y.code, 1)] });
+    assert_eq!(w.app.post_as(Some(&w.office), VACANCIES, lines).await.1["data"]["setVacancies"], 2);
+    w.app
+        .query_as(&w.office, SET_TEACHER, json!({ "i": teacher_input(crate::mobility::TEACHER, "Rossi", &home.code) }))
+        .await;
+    let (b_session, b_code) = enabled_teacher(&w, OTHER_TEACHER, "Bianchi", &home.code, true).await;
+    let (c_session, c_code) = enabled_teacher(&w, "docente.conti@example.org", "Conti", &home.code, false).await;
+    // The municipality of reunion is listed, so Y counts too (PREF-3a).
+    let prefs = json!([{ "kind": "SCHOOL", "code": s.code }, { "kind": "MUNICIPALITY", "code": s.municipality },
+                       { "kind": "SCHOOL", "code": y.code }]);
+    let a = submitted(&w, &w.teacher, &w.code, ap(&s.municipality, prefs.clone())).await;
+    let b = submitted(&w, &b_session, &b_code, ap(&s.municipality, prefs.clone())).await;
+    let c = submitted(&w, &c_session, &c_code, ap(&s.municipality, prefs)).await;
+    family(&w, &a, [6, 4, 0, 0]).await;
+    family(&w, &b, [6, 8, 0, 6]).await;
+    family(&w, &c, [0, 4, 0, 0]).await;
+    let first = run(&w, "UT_AP_INTRA").await;
+    w.app.query_as(&w.office, APPROVE, json!({ "r": first["runId"] })).await;
+    let seen = |session: &str, id: &str| {
+        let (app, session, id) = (&w.app, session.to_owned(), id.to_owned());
+        async move { app.query_as(&session, SEEN, json!({ "id": id })).await["mobilityApplication"].clone() }
+    };
+    assert_eq!(seen(&b_session, &b).await["outcome"]["schoolCode"], s.code.as_str(), "20 points: S");
+    assert_eq!(seen(&c_session, &c).await["outcome"]["state"], "NOT_ASSIGNED");
+
+    // A complaint needs the campaign's deadline, then must arrive within it.
+    let complain = |day: &str| json!({ "a": c, "d": day, "s": "il punteggio di famiglia non considera il figlio" });
+    let (_, body) = w.app.post_as(Some(&w.office), COMPLAINT, complain("2016-08-01")).await;
+    assert_eq!(error_of(&body), ("CONFLICT".into(), "COMPLAINT-1".into()), "{body}");
+    let days = "mutation { setMobilityComplaintDays(campaignYear: 2016, days: 5) { complaintDays } }";
+    assert_eq!(w.app.query_as(&w.office, days, json!({})).await["setMobilityComplaintDays"]["complaintDays"], 5);
+    w.app.query_as(&w.office, crate::mobility::CLOCK, json!({ "t": "2016-08-10T10:00:00" })).await;
+    let (_, body) = w.app.post_as(Some(&w.office), COMPLAINT, complain("2016-08-07")).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "COMPLAINT-1".into()), "after 6 August: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "receivedOn");
+    let mi = w.app.login(MI).await;
+    let (_, body) = w.app.post_as(Some(&mi), COMPLAINT, complain("2016-08-03")).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "another province's outcome: {body}");
+    let filed = w.app.query_as(&w.office, COMPLAINT, complain("2016-08-03")).await["recordMobilityComplaint"].clone();
+    assert_eq!((filed["state"].as_str(), &filed["runId"]), (Some("PENDING"), &first["runId"]), "{filed}");
+    assert_eq!(seen(&c_session, &c).await["complaints"][0]["state"], "PENDING", "the teacher sees it");
+    let decided = json!({ "k": filed["id"], "u": true, "r": "punteggio di famiglia riesaminato" });
+    let done = w.app.query_as(&w.office, DECIDE, decided.clone()).await;
+    assert_eq!(done["decideMobilityComplaint"]["state"], "UPHELD");
+    assert_eq!(error_of(&w.app.post_as(Some(&w.office), DECIDE, decided).await.1).0, "CONFLICT", "decided once");
+
+    // The office puts C on S by hand; bad input stores nothing.
+    let by_hand = |school: &str, reason: &str| {
+        json!({ "i": { "campaignYear": 2016, "phase": "UT_AP_INTRA", "applicationId": c, "school": school,
+                       "postType": "NN", "chairKind": "INTERNAL", "reason": reason } })
+    };
+    let (_, body) = w.app.post_as(Some(&w.office), OVERRIDE, by_hand(&s.code, "no")).await;
+    assert_eq!(
+        (error_of(&body).0.as_str(), &body["errors"][0]["extensions"]["field"]),
+        ("BAD_USER_INPUT", &json!("reason"))
+    );
+    let (_, body) = w.app.post_as(Some(&w.office), OVERRIDE, by_hand(&w.p.milan, "reclamo accolto")).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "school", "{body}");
+    let (_, body) = w.app.post_as(Some(&b_session), OVERRIDE, by_hand(&s.code, "reclamo accolto")).await;
+    assert!(body["data"].is_null() && !body["errors"].is_null(), "a teacher cannot override: {body}");
+    let list = "{ mobilityOverrides(campaignYear: 2016, phase: UT_AP_INTRA) { applicationId schoolCode reason } }";
+    assert_eq!(w.app.query_as(&w.office, list, json!({})).await["mobilityOverrides"], json!([]), "nothing stored");
+    let reason = "reclamo accolto: sede assegnata d'ufficio";
+    w.app.query_as(&w.office, OVERRIDE, by_hand(&s.code, reason)).await;
+    let (_, body) = w.app.post_as(Some(&w.office), OVERRIDE, by_hand(&y.code, reason)).await;
+    assert_eq!(error_of(&body).0, "CONFLICT", "one standing override per form: {body}");
+
+    // The re-run places C first, reconsiders everyone, and says why each moved.
+    let rerun = w.app.query_as(&w.office, MOVES, json!({})).await["runMobilityPhase"].clone();
+    let moves: std::collections::BTreeMap<String, Value> = rerun["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["applicationId"].as_str().unwrap().to_owned(), m.clone()))
+        .collect();
+    assert_eq!(moves.len(), 3, "{rerun}");
+    assert!(moves[&c]["after"].as_str().unwrap().starts_with(&format!("MANUAL {}", s.code)), "{rerun}");
+    assert_eq!(moves[&c]["why"], json!([format!("assigned by the office's override: {reason}")]));
+    assert_eq!(
+        moves[&b]["why"],
+        json!([format!("a post at preference 1 ({}) went to the office's override: {reason}", s.code)])
+    );
+    assert_eq!(moves[&a]["why"], moves[&b]["why"], "A too ranked S above Y, where B now outranks A");
+    w.app.query_as(&w.office, APPROVE, json!({ "r": rerun["runId"] })).await;
+    let c_seen = seen(&c_session, &c).await;
+    assert_eq!((&c_seen["outcome"]["state"], &c_seen["outcome"]["schoolCode"]), (&json!("MANUAL"), &json!(s.code)));
+    // B's certificate shows the post S went to by hand, and why.
+    let b_seen = seen(&b_session, &b).await;
+    assert_eq!(b_seen["outcome"]["schoolCode"], y.code.as_str());
+    // (The municipality at preference 2 holds only S, met at preference 1.)
+    let by_hand = json!([{ "code": c_seen["protocolNumber"], "reason": reason }]);
+    assert_eq!(
+        b_seen["certificate"],
+        json!([{ "preference": { "position": 1 }, "lastAdmitted": null, "overrides": by_hand },
+               { "preference": { "position": 2 }, "lastAdmitted": null, "overrides": [] }])
+    );
+
+    // Exports: the school reads the posts of its own sites, once published;
+    // another school and a teacher read nothing.
+    let school = w.app.login("bgic82100t@istruzione.it").await;
+    let (status, bytes) =
+        export(&w, &school, "mobility-outcomes", "campaignYear=2016&phase=UT_AP_INTRA&format=csv").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let rows = csv_rows(&bytes);
+    assert_eq!(rows.len(), 2, "a header and C's post at S: {rows:?}");
+    assert_eq!((rows[1][0].as_str(), rows[1][5].as_str()), (s.code.as_str(), "MANUAL"));
+    assert_eq!(rows[1][6], c_seen["protocolNumber"].as_str().unwrap());
+    let (status, _) = export(&w, &w.teacher, "mobility-outcomes", "campaignYear=2016&phase=UT_AP_INTRA").await;
+    assert_eq!(status, 404);
+    let (status, bytes) = export(&w, &w.office, "mobility-outcomes", "campaignYear=2016&phase=UT_AP_INTRA").await;
+    assert_eq!(status, 200);
+    let book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("an xlsx file");
+    let mut book = book;
+    use calamine::Reader as _;
+    let sheet = book.worksheet_range("Esiti").expect("the sheet");
+    assert_eq!(sheet.rows().count(), 4, "a header and every form of the province");
+    let (status, _) = export(&w, &w.office, "mobility-outcomes", "campaignYear=2016&phase=SIDEWAYS").await;
+    assert_eq!(status, 400);
+    // The certificate as a PDF, for the teacher and the office alone.
+    let (status, pdf) = export(&w, &b_session, "mobility-certificate", &format!("application={b}")).await;
+    assert_eq!(status, 200);
+    let text = crate::exports::pdf_text(&pdf);
+    assert!(
+        text.contains("assegnato d'ufficio") && text.contains(c_seen["protocolNumber"].as_str().unwrap()),
+        "{text}"
+    );
+    assert_eq!(export(&w, &w.teacher, "mobility-certificate", &format!("application={b}")).await.0, 404);
+    assert_eq!(export(&w, &school, "mobility-certificate", &format!("application={b}")).await.0, 404);
+
+    // Renouncing is explicit: only a post obtained, only once, only one's own.
+    let a_now = seen(&w.teacher, &a).await;
+    assert_eq!(a_now["outcome"]["state"], "NOT_ASSIGNED", "{a_now}");
+    let (_, body) = w.app.post_as(Some(&w.teacher), RENOUNCE, json!({ "a": a })).await;
+    assert_eq!(error_of(&body), ("CONFLICT".into(), "RENOUNCE".into()), "{body}");
+    let (_, body) = w.app.post_as(Some(&w.teacher), RENOUNCE, json!({ "a": b })).await;
+    assert_eq!(error_of(&body).0, "NOT_FOUND", "another's post: {body}");
+    let (_, body) = w.app.post_as(Some(&b_session), RENOUNCE, json!({ "a": b })).await;
+    assert!(body["data"]["renounceMobilityPost"]["renouncedAt"].is_string(), "{body}");
+    assert_eq!(error_of(&w.app.post_as(Some(&b_session), RENOUNCE, json!({ "a": b })).await.1).0, "CONFLICT");
+    assert!(seen(&b_session, &b).await["outcome"]["renunciation"]["renouncedAt"].is_string());
+    // The next run leaves B out and gives Y to A.
+    let last = w.app.query_as(&w.office, MOVES, json!({})).await["runMobilityPhase"].clone();
+    w.app.query_as(&w.office, APPROVE, json!({ "r": last["runId"] })).await;
+    assert_eq!(seen(&b_session, &b).await["outcome"]["state"], "RENOUNCED");
+    assert_eq!(seen(&w.teacher, &a).await["outcome"]["schoolCode"], y.code.as_str(), "{last}");
+
+    // Every act is in the audit trail: the office's in its own, the
+    // teacher's (audited without a province, as every act of a teacher).
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = "SELECT count(*) AS n FROM audit_events WHERE action = 'renounce' AND province_code IS NULL";
+    let renounced: N = diesel::sql_query(sql).get_result(&mut w.app.db().conn().await).await.unwrap();
+    assert_eq!(renounced.n, 1);
+    for action in ["override", "record", "decide"] {
+        let trail = format!("{{ auditTrail(first: 5, action: \"{action}\") {{ edges {{ node {{ objectKind }} }} }} }}");
+        let found = w.app.query_as(&w.office, &trail, json!({})).await["auditTrail"]["edges"].clone();
+        assert!(!found.as_array().unwrap().is_empty(), "{action}: {found}");
+    }
+}

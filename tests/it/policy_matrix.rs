@@ -238,9 +238,10 @@ const CHECKED_ELSEWHERE: [(ObjectKind, &str); 11] = [
     (ObjectKind::MobilityReference, "the office writes, everyone reads, tests/it/mobility.rs"),
     // Read under two lines (the school's, and whoever sees the application).
     (ObjectKind::UtilisationScore, "the school of service, tests/it/mobility.rs"),
-    // A teacher reads an outcome only once its run is approved: a condition
-    // of another row this matrix has no column for.
-    (ObjectKind::MobilityAllocation, "proposals and approved runs, tests/it/mobility_allocation.rs"),
+    // A teacher reads an outcome only once its run is approved, and a school
+    // the posts at its sites only then: conditions of another row this
+    // matrix has no column for.
+    (ObjectKind::MobilityAllocation, "proposals, approved runs, exports, tests/it/mobility_allocation.rs"),
 ];
 
 /// What a scope means for one row, for one caller.

@@ -87,6 +87,10 @@ impl MobilityRun {
                         application_id: ID(m["application"].as_i64().unwrap_or_default().to_string()),
                         before: m["before"].get("state").map(|s| summary(&m["before"], s)),
                         after: summary(&m["after"], &m["after"]["state"]),
+                        why: m["why"]
+                            .as_array()
+                            .map(|w| w.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                            .unwrap_or_default(),
                     })
                     .collect()
             })
@@ -103,12 +107,12 @@ impl MobilityRun {
 fn summary(v: &serde_json::Value, state: &serde_json::Value) -> String {
     match v["school"].as_str() {
         Some(s) => format!(
-            "{} {} {} {} (preference {})",
+            "{} {} {} {}{}",
             state.as_str().unwrap_or_default().to_ascii_uppercase(),
             s,
             v["postType"].as_str().unwrap_or_default(),
             v["classOfCompetition"].as_str().unwrap_or_default(),
-            v["position"]
+            v["position"].as_i64().map(|p| format!(" (preference {p})")).unwrap_or_default()
         ),
         None => state.as_str().unwrap_or_default().to_ascii_uppercase(),
     }
@@ -121,6 +125,9 @@ pub struct RunMove {
     /// Null: it was not in the approved run.
     pub before: Option<String>,
     pub after: String,
+    /// Why, in words: what changed in the form's own claim, in the free
+    /// posts of its preferences, or by the office's hand.
+    pub why: Vec<String>,
 }
 
 /// An application's outcome in the newest run the caller may see.
@@ -128,9 +135,16 @@ pub struct Outcome(pub ResultRow, pub Phase);
 
 #[Object]
 impl Outcome {
-    /// `ASSIGNED`, `NOT_ASSIGNED` or `INADMISSIBLE` (no effective preference).
+    /// `ASSIGNED`, `MANUAL` (by the office's override), `NOT_ASSIGNED`,
+    /// `INADMISSIBLE` (no effective preference) or `RENOUNCED` (left out
+    /// of a re-run after the teacher renounced).
     async fn state(&self) -> String {
         self.0.state.to_ascii_uppercase()
+    }
+    /// The renunciation of this post, once the teacher (or the office for
+    /// a written one) made it.
+    async fn renunciation(&self, ctx: &Context<'_>) -> Result<Option<super::corrections::Renunciation>> {
+        super::corrections::renunciation(ctx, self.0.application_id).await
     }
     /// The school institution of the post (the site's, for a site).
     async fn school(&self, ctx: &Context<'_>) -> Result<Option<School>> {
@@ -164,7 +178,7 @@ impl Outcome {
         self.0.position
     }
     async fn phase(&self) -> Option<MobilityPhase> {
-        (self.0.state == "assigned").then_some(self.1.into())
+        matches!(self.0.state.as_str(), "assigned" | "manual").then_some(self.1.into())
     }
 }
 
@@ -189,6 +203,16 @@ pub struct CertificateEntry {
     pub preference: PreferenceOut,
     /// Null: that preference had no post of the teacher's type.
     pub last_admitted: Option<LastAdmitted>,
+    /// Posts there that the office assigned by hand, and why.
+    pub overrides: Vec<CertificateOverride>,
+}
+
+/// An override that took a seat a preference reaches.
+#[derive(SimpleObject)]
+pub struct CertificateOverride {
+    /// The protocol number of the form placed there.
+    pub code: String,
+    pub reason: String,
 }
 
 fn group_name(g: u8) -> String {
@@ -234,6 +258,11 @@ pub async fn certificate(
                     group: group_name(l.group),
                     section_e: l.section_e,
                 }),
+                overrides: e
+                    .overrides
+                    .into_iter()
+                    .map(|o| CertificateOverride { code: o.code, reason: o.reason })
+                    .collect(),
             })
         })
         .collect())

@@ -805,6 +805,11 @@ impl MobilityApplication {
         super::allocation::certificate(ctx, &self.row, preferences).await
     }
 
+    /// The complaints recorded about this form's published outcome.
+    async fn complaints(&self, ctx: &Context<'_>) -> Result<Vec<super::corrections::MobilityComplaint>> {
+        super::corrections::complaints(ctx, self.row.id).await
+    }
+
     /// Every not-recognised item and ineffective preference found at
     /// submission: the teacher can still fix them inside the window.
     async fn warnings(&self) -> Vec<Warning> {

@@ -22,8 +22,10 @@ use crate::usecases::mobility::{self as uc, ReferenceFile as UFile, StaffCategor
 
 mod allocation;
 mod applications;
+mod corrections;
 pub use allocation::{AllocationMutation, AllocationQuery};
 pub use applications::{ApplicationsMutation, ApplicationsQuery};
+pub use corrections::{CorrectionsMutation, CorrectionsQuery};
 
 /// A GraphQL enum that mirrors an enum of the rules, both ways.
 macro_rules! mirror {
@@ -130,6 +132,12 @@ impl MobilityCampaign {
     /// The publication of the transfers (WIN-2), which opens the primaria window.
     async fn primaria_publication_date(&self) -> Option<Date> {
         uc::windows_of(&self.0).primaria.opens.map(Date)
+    }
+
+    /// Days after an outcome's publication in which the office records a
+    /// complaint about it; null until the office sets them.
+    async fn complaint_days(&self) -> Option<i32> {
+        uc::windows_of(&self.0).complaint_days.map(|d| d as i32)
     }
 }
 

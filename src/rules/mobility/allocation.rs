@@ -11,6 +11,7 @@
 //! applicant-proposing deferred acceptance. Its result does not depend on
 //! the order in which teachers propose.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -228,6 +229,19 @@ pub fn options(c: &Candidate, vacancies: &[Vacancy], at: &Index<'_>) -> Vec<Reac
     out
 }
 
+/// A manual assignment (issue 21, human sign-off): the office puts a form
+/// on a line by hand, with a reason. Its seat is taken before the engine
+/// runs, its teacher takes no other part in the phase, and the certificate
+/// of everyone who ranked that line above their own post names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub application: i64,
+    /// The vacancy line; `usize::MAX` when the line the office named has no
+    /// free post in this run (the run is then refused).
+    pub vacancy: usize,
+    pub reason: String,
+}
+
 /// Who took a post, as a certificate shows them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Admitted {
@@ -247,6 +261,9 @@ pub struct CertificateEntry {
     /// The index of the wish in the candidate's list.
     pub wish: usize,
     pub last_admitted: Option<Admitted>,
+    /// Overrides (indices into the run's) that took a seat this wish reaches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<usize>,
 }
 
 /// A candidate's outcome: the post and the preference it came from, and
@@ -256,7 +273,18 @@ pub struct Outcome {
     pub id: i64,
     /// The vacancy line and the index of the wish it came from, if assigned.
     pub assigned: Option<Placed>,
+    /// Placed by an override instead (`assigned` is then none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual: Option<Manual>,
     pub certificate: Vec<CertificateEntry>,
+}
+
+/// Where an override put a candidate: the line, the form, and the override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Manual {
+    pub vacancy: usize,
+    pub form: usize,
+    pub r#override: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -281,14 +309,62 @@ pub enum Violation {
     /// A candidate ranked a post above theirs that had a free seat, or that
     /// someone with a weaker claim took: justified envy.
     Envy { candidate: i64, position: u32, vacancy: usize },
+    /// An override names no form of the phase, a line with no free post, or
+    /// a teacher another override already placed.
+    Override { application: i64 },
 }
 
 /// Runs one phase: deferred acceptance over every candidate's options,
 /// the certificates, and the checker. An `Err` changes nothing: the caller
 /// stores no result.
 pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Allocation, Violation> {
+    allocate_with(candidates, vacancies, &[])
+}
+
+/// [`allocate`] after the office's overrides have taken their seats.
+pub fn allocate_with(
+    candidates: &[Candidate],
+    vacancies: &[Vacancy],
+    overrides: &[Override],
+) -> Result<Allocation, Violation> {
+    // manual[c]: the override that places candidate c; by_line[v]: those on line v.
+    let mut manual: Vec<Option<Manual>> = vec![None; candidates.len()];
+    let mut by_line: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (k, o) in overrides.iter().enumerate() {
+        let refused = Violation::Override { application: o.application };
+        let (c, form) = candidates
+            .iter()
+            .enumerate()
+            .find_map(|(c, cand)| Some((c, cand.forms.iter().position(|f| f.application == o.application)?)))
+            .ok_or(refused.clone())?;
+        if o.vacancy >= vacancies.len() || manual[c].is_some() {
+            return Err(refused);
+        }
+        manual[c] = Some(Manual { vacancy: o.vacancy, form, r#override: k });
+        by_line.entry(o.vacancy).or_default().push(k);
+    }
+    for (&v, ks) in &by_line {
+        if ks.len() > vacancies[v].seats as usize {
+            return Err(Violation::OverFilled { vacancy: v });
+        }
+    }
+    // The seats the engine shares out: what the overrides left.
+    let open: Cow<'_, [Vacancy]> = if by_line.is_empty() {
+        Cow::Borrowed(vacancies)
+    } else {
+        let mut v = vacancies.to_vec();
+        for (&line, ks) in &by_line {
+            v[line].seats -= ks.len() as u32;
+        }
+        Cow::Owned(v)
+    };
+    let open = &*open;
     let at = Index::new(vacancies);
-    let lists: Vec<Vec<Reach>> = candidates.iter().map(|c| options(c, vacancies, &at)).collect();
+    let lists: Vec<Vec<Reach>> = candidates
+        .iter()
+        .zip(&manual)
+        .map(|(c, m)| if m.is_some() { Vec::new() } else { options(c, open, &at) })
+        .collect();
     // held[v]: the candidates a line holds with their option, weakest last.
     let mut held: Vec<Vec<(Standing, usize, usize)>> = vec![Vec::new(); vacancies.len()];
     let mut next = vec![0usize; candidates.len()];
@@ -298,7 +374,7 @@ pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Alloc
             let option = next[c];
             next[c] += 1;
             let line = &mut held[o.vacancy];
-            let seats = vacancies[o.vacancy].seats as usize;
+            let seats = open[o.vacancy].seats as usize;
             let place = line.partition_point(|(s, ..)| *s < o.standing);
             if line.len() < seats {
                 line.insert(place, (o.standing, c, option));
@@ -318,11 +394,14 @@ pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Alloc
             assigned[c] = Some(option);
         }
     }
-    check(vacancies, &lists, &held, &assigned, candidates)?;
+    check(open, &lists, &held, &assigned, candidates)?;
     let outcomes = candidates
         .iter()
         .enumerate()
         .map(|(c, cand)| {
+            if manual[c].is_some() {
+                return Outcome { id: cand.id, assigned: None, manual: manual[c], certificate: Vec::new() };
+            }
             let upto = assigned[c].map_or(lists[c].len(), |o| o);
             let wishes_above = match assigned[c] {
                 Some(o) => lists[c][o].wish,
@@ -337,10 +416,25 @@ pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Alloc
                     *slot = Some(h);
                 }
             }
+            // The overrides on lines a wish above reaches, found among the
+            // options before the overrides took their seats.
+            let mut overridden: Vec<Vec<usize>> = vec![Vec::new(); wishes_above];
+            if !by_line.is_empty() {
+                for o in options(cand, vacancies, &at).iter().filter(|o| o.wish < wishes_above) {
+                    if let Some(ks) = by_line.get(&o.vacancy) {
+                        overridden[o.wish].extend(ks);
+                    }
+                }
+                for ks in &mut overridden {
+                    ks.sort_unstable();
+                    ks.dedup();
+                }
+            }
             let certificate = weakest_at
                 .into_iter()
+                .zip(overridden)
                 .enumerate()
-                .map(|(w, weakest)| CertificateEntry {
+                .map(|(w, (weakest, overrides))| CertificateEntry {
                     wish: w,
                     last_admitted: weakest.map(|&(_, h, option)| {
                         let wish = &candidates[h].wishes[lists[h][option].wish];
@@ -352,13 +446,15 @@ pub fn allocate(candidates: &[Candidate], vacancies: &[Vacancy]) -> Result<Alloc
                             score: candidates[h].forms[wish.form].score,
                         }
                     }),
+                    overrides,
                 })
                 .collect();
             let assigned = assigned[c].map(|o| Placed { vacancy: lists[c][o].vacancy, wish: lists[c][o].wish });
-            Outcome { id: cand.id, assigned, certificate }
+            Outcome { id: cand.id, assigned, manual: None, certificate }
         })
         .collect();
-    Ok(Allocation { outcomes, taken: held.iter().map(|l| l.len() as u32).collect() })
+    let taken = held.iter().enumerate().map(|(v, l)| (l.len() + by_line.get(&v).map_or(0, Vec::len)) as u32).collect();
+    Ok(Allocation { outcomes, taken })
 }
 
 /// The global checker: no line over its seats, and no candidate with a
@@ -564,6 +660,31 @@ mod tests {
         ));
         let held = vec![vec![hold(0, 0)], vec![hold(1, 1)]];
         assert_eq!(check(&v, &lists, &held, &[Some(0), Some(1)], &cands), Ok(()));
+    }
+
+    #[test]
+    fn an_override_takes_its_seat_first_and_shows_on_the_certificates_it_affects() {
+        let v = [vacancy("X", "m1", ChairKind::Internal, 1), vacancy("Y", "m2", ChairKind::Internal, 1)];
+        let strong = candidate(1, 50.0, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]);
+        let placed = candidate(2, 1.0, vec![wish(1, &["Y"], None)]);
+        let cands = [strong, placed];
+        let by_hand = [Override { application: 2, vacancy: 0, reason: "decided complaint".into() }];
+        let a = allocate_with(&cands, &v, &by_hand).unwrap();
+        assert_eq!(a.outcomes[1].manual, Some(Manual { vacancy: 0, form: 0, r#override: 0 }));
+        assert_eq!(a.outcomes[1].assigned, None, "the engine does not place an overridden form again");
+        assert_eq!(got(&a, &cands)[0], (1, Some((1, 2))), "the stronger claim goes on to Y");
+        let entry = &a.outcomes[0].certificate[0];
+        assert_eq!((entry.last_admitted.as_ref(), entry.overrides.as_slice()), (None, &[0][..]));
+        assert_eq!(a.taken, [1, 1]);
+        // Without the override the stronger claim had X: the override is what moved it.
+        assert_eq!(got(&allocate(&cands, &v).unwrap(), &cands)[0], (1, Some((0, 1))));
+        // Refusals: no such form, no such line, a line over its seats, two overrides of one teacher.
+        let refuse = |o: Vec<Override>| allocate_with(&cands, &v, &o).unwrap_err();
+        let at = |application, vacancy| Override { application, vacancy, reason: "r".into() };
+        assert_eq!(refuse(vec![at(9, 0)]), Violation::Override { application: 9 });
+        assert_eq!(refuse(vec![at(2, usize::MAX)]), Violation::Override { application: 2 });
+        assert_eq!(refuse(vec![at(1, 0), at(2, 0)]), Violation::OverFilled { vacancy: 0 });
+        assert_eq!(refuse(vec![at(2, 0), at(2, 1)]), Violation::Override { application: 2 });
     }
 
     /// Random campaigns, each from a printed seed.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Order;
-use super::allocation::{self, Allocation, Candidate, ChairKind, Skip, Terms, Vacancy, Violation, Wish};
+use super::allocation::{self, Allocation, Candidate, ChairKind, Override, Skip, Terms, Vacancy, Violation, Wish};
 use super::application::{ChairOption, Kind, PostType, Precedence, PrefKind, Scope};
 
 /// SEQ-1: the phases the office runs, in their legal order.
@@ -122,6 +122,10 @@ pub struct RunInput {
     pub phase: Phase,
     pub candidates: Vec<Candidate>,
     pub vacancies: Vec<Vacancy>,
+    /// The office's manual assignments (absent from the hash when none, so
+    /// runs stored before overrides existed verify as they were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
 }
 
 impl RunInput {
@@ -142,7 +146,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Runs the engine on a stored input: the same input, the same result.
 pub fn run(input: &RunInput) -> Result<Allocation, Violation> {
-    allocation::allocate(&input.candidates, &input.vacancies)
+    allocation::allocate_with(&input.candidates, &input.vacancies, &input.overrides)
 }
 
 /// The birth date a tax code encodes: a teacher is an adult, so a two-digit
@@ -380,7 +384,138 @@ pub fn input(
         })
         .collect();
     candidates.sort_by_key(|c| c.id);
-    RunInput { campaign_year, province: province.to_owned(), phase, candidates, vacancies }
+    RunInput { campaign_year, province: province.to_owned(), phase, candidates, vacancies, overrides: Vec::new() }
+}
+
+/// An override as the office recorded it: the form and the line it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverrideFacts {
+    pub application: i64,
+    pub school: String,
+    pub post_type: PostType,
+    pub class: Option<String>,
+    pub chair: ChairKind,
+    pub reason: String,
+}
+
+/// The run's input with the office's overrides placed on its lines, in the
+/// order given. An override whose line has no free post in this run keeps
+/// no line, and the engine refuses the run naming its application.
+pub fn with_overrides(mut input: RunInput, overrides: &[OverrideFacts]) -> RunInput {
+    input.overrides = overrides
+        .iter()
+        .map(|o| Override {
+            application: o.application,
+            vacancy: input
+                .vacancies
+                .iter()
+                .position(|v| {
+                    v.school == o.school && v.post_type == o.post_type && v.class == o.class && v.chair == o.chair
+                })
+                .unwrap_or(usize::MAX),
+            reason: o.reason.clone(),
+        })
+        .collect();
+    input
+}
+
+/// A precedence as §4.5 letters it: `(l)`.
+fn letter(p: Option<Precedence>) -> String {
+    p.map_or_else(|| "none".to_owned(), |p| format!("({})", format!("{p:?}")[..1].to_ascii_lowercase()))
+}
+
+/// Why a form's outcome changed between an approved run and its re-run,
+/// in words for the office and the teacher: what changed in the form's own
+/// claim, in the free posts of the preferences it lists, or by the office's
+/// hand; failing those, the claims of others (the certificate names them).
+pub fn why_moved(before: &RunInput, after: &RunInput, application: i64) -> Vec<String> {
+    fn find(input: &RunInput, application: i64) -> Option<(&Candidate, usize)> {
+        input.candidates.iter().find_map(|c| Some((c, c.forms.iter().position(|t| t.application == application)?)))
+    }
+    let by_hand = |input: &RunInput| input.overrides.iter().find(|o| o.application == application).cloned();
+    let mut why = Vec::new();
+    match (by_hand(before), by_hand(after)) {
+        (None, Some(o)) => why.push(format!("assigned by the office's override: {}", o.reason)),
+        (Some(_), None) => why.push("the office withdrew its override".to_owned()),
+        _ => {}
+    }
+    let (old, new) = match (find(before, application), find(after, application)) {
+        (None, None) => return why,
+        (None, Some(_)) => {
+            why.push("the form takes part in this run and did not in the one it revises".to_owned());
+            return why;
+        }
+        (Some(_), None) => {
+            why.push("the form no longer takes part (renounced, withdrawn or inadmissible)".to_owned());
+            return why;
+        }
+        (Some(old), Some(new)) => (old, new),
+    };
+    let (t0, t1) = (&old.0.forms[old.1], &new.0.forms[new.1]);
+    if t0.score != t1.score {
+        why.push(format!("the score changed from {} to {}", t0.score, t1.score));
+    }
+    if t0.group != t1.group {
+        why.push(format!("the group changed from {} to {}", t0.group, t1.group));
+    }
+    let wishes = |c: &Candidate, f: usize| -> Vec<Wish> { c.wishes.iter().filter(|w| w.form == f).cloned().collect() };
+    let (w0, w1) = (wishes(old.0, old.1), wishes(new.0, new.1));
+    if w0.iter().map(|w| (&w.code, w.position)).ne(w1.iter().map(|w| (&w.code, w.position))) {
+        why.push("the preferences taken into account changed".to_owned());
+    }
+    for (a, b) in w0.iter().zip(&w1).filter(|(a, b)| a.code == b.code) {
+        if (a.precedence, a.section_e) != (b.precedence, b.section_e) {
+            why.push(format!(
+                "the precedence counted at preference {} ({}) changed from {} to {}",
+                b.position,
+                b.code,
+                letter(a.precedence),
+                letter(b.precedence)
+            ));
+        }
+    }
+    // As the engine walks them: a school met at an earlier preference of
+    // the form is not offered again at a later one.
+    let mut met: BTreeSet<&str> = BTreeSet::new();
+    for b in &w1 {
+        let schools: BTreeSet<&str> = b.schools.iter().map(String::as_str).filter(|s| met.insert(s)).collect();
+        let seats = |input: &RunInput| -> u32 {
+            input
+                .vacancies
+                .iter()
+                .filter(|v| schools.contains(v.school.as_str()) && t1.post_types.contains(&v.post_type))
+                .map(|v| v.seats)
+                .sum()
+        };
+        let by_hand = |input: &RunInput| -> Vec<String> {
+            input
+                .overrides
+                .iter()
+                .filter(|o| o.application != application)
+                .filter(|o| input.vacancies.get(o.vacancy).is_some_and(|v| schools.contains(v.school.as_str())))
+                .map(|o| o.reason.clone())
+                .collect()
+        };
+        let (was, now) = (seats(before), seats(after));
+        if was != now {
+            why.push(format!("free posts at preference {} ({}): {was} before, {now} now", b.position, b.code));
+        }
+        let earlier = by_hand(before);
+        for reason in by_hand(after).into_iter().filter(|r| !earlier.contains(r)) {
+            why.push(format!(
+                "a post at preference {} ({}) went to the office's override: {reason}",
+                b.position, b.code
+            ));
+        }
+    }
+    if why.is_empty() {
+        why.push(
+            "others' claims or posts changed (a chain of moves); the certificate names who holds each \
+             preference above"
+                .to_owned(),
+        );
+    }
+    why
 }
 
 /// A form's classes in its order, each once: the class, then the others.
@@ -481,6 +616,47 @@ mod tests {
 
     fn pt(p: PostType) -> &'static str {
         if p == PostType::Nn { "NN" } else { "EH" }
+    }
+
+    #[test]
+    fn overrides_find_their_line_and_a_re_run_says_why_each_form_moved() {
+        let bg = spot("BG", "016024", "D1");
+        let lines = [line("BGMM00001", bg.clone(), "A022", 1), line("BGMM00002", bg.clone(), "A022", 1)];
+        let school = |p, code| pref(p, PrefKind::School, code, bg.clone());
+        let forms = [
+            form(1, "T1", vec![school(1, "BGMM00001"), school(2, "BGMM00002")]),
+            form(2, "T2", vec![school(1, "BGMM00001")]),
+        ];
+        let before = input(2016, "BG", Phase::UtApIntra, &forms, &lines, &BTreeMap::new(), pt);
+        let o = |school: &str| OverrideFacts {
+            application: 2,
+            school: school.into(),
+            post_type: PostType::Nn,
+            class: Some("A022".into()),
+            chair: ChairKind::Internal,
+            reason: "complaint upheld".into(),
+        };
+        let after = with_overrides(before.clone(), &[o("BGMM00001")]);
+        assert_eq!(after.overrides[0].vacancy, 0);
+        assert_ne!(after.hash(), before.hash(), "the overrides are hashed with the input");
+        assert_eq!(with_overrides(before.clone(), &[o("BGMM09999")]).overrides[0].vacancy, usize::MAX);
+        assert_eq!(why_moved(&before, &after, 2), ["assigned by the office's override: complaint upheld"]);
+        assert_eq!(
+            why_moved(&before, &after, 1),
+            ["a post at preference 1 (BGMM00001) went to the office's override: complaint upheld"]
+        );
+        // A new post at the first preference, and a new score.
+        let mut more = lines.clone();
+        more[0].count = 2;
+        let mut scored = forms.clone();
+        scored[0].score = 12.5;
+        let later = input(2016, "BG", Phase::UtApIntra, &scored, &more, &BTreeMap::new(), pt);
+        assert_eq!(
+            why_moved(&before, &later, 1),
+            ["the score changed from 10 to 12.5", "free posts at preference 1 (BGMM00001): 1 before, 2 now"]
+        );
+        let gone = input(2016, "BG", Phase::UtApIntra, &forms[..1], &lines, &BTreeMap::new(), pt);
+        assert!(why_moved(&before, &gone, 2)[0].contains("no longer takes part"));
     }
 
     #[test]

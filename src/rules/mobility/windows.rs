@@ -62,6 +62,17 @@ pub struct Windows {
     pub ata: Window,
     /// Licei musicali (paper); the seed gives neither day (Ambiguity 3).
     pub liceo_musicale: Window,
+    /// Days after an outcome's publication in which the office records a
+    /// complaint about it (Ambiguity 21: no number in the seed, so none
+    /// until the office sets one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_days: Option<u32>,
+}
+
+/// The last day (in Italy, inclusive) a complaint about an outcome
+/// published on `published` is received, with `days` for complaints.
+pub fn complaint_deadline(published: NaiveDate, days: u32) -> NaiveDate {
+    published + chrono::Days::new(u64::from(days))
 }
 
 impl Windows {
@@ -77,6 +88,7 @@ impl Windows {
             educativo_irc: Window::days(d(7, 25), d(8, 5)),
             ata: Window::days(d(7, 25), d(8, 20)),
             liceo_musicale: Window { opens: None, closes: None },
+            complaint_days: None,
         }
     }
 
@@ -180,6 +192,18 @@ mod tests {
         assert!(check(&w, &second, d(8, 17)).is_err());
         assert!(check(&w, &second, d(8, 18)).is_ok() && check(&w, &second, d(8, 28)).is_ok());
         assert!(check(&w, &second, d(8, 29)).is_err());
+    }
+
+    #[test]
+    fn the_complaint_deadline_counts_days_after_publication_and_is_unset_by_default() {
+        assert_eq!(complaint_deadline(d(8, 30), 5), d(9, 4));
+        let w = Windows::default_for(2016);
+        assert_eq!(w.complaint_days, None, "the seed sets no number: the office does");
+        // A campaign stored before the field existed reads back alike.
+        let mut stored = serde_json::to_value(&w).unwrap();
+        assert!(stored.get("complaint_days").is_none());
+        stored["complaint_days"] = 7.into();
+        assert_eq!(serde_json::from_value::<Windows>(stored).unwrap().complaint_days, Some(7));
     }
 
     #[test]

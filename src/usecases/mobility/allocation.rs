@@ -20,10 +20,11 @@ use crate::db::mobility::ApplicationRow;
 use crate::db::mobility::{self as q, CutoffRow, NewRun, ResultRow, RunRow};
 use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
-use crate::rules::mobility::allocation::Allocation;
+use crate::rules::mobility::allocation::{Allocation, Violation};
 use crate::rules::mobility::application::{HoldingKind, Kind, Precedence, PrefKind, Teacher};
 use crate::rules::mobility::phase::{
-    self, CUTOFF_MIN_COUNT, CountedPrecedence, FormFacts, Phase, PlacedPreference, RunInput, Spot, VacancyFacts,
+    self, CUTOFF_MIN_COUNT, CountedPrecedence, FormFacts, OverrideFacts, Phase, PlacedPreference, RunInput, Spot,
+    VacancyFacts,
 };
 
 fn bad(field: &str, reason: impl Into<String>) -> AppError {
@@ -78,6 +79,17 @@ pub struct StoredEntry {
     pub position: u32,
     pub code: String,
     pub last_admitted: Option<StoredAdmitted>,
+    /// Overrides that took a seat this preference reaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<StoredOverride>,
+}
+
+/// An override as a certificate shows it: whose form, and the office's reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredOverride {
+    pub code: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +113,8 @@ struct Loaded {
     surplus: BTreeMap<String, u32>,
     /// Applications with no effective preference: nothing to allocate on.
     inadmissible: Vec<i64>,
+    /// Forms whose teacher renounced the post of an approved run.
+    renounced: Vec<i64>,
     /// Tax code of every form's teacher, by application.
     teachers: BTreeMap<i64, String>,
 }
@@ -111,6 +125,14 @@ fn spot(p: &q::PlaceRow) -> Spot {
 
 async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -> AppResult<Loaded> {
     let rows = q::phase_forms(c, year, province).await?;
+    let renounced_ids: BTreeSet<i64> = q::renounced(c, year, province).await?.into_iter().collect();
+    // A teacher gets one post per phase (ORG-4): renouncing it leaves the
+    // phase, with every form of the teacher in it.
+    let renounced_by: BTreeSet<(String, Phase)> = rows
+        .iter()
+        .filter(|r| renounced_ids.contains(&r.id))
+        .map(|r| (r.teacher_tax_code.clone(), phase_of_form(r)))
+        .collect();
     let before = q::taken_by_other_phases(c, year, province, phase_str(ph)).await?;
     let placed_before: BTreeSet<&str> = before.iter().map(|r| r.teacher_tax_code.as_str()).collect();
     let mut taken: BTreeMap<(String, String, String, String), u32> = BTreeMap::new();
@@ -128,8 +150,17 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
     let mut schools: BTreeSet<String> = vacancies.iter().map(|v| v.school_code.clone()).collect();
     let (mut municipalities, mut districts, mut provinces) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     let mut parsed = Vec::new();
+    let mut renounced = Vec::new();
+    let mut teachers = BTreeMap::new();
     for row in rows {
         let input = input_of(&row)?;
+        if renounced_by.contains(&(row.teacher_tax_code.clone(), phase_of_form(&row))) {
+            if ph.takes(input.kind, input.scope) {
+                teachers.insert(row.id, row.teacher_tax_code.clone());
+                renounced.push(row.id);
+            }
+            continue;
+        }
         let teacher: Option<Teacher> = row.teacher_snapshot.clone().and_then(|v| serde_json::from_value(v).ok());
         let Some(teacher) = teacher else { continue };
         if placed_before.contains(row.teacher_tax_code.as_str()) || !ph.takes(input.kind, input.scope) {
@@ -163,7 +194,6 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
         q::validated_ut_scores(c, &ut_ids).await?.into_iter().filter_map(|(id, v)| Some((id, v?))).collect();
     let mut forms = Vec::new();
     let mut inadmissible = Vec::new();
-    let mut teachers = BTreeMap::new();
     for (row, input, teacher) in parsed {
         let stored = stored_of(&row);
         teachers.insert(row.id, row.teacher_tax_code.clone());
@@ -263,15 +293,47 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
         })
         .collect();
     let surplus = q::esuberi(c, year, province).await?.into_iter().map(|(k, n)| (k, n.max(0) as u32)).collect();
-    Ok(Loaded { forms, lines, surplus, inadmissible, teachers })
+    Ok(Loaded { forms, lines, surplus, inadmissible, renounced, teachers })
+}
+
+/// A result row with no post: `state` is why.
+fn no_post(run: i64, province: &str, application: i64, loaded: &Loaded, state: &str) -> ResultRow {
+    ResultRow {
+        run_id: run,
+        application_id: application,
+        province_code: province.to_owned(),
+        teacher_tax_code: loaded.teachers.get(&application).cloned().unwrap_or_default(),
+        state: state.to_owned(),
+        school_code: None,
+        post_type: None,
+        class_code: None,
+        chair_kind: None,
+        position: None,
+        certificate: json!([]),
+    }
 }
 
 /// The stored outcome of each application of a run.
 fn results(run: i64, province: &str, input: &RunInput, a: &Allocation, loaded: &Loaded) -> Vec<ResultRow> {
+    // Each override, as certificates name it: the form's code and the reason.
+    let named: Vec<StoredOverride> = input
+        .overrides
+        .iter()
+        .map(|o| StoredOverride {
+            code: input
+                .candidates
+                .iter()
+                .find(|c| c.forms.iter().any(|f| f.application == o.application))
+                .map(|c| c.code.clone())
+                .unwrap_or_default(),
+            reason: o.reason.clone(),
+        })
+        .collect();
     let mut out = Vec::new();
     for (c, o) in input.candidates.iter().zip(&a.outcomes) {
         for (f, terms) in c.forms.iter().enumerate() {
             let placed = o.assigned.filter(|p| c.wishes[p.wish].form == f);
+            let manual = o.manual.filter(|m| m.form == f);
             let certificate: Vec<StoredEntry> = o
                 .certificate
                 .iter()
@@ -286,44 +348,37 @@ fn results(run: i64, province: &str, input: &RunInput, a: &Allocation, loaded: &
                         section_e: l.section_e,
                         score: l.score,
                     }),
+                    overrides: e.overrides.iter().filter_map(|k| named.get(*k).cloned()).collect(),
                 })
                 .collect();
-            let line = placed.map(|p| &input.vacancies[p.vacancy]);
+            let line = placed.map(|p| p.vacancy).or(manual.map(|m| m.vacancy)).map(|v| &input.vacancies[v]);
+            let state = match (placed, manual) {
+                (Some(_), _) => "assigned",
+                (None, Some(_)) => "manual",
+                _ => "not_assigned",
+            };
             out.push(ResultRow {
-                run_id: run,
-                application_id: terms.application,
-                province_code: province.to_owned(),
-                teacher_tax_code: loaded.teachers.get(&terms.application).cloned().unwrap_or_default(),
-                state: if placed.is_some() { "assigned" } else { "not_assigned" }.to_owned(),
                 school_code: line.map(|l| l.school.clone()),
                 post_type: line.map(|l| post_type_str(l.post_type).to_owned()),
                 class_code: line.and_then(|l| l.class.clone()),
                 chair_kind: line.map(|l| super::chair_str(l.chair).to_owned()),
                 position: placed.map(|p| c.wishes[p.wish].position as i32),
                 certificate: serde_json::to_value(certificate).unwrap_or_default(),
+                ..no_post(run, province, terms.application, loaded, state)
             });
         }
     }
     for id in &loaded.inadmissible {
-        out.push(ResultRow {
-            run_id: run,
-            application_id: *id,
-            province_code: province.to_owned(),
-            teacher_tax_code: loaded.teachers.get(id).cloned().unwrap_or_default(),
-            state: "inadmissible".into(),
-            school_code: None,
-            post_type: None,
-            class_code: None,
-            chair_kind: None,
-            position: None,
-            certificate: json!([]),
-        });
+        out.push(no_post(run, province, *id, loaded, "inadmissible"));
+    }
+    for id in &loaded.renounced {
+        out.push(no_post(run, province, *id, loaded, "renounced"));
     }
     out
 }
 
-/// Who moved between the approved run and its re-run, and how.
-fn diff(before: &[ResultRow], after: &[ResultRow]) -> Value {
+/// Who moved between the approved run and its re-run, how, and why.
+fn diff(before: &[ResultRow], after: &[ResultRow], why: impl Fn(i64) -> Vec<String>) -> Value {
     let key = |r: &ResultRow| {
         json!({ "state": r.state, "school": r.school_code, "postType": r.post_type,
                 "classOfCompetition": r.class_code, "chairKind": r.chair_kind, "position": r.position })
@@ -334,11 +389,39 @@ fn diff(before: &[ResultRow], after: &[ResultRow]) -> Value {
         .filter_map(|r| {
             let was = old.get(&r.application_id).map(|o| key(o));
             let now = key(r);
-            (was.as_ref() != Some(&now))
-                .then(|| json!({ "application": r.application_id, "before": was, "after": now }))
+            (was.as_ref() != Some(&now)).then(|| {
+                json!({ "application": r.application_id, "before": was, "after": now, "why": why(r.application_id) })
+            })
         })
         .collect();
     Value::Array(moved)
+}
+
+/// The office's standing overrides of a phase, as the engine's input names them.
+async fn overrides_of(
+    c: &mut AsyncPgConnection,
+    year: i32,
+    province: &str,
+    ph: Phase,
+) -> AppResult<Vec<OverrideFacts>> {
+    Ok(q::standing_overrides(c, year, province, phase_str(ph))
+        .await?
+        .into_iter()
+        .map(|o| OverrideFacts {
+            application: o.application_id,
+            school: o.school_code,
+            post_type: post_type_of(&o.post_type),
+            class: (!o.class_code.is_empty()).then_some(o.class_code),
+            chair: super::chair_of(&o.chair_kind),
+            reason: o.reason,
+        })
+        .collect())
+}
+
+/// The stored input of a run.
+async fn stored_input(c: &mut AsyncPgConnection, run: i64) -> AppResult<RunInput> {
+    let (_, input) = q::run_input(c, run).await?.ok_or(AppError::NotFound)?;
+    serde_json::from_value(input).map_err(AppError::internal)
 }
 
 /// SEQ-1..9: runs a phase of the office's province. The result is a
@@ -373,11 +456,23 @@ pub async fn run_phase(
             }
             let loaded = load(c, year, &office, ph).await?;
             let input = phase::input(year, &office, ph, &loaded.forms, &loaded.lines, &loaded.surplus, post_type_str);
-            let allocation = phase::run(&input).map_err(|v| AppError::Ruled {
-                code: "CONFLICT",
-                rule: "SEQ-6",
-                field: None,
-                message: format!("the global checker refused the result, nothing was stored: {v:?}"),
+            let input = phase::with_overrides(input, &overrides_of(c, year, &office, ph).await?);
+            let allocation = phase::run(&input).map_err(|v| match v {
+                Violation::Override { application } => AppError::Ruled {
+                    code: "CONFLICT",
+                    rule: "OVERRIDE",
+                    field: Some("override"),
+                    message: format!(
+                        "the override of application {application} names a form outside the phase or a line \
+                         with no free post left: withdraw or change it; nothing was stored"
+                    ),
+                },
+                v => AppError::Ruled {
+                    code: "CONFLICT",
+                    rule: "SEQ-6",
+                    field: None,
+                    message: format!("the global checker refused the result, nothing was stored: {v:?}"),
+                },
             })?;
             let (input_hash, outcome_hash) = (input.hash(), phase::outcome_hash(&allocation));
             let superseded = q::run_in_state(c, year, &office, phase_str(ph), "proposal").await?;
@@ -386,7 +481,8 @@ pub async fn run_phase(
                 q::set_run_state(c, old.id, "superseded", None).await?;
             }
             let approved = q::run_in_state(c, year, &office, phase_str(ph), "approved").await?;
-            let assigned = allocation.outcomes.iter().filter(|o| o.assigned.is_some()).count() as i32;
+            let assigned =
+                allocation.outcomes.iter().filter(|o| o.assigned.is_some() || o.manual.is_some()).count() as i32;
             let run = q::insert_run(
                 c,
                 NewRun {
@@ -409,7 +505,8 @@ pub async fn run_phase(
             let run = match &approved {
                 Some(a) => {
                     let before = q::results_of_run(c, a.id).await?;
-                    q::set_diff(c, run.id, &diff(&before, &rows)).await?
+                    let was = stored_input(c, a.id).await?;
+                    q::set_diff(c, run.id, &diff(&before, &rows, |id| phase::why_moved(&was, &input, id))).await?
                 }
                 None => run,
             };
@@ -459,8 +556,7 @@ pub async fn approve_run(
                     q::delete_results(c, old).await?;
                     q::set_run_state(c, old, "superseded", None).await?;
                 }
-                let (_, input) = q::run_input(c, id).await?.ok_or(AppError::NotFound)?;
-                let input: RunInput = serde_json::from_value(input).map_err(AppError::internal)?;
+                let input = stored_input(c, id).await?;
                 let allocation = phase::run(&input).map_err(|v| AppError::internal(anyhow::anyhow!("{v:?}")))?;
                 let cutoffs: Vec<CutoffRow> = phase::cutoffs(&input, &allocation)
                     .into_iter()
@@ -513,27 +609,57 @@ pub async fn approve_run(
     Ok(done)
 }
 
+/// An outcome in the words of the e-mail and the PDF certificate.
+pub fn outcome_words(r: &ResultRow) -> String {
+    match r.state.as_str() {
+        "assigned" | "manual" => format!(
+            "ASSEGNATA{}: sede {}, posto {}{}{}{}",
+            if r.state == "manual" { " D'UFFICIO (con motivazione)" } else { "" },
+            r.school_code.as_deref().unwrap_or_default(),
+            r.post_type.as_deref().unwrap_or_default(),
+            r.class_code.as_deref().map(|c| format!(", classe di concorso {c}")).unwrap_or_default(),
+            // Chairs are of I and II grado, which have classes.
+            r.class_code.as_ref().and(r.chair_kind.as_deref()).map(|k| format!(", cattedra {k}")).unwrap_or_default(),
+            r.position.map(|p| format!(" (preferenza n. {p})")).unwrap_or_default()
+        ),
+        "inadmissible" => "NON ESAMINABILE: nessuna preferenza valida".to_owned(),
+        "renounced" => "RINUNCIA registrata".to_owned(),
+        _ => "NON ASSEGNATA".to_owned(),
+    }
+}
+
+/// A certificate entry in words: who took the last post there, and the
+/// overrides that took a seat there.
+pub fn entry_words(e: &StoredEntry) -> String {
+    let group = |g: u8| match g {
+        0 => "utilizzazione",
+        1 => "assegnazione nello stesso ordine e classe",
+        _ => "assegnazione su altro ordine o classe",
+    };
+    let mut out = format!("Preferenza {} ({}): ", e.position, e.code);
+    match &e.last_admitted {
+        Some(l) => out.push_str(&format!(
+            "ultimo posto a {}, {}, precedenza {}{}, punteggio {:.2}",
+            l.code,
+            group(l.group),
+            l.precedence.map_or_else(|| "nessuna".to_owned(), super::precedence_str),
+            if l.section_e { ", rientro nella scuola precedente (sezione E)" } else { "" },
+            l.score
+        )),
+        None if e.overrides.is_empty() => out.push_str("nessun posto del suo tipo"),
+        None => out.push_str("nessun altro posto del suo tipo"),
+    }
+    for o in &e.overrides {
+        out.push_str(&format!("; posto assegnato d'ufficio a {}: {}", o.code, o.reason));
+    }
+    out
+}
+
 /// The e-mail that tells a teacher the published outcome of their form;
 /// the certificate is in Ambito, for them alone.
 fn outcome_mail(mailer: Mailer, to: String, protocol: String, r: ResultRow) {
     crate::mail::in_background("mobility outcome", async move {
-        let outcome = match r.state.as_str() {
-            "assigned" => format!(
-                "ASSEGNATA: sede {}, posto {}{}{} (preferenza n. {})",
-                r.school_code.as_deref().unwrap_or_default(),
-                r.post_type.as_deref().unwrap_or_default(),
-                r.class_code.as_deref().map(|c| format!(", classe di concorso {c}")).unwrap_or_default(),
-                // Chairs are of I and II grado, which have classes.
-                r.class_code
-                    .as_ref()
-                    .and(r.chair_kind.as_deref())
-                    .map(|k| format!(", cattedra {k}"))
-                    .unwrap_or_default(),
-                r.position.unwrap_or_default()
-            ),
-            "inadmissible" => "NON ESAMINABILE: nessuna preferenza valida".to_owned(),
-            _ => "NON ASSEGNATA".to_owned(),
-        };
+        let outcome = outcome_words(&r);
         let body = format!(
             "Gentile docente,\n\n\
              l'esito della sua domanda {protocol} è stato pubblicato.\n\
@@ -570,10 +696,121 @@ pub struct Verified {
 pub async fn verify(c: &mut AsyncPgConnection, year: i32, ph: Phase) -> AppResult<Vec<Verified>> {
     let mut out = Vec::new();
     for run in q::runs_of(c, year, phase_str(ph)).await? {
-        let (_, input) = q::run_input(c, run.id).await?.ok_or(AppError::NotFound)?;
-        let input: RunInput = serde_json::from_value(input).map_err(AppError::internal)?;
+        let input = stored_input(c, run.id).await?;
         let outcome_matches = phase::run(&input).is_ok_and(|a| phase::outcome_hash(&a) == run.outcome_hash);
         out.push(Verified { input_matches: input.hash() == run.input_hash, outcome_matches, run });
     }
     Ok(out)
+}
+
+/// The PDF certificate of a form's outcome, for whoever sees the outcome:
+/// the teacher once published, the office (a proposal too). Each download
+/// is a read in the audit trail.
+pub async fn certificate_document(
+    db: &RequestDb,
+    caller: &Caller,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<crate::reports::mobility::Certificate> {
+    let province = caller.office_province().ok();
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let row = q::application(c, id).await?.ok_or(AppError::NotFound)?;
+            let result = q::result_of(c, id).await?.ok_or(AppError::NotFound)?;
+            let teacher = q::teacher(c, &row.teacher_tax_code).await?;
+            // A teacher reads results of approved runs only, and no run.
+            let proposal = q::run(c, result.run_id).await?.is_some_and(|r| r.state == "proposal");
+            let renounced = q::renunciation_of(c, id).await?.map(|r| r.renounced_at);
+            let protocol = row.protocol_number.clone().unwrap_or_else(|| format!("#{id}"));
+            let year = row.campaign_year;
+            audit::record(
+                c,
+                vec![Event {
+                    action: "download_certificate",
+                    object_kind: "mobility_application",
+                    object_id: Some(id.to_string()),
+                    province: province.clone(),
+                    current: Some(json!({ "protocolNumber": protocol, "run": result.run_id })),
+                    ..Event::default()
+                }],
+            )
+            .await?;
+            Ok(crate::reports::mobility::Certificate {
+                kind: if row.kind == "ut" { "Utilizzazione" } else { "Assegnazione provvisoria" }.into(),
+                school_year: format!("{year}/{:02}", (year + 1) % 100),
+                teacher: teacher.map(|t| format!("{} {}", t.last_name, t.first_name)).unwrap_or_default(),
+                standing: if proposal { "proposta non ancora approvata" } else { "pubblicato" }.into(),
+                outcome: outcome_words(&result),
+                entries: certificate_of(&result).iter().map(entry_words).collect(),
+                renounced,
+                generated_at: now,
+                protocol,
+            })
+        })
+    })
+    .await
+}
+
+/// Which rows of the outcome sheet a caller asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SheetFilter {
+    /// The office may name a run (a proposal, to review it); else the
+    /// approved run of the phase in the caller's province.
+    pub run: Option<i64>,
+    pub school: Option<String>,
+    pub post_type: Option<String>,
+}
+
+/// The outcome sheet of a phase, per school and post type: the office's
+/// whole province, a school's own sites in the approved run; not found for
+/// a run the caller does not reach. The export is a read of every teacher
+/// it names, in the audit trail.
+pub async fn outcome_sheet(
+    db: &RequestDb,
+    caller: &Caller,
+    year: i32,
+    ph: Phase,
+    filter: SheetFilter,
+) -> AppResult<(i64, Vec<q::SheetRow>)> {
+    if filter.run.is_some() && caller.office_province().is_err() {
+        return Err(bad("run", "only the office names a run"));
+    }
+    let (province, institution) = (caller.province.clone(), caller.school.clone());
+    db.try_run(move |c| {
+        Box::pin(async move {
+            let run = match filter.run {
+                Some(id) => {
+                    q::run(c, id).await?.filter(|r| r.campaign_year == year && r.phase == phase_str(ph)).map(|r| r.id)
+                }
+                None => q::approved_run_id(c, year, phase_str(ph)).await?,
+            }
+            .ok_or(AppError::NotFound)?;
+            let rows: Vec<q::SheetRow> = q::outcome_sheet(c, run)
+                .await?
+                .into_iter()
+                .filter(|r| {
+                    filter
+                        .school
+                        .as_ref()
+                        .is_none_or(|s| r.school_code.as_ref() == Some(s) || r.institution_code.as_ref() == Some(s))
+                })
+                .filter(|r| filter.post_type.as_ref().is_none_or(|p| r.post_type.as_ref() == Some(p)))
+                .collect();
+            audit::record(
+                c,
+                vec![Event {
+                    action: "export",
+                    object_kind: "mobility_run",
+                    object_id: Some(run.to_string()),
+                    province,
+                    institution,
+                    current: Some(json!({ "applications": rows.iter().map(|r| r.application_id).collect::<Vec<_>>() })),
+                    ..Event::default()
+                }],
+            )
+            .await?;
+            Ok((run, rows))
+        })
+    })
+    .await
 }

@@ -20,9 +20,11 @@ use crate::rules::tax_code;
 
 mod allocation;
 mod applications;
+mod corrections;
 mod review;
 pub use allocation::*;
 pub use applications::*;
+pub use corrections::*;
 pub use review::*;
 
 fn bad(field: &str, reason: impl Into<String>) -> AppError {
