@@ -6,6 +6,7 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 
 use crate::db::mobility::{self as q, VacancyRow};
 use crate::demo::mobility::{SiteRow, teacher_row};
@@ -59,19 +60,44 @@ pub(super) async fn campaign(
         // teacher_row varies the birth date with a period of 2,100: the
         // names vary past it, so every tax code differs.
         let (surname, name) = (SURNAMES[i / 2_100 % SURNAMES.len()], GIRLS[i / 2_100 / SURNAMES.len() % GIRLS.len()]);
-        let row = teacher_row(i, format!("docente{:06}@bench.invalid", i + 1), &sites[h], surname, name);
+        let mut row = teacher_row(i, format!("docente{:06}@bench.invalid", i + 1), &sites[h], surname, name);
+        // Common posts only: a support post needs a title the forms do not carry (POST-5).
+        (row.post_type, row.support_titles, row.support_constraint_satisfied) = ("NN".into(), json!([]), false);
         let Some(row) = q::upsert_teacher(conn, &row).await? else { continue };
-        let mut preferences = Vec::with_capacity(PREFERENCES);
-        for k in 0..PREFERENCES {
-            let s = &sites[from + dice.next(to - from)];
-            preferences.push(match k {
-                19 => Preference { kind: PrefKind::Province, code: s.province.clone() },
-                _ if k % 4 == 3 => Preference { kind: PrefKind::Municipality, code: s.municipality.clone() },
-                _ => Preference { kind: PrefKind::School, code: s.code.clone() },
-            });
+        // A school in the municipality of reunion, then that municipality's
+        // code, so every later preference counts too (PREF-3a); then
+        // schools, municipalities and the province, each once.
+        // COM-1: no school or municipality of the town the post is held in.
+        let held = sites[h].municipality.as_str();
+        let mut pick = || {
+            let mut s = &sites[from + dice.next(to - from)];
+            for _ in 0..50 {
+                if s.municipality != held {
+                    break;
+                }
+                s = &sites[from + dice.next(to - from)];
+            }
+            s
+        };
+        let first = pick();
+        let mut preferences = vec![
+            Preference { kind: PrefKind::School, code: first.code.clone() },
+            Preference { kind: PrefKind::Municipality, code: first.municipality.clone() },
+        ];
+        for k in 2..PREFERENCES {
+            for _ in 0..50 {
+                let s = pick();
+                let p = match k {
+                    19 => Preference { kind: PrefKind::Province, code: s.province.clone() },
+                    _ if k % 4 == 3 => Preference { kind: PrefKind::Municipality, code: s.municipality.clone() },
+                    _ => Preference { kind: PrefKind::School, code: s.code.clone() },
+                };
+                if !preferences.contains(&p) {
+                    preferences.push(p);
+                    break;
+                }
+            }
         }
-        let first = &sites[from + dice.next(to - from)];
-        preferences[0] = Preference { kind: PrefKind::School, code: first.code.clone() };
         let input = FormInput {
             campaign_year: year,
             kind: Kind::Ap,

@@ -73,6 +73,19 @@ async fn scoped_lists_read_through_indexes_at_scale() {
         let hash = Passwords::new().hash(BENCH_PASSWORD).await.unwrap();
         seed::generate(&mut conn, Scale::Province, 1, Path::new("."), &hash).await.unwrap();
     }
+    // Process 4's campaign: every form submitted through the rules, with 20
+    // effective preferences (schools, municipalities, the province).
+    let submitted =
+        code_where(&db, "SELECT count(*)::text AS code FROM mobility_applications WHERE state = 'submitted'");
+    assert_eq!(submitted.await, "1500");
+    let effective = code_where(
+        &db,
+        "SELECT min(n)::text AS code FROM (SELECT count(*) AS n FROM mobility_applications a,
+             jsonb_array_elements(a.assessment -> 'preferences') p WHERE (p ->> 'effective')::boolean GROUP BY a.id) x",
+    );
+    assert_eq!(effective.await, "20");
+    let posts = code_where(&db, "SELECT sum(count)::text AS code FROM mobility_vacancies");
+    assert_eq!(posts.await, "2500");
     let authz = Authorizer::embedded().await.unwrap();
     let page = PageRequest { after: None, limit: 51 };
 
