@@ -233,13 +233,17 @@ pub(crate) fn teacher_row(i: usize, email: String, site: &SiteRow, surname: &str
     }
 }
 
-/// Teacher `i`'s form, if any: the form, whether it is submitted, whether
-/// it is then withdrawn.
-fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bool)> {
-    let order = order_of(&site.school_order);
-    let post = if i % 10 == 7 { PostType::Eh } else { PostType::Nn };
-    let base = FormInput {
-        campaign_year: YEAR,
+/// A provincial AP form to rejoin a spouse in `municipality` (also
+/// `ambito seed`'s), with no children, precedences or options.
+pub(crate) fn spouse_ap(
+    year: i32,
+    order: Order,
+    post: PostType,
+    municipality: &str,
+    preferences: Vec<Preference>,
+) -> FormInput {
+    FormInput {
+        campaign_year: year,
         kind: Kind::Ap,
         category: None,
         order,
@@ -251,13 +255,33 @@ fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bo
         reasons: vec![ReasonKind::Spouse],
         reunion: Some(ReunionInput {
             relation: ReasonKind::Spouse,
-            municipality: away.municipality.clone(),
+            municipality: municipality.to_owned(),
             birth_date: None,
-            registered_since: Some(d(1, 10)),
+            registered_since: NaiveDate::from_ymd_opt(year, 1, 10),
             registry_cohabitation: false,
             new_work_seat: false,
             documents: vec![],
         }),
+        children: vec![],
+        precedences: vec![],
+        ut_categories: vec![],
+        declared_score: None,
+        preferences,
+        options: Default::default(),
+        section_e: None,
+        confirmation: None,
+        chain_start: None,
+        diocese: None,
+        ut_score: None,
+    }
+}
+
+/// Teacher `i`'s form, if any: the form, whether it is submitted, whether
+/// it is then withdrawn.
+fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bool)> {
+    let order = order_of(&site.school_order);
+    let post = if i % 10 == 7 { PostType::Eh } else { PostType::Nn };
+    let base = FormInput {
         children: if i.is_multiple_of(4) {
             vec![ChildInput {
                 birth_date: d(3, 1) - chrono::Duration::days(365 * 3),
@@ -268,19 +292,16 @@ fn plan(i: usize, site: &SiteRow, away: &SiteRow) -> Option<(FormInput, bool, bo
         } else {
             vec![]
         },
-        precedences: vec![],
-        ut_categories: vec![],
-        declared_score: None,
-        preferences: vec![
-            Preference { kind: PrefKind::School, code: away.code.clone() },
-            Preference { kind: PrefKind::Municipality, code: away.municipality.clone() },
-        ],
-        options: Default::default(),
-        section_e: None,
-        confirmation: None,
-        chain_start: None,
-        diocese: None,
-        ut_score: None,
+        ..spouse_ap(
+            YEAR,
+            order,
+            post,
+            &away.municipality,
+            vec![
+                Preference { kind: PrefKind::School, code: away.code.clone() },
+                Preference { kind: PrefKind::Municipality, code: away.municipality.clone() },
+            ],
+        )
     };
     Some(match i % 12 {
         0 | 3 | 6 | 9 => (base, true, false),

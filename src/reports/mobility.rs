@@ -34,6 +34,21 @@ pub struct Receipt {
     pub warnings: Vec<String>,
 }
 
+/// A document's title, subtitle and a table of labelled values.
+fn heading(title: &str, subtitle: &str, pairs: &[(&str, &str)]) -> Layout {
+    let mut l = Layout::default();
+    l.text(MARGIN, 14.0, title);
+    l.down(20.0);
+    l.text(MARGIN, 11.0, subtitle);
+    l.down(22.0);
+    for (label, value) in pairs {
+        l.text(MARGIN, 10.0, *label);
+        l.text(MARGIN + 170.0, 10.0, *value);
+        l.down(14.0);
+    }
+    l
+}
+
 fn section(l: &mut Layout, title: &str, lines: &[String], none: &str) {
     let width = PAGE.0 - 2.0 * MARGIN - 12.0;
     l.down(10.0);
@@ -48,26 +63,21 @@ fn section(l: &mut Layout, title: &str, lines: &[String], none: &str) {
 }
 
 fn layout(r: &Receipt) -> Layout {
-    let mut l = Layout::default();
-    l.text(MARGIN, 14.0, "Ricevuta di presentazione della domanda");
-    l.down(20.0);
-    l.text(MARGIN, 11.0, format!("{} - anno scolastico {}", r.kind, r.school_year));
-    l.down(22.0);
     let at = rome::local(r.submitted_at).format("%d/%m/%Y alle %H:%M:%S (ora italiana)").to_string();
-    for (label, value) in [
-        ("Numero di protocollo", r.protocol.as_str()),
-        ("Presentata il", at.as_str()),
-        ("Canale", r.channel.as_str()),
-        ("Ufficio che tratta la domanda", r.office.as_str()),
-        ("Docente", r.teacher.as_str()),
-        ("Codice fiscale", r.tax_code.as_str()),
-        ("Ordine di scuola", r.order.as_str()),
-        ("Movimento", r.scope.as_str()),
-    ] {
-        l.text(MARGIN, 10.0, label);
-        l.text(MARGIN + 170.0, 10.0, value);
-        l.down(14.0);
-    }
+    let mut l = heading(
+        "Ricevuta di presentazione della domanda",
+        &format!("{} - anno scolastico {}", r.kind, r.school_year),
+        &[
+            ("Numero di protocollo", r.protocol.as_str()),
+            ("Presentata il", at.as_str()),
+            ("Canale", r.channel.as_str()),
+            ("Ufficio che tratta la domanda", r.office.as_str()),
+            ("Docente", r.teacher.as_str()),
+            ("Codice fiscale", r.tax_code.as_str()),
+            ("Ordine di scuola", r.order.as_str()),
+            ("Movimento", r.scope.as_str()),
+        ],
+    );
     section(&mut l, "Preferenze espresse", &r.preferences, "Nessuna preferenza.");
     section(&mut l, "Precedenze dichiarate", &r.precedences, "Nessuna precedenza.");
     section(
@@ -111,20 +121,15 @@ pub struct Certificate {
 }
 
 fn certificate_layout(c: &Certificate) -> Layout {
-    let mut l = Layout::default();
-    l.text(MARGIN, 14.0, "Certificato dell'esito e delle precedenze");
-    l.down(20.0);
-    l.text(MARGIN, 11.0, format!("{} - anno scolastico {}", c.kind, c.school_year));
-    l.down(22.0);
-    for (label, value) in [
-        ("Numero di protocollo", c.protocol.as_str()),
-        ("Docente", c.teacher.as_str()),
-        ("Stato dell'esito", c.standing.as_str()),
-    ] {
-        l.text(MARGIN, 10.0, label);
-        l.text(MARGIN + 170.0, 10.0, value);
-        l.down(14.0);
-    }
+    let mut l = heading(
+        "Certificato dell'esito e delle precedenze",
+        &format!("{} - anno scolastico {}", c.kind, c.school_year),
+        &[
+            ("Numero di protocollo", c.protocol.as_str()),
+            ("Docente", c.teacher.as_str()),
+            ("Stato dell'esito", c.standing.as_str()),
+        ],
+    );
     let mut outcome = vec![c.outcome.clone()];
     if let Some(at) = c.renounced {
         outcome.push(format!("Rinuncia registrata il {}", rome::local(at).format("%d/%m/%Y alle %H:%M")));

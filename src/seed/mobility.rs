@@ -9,14 +9,13 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use crate::db::mobility::{self as q, VacancyRow};
-use crate::demo::mobility::{SiteRow, teacher_row};
+use crate::demo::mobility::{SiteRow, spouse_ap, teacher_row};
 use crate::demo::registry::{GIRLS, SURNAMES};
 use crate::rules::dice::Dice;
 use crate::rules::mobility::Order;
-use crate::rules::mobility::application::{Kind, PostType, PrefKind, Preference, Scope};
-use crate::rules::mobility::eligibility::ReasonKind;
+use crate::rules::mobility::application::{PostType, PrefKind, Preference};
 use crate::rules::mobility::windows::Windows;
-use crate::usecases::mobility::{FormInput, ReunionInput, demo_form};
+use crate::usecases::mobility::demo_form;
 
 /// Preferences on each form: the spec's maximum.
 const PREFERENCES: usize = 20;
@@ -98,38 +97,7 @@ pub(super) async fn campaign(
                 }
             }
         }
-        let input = FormInput {
-            campaign_year: year,
-            kind: Kind::Ap,
-            category: None,
-            order: Order::Primaria,
-            scope: Scope::Provincial,
-            musical_liceo: false,
-            class: None,
-            additional_classes: vec![],
-            post_types: vec![PostType::Nn],
-            reasons: vec![ReasonKind::Spouse],
-            reunion: Some(ReunionInput {
-                relation: ReasonKind::Spouse,
-                municipality: first.municipality.clone(),
-                birth_date: None,
-                registered_since: Some(day(1, 10)),
-                registry_cohabitation: false,
-                new_work_seat: false,
-                documents: vec![],
-            }),
-            children: vec![],
-            precedences: vec![],
-            ut_categories: vec![],
-            declared_score: None,
-            preferences,
-            options: Default::default(),
-            section_e: None,
-            confirmation: None,
-            chain_start: None,
-            diocese: None,
-            ut_score: None,
-        };
+        let input = spouse_ap(year, Order::Primaria, PostType::Nn, &first.municipality, preferences);
         let done =
             demo_form(conn, &row, input, submitted_on, at, true, false).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         made += i64::from(done.is_some_and(|d| d.state == "submitted"));
