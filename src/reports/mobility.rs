@@ -49,6 +49,12 @@ fn heading(title: &str, subtitle: &str, pairs: &[(&str, &str)]) -> Layout {
     l
 }
 
+/// Small print below the sections.
+fn footnote(l: &mut Layout, text: &str) {
+    l.down(16.0);
+    l.paragraph(MARGIN, 8.0, 10.0, PAGE.0 - 2.0 * MARGIN, text);
+}
+
 fn section(l: &mut Layout, title: &str, lines: &[String], none: &str) {
     let width = PAGE.0 - 2.0 * MARGIN - 12.0;
     l.down(10.0);
@@ -86,12 +92,8 @@ fn layout(r: &Receipt) -> Layout {
         &r.warnings,
         "Nessuna avvertenza.",
     );
-    l.down(16.0);
-    l.paragraph(
-        MARGIN,
-        8.0,
-        10.0,
-        PAGE.0 - 2.0 * MARGIN,
+    footnote(
+        &mut l,
         "La domanda registrata sulla piattaforma è la domanda valida: non va consegnata in stampa né alla \
          scuola di servizio né all'ufficio. Conservi questa ricevuta.",
     );
@@ -141,12 +143,8 @@ fn certificate_layout(c: &Certificate) -> Layout {
         &c.entries,
         "Nessuna preferenza prima di quella ottenuta.",
     );
-    l.down(16.0);
-    l.paragraph(
-        MARGIN,
-        8.0,
-        10.0,
-        PAGE.0 - 2.0 * MARGIN,
+    footnote(
+        &mut l,
         "Chi ha avuto un posto è indicato con il numero di protocollo, non con il nome. Un posto che \
          nessuno con titolo inferiore al suo ha ottenuto prima della sua sede è la prova che la regola \
          è stata applicata; i posti assegnati d'ufficio sono indicati con la motivazione.",

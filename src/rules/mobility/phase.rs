@@ -4,7 +4,7 @@
 //! may fill. The caller loads the facts; this module decides. Its output is
 //! the engine's whole input, hashed so a run can be recomputed and checked.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -424,98 +424,143 @@ fn letter(p: Option<Precedence>) -> String {
     p.map_or_else(|| "none".to_owned(), |p| format!("({})", format!("{p:?}")[..1].to_ascii_lowercase()))
 }
 
-/// Why a form's outcome changed between an approved run and its re-run,
-/// in words for the office and the teacher: what changed in the form's own
+/// One run's input, indexed once for [`Why`]: each form's candidate, the
+/// lines of each school, the overrides on the lines of each school.
+struct Side<'a> {
+    input: &'a RunInput,
+    forms: HashMap<i64, (usize, usize)>,
+    lines: HashMap<&'a str, Vec<&'a Vacancy>>,
+    by_hand: HashMap<&'a str, Vec<&'a Override>>,
+}
+
+impl<'a> Side<'a> {
+    fn new(input: &'a RunInput) -> Side<'a> {
+        let mut forms = HashMap::new();
+        for (c, cand) in input.candidates.iter().enumerate() {
+            for (f, t) in cand.forms.iter().enumerate() {
+                forms.insert(t.application, (c, f));
+            }
+        }
+        let mut lines: HashMap<&str, Vec<&Vacancy>> = HashMap::new();
+        for v in &input.vacancies {
+            lines.entry(v.school.as_str()).or_default().push(v);
+        }
+        let mut by_hand: HashMap<&str, Vec<&Override>> = HashMap::new();
+        for o in &input.overrides {
+            if let Some(v) = input.vacancies.get(o.vacancy) {
+                by_hand.entry(v.school.as_str()).or_default().push(o);
+            }
+        }
+        Side { input, forms, lines, by_hand }
+    }
+
+    fn form(&self, application: i64) -> Option<(&'a Candidate, usize)> {
+        self.forms.get(&application).map(|&(c, f)| (&self.input.candidates[c], f))
+    }
+
+    /// Free posts of the form's post types at these schools.
+    fn seats(&self, schools: &BTreeSet<&str>, t: &Terms) -> u32 {
+        let lines = schools.iter().filter_map(|s| self.lines.get(s)).flatten();
+        lines.filter(|v| t.post_types.contains(&v.post_type)).map(|v| v.seats).sum()
+    }
+
+    /// The reasons of other forms' overrides at these schools.
+    fn overrides_at(&self, schools: &BTreeSet<&str>, application: i64) -> Vec<&'a str> {
+        let found = schools.iter().filter_map(|s| self.by_hand.get(s)).flatten();
+        found.filter(|o| o.application != application).map(|o| o.reason.as_str()).collect()
+    }
+}
+
+/// Why forms' outcomes changed between an approved run and its re-run, in
+/// words for the office and the teacher: what changed in the form's own
 /// claim, in the free posts of the preferences it lists, or by the office's
 /// hand; failing those, the claims of others (the certificate names them).
+/// Both inputs are indexed once, for every form that moved.
+pub struct Why<'a> {
+    before: Side<'a>,
+    after: Side<'a>,
+}
+
+impl<'a> Why<'a> {
+    pub fn new(before: &'a RunInput, after: &'a RunInput) -> Why<'a> {
+        Why { before: Side::new(before), after: Side::new(after) }
+    }
+
+    pub fn of(&self, application: i64) -> Vec<String> {
+        let by_hand = |side: &Side<'_>| side.input.overrides.iter().find(|o| o.application == application).cloned();
+        let mut why = Vec::new();
+        match (by_hand(&self.before), by_hand(&self.after)) {
+            (None, Some(o)) => why.push(format!("assigned by the office's override: {}", o.reason)),
+            (Some(_), None) => why.push("the office withdrew its override".to_owned()),
+            _ => {}
+        }
+        let (old, new) = match (self.before.form(application), self.after.form(application)) {
+            (None, None) => return why,
+            (None, Some(_)) => {
+                why.push("the form takes part in this run and did not in the one it revises".to_owned());
+                return why;
+            }
+            (Some(_), None) => {
+                why.push("the form no longer takes part (renounced, withdrawn or inadmissible)".to_owned());
+                return why;
+            }
+            (Some(old), Some(new)) => (old, new),
+        };
+        let (t0, t1) = (&old.0.forms[old.1], &new.0.forms[new.1]);
+        if t0.score != t1.score {
+            why.push(format!("the score changed from {} to {}", t0.score, t1.score));
+        }
+        if t0.group != t1.group {
+            why.push(format!("the group changed from {} to {}", t0.group, t1.group));
+        }
+        let wishes =
+            |c: &'a Candidate, f: usize| -> Vec<&'a Wish> { c.wishes.iter().filter(|w| w.form == f).collect() };
+        let (w0, w1) = (wishes(old.0, old.1), wishes(new.0, new.1));
+        if w0.iter().map(|w| (&w.code, w.position)).ne(w1.iter().map(|w| (&w.code, w.position))) {
+            why.push("the preferences taken into account changed".to_owned());
+        }
+        for (a, b) in w0.iter().zip(&w1).filter(|(a, b)| a.code == b.code) {
+            if (a.precedence, a.section_e) != (b.precedence, b.section_e) {
+                why.push(format!(
+                    "the precedence counted at preference {} ({}) changed from {} to {}",
+                    b.position,
+                    b.code,
+                    letter(a.precedence),
+                    letter(b.precedence)
+                ));
+            }
+        }
+        // As the engine walks them: a school met at an earlier preference of
+        // the form is not offered again at a later one.
+        let mut met: BTreeSet<&str> = BTreeSet::new();
+        for b in &w1 {
+            let schools: BTreeSet<&str> = b.schools.iter().map(String::as_str).filter(|s| met.insert(s)).collect();
+            let (was, now) = (self.before.seats(&schools, t1), self.after.seats(&schools, t1));
+            if was != now {
+                why.push(format!("free posts at preference {} ({}): {was} before, {now} now", b.position, b.code));
+            }
+            let earlier = self.before.overrides_at(&schools, application);
+            for reason in self.after.overrides_at(&schools, application).into_iter().filter(|r| !earlier.contains(r)) {
+                why.push(format!(
+                    "a post at preference {} ({}) went to the office's override: {reason}",
+                    b.position, b.code
+                ));
+            }
+        }
+        if why.is_empty() {
+            why.push(
+                "others' claims or posts changed (a chain of moves); the certificate names who holds each \
+                 preference above"
+                    .to_owned(),
+            );
+        }
+        why
+    }
+}
+
+/// [`Why::of`] for one form.
 pub fn why_moved(before: &RunInput, after: &RunInput, application: i64) -> Vec<String> {
-    fn find(input: &RunInput, application: i64) -> Option<(&Candidate, usize)> {
-        input.candidates.iter().find_map(|c| Some((c, c.forms.iter().position(|t| t.application == application)?)))
-    }
-    let by_hand = |input: &RunInput| input.overrides.iter().find(|o| o.application == application).cloned();
-    let mut why = Vec::new();
-    match (by_hand(before), by_hand(after)) {
-        (None, Some(o)) => why.push(format!("assigned by the office's override: {}", o.reason)),
-        (Some(_), None) => why.push("the office withdrew its override".to_owned()),
-        _ => {}
-    }
-    let (old, new) = match (find(before, application), find(after, application)) {
-        (None, None) => return why,
-        (None, Some(_)) => {
-            why.push("the form takes part in this run and did not in the one it revises".to_owned());
-            return why;
-        }
-        (Some(_), None) => {
-            why.push("the form no longer takes part (renounced, withdrawn or inadmissible)".to_owned());
-            return why;
-        }
-        (Some(old), Some(new)) => (old, new),
-    };
-    let (t0, t1) = (&old.0.forms[old.1], &new.0.forms[new.1]);
-    if t0.score != t1.score {
-        why.push(format!("the score changed from {} to {}", t0.score, t1.score));
-    }
-    if t0.group != t1.group {
-        why.push(format!("the group changed from {} to {}", t0.group, t1.group));
-    }
-    let wishes = |c: &Candidate, f: usize| -> Vec<Wish> { c.wishes.iter().filter(|w| w.form == f).cloned().collect() };
-    let (w0, w1) = (wishes(old.0, old.1), wishes(new.0, new.1));
-    if w0.iter().map(|w| (&w.code, w.position)).ne(w1.iter().map(|w| (&w.code, w.position))) {
-        why.push("the preferences taken into account changed".to_owned());
-    }
-    for (a, b) in w0.iter().zip(&w1).filter(|(a, b)| a.code == b.code) {
-        if (a.precedence, a.section_e) != (b.precedence, b.section_e) {
-            why.push(format!(
-                "the precedence counted at preference {} ({}) changed from {} to {}",
-                b.position,
-                b.code,
-                letter(a.precedence),
-                letter(b.precedence)
-            ));
-        }
-    }
-    // As the engine walks them: a school met at an earlier preference of
-    // the form is not offered again at a later one.
-    let mut met: BTreeSet<&str> = BTreeSet::new();
-    for b in &w1 {
-        let schools: BTreeSet<&str> = b.schools.iter().map(String::as_str).filter(|s| met.insert(s)).collect();
-        let seats = |input: &RunInput| -> u32 {
-            input
-                .vacancies
-                .iter()
-                .filter(|v| schools.contains(v.school.as_str()) && t1.post_types.contains(&v.post_type))
-                .map(|v| v.seats)
-                .sum()
-        };
-        let by_hand = |input: &RunInput| -> Vec<String> {
-            input
-                .overrides
-                .iter()
-                .filter(|o| o.application != application)
-                .filter(|o| input.vacancies.get(o.vacancy).is_some_and(|v| schools.contains(v.school.as_str())))
-                .map(|o| o.reason.clone())
-                .collect()
-        };
-        let (was, now) = (seats(before), seats(after));
-        if was != now {
-            why.push(format!("free posts at preference {} ({}): {was} before, {now} now", b.position, b.code));
-        }
-        let earlier = by_hand(before);
-        for reason in by_hand(after).into_iter().filter(|r| !earlier.contains(r)) {
-            why.push(format!(
-                "a post at preference {} ({}) went to the office's override: {reason}",
-                b.position, b.code
-            ));
-        }
-    }
-    if why.is_empty() {
-        why.push(
-            "others' claims or posts changed (a chain of moves); the certificate names who holds each \
-             preference above"
-                .to_owned(),
-        );
-    }
-    why
+    Why::new(before, after).of(application)
 }
 
 /// A form's classes in its order, each once: the class, then the others.

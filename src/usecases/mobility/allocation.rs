@@ -506,7 +506,8 @@ pub async fn run_phase(
                 Some(a) => {
                     let before = q::results_of_run(c, a.id).await?;
                     let was = stored_input(c, a.id).await?;
-                    q::set_diff(c, run.id, &diff(&before, &rows, |id| phase::why_moved(&was, &input, id))).await?
+                    let why = phase::Why::new(&was, &input);
+                    q::set_diff(c, run.id, &diff(&before, &rows, |id| why.of(id))).await?
                 }
                 None => run,
             };
