@@ -133,13 +133,15 @@ pub struct VacancyRow {
     pub class_code: String,
     pub chair_kind: String,
     pub count: i32,
+    /// POST-8: part-posts of these weekly hours each; 0 for whole posts.
+    pub hours: i32,
 }
 
 /// The count of a line, if it has one.
 pub async fn vacancy_count(conn: &mut AsyncPgConnection, row: &VacancyRow) -> QueryResult<Option<i32>> {
     use mobility_vacancies as v;
     v::table
-        .find((row.campaign_year, &row.school_code, &row.post_type, &row.class_code, &row.chair_kind))
+        .find((row.campaign_year, &row.school_code, &row.post_type, &row.class_code, &row.chair_kind, row.hours))
         .select(v::count)
         .first(conn)
         .await
@@ -150,7 +152,7 @@ pub async fn set_vacancy(conn: &mut AsyncPgConnection, row: &VacancyRow) -> Quer
     use mobility_vacancies as v;
     diesel::insert_into(v::table)
         .values(row)
-        .on_conflict((v::campaign_year, v::school_code, v::post_type, v::class_code, v::chair_kind))
+        .on_conflict((v::campaign_year, v::school_code, v::post_type, v::class_code, v::chair_kind, v::hours))
         .do_update()
         .set((v::count.eq(row.count), v::updated_at.eq(diesel::dsl::now)))
         .execute(conn)
@@ -163,7 +165,7 @@ pub async fn vacancies(conn: &mut AsyncPgConnection, year: i32, province: &str) 
     v::table
         .filter(v::campaign_year.eq(year))
         .filter(v::province_code.eq(province))
-        .order((v::school_code, v::post_type, v::class_code, v::chair_kind))
+        .order((v::school_code, v::post_type, v::class_code, v::chair_kind, v::hours))
         .select(VacancyRow::as_select())
         .load(conn)
         .await
@@ -232,6 +234,8 @@ pub struct TeacherRow {
     pub merit_region: Option<String>,
     /// UT-3: when the foreign-language title was obtained.
     pub language_title: Option<NaiveDate>,
+    /// POST-8: weekly service hours when part-time (none: full time).
+    pub service_hours: Option<i32>,
 }
 
 /// Inserts or replaces a registry row; `None` when the row exists but
@@ -868,6 +872,9 @@ pub struct ResultRow {
     pub chair_kind: Option<String>,
     pub position: Option<i32>,
     pub certificate: Value,
+    /// POST-8: the weekly hours of a post of part-posts, and its part-posts.
+    pub hours: Option<i32>,
+    pub parts: Option<Vec<i32>>,
 }
 
 /// The run of a phase in a state (`proposal` or `approved`), locked.
@@ -995,7 +1002,8 @@ pub async fn taken_by_other_phases(
         .filter(r::province_code.eq(province))
         .filter(r::phase.ne(phase))
         .filter(r::state.eq("approved"))
-        .filter(x::state.eq("assigned"))
+        // An override's seat is as taken as the engine's.
+        .filter(x::state.eq_any(["assigned", "manual"]))
         .select(ResultRow::as_select())
         .load(conn)
         .await
@@ -1284,6 +1292,10 @@ pub struct SheetRow {
     pub chair_kind: Option<String>,
     #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
     pub position: Option<i32>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    pub hours: Option<i32>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Array<diesel::sql_types::Integer>>)]
+    pub parts: Option<Vec<i32>>,
 }
 
 /// The outcome sheet of a run: the office's whole province, a school's
@@ -1291,7 +1303,7 @@ pub struct SheetRow {
 pub async fn outcome_sheet(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<Vec<SheetRow>> {
     diesel::sql_query(
         "SELECT application_id, protocol_number, last_name, first_name, tax_code, state, school_code,
-                institution_code, post_type, class_code, chair_kind, pref_position AS position
+                institution_code, post_type, class_code, chair_kind, pref_position AS position, hours, parts
          FROM ambito_mobility_outcome_sheet($1)",
     )
     .bind::<diesel::sql_types::BigInt, _>(run)

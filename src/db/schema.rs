@@ -660,7 +660,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    mobility_vacancies (campaign_year, school_code, post_type, class_code, chair_kind) {
+    mobility_vacancies (campaign_year, school_code, post_type, class_code, chair_kind, hours) {
         campaign_year -> Int4,
         school_code -> Text,
         province_code -> Text,
@@ -669,6 +669,7 @@ diesel::table! {
         chair_kind -> Text,
         count -> Int4,
         updated_at -> Timestamptz,
+        hours -> Int4,
     }
 }
 
@@ -705,6 +706,8 @@ diesel::table! {
         chair_kind -> Nullable<Text>,
         position -> Nullable<Int4>,
         certificate -> Jsonb,
+        hours -> Nullable<Int4>,
+        parts -> Nullable<Array<Int4>>,
     }
 }
 
@@ -805,6 +808,7 @@ diesel::table! {
         merit_region -> Nullable<Text>,
         updated_at -> Timestamptz,
         language_title -> Nullable<Date>,
+        service_hours -> Nullable<Int4>,
     }
 }
 

@@ -230,6 +230,7 @@ pub(crate) fn teacher_row(i: usize, email: String, site: &SiteRow, surname: &str
         // Some primaria teachers hold the language title (UT-3).
         language_title: (order == Order::Primaria && i.is_multiple_of(3))
             .then(|| d(7, 1) - chrono::Duration::days(3650)),
+        service_hours: None,
     }
 }
 

@@ -197,14 +197,32 @@ const CHAIRS: [(&str, ChairKind); 3] = [
     ("EXTERNAL_OTHER_MUNICIPALITIES", ChairKind::ExternalOtherMunicipalities),
 ];
 
+/// The columns of a file whose header may end with one optional column
+/// (added later, so files written before it still load).
+fn columns_of<'a>(text: &str, base: &[&'a str], optional: &'a str) -> Vec<&'a str> {
+    let first = text.trim_start_matches('\u{feff}').lines().next().unwrap_or("");
+    let last = first.rsplit([';', ',']).next().unwrap_or("").trim();
+    let mut columns = base.to_vec();
+    if last == optional {
+        columns.push(optional);
+    }
+    columns
+}
+
+/// A whole number in an optional column (empty is none).
+fn optional_number<T: std::str::FromStr>(f: &[String], i: usize) -> Result<Option<T>, String> {
+    f.get(i).and_then(|v| optional(v)).map(|v| v.parse().map_err(|_| "a whole number".to_owned())).transpose()
+}
+
 pub fn vacancies(text: &str) -> Result<Vec<Line<VacancyEntry>>, Vec<RowError>> {
-    each(text, &VACANCY_COLUMNS, |line, f| {
+    each(text, &columns_of(text, &VACANCY_COLUMNS, "hours"), |line, f| {
         let row = VacancyEntry {
             school: f[0].clone(),
             post_type: one_of(&f[1], &POST_TYPES).map_err(bad(line, "postType"))?,
             class: optional(&f[2]),
             chair: one_of(&f[3], &CHAIRS).map_err(bad(line, "chairKind"))?,
             count: f[4].parse().map_err(|_| bad(line, "count")("a whole number".into()))?,
+            hours: optional_number(f, 5).map_err(bad(line, "hours"))?,
         };
         Ok(Line { line, row })
     })
@@ -218,7 +236,7 @@ pub fn dioceses(text: &str) -> Result<Vec<Line<DioceseLine>>, Vec<RowError>> {
 }
 
 pub fn teachers(text: &str) -> Result<Vec<Line<TeacherEntry>>, Vec<RowError>> {
-    each(text, &TEACHER_COLUMNS, |line, f| {
+    each(text, &columns_of(text, &TEACHER_COLUMNS, "serviceHours"), |line, f| {
         let day = |i: usize| optional(&f[i]).map(|d| date(&d)).transpose().map_err(bad(line, TEACHER_COLUMNS[i]));
         let row = TeacherEntry {
             tax_code: f[0].clone(),
@@ -242,6 +260,7 @@ pub fn teachers(text: &str) -> Result<Vec<Line<TeacherEntry>>, Vec<RowError>> {
             hiring_phase: optional(&f[18]),
             merit_region: optional(&f[19]),
             language_title: day(20)?,
+            service_hours: optional_number(f, 21).map_err(bad(line, "serviceHours"))?,
         };
         Ok(Line { line, row })
     })
@@ -269,6 +288,22 @@ mod tests {
         assert_eq!(t.row.support_titles, [(PostType::Eh, NaiveDate::from_ymd_opt(2011, 6, 30).unwrap())]);
         assert_eq!(t.row.hiring_source, None);
         assert_eq!(t.row.language_title, NaiveDate::from_ymd_opt(2009, 7, 1));
+        assert_eq!(t.row.service_hours, None, "a file without the column: full time");
+        let with_hours = format!("{};serviceHours\n{}", TEACHER_COLUMNS.join(";"), text.lines().nth(1).unwrap());
+        assert_eq!(teachers(&format!("{with_hours};11\n")).unwrap()[0].row.service_hours, Some(11));
+        let bad = teachers(&format!("{with_hours};half\n")).unwrap_err();
+        assert_eq!(bad[0].field.as_deref(), Some("serviceHours"));
+    }
+
+    #[test]
+    fn a_vacancy_file_may_give_the_hours_of_part_posts() {
+        let head = VACANCY_COLUMNS.join(";");
+        let old = vacancies(&format!("{head}\nBGMM00100X;NN;A022;INTERNAL;2\n")).unwrap();
+        assert_eq!((old[0].row.count, old[0].row.hours), (2, None));
+        let new =
+            vacancies(&format!("{head};hours\nBGMM00100X;NN;A022;INTERNAL;2;\nBGMM00100X;NN;A022;INTERNAL;1;8\n"))
+                .unwrap();
+        assert_eq!(new.iter().map(|l| l.row.hours).collect::<Vec<_>>(), [None, Some(8)]);
     }
 
     #[test]

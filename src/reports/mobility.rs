@@ -160,7 +160,7 @@ pub fn certificate_pdf(c: &Certificate) -> Vec<u8> {
 
 /// The outcome sheet: one row per form, by school and post type.
 pub const SHEET: &str = "Esiti";
-pub const HEADERS: [&str; 11] = [
+pub const HEADERS: [&str; 12] = [
     "Sede",
     "Istituto",
     "Tipo posto",
@@ -172,6 +172,8 @@ pub const HEADERS: [&str; 11] = [
     "Nome",
     "Codice fiscale",
     "Preferenza",
+    // POST-8: a post of part-posts, with the part-posts it is made of.
+    "Spezzoni",
 ];
 
 pub fn cells(r: &crate::db::mobility::SheetRow) -> Vec<Cell> {
@@ -188,7 +190,14 @@ pub fn cells(r: &crate::db::mobility::SheetRow) -> Vec<Cell> {
         Cell::Text(r.first_name.clone()),
         Cell::Text(r.tax_code.clone()),
         r.position.map_or(Cell::Empty, Cell::Number),
+        r.hours.map_or(Cell::Empty, |h| Cell::Text(hours_words(h, r.parts.as_deref()))),
     ]
+}
+
+/// POST-8: a stored post of part-posts in words.
+pub fn hours_words(hours: i32, parts: Option<&[i32]>) -> String {
+    let parts: Vec<u32> = parts.unwrap_or_default().iter().map(|&h| h as u32).collect();
+    crate::rules::mobility::hours::describe(hours as u32, &parts)
 }
 
 #[cfg(test)]

@@ -116,6 +116,7 @@ pub(super) async fn campaign(
             class_code: String::new(),
             chair_kind: "internal".into(),
             count: count as i32,
+            hours: 0,
         };
         // A site drawn twice keeps the larger count; the total stays close.
         if q::vacancy_count(conn, &line).await?.is_none() {

@@ -504,3 +504,94 @@ async fn after_publication_overrides_complaints_and_renunciations_change_the_nex
         assert!(!found.as_array().unwrap().is_empty(), "{action}: {found}");
     }
 }
+
+#[tokio::test]
+async fn part_posts_add_up_to_posts_only_for_the_forms_that_asked_and_fit_their_service_hours() {
+    let w = world().await;
+    let (x, m) = (w.p.elsewhere.clone(), w.p.elsewhere_municipality.clone());
+    let y = third_site(&w).await;
+    let import = "mutation($csv: String!) { importMobilityReference(file: VACANCIES, csv: $csv, campaignYear: 2016) }";
+    let list = "{ mobilityVacancies(campaignYear: 2016, province: \"BG\") { school count hours } }";
+    let header = "school;postType;classOfCompetition;chairKind;count;hours\n";
+    // 25 hours are a whole infanzia post, not a part-post: the file is refused whole.
+    let bad = format!("{header}{y};NN;;INTERNAL;1;\n{x};NN;;INTERNAL;1;25\n");
+    let (_, body) = w.app.post_as(Some(&w.office), import, json!({ "csv": bad })).await;
+    assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), "POST-8".into()), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("csv:3:"), "names the line: {body}");
+    assert_eq!(w.app.query_as(&w.office, list, json!({})).await["mobilityVacancies"], json!([]), "nothing stored");
+    // X: part-posts of 15, 10 and 12 hours (15 + 10 make a post); Y: a whole post.
+    let good =
+        format!("{header}{y};NN;;INTERNAL;1;\n{x};NN;;INTERNAL;1;15\n{x};NN;;INTERNAL;1;10\n{x};NN;;INTERNAL;1;12\n");
+    assert_eq!(w.app.query_as(&w.office, import, json!({ "csv": good })).await["importMobilityReference"], 4);
+    let shown = w.app.query_as(&w.teacher, list, json!({})).await["mobilityVacancies"].clone();
+    let mut hours: Vec<Value> = shown.as_array().unwrap().iter().map(|l| l["hours"].clone()).collect();
+    hours.sort_by_key(|h| h.as_i64());
+    assert_eq!(hours, [json!(null), json!(10), json!(12), json!(15)], "{shown}");
+
+    // B full time and C part time (12 hours) ask for part-posts; A does not.
+    let (b_session, b_code) = enabled_teacher(&w, OTHER_TEACHER, "Bianchi", &w.p.held, true).await;
+    let c_mail = "docente.conti@example.org";
+    let (c_session, c_code) = enabled_teacher(&w, c_mail, "Conti", &w.p.held, false).await;
+    let mut c_row = teacher_input(c_mail, "Conti", &w.p.held);
+    c_row["serviceHours"] = json!(30);
+    let (_, body) = w.app.post_as(Some(&w.office), SET_TEACHER, json!({ "i": c_row })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.serviceHours", "more than a full post: {body}");
+    c_row["serviceHours"] = json!(12);
+    let (_, body) = w.app.post_as(Some(&w.office), SET_TEACHER, json!({ "i": c_row })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let prefs = json!([{ "kind": "SCHOOL", "code": x }, { "kind": "MUNICIPALITY", "code": m },
+                       { "kind": "SCHOOL", "code": y }]);
+    let asking = || {
+        let mut f = ap(&m, prefs.clone());
+        f["options"] = json!({ "partPosts": true });
+        f
+    };
+    let a = submitted(&w, &w.teacher, &w.code, ap(&m, prefs.clone())).await;
+    let b = submitted(&w, &b_session, &b_code, asking()).await;
+    let c = submitted(&w, &c_session, &c_code, asking()).await;
+
+    let ran = run(&w, "UT_AP_INTRA").await;
+    assert_eq!(ran["assignedCount"], 3, "{ran}");
+    let post = "query($id: ID!) { mobilityApplication(id: $id) { protocolNumber
+        outcome { state schoolCode hours parts preferencePosition } } }";
+    let w = &w;
+    let seen = |id: String| async move {
+        w.app.query_as(&w.office, post, json!({ "id": id })).await["mobilityApplication"].clone()
+    };
+    let (a_seen, b_seen, c_seen) = (seen(a).await, seen(b).await, seen(c).await);
+    // A did not ask: X's part-posts are not A's to take, so Y at preference 3.
+    assert_eq!(
+        a_seen["outcome"],
+        json!({ "state": "ASSIGNED", "schoolCode": y, "hours": null, "parts": [],
+                                           "preferencePosition": 3 })
+    );
+    assert_eq!(
+        b_seen["outcome"],
+        json!({ "state": "ASSIGNED", "schoolCode": x, "hours": 25, "parts": [15, 10],
+                                           "preferencePosition": 1 }),
+        "a full-time teacher: 15 + 10 hours"
+    );
+    assert_eq!(
+        c_seen["outcome"],
+        json!({ "state": "ASSIGNED", "schoolCode": x, "hours": 12, "parts": [],
+                                           "preferencePosition": 1 }),
+        "a 12-hour teacher: the 12-hour part-post"
+    );
+
+    // Approved, the teacher is told the hours by e-mail, and the sheet
+    // names the part-posts of each post.
+    let approved = w.app.query_as(&w.office, APPROVE, json!({ "r": ran["runId"] })).await;
+    assert_eq!(approved["approveMobilityRun"]["state"], "APPROVED");
+    let mails = w.app.mail_to(c_mail, 5).await;
+    let told = mails.iter().find(|m| m.contains("Esito: ")).expect("the outcome e-mail");
+    assert!(told.contains(&format!("ASSEGNATA: sede {x}, posto NN, spezzoni per 12 ore (preferenza n. 1)")), "{told}");
+    let (status, bytes) =
+        export(w, &w.office, "mobility-outcomes", "campaignYear=2016&phase=UT_AP_INTRA&format=csv").await;
+    assert_eq!(status, 200);
+    let rows = csv_rows(&bytes);
+    let of = |protocol: &Value| rows.iter().find(|r| r[6] == protocol.as_str().unwrap()).unwrap().clone();
+    assert_eq!(rows[0].last().unwrap(), "Spezzoni");
+    assert_eq!(of(&b_seen["protocolNumber"]).last().unwrap(), "25 ore (15+10)");
+    assert_eq!(of(&c_seen["protocolNumber"]).last().unwrap(), "12 ore");
+    assert_eq!(of(&a_seen["protocolNumber"]).last().unwrap(), "");
+}

@@ -173,6 +173,15 @@ impl Outcome {
     async fn chair_kind(&self) -> Option<ChairKind> {
         self.0.chair_kind.as_deref().map(|c| uc::chair_of(c).into())
     }
+    /// POST-8: the weekly hours of a post of part-posts (null: a whole post).
+    async fn hours(&self) -> Option<i32> {
+        self.0.hours
+    }
+    /// POST-8: the hours of the part-posts it is made of, largest first
+    /// (empty: a whole post or a single part-post).
+    async fn parts(&self) -> Vec<i32> {
+        self.0.parts.clone().unwrap_or_default()
+    }
     /// The preference it came from.
     async fn preference_position(&self) -> Option<i32> {
         self.0.position

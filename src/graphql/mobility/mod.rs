@@ -247,6 +247,11 @@ impl Teacher {
     async fn language_title(&self) -> Option<Date> {
         self.0.language_title.map(Date)
     }
+
+    /// POST-8: weekly service hours when part-time; null is full time.
+    async fn service_hours(&self) -> Option<i32> {
+        self.0.service_hours
+    }
 }
 
 #[derive(InputObject)]
@@ -285,6 +290,9 @@ pub struct VacancyInput {
     pub class_of_competition: Option<String>,
     pub chair_kind: ChairKind,
     pub count: i32,
+    /// POST-8: a line of `count` part-posts (spezzoni) of these weekly
+    /// hours each, fewer than a full post's; none for whole posts.
+    pub hours: Option<i32>,
 }
 
 /// A line of free posts of a campaign.
@@ -295,6 +303,8 @@ pub struct Vacancy {
     pub class_of_competition: Option<String>,
     pub chair_kind: ChairKind,
     pub count: i32,
+    /// POST-8: the weekly hours of each part-post; null for whole posts.
+    pub hours: Option<i32>,
 }
 
 /// A diocese and the province of its see: IRC forms name it.
@@ -352,6 +362,8 @@ pub struct TeacherInput {
     pub merit_ranking_region: Option<String>,
     /// UT-3: when the foreign-language title was obtained.
     pub language_title: Option<Date>,
+    /// POST-8: weekly service hours when part-time; none is full time.
+    pub service_hours: Option<i32>,
 }
 
 fn entry(i: TeacherInput) -> Result<TeacherEntry, AppError> {
@@ -391,6 +403,10 @@ fn entry(i: TeacherInput) -> Result<TeacherEntry, AppError> {
         hiring_phase: i.hiring_phase,
         merit_region: i.merit_ranking_region,
         language_title: date(i.language_title),
+        service_hours: i
+            .service_hours
+            .map(|h| u32::try_from(h).map_err(|_| AppError::bad_input("input.serviceHours", "a positive number")))
+            .transpose()?,
     })
 }
 
@@ -435,6 +451,7 @@ impl MobilityQuery {
                 chair_kind: uc::chair_of(&r.chair_kind).into(),
                 school: r.school_code,
                 count: r.count,
+                hours: (r.hours > 0).then_some(r.hours),
             })
             .collect())
     }
@@ -535,6 +552,7 @@ impl MobilityMutation {
                 class: e.class_of_competition,
                 chair: e.chair_kind.into(),
                 count: e.count,
+                hours: e.hours,
             })
             .collect();
         Ok(uc::set_vacancies(db(ctx), &c, campaign_year, entries, reason).await? as i32)

@@ -45,6 +45,22 @@ pub struct Vacancy {
     pub seats: u32,
     /// The school's district, for COM-2 (a city of several districts).
     pub district: Option<String>,
+    /// POST-8: the weekly hours of a post made of part-posts, or of a
+    /// single part-post; none for a whole post. Absent from the hash when
+    /// none, so runs stored before part-posts existed verify as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<u32>,
+    /// The part-posts a composed post is made of (empty for a single one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u32>,
+}
+
+impl Vacancy {
+    /// POST-8: a line of part-posts goes only to a form that asked for them
+    /// and whose service hours its hours match; a whole post goes to all.
+    pub fn fits(&self, terms: &Terms) -> bool {
+        self.hours.is_none() || self.hours == terms.part_posts
+    }
 }
 
 /// One preference of a candidate, expanded by the caller: the schools its
@@ -89,6 +105,10 @@ pub struct Terms {
     /// PREF-6 and POST-7: the chair kinds the teacher accepts.
     pub chairs: Vec<ChairKind>,
     pub skip: Option<Skip>,
+    /// POST-8: the service hours a post of part-posts must add up to, when
+    /// the form asks for such posts (an AP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_posts: Option<u32>,
 }
 
 /// A teacher in a phase: every form they have in it (one post at most, ORG-4),
@@ -185,7 +205,9 @@ impl<'a> Index<'a> {
 /// order (a school met in an earlier wish of the same form is not offered
 /// again; COM-1 skips the municipality held), in each the chairs in the
 /// PREF-6 order, in each chair the post types in the form's order, in each
-/// post type the classes in the form's order.
+/// post type the classes in the form's order, and in each class the whole
+/// posts before those of part-posts (POST-8: the caller lists part-post
+/// lines last).
 pub fn options(c: &Candidate, vacancies: &[Vacancy], at: &Index<'_>) -> Vec<Reach> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
@@ -210,7 +232,11 @@ pub fn options(c: &Candidate, vacancies: &[Vacancy], at: &Index<'_>) -> Vec<Reac
                     for class in classes {
                         for &v in lines {
                             let line = &vacancies[v];
-                            if line.post_type != *post_type || line.class.as_deref() != class || line.seats == 0 {
+                            if line.post_type != *post_type
+                                || line.class.as_deref() != class
+                                || line.seats == 0
+                                || !line.fits(terms)
+                            {
                                 continue;
                             }
                             let skipped = terms.skip.as_ref().is_some_and(|s| {
@@ -499,6 +525,8 @@ mod tests {
             chair,
             seats,
             district: None,
+            hours: None,
+            parts: vec![],
         }
     }
 
@@ -527,6 +555,7 @@ mod tests {
                 post_types: vec![PostType::Nn],
                 chairs: vec![ChairKind::Internal],
                 skip: None,
+                part_posts: None,
             }],
             wishes,
         }
@@ -687,6 +716,46 @@ mod tests {
         assert_eq!(refuse(vec![at(2, 0), at(2, 1)]), Violation::Override { application: 2 });
     }
 
+    #[test]
+    fn posts_of_part_posts_go_after_whole_posts_only_to_forms_that_asked_with_matching_hours() {
+        let part = |seats, hours, parts: Vec<u32>| Vacancy {
+            seats,
+            hours: Some(hours),
+            parts,
+            ..vacancy("X", "m", ChairKind::Internal, 0)
+        };
+        let v = [
+            vacancy("X", "m", ChairKind::Internal, 1),
+            part(1, 18, vec![10, 8]),
+            part(1, 9, vec![]),
+            vacancy("Y", "n", ChairKind::Internal, 1),
+        ];
+        let both = |id, score| candidate(id, score, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]);
+        let asks = |mut c: Candidate, hours| {
+            c.forms[0].part_posts = Some(hours);
+            c
+        };
+        let cands =
+            [both(1, 50.0), asks(both(2, 40.0), 18), both(3, 30.0), asks(both(4, 20.0), 9), asks(both(5, 10.0), 18)];
+        let a = allocate(&cands, &v).unwrap();
+        assert_eq!(
+            got(&a, &cands),
+            [
+                (1, Some((0, 1))), // the whole post at X to the strongest claim
+                (2, Some((1, 1))), // then X's 10 + 8 hours, to a full-time form that asked
+                (3, Some((3, 2))), // a form that did not ask goes on to Y
+                (4, Some((2, 1))), // the single 9 hours, to the half-time form that asked
+                (5, None),         // Y went to a stronger claim; no other post fits 18 hours
+            ]
+        );
+        // The certificate of the last form names who took X's posts it could take.
+        let entry = &a.outcomes[4].certificate[0];
+        assert_eq!(entry.last_admitted.as_ref().map(|l| l.code.as_str()), Some("T002"));
+        // Whole posts first: with X's whole post free, the form that asked takes it.
+        let a = allocate(&cands[1..2], &v).unwrap();
+        assert_eq!(a.outcomes[0].assigned, Some(Placed { vacancy: 0, wish: 0 }));
+    }
+
     /// Random campaigns, each from a printed seed.
     mod properties {
         use super::*;
@@ -694,7 +763,7 @@ mod tests {
         use crate::rules::mobility::phase;
         use crate::rules::mobility::synthetic::{self, Sizes};
 
-        const SMALL: Sizes = Sizes { forms: 120, preferences: 6, posts: 90, schools: 40, provinces: 3 };
+        const SMALL: Sizes = Sizes { forms: 120, preferences: 6, posts: 90, schools: 40, provinces: 3, pieces: 60 };
 
         /// A candidate's rank of each line it reaches, in its own order.
         fn preference_index(c: &Candidate, v: &[Vacancy], placed: Option<Placed>) -> usize {
@@ -754,11 +823,19 @@ mod tests {
 
         #[test]
         fn random_campaigns_are_stable_deterministic_and_monotone_in_score() {
+            // POST-8: posts of part-posts taken, over all seeds.
+            let mut composed = 0;
             for seed in 1..=40u64 {
                 let input = synthetic::campaign(seed, SMALL).input();
                 let (cands, v) = (&input.candidates, &input.vacancies);
                 let a = allocate(cands, v).unwrap_or_else(|e| panic!("seed {seed}: the checker refused: {e:?}"));
                 assert_stable(seed, cands, v, &a);
+                for (o, c) in a.outcomes.iter().zip(cands) {
+                    if let Some(p) = o.assigned.filter(|p| v[p.vacancy].hours.is_some()) {
+                        assert_eq!(v[p.vacancy].hours, c.forms[c.wishes[p.wish].form].part_posts, "seed {seed}");
+                        composed += usize::from(!v[p.vacancy].parts.is_empty());
+                    }
+                }
                 // Determinism: the same input in another order, the same posts.
                 let mut shuffled = cands.clone();
                 Dice(seed).shuffle(&mut shuffled);
@@ -785,6 +862,7 @@ mod tests {
                     assert!(now <= before, "seed {seed}: candidate {} got worse with a better score", cands[c].id);
                 }
             }
+            assert!(composed > 0, "the campaigns exercise posts of part-posts");
         }
 
         #[test]

@@ -112,6 +112,10 @@ pub struct Teacher {
     /// PROV-2: Concorso 2012, phase B or C, and the region of the merit ranking.
     pub concorso_2012_phase: Option<String>,
     pub merit_region: Option<String>,
+    /// POST-8: weekly service hours when part-time (none: full time, and
+    /// snapshots taken before the field).
+    #[serde(default)]
+    pub service_hours: Option<u32>,
 }
 
 /// Where a preference code lies, as the territory says.
@@ -1185,6 +1189,7 @@ mod tests {
     fn teacher() -> Teacher {
         Teacher {
             language_title: None,
+            service_hours: None,
             category: Category::Teacher(Order::Infanzia),
             tenure: Tenure { tenured: true, legal_start: d(2010, 9, 1) },
             order: Order::Infanzia,

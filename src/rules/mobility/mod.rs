@@ -8,6 +8,7 @@
 pub mod allocation;
 pub mod application;
 pub mod eligibility;
+pub mod hours;
 pub mod phase;
 pub mod scores;
 pub mod synthetic;

@@ -10,9 +10,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Order;
 use super::allocation::{self, Allocation, Candidate, ChairKind, Override, Skip, Terms, Vacancy, Violation, Wish};
 use super::application::{ChairOption, Kind, PostType, Precedence, PrefKind, Scope};
+use super::{Order, hours};
 
 /// SEQ-1: the phases the office runs, in their legal order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -98,6 +98,8 @@ pub struct FormFacts {
     pub section_e: Option<(String, Spot)>,
     /// COM-1: an AP by the holder of a school post skips it.
     pub skip: Option<Skip>,
+    /// POST-8: the service hours, when the form asks for posts of part-posts.
+    pub part_posts: Option<u32>,
 }
 
 /// A line of free posts as stored, with where its school lies.
@@ -111,6 +113,9 @@ pub struct VacancyFacts {
     pub count: u32,
     /// Seats an approved run of another phase already filled.
     pub taken_before: u32,
+    /// POST-8: a line of part-posts of these weekly hours each; none for
+    /// whole posts.
+    pub hours: Option<u32>,
 }
 
 /// The engine's whole input for one run: what is hashed, stored and
@@ -324,23 +329,11 @@ pub fn input(
     surplus: &BTreeMap<String, u32>,
     post_type_str: impl Fn(PostType) -> &'static str,
 ) -> RunInput {
-    let vacancies: Vec<Vacancy> = lines
-        .iter()
-        .filter(|l| {
-            phase != Phase::ApInter
-                || surplus.get(&surplus_key(l.class.as_deref(), post_type_str(l.post_type))).is_none_or(|n| *n == 0)
-        })
-        .map(|l| Vacancy {
-            school: l.school.clone(),
-            municipality: l.spot.municipality.clone().unwrap_or_default(),
-            post_type: l.post_type,
-            class: l.class.clone(),
-            chair: l.chair,
-            seats: l.count.saturating_sub(l.taken_before),
-            district: l.spot.district.clone(),
-        })
-        .filter(|v| v.seats > 0)
-        .collect();
+    let open = lines.iter().filter(|l| {
+        phase != Phase::ApInter
+            || surplus.get(&surplus_key(l.class.as_deref(), post_type_str(l.post_type))).is_none_or(|n| *n == 0)
+    });
+    let vacancies = vacancies_of(open);
     let areas = Areas::new(lines);
     let mut by_teacher: BTreeMap<&str, Vec<&FormFacts>> = BTreeMap::new();
     for f in forms.iter().filter(|f| phase.takes(f.kind, f.scope)) {
@@ -367,6 +360,7 @@ pub fn input(
                     post_types: f.post_types.clone(),
                     chairs: chairs_of(f.chairs),
                     skip: f.skip.clone(),
+                    part_posts: f.part_posts,
                 });
                 let at = precedences_at(f);
                 for (pref, precedence) in f.preferences.iter().zip(at) {
@@ -385,6 +379,65 @@ pub fn input(
         .collect();
     candidates.sort_by_key(|c| c.id);
     RunInput { campaign_year, province: province.to_owned(), phase, candidates, vacancies, overrides: Vec::new() }
+}
+
+/// The engine's lines from the stored ones, with the seats earlier phases
+/// left: whole posts as they are, then (POST-8) the part-posts of each
+/// school, post type, class and chair kind composed into full posts of
+/// their order ([`hours::compose`]), and what is left as single part-posts.
+/// Part-post lines come last, so within a school and class a whole post is
+/// offered before one of part-posts.
+fn vacancies_of<'a>(lines: impl Iterator<Item = &'a VacancyFacts>) -> Vec<Vacancy> {
+    let line = |l: &VacancyFacts, seats: u32, hours: Option<u32>, parts: Vec<u32>| Vacancy {
+        school: l.school.clone(),
+        municipality: l.spot.municipality.clone().unwrap_or_default(),
+        post_type: l.post_type,
+        class: l.class.clone(),
+        chair: l.chair,
+        seats,
+        district: l.spot.district.clone(),
+        hours,
+        parts,
+    };
+    let mut out = Vec::new();
+    // The part-posts of each group, in the order groups first appear.
+    let mut groups: Vec<(&VacancyFacts, Vec<u32>)> = Vec::new();
+    let mut group_of: HashMap<(&str, PostType, Option<&str>, ChairKind), usize> = HashMap::new();
+    for l in lines {
+        let seats = l.count.saturating_sub(l.taken_before);
+        match l.hours {
+            _ if seats == 0 => {}
+            None => out.push(line(l, seats, None, Vec::new())),
+            Some(h) => {
+                let key = (l.school.as_str(), l.post_type, l.class.as_deref(), l.chair);
+                let g = *group_of.entry(key).or_insert_with(|| {
+                    groups.push((l, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[g].1.extend(std::iter::repeat_n(h, seats as usize));
+            }
+        }
+    }
+    for (l, pieces) in groups {
+        let (posts, left) = match hours::line_order(&l.school, l.class.as_deref()) {
+            Some(order) => hours::compose(&pieces, hours::full_hours(order)),
+            None => (Vec::new(), pieces),
+        };
+        // Alike posts (the same part-posts) and alike leftovers make one line each.
+        let mut alike: Vec<(Vec<u32>, u32)> = Vec::new();
+        for parts in posts.into_iter().chain(left.into_iter().map(|h| vec![h])) {
+            match alike.iter_mut().find(|(p, _)| *p == parts) {
+                Some((_, n)) => *n += 1,
+                None => alike.push((parts, 1)),
+            }
+        }
+        for (parts, seats) in alike {
+            let hours = parts.iter().sum();
+            let parts = if parts.len() > 1 { parts } else { Vec::new() };
+            out.push(line(l, seats, Some(hours), parts));
+        }
+    }
+    out
 }
 
 /// An override as the office recorded it: the form and the line it names.
@@ -410,7 +463,12 @@ pub fn with_overrides(mut input: RunInput, overrides: &[OverrideFacts]) -> RunIn
                 .vacancies
                 .iter()
                 .position(|v| {
-                    v.school == o.school && v.post_type == o.post_type && v.class == o.class && v.chair == o.chair
+                    // An override names a line of whole posts.
+                    v.hours.is_none()
+                        && v.school == o.school
+                        && v.post_type == o.post_type
+                        && v.class == o.class
+                        && v.chair == o.chair
                 })
                 .unwrap_or(usize::MAX),
             reason: o.reason.clone(),
@@ -644,6 +702,7 @@ mod tests {
             precedences: vec![],
             section_e: None,
             skip: None,
+            part_posts: None,
         }
     }
 
@@ -656,6 +715,7 @@ mod tests {
             chair: ChairKind::Internal,
             count,
             taken_before: 0,
+            hours: None,
         }
     }
 
@@ -748,6 +808,43 @@ mod tests {
         let inter = input(2016, "BG", Phase::ApInter, &[f], &lines, &surplus, pt);
         assert_eq!(inter.vacancies.iter().map(|v| v.school.as_str()).collect::<Vec<_>>(), ["BGMM00100X"], "SEQ-2");
         assert_eq!(inter.candidates[0].wishes[0].schools, ["BGMM00100X", "BGMM00200X"], "ascending code");
+    }
+
+    #[test]
+    fn part_posts_of_a_school_compose_into_full_posts_after_the_whole_ones_and_left_seats_count() {
+        let a = spot("BG", "016024", "D1");
+        let part = |school: &str, hours, count, taken_before| VacancyFacts {
+            hours: Some(hours),
+            taken_before,
+            ..line(school, a.clone(), "A022", count)
+        };
+        let lines = [
+            part("BGMM00100X", 10, 1, 0),
+            part("BGMM00100X", 8, 2, 1),
+            line("BGMM00100X", a.clone(), "A022", 1),
+            part("BGMM00100X", 9, 3, 0),
+            part("BGMM00200X", 8, 1, 0),
+        ];
+        let mut f = form(1, "T", vec![pref(1, PrefKind::School, "BGMM00100X", a.clone())]);
+        f.part_posts = Some(18);
+        let run = input(2016, "BG", Phase::UtApIntra, &[f], &lines, &BTreeMap::new(), pt);
+        let got: Vec<(&str, u32, Option<u32>, &[u32])> =
+            run.vacancies.iter().map(|v| (v.school.as_str(), v.seats, v.hours, v.parts.as_slice())).collect();
+        // One 8 was taken before: 10 + 8 and 9 + 9 make posts, a 9 is left;
+        // another school's part-posts are never added in.
+        assert_eq!(
+            got,
+            [
+                ("BGMM00100X", 1, None, &[][..]),
+                ("BGMM00100X", 1, Some(18), &[10, 8][..]),
+                ("BGMM00100X", 1, Some(18), &[9, 9][..]),
+                ("BGMM00100X", 1, Some(9), &[][..]),
+                ("BGMM00200X", 1, Some(8), &[][..]),
+            ]
+        );
+        assert_eq!(run.candidates[0].forms[0].part_posts, Some(18));
+        let taken = super::run(&run).unwrap().outcomes[0].assigned.unwrap();
+        assert_eq!(taken.vacancy, 0, "the whole post first");
     }
 
     #[test]

@@ -23,11 +23,14 @@ pub struct Sizes {
     pub posts: usize,
     pub schools: usize,
     pub provinces: usize,
+    /// POST-8: part-posts beside the whole posts.
+    pub pieces: usize,
 }
 
 impl Sizes {
     /// Issue 21's national campaign: 30,000 forms of 20 preferences, 50,000 posts.
-    pub const NATIONAL: Sizes = Sizes { forms: 30_000, preferences: 20, posts: 50_000, schools: 8_000, provinces: 100 };
+    pub const NATIONAL: Sizes =
+        Sizes { forms: 30_000, preferences: 20, posts: 50_000, schools: 8_000, provinces: 100, pieces: 0 };
 }
 
 const CLASSES: [&str; 6] = ["A022", "A028", "A001", "AB25", "A012", "A048"];
@@ -87,6 +90,7 @@ pub fn campaign(seed: u64, sizes: Sizes) -> Campaign {
             chair,
             count: count as u32,
             taken_before: 0,
+            hours: None,
         });
     }
     let forms = (0..sizes.forms)
@@ -154,10 +158,54 @@ pub fn campaign(seed: u64, sizes: Sizes) -> Campaign {
                 section_e: None,
                 skip: (kind == Kind::Ap && dice.next(2) == 0)
                     .then(|| Skip { municipality: home_spot.municipality.clone().unwrap_or_default(), district: None }),
+                part_posts: None,
             }
         })
         .collect();
-    Campaign { forms, lines }
+    let mut c = Campaign { forms, lines };
+    c.add_part_posts(seed, &sizes, &schools);
+    c
+}
+
+impl Campaign {
+    /// POST-8: `sizes.pieces` part-posts of 2 to 12 hours at random schools,
+    /// and a third of the AP forms asking for posts of part-posts (full time
+    /// or, one in four, half time). A dice of its own, so the rest of the
+    /// campaign is the same with or without them.
+    fn add_part_posts(&mut self, seed: u64, sizes: &Sizes, schools: &[(String, Spot)]) {
+        if sizes.pieces == 0 {
+            return;
+        }
+        let mut dice = Dice(seed ^ 0x9e37_79b9_7f4a_7c15);
+        let mut seen = BTreeMap::new();
+        let mut left = sizes.pieces;
+        while left > 0 {
+            // A few schools, so that their part-posts add up.
+            let (school, spot) = &schools[dice.next((sizes.pieces / 4).clamp(1, schools.len()))];
+            let class = Some(CLASSES[dice.next(2)].to_owned());
+            let hours = 2 + dice.next(11) as u32;
+            let count = (1 + dice.next(3)).min(left);
+            if seen.insert((school.clone(), class.clone(), hours), ()).is_some() {
+                continue;
+            }
+            left -= count;
+            self.lines.push(VacancyFacts {
+                school: school.clone(),
+                spot: spot.clone(),
+                post_type: PostType::Nn,
+                class,
+                chair: ChairKind::Internal,
+                count: count as u32,
+                taken_before: 0,
+                hours: Some(hours),
+            });
+        }
+        for f in self.forms.iter_mut().filter(|f| f.kind == Kind::Ap) {
+            if dice.next(3) == 0 {
+                f.part_posts = Some(if dice.next(4) == 0 { 9 } else { 18 });
+            }
+        }
+    }
 }
 
 impl Campaign {

@@ -22,6 +22,7 @@ use crate::error::{AppError, AppResult};
 use crate::mail::Mailer;
 use crate::rules::mobility::allocation::{Allocation, Violation};
 use crate::rules::mobility::application::{HoldingKind, Kind, Precedence, PrefKind, Teacher};
+use crate::rules::mobility::hours;
 use crate::rules::mobility::phase::{
     self, CUTOFF_MIN_COUNT, CountedPrecedence, FormFacts, OverrideFacts, Phase, PlacedPreference, RunInput, Spot,
     VacancyFacts,
@@ -135,15 +136,26 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
         .collect();
     let before = q::taken_by_other_phases(c, year, province, phase_str(ph)).await?;
     let placed_before: BTreeSet<&str> = before.iter().map(|r| r.teacher_tax_code.as_str()).collect();
-    let mut taken: BTreeMap<(String, String, String, String), u32> = BTreeMap::new();
+    // Seats taken per stored line; a post of part-posts (POST-8) takes one
+    // seat of each part-post's line (hours 0: whole posts).
+    let mut taken: BTreeMap<(String, String, String, String, i32), u32> = BTreeMap::new();
     for r in &before {
-        let key = (
-            r.school_code.clone().unwrap_or_default(),
-            r.post_type.clone().unwrap_or_default(),
-            r.class_code.clone().unwrap_or_default(),
-            r.chair_kind.clone().unwrap_or_default(),
-        );
-        *taken.entry(key).or_default() += 1;
+        let key = |hours: i32| {
+            (
+                r.school_code.clone().unwrap_or_default(),
+                r.post_type.clone().unwrap_or_default(),
+                r.class_code.clone().unwrap_or_default(),
+                r.chair_kind.clone().unwrap_or_default(),
+                hours,
+            )
+        };
+        let parts = match (&r.parts, r.hours) {
+            (Some(parts), _) if !parts.is_empty() => parts.clone(),
+            (_, hours) => vec![hours.unwrap_or(0)],
+        };
+        for h in parts {
+            *taken.entry(key(h)).or_default() += 1;
+        }
     }
     let vacancies = q::vacancies(c, year, province).await?;
     // Every code whose place matters, fetched at once.
@@ -274,13 +286,17 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
             precedences,
             section_e,
             skip: phase::skip_of(input.kind, teacher.holding == HoldingKind::School, &held, multi_district),
+            part_posts: input
+                .options
+                .part_posts
+                .then(|| hours::service_hours(input.order, teacher.order, teacher.service_hours)),
         });
     }
     let lines = vacancies
         .iter()
         .filter_map(|v| {
             let spot = place.get(&("school", v.school_code.as_str()))?.clone();
-            let key = (v.school_code.clone(), v.post_type.clone(), v.class_code.clone(), v.chair_kind.clone());
+            let key = (v.school_code.clone(), v.post_type.clone(), v.class_code.clone(), v.chair_kind.clone(), v.hours);
             Some(VacancyFacts {
                 school: v.school_code.clone(),
                 spot,
@@ -289,6 +305,7 @@ async fn load(c: &mut AsyncPgConnection, year: i32, province: &str, ph: Phase) -
                 chair: super::chair_of(&v.chair_kind),
                 count: v.count.max(0) as u32,
                 taken_before: taken.get(&key).copied().unwrap_or(0),
+                hours: (v.hours > 0).then_some(v.hours as u32),
             })
         })
         .collect();
@@ -310,6 +327,8 @@ fn no_post(run: i64, province: &str, application: i64, loaded: &Loaded, state: &
         chair_kind: None,
         position: None,
         certificate: json!([]),
+        hours: None,
+        parts: None,
     }
 }
 
@@ -364,6 +383,8 @@ fn results(run: i64, province: &str, input: &RunInput, a: &Allocation, loaded: &
                 chair_kind: line.map(|l| super::chair_str(l.chair).to_owned()),
                 position: placed.map(|p| c.wishes[p.wish].position as i32),
                 certificate: serde_json::to_value(certificate).unwrap_or_default(),
+                hours: line.and_then(|l| l.hours).map(|h| h as i32),
+                parts: line.filter(|l| !l.parts.is_empty()).map(|l| l.parts.iter().map(|&h| h as i32).collect()),
                 ..no_post(run, province, terms.application, loaded, state)
             });
         }
@@ -381,7 +402,8 @@ fn results(run: i64, province: &str, input: &RunInput, a: &Allocation, loaded: &
 fn diff(before: &[ResultRow], after: &[ResultRow], why: impl Fn(i64) -> Vec<String>) -> Value {
     let key = |r: &ResultRow| {
         json!({ "state": r.state, "school": r.school_code, "postType": r.post_type,
-                "classOfCompetition": r.class_code, "chairKind": r.chair_kind, "position": r.position })
+                "classOfCompetition": r.class_code, "chairKind": r.chair_kind, "position": r.position,
+                "hours": r.hours })
     };
     let old: BTreeMap<i64, &ResultRow> = before.iter().map(|r| (r.application_id, r)).collect();
     let moved: Vec<Value> = after
@@ -614,13 +636,16 @@ pub async fn approve_run(
 pub fn outcome_words(r: &ResultRow) -> String {
     match r.state.as_str() {
         "assigned" | "manual" => format!(
-            "ASSEGNATA{}: sede {}, posto {}{}{}{}",
+            "ASSEGNATA{}: sede {}, posto {}{}{}{}{}",
             if r.state == "manual" { " D'UFFICIO (con motivazione)" } else { "" },
             r.school_code.as_deref().unwrap_or_default(),
             r.post_type.as_deref().unwrap_or_default(),
             r.class_code.as_deref().map(|c| format!(", classe di concorso {c}")).unwrap_or_default(),
             // Chairs are of I and II grado, which have classes.
             r.class_code.as_ref().and(r.chair_kind.as_deref()).map(|k| format!(", cattedra {k}")).unwrap_or_default(),
+            r.hours
+                .map(|h| format!(", spezzoni per {}", crate::reports::mobility::hours_words(h, r.parts.as_deref())))
+                .unwrap_or_default(),
             r.position.map(|p| format!(" (preferenza n. {p})")).unwrap_or_default()
         ),
         "inadmissible" => "NON ESAMINABILE: nessuna preferenza valida".to_owned(),

@@ -180,6 +180,7 @@ fn teacher_of(row: &TeacherRow, holding: &super::HoldingPlace) -> Teacher {
     let order = order_of(&row.school_order);
     Teacher {
         language_title: row.language_title,
+        service_hours: row.service_hours.map(|h| h as u32),
         category: StaffCategory::of(&row.category).category(order, false),
         tenure: Tenure {
             tenured: row.tenured,

@@ -488,6 +488,8 @@ pub struct VacancyEntry {
     pub class: Option<String>,
     pub chair: crate::rules::mobility::allocation::ChairKind,
     pub count: i32,
+    /// POST-8: part-posts of these weekly hours each; none for whole posts.
+    pub hours: Option<i32>,
 }
 
 pub fn chair_str(k: crate::rules::mobility::allocation::ChairKind) -> &'static str {
@@ -506,6 +508,12 @@ pub fn chair_of(s: &str) -> crate::rules::mobility::allocation::ChairKind {
         "external_other_municipalities" => K::ExternalOtherMunicipalities,
         _ => K::Internal,
     }
+}
+
+/// A line's key in the audit trail: part-post lines (POST-8) add their hours.
+fn line_key(year: i32, row: &q::VacancyRow) -> String {
+    let key = format!("{year}/{}/{}/{}/{}", row.school_code, row.post_type, row.class_code, row.chair_kind);
+    if row.hours > 0 { format!("{key}/{}h", row.hours) } else { key }
 }
 
 /// Sets the count of each line named, all or nothing; other lines stay.
@@ -530,14 +538,31 @@ pub async fn set_vacancies(
             return Err(bad("entries.count", "from 0 to 1000"));
         }
         let class = e.class.as_deref().map(|c| code("entries.classOfCompetition", c, 8)).transpose()?;
+        let school = e.school.trim().to_ascii_uppercase();
+        if let Some(h) = e.hours {
+            use crate::rules::mobility::hours::{full_hours, line_order};
+            let refused = |message: String| AppError::Ruled {
+                code: "BAD_USER_INPUT",
+                rule: "POST-8",
+                field: Some("entries.hours"),
+                message,
+            };
+            let full = line_order(&school, class.as_deref())
+                .map(full_hours)
+                .ok_or_else(|| refused(format!("{school} is no site whose code tells its order")))?;
+            if h < 1 || h as u32 >= full {
+                return Err(refused(format!("a part-post has 1 to {} hours, fewer than a full post", full - 1)));
+            }
+        }
         rows.push(q::VacancyRow {
             campaign_year: year,
-            school_code: e.school.trim().to_ascii_uppercase(),
+            school_code: school,
             province_code: office.clone(),
             post_type: post_type_str(e.post_type).to_owned(),
             class_code: class.unwrap_or_default(),
             chair_kind: chair_str(e.chair).to_owned(),
             count: e.count,
+            hours: e.hours.unwrap_or(0),
         });
     }
     let n = rows.len();
@@ -570,7 +595,7 @@ pub async fn set_vacancies(
                 events.push(reference_event(
                     "set",
                     "mobility_vacancy",
-                    format!("{year}/{}/{}/{}/{}", row.school_code, row.post_type, row.class_code, row.chair_kind),
+                    line_key(year, row),
                     Some(office.clone()),
                     before.map(|b| json!({ "count": b })),
                     json!({ "count": row.count, "reason": reason }),
@@ -612,6 +637,8 @@ pub struct TeacherEntry {
     pub hiring_phase: Option<String>,
     pub merit_region: Option<String>,
     pub language_title: Option<NaiveDate>,
+    /// POST-8: weekly service hours when part-time; none is full time.
+    pub service_hours: Option<u32>,
 }
 
 fn short(field: &str, v: &str, max: usize) -> AppResult<String> {
@@ -651,9 +678,14 @@ pub async fn set_teacher(db: &RequestDb, caller: &Caller, e: TeacherEntry) -> Ap
         hiring_phase: e.hiring_phase.as_deref().map(|v| short("input.hiringPhase", v, 10)).transpose()?,
         merit_region: e.merit_region.as_deref().map(|v| short("input.meritRankingRegion", v, 60)).transpose()?,
         language_title: e.language_title,
+        service_hours: e.service_hours.map(|h| h as i32),
     };
     if e.tenured && e.legal_start.is_none() {
         return Err(bad("input.legalStart", "a tenured teacher has a legal start"));
+    }
+    let full = crate::rules::mobility::hours::full_hours(e.order);
+    if e.service_hours.is_some_and(|h| h == 0 || h > full) {
+        return Err(bad("input.serviceHours", format!("from 1 to {full}, the full post of the order")));
     }
     db.try_run(move |c| {
         Box::pin(async move {
