@@ -487,6 +487,20 @@ async fn after_publication_overrides_complaints_and_renunciations_change_the_nex
     w.app.query_as(&w.office, APPROVE, json!({ "r": last["runId"] })).await;
     assert_eq!(seen(&b_session, &b).await["outcome"]["state"], "RENOUNCED");
     assert_eq!(seen(&w.teacher, &a).await["outcome"]["schoolCode"], y.code.as_str(), "{last}");
+    // The interprovincial phase finds S's post taken by the override as
+    // much as Y's by the engine: neither is offered again.
+    let (_, body) = w.app.post_as(Some(&w.office), RUN, json!({ "p": "AP_INTER" })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        school: String,
+    }
+    let sql = "SELECT v->>'school' AS school FROM mobility_runs r, jsonb_array_elements(r.input->'vacancies') v
+               WHERE r.phase = 'ap_inter'";
+    let offered: Vec<Line> = diesel::sql_query(sql).load(&mut w.app.db().conn().await).await.unwrap();
+    let offered: Vec<&str> = offered.iter().map(|l| l.school.as_str()).collect();
+    assert!(!offered.contains(&s.code.as_str()) && !offered.contains(&y.code.as_str()), "{offered:?}");
 
     // Every act is in the audit trail: the office's in its own, the
     // teacher's (audited without a province, as every act of a teacher).
