@@ -516,10 +516,11 @@ impl<'a> Side<'a> {
         self.forms.get(&application).map(|&(c, f)| (&self.input.candidates[c], f))
     }
 
-    /// Free posts of the form's post types at these schools.
+    /// Free posts the form could take at these schools: of its post types,
+    /// and (POST-8) part-posts only if they fit its hours.
     fn seats(&self, schools: &BTreeSet<&str>, t: &Terms) -> u32 {
         let lines = schools.iter().filter_map(|s| self.lines.get(s)).flatten();
-        lines.filter(|v| t.post_types.contains(&v.post_type)).map(|v| v.seats).sum()
+        lines.filter(|v| t.post_types.contains(&v.post_type) && v.fits(t)).map(|v| v.seats).sum()
     }
 
     /// The reasons of other forms' overrides at these schools.

@@ -179,9 +179,11 @@ impl Campaign {
         let mut dice = Dice(seed ^ 0x9e37_79b9_7f4a_7c15);
         let mut seen = BTreeMap::new();
         let mut left = sizes.pieces;
-        while left > 0 {
-            // A few schools, so that their part-posts add up.
-            let (school, spot) = &schools[dice.next((sizes.pieces / 4).clamp(1, schools.len()))];
+        // A few schools, so that their part-posts add up.
+        let few = (sizes.pieces / 4).clamp(1, schools.len());
+        // Every school, class and hours drawn: stop short rather than loop.
+        while left > 0 && seen.len() < few * 2 * 11 {
+            let (school, spot) = &schools[dice.next(few)];
             let class = Some(CLASSES[dice.next(2)].to_owned());
             let hours = 2 + dice.next(11) as u32;
             let count = (1 + dice.next(3)).min(left);
@@ -206,9 +208,7 @@ impl Campaign {
             }
         }
     }
-}
 
-impl Campaign {
     /// The first phase's input over the whole campaign.
     pub fn input(&self) -> RunInput {
         phase::input(2016, "ALL", Phase::UtApIntra, &self.forms, &self.lines, &BTreeMap::new(), |p| match p {
