@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 
 use super::RowError;
-use super::text::{date, each, yes_no};
+use super::text::{date, each, each_with, yes_no};
 use crate::rules::mobility::Order;
 use crate::rules::mobility::allocation::ChairKind;
 use crate::rules::mobility::application::{HoldingKind, PostType, Probation, Qualification};
@@ -197,25 +197,13 @@ const CHAIRS: [(&str, ChairKind); 3] = [
     ("EXTERNAL_OTHER_MUNICIPALITIES", ChairKind::ExternalOtherMunicipalities),
 ];
 
-/// The columns of a file whose header may end with one optional column
-/// (added later, so files written before it still load).
-fn columns_of<'a>(text: &str, base: &[&'a str], optional: &'a str) -> Vec<&'a str> {
-    let first = text.trim_start_matches('\u{feff}').lines().next().unwrap_or("");
-    let last = first.rsplit([';', ',']).next().unwrap_or("").trim();
-    let mut columns = base.to_vec();
-    if last == optional {
-        columns.push(optional);
-    }
-    columns
-}
-
 /// A whole number in an optional column (empty is none).
 fn optional_number<T: std::str::FromStr>(f: &[String], i: usize) -> Result<Option<T>, String> {
     f.get(i).and_then(|v| optional(v)).map(|v| v.parse().map_err(|_| "a whole number".to_owned())).transpose()
 }
 
 pub fn vacancies(text: &str) -> Result<Vec<Line<VacancyEntry>>, Vec<RowError>> {
-    each(text, &columns_of(text, &VACANCY_COLUMNS, "hours"), |line, f| {
+    each_with(text, &VACANCY_COLUMNS, Some("hours"), |line, f| {
         let row = VacancyEntry {
             school: f[0].clone(),
             post_type: one_of(&f[1], &POST_TYPES).map_err(bad(line, "postType"))?,
@@ -236,7 +224,7 @@ pub fn dioceses(text: &str) -> Result<Vec<Line<DioceseLine>>, Vec<RowError>> {
 }
 
 pub fn teachers(text: &str) -> Result<Vec<Line<TeacherEntry>>, Vec<RowError>> {
-    each(text, &columns_of(text, &TEACHER_COLUMNS, "serviceHours"), |line, f| {
+    each_with(text, &TEACHER_COLUMNS, Some("serviceHours"), |line, f| {
         let day = |i: usize| optional(&f[i]).map(|d| date(&d)).transpose().map_err(bad(line, TEACHER_COLUMNS[i]));
         let row = TeacherEntry {
             tax_code: f[0].clone(),

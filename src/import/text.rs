@@ -111,8 +111,9 @@ pub fn records(
 /// Lines with their fields, and the lines that could not be split.
 type Records = (Vec<(u64, Vec<String>)>, Vec<RowError>);
 
-/// The records of a file with its header checked against `columns`.
-fn fixed_records(text: &str, columns: &[&str]) -> Result<Records, Vec<RowError>> {
+/// The records of a file with its header checked against `columns`, which
+/// may be followed by the `optional` one (then every line has it too).
+fn fixed_records(text: &str, columns: &[&str], optional: Option<&str>) -> Result<Records, Vec<RowError>> {
     let text = text.trim_start_matches('\u{feff}');
     let first = text.lines().next().unwrap_or("");
     let delimiter = if first.contains(';') || !first.contains(',') { b';' } else { b',' };
@@ -121,8 +122,11 @@ fn fixed_records(text: &str, columns: &[&str]) -> Result<Records, Vec<RowError>>
         Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
         Err(e) => return Err(vec![RowError { line: 1, field: None, reason: e.to_string() }]),
     };
-    if header.iter().map(String::as_str).ne(columns.iter().copied()) {
-        let reason = format!("the header must be: {}", columns.join(";"));
+    let with_optional = optional.is_some() && header.last().map(String::as_str) == optional;
+    let width = columns.len() + usize::from(with_optional);
+    if header.len() != width || header.iter().map(String::as_str).zip(columns).any(|(h, c)| h != *c) {
+        let more = optional.map(|o| format!(" (and optionally ;{o})")).unwrap_or_default();
+        let reason = format!("the header must be: {}{more}", columns.join(";"));
         return Err(vec![RowError { line: 1, field: None, reason }]);
     }
     let mut out = Vec::new();
@@ -130,12 +134,10 @@ fn fixed_records(text: &str, columns: &[&str]) -> Result<Records, Vec<RowError>>
     for (i, r) in reader.records().enumerate() {
         let line = i as u64 + 2;
         match r {
-            Ok(r) if r.len() == columns.len() => out.push((line, r.iter().map(|c| c.trim().to_owned()).collect())),
-            Ok(r) => errors.push(RowError {
-                line,
-                field: None,
-                reason: format!("{} fields, {} expected", r.len(), columns.len()),
-            }),
+            Ok(r) if r.len() == width => out.push((line, r.iter().map(|c| c.trim().to_owned()).collect())),
+            Ok(r) => {
+                errors.push(RowError { line, field: None, reason: format!("{} fields, {width} expected", r.len()) })
+            }
             Err(e) => errors.push(RowError { line, field: None, reason: e.to_string() }),
         }
     }
@@ -168,7 +170,19 @@ pub fn each<T>(
     columns: &[&str],
     row: impl Fn(u64, &[String]) -> Result<T, RowError>,
 ) -> Result<Vec<T>, Vec<RowError>> {
-    let (lines, mut errors) = fixed_records(text, columns)?;
+    each_with(text, columns, None, row)
+}
+
+/// [`each`] for a file whose header may end with one `optional` column,
+/// added after the format was published, so files written before it still
+/// load: `row` then finds that field past `columns`.
+pub fn each_with<T>(
+    text: &str,
+    columns: &[&str],
+    optional: Option<&str>,
+    row: impl Fn(u64, &[String]) -> Result<T, RowError>,
+) -> Result<Vec<T>, Vec<RowError>> {
+    let (lines, mut errors) = fixed_records(text, columns, optional)?;
     let mut out = Vec::with_capacity(lines.len());
     for (line, fields) in lines {
         match row(line, &fields) {

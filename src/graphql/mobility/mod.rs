@@ -403,10 +403,7 @@ fn entry(i: TeacherInput) -> Result<TeacherEntry, AppError> {
         hiring_phase: i.hiring_phase,
         merit_region: i.merit_ranking_region,
         language_title: date(i.language_title),
-        service_hours: i
-            .service_hours
-            .map(|h| u32::try_from(h).map_err(|_| AppError::bad_input("input.serviceHours", "a positive number")))
-            .transpose()?,
+        service_hours: i.service_hours,
     })
 }
 

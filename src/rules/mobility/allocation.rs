@@ -11,7 +11,6 @@
 //! applicant-proposing deferred acceptance. Its result does not depend on
 //! the order in which teachers propose.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -374,22 +373,18 @@ pub fn allocate_with(
             return Err(Violation::OverFilled { vacancy: v });
         }
     }
-    // The seats the engine shares out: what the overrides left.
-    let open: Cow<'_, [Vacancy]> = if by_line.is_empty() {
-        Cow::Borrowed(vacancies)
-    } else {
-        let mut v = vacancies.to_vec();
-        for (&line, ks) in &by_line {
-            v[line].seats -= ks.len() as u32;
-        }
-        Cow::Owned(v)
-    };
-    let open = &*open;
+    // The seats the engine shares out: what the overrides left. Options
+    // are listed once, over every line: a line the overrides filled takes
+    // no one, and the certificates find the overrides among the same list.
+    let mut open: Vec<u32> = vacancies.iter().map(|v| v.seats).collect();
+    for (&line, ks) in &by_line {
+        open[line] -= ks.len() as u32;
+    }
     let at = Index::new(vacancies);
     let lists: Vec<Vec<Reach>> = candidates
         .iter()
         .zip(&manual)
-        .map(|(c, m)| if m.is_some() { Vec::new() } else { options(c, open, &at) })
+        .map(|(c, m)| if m.is_some() { Vec::new() } else { options(c, vacancies, &at) })
         .collect();
     // held[v]: the candidates a line holds with their option, weakest last.
     let mut held: Vec<Vec<(Standing, usize, usize)>> = vec![Vec::new(); vacancies.len()];
@@ -400,7 +395,7 @@ pub fn allocate_with(
             let option = next[c];
             next[c] += 1;
             let line = &mut held[o.vacancy];
-            let seats = open[o.vacancy].seats as usize;
+            let seats = open[o.vacancy] as usize;
             let place = line.partition_point(|(s, ..)| *s < o.standing);
             if line.len() < seats {
                 line.insert(place, (o.standing, c, option));
@@ -420,7 +415,7 @@ pub fn allocate_with(
             assigned[c] = Some(option);
         }
     }
-    check(open, &lists, &held, &assigned, candidates)?;
+    check(&open, &lists, &held, &assigned, candidates)?;
     let outcomes = candidates
         .iter()
         .enumerate()
@@ -442,11 +437,10 @@ pub fn allocate_with(
                     *slot = Some(h);
                 }
             }
-            // The overrides on lines a wish above reaches, found among the
-            // options before the overrides took their seats.
+            // The overrides on lines a wish above reaches.
             let mut overridden: Vec<Vec<usize>> = vec![Vec::new(); wishes_above];
             if !by_line.is_empty() {
-                for o in options(cand, vacancies, &at).iter().filter(|o| o.wish < wishes_above) {
+                for o in lists[c].iter().filter(|o| o.wish < wishes_above) {
                     if let Some(ks) = by_line.get(&o.vacancy) {
                         overridden[o.wish].extend(ks);
                     }
@@ -487,14 +481,14 @@ pub fn allocate_with(
 /// post above theirs (in their own order) that had a free seat or went to
 /// a weaker claim.
 fn check(
-    vacancies: &[Vacancy],
+    seats: &[u32],
     lists: &[Vec<Reach>],
     held: &[Vec<(Standing, usize, usize)>],
     assigned: &[Option<usize>],
     candidates: &[Candidate],
 ) -> Result<(), Violation> {
     for (v, line) in held.iter().enumerate() {
-        if line.len() > vacancies[v].seats as usize {
+        if line.len() > seats[v] as usize {
             return Err(Violation::OverFilled { vacancy: v });
         }
     }
@@ -502,7 +496,7 @@ fn check(
         let upto = assigned[c].unwrap_or(list.len());
         for o in &list[..upto] {
             let line = &held[o.vacancy];
-            let full = line.len() >= vacancies[o.vacancy].seats as usize;
+            let full = line.len() >= seats[o.vacancy] as usize;
             if !full || line.last().is_some_and(|(s, ..)| *s > o.standing) {
                 let position = candidates[c].wishes[o.wish].position;
                 return Err(Violation::Envy { candidate: candidates[c].id, position, vacancy: o.vacancy });
@@ -672,23 +666,27 @@ mod tests {
             candidate(2, 1.0, vec![wish(1, &["X"], None), wish(2, &["Y"], None)]),
         ];
         let at = Index::new(&v);
+        let seats: Vec<u32> = v.iter().map(|l| l.seats).collect();
         let lists: Vec<Vec<Reach>> = cands.iter().map(|c| options(c, &v, &at)).collect();
         let hold = |c: usize, o: usize| (lists[c][o].standing, c, o);
         // The weaker teacher at X, the stronger one at Y: envy.
         let held = vec![vec![hold(1, 0)], vec![hold(0, 1)]];
-        let err = check(&v, &lists, &held, &[Some(1), Some(0)], &cands).unwrap_err();
+        let err = check(&seats, &lists, &held, &[Some(1), Some(0)], &cands).unwrap_err();
         assert_eq!(err, Violation::Envy { candidate: 1, position: 1, vacancy: 0 });
         // Both at X.
         let held = vec![vec![hold(0, 0), hold(1, 0)], vec![]];
-        assert_eq!(check(&v, &lists, &held, &[Some(0), Some(0)], &cands), Err(Violation::OverFilled { vacancy: 0 }));
+        assert_eq!(
+            check(&seats, &lists, &held, &[Some(0), Some(0)], &cands),
+            Err(Violation::OverFilled { vacancy: 0 })
+        );
         // Unassigned while Y is free.
         let held = vec![vec![hold(0, 0)], vec![]];
         assert!(matches!(
-            check(&v, &lists, &held, &[Some(0), None], &cands),
+            check(&seats, &lists, &held, &[Some(0), None], &cands),
             Err(Violation::Envy { candidate: 2, .. })
         ));
         let held = vec![vec![hold(0, 0)], vec![hold(1, 1)]];
-        assert_eq!(check(&v, &lists, &held, &[Some(0), Some(1)], &cands), Ok(()));
+        assert_eq!(check(&seats, &lists, &held, &[Some(0), Some(1)], &cands), Ok(()));
     }
 
     #[test]

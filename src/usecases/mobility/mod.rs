@@ -638,7 +638,7 @@ pub struct TeacherEntry {
     pub merit_region: Option<String>,
     pub language_title: Option<NaiveDate>,
     /// POST-8: weekly service hours when part-time; none is full time.
-    pub service_hours: Option<u32>,
+    pub service_hours: Option<i32>,
 }
 
 fn short(field: &str, v: &str, max: usize) -> AppResult<String> {
@@ -678,13 +678,13 @@ pub async fn set_teacher(db: &RequestDb, caller: &Caller, e: TeacherEntry) -> Ap
         hiring_phase: e.hiring_phase.as_deref().map(|v| short("input.hiringPhase", v, 10)).transpose()?,
         merit_region: e.merit_region.as_deref().map(|v| short("input.meritRankingRegion", v, 60)).transpose()?,
         language_title: e.language_title,
-        service_hours: e.service_hours.map(|h| h as i32),
+        service_hours: e.service_hours,
     };
     if e.tenured && e.legal_start.is_none() {
         return Err(bad("input.legalStart", "a tenured teacher has a legal start"));
     }
     let full = crate::rules::mobility::hours::full_hours(e.order);
-    if e.service_hours.is_some_and(|h| h == 0 || h > full) {
+    if e.service_hours.is_some_and(|h| h < 1 || h as u32 > full) {
         return Err(bad("input.serviceHours", format!("from 1 to {full}, the full post of the order")));
     }
     db.try_run(move |c| {
