@@ -261,6 +261,10 @@ pub struct ServeArgs {
     /// Load demo data (default: on with the embedded database, off with --database-url).
     #[arg(long, env = "AMBITO_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
+    /// Serve the GraphiQL explorer at `GET /graphql` to browsers, with
+    /// introspection (default: on in demo mode, off otherwise).
+    #[arg(long, env = "AMBITO_EXPLORER", num_args = 0..=1, default_missing_value = "true")]
+    pub explorer: Option<bool>,
     /// PEM certificate chain: serve HTTPS directly.
     #[arg(long, env = "AMBITO_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

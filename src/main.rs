@@ -107,7 +107,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let options = server::Options {
             sessions: args.session_policy(),
             throttle: Default::default(),
-            explorable: demo,
+            explorable: args.explorer.unwrap_or(demo),
             trust_proxy: args.behind_tls_proxy,
             mailer: Some(mailer.clone()),
             public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
@@ -126,6 +126,9 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let running = server::spawn(state, args, server::shutdown_signal()).await?;
         let scheme = if running.https { "https" } else { "http" };
         println!("Ambito is listening on {scheme}://{}/graphql", running.addr);
+        if args.explorer.unwrap_or(demo) {
+            println!("Explorer: open {scheme}://{}/graphql in a browser", running.addr);
+        }
         match &global.database_url {
             None => println!("Database: embedded PostgreSQL in {}", global.data_dir.join("postgres").display()),
             Some(_) => println!("Database: the server given by --database-url"),

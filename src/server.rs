@@ -96,7 +96,7 @@ pub fn check_transport(args: &ServeArgs, demo: bool) -> anyhow::Result<()> {
 pub struct Options {
     pub sessions: SessionPolicy,
     pub throttle: ThrottlePolicy,
-    /// Introspection and suggestions on (demo mode).
+    /// Introspection, suggestions and the explorer on (demo mode, `--explorer`).
     pub explorable: bool,
     /// A TLS proxy in front: the client address is the last `X-Forwarded-For` entry.
     pub trust_proxy: bool,
@@ -192,17 +192,17 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
         pools: pools.clone(),
         clock: options.clock.clone(),
     };
-    let (schema, ws_schema) = crate::graphql::schemas(services, options.explorable);
+    let schemas = crate::graphql::schemas(services, options.explorable);
     Arc::new(AppState {
         pool: pools.requests,
         auth: AuthDb(pools.auth),
-        schema,
-        ws_schema,
+        schemas,
         persisted: Default::default(),
         metrics: Metrics::new(),
         sessions: options.sessions,
         authz,
         trust_proxy: options.trust_proxy,
+        explorer: options.explorable,
         files,
         clock: options.clock,
     })

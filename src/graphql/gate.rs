@@ -13,12 +13,12 @@ use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCache
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-use super::{AmbitoSchema, limits};
+use super::{Schemas, limits};
 
 /// Documents kept per process for automatic persisted queries. A process that
 /// lacks one answers PERSISTED_QUERY_NOT_FOUND and the client sends the text.
@@ -77,7 +77,7 @@ impl PersistedQueries {
 /// Runs one request over HTTP: its document (persisted or parsed, then
 /// checked against the limits, so only a document within them is kept),
 /// execution, and a code on every error.
-pub async fn execute(schema: &AmbitoSchema, persisted: &PersistedQueries, request: Request) -> Response {
+pub async fn execute(schemas: &Schemas, persisted: &PersistedQueries, request: Request) -> Response {
     let (mut request, keep) = match persisted.resolve(request).await {
         Ok(r) => r,
         Err(e) => return Response::from_errors(vec![e]),
@@ -92,9 +92,24 @@ pub async fn execute(schema: &AmbitoSchema, persisted: &PersistedQueries, reques
     if let Some(hash) = keep {
         persisted.0.set(hash, doc.clone()).await;
     }
+    let schema = match &schemas.introspection {
+        Some(introspection) if introspects_only(doc) => introspection,
+        _ => &schemas.http,
+    };
     let mut response = schema.execute(request).await;
     response.errors = std::mem::take(&mut response.errors).into_iter().map(coded).collect();
     response
+}
+
+/// Whether every root field of every operation is introspection, so the
+/// deeper introspection schema may answer it (and it alone answers nothing else).
+fn introspects_only(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().all(|(_, op)| {
+        op.node.selection_set.node.items.iter().all(|s| match &s.node {
+            Selection::Field(f) => f.node.name.node.starts_with("__"),
+            _ => false,
+        })
+    })
 }
 
 /// The document limits async-graphql lacks, as an error with its code.

@@ -92,13 +92,32 @@ pub struct Services {
     pub clock: crate::usecases::clock::Clock,
 }
 
-/// The schemas served over HTTP (checked by [`gate::execute`]) and over
-/// WebSocket (checked by [`gate::WsChecks`]). Outside demo mode they cannot
-/// be explored: no introspection, no "did you mean" suggestions.
-pub fn schemas(services: Services, explorable: bool) -> (AmbitoSchema, AmbitoSchema) {
-    let http = schema(builder(), services.clone(), explorable);
-    let ws = schema(builder().extension(gate::WsChecks), services, explorable);
-    (http, ws)
+/// Deepest selection of an introspection document: the explorer's asks for
+/// a field argument's type wrapped eight times (`[[Int!]!]`…), 14 levels.
+pub const MAX_INTROSPECTION_DEPTH: usize = 16;
+
+/// The schemas a server runs.
+pub struct Schemas {
+    /// Over HTTP, checked by [`gate::execute`].
+    pub http: AmbitoSchema,
+    /// Over WebSocket, checked by [`gate::WsChecks`].
+    pub ws: AmbitoSchema,
+    /// Introspection alone, with room for the depth the explorer's query
+    /// needs: only on a server that can be explored.
+    pub introspection: Option<AmbitoSchema>,
+}
+
+/// The schemas served over HTTP and WebSocket. Outside demo mode (or
+/// `--explorer`) they cannot be explored: no introspection, no "did you
+/// mean" suggestions.
+pub fn schemas(services: Services, explorable: bool) -> Schemas {
+    let introspection = explorable
+        .then(|| schema(builder().limit_depth(MAX_INTROSPECTION_DEPTH).introspection_only(), services.clone(), true));
+    Schemas {
+        http: schema(builder(), services.clone(), explorable),
+        ws: schema(builder().extension(gate::WsChecks), services, explorable),
+        introspection,
+    }
 }
 
 fn schema(

@@ -1,7 +1,9 @@
-//! HTTP routes (poem): `/graphql` (POST; GET upgrades to subscriptions), `/health`, `/ready`, `/metrics`, with one
+//! HTTP routes (poem): `/graphql` (POST; GET upgrades to subscriptions, or
+//! serves the explorer to a browser), `/health`, `/ready`, `/metrics`, with one
 //! request id and one structured log line per request.
 
 pub mod attachments;
+pub mod explorer;
 pub mod exports;
 pub mod metrics;
 pub mod subscriptions;
@@ -11,7 +13,7 @@ use std::time::Instant;
 
 use async_graphql::dataloader::DataLoader;
 use poem::http::{StatusCode, header};
-use poem::web::Data;
+use poem::web::{Data, Path};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, put};
 
 use crate::auth::{SessionPolicy, Subject, subject_for};
@@ -20,7 +22,7 @@ use crate::db::{AuthDb, PgPool, RequestDb};
 use crate::error::{AppError, REQUEST_ID};
 use crate::graphql::gate::{self, PersistedQueries};
 use crate::graphql::loaders::RequestLoader;
-use crate::graphql::{AmbitoSchema, PRE_EXECUTION_CODES};
+use crate::graphql::{PRE_EXECUTION_CODES, Schemas};
 use crate::storage::Files;
 use crate::usecases::accounts::login::ClientAddr;
 use metrics::Metrics;
@@ -33,15 +35,15 @@ pub struct AppState {
     pub pool: PgPool,
     /// Authentication (connections working as `ambito_auth`).
     pub auth: AuthDb,
-    /// Served over HTTP, through [`gate::execute`].
-    pub schema: AmbitoSchema,
-    /// Served over WebSocket, with the same checks as an extension.
-    pub ws_schema: AmbitoSchema,
+    /// Served over HTTP through [`gate::execute`], and over WebSocket.
+    pub schemas: Schemas,
     pub persisted: PersistedQueries,
     pub metrics: Metrics,
     pub sessions: SessionPolicy,
     pub authz: Authorizer,
     pub trust_proxy: bool,
+    /// `GET /graphql` serves the GraphiQL explorer to browsers.
+    pub explorer: bool,
     pub files: Files,
     /// The domain clock, for files whose content depends on the date.
     pub clock: crate::usecases::clock::Clock,
@@ -72,7 +74,8 @@ type OutcomeSlot = Arc<Mutex<GraphqlOutcome>>;
 
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     Route::new()
-        .at("/graphql", get(subscriptions::websocket).post(graphql))
+        .at("/graphql", get(GetGraphql).post(graphql))
+        .at("/explorer/:name", get(explorer_asset))
         .at("/health", get(health))
         .at("/ready", get(ready))
         .at("/metrics", get(metrics_text))
@@ -107,6 +110,7 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         "/exports/enrolment-requests" => "/exports/enrolment-requests",
         "/exports/admissions" => "/exports/admissions",
         p if p.starts_with("/attachments/") => "/attachments/{id}",
+        p if p.starts_with("/explorer/") => "/explorer/{name}",
         p if p.starts_with("/uploads/") => "/uploads/{id}",
         _ => "other",
     };
@@ -190,6 +194,32 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     Response::builder().status(status).content_type("application/json").body(body.to_string())
 }
 
+/// `GET /graphql`: a WebSocket upgrade runs subscriptions; anything else is
+/// a browser, shown the explorer or told how to send a query.
+struct GetGraphql;
+
+impl Endpoint for GetGraphql {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let upgrade = req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        if upgrade {
+            return subscriptions::websocket.call(req).await.map(IntoResponse::into_response);
+        }
+        let on = req.data::<Arc<AppState>>().is_some_and(|s| s.explorer);
+        Ok(explorer::page(&req, on))
+    }
+}
+
+#[handler]
+fn explorer_asset(req: &Request, Path(name): Path<String>, Data(state): Data<&Arc<AppState>>) -> Response {
+    explorer::asset(req, &name, state.explorer)
+}
+
 /// `POST /graphql` with `application/json`. Batches are not accepted.
 #[handler]
 async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
@@ -249,7 +279,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     if let Some(subject) = subject {
         request = request.data(subject);
     }
-    let mut response = gate::execute(&state.schema, &state.persisted, request).await;
+    let mut response = gate::execute(&state.schemas, &state.persisted, request).await;
     // All or nothing: a request with any error leaves no partial writes.
     if let Err(e) = db.finish(response.errors.is_empty()).await {
         let err = async_graphql::Error::from(e);

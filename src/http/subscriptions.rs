@@ -37,7 +37,7 @@ pub async fn websocket(
     let state = state.clone();
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {
-            let schema = state.ws_schema.clone();
+            let schema = state.schemas.ws.clone();
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let token = token_of(&payload).ok_or(AppError::Unauthenticated)?;
