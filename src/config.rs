@@ -38,6 +38,10 @@ pub struct GlobalArgs {
     /// Most database connections this process opens.
     #[arg(long, env = "AMBITO_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
+    /// Longest wait for a database connection, in milliseconds: past it the
+    /// request is answered 503 with Retry-After instead of queueing on.
+    #[arg(long, env = "AMBITO_DB_POOL_WAIT_MS", default_value_t = 2000, global = true)]
+    pub db_pool_wait_ms: u64,
     #[command(flatten)]
     pub storage: StorageArgs,
     /// Log lines as human-readable text or JSON.
@@ -77,6 +81,7 @@ impl std::fmt::Debug for GlobalArgs {
             .field("database_url", &given(&self.database_url))
             .field("owner_database_url", &given(&self.owner_database_url))
             .field("db_pool_size", &self.db_pool_size)
+            .field("db_pool_wait_ms", &self.db_pool_wait_ms)
             .field("storage", &self.storage)
             .field("log_format", &self.log_format)
             .finish()

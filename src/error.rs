@@ -66,9 +66,15 @@ pub enum AppError {
         field: Option<&'static str>,
         message: String,
     },
+    /// No database connection came free within the pool's wait: the client
+    /// should try again after [`RETRY_AFTER_SECS`] (HTTP 503, `Retry-After`).
+    Busy,
     /// Anything else. The cause is logged with the request id and never shown.
     Internal(anyhow::Error),
 }
+
+/// What a busy server asks a client to wait before trying again.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -98,6 +104,7 @@ impl AppError {
             AppError::Rule { code, .. } | AppError::Ruled { code, .. } => code,
             AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
             AppError::Disabled { .. } => "LIMITED_MODE",
+            AppError::Busy => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -129,6 +136,9 @@ impl AppError {
                 until.format("%Y-%m-%d %H:%M")
             ),
             AppError::Forbidden => "not allowed".into(),
+            AppError::Busy => {
+                format!("the server is busy: nothing was done, try again in {RETRY_AFTER_SECS} s")
+            }
             AppError::Archived => {
                 "the document was archived for legal preservation: ask the provincial office for it".into()
             }
@@ -192,6 +202,9 @@ impl From<diesel::result::Error> for AppError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
     fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        AppError::Internal(err.into())
+        match err {
+            deadpool::managed::PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => AppError::Busy,
+            other => AppError::Internal(other.into()),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The `ambito` command: serve, migrate, import, export-schema.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
@@ -99,7 +100,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
                 tracing::info!("loaded the demo data (Bergamo and Milano) and its accounts");
             }
         }
-        let pools = database.pools(global.db_pool_size)?;
+        let pools = database.pools(global.db_pool_size, Duration::from_millis(global.db_pool_wait_ms))?;
         let mailer = match &args.smtp_url {
             Some(url) => Mailer::smtp(url.expose(), &args.mail_from)?,
             None => Mailer::outbox(global.data_dir.join("outbox"), &args.mail_from)?,
@@ -251,7 +252,7 @@ async fn import_mobility(
     let csv = std::fs::read_to_string(path).with_context(|| format!("{name}: cannot read the file as UTF-8 text"))?;
     let database = Database::open(global).await?;
     let outcome = async {
-        let pools = database.pools(2)?;
+        let pools = database.pools(2, ambito::db::pool::DEFAULT_WAIT)?;
         let authz = Authorizer::embedded().await?;
         let scope_of = |role| authz.scope(role, file.object(), Action::Write);
         let subject = auth::acting_as(&pools.auth, office, |role| scope_of(role).is_some())

@@ -65,8 +65,8 @@ impl Database {
         self.cluster.is_some()
     }
 
-    pub fn pools(&self, size: usize) -> anyhow::Result<Pools> {
-        Pools::connect(&self.url, size)
+    pub fn pools(&self, size: usize, wait: Duration) -> anyhow::Result<Pools> {
+        Pools::connect(&self.url, size, wait)
     }
 
     /// Stops the embedded cluster if this process started it.
@@ -193,12 +193,13 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
         clock: options.clock.clone(),
     };
     let schemas = crate::graphql::schemas(services, options.explorable);
+    let metrics = Metrics::new(&pools);
     Arc::new(AppState {
         pool: pools.requests,
         auth: AuthDb(pools.auth),
         schemas,
         persisted: Default::default(),
-        metrics: Metrics::new(),
+        metrics,
         sessions: options.sessions,
         authz,
         trust_proxy: options.trust_proxy,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod embedded;
 pub mod limited_mode;
 pub mod mobility;
+pub mod pool;
 pub mod refugees;
 pub mod registry;
 pub mod roles;
@@ -29,14 +30,14 @@ use tokio::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 
-pub type PgPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+pub use pool::PgPool;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Opens a pool of at most `max_size` connections as the login role, which
 /// request work switches from per transaction (see [`roles::pool_as`]).
 pub fn pool(url: &str, max_size: usize) -> anyhow::Result<PgPool> {
-    roles::pool_as(url, max_size, None)
+    roles::pool_as(url, max_size, None, "requests", pool::DEFAULT_WAIT)
 }
 
 /// Applies pending migrations. Several processes may start at once (a server

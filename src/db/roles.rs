@@ -6,6 +6,8 @@
 //! nothing until it switches to one of the roles below, each allowed only
 //! what its work needs (migration 000013 grants them).
 
+use std::time::Duration;
+
 use anyhow::{Context as _, bail};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Text};
@@ -65,12 +67,20 @@ pub async fn connect_as(url: &str, role: DbRole) -> anyhow::Result<AsyncPgConnec
 /// lazily, and go back into use without a test query (`SELECT 1` on every
 /// checkout cost two round trips per request); one the server closed fails
 /// its first use instead.
-pub fn pool_as(url: &str, max_size: usize, role: Option<DbRole>) -> anyhow::Result<PgPool> {
+/// Work waits at most `wait` for a connection (see [`super::pool`]).
+pub fn pool_as(
+    url: &str,
+    max_size: usize,
+    role: Option<DbRole>,
+    name: &'static str,
+    wait: Duration,
+) -> anyhow::Result<PgPool> {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| establish_as(url, role).boxed());
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-    Pool::builder(manager).max_size(max_size).build().context("building the connection pool")
+    let pool = Pool::builder(manager).max_size(max_size).build().context("building the connection pool")?;
+    Ok(PgPool::new(pool, name, wait))
 }
 
 /// The pools of one server process.
@@ -86,13 +96,18 @@ pub struct Pools {
 
 impl Pools {
     /// Pools over the login role at `url`: `size` connections for requests,
-    /// half as many (at least two) for authentication, two for upkeep.
-    pub fn connect(url: &str, size: usize) -> anyhow::Result<Pools> {
+    /// half as many (at least two) for authentication, two for upkeep. Work
+    /// waits at most `wait` for a connection.
+    pub fn connect(url: &str, size: usize, wait: Duration) -> anyhow::Result<Pools> {
         Ok(Pools {
-            requests: pool_as(url, size, None)?,
-            auth: pool_as(url, (size / 2).max(2), Some(DbRole::Auth))?,
-            maint: pool_as(url, 2, Some(DbRole::Maint))?,
+            requests: pool_as(url, size, None, "requests", wait)?,
+            auth: pool_as(url, (size / 2).max(2), Some(DbRole::Auth), "auth", wait)?,
+            maint: pool_as(url, 2, Some(DbRole::Maint), "maint", wait)?,
         })
+    }
+
+    pub fn all(&self) -> [&PgPool; 3] {
+        [&self.requests, &self.auth, &self.maint]
     }
 }
 

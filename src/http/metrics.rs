@@ -1,8 +1,9 @@
-//! Prometheus metrics: requests, latency, GraphQL errors by code, pool usage.
+//! Prometheus metrics: requests, latency, GraphQL errors by code, and each
+//! connection pool's usage, checkouts, timeouts and waits.
 
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::db::PgPool;
+use crate::db::roles::Pools;
 
 pub struct Metrics {
     registry: Registry,
@@ -10,10 +11,11 @@ pub struct Metrics {
     pub latency: HistogramVec,
     pub graphql_errors: IntCounterVec,
     pool: IntGaugeVec,
+    pools: Pools,
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub fn new(pools: &Pools) -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new("ambito_http_requests_total", "HTTP requests by route and status"),
@@ -31,35 +33,42 @@ impl Metrics {
             &["code"],
         )
         .expect("valid metric");
-        let pool =
-            IntGaugeVec::new(Opts::new("ambito_db_pool_connections", "Database pool connections by state"), &["state"])
-                .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new("ambito_db_pool_connections", "Database pool connections by pool and state"),
+            &["pool", "state"],
+        )
+        .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(graphql_errors.clone()),
             Box::new(pool.clone()),
-        ] {
+        ]
+        .into_iter()
+        .chain(pools.all().into_iter().flat_map(|p| p.collectors()))
+        {
             registry.register(m).expect("metric registered once");
         }
-        Metrics { registry, requests, latency, graphql_errors, pool }
+        Metrics { registry, requests, latency, graphql_errors, pool, pools: pools.clone() }
     }
 
     /// The text exposition, with pool gauges read now.
-    pub fn render(&self, pool: &PgPool) -> String {
-        let status = pool.status();
-        self.pool.with_label_values(&["max"]).set(status.max_size as i64);
-        self.pool.with_label_values(&["open"]).set(status.size as i64);
-        self.pool.with_label_values(&["idle"]).set(status.available as i64);
-        self.pool.with_label_values(&["waiting"]).set(status.waiting as i64);
+    pub fn render(&self) -> String {
+        for (name, pool) in
+            [("requests", &self.pools.requests), ("auth", &self.pools.auth), ("maint", &self.pools.maint)]
+        {
+            let status = pool.status();
+            for (state, value) in [
+                ("max", status.max_size),
+                ("open", status.size),
+                ("idle", status.available),
+                ("waiting", status.waiting),
+            ] {
+                self.pool.with_label_values(&[name, state]).set(value as i64);
+            }
+        }
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
         String::from_utf8(out).expect("prometheus text is UTF-8")
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
     }
 }

@@ -19,7 +19,7 @@ use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, 
 use crate::auth::{SessionPolicy, Subject, subject_for};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind};
 use crate::db::{AuthDb, PgPool, RequestDb};
-use crate::error::{AppError, REQUEST_ID};
+use crate::error::{AppError, REQUEST_ID, RETRY_AFTER_SECS};
 use crate::graphql::gate::{self, PersistedQueries};
 use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{PRE_EXECUTION_CODES, Schemas};
@@ -159,11 +159,20 @@ pub fn error_response(err: AppError) -> Response {
         "CONFLICT" | "CAMPAIGN_CLOSED" | "REQUEST_SUBMITTED" => StatusCode::CONFLICT,
         "ARCHIVED" => StatusCode::GONE,
         "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let gql = async_graphql::Error::from(err);
     let body = serde_json::json!({ "errors": [{ "message": gql.message, "extensions": gql.extensions }] });
-    Response::builder().status(status).content_type("application/json").body(body.to_string())
+    busy(Response::builder().status(status).content_type("application/json").body(body.to_string()))
+}
+
+/// A 503 says when to try again.
+fn busy(mut resp: Response) -> Response {
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    }
+    resp
 }
 
 /// A signed-in caller of a plain HTTP route, in the scope the policies give
@@ -265,9 +274,8 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     let subject = match subject_for(&state.auth.0, authorization, &state.sessions).await {
         Ok(s) => s,
         Err(e) => {
-            let err = async_graphql::Error::from(e);
-            record(vec!["INTERNAL".into()], operation);
-            return json_error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL", &err.message);
+            record(vec![e.code().into()], operation);
+            return error_response(e);
         }
     };
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
@@ -300,10 +308,17 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         })
         .collect();
     let refused = !codes.is_empty() && codes.iter().all(|c| PRE_EXECUTION_CODES.contains(&c.as_str()));
+    let status = if refused {
+        StatusCode::BAD_REQUEST
+    } else if codes.iter().any(|c| c == "UNAVAILABLE") {
+        // Nothing was kept (the transaction rolled back): the client may simply retry.
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     record(codes, operation);
-    let status = if refused { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let body = serde_json::to_vec(&response).unwrap_or_default();
-    Response::builder().status(status).content_type("application/json").body(body)
+    busy(Response::builder().status(status).content_type("application/json").body(body))
 }
 
 /// Process is alive.
@@ -324,5 +339,5 @@ async fn ready(Data(state): Data<&Arc<AppState>>) -> Response {
 
 #[handler]
 fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
-    Response::builder().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.pool))
+    Response::builder().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -10,6 +10,7 @@ use ambito::auth::SessionPolicy;
 use ambito::auth::passwords::Passwords;
 use ambito::config::ServeArgs;
 use ambito::db::embedded::{ClusterOptions, EmbeddedCluster};
+use ambito::db::roles::Pools;
 use ambito::db::{self, PgPool, with_database};
 use ambito::demo::DemoAccount;
 use ambito::server::Options;
@@ -199,8 +200,13 @@ impl TestDb {
     }
 
     /// The pools of a server process over this database.
-    pub fn pools(&self) -> ambito::db::roles::Pools {
-        ambito::db::roles::Pools::connect(&self.login_url(), 4).unwrap()
+    pub fn pools(&self) -> Pools {
+        self.pools_waiting(ambito::db::pool::DEFAULT_WAIT)
+    }
+
+    /// The pools of a server process whose work waits at most `wait` for a connection.
+    pub fn pools_waiting(&self, wait: std::time::Duration) -> Pools {
+        ambito::db::roles::Pools::connect(&self.login_url(), 4, wait).unwrap()
     }
 
     /// A connection working as `role`, as the server's upkeep and the
@@ -261,13 +267,31 @@ impl TestApp {
     pub async fn start(db: TestDb, options: Options) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = ambito::storage::store::local(dir.path()).unwrap();
-        let mut app = TestApp::start_with(db, options, test_files(store, 64)).await;
+        let pools = db.pools();
+        let mut app = TestApp::launch(db, options, test_files(store, 64), pools, true).await;
+        app._files_dir = Some(dir);
+        app
+    }
+
+    /// A server on `pools` (with their own wait), as `over` starts one.
+    pub async fn over_pools(db: TestDb, pools: Pools) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ambito::storage::store::local(dir.path()).unwrap();
+        let options = Options { explorable: true, ..Default::default() };
+        let mut app = TestApp::launch(db, options, test_files(store, 64), pools, true).await;
         app._files_dir = Some(dir);
         app
     }
 
     /// A server whose documents live in `files` (Garage, in the attachment tests).
-    pub async fn start_with(db: TestDb, mut options: Options, files: Files) -> TestApp {
+    pub async fn start_with(db: TestDb, options: Options, files: Files) -> TestApp {
+        let pools = db.pools();
+        TestApp::launch(db, options, files, pools, true).await
+    }
+
+    /// A server on `pools`; `watch`: with the limited-mode watcher every
+    /// server runs (without it, only requests touch the database).
+    pub async fn launch(db: TestDb, mut options: Options, files: Files, pools: Pools, watch: bool) -> TestApp {
         // Internal errors' causes go to the failing test's output (AMBITO_LOG to see more).
         let filter = tracing_subscriber::EnvFilter::try_from_env("AMBITO_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
@@ -284,11 +308,12 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
-        let pools = db.pools();
         // The limited-mode watcher, as every server runs it, but brisker.
-        let mailer = options.mailer.clone().expect("a mailer");
-        let every = std::time::Duration::from_millis(300);
-        ambito::server::spawn_limited_mode_watch(ambito::db::AuthDb(pools.auth.clone()), mailer, every);
+        if watch {
+            let mailer = options.mailer.clone().expect("a mailer");
+            let every = std::time::Duration::from_millis(300);
+            ambito::server::spawn_limited_mode_watch(ambito::db::AuthDb(pools.auth.clone()), mailer, every);
+        }
         let state = ambito::server::state(pools, authz, files.clone(), options);
         let running = ambito::server::spawn(state, &args, async {
             let _ = rx.await;

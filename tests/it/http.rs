@@ -18,7 +18,7 @@ async fn health_ready_and_metrics_answer() {
     assert!(text.contains(r#"ambito_http_requests_total{route="/graphql",status="200"} 2"#), "{text}");
     assert!(text.contains("ambito_http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains(r#"ambito_graphql_errors_total{code="BAD_USER_INPUT"} 1"#), "{text}");
-    assert!(text.contains(r#"ambito_db_pool_connections{state="max"} 4"#), "{text}");
+    assert!(text.contains(r#"ambito_db_pool_connections{pool="requests",state="max"} 4"#), "{text}");
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod lifecycle;
 mod limited_mode;
 mod mobility;
 mod mobility_allocation;
+mod overload;
 mod plans;
 mod policy_matrix;
 mod recovery;
