@@ -117,6 +117,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
                 true => ambito::usecases::clock::Clock::settable(),
                 false => ambito::usecases::clock::Clock::real(),
             },
+            count_fields: false,
         };
         let (store, keys) = global.storage.open_live(&global.data_dir)?;
         let files = server::files(store, keys, args.max_upload_mib);

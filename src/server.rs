@@ -108,6 +108,9 @@ pub struct Options {
     pub passwords: Passwords,
     /// The domain clock: real, or settable on a demo server (`--test-clock`).
     pub clock: crate::usecases::clock::Clock,
+    /// Count every GraphQL field resolved, in `/metrics`: a diagnostic that
+    /// costs throughput (the tests prove with it that refused documents run nothing).
+    pub count_fields: bool,
 }
 
 /// The documents' store and keys, with the largest file accepted.
@@ -192,8 +195,8 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
         pools: pools.clone(),
         clock: options.clock.clone(),
     };
-    let schemas = crate::graphql::schemas(services, options.explorable);
-    let metrics = Metrics::new(&pools);
+    let metrics = Metrics::new(&pools, options.count_fields);
+    let schemas = crate::graphql::schemas(services, options.explorable, metrics.fields.clone());
     Arc::new(AppState {
         pool: pools.requests,
         auth: AuthDb(pools.auth),

@@ -11,9 +11,10 @@
 
 use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation,
+    ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -74,31 +75,136 @@ impl PersistedQueries {
     }
 }
 
-/// Runs one request over HTTP: its document (persisted or parsed, then
-/// checked against the limits, so only a document within them is kept),
-/// execution, and a code on every error.
-pub async fn execute(schemas: &Schemas, persisted: &PersistedQueries, request: Request) -> Response {
-    let (mut request, keep) = match persisted.resolve(request).await {
-        Ok(r) => r,
-        Err(e) => return Response::from_errors(vec![e]),
-    };
-    let doc = match request.parsed_query().map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED")) {
-        Ok(doc) => doc,
-        Err(e) => return Response::from_errors(vec![e]),
-    };
-    if let Err(e) = checked(doc) {
-        return Response::from_errors(vec![e]);
+/// A request over HTTP that passed every check needing no database: its
+/// document within the limits and, when it carries a session, valid against
+/// the schema. Only then is the caller looked up and the request run.
+pub struct Admitted {
+    request: Request,
+    /// Introspection alone, answered by the introspection schema.
+    introspection: bool,
+}
+
+/// Checks one request over HTTP: its text (nesting), its document
+/// (persisted or parsed, then the limits, so only a document within them is
+/// kept), and with `validate` the schema's own validation, run on a copy
+/// that executes nothing. `validate` is for requests with a session: looking
+/// the session up is a database call that a refused document must not cost.
+pub async fn admit(
+    schemas: &Schemas,
+    persisted: &PersistedQueries,
+    request: Request,
+    validate: bool,
+) -> Result<Admitted, Response> {
+    let refuse = |e: ServerError| Response::from_errors(vec![e]);
+    let (mut request, keep) = persisted.resolve(request).await.map_err(refuse)?;
+    limits::check_text(&request.query).map_err(|r| refuse(limit_error(r)))?;
+    // Apart while the document borrows the request, and back in before it runs.
+    let variables = std::mem::take(&mut request.variables);
+    let operation_name = request.operation_name.clone();
+    let doc = request.parsed_query().map_err(|e| refuse(with_code(e, "GRAPHQL_PARSE_FAILED")))?;
+    if let Some((_, op)) = doc.operations.iter().find(|(_, op)| op.node.ty == OperationType::Subscription) {
+        let message = "subscriptions run over the WebSocket at GET /graphql, not over POST";
+        return Err(refuse(with_code(ServerError::new(message, Some(op.pos)), "GRAPHQL_VALIDATION_FAILED")));
+    }
+    limits::check(doc, schemas.introspection.is_some()).map_err(|r| refuse(limit_error(r)))?;
+    let introspection = schemas.introspection.is_some() && introspects_only(doc);
+    missing_variable(doc, &variables, operation_name.as_deref()).map_err(refuse)?;
+    if validate && !introspection {
+        let mut probe = Request::new(String::new()).variables(variables.clone());
+        probe.operation_name = operation_name;
+        probe.set_parsed_query(doc.clone());
+        let checked = schemas.validator.execute(probe).await;
+        if !checked.errors.is_empty() {
+            return Err(Response::from_errors(checked.errors.into_iter().map(coded).collect()));
+        }
     }
     if let Some(hash) = keep {
         persisted.0.set(hash, doc.clone()).await;
     }
-    let schema = match &schemas.introspection {
-        Some(introspection) if introspects_only(doc) => introspection,
-        _ => &schemas.http,
+    request.variables = variables;
+    Ok(Admitted { request, introspection })
+}
+
+/// A non-null variable of the operation that runs, with no value and no
+/// default, is refused here: async-graphql notices it only as a field
+/// resolves, with a path, like an error of that field.
+fn missing_variable(doc: &ExecutableDocument, variables: &Variables, name: Option<&str>) -> Result<(), ServerError> {
+    let op = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return Ok(()), // an unknown operation: the validator says so
+        },
+        (DocumentOperations::Multiple(_), None) => return Ok(()),
     };
-    let mut response = schema.execute(request).await;
-    response.errors = std::mem::take(&mut response.errors).into_iter().map(coded).collect();
-    response
+    for def in &op.node.variable_definitions {
+        let d = &def.node;
+        let given = variables.get(&d.name.node).is_some_and(|v| !matches!(v, async_graphql::Value::Null));
+        if !d.var_type.node.nullable && d.default_value.is_none() && !given {
+            let message =
+                format!("variable ${} of type {} is required and was not given", d.name.node, d.var_type.node);
+            return Err(with_code(ServerError::new(message, Some(def.pos)), "GRAPHQL_VALIDATION_FAILED"));
+        }
+    }
+    Ok(())
+}
+
+impl Admitted {
+    /// Whether running it needs the caller: introspection never does.
+    pub fn needs_caller(&self) -> bool {
+        !self.introspection
+    }
+
+    /// Runs it with the request data `with` adds (database, loaders,
+    /// caller), and puts a code on every error.
+    pub async fn run(self, schemas: &Schemas, with: impl FnOnce(Request) -> Request) -> Response {
+        let schema = match (&schemas.introspection, self.introspection) {
+            (Some(introspection), true) => introspection,
+            _ => &schemas.http,
+        };
+        let mut response = schema.execute(with(self.request)).await;
+        response.errors = std::mem::take(&mut response.errors).into_iter().map(coded).collect();
+        response
+    }
+}
+
+/// Counts every field resolved (see [`super::schemas`]).
+pub struct CountFields(pub prometheus::IntCounter);
+
+impl ExtensionFactory for CountFields {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(CountFields(self.0.clone()))
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for CountFields {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        self.0.inc();
+        next.run(ctx, info).await
+    }
+}
+
+/// The schema's validation without execution: the extension of
+/// [`Schemas::validator`], which stops every request once it is validated.
+pub struct ValidateOnly;
+
+impl ExtensionFactory for ValidateOnly {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ValidateOnly)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ValidateOnly {
+    async fn execute(&self, _: &ExtensionContext<'_>, _: Option<&str>, _: NextExecute<'_>) -> Response {
+        Response::new(async_graphql::Value::Null)
+    }
 }
 
 /// Whether every root field of every operation is introspection, so the
@@ -112,9 +218,8 @@ fn introspects_only(doc: &ExecutableDocument) -> bool {
     })
 }
 
-/// The document limits async-graphql lacks, as an error with its code.
-fn checked(doc: &ExecutableDocument) -> Result<(), ServerError> {
-    limits::check(doc).map_err(|r| with_code(ServerError::new(r.message, None), r.code))
+fn limit_error(r: limits::Refused) -> ServerError {
+    with_code(ServerError::new(r.message, None), r.code)
 }
 
 fn with_code(mut err: ServerError, code: &str) -> ServerError {
@@ -195,9 +300,11 @@ impl Extension for WsChecks {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        limits::check_text(query).map_err(limit_error)?;
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
         subscriptions_only(&doc)?;
-        checked(&doc)?;
+        // The socket answers no introspection: subscriptions are its only business.
+        limits::check(&doc, false).map_err(limit_error)?;
         Ok(doc)
     }
 

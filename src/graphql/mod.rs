@@ -105,16 +105,30 @@ pub struct Schemas {
     /// Introspection alone, with room for the depth the explorer's query
     /// needs: only on a server that can be explored.
     pub introspection: Option<AmbitoSchema>,
+    /// The HTTP schema's validation alone, run before a session is looked up
+    /// (see [`gate::admit`]).
+    pub validator: AmbitoSchema,
 }
 
 /// The schemas served over HTTP and WebSocket. Outside demo mode (or
 /// `--explorer`) they cannot be explored: no introspection, no "did you
 /// mean" suggestions.
-pub fn schemas(services: Services, explorable: bool) -> Schemas {
-    let introspection = explorable
-        .then(|| schema(builder().limit_depth(MAX_INTROSPECTION_DEPTH).introspection_only(), services.clone(), true));
+///
+/// `fields`, when given, counts every field resolved over HTTP: a
+/// diagnostic (the tests' proof that refused documents run nothing), off by
+/// default because any extension slows every field (see [`gate`]).
+pub fn schemas(services: Services, explorable: bool, fields: Option<prometheus::IntCounter>) -> Schemas {
+    let counted = |b: SchemaBuilder<Query, Mutation, events::Subscription>| match &fields {
+        Some(counter) => b.extension(gate::CountFields(counter.clone())),
+        None => b,
+    };
+    let introspection = explorable.then(|| {
+        let b = builder().limit_depth(MAX_INTROSPECTION_DEPTH).introspection_only();
+        schema(counted(b), services.clone(), true)
+    });
     Schemas {
-        http: schema(builder(), services.clone(), explorable),
+        http: schema(counted(builder()), services.clone(), explorable),
+        validator: schema(builder().extension(gate::ValidateOnly), services.clone(), explorable),
         ws: schema(builder().extension(gate::WsChecks), services, explorable),
         introspection,
     }
@@ -188,11 +202,13 @@ pub(crate) fn caller_of_any(ctx: &Context<'_>, objs: &[ObjectKind], act: Action)
 
 /// Error codes that tell a request refused before execution from one that ran:
 /// parse and validation failures and each limit. No resolver runs for any of them.
-pub const PRE_EXECUTION_CODES: [&str; 6] = [
+pub const PRE_EXECUTION_CODES: [&str; 8] = [
     "GRAPHQL_PARSE_FAILED",
     "GRAPHQL_VALIDATION_FAILED",
     "QUERY_TOO_DEEP",
     "QUERY_TOO_COMPLEX",
+    "QUERY_TOO_LARGE",
     "QUERY_TOO_MANY_ALIASES",
     "QUERY_TOO_MANY_ROOT_FIELDS",
+    "INTROSPECTION_DISABLED",
 ];

@@ -1,7 +1,9 @@
 //! Prometheus metrics: requests, latency, GraphQL errors by code, and each
 //! connection pool's usage, checkouts, timeouts and waits.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::db::roles::Pools;
 
@@ -12,10 +14,12 @@ pub struct Metrics {
     pub graphql_errors: IntCounterVec,
     pool: IntGaugeVec,
     pools: Pools,
+    /// Fields resolved over HTTP, when counted (`Options::count_fields`).
+    pub fields: Option<IntCounter>,
 }
 
 impl Metrics {
-    pub fn new(pools: &Pools) -> Metrics {
+    pub fn new(pools: &Pools, count_fields: bool) -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new("ambito_http_requests_total", "HTTP requests by route and status"),
@@ -49,7 +53,13 @@ impl Metrics {
         {
             registry.register(m).expect("metric registered once");
         }
-        Metrics { registry, requests, latency, graphql_errors, pool, pools: pools.clone() }
+        let fields = count_fields.then(|| {
+            let counter = IntCounter::new("ambito_graphql_fields_resolved_total", "GraphQL fields resolved over HTTP")
+                .expect("valid metric");
+            registry.register(Box::new(counter.clone())).expect("metric registered once");
+            counter
+        });
+        Metrics { registry, requests, latency, graphql_errors, pool, pools: pools.clone(), fields }
     }
 
     /// The text exposition, with pool gauges read now.

@@ -271,28 +271,44 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     };
     let operation = request.operation_name.clone();
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let subject = match subject_for(&state.auth.0, authorization, &state.sessions).await {
-        Ok(s) => s,
-        Err(e) => {
-            record(vec![e.code().into()], operation);
-            return error_response(e);
+    let response = match gate::admit(&state.schemas, &state.persisted, request, authorization.is_some()).await {
+        Err(refused) => refused,
+        Ok(admitted) => {
+            let subject = match admitted.needs_caller() {
+                true => subject_for(&state.auth.0, authorization, &state.sessions).await,
+                false => Ok(None),
+            };
+            let subject = match subject {
+                Ok(s) => s,
+                Err(e) => {
+                    record(vec![e.code().into()], operation);
+                    return error_response(e);
+                }
+            };
+            let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
+            let response = admitted
+                .run(&state.schemas, |mut request| {
+                    request = request
+                        .data(DataLoader::new(RequestLoader::new(db.clone()), tokio::spawn))
+                        .data(db.clone())
+                        .data(state.auth.clone())
+                        .data(client_addr(req, state.trust_proxy));
+                    match subject {
+                        Some(subject) => request.data(subject),
+                        None => request,
+                    }
+                })
+                .await;
+            // All or nothing: a request with any error leaves no partial writes.
+            match db.finish(response.errors.is_empty()).await {
+                Ok(()) => response,
+                Err(e) => {
+                    let err = async_graphql::Error::from(e);
+                    async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())])
+                }
+            }
         }
     };
-    let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
-    let mut request = request
-        .data(DataLoader::new(RequestLoader::new(db.clone()), tokio::spawn))
-        .data(db.clone())
-        .data(state.auth.clone())
-        .data(client_addr(req, state.trust_proxy));
-    if let Some(subject) = subject {
-        request = request.data(subject);
-    }
-    let mut response = gate::execute(&state.schemas, &state.persisted, request).await;
-    // All or nothing: a request with any error leaves no partial writes.
-    if let Err(e) = db.finish(response.errors.is_empty()).await {
-        let err = async_graphql::Error::from(e);
-        response = async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())]);
-    }
     let codes: Vec<String> = response
         .errors
         .iter()

@@ -265,20 +265,27 @@ impl TestApp {
     }
 
     pub async fn start(db: TestDb, options: Options) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ambito::storage::store::local(dir.path()).unwrap();
         let pools = db.pools();
-        let mut app = TestApp::launch(db, options, test_files(store, 64), pools, true).await;
-        app._files_dir = Some(dir);
-        app
+        TestApp::local(db, options, pools, true).await
+    }
+
+    /// A server as in production that counts the fields it resolves, with
+    /// no background work of its own: only requests touch the database.
+    pub async fn counting(db: TestDb) -> TestApp {
+        let pools = db.pools();
+        TestApp::local(db, Options { count_fields: true, ..Default::default() }, pools, false).await
     }
 
     /// A server on `pools` (with their own wait), as `over` starts one.
     pub async fn over_pools(db: TestDb, pools: Pools) -> TestApp {
+        TestApp::local(db, Options { explorable: true, ..Default::default() }, pools, true).await
+    }
+
+    /// A server on `pools` whose documents live in a temporary directory.
+    async fn local(db: TestDb, options: Options, pools: Pools, watch: bool) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = ambito::storage::store::local(dir.path()).unwrap();
-        let options = Options { explorable: true, ..Default::default() };
-        let mut app = TestApp::launch(db, options, test_files(store, 64), pools, true).await;
+        let mut app = TestApp::launch(db, options, test_files(store, 64), pools, watch).await;
         app._files_dir = Some(dir);
         app
     }

@@ -133,8 +133,10 @@ async fn production_schemas_cannot_be_explored() {
     assert!(err["message"].as_str().unwrap().contains("Did you mean"), "{err}");
 
     let prod = TestApp::production(TestDb::demo().await).await;
-    let (_, body) = prod.post("{ __schema { queryType { name } } }", json!({})).await;
-    assert_eq!(body, json!({ "data": { "__schema": null } }), "introspection answers nothing");
+    let (status, body) = prod.post("{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(status, 400, "introspection is refused, not answered with nulls");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INTROSPECTION_DISABLED", "{body}");
+    assert!(body["data"].is_null(), "{body}");
     let (_, err) = prod.query_error("{ schools { totalCont } }", json!({})).await;
     assert!(!err["message"].as_str().unwrap().contains("Did you mean"), "{err}");
     prod.query("{ provinces { totalCount } }", json!({})).await;

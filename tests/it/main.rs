@@ -15,6 +15,7 @@ mod enumeration;
 mod explorer;
 mod exports;
 mod garage;
+mod hostile;
 mod http;
 mod imports;
 mod lifecycle;
