@@ -306,6 +306,10 @@ pub struct ServeArgs {
     /// Largest document accepted, in MiB.
     #[arg(long, env = "AMBITO_MAX_UPLOAD_MIB", default_value_t = 100)]
     pub max_upload_mib: u64,
+    /// On SIGTERM or Ctrl-C: stop accepting, and give requests in flight this
+    /// many seconds to finish (each commits or rolls back whole) before exiting.
+    #[arg(long, env = "AMBITO_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl ServeArgs {

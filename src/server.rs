@@ -223,7 +223,8 @@ fn read_pem(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading the TLS {what} {}", path.display()))
 }
 
-/// Binds (port 0 picks a free port) and serves until `shutdown` completes.
+/// Binds (port 0 picks a free port) and serves until `shutdown` completes,
+/// then drains for `--shutdown-grace-secs`.
 pub async fn spawn(
     state: Arc<AppState>,
     args: &ServeArgs,
@@ -244,10 +245,11 @@ pub async fn spawn(
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .with_context(|| format!("listening on {}", args.listen))?;
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
     let task = tokio::spawn(async move {
-        Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
-            .await
+        // Past the grace period, requests still running are dropped: their
+        // transactions roll back (a connection left in one is never reused).
+        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, shutdown, Some(grace)).await
     });
     Ok(Running { addr, https, task })
 }

@@ -243,7 +243,8 @@ pub struct TestApp {
     /// The server's document store and keys.
     pub files: Files,
     _files_dir: Option<tempfile::TempDir>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -313,7 +314,8 @@ impl TestApp {
         // `--test-clock` is tested on the real binary, in serve.rs).
         options.clock = ambito::usecases::clock::Clock::settable();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
+        let mut args = ServeArgs::listening_on("127.0.0.1:0".parse().unwrap());
+        args.shutdown_grace_secs = GRACE.try_with(|g| *g).unwrap_or(args.shutdown_grace_secs);
         let authz = ambito::authz::Authorizer::embedded().await.unwrap();
         // The limited-mode watcher, as every server runs it, but brisker.
         if watch {
@@ -337,7 +339,22 @@ impl TestApp {
             outbox,
             files,
             _files_dir: None,
-            _stop: tx,
+            stop: Some(tx),
+            task: Some(running.task),
+        }
+    }
+
+    /// Begins shutting the server down, as SIGTERM does.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn stopped(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task").expect("the server stopped cleanly");
         }
     }
 
@@ -443,3 +460,8 @@ impl TestApp {
 }
 
 pub use ambito::rules::dice::Dice;
+
+tokio::task_local! {
+    /// The shutdown grace period of servers started within its scope.
+    pub static GRACE: u64;
+}
