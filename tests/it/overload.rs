@@ -47,7 +47,8 @@ async fn an_exhausted_pool_answers_503_with_retry_after_and_the_server_recovers(
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
     assert!(waited >= WAIT, "it waited for a connection first ({waited:?})");
-    assert!(waited < WAIT * 10, "and then answered, instead of hanging ({waited:?})");
+    // Bounded, with room for a loaded test machine: a hang would never answer.
+    assert!(waited < Duration::from_secs(10), "and then answered, instead of hanging ({waited:?})");
 
     // Connections come back: the very next request is served.
     drop(held);
