@@ -19,6 +19,7 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct PgPool {
     inner: Pool<AsyncPgConnection>,
+    name: &'static str,
     wait: Duration,
     stats: Arc<Stats>,
 }
@@ -47,7 +48,7 @@ impl PgPool {
             )
             .expect("valid metric"),
         };
-        PgPool { inner, wait, stats: Arc::new(stats) }
+        PgPool { inner, name, wait, stats: Arc::new(stats) }
     }
 
     /// A connection, or `PoolError::Timeout(Wait)` once the wait is over.
@@ -72,9 +73,9 @@ impl PgPool {
         self.inner.status()
     }
 
-    /// How long work waits for a connection before it is told to retry.
-    pub fn wait(&self) -> Duration {
-        self.wait
+    /// The pool's name in the metrics.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The pool's counters and wait histogram, for a metrics registry.

@@ -98,6 +98,7 @@ pub async fn admit(
     let refuse = |e: ServerError| Response::from_errors(vec![e]);
     let (mut request, keep) = persisted.resolve(request).await.map_err(refuse)?;
     limits::check_text(&request.query).map_err(|r| refuse(limit_error(r)))?;
+    let text_len = request.query.len();
     // Apart while the document borrows the request, and back in before it runs.
     let variables = std::mem::take(&mut request.variables);
     let operation_name = request.operation_name.clone();
@@ -106,7 +107,7 @@ pub async fn admit(
         let message = "subscriptions run over the WebSocket at GET /graphql, not over POST";
         return Err(refuse(with_code(ServerError::new(message, Some(op.pos)), "GRAPHQL_VALIDATION_FAILED")));
     }
-    limits::check(doc, schemas.introspection.is_some()).map_err(|r| refuse(limit_error(r)))?;
+    limits::check(doc, schemas.introspection.is_some(), text_len).map_err(|r| refuse(limit_error(r)))?;
     let introspection = schemas.introspection.is_some() && introspects_only(doc);
     missing_variable(doc, &variables, operation_name.as_deref()).map_err(refuse)?;
     if validate && !introspection {
@@ -304,7 +305,7 @@ impl Extension for WsChecks {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
         subscriptions_only(&doc)?;
         // The socket answers no introspection: subscriptions are its only business.
-        limits::check(&doc, false).map_err(limit_error)?;
+        limits::check(&doc, false, query.len()).map_err(limit_error)?;
         Ok(doc)
     }
 

@@ -98,7 +98,7 @@ pub const MAX_INTROSPECTION_DEPTH: usize = 16;
 
 /// The schemas a server runs.
 pub struct Schemas {
-    /// Over HTTP, checked by [`gate::execute`].
+    /// Over HTTP, checked by [`gate::admit`].
     pub http: AmbitoSchema,
     /// Over WebSocket, checked by [`gate::WsChecks`].
     pub ws: AmbitoSchema,

@@ -64,10 +64,8 @@ impl Metrics {
 
     /// The text exposition, with pool gauges read now.
     pub fn render(&self) -> String {
-        for (name, pool) in
-            [("requests", &self.pools.requests), ("auth", &self.pools.auth), ("maint", &self.pools.maint)]
-        {
-            let status = pool.status();
+        for pool in self.pools.all() {
+            let (name, status) = (pool.name(), pool.status());
             for (state, value) in [
                 ("max", status.max_size),
                 ("open", status.size),

@@ -35,7 +35,7 @@ pub struct AppState {
     pub pool: PgPool,
     /// Authentication (connections working as `ambito_auth`).
     pub auth: AuthDb,
-    /// Served over HTTP through [`gate::execute`], and over WebSocket.
+    /// Served over HTTP through [`gate::admit`], and over WebSocket.
     pub schemas: Schemas,
     pub persisted: PersistedQueries,
     pub metrics: Metrics,
