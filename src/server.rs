@@ -119,7 +119,8 @@ pub fn files(store: Store, keys: impl Into<LiveKeys>, max_upload_mib: u64) -> Fi
 }
 
 /// Every hour, removes uploads left unfinished for a day and objects that no
-/// document refers to, like `ambito storage janitor`, as `ambito_maint`.
+/// document refers to, like `ambito storage janitor`, and idempotency keys
+/// past their day, as `ambito_maint`.
 pub fn spawn_janitor(pool: PgPool, store: Store) {
     tokio::spawn(async move {
         // The first run an hour after start-up: a restart must not list the whole bucket.
@@ -134,6 +135,12 @@ pub fn spawn_janitor(pool: PgPool, store: Store) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "janitor failed"),
+            }
+            let ttl = crate::usecases::idempotency::REPLAY_HOURS;
+            match crate::db::idempotency::purge_expired(&mut conn, ttl).await {
+                Ok(n) if n > 0 => tracing::info!(keys = n, "janitor removed expired idempotency keys"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
             }
         }
     });

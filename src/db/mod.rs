@@ -6,6 +6,7 @@ pub mod admissions;
 pub mod attachments;
 pub mod audit;
 pub mod embedded;
+pub mod idempotency;
 pub mod limited_mode;
 pub mod mobility;
 pub mod pool;

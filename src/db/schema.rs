@@ -875,6 +875,19 @@ diesel::joinable!(admission_applications -> admission_rounds (round_id));
 diesel::joinable!(admission_claims -> admission_applications (application_id));
 diesel::joinable!(admission_rounds -> points_tables (points_table_id));
 
+diesel::table! {
+    idempotency_keys (id) {
+        id -> Uuid,
+        user_id -> Int8,
+        key -> Text,
+        request_sha256 -> Bytea,
+        created_at -> Timestamptz,
+        kek_id -> Nullable<Text>,
+        wrapped_key -> Nullable<Binary>,
+        answer -> Nullable<Binary>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     account_enablings,
@@ -930,4 +943,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     mobility_applications,
     mobility_document_receipts,
     mobility_ut_scores,
+    idempotency_keys,
 );

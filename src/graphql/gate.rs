@@ -9,12 +9,15 @@
 //! about a third of its throughput. Subscriptions over WebSocket have no such
 //! hook, so their schema keeps the same checks as [`WsChecks`].
 
+use async_graphql::Positioned;
 use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation,
     ResolveInfo,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -82,6 +85,8 @@ pub struct Admitted {
     request: Request,
     /// Introspection alone, answered by the introspection schema.
     introspection: bool,
+    /// The operation that runs is a mutation.
+    mutation: bool,
 }
 
 /// Checks one request over HTTP: its text (nesting), its document
@@ -109,6 +114,7 @@ pub async fn admit(
     }
     limits::check(doc, schemas.introspection.is_some(), text_len).map_err(|r| refuse(limit_error(r)))?;
     let introspection = schemas.introspection.is_some() && introspects_only(doc);
+    let mutation = selected(doc, operation_name.as_deref()).is_some_and(|op| op.node.ty == OperationType::Mutation);
     missing_variable(doc, &variables, operation_name.as_deref()).map_err(refuse)?;
     if validate && !introspection {
         let mut probe = Request::new(String::new()).variables(variables.clone());
@@ -123,21 +129,15 @@ pub async fn admit(
         persisted.0.set(hash, doc.clone()).await;
     }
     request.variables = variables;
-    Ok(Admitted { request, introspection })
+    Ok(Admitted { request, introspection, mutation })
 }
 
 /// A non-null variable of the operation that runs, with no value and no
 /// default, is refused here: async-graphql notices it only as a field
 /// resolves, with a path, like an error of that field.
 fn missing_variable(doc: &ExecutableDocument, variables: &Variables, name: Option<&str>) -> Result<(), ServerError> {
-    let op = match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return Ok(()), // an unknown operation: the validator says so
-        },
-        (DocumentOperations::Multiple(_), None) => return Ok(()),
-    };
+    // No operation selected, or an unknown one: the validator says so.
+    let Some(op) = selected(doc, name) else { return Ok(()) };
     for def in &op.node.variable_definitions {
         let d = &def.node;
         let given = variables.get(&d.name.node).is_some_and(|v| !matches!(v, async_graphql::Value::Null));
@@ -150,10 +150,26 @@ fn missing_variable(doc: &ExecutableDocument, variables: &Variables, name: Optio
     Ok(())
 }
 
+/// The operation of `doc` that a request named `name` runs, if there is one.
+fn selected<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        // One named operation runs without its name being given.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
 impl Admitted {
     /// Whether running it needs the caller: introspection never does.
     pub fn needs_caller(&self) -> bool {
         !self.introspection
+    }
+
+    /// Whether it runs a mutation (which an idempotency key applies to).
+    pub fn is_mutation(&self) -> bool {
+        self.mutation
     }
 
     /// Runs it with the request data `with` adds (database, loaders,

@@ -25,6 +25,7 @@ use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{PRE_EXECUTION_CODES, Schemas};
 use crate::storage::Files;
 use crate::usecases::accounts::login::ClientAddr;
+use crate::usecases::idempotency;
 use metrics::Metrics;
 
 /// Largest GraphQL request body accepted.
@@ -270,7 +271,16 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         }
     };
     let operation = request.operation_name.clone();
+    let key = match req.headers().get(idempotency::HEADER).map(|v| idempotency::Key::parse(v.as_bytes())).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            record(vec![e.code().into()], operation);
+            return error_response(e);
+        }
+    };
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // The answer as sent, when it must be kept for an idempotency key.
+    let mut answer: Option<Vec<u8>> = None;
     let response = match gate::admit(&state.schemas, &state.persisted, request, authorization.is_some()).await {
         Err(refused) => refused,
         Ok(admitted) => {
@@ -286,6 +296,33 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                 }
             };
             let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
+            // Queries are idempotent as they are: a key applies to mutations.
+            let ticket = match key.filter(|_| admitted.is_mutation()) {
+                None => None,
+                Some(key) => {
+                    let claim = match subject.is_some() {
+                        true => idempotency::claim(&db, &state.files.keys.ring(), &key, &bytes).await,
+                        false => Err(AppError::bad_input(
+                            "Idempotency-Key",
+                            "keys are kept per account: sign in to send a mutation with one",
+                        )),
+                    };
+                    match claim {
+                        Ok(idempotency::Claim::Run(ticket)) => Some(ticket),
+                        // A replay, or a refusal, wrote nothing: its transaction ends here.
+                        Ok(idempotency::Claim::Replay(body)) => {
+                            let _ = db.finish(false).await;
+                            record(Vec::new(), operation);
+                            return replayed(body);
+                        }
+                        Err(e) => {
+                            let _ = db.finish(false).await;
+                            record(vec![e.code().into()], operation);
+                            return error_response(e);
+                        }
+                    }
+                }
+            };
             let response = admitted
                 .run(&state.schemas, |mut request| {
                     request = request
@@ -299,9 +336,22 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                     }
                 })
                 .await;
+            let ok = response.errors.is_empty();
+            // The answer is kept in the mutation's own transaction, so a
+            // retry finds it exactly when the mutation's effect is there.
+            let (kept, body) = match ticket.filter(|_| ok) {
+                None => (Ok(()), None),
+                Some(ticket) => {
+                    let body = serde_json::to_vec(&response).unwrap_or_default();
+                    (idempotency::keep(&db, &state.files.keys.ring(), ticket, &body).await, Some(body))
+                }
+            };
             // All or nothing: a request with any error leaves no partial writes.
-            match db.finish(response.errors.is_empty()).await {
-                Ok(()) => response,
+            match db.finish(ok).await.and(kept) {
+                Ok(()) => {
+                    answer = body;
+                    response
+                }
                 Err(e) => {
                     let err = async_graphql::Error::from(e);
                     async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())])
@@ -333,8 +383,17 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         StatusCode::OK
     };
     record(codes, operation);
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let body = answer.unwrap_or_else(|| serde_json::to_vec(&response).unwrap_or_default());
     busy(Response::builder().status(status).content_type("application/json").body(body))
+}
+
+/// The kept answer of a mutation sent again with its idempotency key.
+fn replayed(body: Vec<u8>) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type("application/json")
+        .header(idempotency::REPLAYED, "true")
+        .body(body)
 }
 
 /// Process is alive.

@@ -290,6 +290,36 @@ pub fn object_len(size: u64) -> u64 {
     HEADER as u64 + size + segments(size) * TAG as u64
 }
 
+/// A small file sealed whole in memory, header and all: what a stored
+/// answer of an idempotent mutation is kept as.
+pub fn seal_whole(env: &Envelope, plaintext: &[u8]) -> Vec<u8> {
+    let n = segments(plaintext.len() as u64) as usize;
+    let mut out = Vec::with_capacity(object_len(plaintext.len() as u64) as usize);
+    out.extend_from_slice(&env.header());
+    for i in 0..n {
+        let chunk = plaintext.get(i * SEGMENT..((i + 1) * SEGMENT).min(plaintext.len())).unwrap_or_default();
+        env.seal_onto(i as u32, i + 1 == n, chunk, &mut out);
+    }
+    out
+}
+
+/// Opens what [`seal_whole`] sealed, with the envelope opened from its
+/// header; fails unless it is exactly that object, whole.
+pub fn open_whole(env: &Envelope, object: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    let body = object.len().checked_sub(HEADER).ok_or(EnvelopeError::Header)? as u64;
+    let n = body.div_ceil((SEGMENT + TAG) as u64);
+    let size = body.checked_sub(n * TAG as u64).ok_or(EnvelopeError::Segment)?;
+    if n == 0 || object_len(size) != object.len() as u64 {
+        return Err(EnvelopeError::Segment);
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    for i in 0..n {
+        let span = segment_span(size, i);
+        out.extend(env.unseal(i as u32, i + 1 == n, &object[span.start as usize..span.end as usize])?);
+    }
+    Ok(out)
+}
+
 /// Where segment `index` lies in the object, for a file of `size` bytes.
 pub fn segment_span(size: u64, index: u64) -> std::ops::Range<u64> {
     part_span(size, 0, index)
@@ -412,6 +442,30 @@ mod tests {
 
     fn reopen(env: &Envelope, kek: &Kek, object: &[u8]) -> Envelope {
         Envelope::open(ID, &env.wrap(kek), kek, &object[..HEADER]).unwrap()
+    }
+
+    #[test]
+    fn a_whole_object_round_trips_and_refuses_any_change() {
+        let kek = Kek::generate("k1");
+        for size in [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 2 * SEGMENT + 7] {
+            let data = sample(size);
+            let env = Envelope::new(ID);
+            let object = seal_whole(&env, &data);
+            assert_eq!(object.len() as u64, object_len(size as u64), "size {size}");
+            // The same bytes as a file sealed as it streams in.
+            assert_eq!(open_all(&reopen(&env, &kek, &object), &object, size as u64).unwrap(), data);
+            let opened = reopen(&env, &kek, &object);
+            assert_eq!(open_whole(&opened, &object).unwrap(), data, "size {size}");
+            let mut flipped = object.clone();
+            *flipped.last_mut().unwrap() ^= 1;
+            assert_eq!(open_whole(&opened, &flipped), Err(EnvelopeError::Segment), "size {size}");
+            for cut in [1, TAG, TAG + 1] {
+                let short = &object[..object.len() - cut];
+                assert!(open_whole(&opened, short).is_err(), "size {size} cut {cut}");
+            }
+        }
+        let env = Envelope::new(ID);
+        assert_eq!(open_whole(&env, &[0u8; 3]), Err(EnvelopeError::Header));
     }
 
     #[test]

@@ -141,7 +141,7 @@ async fn check(
 /// where it stopped. Returns how many keys were re-wrapped.
 pub async fn rotate(conn: &mut AsyncPgConnection, keys: &Keyring) -> anyhow::Result<usize> {
     let current = keys.current();
-    let mut done = 0;
+    let mut done = rotate_answers(conn, keys).await?;
     loop {
         let rows = q::wrapped_under_other(conn, &current.id, 200).await?;
         if rows.is_empty() {
@@ -155,6 +155,31 @@ pub async fn rotate(conn: &mut AsyncPgConnection, keys: &Keyring) -> anyhow::Res
             let new = envelope::rewrap(*row.blob_id.as_bytes(), &wrapped, old, current)
                 .with_context(|| format!("document {}", row.id))?;
             done += q::rewrap(conn, row.id, &row.kek_id, &current.id, &new.bytes).await?;
+        }
+    }
+}
+
+/// Re-wraps the keys of the kept answers of idempotent mutations (replayed
+/// for a day), so that an old key leaves the key file with no answer sealed
+/// under it.
+async fn rotate_answers(conn: &mut AsyncPgConnection, keys: &Keyring) -> anyhow::Result<usize> {
+    use crate::db::idempotency as k;
+    let current = keys.current();
+    let mut done = 0;
+    loop {
+        let rows = k::wrapped_under_other(conn, &current.id, 200).await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for row in rows {
+            let (Some(kek_id), Some(bytes)) = (row.kek_id, row.wrapped_key) else { continue };
+            let old = keys.get(&kek_id).with_context(|| {
+                format!("key {kek_id} is needed to re-wrap a kept answer {} but is not in the key file", row.id)
+            })?;
+            let wrapped = WrappedKey { kek_id: kek_id.clone(), bytes };
+            let new = envelope::rewrap(*row.id.as_bytes(), &wrapped, old, current)
+                .with_context(|| format!("kept answer {}", row.id))?;
+            done += k::rewrap(conn, row.id, &kek_id, &current.id, &new.bytes).await?;
         }
     }
 }

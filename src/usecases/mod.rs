@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admissions;
 pub mod attachments;
 pub mod clock;
+pub mod idempotency;
 pub mod mobility;
 pub mod refugees;
 pub mod registry;

@@ -17,6 +17,7 @@ mod exports;
 mod garage;
 mod hostile;
 mod http;
+mod idempotency;
 mod imports;
 mod lifecycle;
 mod limited_mode;
