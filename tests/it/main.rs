@@ -19,6 +19,7 @@ mod hostile;
 mod http;
 mod idempotency;
 mod imports;
+mod isolation;
 mod lifecycle;
 mod limited_mode;
 mod mobility;

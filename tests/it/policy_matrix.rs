@@ -24,9 +24,9 @@ use crate::row_security::subject_of;
 
 /// Whose a row is.
 #[derive(Debug, Clone, QueryableByName)]
-struct Facts {
+pub(crate) struct Facts {
     #[diesel(sql_type = Text)]
-    key: String,
+    pub(crate) key: String,
     #[diesel(sql_type = Nullable<Text>)]
     province: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -55,8 +55,8 @@ struct Key {
 /// whose a row is (SQL expressions, `NULL` where the kind has none), and an
 /// assignment that changes nothing but needs the write policy (`None`: the
 /// kind has no write lines, or is written only by insert).
-struct Kept {
-    kind: ObjectKind,
+pub(crate) struct Kept {
+    pub(crate) kind: ObjectKind,
     table: &'static str,
     key: &'static str,
     /// province, institution, municipality, hub, user id, province-wide.
@@ -71,7 +71,7 @@ const NONE: &str = "NULL";
 const SCHOOLS: [&str; 6] = ["province_code", "institution_code", NONE, NONE, NONE, "false"];
 
 impl Kept {
-    fn facts(&self) -> String {
+    pub(crate) fn facts(&self) -> String {
         let [province, institution, municipality, hub, user_id, wide] = self.whose;
         format!(
             "SELECT {}::text AS key, {province}::text AS province, {institution}::text AS institution,
@@ -86,7 +86,7 @@ impl Kept {
     }
 }
 
-const KEPT: [Kept; 13] = [
+pub(crate) const KEPT: [Kept; 13] = [
     Kept {
         kind: ObjectKind::Membership,
         table: "memberships",
@@ -245,7 +245,7 @@ const CHECKED_ELSEWHERE: [(ObjectKind, &str); 11] = [
 ];
 
 /// What a scope means for one row, for one caller.
-fn in_scope(scope: Scope, row: &Facts, who: &Subject) -> bool {
+pub(crate) fn in_scope(scope: Scope, row: &Facts, who: &Subject) -> bool {
     let m = &who.membership;
     let same = |a: &Option<String>, b: Option<&str>| a.as_deref().is_some() && a.as_deref() == b;
     match scope {
