@@ -88,14 +88,39 @@ pub fn in_background<E: std::fmt::Debug>(
     let mut jitter = [0u8; 1];
     let _ = getrandom::fill(&mut jitter);
     let after = Duration::from_millis(50 + u64::from(jitter[0]) * 200 / 255);
+    QUEUE.queued.inc();
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
-        if let Err(e) = send.await {
-            let reason = without_addresses(&format!("{e:?}"));
-            tracing::error!(error = %reason, "sending a {what} e-mail failed");
-        }
+        let result = send.await;
+        QUEUE.queued.dec();
+        let outcome = match result {
+            Ok(()) => "sent",
+            Err(e) => {
+                let reason = without_addresses(&format!("{e:?}"));
+                tracing::error!(error = %reason, "sending a {what} e-mail failed");
+                "failed"
+            }
+        };
+        QUEUE.done.with_label_values(&[outcome]).inc();
     });
 }
+
+/// The process's background e-mail, for `/metrics`: messages waiting or
+/// being sent, and those sent or failed since it started.
+pub struct Queue {
+    pub queued: prometheus::IntGauge,
+    pub done: prometheus::IntCounterVec,
+}
+
+pub static QUEUE: std::sync::LazyLock<Queue> = std::sync::LazyLock::new(|| Queue {
+    queued: prometheus::IntGauge::new("ambito_mail_queued", "E-mail messages waiting or being sent")
+        .expect("valid metric"),
+    done: prometheus::IntCounterVec::new(
+        prometheus::Opts::new("ambito_mail_total", "E-mail messages sent or failed, by outcome"),
+        &["outcome"],
+    )
+    .expect("valid metric"),
+});
 
 /// Text with every word that holds an `@` replaced, for log lines about
 /// e-mail: no address reaches a log.

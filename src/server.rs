@@ -128,23 +128,66 @@ pub fn spawn_janitor(pool: PgPool, store: Store) {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
         loop {
             tick.tick().await;
-            let Ok(mut conn) = pool.get().await else { continue };
-            match crate::storage::maintenance::janitor(&mut conn, &store, Duration::from_secs(24 * 3600)).await {
-                Ok(r) if r.uploads + r.objects > 0 => {
-                    tracing::info!(uploads = r.uploads, objects = r.objects, "janitor removed unfinished uploads")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "janitor failed"),
-            }
-            let ttl = crate::usecases::idempotency::REPLAY_HOURS;
-            match crate::db::idempotency::purge_expired(&mut conn, ttl).await {
-                Ok(n) if n > 0 => tracing::info!(keys = n, "janitor removed expired idempotency keys"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
-            }
+            janitor_once(&pool, &store).await;
         }
     });
 }
+
+/// One run of the server's janitor, its results counted for `/metrics`.
+pub async fn janitor_once(pool: &PgPool, store: &Store) {
+    let m = &*JANITOR;
+    let Ok(mut conn) = pool.get().await else {
+        m.runs.with_label_values(&["failed"]).inc();
+        return;
+    };
+    let files = crate::storage::maintenance::janitor(&mut conn, store, Duration::from_secs(24 * 3600)).await;
+    let keys = crate::db::idempotency::purge_expired(&mut conn, crate::usecases::idempotency::REPLAY_HOURS).await;
+    match &files {
+        Ok(r) => {
+            m.removed.with_label_values(&["uploads"]).inc_by(r.uploads as u64);
+            m.removed.with_label_values(&["objects"]).inc_by(r.objects as u64);
+            if r.uploads + r.objects > 0 {
+                tracing::info!(uploads = r.uploads, objects = r.objects, "janitor removed unfinished uploads");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "janitor failed"),
+    }
+    match &keys {
+        Ok(n) => m.removed.with_label_values(&["idempotency_keys"]).inc_by(*n as u64),
+        Err(e) => tracing::warn!(error = %e, "removing expired idempotency keys failed"),
+    }
+    let outcome = if files.is_ok() && keys.is_ok() { "ok" } else { "failed" };
+    m.runs.with_label_values(&[outcome]).inc();
+    m.last_run.set(chrono::Utc::now().timestamp());
+}
+
+/// What the janitor did in this process, for `/metrics`.
+pub struct JanitorMetrics {
+    pub runs: prometheus::IntCounterVec,
+    pub removed: prometheus::IntCounterVec,
+    pub last_run: prometheus::IntGauge,
+}
+
+pub static JANITOR: std::sync::LazyLock<JanitorMetrics> = std::sync::LazyLock::new(|| JanitorMetrics {
+    runs: prometheus::IntCounterVec::new(
+        prometheus::Opts::new("ambito_janitor_runs_total", "Runs of the server's janitor, by outcome"),
+        &["outcome"],
+    )
+    .expect("valid metric"),
+    removed: prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "ambito_janitor_removed_total",
+            "What the janitor removed: unfinished uploads, unreferenced objects, expired idempotency keys",
+        ),
+        &["what"],
+    )
+    .expect("valid metric"),
+    last_run: prometheus::IntGauge::new(
+        "ambito_janitor_last_run_timestamp_seconds",
+        "When the janitor last ran (Unix time; 0 before its first run, an hour after start-up)",
+    )
+    .expect("valid metric"),
+});
 
 /// How often a server seals the audit events committed since the last time.
 pub const SEAL_EVERY: Duration = Duration::from_secs(2);

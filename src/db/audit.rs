@@ -240,6 +240,32 @@ pub async fn seal(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     Ok(diesel::sql_query("SELECT ambito_audit_seal() AS n").get_result::<Sealed>(conn).await?.n)
 }
 
+/// How far the chain lags behind the trail: events committed but not yet
+/// sealed, and the age in seconds of the oldest (0 when none waits).
+#[derive(Debug, QueryableByName)]
+pub struct Lag {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub unsealed: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub oldest_seconds: f64,
+}
+
+/// The chain's lag, read as `ambito_maint`, which sees counts and no event.
+pub async fn lag(conn: &mut AsyncPgConnection) -> QueryResult<Lag> {
+    diesel::sql_query("SELECT unsealed, oldest_seconds FROM ambito_audit_lag()").get_result(conn).await
+}
+
+/// Login throttle keys (accounts, client addresses) locked now, read as
+/// `ambito_maint` beside the chain's lag for `/metrics`.
+pub async fn login_locks(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Locks {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    Ok(diesel::sql_query("SELECT ambito_login_locks() AS n").get_result::<Locks>(conn).await?.n)
+}
+
 /// What a walk of the audit chain found.
 #[derive(Debug, QueryableByName)]
 pub struct ChainCheck {

@@ -1,8 +1,11 @@
-//! Prometheus metrics: requests, latency, GraphQL errors by code, and each
-//! connection pool's usage, checkouts, timeouts and waits.
+//! Prometheus metrics: requests, latency, GraphQL errors by code, each
+//! connection pool's usage, checkouts, timeouts and waits, the background
+//! work (janitor, e-mail), and what the database says at scrape time (the
+//! audit chain's lag, login throttle locks).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::db::roles::Pools;
@@ -14,6 +17,10 @@ pub struct Metrics {
     pub graphql_errors: IntCounterVec,
     pool: IntGaugeVec,
     pools: Pools,
+    /// Read from the database at each scrape.
+    unsealed: IntGauge,
+    unsealed_age: Gauge,
+    throttle_locks: IntGauge,
     /// Fields resolved over HTTP, when counted (`Options::count_fields`).
     pub fields: Option<IntCounter>,
 }
@@ -42,11 +49,35 @@ impl Metrics {
             &["pool", "state"],
         )
         .expect("valid metric");
+        let unsealed = IntGauge::new(
+            "ambito_audit_unsealed_events",
+            "Audit events committed but not yet sealed into the hash chain",
+        )
+        .expect("valid metric");
+        let unsealed_age = Gauge::new(
+            "ambito_audit_oldest_unsealed_seconds",
+            "Age of the oldest audit event not yet sealed (0 when none waits): the chain's lag",
+        )
+        .expect("valid metric");
+        let throttle_locks =
+            IntGauge::new("ambito_login_throttle_locked", "Accounts and client addresses locked out of login now")
+                .expect("valid metric");
+        let janitor = &*crate::server::JANITOR;
+        let mail = &*crate::mail::QUEUE;
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(graphql_errors.clone()),
             Box::new(pool.clone()),
+            Box::new(unsealed.clone()),
+            Box::new(unsealed_age.clone()),
+            Box::new(throttle_locks.clone()),
+            // Process-wide: the same counters in every registry of the process.
+            Box::new(janitor.runs.clone()),
+            Box::new(janitor.removed.clone()),
+            Box::new(janitor.last_run.clone()),
+            Box::new(mail.queued.clone()),
+            Box::new(mail.done.clone()),
         ]
         .into_iter()
         .chain(pools.all().into_iter().flat_map(|p| p.collectors()))
@@ -59,7 +90,34 @@ impl Metrics {
             registry.register(Box::new(counter.clone())).expect("metric registered once");
             counter
         });
-        Metrics { registry, requests, latency, graphql_errors, pool, pools: pools.clone(), fields }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            graphql_errors,
+            pool,
+            pools: pools.clone(),
+            unsealed,
+            unsealed_age,
+            throttle_locks,
+            fields,
+        }
+    }
+
+    /// Reads what the database says now, the audit chain's lag and login
+    /// locks, on the operator's pool (`ambito_maint`), which no request
+    /// uses: a scrape never takes a connection a request could have had.
+    /// A database that does not answer within the pool's wait leaves the
+    /// last values.
+    pub async fn refresh(&self) {
+        let Ok(mut conn) = self.pools.maint.get().await else { return };
+        if let Ok(lag) = crate::db::audit::lag(&mut conn).await {
+            self.unsealed.set(lag.unsealed);
+            self.unsealed_age.set(lag.oldest_seconds);
+        }
+        if let Ok(n) = crate::db::audit::login_locks(&mut conn).await {
+            self.throttle_locks.set(n);
+        }
     }
 
     /// The text exposition, with pool gauges read now.

@@ -413,6 +413,7 @@ async fn ready(Data(state): Data<&Arc<AppState>>) -> Response {
 }
 
 #[handler]
-fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
+async fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
+    state.metrics.refresh().await;
     Response::builder().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -461,6 +461,19 @@ impl TestApp {
 
 pub use ambito::rules::dice::Dice;
 
+/// The value of a series in a `/metrics` text: `name` with its labels, as written there.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// A counter in a `/metrics` text: 0 before its first increment, when a
+/// series with labels is not written at all.
+pub fn counter(text: &str, name: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0.0)
+}
+
 tokio::task_local! {
     /// The shutdown grace period of servers started within its scope.
     pub static GRACE: u64;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestApp, TestDb};
+use crate::harness::{TestApp, TestDb, counter, metric};
 
 #[tokio::test]
 async fn health_ready_and_metrics_answer() {
@@ -19,6 +19,85 @@ async fn health_ready_and_metrics_answer() {
     assert!(text.contains("ambito_http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains(r#"ambito_graphql_errors_total{code="BAD_USER_INPUT"} 1"#), "{text}");
     assert!(text.contains(r#"ambito_db_pool_connections{pool="requests",state="max"} 4"#), "{text}");
+}
+
+/// What the operator watches besides requests: the audit chain's lag, login
+/// locks, the janitor's results and the e-mail queue.
+#[tokio::test]
+async fn metrics_show_the_chains_lag_login_locks_the_janitor_and_mail() {
+    let options = ambito::server::Options { throttle: crate::throttle::policy(), ..Default::default() };
+    let app = TestApp::start(TestDb::demo().await, options).await;
+    let scrape = || async { app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let before = scrape().await;
+    assert_eq!(metric(&before, "ambito_login_throttle_locked"), 0.0);
+
+    // Reads of names are audit events; no sealer runs in the tests, so they wait.
+    let school = app.login("bgic82100t@istruzione.it").await;
+    app.query_as(&school, "{ pupils(first: 2) { nodes { taxCode } } }", json!({})).await;
+    let text = scrape().await;
+    assert!(metric(&text, "ambito_audit_unsealed_events") >= 1.0, "{text}");
+    assert!(metric(&text, "ambito_audit_oldest_unsealed_seconds") > 0.0, "{text}");
+    // Sealing waits for every older transaction of the cluster to end (other
+    // tests run beside this one), as the server's sealer does every 2 s.
+    let mut maint = app.db().conn_as(ambito::db::roles::DbRole::Maint).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        ambito::db::audit::seal(&mut maint).await.unwrap();
+        let text = scrape().await;
+        if metric(&text, "ambito_audit_unsealed_events") == 0.0 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(metric(&text, "ambito_audit_unsealed_events"), 0.0, "sealed: no lag");
+    assert_eq!(metric(&text, "ambito_audit_oldest_unsealed_seconds"), 0.0);
+
+    // Three wrong passwords lock the office's account.
+    let office = crate::harness::demo_account("ufficio.bg@ambito.invalid");
+    let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+    for _ in 0..3 {
+        app.post(login, json!({ "e": office.email, "p": "wrong password!" })).await;
+    }
+    assert_eq!(metric(&scrape().await, "ambito_login_throttle_locked"), 1.0);
+
+    // The janitor's run, as the server makes it every hour: an expired idempotency key goes.
+    let removed = r#"ambito_janitor_removed_total{what="idempotency_keys"}"#;
+    let runs = r#"ambito_janitor_runs_total{outcome="ok"}"#;
+    let (removed_before, runs_before) = {
+        let t = scrape().await;
+        (counter(&t, removed), counter(&t, runs))
+    };
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&school)
+        .header("Idempotency-Key", "metrics-1")
+        .json(&json!({ "query": "mutation { logout }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"),
+        &mut app.db().conn().await,
+    )
+    .await
+    .unwrap();
+    ambito::server::janitor_once(&app.db().pools().maint, &app.files.store).await;
+    let text = scrape().await;
+    assert_eq!(metric(&text, removed), removed_before + 1.0, "{text}");
+    assert_eq!(metric(&text, runs), runs_before + 1.0);
+    assert!(metric(&text, "ambito_janitor_last_run_timestamp_seconds") > 0.0);
+
+    // A recovery e-mail goes through the background queue.
+    let sent = r#"ambito_mail_total{outcome="sent"}"#;
+    let sent_before = counter(&before, sent);
+    app.post("mutation($e: String!) { requestPasswordReset(email: $e) }", json!({ "e": "bgic82100t@istruzione.it" }))
+        .await;
+    app.mail_to("bgic82100t@istruzione.it", 1).await;
+    let text = scrape().await;
+    assert!(metric(&text, sent) >= sent_before + 1.0, "{text}");
+    assert!(text.contains("ambito_mail_queued "), "{text}");
 }
 
 #[tokio::test]

@@ -13,16 +13,10 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use futures_util::StreamExt as _;
 
-use crate::harness::{GRACE, TestApp, TestDb, demo_account};
+use crate::harness::{GRACE, TestApp, TestDb, demo_account, metric};
 
 const SCHOOL: &str = "bgic82100t@istruzione.it";
 const WAIT: Duration = Duration::from_millis(300);
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
 
 #[tokio::test]
 async fn an_exhausted_pool_answers_503_with_retry_after_and_the_server_recovers() {

@@ -11,7 +11,7 @@ use crate::harness::{TestApp, TestDb, demo_account};
 
 const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
 
-fn policy() -> ThrottlePolicy {
+pub(crate) fn policy() -> ThrottlePolicy {
     ThrottlePolicy {
         account_lock_after: 3,
         address_lock_after: 5,

@@ -1,0 +1,2 @@
+DROP FUNCTION ambito_audit_lag();
+DROP FUNCTION ambito_login_locks();
