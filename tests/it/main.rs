@@ -10,6 +10,7 @@ mod audit_chain;
 mod browser;
 mod cli;
 mod delta_sync;
+mod deployment;
 mod enabling;
 mod enumeration;
 mod explorer;
