@@ -9,6 +9,7 @@ mod attachments;
 mod audit_chain;
 mod browser;
 mod cli;
+mod crash;
 mod delta_sync;
 mod deployment;
 mod enabling;
