@@ -297,30 +297,12 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
             };
             let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
             // Queries are idempotent as they are: a key applies to mutations.
-            let ticket = match key.filter(|_| admitted.is_mutation()) {
-                None => None,
-                Some(key) => {
-                    let claim = match subject.is_some() {
-                        true => idempotency::claim(&db, &state.files.keys.ring(), &key, &bytes).await,
-                        false => Err(AppError::bad_input(
-                            "Idempotency-Key",
-                            "keys are kept per account: sign in to send a mutation with one",
-                        )),
-                    };
-                    match claim {
-                        Ok(idempotency::Claim::Run(ticket)) => Some(ticket),
-                        // A replay, or a refusal, wrote nothing: its transaction ends here.
-                        Ok(idempotency::Claim::Replay(body)) => {
-                            let _ = db.finish(false).await;
-                            record(Vec::new(), operation);
-                            return replayed(body);
-                        }
-                        Err(e) => {
-                            let _ = db.finish(false).await;
-                            record(vec![e.code().into()], operation);
-                            return error_response(e);
-                        }
-                    }
+            let key = key.filter(|_| admitted.is_mutation());
+            let ticket = match claim_key(state, &db, key, subject.is_some(), &bytes).await {
+                Ok(ticket) => ticket,
+                Err((codes, answer)) => {
+                    record(codes, operation);
+                    return answer;
                 }
             };
             let response = admitted
@@ -387,13 +369,39 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     busy(Response::builder().status(status).content_type("application/json").body(body))
 }
 
-/// The kept answer of a mutation sent again with its idempotency key.
-fn replayed(body: Vec<u8>) -> Response {
-    Response::builder()
-        .status(StatusCode::OK)
-        .content_type("application/json")
-        .header(idempotency::REPLAYED, "true")
-        .body(body)
+/// Claims a mutation's idempotency key, as the first work of its
+/// transaction. `Err` is the answer to send at once, with its error codes:
+/// the kept answer of an earlier run under the key, or a refusal. Either way
+/// nothing was written and the transaction has ended.
+async fn claim_key(
+    state: &AppState,
+    db: &RequestDb,
+    key: Option<idempotency::Key>,
+    signed_in: bool,
+    body: &[u8],
+) -> Result<Option<idempotency::Ticket>, (Vec<String>, Response)> {
+    let Some(key) = key else { return Ok(None) };
+    let claim = match signed_in {
+        true => idempotency::claim(db, &state.files.keys.ring(), &key, body).await,
+        false => Err(AppError::bad_input(
+            "Idempotency-Key",
+            "keys are kept per account: sign in to send a mutation with one",
+        )),
+    };
+    let answer = match claim {
+        Ok(idempotency::Claim::Run(ticket)) => return Ok(Some(ticket)),
+        Ok(idempotency::Claim::Replay(kept)) => (
+            Vec::new(),
+            Response::builder()
+                .status(StatusCode::OK)
+                .content_type("application/json")
+                .header(idempotency::REPLAYED, "true")
+                .body(kept),
+        ),
+        Err(e) => (vec![e.code().into()], error_response(e)),
+    };
+    let _ = db.finish(false).await;
+    Err(answer)
 }
 
 /// Process is alive.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::harness::{Dice, TEST_KEYS, TestDb, demo_account};
+use crate::harness::{Dice, TEST_KEYS, TestDb, demo_account, seal_all};
 use crate::refugees::{ABBIATEGRASSO, CREATE, form};
 use crate::serve::start;
 
@@ -31,7 +31,8 @@ fn server(db: &TestDb, dir: &std::path::Path) -> (std::process::Child, String) {
 }
 
 async fn post(url: &str, token: Option<&str>, query: &str, variables: Value) -> Result<Value, reqwest::Error> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    // Bounded: a server that hangs fails the test instead of stalling the suite.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(60)).build().unwrap();
     let mut req = http.post(url).json(&json!({ "query": query, "variables": variables }));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -43,6 +44,23 @@ async fn post(url: &str, token: Option<&str>, query: &str, variables: Value) -> 
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
+}
+
+/// Requests of the trials (named `prefix…`) without their first history
+/// line or their audit event: a request committed in part.
+async fn half_written(owner: &mut diesel_async::AsyncPgConnection, prefix: &str) -> i64 {
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM enrolment_requests r
+         WHERE r.last_name LIKE $1 || '%'
+           AND (NOT EXISTS (SELECT 1 FROM enrolment_transitions t WHERE t.request_id = r.id)
+                OR NOT EXISTS (SELECT 1 FROM audit_events e
+                               WHERE e.object_kind = 'enrolment_request' AND e.object_id = r.id::text))",
+    )
+    .bind::<diesel::sql_types::Text, _>(prefix)
+    .get_result::<Count>(owner)
+    .await
+    .unwrap()
+    .n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +75,7 @@ async fn a_server_killed_mid_mutation_keeps_every_acknowledged_write_whole() {
     let mut cut = 0;
     for trial in 0..TRIALS {
         let (child, url) = server(&db, dir.path());
-        let mut child = Killed(child);
+        let mut child = Killed::new(child);
         if token.is_none() {
             let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
             let body = post(&url, None, login, json!({ "e": town.email, "p": town.password })).await.unwrap();
@@ -93,7 +111,7 @@ async fn a_server_killed_mid_mutation_keeps_every_acknowledged_write_whole() {
 
     // After a restart: every acknowledged request is there, as its municipality sees it.
     let (child, url) = server(&db, dir.path());
-    let child = Killed(child);
+    let child = Killed::new(child);
     let token = token.unwrap();
     for chunk in acknowledged.chunks(20) {
         let fields: Vec<String> =
@@ -107,17 +125,7 @@ async fn a_server_killed_mid_mutation_keeps_every_acknowledged_write_whole() {
 
     // No request without its first history line or its audit event: each committed whole.
     let mut owner = db.conn().await;
-    let half: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM enrolment_requests r
-         WHERE r.last_name LIKE 'Crash%'
-           AND (NOT EXISTS (SELECT 1 FROM enrolment_transitions t WHERE t.request_id = r.id)
-                OR NOT EXISTS (SELECT 1 FROM audit_events e
-                               WHERE e.object_kind = 'enrolment_request' AND e.object_id = r.id::text))",
-    )
-    .get_result(&mut owner)
-    .await
-    .unwrap();
-    assert_eq!(half.n, 0, "requests committed without their history or audit event");
+    assert_eq!(half_written(&mut owner, "Crash").await, 0, "requests committed without their history or audit event");
     let stored: Count = diesel::sql_query("SELECT count(*) AS n FROM enrolment_requests WHERE last_name LIKE 'Crash%'")
         .get_result(&mut owner)
         .await
@@ -126,20 +134,26 @@ async fn a_server_killed_mid_mutation_keeps_every_acknowledged_write_whole() {
 
     // The chain, sealed as far as it goes, verifies (as `ambito audit verify` does).
     let mut maint = db.conn_as(ambito::db::roles::DbRole::Maint).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while ambito::db::audit::lag(&mut maint).await.unwrap().unsealed > 0 && std::time::Instant::now() < deadline {
-        ambito::db::audit::seal(&mut maint).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    seal_all(&mut maint).await;
     let chain = ambito::db::audit::verify_chain(&mut maint).await.unwrap();
     assert!(chain.problem.is_none(), "{chain:?}");
     assert!(chain.sealed as usize >= acknowledged.len(), "{chain:?}");
 }
 
 /// A server process, killed when dropped: a failed test leaves none running.
+/// Its log is read as it comes: a full pipe would block the server's next
+/// log line, and with it the thread writing it (a database that is gone
+/// makes every request log an error).
 struct Killed(std::process::Child);
 
 impl Killed {
+    fn new(mut child: std::process::Child) -> Killed {
+        if let Some(mut stderr) = child.stderr.take() {
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        }
+        Killed(child)
+    }
+
     fn now(&mut self) {
         // SAFETY: a signal to our own child process.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGKILL) };
@@ -184,7 +198,7 @@ async fn postgres_stopped_at_once_mid_mutation_keeps_every_acknowledged_write_wh
     cmd.env_remove("DATABASE_URL").env("AMBITO_LOG", "error").arg("--data-dir").arg(dir.path());
     cmd.args(["serve", "--listen", "127.0.0.1:0"]);
     let (child, url) = start(cmd);
-    let child = Killed(child);
+    let child = Killed::new(child);
     let pg_dir = dir.path().join("postgres");
     let options = ambito::db::embedded::ClusterOptions { fsync: true };
     let cluster = ambito::db::embedded::EmbeddedCluster::ensure(&pg_dir, &options).await.unwrap();
@@ -249,17 +263,7 @@ async fn postgres_stopped_at_once_mid_mutation_keeps_every_acknowledged_write_wh
         .await
         .unwrap();
     assert_eq!(found.n as usize, ids.len(), "every acknowledged request survived the stops");
-    let half: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM enrolment_requests r
-         WHERE r.last_name LIKE 'Stop%'
-           AND (NOT EXISTS (SELECT 1 FROM enrolment_transitions t WHERE t.request_id = r.id)
-                OR NOT EXISTS (SELECT 1 FROM audit_events e
-                               WHERE e.object_kind = 'enrolment_request' AND e.object_id = r.id::text))",
-    )
-    .get_result(&mut owner)
-    .await
-    .unwrap();
-    assert_eq!(half.n, 0, "requests committed without their history or audit event");
+    assert_eq!(half_written(&mut owner, "Stop").await, 0, "requests committed without their history or audit event");
     let chain = ambito::db::audit::verify_chain(&mut owner).await.unwrap();
     assert!(chain.problem.is_none(), "{chain:?}");
     drop(child);

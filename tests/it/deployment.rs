@@ -14,7 +14,7 @@ use ambito::storage::keys::{Keyring, LiveKeys};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{TestApp, TestDb, demo_account};
+use crate::harness::{TestApp, TestDb, demo_account, seal_all};
 
 /// A TCP proxy on loopback that hands each new connection to the next
 /// backend in turn, and counts how many each got.
@@ -158,11 +158,7 @@ async fn a_backup_restores_into_a_server_that_serves_the_same_rows_with_a_sound_
     let before = app.query_as(&token, PUPILS, json!({})).await;
     // Reads of names are in the trail; seal them into the chain, as the server does every 2 s.
     let mut maint = app.db().conn_as(ambito::db::roles::DbRole::Maint).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while ambito::db::audit::lag(&mut maint).await.unwrap().unsealed > 0 && std::time::Instant::now() < deadline {
-        ambito::db::audit::seal(&mut maint).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    seal_all(&mut maint).await;
     let sealed = ambito::db::audit::verify_chain(&mut maint).await.unwrap();
     assert!(sealed.sealed >= 1 && sealed.problem.is_none(), "{sealed:?}");
 

@@ -468,6 +468,17 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
+/// Seals the audit trail as far as it goes, as the server's sealer does
+/// every 2 s: an event waits until every older transaction of the cluster
+/// has ended, and other tests run beside this one.
+pub async fn seal_all(maint: &mut AsyncPgConnection) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ambito::db::audit::lag(maint).await.unwrap().unsealed > 0 && std::time::Instant::now() < deadline {
+        ambito::db::audit::seal(maint).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// A counter in a `/metrics` text: 0 before its first increment, when a
 /// series with labels is not written at all.
 pub fn counter(text: &str, name: &str) -> f64 {

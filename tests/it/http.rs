@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestApp, TestDb, counter, metric};
+use crate::harness::{TestApp, TestDb, counter, metric, seal_all};
 
 #[tokio::test]
 async fn health_ready_and_metrics_answer() {
@@ -37,18 +37,8 @@ async fn metrics_show_the_chains_lag_login_locks_the_janitor_and_mail() {
     let text = scrape().await;
     assert!(metric(&text, "ambito_audit_unsealed_events") >= 1.0, "{text}");
     assert!(metric(&text, "ambito_audit_oldest_unsealed_seconds") > 0.0, "{text}");
-    // Sealing waits for every older transaction of the cluster to end (other
-    // tests run beside this one), as the server's sealer does every 2 s.
-    let mut maint = app.db().conn_as(ambito::db::roles::DbRole::Maint).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let text = loop {
-        ambito::db::audit::seal(&mut maint).await.unwrap();
-        let text = scrape().await;
-        if metric(&text, "ambito_audit_unsealed_events") == 0.0 || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    seal_all(&mut app.db().conn_as(ambito::db::roles::DbRole::Maint).await).await;
+    let text = scrape().await;
     assert_eq!(metric(&text, "ambito_audit_unsealed_events"), 0.0, "sealed: no lag");
     assert_eq!(metric(&text, "ambito_audit_oldest_unsealed_seconds"), 0.0);
 

@@ -214,28 +214,31 @@ async fn lists_lookups_and_the_policy_agree_on_every_pair() {
             // lookups drawn by the dice, the list and policy for every row.
             let share = if kinds_total == 0 { 0.0 } else { (LOOKUPS as f64 / kinds_total as f64).min(1.0) };
             let mut sampled: Vec<&Facts> = Vec::new();
-            for row in &rows {
+            // What the policy and the list say of a row, and the lookup when asked:
+            // a disagreement when they differ.
+            let judge = |row: &Facts, lookup: Option<bool>| {
                 let policy = scope.is_some_and(|sc| in_scope(sc, row, who));
-                let shown = list.contains(&row.key);
+                let list = list.contains(&row.key);
+                (policy != list || lookup.is_some_and(|found| found != policy)).then(|| Disagreement {
+                    kind: format!("{:?}", s.kind),
+                    account: who.email.clone(),
+                    row: row.key.clone(),
+                    policy,
+                    list,
+                    lookup,
+                })
+            };
+            for row in &rows {
                 kind_pairs += 1;
-                visible += usize::from(policy);
-                if policy != shown {
-                    disagreements.push(Disagreement {
-                        kind: format!("{:?}", s.kind),
-                        account: who.email.clone(),
-                        row: row.key.clone(),
-                        policy,
-                        list: shown,
-                        lookup: None,
-                    });
-                }
+                visible += usize::from(scope.is_some_and(|sc| in_scope(sc, row, who)));
+                disagreements.extend(judge(row, None));
                 if s.lookup.is_some() && (dice.next(1_000_000) as f64) < share * 1_000_000.0 {
                     sampled.push(row);
                 }
             }
             // Every listed id is a row of the kind: a list shows nothing else.
             let known: BTreeSet<&String> = rows.iter().map(|r| &r.key).collect();
-            for id in list.iter().filter(|id| !known.contains(id)) {
+            if let Some(id) = list.iter().find(|id| !known.contains(id)) {
                 panic!("{} lists {:?} {id}, which is no row of its kind", who.email, s.kind);
             }
             let Some(field) = s.lookup else { continue };
@@ -244,18 +247,7 @@ async fn lists_lookups_and_the_policy_agree_on_every_pair() {
                 let found = looked_up(&app, token, field, &ids).await;
                 for (row, found) in chunk.iter().zip(found) {
                     lookups += 1;
-                    let policy = scope.is_some_and(|sc| in_scope(sc, row, who));
-                    let shown = list.contains(&row.key);
-                    if found != policy || found != shown {
-                        disagreements.push(Disagreement {
-                            kind: format!("{:?}", s.kind),
-                            account: who.email.clone(),
-                            row: row.key.clone(),
-                            policy,
-                            list: shown,
-                            lookup: Some(found),
-                        });
-                    }
+                    disagreements.extend(judge(row, Some(found)));
                 }
             }
         }
