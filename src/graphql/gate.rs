@@ -114,8 +114,12 @@ pub async fn admit(
     }
     limits::check(doc, schemas.introspection.is_some(), text_len).map_err(|r| refuse(limit_error(r)))?;
     let introspection = schemas.introspection.is_some() && introspects_only(doc);
-    let mutation = selected(doc, operation_name.as_deref()).is_some_and(|op| op.node.ty == OperationType::Mutation);
-    missing_variable(doc, &variables, operation_name.as_deref()).map_err(refuse)?;
+    let op = selected(doc, operation_name.as_deref());
+    let mutation = op.is_some_and(|op| op.node.ty == OperationType::Mutation);
+    // No operation selected, or an unknown one: the validator says so.
+    if let Some(op) = op {
+        missing_variable(op, &variables).map_err(refuse)?;
+    }
     if validate && !introspection {
         let mut probe = Request::new(String::new()).variables(variables.clone());
         probe.operation_name = operation_name;
@@ -135,9 +139,7 @@ pub async fn admit(
 /// A non-null variable of the operation that runs, with no value and no
 /// default, is refused here: async-graphql notices it only as a field
 /// resolves, with a path, like an error of that field.
-fn missing_variable(doc: &ExecutableDocument, variables: &Variables, name: Option<&str>) -> Result<(), ServerError> {
-    // No operation selected, or an unknown one: the validator says so.
-    let Some(op) = selected(doc, name) else { return Ok(()) };
+fn missing_variable(op: &Positioned<OperationDefinition>, variables: &Variables) -> Result<(), ServerError> {
     for def in &op.node.variable_definitions {
         let d = &def.node;
         let given = variables.get(&d.name.node).is_some_and(|v| !matches!(v, async_graphql::Value::Null));

@@ -325,7 +325,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                 None => (Ok(()), None),
                 Some(ticket) => {
                     let body = serde_json::to_vec(&response).unwrap_or_default();
-                    (idempotency::keep(&db, &state.files.keys.ring(), ticket, &body).await, Some(body))
+                    (idempotency::keep(&db, &state.files.keys, ticket, &body).await, Some(body))
                 }
             };
             // All or nothing: a request with any error leaves no partial writes.
@@ -382,7 +382,7 @@ async fn claim_key(
 ) -> Result<Option<idempotency::Ticket>, (Vec<String>, Response)> {
     let Some(key) = key else { return Ok(None) };
     let claim = match signed_in {
-        true => idempotency::claim(db, &state.files.keys.ring(), &key, body).await,
+        true => idempotency::claim(db, &state.files.keys, &key, body).await,
         false => Err(AppError::bad_input(
             "Idempotency-Key",
             "keys are kept per account: sign in to send a mutation with one",

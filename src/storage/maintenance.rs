@@ -9,6 +9,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 use futures_util::TryStreamExt as _;
 use object_store::ObjectStoreExt as _;
@@ -136,50 +137,87 @@ async fn check(
     Ok(())
 }
 
-/// Re-wraps every data key wrapped under another key than the current one.
-/// Each row is its own transaction, so an interrupted rotation resumes
-/// where it stopped. Returns how many keys were re-wrapped.
+/// Re-wraps every data key wrapped under another key than the current one:
+/// documents', and those of the kept answers of idempotent mutations
+/// (replayed for a day), so an old key leaves the key file with nothing
+/// sealed under it. Each row is its own transaction, so an interrupted
+/// rotation resumes where it stopped. Returns how many keys were re-wrapped.
 pub async fn rotate(conn: &mut AsyncPgConnection, keys: &Keyring) -> anyhow::Result<usize> {
     let current = keys.current();
-    let mut done = rotate_answers(conn, keys).await?;
-    loop {
-        let rows = q::wrapped_under_other(conn, &current.id, 200).await?;
-        if rows.is_empty() {
-            return Ok(done);
-        }
-        for row in rows {
-            let old = keys.get(&row.kek_id).with_context(|| {
-                format!("key {} is needed to re-wrap document {} but is not in the key file", row.kek_id, row.id)
-            })?;
-            let wrapped = WrappedKey { kek_id: row.kek_id.clone(), bytes: row.wrapped_key.clone() };
-            let new = envelope::rewrap(*row.blob_id.as_bytes(), &wrapped, old, current)
-                .with_context(|| format!("document {}", row.id))?;
-            done += q::rewrap(conn, row.id, &row.kek_id, &current.id, &new.bytes).await?;
+    let mut done = 0;
+    for kind in [Wrapped::Answers, Wrapped::Documents] {
+        loop {
+            let rows = kind.under_other(conn, &current.id).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (id, bound, wrapped) in rows {
+                let old = keys.get(&wrapped.kek_id).with_context(|| {
+                    format!(
+                        "key {} is needed to re-wrap {} {id} but is not in the key file",
+                        wrapped.kek_id,
+                        kind.name()
+                    )
+                })?;
+                let new = envelope::rewrap(*bound.as_bytes(), &wrapped, old, current)
+                    .with_context(|| format!("{} {id}", kind.name()))?;
+                done += kind.store(conn, id, &wrapped.kek_id, &current.id, &new.bytes).await?;
+            }
         }
     }
+    Ok(done)
 }
 
-/// Re-wraps the keys of the kept answers of idempotent mutations (replayed
-/// for a day), so that an old key leaves the key file with no answer sealed
-/// under it.
-async fn rotate_answers(conn: &mut AsyncPgConnection, keys: &Keyring) -> anyhow::Result<usize> {
-    use crate::db::idempotency as k;
-    let current = keys.current();
-    let mut done = 0;
-    loop {
-        let rows = k::wrapped_under_other(conn, &current.id, 200).await?;
-        if rows.is_empty() {
-            return Ok(done);
+/// The data keys the database keeps wrapped.
+#[derive(Clone, Copy)]
+enum Wrapped {
+    Documents,
+    Answers,
+}
+
+impl Wrapped {
+    fn name(self) -> &'static str {
+        match self {
+            Wrapped::Documents => "document",
+            Wrapped::Answers => "kept answer",
         }
-        for row in rows {
-            let (Some(kek_id), Some(bytes)) = (row.kek_id, row.wrapped_key) else { continue };
-            let old = keys.get(&kek_id).with_context(|| {
-                format!("key {kek_id} is needed to re-wrap a kept answer {} but is not in the key file", row.id)
-            })?;
-            let wrapped = WrappedKey { kek_id: kek_id.clone(), bytes };
-            let new = envelope::rewrap(*row.id.as_bytes(), &wrapped, old, current)
-                .with_context(|| format!("kept answer {}", row.id))?;
-            done += k::rewrap(conn, row.id, &kek_id, &current.id, &new.bytes).await?;
+    }
+
+    /// Up to 200 keys wrapped under another key than `current`: the row's
+    /// id, the id bound into the wrapping, and the wrapped key.
+    async fn under_other(
+        self,
+        conn: &mut AsyncPgConnection,
+        current: &str,
+    ) -> QueryResult<Vec<(Uuid, Uuid, WrappedKey)>> {
+        use crate::db::idempotency as k;
+        Ok(match self {
+            Wrapped::Documents => q::wrapped_under_other(conn, current, 200)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.blob_id, WrappedKey { kek_id: r.kek_id, bytes: r.wrapped_key }))
+                .collect(),
+            // Only a claim still running has no key, and the query skips those.
+            Wrapped::Answers => k::wrapped_under_other(conn, current, 200)
+                .await?
+                .into_iter()
+                .filter_map(|r| Some((r.id, r.id, WrappedKey { kek_id: r.kek_id?, bytes: r.wrapped_key? })))
+                .collect(),
+        })
+    }
+
+    /// Stores a re-wrapped key, unless the row changed keys meanwhile.
+    async fn store(
+        self,
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        old: &str,
+        new: &str,
+        bytes: &[u8],
+    ) -> QueryResult<usize> {
+        match self {
+            Wrapped::Documents => q::rewrap(conn, id, old, new, bytes).await,
+            Wrapped::Answers => crate::db::idempotency::rewrap(conn, id, old, new, bytes).await,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::db::RequestDb;
 use crate::db::idempotency as q;
 use crate::error::{AppError, AppResult};
 use crate::storage::envelope::{self, Envelope, WrappedKey};
-use crate::storage::keys::Keyring;
+use crate::storage::keys::{Keyring, LiveKeys};
 
 /// The header that carries the key.
 pub const HEADER: &str = "idempotency-key";
@@ -57,7 +57,7 @@ pub enum Claim {
 pub struct Ticket(Uuid);
 
 /// Claims `key` for `body` (the request's bytes) in the request's transaction.
-pub async fn claim(db: &RequestDb, keys: &Keyring, key: &Key, body: &[u8]) -> AppResult<Claim> {
+pub async fn claim(db: &RequestDb, keys: &LiveKeys, key: &Key, body: &[u8]) -> AppResult<Claim> {
     let sha = Sha256::digest(body).to_vec();
     let id = Uuid::new_v4();
     let key = key.0.clone();
@@ -82,14 +82,15 @@ pub async fn claim(db: &RequestDb, keys: &Keyring, key: &Key, body: &[u8]) -> Ap
         .await?;
     match kept {
         None => Ok(Claim::Run(Ticket(id))),
-        Some(row) => Ok(Claim::Replay(open(keys, &row)?)),
+        Some(row) => Ok(Claim::Replay(open(&keys.ring(), &row)?)),
     }
 }
 
 /// Keeps the answer of the mutation that ran under `ticket`, sealed, in the
 /// same transaction: it commits with the mutation or not at all.
-pub async fn keep(db: &RequestDb, keys: &Keyring, ticket: Ticket, answer: &[u8]) -> AppResult<()> {
-    let kek = keys.current();
+pub async fn keep(db: &RequestDb, keys: &LiveKeys, ticket: Ticket, answer: &[u8]) -> AppResult<()> {
+    let ring = keys.ring();
+    let kek = ring.current();
     let env = Envelope::new(*ticket.0.as_bytes());
     let sealed = envelope::seal_whole(&env, answer);
     let wrapped = env.wrap(kek);
