@@ -69,6 +69,9 @@ pub enum AppError {
     /// No database connection came free within the pool's wait: the client
     /// should try again after [`RETRY_AFTER_SECS`] (HTTP 503, `Retry-After`).
     Busy,
+    /// The document store did not answer within its retries: nothing of the
+    /// request was kept (an upload keeps its offset). The cause is logged.
+    StorageUnavailable(anyhow::Error),
     /// Anything else. The cause is logged with the request id and never shown.
     Internal(anyhow::Error),
 }
@@ -91,6 +94,19 @@ impl AppError {
         AppError::Internal(err.into())
     }
 
+    /// A failure of a call to the document store: the store not answering
+    /// (connection, timeout, its own 5xx) is [`AppError::StorageUnavailable`];
+    /// anything else (a missing or altered object, a key) is internal.
+    pub fn storage(err: impl Into<anyhow::Error>) -> AppError {
+        let err = err.into();
+        let unreachable = err.chain().any(|c| {
+            c.downcast_ref::<object_store::Error>().is_some_and(|e| {
+                !matches!(e, object_store::Error::NotFound { .. } | object_store::Error::Precondition { .. })
+            })
+        });
+        if unreachable { AppError::StorageUnavailable(err) } else { AppError::Internal(err) }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadInput { .. } => "BAD_USER_INPUT",
@@ -104,7 +120,7 @@ impl AppError {
             AppError::Rule { code, .. } | AppError::Ruled { code, .. } => code,
             AppError::RateLimited { .. } | AppError::TooManyResets { .. } => "RATE_LIMITED",
             AppError::Disabled { .. } => "LIMITED_MODE",
-            AppError::Busy => "UNAVAILABLE",
+            AppError::Busy | AppError::StorageUnavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -139,6 +155,10 @@ impl AppError {
             AppError::Busy => {
                 format!("the server is busy: nothing was done, try again in {RETRY_AFTER_SECS} s")
             }
+            AppError::StorageUnavailable(_) => format!(
+                "the document store is unavailable: nothing of this request was kept; try again in \
+                 {RETRY_AFTER_SECS} s or later (an upload resumes from the offset HEAD gives)"
+            ),
             AppError::Archived => {
                 "the document was archived for legal preservation: ask the provincial office for it".into()
             }
@@ -156,8 +176,12 @@ impl AppError {
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         let request_id = current_request_id();
-        if let AppError::Internal(cause) = &err {
-            tracing::error!(request_id = %request_id, error = ?cause, "internal error");
+        match &err {
+            AppError::Internal(cause) => tracing::error!(request_id = %request_id, error = ?cause, "internal error"),
+            AppError::StorageUnavailable(cause) => {
+                tracing::warn!(request_id = %request_id, error = %cause, "document store unavailable")
+            }
+            _ => {}
         }
         let code = err.code();
         let field = match &err {

@@ -164,7 +164,7 @@ async fn receive(
         .await
         .map_err(|e| match e {
             StoreError::TooLarge(_) | StoreError::Content(_) => AppError::bad_input("body", e.to_string()),
-            e => AppError::internal(e),
+            e => AppError::storage(e),
         })?;
     let db = RequestDb::new(state.pool.clone(), state.authz.settings(Some(&subject)));
     // The object the parts are joined into, when this request completes a resumed upload.
@@ -186,7 +186,7 @@ async fn receive(
                 joined = Some(target.clone());
                 let pieces = pieces(&row.parts, &path, first, part.segments)?;
                 let stored =
-                    store::join_parts(&files.store, &key, size, &pieces, &target).await.map_err(AppError::internal)?;
+                    store::join_parts(&files.store, &key, size, &pieces, &target).await.map_err(AppError::storage)?;
                 (target, stored.sha256)
             }
         };
@@ -252,7 +252,7 @@ async fn send(req: &Request, state: &AppState, id: &str) -> Result<Response, App
     let row = db.settle(row).await?;
     let files = &state.files;
     let (object, envelope) =
-        uc::open_object(&files.store, &files.keys.ring(), &row).await.map_err(AppError::internal)?;
+        uc::open_object(&files.store, &files.keys.ring(), &row).await.map_err(AppError::storage)?;
     let size = row.size as u64;
     let (status, range) = match parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), size) {
         RangeAsk::Whole => (StatusCode::OK, 0..size),
@@ -270,7 +270,7 @@ async fn send(req: &Request, state: &AppState, id: &str) -> Result<Response, App
     // error response, not a cut-off download.
     let head = match chunks.next().await {
         Some(Ok(c)) => Some(c),
-        Some(Err(e)) => return Err(AppError::internal(e)),
+        Some(Err(e)) => return Err(AppError::storage(e)),
         None => None,
     };
     let stream = futures_util::stream::iter(head.map(Ok)).chain(chunks).map(|c| c.map_err(std::io::Error::other));

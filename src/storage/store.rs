@@ -40,7 +40,13 @@ impl std::fmt::Debug for S3Settings {
     }
 }
 
+/// How long a storage call keeps retrying before the request that needs it
+/// fails: an outage is told to the client in seconds (503, its upload's
+/// offset kept), not after the library's default of three minutes.
+pub const STORAGE_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub fn s3(s: &S3Settings) -> anyhow::Result<Store> {
+    let retry = object_store::RetryConfig { max_retries: 4, retry_timeout: STORAGE_RETRY, ..Default::default() };
     let store = object_store::aws::AmazonS3Builder::new()
         .with_endpoint(&s.endpoint)
         .with_region(&s.region)
@@ -49,6 +55,7 @@ pub fn s3(s: &S3Settings) -> anyhow::Result<Store> {
         .with_secret_access_key(&s.secret_key)
         .with_virtual_hosted_style_request(false)
         .with_allow_http(s.allow_http)
+        .with_retry(retry)
         .build()?;
     Ok(Arc::new(store))
 }
@@ -142,7 +149,16 @@ impl SealedWriter {
 
     async fn finish(mut self) -> Result<Option<Sha256>, StoreError> {
         self.hand_off().await?;
-        self.writer.shutdown().await?;
+        // The writer's last upload fails as an `io::Error`: the store's own
+        // error inside it tells an outage from a broken sender.
+        self.writer.shutdown().await.map_err(|e| {
+            if e.get_ref().is_some_and(|inner| inner.is::<object_store::Error>()) {
+                let inner = e.into_inner().expect("checked above").downcast::<object_store::Error>();
+                StoreError::Storage(*inner.expect("checked above"))
+            } else {
+                StoreError::Read(e)
+            }
+        })?;
         Ok(self.sha)
     }
 

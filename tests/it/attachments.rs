@@ -278,6 +278,17 @@ fn cut_off(bytes: Vec<u8>) -> reqwest::Body {
     reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
 }
 
+/// A PATCH of the rest of `url`'s file from `at`.
+fn resume_from(app: &TestApp, token: &str, url: &str, at: u64, body: reqwest::Body) -> reqwest::RequestBuilder {
+    app.http
+        .patch(app.url(url))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", at.to_string())
+        .body(body)
+}
+
 async fn offset(app: &TestApp, token: &str, url: &str) -> u64 {
     // A cut-off upload may leave a dead keep-alive connection in the
     // client's pool; a client resends an idempotent HEAD on a fresh one.
@@ -354,29 +365,10 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
 
     // Second attempt from there is cut off too; the third completes.
     let second_end = 800_000;
-    let _ = app
-        .http
-        .patch(app.url(&url))
-        .bearer_auth(&school)
-        .header("tus-resumable", "1.0.0")
-        .header("content-type", "application/offset+octet-stream")
-        .header("upload-offset", at.to_string())
-        .body(cut_off(bytes[at as usize..second_end].to_vec()))
-        .send()
-        .await;
+    let _ = resume_from(&app, &school, &url, at, cut_off(bytes[at as usize..second_end].to_vec())).send().await;
     let at = settled_offset(&app, &school, &url).await;
     assert!(at <= second_end as u64 && at % 65_536 == 0, "{at}");
-    let resp = app
-        .http
-        .patch(app.url(&url))
-        .bearer_auth(&school)
-        .header("upload-offset", at.to_string())
-        .header("tus-resumable", "1.0.0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(bytes[at as usize..].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let resp = resume_from(&app, &school, &url, at, bytes[at as usize..].to_vec().into()).send().await.unwrap();
     assert_eq!(resp.status(), 204, "tus answers a PATCH with no content");
     assert_eq!(resp.headers()["upload-offset"], "1000000");
     assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
@@ -415,6 +407,72 @@ async fn interrupted_uploads_resume_and_the_janitor_removes_abandoned_ones() {
     assert!(gone.is_none());
     let verify = maintenance::verify(&mut conn, &app.files.store, &app.files.keys.ring()).await.unwrap();
     assert_eq!((verify.documents, verify.problems), (1, Vec::<String>::new()));
+}
+
+/// Garage stopped while an upload streams in: the request fails within the
+/// store's retries with a clear 503 (`UNAVAILABLE`, `Retry-After`), the
+/// upload keeps the offset it had, nothing half-stored shows, downloads say
+/// the same; with storage back, the retry from that offset completes the
+/// document, and no object is left over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_stopped_mid_upload_is_a_clear_error_and_the_retry_resumes() {
+    let mut garage = garage::Garage::start();
+    let files = test_files(store::s3(&garage.settings).unwrap(), MAX_MIB);
+    let app = TestApp::start_with(TestDb::demo().await, Options::default(), files).await;
+    let school = app.login(SCHOOL).await;
+    let pupil = pupil_ids(&app, &school).await.remove(0);
+    let kept = upload(&app, &school, &pupil, "verbale.pdf", &pdf(100_000, 1)).await;
+    let bytes = pdf(3_000_000, 5);
+    let (id, url) = slot(&app, &school, &pupil, "diagnosi.pdf", &bytes).await;
+    let at = 1u64 << 20;
+    let (status, body) = put(&app, &school, &url, bytes[..at as usize].to_vec()).await;
+    assert_eq!((status, body["offset"].as_u64()), (200, Some(at)), "the first MiB is stored: {body}");
+
+    // The next request streams the rest; storage is killed halfway through it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let sending = tokio::spawn(resume_from(&app, &school, &url, at, reqwest::Body::wrap_stream(stream)).send());
+    let rest = bytes[at as usize..].to_vec();
+    let (first, second) = rest.split_at(rest.len() / 2);
+    for c in first.chunks(64 * 1024) {
+        tx.send(Ok(c.to_vec())).await.unwrap();
+    }
+    garage.kill();
+    for c in second.chunks(64 * 1024) {
+        tx.send(Ok(c.to_vec())).await.unwrap();
+    }
+    drop(tx);
+    let resp = sending.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{body}");
+    assert!(error["message"].as_str().unwrap().contains("document store is unavailable"), "{body}");
+    assert_eq!(
+        offset(&app, &school, &url).await,
+        at,
+        "the upload keeps its offset; nothing of the failed request counts"
+    );
+    let docs = app.query_as(&school, DOCUMENTS, json!({ "id": pupil })).await;
+    let listed: Vec<&Value> = docs["pupil"]["documents"].as_array().unwrap().iter().map(|d| &d["id"]).collect();
+    assert_eq!(listed, [&json!(kept)], "the unfinished upload shows nowhere");
+    // A download while storage is down says the same, not an internal error.
+    let resp = get(&app, &school, &kept, None).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "UNAVAILABLE");
+
+    // Storage back: the retry from the offset completes the document.
+    garage.restart();
+    let resp = resume_from(&app, &school, &url, at, rest.clone().into()).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(resp.headers()["upload-offset"], bytes.len().to_string().as_str());
+    assert_eq!(get(&app, &school, &id, None).await.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    assert_eq!(get(&app, &school, &kept, None).await.status(), 200);
+    assert_eq!(object_keys(&app).await.len(), 2, "two documents, no part or failed object left");
+    let mut conn = app.db().conn_as(ambito::db::roles::DbRole::Maint).await;
+    let report = maintenance::janitor(&mut conn, &app.files.store, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(report, maintenance::JanitorReport::default(), "no orphan for the janitor");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
