@@ -47,6 +47,11 @@ pub struct GlobalArgs {
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "AMBITO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Where to send traces, over OTLP/HTTP (protobuf): a collector's base
+    /// address (`http://127.0.0.1:4318`, `/v1/traces` is added) or its full
+    /// traces address. Without it no span leaves the process.
+    #[arg(long, env = "AMBITO_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A setting that carries a password: it never reaches a debug print.
@@ -84,6 +89,7 @@ impl std::fmt::Debug for GlobalArgs {
             .field("db_pool_wait_ms", &self.db_pool_wait_ms)
             .field("storage", &self.storage)
             .field("log_format", &self.log_format)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish()
     }
 }

@@ -16,4 +16,5 @@ pub mod rules;
 pub mod seed;
 pub mod server;
 pub mod storage;
+pub mod telemetry;
 pub mod usecases;

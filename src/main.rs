@@ -7,7 +7,7 @@ use ambito::auth::passwords::Passwords;
 use ambito::auth::{self, OrgRef, Role};
 use ambito::config::{
     AdmissionsCommand, ArchiveCommand, AuditCommand, Cli, Command, GlobalArgs, ImportCommand, KeysCommand,
-    LimitedCommand, LogFormat, MobilityCommand, ServeArgs, StorageCommand, UserCommand,
+    LimitedCommand, MobilityCommand, ServeArgs, StorageCommand, UserCommand,
 };
 use ambito::db::roles::{self, DbRole};
 use ambito::db::{AuthDb, accounts, audit as audit_trail};
@@ -25,20 +25,16 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AMBITO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.log_format);
+    let telemetry = match ambito::telemetry::init(cli.global.log_format, cli.global.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: starting the trace exporter: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => serve(&cli.global, &args).await,
         Command::Migrate => migrate(&cli.global).await,
@@ -57,6 +53,7 @@ async fn main() -> ExitCode {
         Command::Archive { what } => archive(&cli.global, what).await,
         Command::ExportSchema { output } => export_schema(output),
     };
+    telemetry.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

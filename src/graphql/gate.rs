@@ -87,6 +87,8 @@ pub struct Admitted {
     introspection: bool,
     /// The operation that runs is a mutation.
     mutation: bool,
+    /// The name of the operation that runs, given or from the document.
+    name: Option<String>,
 }
 
 /// Checks one request over HTTP: its text (nesting), its document
@@ -114,7 +116,8 @@ pub async fn admit(
     }
     limits::check(doc, schemas.introspection.is_some(), text_len).map_err(|r| refuse(limit_error(r)))?;
     let introspection = schemas.introspection.is_some() && introspects_only(doc);
-    let op = selected(doc, operation_name.as_deref());
+    let (name, op) = selected(doc, operation_name.as_deref()).unzip();
+    let name = name.flatten().map(str::to_owned);
     let mutation = op.is_some_and(|op| op.node.ty == OperationType::Mutation);
     // No operation selected, or an unknown one: the validator says so.
     if let Some(op) = op {
@@ -133,7 +136,7 @@ pub async fn admit(
         persisted.0.set(hash, doc.clone()).await;
     }
     request.variables = variables;
-    Ok(Admitted { request, introspection, mutation })
+    Ok(Admitted { request, introspection, mutation, name })
 }
 
 /// A non-null variable of the operation that runs, with no value and no
@@ -152,13 +155,20 @@ fn missing_variable(op: &Positioned<OperationDefinition>, variables: &Variables)
     Ok(())
 }
 
-/// The operation of `doc` that a request named `name` runs, if there is one.
-fn selected<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d Positioned<OperationDefinition>> {
+/// The operation of `doc` that a request naming `name` runs, and its name, if there is one.
+fn selected<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&'d str>,
+) -> Option<(Option<&'d str>, &'d Positioned<OperationDefinition>)> {
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Single(op), name) => Some((name, op)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get_key_value(name).map(|(n, op)| (Some(n.as_str()), op))
+        }
         // One named operation runs without its name being given.
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.iter().next().map(|(n, op)| (Some(n.as_str()), op))
+        }
         (DocumentOperations::Multiple(_), None) => None,
     }
 }
@@ -167,6 +177,11 @@ impl Admitted {
     /// Whether running it needs the caller: introspection never does.
     pub fn needs_caller(&self) -> bool {
         !self.introspection
+    }
+
+    /// The name of the operation that runs, as the request or its document gives it.
+    pub fn operation_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Whether it runs a mutation (which an idempotency key applies to).

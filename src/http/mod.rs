@@ -24,9 +24,11 @@ use crate::graphql::gate::{self, PersistedQueries};
 use crate::graphql::loaders::RequestLoader;
 use crate::graphql::{PRE_EXECUTION_CODES, Schemas};
 use crate::storage::Files;
+use crate::telemetry;
 use crate::usecases::accounts::login::ClientAddr;
 use crate::usecases::idempotency;
 use metrics::Metrics;
+use tracing::Instrument as _;
 
 /// Largest GraphQL request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -118,13 +120,20 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
     let method = req.method().clone();
     let slot: OutcomeSlot = Arc::default();
     req.extensions_mut().insert(slot.clone());
-    let result = REQUEST_ID.scope(id.clone(), async { ep.call(req).await.map(IntoResponse::into_response) }).await;
+    let span = telemetry::request_span(req.headers(), method.as_str(), route, &id);
+    let trace_id = telemetry::trace_id(&span);
+    let result = REQUEST_ID
+        .scope(id.clone(), async { ep.call(req).await.map(IntoResponse::into_response) })
+        .instrument(span.clone())
+        .await;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
     let elapsed = started.elapsed();
     let status = resp.status();
+    span.record("http.response.status_code", status.as_u16());
+    drop(span);
     state.metrics.requests.with_label_values(&[route, status.as_str()]).inc();
     state.metrics.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
     let outcome = slot.lock().map(|o| o.clone()).unwrap_or_default();
@@ -141,10 +150,14 @@ async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, state: Arc<AppState>
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         outcome = if status.is_success() && errors.is_empty() { "ok" } else { "error" },
         errors = %errors,
+        trace_id = trace_id.as_deref().unwrap_or(""),
         "request"
     );
     if let Ok(v) = id.parse() {
         resp.headers_mut().insert("x-request-id", v);
+    }
+    if let Some(v) = trace_id.and_then(|t| t.parse().ok()) {
+        resp.headers_mut().insert("x-trace-id", v);
     }
     Ok(resp)
 }
@@ -270,7 +283,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
             );
         }
     };
-    let operation = request.operation_name.clone();
+    let mut operation = request.operation_name.clone();
     let key = match req.headers().get(idempotency::HEADER).map(|v| idempotency::Key::parse(v.as_bytes())).transpose() {
         Ok(k) => k,
         Err(e) => {
@@ -284,6 +297,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     let response = match gate::admit(&state.schemas, &state.persisted, request, authorization.is_some()).await {
         Err(refused) => refused,
         Ok(admitted) => {
+            operation = admitted.operation_name().map(str::to_owned);
             let subject = match admitted.needs_caller() {
                 true => subject_for(&state.auth.0, authorization, &state.sessions).await,
                 false => Ok(None),
@@ -305,10 +319,18 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                     return answer;
                 }
             };
+            let kind = if admitted.is_mutation() { "mutation" } else { "query" };
+            let span = tracing::info_span!(
+                "graphql.operation",
+                otel.name = %format_args!("{kind} {}", operation.as_deref().unwrap_or("")),
+                graphql.operation.type = kind,
+                graphql.operation.name = operation.as_deref().unwrap_or(""),
+            );
             let response = admitted
                 .run(&state.schemas, |mut request| {
                     request = request
-                        .data(DataLoader::new(RequestLoader::new(db.clone()), tokio::spawn))
+                        // Batched loads run in the operation's span, with their statements.
+                        .data(DataLoader::new(RequestLoader::new(db.clone()), |f| tokio::spawn(f.in_current_span())))
                         .data(db.clone())
                         .data(state.auth.clone())
                         .data(client_addr(req, state.trust_proxy));
@@ -317,6 +339,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                         None => request,
                     }
                 })
+                .instrument(span)
                 .await;
             let ok = response.errors.is_empty();
             // The answer is kept in the mutation's own transaction, so a

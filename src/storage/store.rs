@@ -176,6 +176,7 @@ const READ: usize = 4 * SEGMENT;
 /// anything is stored. More bytes than the file has, refused content or a
 /// storage failure leave no object; a sender that stops early leaves the
 /// whole segments it sent.
+#[tracing::instrument(level = "debug", name = "storage.put", skip_all, fields(otel.kind = "client", object = %path))]
 pub async fn put_part(
     store: &Store,
     path: &Path,
@@ -253,6 +254,7 @@ pub struct Piece {
 /// Joins the parts of a resumed upload into one object at `path`, checking
 /// every segment and computing the file's SHA-256 on the way; the new
 /// object is sealed under a fresh nonce prefix. Memory stays at a batch.
+#[tracing::instrument(level = "debug", name = "storage.join", skip_all, fields(otel.kind = "client", object = %path))]
 pub async fn join_parts(
     store: &Store,
     key: &Envelope,
@@ -286,6 +288,7 @@ pub async fn join_parts(
 }
 
 /// The object's header, to open its envelope.
+#[tracing::instrument(level = "debug", name = "storage.head", skip_all, fields(otel.kind = "client", object = %path))]
 pub async fn header(store: &Store, path: &Path) -> Result<Vec<u8>, StoreError> {
     Ok(store.get_range(path, 0..HEADER as u64).await?.to_vec())
 }
@@ -318,7 +321,8 @@ fn decrypted(
     segs: std::ops::RangeInclusive<u64>,
 ) -> impl futures_util::Stream<Item = Result<(u64, bytes::Bytes), StoreError>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
-    tokio::spawn(fetch(store, path, size, base, segs, tx));
+    // In the caller's span: the reading task's own span is made when it first runs.
+    tokio::spawn(tracing::Instrument::in_current_span(fetch(store, path, size, base, segs, tx)));
     let total = envelope::segments(size);
     futures_util::stream::try_unfold(rx, move |mut rx| {
         let envelope = envelope.clone();
@@ -344,6 +348,7 @@ fn decrypted(
 
 /// Reads segments `segs` of the object into batches and sends them on,
 /// until the receiver is gone; the first failure is sent and ends it.
+#[tracing::instrument(level = "debug", name = "storage.get", skip_all, fields(otel.kind = "client", object = %path))]
 async fn fetch(
     store: Store,
     path: Path,

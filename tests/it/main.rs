@@ -40,3 +40,4 @@ mod storage;
 mod subscriptions;
 mod territory;
 mod throttle;
+mod traces;
