@@ -2,14 +2,15 @@
 //! `AMBITO_LOG`. With `--otlp-endpoint`, spans go to an OpenTelemetry
 //! collector over OTLP/HTTP: the HTTP request (continuing a caller's W3C
 //! `traceparent`), the GraphQL operation, each database statement (its SQL
-//! text, never its parameters) and each object-store call. Without it, the
-//! statement and storage spans are not even created.
+//! text, never its parameters) and each object-store call. Without it, no
+//! span is even created.
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -60,7 +61,11 @@ pub fn init(format: LogFormat, otlp: Option<&str>) -> anyhow::Result<Telemetry> 
             }),
         )
     });
-    tracing_subscriber::registry().with(lines.with_filter(filter)).with(traces).try_init()?;
+    // Log lines are events only: with no exporter, no layer wants a span, so
+    // a request makes none (a span per request and per statement is work
+    // that only a trace needs), and each line keeps its flat format.
+    let lines = lines.with_filter(filter.and(tracing_subscriber::filter::filter_fn(|meta| !meta.is_span())));
+    tracing_subscriber::registry().with(lines).with(traces).try_init()?;
     Ok(Telemetry { provider })
 }
 
