@@ -118,7 +118,8 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
     span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
 
-/// Opens a span per database statement on a connection: its SQL text only.
+/// Opens a span per database statement of a request on a connection: its
+/// SQL text only.
 /// diesel shows a statement with its parameters (` -- binds: [...]`); the
 /// text is cut before them, at the first occurrence, which is in the SQL
 /// diesel wrote, before any value.
@@ -131,6 +132,10 @@ impl diesel::connection::Instrumentation for Statements {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
         use diesel::connection::InstrumentationEvent as E;
         match event {
+            // Only within a traced piece of work: the background tasks'
+            // statements (the sealer, the janitor, LISTEN) would each be a
+            // trace of one span.
+            E::StartQuery { .. } if tracing::Span::current().is_none() => self.open = None,
             E::StartQuery { query, .. } => {
                 let span = tracing::debug_span!(
                     "db.statement",

@@ -161,6 +161,10 @@ async fn spans_reach_an_otlp_receiver_without_parameters_and_the_trace_id_is_in_
         false
     };
 
+    // A statement is part of a request's trace, never a trace of its own
+    // (start-up, the sealer, the janitor and LISTEN make none).
+    let orphans = spans.iter().filter(|s| s.name == "db.statement" && s.parent_span_id.is_empty()).count();
+    assert_eq!(orphans, 0, "statements outside any request were exported");
     let request = in_trace(CALLER_TRACE, "POST");
     assert_eq!(request.len(), 1, "one HTTP span for the query: {spans:?}");
     let request = request[0];
