@@ -4,7 +4,9 @@ seeded database (`ambito seed`), and writes one file per workload with a
 line `token<TAB>GraphQL request` per request to send. Also fills the
 `bench_callers` table the pgbench ceiling scripts read their callers from,
 and writes the same requests for PostGraphile (`pgl-wN.txt`), each with an
-HS256 JWT whose claims are the caller's row-security settings.
+HS256 JWT whose claims are the caller's row-security settings. With `-`
+for JWT_SECRET, writes Ambito's requests only. `logins.txt` holds a login of
+each of the accounts, for the login storm (bench/storm).
 
 The settings are those Ambito sets for a membership (`Authorizer::settings`):
 who, which organisation, and a scope per object kind and action from
@@ -47,6 +49,7 @@ PGL_W2 = """query($h: String!) { enrolmentRequests(first: 50, orderBy: PRIMARY_K
   totalCount nodes { rowId status createdAt municipalityByMunicipalityIstat { name } } } }"""
 PGL_W3 = """query($y: Int!) { benchPglRegistryReport(schoolYear: $y) {
   nodes { schoolOrder ambit pupils requestedHours approvedHours } } }"""
+LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 W4 = """mutation($p: ID!, $h: Int) { requestSupportHours(pupilId: $p, ratio: "1:3", hours: $h) { hours } }"""
 
 
@@ -88,8 +91,7 @@ def jwt(claims, secret):
 
 
 def login(url, email):
-    body = json.dumps({"query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-                       "variables": {"e": email, "p": PASSWORD}}).encode()
+    body = json.dumps({"query": LOGIN, "variables": {"e": email, "p": PASSWORD}}).encode()
     req = Request(url, data=body, headers={"content-type": "application/json"})
     with urlopen(req) as resp:
         return json.load(resp)["data"]["login"]["token"]
@@ -130,9 +132,12 @@ def main():
         source = w1 if pick < 16 else w4 if pick < 18 else w2 if pick == 18 else w3
         w5.append(source[rnd.randrange(len(source))])
     rnd.shuffle(w5)
-    for name, rows in [("w1", w1), ("w1a", w1a), ("w2", w2), ("w3", w3), ("w4", w4), ("w5", w5)]:
+    logins = ["-\t" + json.dumps({"query": LOGIN, "variables": {"e": e, "p": PASSWORD}}) for e in emails]
+    for name, rows in [("w1", w1), ("w1a", w1a), ("w2", w2), ("w3", w3), ("w4", w4), ("w5", w5), ("logins", logins)]:
         with open(f"{out}/{name}.txt", "w") as f:
             f.write("\n".join(rows) + "\n")
+    if secret == "-":
+        return
 
     # Each caller's settings, for the pgbench ceiling (set as Ambito sets
     # them) and as PostGraphile's JWT claims.

@@ -8,6 +8,8 @@ import statistics
 import subprocess
 import sys
 
+from benchdoc import write_block
+
 results_path, doc_path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 NAMES = {"w1": "W1 school: 50 pupils", "w1a": "W1 without names (nothing audited)", "w2": "W2 hub: 50 open requests", "w3": "W3 office: hours by order and ambit",
@@ -48,7 +50,7 @@ def pgl_version():
 
 
 scales = [s for s in ("province", "national") if any(r.get("scale") == s for r in rows)]
-out = ["<!-- load:start -->", "",
+out = ["",
        f"Machine: {platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
        f"{version(['wrk', '--version'])}; {version(['/usr/lib/postgresql/15/bin/pgbench', '--version'])}; "
        f"PostGraphile {pgl_version()} on Node.js {version(['target/bench/pgl/node_modules/.bin/node', '--version'])}. "
@@ -79,11 +81,4 @@ if len(scales) == 2:
         if p and n:
             out.append(f"| {NAMES[w]} | {n['p50'] / p['p50']:.2f} | {n['p99'] / p['p99']:.2f} |")
     out.append("")
-out.append("<!-- load:end -->")
-
-doc = open(doc_path).read()
-start, end = doc.find("<!-- load:start -->"), doc.find("<!-- load:end -->")
-block = "\n".join(out)
-doc = doc[:start] + block + doc[end + len("<!-- load:end -->"):] if start >= 0 and end > start else doc.rstrip() + "\n\n" + block + "\n"
-open(doc_path, "w").write(doc)
-print(block)
+write_block(doc_path, "load", out)

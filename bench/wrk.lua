@@ -2,10 +2,24 @@
 -- `--` is `token<TAB>json body`; threads walk the lines from different
 -- starting points. A response that is not 200, or that carries GraphQL
 -- errors, counts as an error. Prints one RESULT line of JSON at the end.
+-- A token `-` sends no Authorization header (logins). Environment:
+-- WRK_THINK_MS, a pause in ms before each request of a connection (a paced
+-- load instead of as fast as the server answers); WRK_SPREAD_ADDRESSES=1, a
+-- random X-Forwarded-For address per request (callers from many offices,
+-- for a server run with --behind-tls-proxy).
 local lines = {}
 local i = 0
 errors = 0
 local threads = {}
+local think = tonumber(os.getenv("WRK_THINK_MS") or "")
+local spread = os.getenv("WRK_SPREAD_ADDRESSES") == "1"
+
+-- wrk looks for `delay` once, in the script's main state, so it is defined here.
+if think then
+  function delay()
+    return think
+  end
+end
 
 function setup(thread)
   table.insert(threads, thread)
@@ -23,8 +37,14 @@ end
 function request()
   i = i % #lines + 1
   local l = lines[i]
-  return wrk.format("POST", "/graphql",
-    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. l[1] }, l[2])
+  local headers = { ["Content-Type"] = "application/json" }
+  if l[1] ~= "-" then
+    headers["Authorization"] = "Bearer " .. l[1]
+  end
+  if spread then
+    headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.random(0, 255), math.random(0, 255), math.random(1, 254))
+  end
+  return wrk.format("POST", "/graphql", headers, l[2])
 end
 
 function response(status, headers, body)

@@ -1,0 +1,49 @@
+# Shared by bench/run and bench/storm (sourced, from the repository's root):
+# the tools they need, the release build, a seeded database per scale kept
+# under target/bench for the next run, and the release server on it.
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+WORK=$PWD/target/bench
+BIN=$PWD/target/release/ambito
+# The private cluster runs as the postgres system user when we are root.
+as_pg=()
+[ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
+
+need_wrk() {
+  command -v wrk >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "$0: wrk is missing: sudo apt-get install wrk" >&2; exit 1
+  fi
+}
+
+build_release() {
+  cargo build --release -q
+  mkdir -p "$WORK"
+  chmod 755 "$WORK" "$PWD/target" 2>/dev/null || true
+}
+
+# seed_scale SCALE: generates the scale's database once (`ambito seed`);
+# $WORK/SCALE/seeded holds how long it took, as a line of the results.
+seed_scale() {
+  local scale=$1 dir=$WORK/$1 start
+  [ -f "$dir/seeded" ] && return
+  rm -rf "$dir"
+  start=$(date +%s.%N)
+  "$BIN" --data-dir "$dir" --log-format json seed --scale "$scale" --seed 1 | tee "$WORK/$scale-seed.txt"
+  python3 -c "import sys,time; print('{\"scale\": \"%s\", \"seed_seconds\": %.1f}' % (sys.argv[1], time.time() - float(sys.argv[2])))" \
+    "$scale" "$start" > "$dir/seeded"
+}
+
+# start_ambito SCALE PORT [SERVE ARGS...]: the release server on the scale's
+# database, in the background ($server), once it answers /health.
+start_ambito() {
+  local scale=$1 port=$2
+  shift 2
+  "$BIN" --data-dir "$WORK/$scale" --db-pool-size "${POOL:-16}" serve --demo=false --listen "127.0.0.1:$port" "$@" \
+    > "$WORK/$scale-serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && return; sleep 0.2; done
+  kill "$server" 2>/dev/null
+  echo "$0: the server did not start; see $WORK/$scale-serve.log" >&2; exit 1
+}
