@@ -3,7 +3,9 @@
 # under target/bench for the next run, and the release server on it.
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 WORK=$PWD/target/bench
-BIN=$PWD/target/release/ambito
+# AMBITO_BIN runs a given binary instead of building one (an earlier build,
+# to compare before and after a change).
+BIN=${AMBITO_BIN:-$PWD/target/release/ambito}
 # The private cluster runs as the postgres system user when we are root.
 as_pg=()
 [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
@@ -18,7 +20,7 @@ need_wrk() {
 }
 
 build_release() {
-  cargo build --release -q
+  [ -n "${AMBITO_BIN:-}" ] || cargo build --release -q
   mkdir -p "$WORK"
   chmod 755 "$WORK" "$PWD/target" 2>/dev/null || true
 }
