@@ -15,6 +15,7 @@ use crate::auth::passwords::Passwords;
 use crate::authz::Authorizer;
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::db::embedded::{self, ClusterOptions, EmbeddedCluster};
+use crate::db::journal::Journal;
 use crate::db::roles::Pools;
 use crate::db::{self, AuthDb, PgPool};
 use crate::graphql::Services;
@@ -249,6 +250,7 @@ pub fn state(pools: Pools, authz: Authorizer, files: Files, options: Options) ->
     let schemas = crate::graphql::schemas(services, options.explorable, metrics.fields.clone());
     Arc::new(AppState {
         pool: pools.requests,
+        journal: Journal::start(pools.auth.clone()),
         auth: AuthDb(pools.auth),
         schemas,
         persisted: Default::default(),

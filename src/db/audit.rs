@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
@@ -34,19 +34,7 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
     if events.is_empty() {
         return Ok(());
     }
-    let mut c = Columns::default();
-    for e in events {
-        c.action.push(e.action);
-        c.object_kind.push(e.object_kind);
-        c.object_id.push(e.object_id);
-        c.pupil_ids.push(e.pupil_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
-        c.province.push(e.province);
-        c.institution.push(e.institution);
-        // Field names are GraphQL identifiers: no commas.
-        c.fields.push(e.fields.join(","));
-        c.previous.push(e.previous);
-        c.current.push(e.current);
-    }
+    let c = Columns::of(events);
     diesel::sql_query(
         "INSERT INTO audit_events (action, object_kind, object_id, pupil_ids, province_code, institution_code,
                                    fields, previous, current)
@@ -54,6 +42,52 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::jsonb[], $9::jsonb[]) AS t(a, k, o, p, pr, i, f, prev, cur)",
     )
+    .bind::<Array<Text>, _>(c.action)
+    .bind::<Array<Text>, _>(c.object_kind)
+    .bind::<Array<Nullable<Text>>, _>(c.object_id)
+    .bind::<Array<Text>, _>(c.pupil_ids)
+    .bind::<Array<Nullable<Text>>, _>(c.province)
+    .bind::<Array<Nullable<Text>>, _>(c.institution)
+    .bind::<Array<Text>, _>(c.fields)
+    .bind::<Array<Nullable<Jsonb>>, _>(c.previous)
+    .bind::<Array<Nullable<Jsonb>>, _>(c.current)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Who an event is recorded for, written with it where the transaction's
+/// settings cannot say (the journal writes many callers' events at once).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: i64,
+    pub membership_id: Option<i64>,
+    pub role: String,
+}
+
+/// Records events of several callers in one statement, each with its actor,
+/// as a role that may record anyone's events (`ambito_auth`).
+pub async fn record_as(conn: &mut AsyncPgConnection, events: Vec<(Actor, Event)>) -> QueryResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (mut users, mut memberships, mut roles) = (Vec::new(), Vec::new(), Vec::new());
+    let c = Columns::of(events.into_iter().map(|(actor, e)| {
+        users.push(actor.user_id);
+        memberships.push(actor.membership_id);
+        roles.push(actor.role);
+        e
+    }));
+    diesel::sql_query(
+        "INSERT INTO audit_events (user_id, membership_id, role, action, object_kind, object_id, pupil_ids,
+                                   province_code, institution_code, fields, previous, current)
+         SELECT u, m, r, a, k, o, string_to_array(p, ',')::int8[], pr, i, string_to_array(f, ','), prev, cur
+         FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::text[], $11::jsonb[], $12::jsonb[]) AS t(u, m, r, a, k, o, p, pr, i, f, prev, cur)",
+    )
+    .bind::<Array<BigInt>, _>(users)
+    .bind::<Array<Nullable<BigInt>>, _>(memberships)
+    .bind::<Array<Text>, _>(roles)
     .bind::<Array<Text>, _>(c.action)
     .bind::<Array<Text>, _>(c.object_kind)
     .bind::<Array<Nullable<Text>>, _>(c.object_id)
@@ -80,6 +114,25 @@ struct Columns {
     fields: Vec<String>,
     previous: Vec<Option<Value>>,
     current: Vec<Option<Value>>,
+}
+
+impl Columns {
+    fn of(events: impl IntoIterator<Item = Event>) -> Columns {
+        let mut c = Columns::default();
+        for e in events {
+            c.action.push(e.action);
+            c.object_kind.push(e.object_kind);
+            c.object_id.push(e.object_id);
+            c.pupil_ids.push(e.pupil_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+            c.province.push(e.province);
+            c.institution.push(e.institution);
+            // Field names are GraphQL identifiers: no commas.
+            c.fields.push(e.fields.join(","));
+            c.previous.push(e.previous);
+            c.current.push(e.current);
+        }
+        c
+    }
 }
 
 /// Where a read pupil belongs, and which of its protected fields were read.

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod audit;
 pub mod embedded;
 pub mod idempotency;
+pub mod journal;
 pub mod limited_mode;
 pub mod mobility;
 pub mod pool;
@@ -139,20 +140,39 @@ struct Inner {
     /// Each piece of work in a transaction of its own, committed at once
     /// (long-lived subscriptions must not hold a transaction open).
     per_call: bool,
+    /// For a query: the audit events go to the journal, as the caller's.
+    journal: Option<(journal::Journal, audit::Actor)>,
 }
 
 impl RequestDb {
     pub fn new(pool: PgPool, settings: Vec<(String, String)>) -> RequestDb {
-        RequestDb::build(pool, settings, false)
+        RequestDb::build(pool, settings, false, None)
+    }
+
+    /// A handle for a query, which writes nothing but its audit events:
+    /// they are recorded through `journal` with other requests' (group
+    /// commit), as `actor`'s, and its own transaction ends without a flush.
+    pub fn journaled(
+        pool: PgPool,
+        settings: Vec<(String, String)>,
+        journal: journal::Journal,
+        actor: audit::Actor,
+    ) -> RequestDb {
+        RequestDb::build(pool, settings, false, Some((journal, actor)))
     }
 
     /// A handle whose every `run` is its own scoped transaction, for the
     /// fields of subscription events: nothing stays open between events.
     pub fn per_call(pool: PgPool, settings: Vec<(String, String)>) -> RequestDb {
-        RequestDb::build(pool, settings, true)
+        RequestDb::build(pool, settings, true, None)
     }
 
-    fn build(pool: PgPool, settings: Vec<(String, String)>, per_call: bool) -> RequestDb {
+    fn build(
+        pool: PgPool,
+        settings: Vec<(String, String)>,
+        per_call: bool,
+        journal: Option<(journal::Journal, audit::Actor)>,
+    ) -> RequestDb {
         RequestDb {
             inner: Arc::new(Inner {
                 pool,
@@ -161,6 +181,7 @@ impl RequestDb {
                 failed: AtomicBool::new(false),
                 kept: Default::default(),
                 per_call,
+                journal,
             }),
         }
     }
@@ -237,7 +258,17 @@ impl RequestDb {
     pub async fn finish(&self, commit: bool) -> AppResult<()> {
         let Some(mut conn) = self.inner.conn.lock().await.take() else { return Ok(()) };
         let reads = self.inner.kept.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
-        if commit && !AtomicBool::load(&self.inner.failed, Ordering::SeqCst) {
+        let ok = commit && !AtomicBool::load(&self.inner.failed, Ordering::SeqCst);
+        if let Some((journal, actor)) = &self.inner.journal {
+            match ok {
+                true => AnsiTransactionManager::commit_transaction(&mut *conn).await?,
+                false => AnsiTransactionManager::rollback_transaction(&mut *conn).await?,
+            }
+            // The connection goes back before the wait for the journal's flush.
+            drop(conn);
+            return journal.record(actor.clone(), reads.into_events()).await;
+        }
+        if ok {
             audit::record(&mut conn, reads.into_events()).await?;
             AnsiTransactionManager::commit_transaction(&mut *conn).await?;
         } else {

@@ -64,6 +64,7 @@ impl Metrics {
                 .expect("valid metric");
         let janitor = &*crate::server::JANITOR;
         let mail = &*crate::mail::QUEUE;
+        let journal = &*crate::db::journal::METRICS;
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -78,6 +79,8 @@ impl Metrics {
             Box::new(janitor.last_run.clone()),
             Box::new(mail.queued.clone()),
             Box::new(mail.done.clone()),
+            Box::new(journal.writes.clone()),
+            Box::new(journal.events.clone()),
         ]
         .into_iter()
         .chain(pools.all().into_iter().flat_map(|p| p.collectors()))

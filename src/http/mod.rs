@@ -18,6 +18,8 @@ use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, 
 
 use crate::auth::{SessionPolicy, Subject, subject_for};
 use crate::authz::{Action, Authorizer, Caller, ObjectKind};
+use crate::db::audit::Actor;
+use crate::db::journal::Journal;
 use crate::db::{AuthDb, PgPool, RequestDb};
 use crate::error::{AppError, REQUEST_ID, RETRY_AFTER_SECS};
 use crate::graphql::gate::{self, PersistedQueries};
@@ -38,6 +40,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Authentication (connections working as `ambito_auth`).
     pub auth: AuthDb,
+    /// Records the audit events of queries, on the authentication pool.
+    pub journal: Journal,
     /// Served over HTTP through [`gate::admit`], and over WebSocket.
     pub schemas: Schemas,
     pub persisted: PersistedQueries,
@@ -50,6 +54,11 @@ pub struct AppState {
     pub files: Files,
     /// The domain clock, for files whose content depends on the date.
     pub clock: crate::usecases::clock::Clock,
+}
+
+/// Who a request's audit events are recorded for.
+fn actor(s: &Subject) -> Actor {
+    Actor { user_id: s.user_id, membership_id: Some(s.membership.id), role: s.membership.role.as_str().to_owned() }
 }
 
 /// The client's address: the peer, or behind a trusted proxy the address the
@@ -309,7 +318,14 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
                     return error_response(e);
                 }
             };
-            let db = RequestDb::new(state.pool.clone(), state.authz.settings(subject.as_ref()));
+            let settings = state.authz.settings(subject.as_ref());
+            let db = match &subject {
+                // A query's reads are recorded by the journal, many requests' in one flush.
+                Some(s) if !admitted.is_mutation() => {
+                    RequestDb::journaled(state.pool.clone(), settings, state.journal.clone(), actor(s))
+                }
+                _ => RequestDb::new(state.pool.clone(), settings),
+            };
             // Queries are idempotent as they are: a key applies to mutations.
             let key = key.filter(|_| admitted.is_mutation());
             let ticket = match claim_key(state, &db, key, subject.is_some(), &bytes).await {

@@ -1,9 +1,10 @@
 //! Crash consistency: the server process killed (`kill -9`), or PostgreSQL
-//! stopped at once, while mutations of every process are in flight, again
-//! and again, over one database. Every mutation a client saw acknowledged is
-//! there after the restart, no row is left half-written (without the rows
-//! its mutation writes with it, or its audit event), and the audit chain
-//! verifies.
+//! stopped at once, while mutations of every process, and reads of a
+//! pupil's name, are in flight, again and again, over one database. Every
+//! mutation a client saw acknowledged is there after the restart, every
+//! read it was answered is in the audit trail, no row is left half-written
+//! (without the rows its mutation writes with it, or its audit event), and
+//! the audit chain verifies.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -23,24 +24,35 @@ const IN_FLIGHT: usize = 6;
 const SCHOOL: &str = "bgic82100t@istruzione.it";
 const OFFICE: &str = "ufficio.bg@ambito.invalid";
 
-/// Where a kind's mutations go: the demo round of the school, a primaria class of it.
+/// Where a kind's mutations go: the demo round of the school, a primaria
+/// class of it; and the school's pupil whose name is read.
 struct Places {
     round: String,
     class: String,
+    pupil: String,
 }
 
-/// One creating mutation of a process: who sends it, how its `n`-th input
-/// (named with the run's `marker`) is made, the answer's field that names
-/// the row, and the query field that finds the row again (none: no query
-/// reads it, and the database is asked).
+/// One request of a process: who sends it, how its `n`-th input (named
+/// with the run's `marker`) is made, the answer's field that acknowledges
+/// it, and how it is found after the restart.
 struct Kind {
     process: &'static str,
     account: &'static str,
     doc: &'static str,
     field: &'static str,
     key: &'static str,
-    lookup: Option<(&'static str, &'static str)>,
+    found: Found,
     input: fn(&Places, &str, usize) -> Value,
+}
+
+/// Where an acknowledged request's effect is after the restart.
+enum Found {
+    /// The row, read by its sender with this query field and argument.
+    Query(&'static str, &'static str),
+    /// The account, in the database: no query lists accounts.
+    Account,
+    /// The read's event in the audit trail (by its sender, naming the pupil).
+    ReadEvent,
 }
 
 /// A surname whose tax-code letters differ for each `n` (14 × 14), and a
@@ -51,14 +63,14 @@ fn person(n: usize) -> (String, NaiveDate) {
     (surname, NaiveDate::from_ymd_opt(2000, 1, 1 + (n / 196 % 28) as u32).unwrap())
 }
 
-static KINDS: [Kind; 5] = [
+static KINDS: [Kind; 6] = [
     Kind {
         process: "1 registry",
         account: SCHOOL,
         doc: "mutation($i: CreatePupilInput!) { createPupil(input: $i) { id } }",
         field: "createPupil",
         key: "id",
-        lookup: Some(("pupil", "id")),
+        found: Found::Query("pupil", "id"),
         input: |p, marker, n| {
             let (surname, day) = person(n);
             let born = day.with_year(2018).unwrap();
@@ -74,7 +86,7 @@ static KINDS: [Kind; 5] = [
         doc: "mutation($i: EnrolmentRequestInput!) { createEnrolmentRequest(input: $i) { id } }",
         field: "createEnrolmentRequest",
         key: "id",
-        lookup: Some(("enrolmentRequest", "id")),
+        found: Found::Query("enrolmentRequest", "id"),
         input: |_, marker, n| form("Olha", &format!("{marker}{n}"), None),
     },
     Kind {
@@ -83,7 +95,7 @@ static KINDS: [Kind; 5] = [
         doc: "mutation($i: ApplicationInput!) { registerApplication(input: $i) { id } }",
         field: "registerApplication",
         key: "id",
-        lookup: Some(("admissionApplication", "id")),
+        found: Found::Query("admissionApplication", "id"),
         input: |p, marker, n| {
             let (surname, day) = person(n);
             let born = day.with_year(2020).unwrap();
@@ -102,7 +114,7 @@ static KINDS: [Kind; 5] = [
         doc: "mutation($i: TeacherInput!) { setTeacher(input: $i) { taxCode } }",
         field: "setTeacher",
         key: "taxCode",
-        lookup: Some(("teacher", "taxCode")),
+        found: Found::Query("teacher", "taxCode"),
         input: |_, marker, n| {
             let (surname, day) = person(n);
             let born = day.with_year(1980).unwrap();
@@ -118,8 +130,17 @@ static KINDS: [Kind; 5] = [
         doc: "mutation($i: String!) { provisionAccount(email: $i, role: SCHOOL, organization: \"BGIC82100T\") { email } }",
         field: "provisionAccount",
         key: "email",
-        lookup: None,
+        found: Found::Account,
         input: |_, marker, n| json!(format!("{}.{n}@scuola.invalid", marker.to_lowercase())),
+    },
+    Kind {
+        process: "1 registry, read",
+        account: SCHOOL,
+        doc: "query($i: ID!) { pupil(id: $i) { id lastName } }",
+        field: "pupil",
+        key: "id",
+        found: Found::ReadEvent,
+        input: |p, _, _| json!(p.pupil),
     },
 ];
 
@@ -132,7 +153,7 @@ async fn prepare(url: &str, password: impl Fn(&str) -> String) -> (BTreeMap<&'st
         tokens.insert(who, body["data"]["login"]["token"].as_str().expect("a demo account signs in").to_owned());
     }
     let found = "query($y: String!) { admissionRounds(schoolYear: \"2026/27\") { id }
-        classes(first: 100, filter: { schoolYear: $y }) { nodes { id order } } }";
+        classes(first: 100, filter: { schoolYear: $y }) { nodes { id order } } pupils(first: 1) { nodes { id } } }";
     let year = ambito::rules::school_year::SchoolYear::of(chrono::Utc::now().date_naive()).to_string();
     let body = post(url, Some(&tokens[SCHOOL]), found, json!({ "y": year })).await.unwrap();
     let classes = body["data"]["classes"]["nodes"].as_array().unwrap_or_else(|| panic!("{body}"));
@@ -140,11 +161,12 @@ async fn prepare(url: &str, password: impl Fn(&str) -> String) -> (BTreeMap<&'st
     let places = Places {
         round: body["data"]["admissionRounds"][0]["id"].as_str().expect("the demo round").to_owned(),
         class: class.as_str().unwrap().to_owned(),
+        pupil: body["data"]["pupils"]["nodes"][0]["id"].as_str().expect("a demo pupil").to_owned(),
     };
     (tokens, places)
 }
 
-/// The `n`-th mutation of a run, of the process `n` names in turn.
+/// The `n`-th request of a run, of the kind `n` names in turn.
 fn send(
     url: &str,
     tokens: &BTreeMap<&'static str, String>,
@@ -174,16 +196,40 @@ async fn all_there(
 ) {
     for (kind, k) in KINDS.iter().enumerate() {
         let keys: Vec<&String> = rows.iter().filter(|(i, _)| *i == kind).map(|(_, key)| key).collect();
-        let Some((query, arg)) = k.lookup else {
-            let found: Count = diesel::sql_query(
-                "SELECT count(*) AS n FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.email = ANY($1)",
-            )
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&keys)
-            .get_result(owner)
-            .await
-            .unwrap();
-            assert_eq!(found.n as usize, keys.len(), "{}: acknowledged rows are lost", k.process);
-            continue;
+        let (query, arg) = match k.found {
+            Found::Query(query, arg) => (query, arg),
+            Found::Account => {
+                let found: Count = diesel::sql_query(
+                    "SELECT count(*) AS n FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.email = ANY($1)",
+                )
+                .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&keys)
+                .get_result(owner)
+                .await
+                .unwrap();
+                assert_eq!(found.n as usize, keys.len(), "{}: acknowledged rows are lost", k.process);
+                continue;
+            }
+            Found::ReadEvent => {
+                // Reads cut off may have been recorded too: at least one event per answer.
+                let Some(pupil) = <[_]>::first(&keys) else { continue };
+                let found: Count = diesel::sql_query(
+                    "SELECT count(*) AS n FROM audit_events e JOIN users u ON u.id = e.user_id
+                     WHERE e.action = 'read' AND u.email = $1 AND $2::int8 = ANY(e.pupil_ids)",
+                )
+                .bind::<diesel::sql_types::Text, _>(k.account)
+                .bind::<diesel::sql_types::Text, _>(pupil.as_str())
+                .get_result(owner)
+                .await
+                .unwrap();
+                assert!(
+                    found.n as usize >= keys.len(),
+                    "{}: {} reads answered, {} recorded",
+                    k.process,
+                    keys.len(),
+                    found.n
+                );
+                continue;
+            }
         };
         for chunk in keys.chunks(20) {
             let fields: Vec<String> = chunk
@@ -301,7 +347,7 @@ async fn a_server_killed_mid_mutation_keeps_every_acknowledged_write_whole() {
         }
     }
     println!(
-        "crash: seed {seed}: {TRIALS} kill -9 trials, {} mutations acknowledged ({}), {cut} cut off",
+        "crash: seed {seed}: {TRIALS} kill -9 trials, {} requests acknowledged ({}), {cut} cut off",
         rows.len(),
         per_process(&rows)
     );
@@ -429,7 +475,7 @@ async fn postgres_stopped_at_once_mid_mutation_keeps_every_acknowledged_write_wh
         }
     }
     println!(
-        "crash: seed {seed}: 10 pg_ctl stop -m immediate trials, {} mutations acknowledged ({}), {refused} refused",
+        "crash: seed {seed}: 10 pg_ctl stop -m immediate trials, {} requests acknowledged ({}), {refused} refused",
         rows.len(),
         per_process(&rows)
     );

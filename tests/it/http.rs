@@ -36,6 +36,10 @@ async fn metrics_show_the_chains_lag_login_locks_the_janitor_and_mail() {
     app.query_as(&school, "{ pupils(first: 2) { nodes { taxCode } } }", json!({})).await;
     let text = scrape().await;
     assert!(metric(&text, "ambito_audit_unsealed_events") >= 1.0, "{text}");
+    // The query's read went through the journal (counters of the whole test process: at least one more).
+    for counter in ["ambito_audit_journal_writes_total", "ambito_audit_journal_events_total"] {
+        assert!(metric(&text, counter) > metric(&before, counter), "{counter}: {text}");
+    }
     assert!(metric(&text, "ambito_audit_oldest_unsealed_seconds") > 0.0, "{text}");
     seal_all(&mut app.db().conn_as(ambito::db::roles::DbRole::Maint).await).await;
     let text = scrape().await;
