@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
@@ -34,26 +36,14 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
     if events.is_empty() {
         return Ok(());
     }
-    let c = Columns::of(events);
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "INSERT INTO audit_events (action, object_kind, object_id, pupil_ids, province_code, institution_code,
                                    fields, previous, current)
          SELECT a, k, o, string_to_array(p, ',')::int8[], pr, i, string_to_array(f, ','), prev, cur
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::jsonb[], $9::jsonb[]) AS t(a, k, o, p, pr, i, f, prev, cur)",
-    )
-    .bind::<Array<Text>, _>(c.action)
-    .bind::<Array<Text>, _>(c.object_kind)
-    .bind::<Array<Nullable<Text>>, _>(c.object_id)
-    .bind::<Array<Text>, _>(c.pupil_ids)
-    .bind::<Array<Nullable<Text>>, _>(c.province)
-    .bind::<Array<Nullable<Text>>, _>(c.institution)
-    .bind::<Array<Text>, _>(c.fields)
-    .bind::<Array<Nullable<Jsonb>>, _>(c.previous)
-    .bind::<Array<Nullable<Jsonb>>, _>(c.current)
-    .execute(conn)
-    .await
-    .map(drop)
+    );
+    Columns::of(events).bind(query.into_boxed()).execute(conn).await.map(drop)
 }
 
 /// Who an event is recorded for, written with it where the transaction's
@@ -78,28 +68,18 @@ pub async fn record_as(conn: &mut AsyncPgConnection, events: Vec<(Actor, Event)>
         roles.push(actor.role);
         e
     }));
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "INSERT INTO audit_events (user_id, membership_id, role, action, object_kind, object_id, pupil_ids,
                                    province_code, institution_code, fields, previous, current)
          SELECT u, m, r, a, k, o, string_to_array(p, ',')::int8[], pr, i, string_to_array(f, ','), prev, cur
          FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                      $9::text[], $10::text[], $11::jsonb[], $12::jsonb[]) AS t(u, m, r, a, k, o, p, pr, i, f, prev, cur)",
     )
+    .into_boxed()
     .bind::<Array<BigInt>, _>(users)
     .bind::<Array<Nullable<BigInt>>, _>(memberships)
-    .bind::<Array<Text>, _>(roles)
-    .bind::<Array<Text>, _>(c.action)
-    .bind::<Array<Text>, _>(c.object_kind)
-    .bind::<Array<Nullable<Text>>, _>(c.object_id)
-    .bind::<Array<Text>, _>(c.pupil_ids)
-    .bind::<Array<Nullable<Text>>, _>(c.province)
-    .bind::<Array<Nullable<Text>>, _>(c.institution)
-    .bind::<Array<Text>, _>(c.fields)
-    .bind::<Array<Nullable<Jsonb>>, _>(c.previous)
-    .bind::<Array<Nullable<Jsonb>>, _>(c.current)
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind::<Array<Text>, _>(roles);
+    c.bind(query).execute(conn).await.map(drop)
 }
 
 /// [`Event`]s column by column, as `unnest` takes them.
@@ -132,6 +112,21 @@ impl Columns {
             c.current.push(e.current);
         }
         c
+    }
+
+    /// Binds the columns, in the order of their `unnest`, after what `query`
+    /// bound before them.
+    fn bind(self, query: BoxedSqlQuery<'static, Pg, SqlQuery>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+        query
+            .bind::<Array<Text>, _>(self.action)
+            .bind::<Array<Text>, _>(self.object_kind)
+            .bind::<Array<Nullable<Text>>, _>(self.object_id)
+            .bind::<Array<Text>, _>(self.pupil_ids)
+            .bind::<Array<Nullable<Text>>, _>(self.province)
+            .bind::<Array<Nullable<Text>>, _>(self.institution)
+            .bind::<Array<Text>, _>(self.fields)
+            .bind::<Array<Nullable<Jsonb>>, _>(self.previous)
+            .bind::<Array<Nullable<Jsonb>>, _>(self.current)
     }
 }
 
