@@ -48,11 +48,11 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
 
 /// Who an event is recorded for, written with it where the transaction's
 /// settings cannot say (the journal writes many callers' events at once).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Actor {
     pub user_id: i64,
     pub membership_id: Option<i64>,
-    pub role: String,
+    pub role: &'static str,
 }
 
 /// Records events of several callers in one statement, each with its actor,

@@ -103,7 +103,7 @@ impl Journal {
 async fn write(pool: &PgPool, batch: &mut [Entry]) -> Outcome {
     let mut rows: Vec<(Actor, Event)> = Vec::new();
     for entry in batch.iter_mut() {
-        rows.extend(std::mem::take(&mut entry.events).into_iter().map(|ev| (entry.actor.clone(), ev)));
+        rows.extend(std::mem::take(&mut entry.events).into_iter().map(|ev| (entry.actor, ev)));
     }
     let n = rows.len();
     let mut conn = match pool.get().await {

@@ -266,7 +266,7 @@ impl RequestDb {
             }
             // The connection goes back before the wait for the journal's flush.
             drop(conn);
-            return journal.record(actor.clone(), reads.into_events()).await;
+            return journal.record(*actor, reads.into_events()).await;
         }
         if ok {
             audit::record(&mut conn, reads.into_events()).await?;

@@ -58,7 +58,7 @@ pub struct AppState {
 
 /// Who a request's audit events are recorded for.
 fn actor(s: &Subject) -> Actor {
-    Actor { user_id: s.user_id, membership_id: Some(s.membership.id), role: s.membership.role.as_str().to_owned() }
+    Actor { user_id: s.user_id, membership_id: Some(s.membership.id), role: s.membership.role.as_str() }
 }
 
 /// The client's address: the peer, or behind a trusted proxy the address the
