@@ -705,19 +705,33 @@ impl Dimension {
         Dimension::Ratio,
     ];
 
-    /// The expression and the report column it fills.
-    fn column(self) -> (&'static str, &'static str) {
+    /// The expression over `source` and the report column it fills.
+    fn column(self, source: ReportSource) -> (&'static str, &'static str) {
+        let cells = source == ReportSource::Cells;
         match self {
-            Dimension::Province => ("p.province_code", "province"),
+            Dimension::Province => (if cells { "k.province_code" } else { "p.province_code" }, "province"),
             Dimension::Ambit => ("m.ambit_code", "ambit"),
             Dimension::Municipality => ("s.municipality_istat", "municipality"),
-            Dimension::School => ("p.institution_code", "school"),
-            Dimension::Site => ("c.site_code", "site"),
-            Dimension::Order => ("c.school_order", "school_order"),
-            Dimension::Severity => ("p.severity", "severity"),
-            Dimension::Ratio => ("r.ratio::text", "ratio"),
+            Dimension::School => (if cells { "k.institution_code" } else { "p.institution_code" }, "school"),
+            Dimension::Site => (if cells { "k.site_code" } else { "c.site_code" }, "site"),
+            Dimension::Order => (if cells { "k.school_order" } else { "c.school_order" }, "school_order"),
+            Dimension::Severity => (if cells { "k.severity" } else { "p.severity" }, "severity"),
+            Dimension::Ratio => (if cells { "nullif(k.ratio, 0)::text" } else { "r.ratio::text" }, "ratio"),
         }
     }
+}
+
+/// What a report is counted from: both give the same figures (the property
+/// test `the_report_cells_equal_the_report_counted_from_the_pupils`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportSource {
+    /// `registry_report_cells`, which every write keeps up to date (a few
+    /// thousand rows for a province); readable only by a caller that reads
+    /// the pupils, classes, requests and approvals at one scope.
+    Cells,
+    /// The pupils with their classes, requests and approvals, each table
+    /// under its own row security.
+    Pupils,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -762,38 +776,51 @@ pub struct ReportRow {
 }
 
 /// Counts of pupils and hours for a school year, grouped by the given
-/// dimensions, over the rows the caller may read: computed in SQL, scoped by
-/// row security like every other query.
+/// dimensions, over the rows the caller may read: computed in SQL from
+/// `source`, scoped by row security like every other query.
 pub async fn report(
     conn: &mut AsyncPgConnection,
     year: i32,
     group_by: &[Dimension],
     f: &ReportFilter,
+    source: ReportSource,
 ) -> QueryResult<Vec<ReportRow>> {
     let select: Vec<String> = Dimension::ALL
         .iter()
         .map(|d| {
-            let (expr, alias) = d.column();
+            let (expr, alias) = d.column(source);
             if group_by.contains(d) { format!("{expr} AS {alias}") } else { format!("NULL::text AS {alias}") }
         })
         .collect();
-    let grouped: Vec<&str> = group_by.iter().map(|d| d.column().0).collect();
+    let grouped: Vec<&str> = group_by.iter().map(|d| d.column(source).0).collect();
     let (group, order) = if grouped.is_empty() {
         (String::new(), String::new())
     } else {
         (format!("GROUP BY {}", grouped.join(", ")), format!("ORDER BY {}", grouped.join(", ")))
     };
-    let sql = format!(
-        "SELECT {}, count(*) AS pupils, count(r.pupil_id) AS pupils_with_request,
-                coalesce(sum(r.hours), 0)::int8 AS requested_hours, coalesce(sum(a.hours), 0)::int8 AS approved_hours
-         {PUPILS_OF_YEAR} {} {group} {order}",
-        select.join(", "),
-        where_clause(f)
-    );
-    with_hash_joins(conn, f, filtered(sql, year, f)).await
+    let (measures, from) = match source {
+        ReportSource::Cells => (
+            "coalesce(sum(k.pupils), 0)::int8 AS pupils,
+             coalesce(sum(k.pupils) FILTER (WHERE k.ratio <> 0), 0)::int8 AS pupils_with_request,
+             coalesce(sum(k.requested_hours), 0)::int8 AS requested_hours,
+             coalesce(sum(k.approved_hours), 0)::int8 AS approved_hours",
+            CELLS_JOINED,
+        ),
+        ReportSource::Pupils => (
+            "count(*) AS pupils, count(r.pupil_id) AS pupils_with_request,
+             coalesce(sum(r.hours), 0)::int8 AS requested_hours, coalesce(sum(a.hours), 0)::int8 AS approved_hours",
+            PUPILS_JOINED,
+        ),
+    };
+    let sql = format!("SELECT {}, {measures} {from} {} {group} {order}", select.join(", "), where_clause(f, source));
+    let query = filtered(sql, year, f);
+    match source {
+        ReportSource::Cells => query.load(conn).await,
+        ReportSource::Pupils => with_hash_joins(conn, f, query).await,
+    }
 }
 
-/// Loads a report's rows. Over a province, thousands of pupils join their
+/// Loads rows joined over a province's pupils. Thousands of pupils join their
 /// classes, sites and requests: hash joins over the scoped rows take half the
 /// time of the nested index loops the planner picks from its estimates of the
 /// row-security filters (BENCHMARKS.md, W3). A school's few rows keep the
@@ -815,35 +842,52 @@ where
     Ok(rows)
 }
 
-/// The pupils of a year with their class, site, municipality, request and
-/// approval, for the report and the export (`$1` is the year).
-const PUPILS_OF_YEAR: &str = "FROM pupils p
+/// The pupils with their class, site, municipality, request and approval,
+/// for the report and the export.
+const PUPILS_JOINED: &str = "FROM pupils p
          JOIN classes c ON c.id = p.class_id
          JOIN sites s ON s.code = c.site_code
          JOIN municipalities m ON m.istat_code = s.municipality_istat
          LEFT JOIN support_requests r ON r.pupil_id = p.id
          LEFT JOIN support_approvals a ON a.pupil_id = p.id";
 
-/// The year and the [`ReportFilter`], bound by [`filtered`].
-const FILTERED: &str = "WHERE p.school_year = $1
-           AND ($2::text IS NULL OR p.institution_code = $2)
-           AND ($3::text IS NULL OR s.municipality_istat = $3)
-           AND ($4::text IS NULL OR m.ambit_code = $4)
-           AND ($5::text IS NULL OR c.school_order = $5)
-           AND ($6::text IS NULL OR p.severity = $6)";
+/// The report's cells with their site and municipality.
+const CELLS_JOINED: &str = "FROM registry_report_cells k
+         JOIN sites s ON s.code = k.site_code
+         JOIN municipalities m ON m.istat_code = s.municipality_istat";
 
-/// [`FILTERED`] and the caller's scope (`$7`), as an equality the planner
-/// can use an index for.
-fn where_clause(f: &ReportFilter) -> String {
+/// The year (`$1`), the [`ReportFilter`] (`$2` to `$6`) and the caller's
+/// scope (`$7`, as an equality the planner can use an index for), over the
+/// columns of `source`. A cell emptied by deletions counts for no group.
+fn where_clause(f: &ReportFilter, source: ReportSource) -> String {
+    let col = |d: Dimension| d.column(source).0;
     let scope = match f.within {
-        Within::School(_) => "p.institution_code = $7",
-        Within::Province(_) => "p.province_code = $7",
-        _ => "$7::text IS NULL",
+        Within::School(_) => format!("{} = $7", col(Dimension::School)),
+        Within::Province(_) => format!("{} = $7", col(Dimension::Province)),
+        _ => "$7::text IS NULL".to_owned(),
     };
-    format!("{FILTERED} AND {scope}")
+    let year = match source {
+        ReportSource::Cells => "k.school_year = $1 AND k.pupils > 0",
+        ReportSource::Pupils => "p.school_year = $1",
+    };
+    format!(
+        "WHERE {year}
+           AND ($2::text IS NULL OR {} = $2)
+           AND ($3::text IS NULL OR {} = $3)
+           AND ($4::text IS NULL OR {} = $4)
+           AND ($5::text IS NULL OR {} = $5)
+           AND ($6::text IS NULL OR {} = $6)
+           AND {scope}",
+        col(Dimension::School),
+        col(Dimension::Municipality),
+        col(Dimension::Ambit),
+        col(Dimension::Order),
+        col(Dimension::Severity)
+    )
 }
 
-/// `sql` (over [`PUPILS_OF_YEAR`] and [`where_clause`]) with the year, the filter and the scope bound.
+/// `sql` (over [`PUPILS_JOINED`] or [`CELLS_JOINED`] and [`where_clause`])
+/// with the year, the filter and the scope bound.
 fn filtered(
     sql: String,
     year: i32,
@@ -920,12 +964,12 @@ pub async fn export_rows(conn: &mut AsyncPgConnection, year: i32, f: &ReportFilt
                 s.name AS site_name, m.name AS municipality, c.school_order, c.year_of_study, c.section,
                 p.last_name, p.first_name, p.tax_code, p.birth_date, p.sex, p.severity, p.certified_on,
                 p.revision_on, p.certified_by, r.ratio, r.hours, a.hours AS approved_hours
-         {PUPILS_OF_YEAR}
+         {PUPILS_JOINED}
          JOIN institutions i ON i.code = p.institution_code
          {}
          ORDER BY p.institution_code, c.site_code, c.school_order, c.year_of_study, c.section,
                   p.last_name, p.first_name, p.id",
-        where_clause(f)
+        where_clause(f, ReportSource::Pupils)
     );
     with_hash_joins(conn, f, filtered(sql, year, f)).await
 }

@@ -16,7 +16,7 @@ use super::loaders::{
 use super::scalars::Date;
 use super::territory::{Municipality, Province, School, SchoolOrder, Site, TerritorialAmbit, code_arg, istat_arg};
 use super::{authorize, caller, db, loader};
-use crate::authz::{Action, ObjectKind};
+use crate::authz::{Action, ObjectKind, Within};
 use crate::db::audit::{self as trail, EventRow, TrailFilter};
 use crate::db::registry::{
     self as q, ClassFilter, ClassRow, Dimension, PupilAlong, PupilFilter, PupilRow, ReportFilter, ReportRow,
@@ -885,7 +885,9 @@ impl RegistryQuery {
         group_by: Vec<RegistryDimension>,
         filter: Option<RegistryReportFilter>,
     ) -> Result<Vec<RegistryReportRow>> {
-        let within = caller(ctx, ObjectKind::Pupil, Action::Read)?.within();
+        let reader = caller(ctx, ObjectKind::Pupil, Action::Read)?;
+        let joined = [ObjectKind::Class, ObjectKind::SupportRequest, ObjectKind::SupportApproval]
+            .map(|k| authorize(ctx, k, Action::Read).ok().map(|(_, scope)| scope));
         let year = year_arg("schoolYear", &school_year)?.stored();
         let mut dims: Vec<Dimension> = Vec::new();
         for d in group_by.into_iter().map(Dimension::from) {
@@ -895,14 +897,14 @@ impl RegistryQuery {
         }
         let f = filter.unwrap_or_default();
         let filter = ReportFilter {
-            within,
+            within: Within::default(),
             institution: code_arg("filter.school", f.school, 10)?,
             municipality: istat_arg("filter.municipality", f.municipality)?,
             ambit: code_arg("filter.ambit", f.ambit, 16)?,
             order: f.order.map(|o| DomainOrder::from(o).as_str().to_owned()),
             severity: f.severity.map(|s| Severity::from(s).as_str().to_owned()),
         };
-        let rows = db(ctx).run(move |c| Box::pin(async move { q::report(c, year, &dims, &filter).await })).await?;
+        let rows = uc::report(db(ctx), &reader, joined, year, dims, filter).await?;
         Ok(rows.into_iter().map(RegistryReportRow).collect())
     }
 

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use crate::authz::{Caller, Scope};
 use crate::db::audit::{self, Event};
 use crate::db::registry::{
-    self as q, ClassFields, ClassRow, Duplicate, PupilFields, PupilRow, RequestRow, SubmissionRow, WindowRow,
+    self as q, ClassFields, ClassRow, Dimension, Duplicate, PupilFields, PupilRow, ReportFilter, ReportRow,
+    ReportSource, RequestRow, SubmissionRow, WindowRow,
 };
 use crate::db::{RequestDb, territory};
 use crate::error::{AppError, AppResult};
@@ -24,6 +25,18 @@ use crate::rules::window::{self, Window};
 
 fn bad(field: &str, reason: impl Into<String>) -> AppError {
     AppError::bad_input(field, reason)
+}
+
+/// A pupil found at the start of a write and deleted by another request
+/// before the write's insert: the insert's foreign key finds it gone, and
+/// so does the caller.
+fn gone_meanwhile(e: diesel::result::Error) -> AppError {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+            AppError::NotFound
+        }
+        other => other.into(),
+    }
 }
 
 fn year_label(stored: i32) -> String {
@@ -591,7 +604,9 @@ pub async fn request_hours(
             let severity: Severity = p.severity.parse().map_err(|e: String| AppError::internal(anyhow::anyhow!(e)))?;
             let hours = support::requested_hours(order, severity, ratio, hours).map_err(|e| bad(e.field, e.reason))?;
             let old = q::requests_by_pupil(c, vec![pupil_id]).await?.into_iter().next();
-            let row = q::upsert_request(c, pupil_id, &p.institution_code, ratio.pupils_per_teacher(), hours).await?;
+            let row = q::upsert_request(c, pupil_id, &p.institution_code, ratio.pupils_per_teacher(), hours)
+                .await
+                .map_err(gone_meanwhile)?;
             let json = |r: &RequestRow| {
                 serde_json::json!({ "ratio": Ratio::pupils(r.ratio).map(|x| x.to_string()), "hours": r.hours })
             };
@@ -708,7 +723,7 @@ pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32)
             let order = order_of_pupil(c, &p).await?;
             let hours = support::approved_hours(order, hours).map_err(|e| bad(e.field, e.reason))?;
             let old = q::approvals_by_pupil(c, vec![pupil_id]).await?.into_iter().next();
-            let row = q::upsert_approval(c, pupil_id, &p.institution_code, hours).await?;
+            let row = q::upsert_approval(c, pupil_id, &p.institution_code, hours).await.map_err(gone_meanwhile)?;
             audit::record(
                 c,
                 vec![Event {
@@ -728,6 +743,26 @@ pub async fn approve(db: &RequestDb, caller: &Caller, pupil_id: i64, hours: i32)
         })
     })
     .await
+}
+
+/// A registry report for a caller who reads pupils at `caller.scope`, and
+/// reads classes, requests and approvals at `joined` (`None`: not at all).
+/// When all four are read at one scope, as every role of the policy does,
+/// the report is summed from the cells the writes keep up to date;
+/// otherwise it is counted from the pupils, each table under its own row
+/// security. Both give the same figures.
+pub async fn report(
+    db: &RequestDb,
+    caller: &Caller,
+    joined: [Option<Scope>; 3],
+    year: i32,
+    group_by: Vec<Dimension>,
+    filter: ReportFilter,
+) -> AppResult<Vec<ReportRow>> {
+    let source =
+        if joined.iter().all(|s| *s == Some(caller.scope)) { ReportSource::Cells } else { ReportSource::Pupils };
+    let filter = ReportFilter { within: caller.within(), ..filter };
+    db.run(move |c| Box::pin(async move { q::report(c, year, &group_by, &filter, source).await })).await
 }
 
 /// Keeps only the keys whose values differ: the trail records what changed.

@@ -185,6 +185,17 @@ impl TestDb {
         TestDb::clone_of(DEMO_TEMPLATE).await
     }
 
+    /// As the test cluster's superuser, whoever owns it: to load what a
+    /// plain owner may not (the demo's accounts).
+    pub async fn superuser_conn(&self) -> AsyncPgConnection {
+        let name = match self.url.strip_prefix("postgres://") {
+            Some(rest) => rest.split('?').next().and_then(|r| r.rsplit('/').next()),
+            None => self.url.split_whitespace().filter_map(|kv| kv.strip_prefix("dbname=")).next_back(),
+        };
+        let name = name.expect("a database name in the test URL");
+        AsyncPgConnection::establish(&with_database(&server().admin_url, name)).await.unwrap()
+    }
+
     pub async fn conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url).await.unwrap()
     }

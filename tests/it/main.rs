@@ -32,6 +32,7 @@ mod policy_matrix;
 mod recovery;
 mod refugees;
 mod registry;
+mod registry_report;
 mod row_security;
 mod schema_file;
 mod serve;

@@ -1,0 +1,18 @@
+DROP TRIGGER pupils_report_insert ON pupils;
+DROP TRIGGER pupils_report_delete ON pupils;
+DROP TRIGGER pupils_report_update ON pupils;
+DROP TRIGGER support_requests_report_insert ON support_requests;
+DROP TRIGGER support_requests_report_delete ON support_requests;
+DROP TRIGGER support_requests_report_update ON support_requests;
+DROP TRIGGER support_approvals_report_insert ON support_approvals;
+DROP TRIGGER support_approvals_report_delete ON support_approvals;
+DROP TRIGGER support_approvals_report_update ON support_approvals;
+DROP TRIGGER classes_report_update ON classes;
+DROP FUNCTION ambito_registry_report_changed();
+DROP FUNCTION ambito_registry_report_resync(bigint[]);
+DROP FUNCTION ambito_registry_report_shares(bigint[]);
+DROP POLICY owner_read ON classes;
+DROP POLICY owner_read ON support_requests;
+DROP POLICY owner_read ON support_approvals;
+DROP TABLE registry_report_cells;
+DROP TABLE registry_report_pupils;
