@@ -8,6 +8,8 @@ DROP TRIGGER support_approvals_report_insert ON support_approvals;
 DROP TRIGGER support_approvals_report_delete ON support_approvals;
 DROP TRIGGER support_approvals_report_update ON support_approvals;
 DROP TRIGGER classes_report_update ON classes;
+DROP TRIGGER sites_report_update ON sites;
+DROP TRIGGER municipalities_report_update ON municipalities;
 DROP FUNCTION ambito_registry_report_changed();
 DROP FUNCTION ambito_registry_report_resync(bigint[]);
 DROP FUNCTION ambito_registry_report_shares(bigint[]);

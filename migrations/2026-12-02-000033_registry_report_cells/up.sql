@@ -1,8 +1,9 @@
 -- The registry report's aggregate (issue 23, W3): counts of pupils and
--- hours per school year, school, site, order, severity and ratio, kept up
--- to date by every write to the four tables the report joins, inside the
--- write's own transaction. The office's report over a province then reads
--- a few thousand cells instead of joining every pupil of the province.
+-- hours per school year, school, site (with its municipality and ambit),
+-- order, severity and ratio, kept up to date by every write to the tables
+-- the report joins, inside the write's own transaction. The office's report
+-- over a province then sums a few thousand cells of one table instead of
+-- joining every pupil of the province with five others.
 --
 -- Each pupil's share is kept in `registry_report_pupils`, and a change to a
 -- pupil, its class, its request or its approval takes the pupil's share out
@@ -15,9 +16,12 @@ CREATE TABLE registry_report_pupils (
     province_code     text COLLATE "C" NOT NULL,
     institution_code  text COLLATE "C" NOT NULL,
     site_code         text COLLATE "C" NOT NULL,
+    municipality_istat text COLLATE "C" NOT NULL,
+    -- '': no ambit (a key column cannot be null for ON CONFLICT).
+    ambit_code        text COLLATE "C" NOT NULL,
     school_order      text NOT NULL,
     severity          text NOT NULL,
-    -- 0: no request (a key column cannot be null for ON CONFLICT).
+    -- 0: no request.
     ratio             integer NOT NULL,
     requested_hours   integer NOT NULL,
     approved_hours    integer NOT NULL
@@ -28,6 +32,8 @@ CREATE TABLE registry_report_cells (
     province_code     text COLLATE "C" NOT NULL,
     institution_code  text COLLATE "C" NOT NULL,
     site_code         text COLLATE "C" NOT NULL,
+    municipality_istat text COLLATE "C" NOT NULL,
+    ambit_code        text COLLATE "C" NOT NULL,
     school_order      text NOT NULL,
     severity          text NOT NULL,
     ratio             integer NOT NULL,
@@ -37,7 +43,10 @@ CREATE TABLE registry_report_cells (
     pupils            bigint NOT NULL,
     requested_hours   bigint NOT NULL,
     approved_hours    bigint NOT NULL,
-    PRIMARY KEY (school_year, institution_code, site_code, school_order, severity, ratio)
+    -- The site's municipality and ambit are in the key: a site moved to
+    -- another municipality moves its pupils to other cells.
+    PRIMARY KEY (school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity,
+                 ratio)
 );
 CREATE INDEX registry_report_cells_province ON registry_report_cells (province_code, school_year);
 
@@ -76,6 +85,11 @@ BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
+    -- A change of classes or territory takes this table in SHARE ROW
+    -- EXCLUSIVE mode (below): it waits for the writes under way, and the
+    -- writes that come wait for it, so that no pupil is counted at a site
+    -- or municipality the other did not see.
+    LOCK TABLE registry_report_pupils IN ROW EXCLUSIVE MODE;
     -- Concurrent writes to one pupil (its class moved while its hours are
     -- requested) take their turns here, in pupil order. Each statement
     -- below then reads what the one before it committed: the share as
@@ -83,21 +97,23 @@ BEGIN
     PERFORM 1 FROM registry_report_pupils WHERE pupil_id = ANY (ids) ORDER BY pupil_id FOR UPDATE;
     -- The difference, cell by cell, in key order: concurrent writers lock
     -- the cells they share in one order.
-    INSERT INTO registry_report_cells AS k (school_year, province_code, institution_code, site_code, school_order,
-                                            severity, ratio, pupils, requested_hours, approved_hours)
-    SELECT school_year, province_code, institution_code, site_code, school_order, severity, ratio,
+    INSERT INTO registry_report_cells AS k (school_year, province_code, institution_code, site_code,
+                                            municipality_istat, ambit_code, school_order, severity, ratio,
+                                            pupils, requested_hours, approved_hours)
+    SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio,
            sum(n), sum(requested_hours), sum(approved_hours)
-    FROM (SELECT school_year, province_code, institution_code, site_code, school_order, severity, ratio,
+    FROM (SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio,
                  -1 AS n, -requested_hours AS requested_hours, -approved_hours AS approved_hours
           FROM registry_report_pupils WHERE pupil_id = ANY (ids)
           UNION ALL
-          SELECT school_year, province_code, institution_code, site_code, school_order, severity, ratio,
+          SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio,
                  1, requested_hours, approved_hours
           FROM ambito_registry_report_shares(ids)) d
-    GROUP BY school_year, province_code, institution_code, site_code, school_order, severity, ratio
+    GROUP BY school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio
     HAVING sum(n) <> 0 OR sum(requested_hours) <> 0 OR sum(approved_hours) <> 0
-    ORDER BY school_year, institution_code, site_code, school_order, severity, ratio
-    ON CONFLICT (school_year, institution_code, site_code, school_order, severity, ratio) DO UPDATE
+    ORDER BY school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio
+    ON CONFLICT (school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity,
+                 ratio) DO UPDATE
         SET pupils = k.pupils + excluded.pupils,
             requested_hours = k.requested_hours + excluded.requested_hours,
             approved_hours = k.approved_hours + excluded.approved_hours;
@@ -109,6 +125,7 @@ BEGIN
     ON CONFLICT (pupil_id) DO UPDATE
         SET school_year = excluded.school_year, province_code = excluded.province_code,
             institution_code = excluded.institution_code, site_code = excluded.site_code,
+            municipality_istat = excluded.municipality_istat, ambit_code = excluded.ambit_code,
             school_order = excluded.school_order, severity = excluded.severity, ratio = excluded.ratio,
             requested_hours = excluded.requested_hours, approved_hours = excluded.approved_hours;
 END
@@ -117,10 +134,13 @@ $$;
 -- The shares of these pupils now: what the computed report counts for each.
 CREATE FUNCTION ambito_registry_report_shares(ids bigint[]) RETURNS SETOF registry_report_pupils
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT p.id, p.school_year, p.province_code, p.institution_code, c.site_code, c.school_order, p.severity,
+    SELECT p.id, p.school_year, p.province_code, p.institution_code, c.site_code, s.municipality_istat,
+           coalesce(m.ambit_code, ''), c.school_order, p.severity,
            coalesce(r.ratio, 0), coalesce(r.hours, 0), coalesce(a.hours, 0)
     FROM pupils p
     JOIN classes c ON c.id = p.class_id
+    JOIN sites s ON s.code = c.site_code
+    JOIN municipalities m ON m.istat_code = s.municipality_istat
     LEFT JOIN support_requests r ON r.pupil_id = p.id
     LEFT JOIN support_approvals a ON a.pupil_id = p.id
     WHERE p.id = ANY (ids)
@@ -135,10 +155,26 @@ CREATE FUNCTION ambito_registry_report_changed() RETURNS trigger
 BEGIN
     IF TG_TABLE_NAME = 'pupils' THEN
         PERFORM ambito_registry_report_resync(ARRAY(SELECT id FROM changed));
-    ELSIF TG_TABLE_NAME = 'classes' THEN
-        PERFORM ambito_registry_report_resync(ARRAY(SELECT p.id FROM pupils p JOIN changed c ON p.class_id = c.id));
-    ELSE
+    ELSIF TG_TABLE_NAME IN ('support_requests', 'support_approvals') THEN
         PERFORM ambito_registry_report_resync(ARRAY(SELECT pupil_id FROM changed));
+    ELSE
+        -- A class moved to another site, a site to another municipality, a
+        -- municipality to another ambit: pupils their writer did not see
+        -- (another request's, not yet committed) must move too. Wait for
+        -- the writes under way, and hold the next ones, until this commits.
+        -- The pupils are read after the wait, by statements that see them.
+        LOCK TABLE registry_report_pupils IN SHARE ROW EXCLUSIVE MODE;
+        IF TG_TABLE_NAME = 'classes' THEN
+            PERFORM ambito_registry_report_resync(ARRAY(
+                SELECT p.id FROM pupils p JOIN changed c ON p.class_id = c.id));
+        ELSIF TG_TABLE_NAME = 'sites' THEN
+            PERFORM ambito_registry_report_resync(ARRAY(
+                SELECT p.id FROM pupils p JOIN classes c ON c.id = p.class_id JOIN changed s ON s.code = c.site_code));
+        ELSE
+            PERFORM ambito_registry_report_resync(ARRAY(
+                SELECT p.id FROM pupils p JOIN classes c ON c.id = p.class_id JOIN sites s ON s.code = c.site_code
+                JOIN changed m ON m.istat_code = s.municipality_istat));
+        END IF;
     END IF;
     RETURN NULL;
 END
@@ -155,8 +191,10 @@ BEGIN
         EXECUTE format('CREATE TRIGGER %1$s_report_delete AFTER DELETE ON %1$s REFERENCING OLD TABLE AS changed
             FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_changed()', t);
     END LOOP;
-    -- Ids never change: an update's new rows name the same pupils (and classes).
-    FOREACH t IN ARRAY ARRAY['pupils', 'support_requests', 'support_approvals', 'classes'] LOOP
+    -- Keys never change: an update's new rows name the same pupils (and
+    -- classes, sites, municipalities: the territory importers move a site
+    -- to another municipality, a municipality to another ambit).
+    FOREACH t IN ARRAY ARRAY['pupils', 'support_requests', 'support_approvals', 'classes', 'sites', 'municipalities'] LOOP
         EXECUTE format('CREATE TRIGGER %1$s_report_update AFTER UPDATE ON %1$s REFERENCING NEW TABLE AS changed
             FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_changed()', t);
     END LOOP;

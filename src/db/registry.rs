@@ -710,8 +710,10 @@ impl Dimension {
         let cells = source == ReportSource::Cells;
         match self {
             Dimension::Province => (if cells { "k.province_code" } else { "p.province_code" }, "province"),
-            Dimension::Ambit => ("m.ambit_code", "ambit"),
-            Dimension::Municipality => ("s.municipality_istat", "municipality"),
+            Dimension::Ambit => (if cells { "nullif(k.ambit_code, '')" } else { "m.ambit_code" }, "ambit"),
+            Dimension::Municipality => {
+                (if cells { "k.municipality_istat" } else { "s.municipality_istat" }, "municipality")
+            }
             Dimension::School => (if cells { "k.institution_code" } else { "p.institution_code" }, "school"),
             Dimension::Site => (if cells { "k.site_code" } else { "c.site_code" }, "site"),
             Dimension::Order => (if cells { "k.school_order" } else { "c.school_order" }, "school_order"),
@@ -726,8 +728,9 @@ impl Dimension {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportSource {
     /// `registry_report_cells`, which every write keeps up to date (a few
-    /// thousand rows for a province); readable only by a caller that reads
-    /// the pupils, classes, requests and approvals at one scope.
+    /// thousand rows for a province, one table to sum); readable only by a
+    /// caller that reads the pupils, classes, requests and approvals at one
+    /// scope.
     Cells,
     /// The pupils with their classes, requests and approvals, each table
     /// under its own row security.
@@ -851,10 +854,8 @@ const PUPILS_JOINED: &str = "FROM pupils p
          LEFT JOIN support_requests r ON r.pupil_id = p.id
          LEFT JOIN support_approvals a ON a.pupil_id = p.id";
 
-/// The report's cells with their site and municipality.
-const CELLS_JOINED: &str = "FROM registry_report_cells k
-         JOIN sites s ON s.code = k.site_code
-         JOIN municipalities m ON m.istat_code = s.municipality_istat";
+/// The report's cells, each with its site's municipality and ambit.
+const CELLS_JOINED: &str = "FROM registry_report_cells k";
 
 /// The year (`$1`), the [`ReportFilter`] (`$2` to `$6`) and the caller's
 /// scope (`$7`, as an equality the planner can use an index for), over the

@@ -1,7 +1,9 @@
 //! The registry report's cells (`registry_report_cells`), which every write
 //! keeps up to date, as a property: after bursts of concurrent random
 //! writes through GraphQL (pupils created, moved, recertified and deleted,
-//! hours requested and approved, classes changed), every role the policy
+//! hours requested and approved, classes changed), with the territory
+//! changing beside them as the importers change it (a site moved to another
+//! municipality, a municipality to another ambit), every role the policy
 //! lets read pupils gets, for random groupings and filters, exactly the
 //! figures counted from the pupils themselves within its scope.
 //!
@@ -284,6 +286,31 @@ fn a_write(
     })
 }
 
+/// A change of the territory, as the importers make it (on the operator's
+/// role): a site of a Bergamo pupil moved to another municipality, or a
+/// municipality to another ambit.
+async fn territory_change(dice: &mut Dice, db: &TestDb, pupils: &[Counted]) -> &'static str {
+    let bg: Vec<&Counted> = pupils.iter().filter(|p| p.province == "BG").collect();
+    let mut municipalities: Vec<&str> = bg.iter().map(|p| p.municipality.as_str()).collect();
+    let mut ambits: Vec<&str> = bg.iter().map(|p| p.ambit.as_str()).collect();
+    municipalities.sort();
+    municipalities.dedup();
+    ambits.sort();
+    ambits.dedup();
+    let p = bg[dice.next(bg.len())];
+    let (sql, kind, to, which) = if dice.next(2) == 0 {
+        let to = municipalities[dice.next(municipalities.len())];
+        ("UPDATE sites SET municipality_istat = $1 WHERE code = $2", "move site", to, p.site.clone())
+    } else {
+        let to = ambits[dice.next(ambits.len())];
+        ("UPDATE municipalities SET ambit_code = $1 WHERE istat_code = $2", "change ambit", to, p.municipality.clone())
+    };
+    let (to, which) = (to.to_owned(), which);
+    let mut maint = db.conn_as(ambito::db::roles::DbRole::Maint).await;
+    diesel::sql_query(sql).bind::<Text, _>(to).bind::<Text, _>(which).execute(&mut maint).await.unwrap();
+    kind
+}
+
 async fn login(app: &TestApp, a: &DemoAccount) -> String {
     let data = app
         .query(
@@ -355,8 +382,12 @@ async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_coun
                 writes.push(write);
             }
         }
-        let answers =
-            join_all(writes.iter().map(|(token, _, q, vars)| app.post_as(Some(token), q, vars.clone()))).await;
+        let territory = territory_change(&mut dice, app.db(), &pupils);
+        let (answers, moved) = tokio::join!(
+            join_all(writes.iter().map(|(token, _, q, vars)| app.post_as(Some(token), q, vars.clone()))),
+            territory
+        );
+        *done.entry(moved).or_default() += 1;
         for ((_, kind, _, _), (status, body)) in writes.iter().zip(&answers) {
             assert_eq!(*status, 200, "{body}");
             if body.get("errors").is_none() {
@@ -413,7 +444,9 @@ async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_coun
         }
     }
     println!("report cells: writes that took effect {done:?}");
-    for kind in ["recertify", "move", "request", "approve", "delete", "create", "change class"] {
+    for kind in
+        ["recertify", "move", "request", "approve", "delete", "create", "change class", "move site", "change ambit"]
+    {
         assert!(done.get(kind).copied().unwrap_or(0) > 0, "no {kind} took effect in {ROUNDS} rounds: {done:?}");
     }
 }
