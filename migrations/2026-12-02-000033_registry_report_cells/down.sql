@@ -1,3 +1,10 @@
+DROP TRIGGER pupils_report_lock ON pupils;
+DROP TRIGGER support_requests_report_lock ON support_requests;
+DROP TRIGGER support_approvals_report_lock ON support_approvals;
+DROP TRIGGER classes_report_lock ON classes;
+DROP TRIGGER sites_report_lock ON sites;
+DROP TRIGGER municipalities_report_lock ON municipalities;
+DROP FUNCTION ambito_registry_report_lock();
 DROP TRIGGER pupils_report_insert ON pupils;
 DROP TRIGGER pupils_report_delete ON pupils;
 DROP TRIGGER pupils_report_update ON pupils;
@@ -12,7 +19,6 @@ DROP TRIGGER sites_report_update ON sites;
 DROP TRIGGER municipalities_report_update ON municipalities;
 DROP FUNCTION ambito_registry_report_changed();
 DROP FUNCTION ambito_registry_report_resync(bigint[]);
-DROP FUNCTION ambito_registry_report_shares(bigint[]);
 DROP POLICY owner_read ON classes;
 DROP POLICY owner_read ON support_requests;
 DROP POLICY owner_read ON support_approvals;

@@ -95,33 +95,47 @@ BEGIN
     -- below then reads what the one before it committed: the share as
     -- counted, and the pupil as it is.
     PERFORM 1 FROM registry_report_pupils WHERE pupil_id = ANY (ids) ORDER BY pupil_id FOR UPDATE;
-    -- The difference, cell by cell, in key order: concurrent writers lock
-    -- the cells they share in one order.
-    INSERT INTO registry_report_cells AS k (school_year, province_code, institution_code, site_code,
-                                            municipality_istat, ambit_code, school_order, severity, ratio,
-                                            pupils, requested_hours, approved_hours)
-    SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio,
-           sum(n), sum(requested_hours), sum(approved_hours)
-    FROM (SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio,
-                 -1 AS n, -requested_hours AS requested_hours, -approved_hours AS approved_hours
-          FROM registry_report_pupils WHERE pupil_id = ANY (ids)
-          UNION ALL
-          SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio,
-                 1, requested_hours, approved_hours
-          FROM ambito_registry_report_shares(ids)) d
-    GROUP BY school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio
-    HAVING sum(n) <> 0 OR sum(requested_hours) <> 0 OR sum(approved_hours) <> 0
-    ORDER BY school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio
-    ON CONFLICT (school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity,
-                 ratio) DO UPDATE
-        SET pupils = k.pupils + excluded.pupils,
-            requested_hours = k.requested_hours + excluded.requested_hours,
-            approved_hours = k.approved_hours + excluded.approved_hours;
-    -- Updated in place, never deleted and inserted: the next writer waiting
-    -- on the lock above then finds the row, as this one left it.
-    DELETE FROM registry_report_pupils
-    WHERE pupil_id = ANY (ids) AND NOT EXISTS (SELECT 1 FROM pupils p WHERE p.id = pupil_id);
-    INSERT INTO registry_report_pupils AS o SELECT * FROM ambito_registry_report_shares(ids)
+    -- One statement (its plan kept for the session): the shares now, the
+    -- difference from those counted added to the cells, cell by cell in
+    -- key order (concurrent writers lock the cells they share in one
+    -- order), and the shares kept. The shares are updated in place, never
+    -- deleted and inserted: the next writer waiting on the lock above then
+    -- finds the row as this one left it.
+    WITH shares AS (
+        SELECT p.id AS pupil_id, p.school_year, p.province_code, p.institution_code, c.site_code,
+               s.municipality_istat, coalesce(m.ambit_code, '') AS ambit_code, c.school_order, p.severity,
+               coalesce(r.ratio, 0) AS ratio, coalesce(r.hours, 0) AS requested_hours,
+               coalesce(a.hours, 0) AS approved_hours
+        FROM pupils p
+        JOIN classes c ON c.id = p.class_id
+        JOIN sites s ON s.code = c.site_code
+        JOIN municipalities m ON m.istat_code = s.municipality_istat
+        LEFT JOIN support_requests r ON r.pupil_id = p.id
+        LEFT JOIN support_approvals a ON a.pupil_id = p.id
+        WHERE p.id = ANY (ids)
+    ), counted AS (
+        INSERT INTO registry_report_cells AS k (school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio, pupils, requested_hours, approved_hours)
+        SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio, sum(n), sum(requested_hours), sum(approved_hours)
+        FROM (SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio, -1 AS n, -requested_hours AS requested_hours, -approved_hours AS approved_hours
+              FROM registry_report_pupils WHERE pupil_id = ANY (ids)
+              UNION ALL
+              SELECT school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio, 1, requested_hours, approved_hours FROM shares) d
+        GROUP BY school_year, province_code, institution_code, site_code, municipality_istat, ambit_code, school_order, severity, ratio
+        HAVING sum(n) <> 0 OR sum(requested_hours) <> 0 OR sum(approved_hours) <> 0
+        ORDER BY school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity,
+                 ratio
+        ON CONFLICT (school_year, institution_code, site_code, municipality_istat, ambit_code, school_order, severity,
+                     ratio) DO UPDATE
+            SET pupils = k.pupils + excluded.pupils,
+                requested_hours = k.requested_hours + excluded.requested_hours,
+                approved_hours = k.approved_hours + excluded.approved_hours
+        RETURNING 1
+    ), gone AS (
+        DELETE FROM registry_report_pupils
+        WHERE pupil_id = ANY (ids) AND pupil_id NOT IN (SELECT pupil_id FROM shares)
+        RETURNING 1
+    )
+    INSERT INTO registry_report_pupils AS o SELECT * FROM shares
     ON CONFLICT (pupil_id) DO UPDATE
         SET school_year = excluded.school_year, province_code = excluded.province_code,
             institution_code = excluded.institution_code, site_code = excluded.site_code,
@@ -131,22 +145,7 @@ BEGIN
 END
 $$;
 
--- The shares of these pupils now: what the computed report counts for each.
-CREATE FUNCTION ambito_registry_report_shares(ids bigint[]) RETURNS SETOF registry_report_pupils
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT p.id, p.school_year, p.province_code, p.institution_code, c.site_code, s.municipality_istat,
-           coalesce(m.ambit_code, ''), c.school_order, p.severity,
-           coalesce(r.ratio, 0), coalesce(r.hours, 0), coalesce(a.hours, 0)
-    FROM pupils p
-    JOIN classes c ON c.id = p.class_id
-    JOIN sites s ON s.code = c.site_code
-    JOIN municipalities m ON m.istat_code = s.municipality_istat
-    LEFT JOIN support_requests r ON r.pupil_id = p.id
-    LEFT JOIN support_approvals a ON a.pupil_id = p.id
-    WHERE p.id = ANY (ids)
-$$;
 REVOKE ALL ON FUNCTION ambito_registry_report_resync(bigint[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION ambito_registry_report_shares(bigint[]) FROM PUBLIC;
 
 -- One statement's changed rows (`changed`: the new rows of an insert or
 -- update, the old of a delete) name the pupils to resync.
@@ -180,6 +179,35 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ambito_registry_report_changed() FROM PUBLIC;
+
+-- The table lock is taken before the statement locks any row: taken after,
+-- a writer holding a request's row could queue behind a class change
+-- waiting for another writer that waits for that row (a deadlock the
+-- property test met).
+CREATE FUNCTION ambito_registry_report_lock() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    IF TG_TABLE_NAME IN ('pupils', 'support_requests', 'support_approvals') THEN
+        LOCK TABLE registry_report_pupils IN ROW EXCLUSIVE MODE;
+    ELSE
+        LOCK TABLE registry_report_pupils IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ambito_registry_report_lock() FROM PUBLIC;
+CREATE TRIGGER pupils_report_lock BEFORE INSERT OR UPDATE OR DELETE ON pupils
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_lock();
+CREATE TRIGGER support_requests_report_lock BEFORE INSERT OR UPDATE OR DELETE ON support_requests
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_lock();
+CREATE TRIGGER support_approvals_report_lock BEFORE INSERT OR UPDATE OR DELETE ON support_approvals
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_lock();
+CREATE TRIGGER classes_report_lock BEFORE UPDATE ON classes
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_lock();
+CREATE TRIGGER sites_report_lock BEFORE UPDATE ON sites
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_lock();
+CREATE TRIGGER municipalities_report_lock BEFORE UPDATE ON municipalities
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_lock();
 
 -- PostgreSQL takes transition tables on triggers of one event only.
 DO $$
