@@ -206,17 +206,23 @@ fn answered(rows: &Value) -> Vec<String> {
     out
 }
 
+/// Who writes: the office's token, the school's token and code; the year.
+struct Writers<'a> {
+    office: &'a str,
+    school: (&'a str, &'a str),
+    year: &'a str,
+}
+
 /// One random write, as the office or (for its own pupils) the school.
 fn a_write(
     dice: &mut Dice,
     kind: usize,
     pupils: &[Counted],
     classes: &[Class],
-    office: &str,
-    school: (&str, &str),
-    year: &str,
+    who: &Writers,
     serial: usize,
 ) -> Option<(String, &'static str, String, Value)> {
+    let Writers { office, school, year } = *who;
     let province: Vec<&Counted> = pupils.iter().filter(|p| p.province == "BG").collect();
     let pick = |dice: &mut Dice, from: &[&Counted]| -> Option<Counted> {
         (!from.is_empty()).then(|| from[dice.next(from.len())].clone())
@@ -360,6 +366,8 @@ async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_coun
     let office = readers.iter().find(|r| r.scope == Scope::Province).unwrap();
     let school = readers.iter().find(|r| r.scope == Scope::School).unwrap();
 
+    let year_text = year.to_string();
+    let writers = Writers { office: &office.token, school: (&school.token, &school.code), year: &year_text };
     let mut done: BTreeMap<&str, usize> = BTreeMap::new();
     let mut serial = 0;
     for round in 0..ROUNDS {
@@ -369,16 +377,7 @@ async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_coun
         for w in 0..WRITES_PER_ROUND {
             serial += 1;
             let kind = if w < 7 { w } else { dice.next(7) };
-            if let Some(write) = a_write(
-                &mut dice,
-                kind,
-                &pupils,
-                &classes,
-                &office.token,
-                (&school.token, &school.code),
-                &year.to_string(),
-                serial,
-            ) {
+            if let Some(write) = a_write(&mut dice, kind, &pupils, &classes, &writers, serial) {
                 writes.push(write);
             }
         }
