@@ -472,6 +472,17 @@ impl TestApp {
 
 pub use ambito::rules::dice::Dice;
 
+/// The dice of a property test: seeded from `var` when set (to run a
+/// failure again), from the clock otherwise; the seed is printed.
+pub fn dice_from(var: &str, label: &str) -> (Dice, u64) {
+    let seed: u64 = match std::env::var(var) {
+        Ok(s) => s.parse().unwrap_or_else(|_| panic!("{var} is a number")),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+    };
+    println!("{label}: seed {seed} ({var}={seed} runs it again)");
+    (Dice(seed), seed)
+}
+
 /// The value of a series in a `/metrics` text: `name` with its labels, as written there.
 pub fn metric(text: &str, name: &str) -> f64 {
     text.lines()

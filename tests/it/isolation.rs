@@ -19,7 +19,7 @@ use ambito::rules::school_year::SchoolYear;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::harness::{Dice, TestApp, demo_accounts};
+use crate::harness::{TestApp, demo_accounts, dice_from};
 use crate::policy_matrix::{Facts, KEPT, in_scope};
 use crate::row_security::subject_of;
 
@@ -130,12 +130,7 @@ struct Disagreement {
 
 #[tokio::test]
 async fn lists_lookups_and_the_policy_agree_on_every_pair() {
-    let seed: u64 = match std::env::var("AMBITO_ISOLATION_SEED") {
-        Ok(s) => s.parse().expect("AMBITO_ISOLATION_SEED is a number"),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
-    };
-    println!("isolation: seed {seed} (AMBITO_ISOLATION_SEED={seed} runs it again)");
-    let mut dice = Dice(seed);
+    let (mut dice, seed) = dice_from("AMBITO_ISOLATION_SEED", "isolation");
     let app = TestApp::demo().await;
     let db = app.db();
     let authz = Authorizer::embedded().await.unwrap();

@@ -25,7 +25,7 @@ use diesel_async::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::harness::{Dice, TestApp, TestDb};
+use crate::harness::{Dice, TestApp, TestDb, dice_from};
 use crate::registry::new_pupil;
 
 const ROUNDS: usize = 6;
@@ -330,12 +330,7 @@ async fn login(app: &TestApp, a: &DemoAccount) -> String {
 // Migrating blocks in place, which needs the multi-threaded runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_counted() {
-    let seed: u64 = match std::env::var("AMBITO_REPORT_SEED") {
-        Ok(s) => s.parse().expect("AMBITO_REPORT_SEED is a number"),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
-    };
-    println!("report cells: seed {seed} (AMBITO_REPORT_SEED={seed} runs it again)");
-    let mut dice = Dice(seed);
+    let (mut dice, seed) = dice_from("AMBITO_REPORT_SEED", "report cells");
 
     let db = TestDb::owned_by_a_plain_role().await;
     ambito::db::migrate(&db.url).await.unwrap();
