@@ -85,11 +85,8 @@ BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
-    -- A change of classes or territory takes this table in SHARE ROW
-    -- EXCLUSIVE mode (below): it waits for the writes under way, and the
-    -- writes that come wait for it, so that no pupil is counted at a site
-    -- or municipality the other did not see.
-    LOCK TABLE registry_report_pupils IN ROW EXCLUSIVE MODE;
+    -- The statement that fired this already holds the table's lock
+    -- (ambito_registry_report_lock, below).
     -- Concurrent writes to one pupil (its class moved while its hours are
     -- requested) take their turns here, in pupil order. Each statement
     -- below then reads what the one before it committed: the share as
@@ -159,10 +156,9 @@ BEGIN
     ELSE
         -- A class moved to another site, a site to another municipality, a
         -- municipality to another ambit: pupils their writer did not see
-        -- (another request's, not yet committed) must move too. Wait for
-        -- the writes under way, and hold the next ones, until this commits.
-        -- The pupils are read after the wait, by statements that see them.
-        LOCK TABLE registry_report_pupils IN SHARE ROW EXCLUSIVE MODE;
+        -- (another request's, not yet committed) must move too. The
+        -- statement took the table in SHARE ROW EXCLUSIVE mode before it
+        -- ran, so these pupils are read by statements that see them.
         IF TG_TABLE_NAME = 'classes' THEN
             PERFORM ambito_registry_report_resync(ARRAY(
                 SELECT p.id FROM pupils p JOIN changed c ON p.class_id = c.id));
@@ -180,6 +176,11 @@ END
 $$;
 REVOKE ALL ON FUNCTION ambito_registry_report_changed() FROM PUBLIC;
 
+-- Every write to the report's tables takes the shares' table first: a
+-- write to pupils, requests or approvals in ROW EXCLUSIVE mode, a change of
+-- classes or territory in SHARE ROW EXCLUSIVE mode, which waits for the
+-- writes under way and holds the next ones until it commits, so that no
+-- pupil is counted at a site or municipality the other did not see.
 -- The table lock is taken before the statement locks any row: taken after,
 -- a writer holding a request's row could queue behind a class change
 -- waiting for another writer that waits for that row (a deadlock the
