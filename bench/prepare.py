@@ -50,6 +50,10 @@ PGL_W2 = """query($h: String!) { enrolmentRequests(first: 50, orderBy: PRIMARY_K
 PGL_W3 = """query($y: Int!) { benchPglRegistryReport(schoolYear: $y) {
   nodes { schoolOrder ambit pupils requestedHours approvedHours } } }"""
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+# W6: a school reads its admission round ranked by the engine now (no
+# names: nothing is recorded); the engine runs on every request.
+W6 = """query($y: String!) { admissionRounds(schoolYear: $y) { id ranking(stage: CURRENT) {
+  position tier points tie application { publicCode } outcome { kind site timeModel } } } }"""
 W4 = """mutation($p: ID!, $h: Int) { requestSupportHours(pupilId: $p, ratio: "1:3", hours: $h) { hours } }"""
 
 
@@ -90,11 +94,18 @@ def jwt(claims, secret):
     return head + "." + b64(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest())
 
 
+def post(url, token, query, variables):
+    """One GraphQL request, signed in with `token` unless it is None; the answer."""
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    with urlopen(Request(url, data=body, headers=headers), timeout=600) as resp:
+        return json.load(resp)
+
+
 def login(url, email):
-    body = json.dumps({"query": LOGIN, "variables": {"e": email, "p": PASSWORD}}).encode()
-    req = Request(url, data=body, headers={"content-type": "application/json"})
-    with urlopen(req) as resp:
-        return json.load(resp)["data"]["login"]["token"]
+    return post(url, None, LOGIN, {"e": email, "p": PASSWORD})["data"]["login"]["token"]
 
 
 def main():
@@ -107,9 +118,11 @@ def main():
     hubs = [r[0] for r in psql(cmd, """SELECT hub_code FROM enrolment_requests GROUP BY 1
         ORDER BY md5(hub_code) LIMIT 100""")]
     offices = [r[0] for r in psql(cmd, "SELECT email FROM users WHERE email LIKE 'ufficio.%@bench.invalid' ORDER BY 1")]
+    rounds = psql(cmd, "SELECT institution_code, school_year FROM admission_rounds ORDER BY 1")
 
     emails = sorted({f"{s.lower()}@istruzione.it" for s in schools} | {f"{w[0].lower()}@istruzione.it" for w in writers}
-                    | {f"{h.lower()}@bench.invalid" for h in hubs} | set(offices))
+                    | {f"{h.lower()}@bench.invalid" for h in hubs} | set(offices)
+                    | {f"{r[0].lower()}@istruzione.it" for r in rounds})
     with ThreadPoolExecutor(8) as pool:
         tokens = dict(zip(emails, pool.map(lambda e: login(url, e), emails)))
 
@@ -120,6 +133,7 @@ def main():
     w1a = [line(f"{s.lower()}@istruzione.it", W1A) for s in schools]
     w2 = [line(f"{h.lower()}@bench.invalid", W2) for h in hubs]
     w3 = [line(o, W3, {"y": year}) for o in offices]
+    w6 = [line(f"{code.lower()}@istruzione.it", W6, {"y": f"{y[:4]}/{y[4:]}"}) for code, y in rounds]
     w4 = []
     for code, ids in writers:
         for pupil in ids.strip("{}").split(","):
@@ -133,7 +147,7 @@ def main():
         w5.append(source[rnd.randrange(len(source))])
     rnd.shuffle(w5)
     logins = ["-\t" + json.dumps({"query": LOGIN, "variables": {"e": e, "p": PASSWORD}}) for e in emails]
-    for name, rows in [("w1", w1), ("w1a", w1a), ("w2", w2), ("w3", w3), ("w4", w4), ("w5", w5), ("logins", logins)]:
+    for name, rows in [("w1", w1), ("w1a", w1a), ("w2", w2), ("w3", w3), ("w4", w4), ("w5", w5), ("w6", w6), ("logins", logins)]:
         with open(f"{out}/{name}.txt", "w") as f:
             f.write("\n".join(rows) + "\n")
     if secret == "-":

@@ -14,7 +14,22 @@ results_path, doc_path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 NAMES = {"w1": "W1 school: 50 pupils", "w1a": "W1 without names (nothing audited)", "w2": "W2 hub: 50 open requests", "w3": "W3 office: hours by order and ambit",
          "w4": "W4 school: update a support request", "w5": "W5 mix 80/10/5/5",
-         "w5x256": "W5 mix at 256 clients"}
+         "w5x256": "W5 mix at 256 clients", "w6": "W6 school: its admission round, ranked now"}
+
+
+def engines(scale):
+    """The engines' reference (benches/seeded.rs) and the campaign through
+    the server, medians over the rounds."""
+    ref = [r["result"] for r in rows if r.get("scale") == scale and r.get("workload") == "engines"]
+    run = [r["result"] for r in rows if r.get("scale") == scale and r.get("workload") == "campaign"]
+    if not ref:
+        return None, None
+    adm = {k: statistics.median(x["admissions"][k] for x in ref) for k in ("rounds", "applications", "seconds")}
+    alloc = {k: statistics.median(x["allocation"][k] for x in ref) for k in ("provinces", "forms", "assigned", "seconds")}
+    if run:
+        alloc["server"] = {k: statistics.median(x[k] for x in run) for k in ("seconds", "provinces", "assigned")}
+        alloc["server"]["errors"] = sum(x["errors"] for x in run)
+    return adm, alloc
 
 
 def rate(r):
@@ -49,6 +64,7 @@ def pgl_version():
         return "?"
 
 
+nproc = subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()
 scales = [s for s in ("province", "national") if any(r.get("scale") == s for r in rows)]
 out = ["",
        f"Machine: {platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
@@ -61,18 +77,38 @@ for scale in scales:
     out.append("")
     out.append("| workload | system | req/s | p50 ms | p99 ms | errors | Ambito / PostGraphile | Ambito / ceiling |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|")
-    for w in ("w1", "w1a", "w2", "w3", "w4", "w5", "w5x256"):
+    adm, alloc = engines(scale)
+    for w in ("w1", "w1a", "w2", "w3", "w4", "w5", "w5x256", "w6"):
         a = cell(scale, w, "ambito")
         g = cell(scale, w, "postgraphile")
         c = cell(scale, w, "pgbench")
-        for system, v in (("Ambito", a), ("PostGraphile 5", g), ("pgbench ceiling", c)):
+        ceiling = "pgbench ceiling"
+        if w == "w6" and adm:
+            # The ceiling of W6: the engine alone over the same rounds, one core.
+            c = {"rps": adm["rounds"] / adm["seconds"], "p50": adm["seconds"] / adm["rounds"] * 1000,
+                 "p99": float("nan"), "errors": 0}
+            ceiling = f"engine alone, one core ({adm['rounds']:.0f} rounds, {adm['applications']:.0f} applications)"
+        for system, v in (("Ambito", a), ("PostGraphile 5", g), (ceiling, c)):
             if not v:
                 continue
             vs_pgl = f"{a['rps'] / g['rps']:.2f}" if system == "Ambito" and a and g else ""
             vs_ceiling = f"{a['rps'] / c['rps']:.2f}" if system == "Ambito" and a and c else ""
-            out.append(f"| {NAMES[w]} | {system} | {v['rps']:.0f} | {v['p50']:.1f} | {v['p99']:.1f} | {v['errors']} "
+            p99 = f"{v['p99']:.1f}" if v["p99"] == v["p99"] else ""
+            out.append(f"| {NAMES[w]} | {system} | {v['rps']:.0f} | {v['p50']:.1f} | {p99} | {v['errors']} "
                        f"| {vs_pgl} | {vs_ceiling} |")
     out.append("")
+    if alloc and "server" in alloc:
+        srv = alloc["server"]
+        out.append(f"Mobility allocation, UT_AP_INTRA of every province ({srv['provinces']:.0f} offices, "
+                   f"{alloc['forms']:.0f} forms):")
+        out.append("")
+        out.append("| system | seconds | forms assigned | errors | reference / Ambito |")
+        out.append("|---|---:|---:|---:|---:|")
+        out.append(f"| Ambito: each office runs its province over GraphQL, {nproc} at a time | {srv['seconds']:.2f} "
+                   f"| {srv['assigned']:.0f} | {srv['errors']} | {alloc['seconds'] / srv['seconds']:.2f} |")
+        out.append(f"| engine alone over the stored inputs, one core | {alloc['seconds']:.2f} | {alloc['assigned']:.0f} "
+                   f"| 0 | |")
+        out.append("")
 if len(scales) == 2:
     out.append("| scaling (national / province), Ambito | p50 ratio | p99 ratio |")
     out.append("|---|---:|---:|")

@@ -1,10 +1,13 @@
 //! Benchmark data at province or national scale (`ambito seed`): the real
 //! territory from the open data, then invented classes, pupils with
 //! disabilities and their support requests and approvals, refugee minors'
-//! requests in every state, audit rows, and an account for every
-//! organisation. The rows are generated inside PostgreSQL a set at a time
-//! (`INSERT … SELECT` over `generate_series`), never row by row, from a seed
-//! mixed into every choice (`md5`), so the same seed gives the same rows.
+//! requests in every state, audit rows, a mobility campaign, Bergamo's
+//! admission rounds, and an account for every organisation. The rows of
+//! processes 1 and 2 are generated inside PostgreSQL a set at a time
+//! (`INSERT … SELECT` over `generate_series`) from a seed mixed into every
+//! choice (`md5`); those of processes 3 and 4 row by row, through the
+//! demo's generators and the rules they apply. The same seed gives the same
+//! rows.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,6 +18,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::demo::registry::{BOYS, GIRLS, SURNAMES};
 
+mod admissions;
 mod mobility;
 use crate::demo::{self, OpenData};
 use crate::rules::school_year::SchoolYear;
@@ -363,6 +367,7 @@ async fn rows(
     .await?;
     let (forms, posts) = scale.mobility();
     let mut counts = mobility::campaign(conn, seed, start, forms, posts).await?;
+    counts.extend(admissions::rounds(conn, seed, chrono::Utc::now()).await?);
     for table in [
         "institutions",
         "sites",

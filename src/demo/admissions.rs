@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
-use crate::db::admissions::{self as q, NewApplication, RoundFields, StradarioRow};
+use crate::db::admissions::{self as q, ApplicationRow, NewApplication, RoundFields, RoundRow, StradarioRow};
 use crate::rules::admissions::points::{Criterion, CriterionKind, Evidence, Points};
 use crate::rules::admissions::round::public_code;
 use crate::rules::admissions::seed_commitment;
@@ -23,8 +23,13 @@ pub const INSTITUTION: &str = "BGIC82100T";
 /// The draw seed the head teacher fixed in a public session.
 pub const DRAW_SEED: &str = "seduta pubblica del consiglio, demo";
 
-/// A catchment street: name, first and last number, parity.
+/// A catchment street of the demo: name, first and last number, parity.
 type Street = (&'static str, Option<i32>, Option<i32>, &'static str);
+
+/// The demo round's municipality (Alzano Lombardo) and its Belfiore code,
+/// where the children were born.
+const MUNICIPALITY: &str = "016008";
+const BIRTHPLACE: &str = "A246";
 
 /// The three primaria sites with their places and their catchment streets.
 const SITES: [(&str, i32, &[Street]); 3] = [
@@ -99,20 +104,96 @@ fn criteria() -> Vec<Criterion> {
     ]
 }
 
-/// Loads the round as the owner; `now` anchors the dates.
+/// A site of a generated round: code, places, municipality and catchment
+/// streets (name, first and last number, parity).
+pub struct PlanSite {
+    pub code: String,
+    pub places: i32,
+    pub municipality: String,
+    pub streets: Vec<(String, Option<i32>, Option<i32>, &'static str)>,
+}
+
+/// A primaria round to generate: the school, its sites, where
+/// non-residents come from, how many applications, and the dice's seed.
+/// The round's resident municipalities are its sites'.
+pub struct Plan {
+    pub institution: String,
+    pub sites: Vec<PlanSite>,
+    pub neighbours: Vec<String>,
+    pub applications: u32,
+    pub seed: u64,
+}
+
+/// A generated round: its row and the applications registered.
+pub struct Made {
+    pub round: RoundRow,
+    pub registered: Vec<ApplicationRow>,
+}
+
+/// Loads the demo round as the owner; `now` anchors the dates.
 pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::Result<i64> {
+    let plan = Plan {
+        institution: INSTITUTION.into(),
+        sites: SITES
+            .iter()
+            .map(|(code, places, streets)| PlanSite {
+                code: (*code).into(),
+                places: *places,
+                municipality: MUNICIPALITY.into(),
+                streets: streets.iter().map(|(s, from, to, parity)| ((*s).into(), *from, *to, *parity)).collect(),
+            })
+            .collect(),
+        neighbours: NEIGHBOURS.iter().map(|n| (*n).to_owned()).collect(),
+        applications: 120,
+        seed: 202_627,
+    };
+    let Made { round, registered } = generate(conn, now, &plan).await?;
+    let day = |d: i64| now + Duration::days(d);
+    let published_at = day(-3);
+    q::publish(conn, round.id, published_at).await?;
+    let view =
+        crate::usecases::admissions::load_view(conn, now, round.id).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    crate::usecases::admissions::write_snapshot(conn, &view, "provisional", published_at)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    // A family complains about its points; another asks for a nulla osta.
+    let waiting = view.outcome.waiting.first().map(|w| w.id);
+    if let Some(app) = registered.iter().find(|a| Some(a.id) == waiting) {
+        q::insert_complaint(
+            conn,
+            app,
+            day(-1),
+            "Entrambi i genitori lavorano: allego le dichiarazioni dei datori di lavoro.",
+        )
+        .await?;
+    }
+    if let Some(app) = registered.iter().find(|a| view.outcome.admitted.contains_key(&a.id)) {
+        q::insert_nulla_osta(conn, app, day(-1), "Trasferimento della famiglia a Bergamo.", "BGIC81400A").await?;
+    }
+    Ok(round.id)
+}
+
+/// Generates a primaria round for 2026/27 as the owner, with an approved
+/// points table, the street list, the applications in every situation the
+/// demo shows (see the module's doc), and the draw seed fixed after the
+/// window closed 30 days before `now`. Nothing is published.
+pub async fn generate(conn: &mut AsyncPgConnection, now: DateTime<Utc>, plan: &Plan) -> anyhow::Result<Made> {
     let today = crate::rules::rome::date(now);
     let day = |d: i64| now + Duration::days(d);
-    let table = q::insert_points_table(conn, INSTITUTION, "primaria", &serde_json::to_value(criteria())?, None).await?;
+    let institution = plan.institution.as_str();
+    let table = q::insert_points_table(conn, institution, "primaria", &serde_json::to_value(criteria())?, None).await?;
     q::approve_points_table(conn, table.id, today - Duration::days(120), "14/2025", day(-120)).await?;
     let opens = day(-60);
     let closes = day(-30);
+    let mut residents: Vec<String> = plan.sites.iter().map(|s| s.municipality.clone()).collect();
+    residents.sort();
+    residents.dedup();
     let fields = RoundFields {
         window_opens_at: opens,
         window_closes_at: closes,
         mandatory_born_by: NaiveDate::from_ymd_opt(2020, 12, 31).unwrap(),
         early_born_by: NaiveDate::from_ymd_opt(2021, 4, 30).unwrap(),
-        resident_municipalities: vec!["016008".into()],
+        resident_municipalities: residents.clone(),
         points_table_id: table.id,
         time_models: json!([{ "code": "27H", "hours": 27 }, { "code": "30H", "hours": 30 }, { "code": "40H", "hours": 40 }]),
         default_time_model: "27H".into(),
@@ -124,19 +205,20 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
         enrolment_documents_due_on: Some(today + Duration::days(180)),
         draw_seed_hash: Some(seed_commitment(DRAW_SEED)),
     };
-    let round = q::insert_round(conn, INSTITUTION, "primaria", 202627, &fields).await?;
-    let sites: Vec<(String, i32)> = SITES.iter().map(|(s, p, _)| ((*s).to_owned(), *p)).collect();
+    let round = q::insert_round(conn, institution, "primaria", 202627, &fields).await?;
+    let sites: Vec<(String, i32)> = plan.sites.iter().map(|s| (s.code.clone(), s.places)).collect();
     q::replace_sites(conn, &round, &sites, &[]).await?;
-    let streets: Vec<(StradarioRow, String)> = SITES
+    let streets: Vec<(StradarioRow, String)> = plan
+        .sites
         .iter()
-        .flat_map(|(site, _, streets)| {
-            streets.iter().map(move |(street, from, to, parity)| {
+        .flat_map(|site| {
+            site.streets.iter().map(move |(street, from, to, parity)| {
                 let row = StradarioRow {
-                    street: (*street).into(),
+                    street: street.clone(),
                     from_number: *from,
                     to_number: *to,
                     parity: (*parity).into(),
-                    site_code: (*site).into(),
+                    site_code: site.code.clone(),
                 };
                 (row, street_key(street))
             })
@@ -145,10 +227,11 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
     q::replace_stradario(conn, &round, &streets).await?;
     let rows: Vec<StradarioRow> = streets.iter().map(|(r, _)| r.clone()).collect();
     let entries = crate::usecases::admissions::entries_of(&rows);
+    let n_sites = plan.sites.len();
 
-    let mut dice = Dice(202_627);
+    let mut dice = Dice(plan.seed);
     let mut registered = Vec::new();
-    for n in 0..120u32 {
+    for n in 0..plan.applications {
         let (name, sex) = NAMES[dice.next(NAMES.len())];
         let surname = SURNAMES[dice.next(SURNAMES.len())];
         // Ages: most of mandatory age, a few early (anticipatari).
@@ -159,20 +242,24 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
         // Residence: every catchment, residents whose street is not listed
         // (resolved by hand), and non-residents.
         let (municipality, street, number) = match n % 10 {
-            0 | 1 => (NEIGHBOURS[dice.next(3)].to_owned(), "Via Garibaldi".to_owned(), (1 + dice.next(60)).to_string()),
+            0 | 1 => (
+                plan.neighbours[dice.next(plan.neighbours.len())].clone(),
+                "Via Garibaldi".to_owned(),
+                (1 + dice.next(60)).to_string(),
+            ),
             // A street the list does not have: the school resolves it by hand.
-            2 if n % 20 == 2 => ("016008".to_owned(), "Via dei Caduti".to_owned(), (1 + dice.next(30)).to_string()),
+            2 if n % 20 == 2 => (residents[0].clone(), "Via dei Caduti".to_owned(), (1 + dice.next(30)).to_string()),
             _ => {
-                let (_, _, list) = SITES[dice.next(3)];
-                let (street, ..) = list[dice.next(list.len())];
+                let site = &plan.sites[dice.next(n_sites)];
+                let (street, ..) = &site.streets[dice.next(site.streets.len())];
                 (
-                    "016008".to_owned(),
-                    street.to_owned(),
+                    site.municipality.clone(),
+                    street.clone(),
                     format!("{}{}", 1 + dice.next(90), if n % 7 == 0 { "/A" } else { "" }),
                 )
             }
         };
-        let (catchment, resolution) = match municipality == "016008" {
+        let (catchment, resolution) = match residents.contains(&municipality) {
             false => (None, "not_resident"),
             true => match stradario::catchment(&entries, &street, &number) {
                 Some(site) => (Some(site.to_owned()), "stradario"),
@@ -181,11 +268,11 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
         };
         let first = match (&catchment, dice.next(5)) {
             (Some(site), 0..=2) => site.clone(),
-            _ => SITES[dice.next(3)].0.to_owned(),
+            _ => plan.sites[dice.next(n_sites)].code.clone(),
         };
         let mut preferences = vec![first.clone()];
         if dice.next(2) == 0 {
-            preferences.extend(SITES.iter().map(|(s, ..)| (*s).to_owned()).filter(|s| *s != first).take(1));
+            preferences.extend(plan.sites.iter().map(|s| s.code.clone()).filter(|s| *s != first).take(1));
         }
         let models: Vec<String> = match dice.next(4) {
             0 => vec!["40H".into(), "30H".into()],
@@ -193,17 +280,18 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
             2 => vec!["30H".into(), "27H".into()],
             _ => vec!["27H".into()],
         };
-        // Late: the last eight, after the window; disabled: every 25th.
-        let late = n >= 112;
+        // Late: the last 1 in 15, after the window; disabled: every 25th.
+        let on_time = plan.applications - plan.applications / 15;
+        let late = n >= on_time;
         let submitted = match late {
-            true => closes + Duration::days(1 + (n - 112) as i64),
-            false => opens + Duration::hours(1 + (n as i64 * 5)),
+            true => closes + Duration::days(1 + (n - on_time) as i64),
+            false => opens + Duration::minutes(60 + (n as i64 * 300 * 120 / i64::from(plan.applications))),
         };
-        let disabled = n % 25 == 3 || n == 115;
+        let disabled = n % 25 == 3 || n == on_time + 3;
         let random: [u8; 5] = std::array::from_fn(|_| dice.next(256) as u8);
         let new = NewApplication {
             round_id: round.id,
-            institution_code: INSTITUTION.into(),
+            institution_code: institution.into(),
             province_code: String::new(),
             external_ref: match late {
                 true => format!("PROT-{:04}", 900 + n),
@@ -212,7 +300,7 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
             public_code: public_code(random),
             first_name: name.into(),
             last_name: surname.into(),
-            tax_code: encode(surname, name, birth, sex, "A246"),
+            tax_code: encode(surname, name, birth, sex, BIRTHPLACE),
             birth_date: birth,
             sex: if sex == Sex::F { "F".into() } else { "M".into() },
             residence_municipality: municipality,
@@ -249,7 +337,7 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
             q::verify_disability(conn, app.id).await?;
         }
         if app.catchment_resolution == "unresolved" {
-            let site = SITES[dice.next(3)].0;
+            let site = plan.sites[dice.next(n_sites)].code.as_str();
             q::set_catchment(
                 conn,
                 app.id,
@@ -262,26 +350,5 @@ pub async fn load(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::R
         registered.push(app);
     }
     q::set_draw_seed(conn, round.id, DRAW_SEED, closes + Duration::days(2)).await?;
-    let published_at = day(-3);
-    q::publish(conn, round.id, published_at).await?;
-    let view =
-        crate::usecases::admissions::load_view(conn, now, round.id).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    crate::usecases::admissions::write_snapshot(conn, &view, "provisional", published_at)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    // A family complains about its points; another asks for a nulla osta.
-    let waiting = view.outcome.waiting.first().map(|w| w.id);
-    if let Some(app) = registered.iter().find(|a| Some(a.id) == waiting) {
-        q::insert_complaint(
-            conn,
-            app,
-            day(-1),
-            "Entrambi i genitori lavorano: allego le dichiarazioni dei datori di lavoro.",
-        )
-        .await?;
-    }
-    if let Some(app) = registered.iter().find(|a| view.outcome.admitted.contains_key(&a.id)) {
-        q::insert_nulla_osta(conn, app, day(-1), "Trasferimento della famiglia a Bergamo.", "BGIC81400A").await?;
-    }
-    Ok(round.id)
+    Ok(Made { round, registered })
 }

@@ -53,13 +53,29 @@ pub(super) async fn campaign(
     let mut dice = Dice(seed ^ 0x6d6f_6269_6c69_7479);
     let (submitted_on, at) = (day(8, 5), Utc.from_utc_datetime(&day(8, 5).and_hms_opt(9, 30, 0).expect("a time")));
     let mut made = 0i64;
+    let mut taken = std::collections::HashSet::new();
     for i in 0..forms {
         let h = dice.next(sites.len());
         let (from, to) = provinces.iter().copied().find(|(a, b)| (*a..*b).contains(&h)).unwrap_or((0, sites.len()));
         // teacher_row varies the birth date with a period of 2,100: the
-        // names vary past it, so every tax code differs.
-        let (surname, name) = (SURNAMES[i / 2_100 % SURNAMES.len()], GIRLS[i / 2_100 / SURNAMES.len() % GIRLS.len()]);
-        let mut row = teacher_row(i, format!("docente{:06}@bench.invalid", i + 1), &sites[h], surname, name);
+        // names vary past it. Two surnames can share their three letters of
+        // the tax code (Rossi, Russo): the next name is taken until the tax
+        // code is new, or the second form would be the same teacher's.
+        let surname = SURNAMES[i / 2_100 % SURNAMES.len()];
+        let mut k = i / 2_100 / SURNAMES.len();
+        let mut row = loop {
+            let row = teacher_row(
+                i,
+                format!("docente{:06}@bench.invalid", i + 1),
+                &sites[h],
+                surname,
+                GIRLS[k % GIRLS.len()],
+            );
+            if taken.insert(row.tax_code.clone()) {
+                break row;
+            }
+            k += 1;
+        };
         // Common posts only: a support post needs a title the forms do not carry (POST-5).
         (row.post_type, row.support_titles, row.support_constraint_satisfied) = ("NN".into(), json!([]), false);
         let Some(row) = q::upsert_teacher(conn, &row).await? else { continue };

@@ -86,6 +86,23 @@ async fn scoped_lists_read_through_indexes_at_scale() {
     assert_eq!(effective.await, "20");
     let posts = code_where(&db, "SELECT sum(count)::text AS code FROM mobility_vacancies");
     assert_eq!(posts.await, "2500");
+    // Process 3: a round at every state institution of Bergamo with
+    // primaria sites, each with applications (W6 ranks them).
+    let rounds = code_where(&db, "SELECT count(*)::text AS code FROM admission_rounds").await;
+    let schools = code_where(
+        &db,
+        "SELECT count(DISTINCT s.institution_code)::text AS code FROM sites s
+         JOIN institutions i ON i.code = s.institution_code AND i.kind = 'state'
+         WHERE s.school_order = 'primaria' AND s.province_code = 'BG'",
+    );
+    assert_eq!(rounds, schools.await);
+    assert_ne!(rounds, "0");
+    let empty = code_where(
+        &db,
+        "SELECT count(*)::text AS code FROM admission_rounds r
+         WHERE NOT EXISTS (SELECT 1 FROM admission_applications a WHERE a.round_id = r.id)",
+    );
+    assert_eq!(empty.await, "0");
     let authz = Authorizer::embedded().await.unwrap();
     let page = PageRequest { after: None, limit: 51 };
 
