@@ -4,13 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use super::fixed::Fixed;
 use super::schema::audit_events;
 
 /// One event to record.
@@ -36,14 +35,14 @@ pub async fn record(conn: &mut AsyncPgConnection, events: Vec<Event>) -> QueryRe
     if events.is_empty() {
         return Ok(());
     }
-    let query = diesel::sql_query(
+    let query = Fixed::new(
         "INSERT INTO audit_events (action, object_kind, object_id, pupil_ids, province_code, institution_code,
                                    fields, previous, current)
          SELECT a, k, o, string_to_array(p, ',')::int8[], pr, i, string_to_array(f, ','), prev, cur
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::jsonb[], $9::jsonb[]) AS t(a, k, o, p, pr, i, f, prev, cur)",
     );
-    Columns::of(events).bind(query.into_boxed()).execute(conn).await.map(drop)
+    Columns::of(events).bind(query).execute(conn).await.map(drop)
 }
 
 /// Who an event is recorded for, written with it where the transaction's
@@ -68,14 +67,13 @@ pub async fn record_as(conn: &mut AsyncPgConnection, events: Vec<(Actor, Event)>
         roles.push(actor.role);
         e
     }));
-    let query = diesel::sql_query(
+    let query = Fixed::new(
         "INSERT INTO audit_events (user_id, membership_id, role, action, object_kind, object_id, pupil_ids,
                                    province_code, institution_code, fields, previous, current)
          SELECT u, m, r, a, k, o, string_to_array(p, ',')::int8[], pr, i, string_to_array(f, ','), prev, cur
          FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                      $9::text[], $10::text[], $11::jsonb[], $12::jsonb[]) AS t(u, m, r, a, k, o, p, pr, i, f, prev, cur)",
     )
-    .into_boxed()
     .bind::<Array<BigInt>, _>(users)
     .bind::<Array<Nullable<BigInt>>, _>(memberships)
     .bind::<Array<Text>, _>(roles);
@@ -116,7 +114,7 @@ impl Columns {
 
     /// Binds the columns, in the order of their `unnest`, after what `query`
     /// bound before them.
-    fn bind(self, query: BoxedSqlQuery<'static, Pg, SqlQuery>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+    fn bind(self, query: Fixed<'static>) -> Fixed<'static> {
         query
             .bind::<Array<Text>, _>(self.action)
             .bind::<Array<Text>, _>(self.object_kind)
@@ -285,7 +283,7 @@ pub async fn seal(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    Ok(diesel::sql_query("SELECT ambito_audit_seal() AS n").get_result::<Sealed>(conn).await?.n)
+    Ok(Fixed::new("SELECT ambito_audit_seal() AS n").get_result::<Sealed>(conn).await?.n)
 }
 
 /// How far the chain lags behind the trail: events committed but not yet

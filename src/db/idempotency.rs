@@ -8,6 +8,7 @@ use diesel::sql_types::{Bytea, Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::fixed::Fixed;
 use super::schema::idempotency_keys as k;
 
 /// A key as a caller claimed it earlier, with the answer kept for it.
@@ -38,7 +39,7 @@ pub async fn claim(
         #[allow(dead_code)]
         id: Uuid,
     }
-    let rows: Vec<Claimed> = diesel::sql_query(
+    let rows: Vec<Claimed> = Fixed::new(
         "INSERT INTO idempotency_keys (id, key, request_sha256) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, key) DO UPDATE
            SET id = EXCLUDED.id, request_sha256 = EXCLUDED.request_sha256, created_at = now(),
@@ -77,7 +78,7 @@ pub async fn keep(
 
 /// Removes claims older than `ttl_hours`: their answers are no longer replayed.
 pub async fn purge_expired(conn: &mut AsyncPgConnection, ttl_hours: i32) -> QueryResult<usize> {
-    diesel::sql_query("DELETE FROM idempotency_keys WHERE created_at <= now() - make_interval(hours => $1)")
+    Fixed::new("DELETE FROM idempotency_keys WHERE created_at <= now() - make_interval(hours => $1)")
         .bind::<Integer, _>(ttl_hours)
         .execute(conn)
         .await

@@ -6,6 +6,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp, Timestamptz};
 use diesel::{QueryResult, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::fixed::Fixed;
 use crate::rules::limited_mode::{AccountFunction, Flow, Period};
 
 #[derive(QueryableByName, Debug, Clone)]
@@ -49,7 +50,7 @@ pub async fn current(conn: &mut AsyncPgConnection) -> QueryResult<(Vec<Period>, 
         #[diesel(sql_type = Timestamptz)]
         now: DateTime<Utc>,
     }
-    let rows: Vec<PeriodRow> = diesel::sql_query(format!(
+    let rows: Vec<PeriodRow> = Fixed::new(format!(
         "SELECT {COLUMNS} FROM limited_mode_periods
          WHERE cancelled_at IS NULL AND (ends_at IS NULL OR ends_at > now()) ORDER BY starts_at"
     ))
@@ -57,7 +58,7 @@ pub async fn current(conn: &mut AsyncPgConnection) -> QueryResult<(Vec<Period>, 
     .await?;
     let now = match <[PeriodRow]>::first(&rows) {
         Some(r) => r.now,
-        None => diesel::sql_query("SELECT now() AS now").get_result::<Now>(conn).await?.now,
+        None => Fixed::new("SELECT now() AS now").get_result::<Now>(conn).await?.now,
     };
     Ok((rows.iter().map(PeriodRow::period).collect(), now))
 }
@@ -72,7 +73,7 @@ pub async fn insert(
     message: &str,
 ) -> QueryResult<PeriodRow> {
     let names: Vec<&str> = functions.iter().map(|f| f.as_str()).collect();
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "INSERT INTO limited_mode_periods (functions, starts_at, ends_at, message)
          VALUES ($1, coalesce($2, now()), $3, $4) RETURNING {COLUMNS}"
     ))
@@ -87,7 +88,7 @@ pub async fn insert(
 /// Ends the period in force now, or cancels it if it has not started; the
 /// operator's switch is its own audit event, so the end is noted already.
 pub async fn end_or_cancel(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<PeriodRow>> {
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "UPDATE limited_mode_periods
          SET ends_at = CASE WHEN starts_at < now() THEN now() ELSE ends_at END,
              cancelled_at = CASE WHEN starts_at < now() THEN NULL ELSE now() END,
@@ -112,7 +113,7 @@ fn none_if_not_found<T>(e: diesel::result::Error) -> QueryResult<Option<T>> {
 /// A planned period whose warnings are due (flows started since the last
 /// warning), locked so that of several servers one sends them.
 pub async fn lock_to_warn(conn: &mut AsyncPgConnection) -> QueryResult<Option<PeriodRow>> {
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "SELECT {COLUMNS} FROM limited_mode_periods
          WHERE cancelled_at IS NULL AND starts_at > now() AND (warned_through IS NULL OR warned_through < now())
          ORDER BY starts_at LIMIT 1 FOR UPDATE SKIP LOCKED"
@@ -124,7 +125,7 @@ pub async fn lock_to_warn(conn: &mut AsyncPgConnection) -> QueryResult<Option<Pe
 }
 
 pub async fn warned(conn: &mut AsyncPgConnection, id: i64, through: DateTime<Utc>) -> QueryResult<()> {
-    diesel::sql_query("UPDATE limited_mode_periods SET warned_through = $2 WHERE id = $1")
+    Fixed::new("UPDATE limited_mode_periods SET warned_through = $2 WHERE id = $1")
         .bind::<BigInt, _>(id)
         .bind::<Timestamptz, _>(through)
         .execute(conn)
@@ -134,7 +135,7 @@ pub async fn warned(conn: &mut AsyncPgConnection, id: i64, through: DateTime<Utc
 
 /// A period that has started and whose flows have not been ended yet, locked.
 pub async fn lock_to_start(conn: &mut AsyncPgConnection) -> QueryResult<Option<PeriodRow>> {
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "SELECT {COLUMNS} FROM limited_mode_periods
          WHERE cancelled_at IS NULL AND started_at IS NULL AND starts_at <= now() AND (ends_at IS NULL OR ends_at > now())
          ORDER BY starts_at LIMIT 1 FOR UPDATE SKIP LOCKED"
@@ -146,7 +147,7 @@ pub async fn lock_to_start(conn: &mut AsyncPgConnection) -> QueryResult<Option<P
 }
 
 pub async fn started(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-    diesel::sql_query("UPDATE limited_mode_periods SET started_at = now() WHERE id = $1")
+    Fixed::new("UPDATE limited_mode_periods SET started_at = now() WHERE id = $1")
         .bind::<BigInt, _>(id)
         .execute(conn)
         .await
@@ -155,7 +156,7 @@ pub async fn started(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
 
 /// Periods that are over and not yet noted as such, marked noted.
 pub async fn close_ended(conn: &mut AsyncPgConnection) -> QueryResult<Vec<PeriodRow>> {
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "UPDATE limited_mode_periods SET closed_at = now()
          WHERE cancelled_at IS NULL AND closed_at IS NULL AND ends_at <= now() RETURNING {COLUMNS}"
     ))
@@ -195,7 +196,7 @@ pub async fn pending(
 ) -> QueryResult<Vec<PendingFlow>> {
     let names: Vec<&str> = flows.iter().map(|f| f.as_str()).collect();
     let (lock_v, lock_r) = if lock { ("FOR UPDATE OF v", "FOR UPDATE OF r") } else { ("", "") };
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "SELECT * FROM (
            SELECT CASE v.purpose WHEN 'registration' THEN 'registration' WHEN 'email_change' THEN 'address-change'
                                  ELSE 'code-regeneration' END AS flow,
@@ -222,11 +223,11 @@ pub async fn pending(
 
 /// Makes these links expire now: the flows they belong to have ended.
 pub async fn expire(conn: &mut AsyncPgConnection, validations: &[i64], resets: &[i64]) -> QueryResult<()> {
-    diesel::sql_query("UPDATE email_validations SET expires_at = now() WHERE id = ANY($1) AND used_at IS NULL")
+    Fixed::new("UPDATE email_validations SET expires_at = now() WHERE id = ANY($1) AND used_at IS NULL")
         .bind::<Array<BigInt>, _>(validations)
         .execute(conn)
         .await?;
-    diesel::sql_query("UPDATE password_resets SET expires_at = now() WHERE id = ANY($1) AND used_at IS NULL")
+    Fixed::new("UPDATE password_resets SET expires_at = now() WHERE id = ANY($1) AND used_at IS NULL")
         .bind::<Array<BigInt>, _>(resets)
         .execute(conn)
         .await?;
@@ -236,7 +237,7 @@ pub async fn expire(conn: &mut AsyncPgConnection, validations: &[i64], resets: &
 /// Withdraws the enabling (and with it the personal code, and any pending
 /// regeneration of it) of these accounts; returns those that were enabled.
 pub async fn withdraw_enabling(conn: &mut AsyncPgConnection, users: &[i64]) -> QueryResult<Vec<i64>> {
-    diesel::sql_query(
+    Fixed::new(
         "UPDATE email_validations SET expires_at = now()
          WHERE purpose = 'personal_code' AND user_id = ANY($1) AND used_at IS NULL AND expires_at > now()",
     )
@@ -248,7 +249,7 @@ pub async fn withdraw_enabling(conn: &mut AsyncPgConnection, users: &[i64]) -> Q
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    let rows: Vec<Id> = diesel::sql_query(
+    let rows: Vec<Id> = Fixed::new(
         "UPDATE users SET enabled_at = NULL, personal_code_hash = NULL, personal_code_set_at = NULL
          WHERE id = ANY($1) AND enabled_at IS NOT NULL RETURNING id",
     )

@@ -9,6 +9,7 @@ use diesel::sql_types::{Array, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use crate::db::fixed::Fixed;
 use crate::db::schema::{
     classes_of_competition, mobility_applications, mobility_campaigns, mobility_complaints, mobility_cutoffs,
     mobility_dioceses, mobility_esubero, mobility_overrides, mobility_renunciations, mobility_run_results,
@@ -267,7 +268,7 @@ pub async fn teacher(conn: &mut AsyncPgConnection, tax_code: &str) -> QueryResul
 /// received the form: it may keep another province's registry (migration
 /// 000026). The caller accepts the form only if it is routed to it.
 pub async fn teacher_for_paper_form(conn: &mut AsyncPgConnection, tax_code: &str) -> QueryResult<Option<TeacherRow>> {
-    diesel::sql_query("SELECT * FROM ambito_teacher_for_paper_form($1)")
+    Fixed::new("SELECT * FROM ambito_teacher_for_paper_form($1)")
         .bind::<Text, _>(tax_code)
         .get_result(conn)
         .await
@@ -313,7 +314,7 @@ pub async fn places(
     districts: &[String],
     provinces: &[String],
 ) -> QueryResult<Vec<PlaceRow>> {
-    diesel::sql_query(
+    Fixed::new(
         "WITH school AS (
              SELECT s.code, s.province_code, s.municipality_istat FROM sites s WHERE s.code = ANY($1)
              UNION ALL
@@ -358,7 +359,7 @@ struct Code {
 /// Municipalities of these provinces that hold more than one district
 /// (COM-2: Milano, Roma, Napoli).
 pub async fn multi_district(conn: &mut AsyncPgConnection, provinces: &[String]) -> QueryResult<Vec<String>> {
-    let rows: Vec<Code> = diesel::sql_query(
+    let rows: Vec<Code> = Fixed::new(
         "SELECT m AS code FROM (
              SELECT d.code AS district, unnest(d.municipalities) AS m FROM school_districts d
              WHERE d.province_code = ANY($1)
@@ -783,7 +784,7 @@ struct MaybeCode {
 
 /// The institution of a school code: a site's, or the institution itself.
 pub async fn institution_of(conn: &mut AsyncPgConnection, school: &str) -> QueryResult<Option<String>> {
-    let row: MaybeCode = diesel::sql_query(
+    let row: MaybeCode = Fixed::new(
         "SELECT coalesce((SELECT institution_code FROM sites WHERE code = $1),
                          (SELECT code FROM institutions WHERE code = $1)) AS code",
     )
@@ -1072,7 +1073,7 @@ pub struct OutcomeAddress {
 
 /// Where to e-mail an approved run's outcomes (the approving office only).
 pub async fn outcome_addresses(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<Vec<OutcomeAddress>> {
-    diesel::sql_query("SELECT application_id, email, protocol_number FROM ambito_mobility_outcome_addresses($1)")
+    Fixed::new("SELECT application_id, email, protocol_number FROM ambito_mobility_outcome_addresses($1)")
         .bind::<diesel::sql_types::BigInt, _>(run)
         .load(conn)
         .await
@@ -1301,7 +1302,7 @@ pub struct SheetRow {
 /// The outcome sheet of a run: the office's whole province, a school's
 /// own sites in an approved run, nothing for anyone else.
 pub async fn outcome_sheet(conn: &mut AsyncPgConnection, run: i64) -> QueryResult<Vec<SheetRow>> {
-    diesel::sql_query(
+    Fixed::new(
         "SELECT application_id, protocol_number, last_name, first_name, tax_code, state, school_code,
                 institution_code, post_type, class_code, chair_kind, pref_position AS position, hours, parts
          FROM ambito_mobility_outcome_sheet($1)",
@@ -1319,7 +1320,7 @@ struct MaybeId {
 
 /// The approved run of a phase in the caller's province (offices and schools).
 pub async fn approved_run_id(conn: &mut AsyncPgConnection, year: i32, phase: &str) -> QueryResult<Option<i64>> {
-    let row: MaybeId = diesel::sql_query("SELECT ambito_mobility_approved_run($1, $2) AS id")
+    let row: MaybeId = Fixed::new("SELECT ambito_mobility_approved_run($1, $2) AS id")
         .bind::<diesel::sql_types::Integer, _>(year)
         .bind::<Text, _>(phase)
         .get_result(conn)

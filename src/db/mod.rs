@@ -6,6 +6,7 @@ pub mod admissions;
 pub mod attachments;
 pub mod audit;
 pub mod embedded;
+pub mod fixed;
 pub mod idempotency;
 pub mod journal;
 pub mod limited_mode;

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::fixed::Fixed;
 use super::schema::{enrolment_requests as er, enrolment_transitions as et, hubs, institutions, municipalities, sites};
 use super::territory::{MunicipalityRow, PageRequest};
 use crate::authz::Within;
@@ -298,10 +299,8 @@ pub async fn duplicates(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Ve
         #[diesel(sql_type = Array<BigInt>)]
         ids: Vec<i64>,
     }
-    let r: Ids = diesel::sql_query("SELECT ambito_enrolment_duplicates($1) AS ids")
-        .bind::<BigInt, _>(id)
-        .get_result(conn)
-        .await?;
+    let r: Ids =
+        Fixed::new("SELECT ambito_enrolment_duplicates($1) AS ids").bind::<BigInt, _>(id).get_result(conn).await?;
     Ok(r.ids)
 }
 
@@ -354,7 +353,7 @@ pub async fn school_in_territory(conn: &mut AsyncPgConnection, hub: &str, instit
         #[diesel(sql_type = Bool)]
         found: bool,
     }
-    let r: Found = diesel::sql_query(
+    let r: Found = Fixed::new(
         "SELECT EXISTS (
              SELECT 1 FROM hubs h JOIN institutions i ON i.code = $2
              JOIN municipalities m ON m.istat_code = i.municipality_istat
@@ -401,7 +400,7 @@ pub async fn snapshot(conn: &mut AsyncPgConnection) -> QueryResult<String> {
         #[diesel(sql_type = Text)]
         s: String,
     }
-    let r: Snap = diesel::sql_query("SELECT pg_current_snapshot()::text AS s").get_result(conn).await?;
+    let r: Snap = Fixed::new("SELECT pg_current_snapshot()::text AS s").get_result(conn).await?;
     Ok(r.s)
 }
 
@@ -414,7 +413,7 @@ pub async fn changed_since(
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<EnrolmentRow>> {
-    diesel::sql_query(
+    Fixed::new(
         "SELECT * FROM enrolment_requests
          WHERE change_xid >= pg_snapshot_xmin($1::pg_snapshot)
            AND NOT pg_visible_in_snapshot(change_xid, $1::pg_snapshot)
@@ -440,7 +439,7 @@ pub async fn left_since(conn: &mut AsyncPgConnection, since: &str) -> QueryResul
         #[diesel(sql_type = BigInt)]
         request_id: i64,
     }
-    let rows: Vec<Id> = diesel::sql_query(
+    let rows: Vec<Id> = Fixed::new(
         "SELECT DISTINCT t.request_id FROM enrolment_transitions t
          WHERE t.change_xid >= pg_snapshot_xmin($1::pg_snapshot)
            AND NOT pg_visible_in_snapshot(t.change_xid, $1::pg_snapshot)
@@ -478,7 +477,7 @@ pub async fn counts(
     school_year: Option<i32>,
     waiting_days: i32,
 ) -> QueryResult<Vec<CountRow>> {
-    diesel::sql_query(format!(
+    Fixed::new(format!(
         "SELECT {key_sql} AS key,
                 count(*) AS requests,
                 count(*) FILTER (WHERE r.status NOT IN ('enrolled', 'withdrawn')) AS open,
@@ -540,7 +539,7 @@ pub async fn export_rows(
     school_year: Option<i32>,
     statuses: Option<Vec<String>>,
 ) -> QueryResult<Vec<ExportRow>> {
-    diesel::sql_query(
+    Fixed::new(
         "SELECT r.id, r.status, r.origin, m.name AS municipality, r.municipality_istat, r.hub_code,
                 r.institution_code, r.school_order, r.year_of_study,
                 extract(year FROM age(r.birth_date))::int AS age, r.nationality, r.arrived_on,

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Date, Int4, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::fixed::Fixed;
 use super::schema::{
     classes, collection_windows, pupils, sites, support_approvals, support_requests, support_submissions,
 };
@@ -187,7 +188,7 @@ pub async fn open_window(
     opens_on: NaiveDate,
     closes_on: NaiveDate,
 ) -> QueryResult<WindowRow> {
-    diesel::sql_query(
+    Fixed::new(
         "INSERT INTO collection_windows (province_code, process, school_year, institution_code, opens_on, closes_on)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (province_code, process, school_year, coalesce(institution_code, ''))
@@ -651,7 +652,7 @@ pub struct TotalRow {
 }
 
 pub async fn totals(conn: &mut AsyncPgConnection, institution: &str, year: i32) -> QueryResult<Vec<TotalRow>> {
-    diesel::sql_query(
+    Fixed::new(
         "SELECT c.school_order, r.ratio, count(*) AS pupils, sum(r.hours)::int8 AS hours,
                 coalesce(sum(a.hours), 0)::int8 AS approved_hours
          FROM pupils p
@@ -816,7 +817,9 @@ pub async fn report(
         ),
     };
     let sql = format!("SELECT {}, {measures} {from} {} {group} {order}", select.join(", "), where_clause(f, source));
-    let query = filtered(sql, year, f);
+    // Up to eight dimensions in any order: too many texts to keep one
+    // prepared statement each on every connection.
+    let query = filtered(sql, year, f).parsed_each_time();
     match source {
         ReportSource::Cells => query.load(conn).await,
         ReportSource::Pupils => with_hash_joins(conn, f, query).await,
@@ -831,7 +834,7 @@ pub async fn report(
 async fn with_hash_joins<T>(
     conn: &mut AsyncPgConnection,
     f: &ReportFilter,
-    query: diesel::query_builder::BoxedSqlQuery<'static, Pg, diesel::query_builder::SqlQuery>,
+    query: Fixed<'static>,
 ) -> QueryResult<Vec<T>>
 where
     T: QueryableByName<Pg> + Send + 'static,
@@ -839,9 +842,9 @@ where
     if matches!(f.within, Within::School(_)) {
         return query.load(conn).await;
     }
-    diesel::sql_query("SET LOCAL enable_nestloop = off").execute(conn).await?;
+    Fixed::new("SET LOCAL enable_nestloop = off").execute(conn).await?;
     let rows = query.load(conn).await?;
-    diesel::sql_query("SET LOCAL enable_nestloop TO DEFAULT").execute(conn).await?;
+    Fixed::new("SET LOCAL enable_nestloop TO DEFAULT").execute(conn).await?;
     Ok(rows)
 }
 
@@ -889,13 +892,8 @@ fn where_clause(f: &ReportFilter, source: ReportSource) -> String {
 
 /// `sql` (over [`PUPILS_JOINED`] or [`CELLS_JOINED`] and [`where_clause`])
 /// with the year, the filter and the scope bound.
-fn filtered(
-    sql: String,
-    year: i32,
-    f: &ReportFilter,
-) -> diesel::query_builder::BoxedSqlQuery<'static, Pg, diesel::query_builder::SqlQuery> {
-    diesel::sql_query(sql)
-        .into_boxed()
+fn filtered(sql: String, year: i32, f: &ReportFilter) -> Fixed<'static> {
+    Fixed::new(sql)
         .bind::<Int4, _>(year)
         .bind::<Nullable<Text>, _>(f.institution.clone())
         .bind::<Nullable<Text>, _>(f.municipality.clone())

@@ -47,7 +47,9 @@ impl DbRole {
 
 async fn establish_as(url: &str, role: Option<DbRole>) -> diesel::ConnectionResult<AsyncPgConnection> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    conn.set_instrumentation(crate::telemetry::Statements::default());
+    if let Some(statements) = crate::telemetry::statements() {
+        conn.set_instrumentation(statements);
+    }
     if let Some(role) = role {
         // The role names are our own constants.
         diesel::sql_query(format!("SET ROLE {}", role.name()))

@@ -28,14 +28,23 @@ use super::{Schemas, limits};
 /// lacks one answers PERSISTED_QUERY_NOT_FOUND and the client sends the text.
 pub const PERSISTED_QUERIES: usize = 2048;
 
-/// Parsed documents by the SHA-256 of their text: mobile clients send a
-/// query's hash instead of its text once this process has seen it.
+/// Parsed documents kept by this process: by the SHA-256 of their text, for
+/// mobile clients that send a query's hash instead of its text once this
+/// process has seen it; and by their text, once admitted with a session,
+/// so that a front end's or report's next request with the same text is
+/// neither parsed nor validated again before its caller is looked up.
 #[derive(Clone)]
-pub struct PersistedQueries(LruCacheStorage);
+pub struct PersistedQueries {
+    by_hash: LruCacheStorage,
+    admitted: LruCacheStorage,
+}
 
 impl Default for PersistedQueries {
     fn default() -> Self {
-        PersistedQueries(LruCacheStorage::new(PERSISTED_QUERIES))
+        PersistedQueries {
+            by_hash: LruCacheStorage::new(PERSISTED_QUERIES),
+            admitted: LruCacheStorage::new(PERSISTED_QUERIES),
+        }
     }
 }
 
@@ -65,7 +74,7 @@ impl PersistedQueries {
         }
         let hash = pq.sha256_hash.to_ascii_lowercase();
         if request.query.is_empty() {
-            let doc = self.0.get(hash).await.ok_or_else(|| {
+            let doc = self.by_hash.get(hash).await.ok_or_else(|| {
                 with_code(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
             })?;
             request.set_parsed_query(doc);
@@ -93,18 +102,32 @@ pub struct Admitted {
 
 /// Checks one request over HTTP: its text (nesting), its document
 /// (persisted or parsed, then the limits, so only a document within them is
-/// kept), and with `validate` the schema's own validation, run on a copy
-/// that executes nothing. `validate` is for requests with a session: looking
-/// the session up is a database call that a refused document must not cost.
-pub async fn admit(
-    schemas: &Schemas,
-    persisted: &PersistedQueries,
-    request: Request,
-    validate: bool,
-) -> Result<Admitted, Response> {
+/// kept), and the schema's whole validation, run on a copy that executes
+/// nothing. All of it comes before the session is looked up: that is a
+/// database call that a refused document must not cost. The HTTP schema
+/// then executes with async-graphql's fast validation alone (see
+/// [`super::schemas`]): every document it runs passed here.
+///
+/// A text sent again with no variables is the same document under the same
+/// validation: the one admitted before is taken as it is, neither parsed
+/// nor validated again (a front end or a report sends the same few texts
+/// all day). With variables, their values are part of the validation, which
+/// runs every time.
+pub async fn admit(schemas: &Schemas, persisted: &PersistedQueries, request: Request) -> Result<Admitted, Response> {
     let refuse = |e: ServerError| Response::from_errors(vec![e]);
     let (mut request, keep) = persisted.resolve(request).await.map_err(refuse)?;
-    limits::check_text(&request.query).map_err(|r| refuse(limit_error(r)))?;
+    let reusable = request.variables.is_empty() && !request.query.is_empty();
+    // Keyed by the operation too: it decides which operation is validated.
+    let key = reusable.then(|| format!("{}\n{}", request.operation_name.as_deref().unwrap_or(""), request.query));
+    let known = match &key {
+        Some(key) => persisted.admitted.get(key.clone()).await,
+        None => None,
+    };
+    let checked = known.is_some();
+    match known {
+        Some(doc) => request.set_parsed_query(doc),
+        None => limits::check_text(&request.query).map_err(|r| refuse(limit_error(r)))?,
+    }
     let text_len = request.query.len();
     // Apart while the document borrows the request, and back in before it runs.
     let variables = std::mem::take(&mut request.variables);
@@ -114,7 +137,9 @@ pub async fn admit(
         let message = "subscriptions run over the WebSocket at GET /graphql, not over POST";
         return Err(refuse(with_code(ServerError::new(message, Some(op.pos)), "GRAPHQL_VALIDATION_FAILED")));
     }
-    limits::check(doc, schemas.introspection.is_some(), text_len).map_err(|r| refuse(limit_error(r)))?;
+    if !checked {
+        limits::check(doc, schemas.introspection.is_some(), text_len).map_err(|r| refuse(limit_error(r)))?;
+    }
     let introspection = schemas.introspection.is_some() && introspects_only(doc);
     let (name, op) = selected(doc, operation_name.as_deref()).unzip();
     let name = name.flatten().map(str::to_owned);
@@ -123,17 +148,21 @@ pub async fn admit(
     if let Some(op) = op {
         missing_variable(op, &variables).map_err(refuse)?;
     }
-    if validate && !introspection {
+    // Introspection alone runs on its own schema, which validates in full.
+    if !introspection && !checked {
         let mut probe = Request::new(String::new()).variables(variables.clone());
         probe.operation_name = operation_name;
         probe.set_parsed_query(doc.clone());
-        let checked = schemas.validator.execute(probe).await;
-        if !checked.errors.is_empty() {
-            return Err(Response::from_errors(checked.errors.into_iter().map(coded).collect()));
+        let validated = schemas.validator.execute(probe).await;
+        if !validated.errors.is_empty() {
+            return Err(Response::from_errors(validated.errors.into_iter().map(coded).collect()));
+        }
+        if let Some(key) = key {
+            persisted.admitted.set(key, doc.clone()).await;
         }
     }
     if let Some(hash) = keep {
-        persisted.0.set(hash, doc.clone()).await;
+        persisted.by_hash.set(hash, doc.clone()).await;
     }
     request.variables = variables;
     Ok(Admitted { request, introspection, mutation, name })

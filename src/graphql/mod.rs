@@ -16,7 +16,7 @@ pub mod scalars;
 pub mod territory;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, Schema, SchemaBuilder, ValidationMode};
 
 use crate::auth::passwords::Passwords;
 use crate::auth::{SessionPolicy, Subject};
@@ -127,7 +127,10 @@ pub fn schemas(services: Services, explorable: bool, fields: Option<prometheus::
         schema(counted(b), services.clone(), true)
     });
     Schemas {
-        http: schema(counted(builder()), services.clone(), explorable),
+        // Every document the HTTP schema runs passed the validator's full
+        // validation first (`gate::admit`); running it again cost W1 a
+        // tenth of the server's instructions (BENCHMARKS.md, issue 23).
+        http: schema(counted(builder().validation_mode(ValidationMode::Fast)), services.clone(), explorable),
         validator: schema(builder().extension(gate::ValidateOnly), services.clone(), explorable),
         ws: schema(builder().extension(gate::WsChecks), services, explorable),
         introspection,

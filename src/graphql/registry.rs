@@ -121,14 +121,14 @@ impl CollectionWindow {
 
 /// A class (classe and sezione) of a site, for one school year.
 pub struct SchoolClass {
-    row: ClassRow,
+    row: Arc<ClassRow>,
     /// Its site, when a page of pupils fetched it along.
-    site: Option<SiteRow>,
+    site: Option<Arc<SiteRow>>,
 }
 
 impl From<ClassRow> for SchoolClass {
     fn from(row: ClassRow) -> SchoolClass {
-        SchoolClass { row, site: None }
+        SchoolClass { row: Arc::new(row), site: None }
     }
 }
 
@@ -144,11 +144,10 @@ impl SchoolClass {
         school(ctx, &self.row.institution_code).await
     }
     async fn site(&self, ctx: &Context<'_>) -> Result<Site> {
-        let row = match &self.site {
-            Some(site) => site.clone(),
-            None => loader(ctx).load_one(SiteKey(self.row.site_code.clone())).await?.ok_or(AppError::NotFound)?,
-        };
-        Ok(Site(row))
+        Ok(match &self.site {
+            Some(site) => Site(site.clone()),
+            None => loader(ctx).load_one(SiteKey(self.row.site_code.clone())).await?.ok_or(AppError::NotFound)?.into(),
+        })
     }
     async fn order(&self) -> Result<SchoolOrder> {
         let o: DomainOrder = self.row.school_order.parse().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
@@ -206,10 +205,11 @@ pub struct Pupil {
     along: Option<Along>,
 }
 
-/// What a page of pupils fetched with each one ([`q::pupils_page_along`]).
+/// What a page of pupils fetched with each one ([`q::pupils_page_along`]),
+/// shared with the objects that show it rather than copied into each.
 struct Along {
-    class: Option<ClassRow>,
-    site: Option<SiteRow>,
+    class: Option<Arc<ClassRow>>,
+    site: Option<Arc<SiteRow>>,
     request: Option<RequestRow>,
 }
 
@@ -221,6 +221,7 @@ impl From<PupilRow> for Pupil {
 
 impl From<PupilAlong> for Pupil {
     fn from((row, class, site, request): PupilAlong) -> Pupil {
+        let (class, site) = (class.map(Arc::new), site.map(Arc::new));
         Pupil { row: Arc::new(row), along: Some(Along { class, site, request }) }
     }
 }
@@ -486,7 +487,7 @@ impl RegistryReportRow {
     }
     async fn site(&self, ctx: &Context<'_>) -> Result<Option<Site>> {
         let Some(c) = &self.0.site else { return Ok(None) };
-        Ok(loader(ctx).load_one(SiteKey(c.clone())).await?.map(Site))
+        Ok(loader(ctx).load_one(SiteKey(c.clone())).await?.map(Site::from))
     }
     async fn order(&self) -> Option<SchoolOrder> {
         self.0.school_order.as_deref().and_then(|o| o.parse::<DomainOrder>().ok()).map(Into::into)

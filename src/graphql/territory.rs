@@ -1,6 +1,8 @@
 //! The territory in GraphQL: provinces, territorial ambits, municipalities,
 //! school institutions and their sites, and the hubs serving them.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, InputObject, Object, Result};
 
 use super::connection::{Connection, list, page_request};
@@ -143,7 +145,7 @@ list!(
     istat_code
 );
 list!(school_list, page_request, SchoolFilter, InstitutionRow, School, q::schools_page, q::schools_count, code);
-list!(site_list, page_request, SiteFilter, SiteRow, Site, q::sites_page, q::sites_count, code);
+list!(site_list, page_request, SiteFilter, SiteRow, Site = Site::from, q::sites_page, q::sites_count, code);
 list!(hub_list, page_request, HubFilter, HubRow, Hub, q::hubs_page, q::hubs_count, code);
 
 async fn province(ctx: &Context<'_>, code: &str) -> Result<Province> {
@@ -307,12 +309,18 @@ impl School {
     /// The institution's sites (plessi), by code.
     async fn sites(&self, ctx: &Context<'_>) -> Result<Vec<Site>> {
         let rows = loader(ctx).load_one(SitesOf(self.0.code.clone())).await?.unwrap_or_default();
-        Ok(rows.into_iter().map(Site).collect())
+        Ok(rows.into_iter().map(Site::from).collect())
     }
 }
 
 #[derive(Clone)]
-pub struct Site(pub(crate) SiteRow);
+pub struct Site(pub(crate) Arc<SiteRow>);
+
+impl From<SiteRow> for Site {
+    fn from(row: SiteRow) -> Site {
+        Site(Arc::new(row))
+    }
+}
 
 /// A school site (plesso / punto di erogazione).
 #[Object]
@@ -576,7 +584,7 @@ impl TerritoryQuery {
 
     async fn site(&self, ctx: &Context<'_>, code: String) -> Result<Option<Site>> {
         let code = code_arg("code", Some(code), 10)?.unwrap_or_default();
-        Ok(loader(ctx).load_one(SiteKey(code)).await?.map(Site))
+        Ok(loader(ctx).load_one(SiteKey(code)).await?.map(Site::from))
     }
 
     #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]

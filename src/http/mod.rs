@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod explorer;
 pub mod exports;
+pub mod json;
 pub mod metrics;
 pub mod subscriptions;
 
@@ -303,7 +304,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     // The answer as sent, when it must be kept for an idempotency key.
     let mut answer: Option<Vec<u8>> = None;
-    let response = match gate::admit(&state.schemas, &state.persisted, request, authorization.is_some()).await {
+    let response = match gate::admit(&state.schemas, &state.persisted, request).await {
         Err(refused) => refused,
         Ok(admitted) => {
             operation = admitted.operation_name().map(str::to_owned);
@@ -363,7 +364,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
             let (kept, body) = match ticket.filter(|_| ok) {
                 None => (Ok(()), None),
                 Some(ticket) => {
-                    let body = serde_json::to_vec(&response).unwrap_or_default();
+                    let body = json::to_vec(&response);
                     (idempotency::keep(&db, &state.files.keys, ticket, &body).await, Some(body))
                 }
             };
@@ -404,7 +405,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         StatusCode::OK
     };
     record(codes, operation);
-    let body = answer.unwrap_or_else(|| serde_json::to_vec(&response).unwrap_or_default());
+    let body = answer.unwrap_or_else(|| json::to_vec(&response));
     busy(Response::builder().status(status).content_type("application/json").body(body))
 }
 

@@ -255,3 +255,38 @@ async fn every_hostile_document_is_refused_before_any_resolver_or_database_call(
         cases.len()
     );
 }
+
+/// A text sent again without variables is taken as admitted before, not
+/// parsed or validated again; with variables it is validated every time.
+/// Either way a bad request is refused before any work, signed in or not.
+#[tokio::test]
+async fn a_document_admitted_before_is_checked_again_with_other_variables() {
+    let app = TestApp::counting(TestDb::demo().await).await;
+    let token = app.login(SCHOOL).await;
+    let text = "query($n: Int) { schools(first: $n) { totalCount } }";
+    for who in [Some(token.as_str()), None] {
+        let first = app.post_as(who, text, json!({})).await;
+        let again = app.post_as(who, text, json!({})).await;
+        assert_eq!(first, again, "the same text answers the same");
+        let bad = Case {
+            name: "a variable of the wrong type after the text was admitted".into(),
+            send: Send::Json(json!({ "query": text, "variables": { "n": "ten" } })),
+            status: 400,
+            codes: INVALID,
+        };
+        let before = work(&app).await;
+        let (status, body) = send(&app, who, &bad).await;
+        assert_eq!((status, work(&app).await), (400, before), "{}: {body}", bad.name);
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{body}");
+        // An unknown operation of the same text is its own document to validate.
+        let other = Case {
+            name: "the admitted text with an unknown operation name".into(),
+            send: Send::Json(json!({ "query": text, "operationName": "Other" })),
+            status: 400,
+            codes: INVALID,
+        };
+        let (status, body) = send(&app, who, &other).await;
+        assert_eq!(status, other.status, "{}: {body}", other.name);
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{body}");
+    }
+}

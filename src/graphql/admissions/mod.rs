@@ -715,7 +715,7 @@ pub struct AdmissionRoundSite {
 impl AdmissionRoundSite {
     async fn site(&self, ctx: &Context<'_>) -> Result<Site> {
         let code = self.view.sites[self.index].site_code.clone();
-        Ok(Site(loader(ctx).load_one(SiteKey(code)).await?.ok_or(AppError::NotFound)?))
+        Ok(Site::from(loader(ctx).load_one(SiteKey(code)).await?.ok_or(AppError::NotFound)?))
     }
     async fn places(&self) -> i32 {
         self.view.sites[self.index].places

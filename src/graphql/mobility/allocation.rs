@@ -158,7 +158,7 @@ impl Outcome {
     /// The site of the post, when its code is a site's.
     async fn site(&self, ctx: &Context<'_>) -> Result<Option<Site>> {
         let Some(code) = &self.0.school_code else { return Ok(None) };
-        Ok(loader(ctx).load_one(SiteKey(code.clone())).await?.map(Site))
+        Ok(loader(ctx).load_one(SiteKey(code.clone())).await?.map(Site::from))
     }
     /// The code of the post's school or site, as the vacancies name it.
     async fn school_code(&self) -> Option<&str> {
