@@ -30,9 +30,9 @@ pub const PERSISTED_QUERIES: usize = 2048;
 
 /// Parsed documents kept by this process: by the SHA-256 of their text, for
 /// mobile clients that send a query's hash instead of its text once this
-/// process has seen it; and by their text, once admitted with a session,
-/// so that a front end's or report's next request with the same text is
-/// neither parsed nor validated again before its caller is looked up.
+/// process has seen it; and by operation name and text once admitted
+/// without variables, so that a front end's next request with the same
+/// text is neither parsed nor validated again (see [`admit`]).
 #[derive(Clone)]
 pub struct PersistedQueries {
     by_hash: LruCacheStorage,
