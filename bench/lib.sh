@@ -10,12 +10,14 @@ BIN=${AMBITO_BIN:-$PWD/target/release/ambito}
 as_pg=()
 [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
 
-need_wrk() {
-  command -v wrk >/dev/null && return
+# need COMMAND [PACKAGE]: installs Debian's PACKAGE (COMMAND's name by
+# default) when root, else says what is missing.
+need() {
+  command -v "$1" >/dev/null && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${2:-$1}" >/dev/null
   else
-    echo "$0: wrk is missing: sudo apt-get install wrk" >&2; exit 1
+    echo "$0: $1 is missing: sudo apt-get install ${2:-$1}" >&2; exit 1
   fi
 }
 
@@ -38,14 +40,27 @@ seed_scale() {
 }
 
 # start_ambito SCALE PORT [SERVE ARGS...]: the release server on the scale's
-# database, in the background ($server), once it answers /health.
+# database, in the background ($server), once it answers /health. With
+# UNDER (an array: a profiler and its options), the server runs under it.
 start_ambito() {
   local scale=$1 port=$2
   shift 2
-  "$BIN" --data-dir "$WORK/$scale" --db-pool-size "${POOL:-16}" serve --demo=false --listen "127.0.0.1:$port" "$@" \
-    > "$WORK/$scale-serve.log" 2>&1 &
+  ${UNDER[@]+"${UNDER[@]}"} "$BIN" --data-dir "$WORK/$scale" --db-pool-size "${POOL:-16}" serve --demo=false \
+    --listen "127.0.0.1:$port" "$@" > "$WORK/$scale-serve.log" 2>&1 &
   server=$!
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && return; sleep 0.2; done
+  # A server under a profiler takes longer to start: up to two minutes.
+  for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && return; sleep 0.2; done
   kill "$server" 2>/dev/null
   echo "$0: the server did not start; see $WORK/$scale-serve.log" >&2; exit 1
+}
+
+# prepare_requests SCALE PORT OUT JWT_SECRET: signs in the bench's
+# organisations on the server at PORT and writes their requests under OUT
+# (bench/prepare.py; `-` for JWT_SECRET: Ambito's requests only). Prints
+# what prepare.py prints: the callers of each pgbench ceiling.
+prepare_requests() {
+  local psql=("${as_pg[@]}" "$PG_BIN/psql" -h "$WORK/$1/postgres" -U ambito -d ambito) year
+  year=$("${psql[@]}" -Atc "SELECT school_year FROM collection_windows LIMIT 1")
+  mkdir -p "$3" && chmod 777 "$3"
+  python3 bench/prepare.py "http://127.0.0.1:$2/graphql" "$3" "${year:0:4}/${year:4:2}" "$4" "${psql[@]}"
 }
