@@ -228,6 +228,7 @@ pub async fn generate(conn: &mut AsyncPgConnection, now: DateTime<Utc>, plan: &P
     let rows: Vec<StradarioRow> = streets.iter().map(|(r, _)| r.clone()).collect();
     let entries = crate::usecases::admissions::entries_of(&rows);
     let n_sites = plan.sites.len();
+    let on_time = plan.applications - plan.applications / 15;
 
     let mut dice = Dice(plan.seed);
     let mut registered = Vec::new();
@@ -281,7 +282,6 @@ pub async fn generate(conn: &mut AsyncPgConnection, now: DateTime<Utc>, plan: &P
             _ => vec!["27H".into()],
         };
         // Late: the last 1 in 15, after the window; disabled: every 25th.
-        let on_time = plan.applications - plan.applications / 15;
         let late = n >= on_time;
         let submitted = match late {
             true => closes + Duration::days(1 + (n - on_time) as i64),

@@ -118,10 +118,10 @@ pub async fn admit(schemas: &Schemas, persisted: &PersistedQueries, request: Req
     let (mut request, keep) = persisted.resolve(request).await.map_err(refuse)?;
     let reusable = request.variables.is_empty() && !request.query.is_empty();
     // Keyed by the operation too: it decides which operation is validated.
-    let key = reusable.then(|| format!("{}\n{}", request.operation_name.as_deref().unwrap_or(""), request.query));
-    let known = match &key {
-        Some(key) => persisted.admitted.get(key.clone()).await,
-        None => None,
+    let key = |r: &Request| format!("{}\n{}", r.operation_name.as_deref().unwrap_or(""), r.query);
+    let known = match reusable {
+        true => persisted.admitted.get(key(&request)).await,
+        false => None,
     };
     let checked = known.is_some();
     match known {
@@ -132,6 +132,8 @@ pub async fn admit(schemas: &Schemas, persisted: &PersistedQueries, request: Req
     // Apart while the document borrows the request, and back in before it runs.
     let variables = std::mem::take(&mut request.variables);
     let operation_name = request.operation_name.clone();
+    // Where to keep the document once validated: on a miss only.
+    let keep_as = (reusable && !checked).then(|| key(&request));
     let doc = request.parsed_query().map_err(|e| refuse(with_code(e, "GRAPHQL_PARSE_FAILED")))?;
     if let Some((_, op)) = doc.operations.iter().find(|(_, op)| op.node.ty == OperationType::Subscription) {
         let message = "subscriptions run over the WebSocket at GET /graphql, not over POST";
@@ -157,7 +159,7 @@ pub async fn admit(schemas: &Schemas, persisted: &PersistedQueries, request: Req
         if !validated.errors.is_empty() {
             return Err(Response::from_errors(validated.errors.into_iter().map(coded).collect()));
         }
-        if let Some(key) = key {
+        if let Some(key) = keep_as {
             persisted.admitted.set(key, doc.clone()).await;
         }
     }

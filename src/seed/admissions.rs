@@ -65,11 +65,14 @@ pub(super) async fn rounds(
             })
             .collect();
         // Non-residents come from three towns of the province without a site of the round.
+        // A bounded number of draws: a province of one town has none to give.
         let mut neighbours: Vec<String> = Vec::new();
         for _ in 0..100 {
+            if neighbours.len() == 3 {
+                break;
+            }
             let t = towns[dice.next(towns.len())];
-            let taken = group.iter().any(|s| s.municipality == t) || neighbours.iter().any(|n| n == t);
-            if neighbours.len() < 3 && !taken {
+            if !group.iter().any(|s| s.municipality == t) && !neighbours.iter().any(|n| n == t) {
                 neighbours.push(t.to_owned());
             }
         }
