@@ -39,12 +39,21 @@ seed_scale() {
     "$scale" "$start" > "$dir/seeded"
 }
 
+# port_free PORT: stops the run if something already answers on PORT: a
+# server left by an earlier run would be measured instead of this one.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "$0: port $1 is taken (a server left by an earlier run?)" >&2; exit 1
+  fi
+}
+
 # start_ambito SCALE PORT [SERVE ARGS...]: the release server on the scale's
 # database, in the background ($server), once it answers /health. With
 # UNDER (an array: a profiler and its options), the server runs under it.
 start_ambito() {
   local scale=$1 port=$2
   shift 2
+  port_free "$port"
   ${UNDER[@]+"${UNDER[@]}"} "$BIN" --data-dir "$WORK/$scale" --db-pool-size "${POOL:-16}" serve --demo=false \
     --listen "127.0.0.1:$port" "$@" > "$WORK/$scale-serve.log" 2>&1 &
   server=$!

@@ -47,7 +47,15 @@ def cell(scale, workload, system):
         "p99": statistics.median(r["result"]["p99_us"] for r in picked) / 1000,
         "errors": sum(r["result"].get("errors", 0) + r["result"].get("socket_errors", 0) for r in picked),
         "rounds": len(picked),
+        # CPU ms per request (bench/cpu.py): the system's own processes and PostgreSQL's.
+        "cpu": {k: statistics.median(r["result"]["cpu_ms"][k] / (rate(r) * duration(r)) for r in picked)
+                for k in ("server", "postgres")} if all("cpu_ms" in r["result"] for r in picked) else None,
     }
+
+
+def duration(r):
+    res = r["result"]
+    return res["duration_us"] / 1e6 if "duration_us" in res else res["seconds"]
 
 
 def version(cmd):
@@ -75,8 +83,9 @@ for scale in scales:
     seed = next((r for r in rows if r.get("scale") == scale and "seed_seconds" in r), None)
     out.append(f"**{scale} scale**" + (f" (generated in {seed['seed_seconds']:.0f} s)" if seed else ""))
     out.append("")
-    out.append("| workload | system | req/s | p50 ms | p99 ms | errors | Ambito / PostGraphile | Ambito / ceiling |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| workload | system | req/s | p50 ms | p99 ms | errors | Ambito / PostGraphile | Ambito / ceiling "
+               "| CPU ms/req: system | CPU ms/req: PostgreSQL |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     adm, alloc = engines(scale)
     for w in ("w1", "w1a", "w2", "w3", "w4", "w5", "w5x256", "w6"):
         a = cell(scale, w, "ambito")
@@ -94,8 +103,10 @@ for scale in scales:
             vs_pgl = f"{a['rps'] / g['rps']:.2f}" if system == "Ambito" and a and g else ""
             vs_ceiling = f"{a['rps'] / c['rps']:.2f}" if system == "Ambito" and a and c else ""
             p99 = f"{v['p99']:.1f}" if v["p99"] == v["p99"] else ""
+            cpu = v.get("cpu")
+            cpu = f"{cpu['server']:.2f} | {cpu['postgres']:.2f}" if cpu else " | "
             out.append(f"| {NAMES[w]} | {system} | {v['rps']:.0f} | {v['p50']:.1f} | {p99} | {v['errors']} "
-                       f"| {vs_pgl} | {vs_ceiling} |")
+                       f"| {vs_pgl} | {vs_ceiling} | {cpu} |")
     out.append("")
     if alloc and "server" in alloc:
         srv = alloc["server"]
