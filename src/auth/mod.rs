@@ -179,9 +179,14 @@ async fn session_subject(
     let Some(live) = crate::db::accounts::live_session(&mut conn, &hash, idle_cutoff).await? else {
         return Ok(None);
     };
-    // Recording every request would write on every read; a minute's precision is plenty.
-    if touch && now - live.last_seen_at > chrono::Duration::seconds(60) {
-        crate::db::accounts::touch_session(&mut conn, live.session_id).await?;
+    // Recording every request would write on every read; a minute's precision
+    // is plenty, or a quarter of the idle time if that is shorter (a session
+    // in use must not look idle).
+    let precision =
+        chrono::Duration::from_std(policy.idle / 4).unwrap_or(chrono::Duration::MAX).min(chrono::Duration::seconds(60));
+    let stale_before = now - precision;
+    if touch && live.last_seen_at < stale_before {
+        crate::db::accounts::touch_session(&mut conn, live.session_id, now, stale_before).await?;
     }
     Ok(Some(Subject {
         session_id: live.session_id,

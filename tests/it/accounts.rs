@@ -151,6 +151,51 @@ async fn idle_and_absolute_expiry_end_sessions() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "absolute expiry");
 }
 
+/// A session in use stays alive past its idle time: its last use is
+/// recorded often enough. Many requests of a session due for that record
+/// at once all answer, and the record is made.
+#[tokio::test]
+async fn a_session_in_use_outlives_its_idle_time() {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Seen {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        at: chrono::DateTime<chrono::Utc>,
+    }
+    let app = TestApp::with_sessions(
+        TestDb::demo().await,
+        SessionPolicy { idle: Duration::from_millis(2000), absolute: Duration::from_secs(3600) },
+    )
+    .await;
+    let email = "cti.mi1@ambito.invalid";
+    let token = app.login(email).await;
+    // Used every 400 ms for twice its idle time.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        app.query_as(&token, ME, json!({})).await;
+    }
+    let mut conn = app.db().conn().await;
+    let last_seen = async |conn: &mut diesel_async::AsyncPgConnection| {
+        diesel::sql_query(
+            "SELECT s.last_seen_at AS at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(email)
+        .get_result::<Seen>(conn)
+        .await
+        .unwrap()
+        .at
+    };
+    let before = last_seen(&mut conn).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let asked = chrono::Utc::now();
+    let answers = futures_util::future::join_all((0..16).map(|_| app.post_as(Some(&token), ME, json!({})))).await;
+    for (_, body) in &answers {
+        assert_eq!(body["data"]["me"]["email"], email, "{body}");
+    }
+    let after = last_seen(&mut conn).await;
+    assert!(after > before && after >= asked - chrono::Duration::milliseconds(50), "{before} -> {after}");
+}
+
 #[tokio::test]
 async fn tokens_are_stored_only_as_hashes() {
     use diesel_async::RunQueryDsl;
