@@ -160,7 +160,7 @@ pub async fn live_session(
 /// `stale_before`. The commit does not wait for the WAL flush: a request
 /// that only reads would otherwise wait for the disk once a minute per
 /// session, and the requests of the same session arriving meanwhile for
-/// its row lock (64 of them in the benchmark's W3). A touch lost in a crash
+/// its row lock (a flush takes seconds on a slow disk). A touch lost in a crash
 /// only makes the session look idle since earlier: it ends sooner, never
 /// later.
 pub async fn touch_session(
