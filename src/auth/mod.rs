@@ -132,6 +132,16 @@ pub struct SessionPolicy {
     pub absolute: Duration,
 }
 
+impl SessionPolicy {
+    /// How stale a session's record of its last use may grow before a
+    /// request renews it: recording every request would write on every
+    /// read, and a minute's precision is plenty, or a quarter of the idle
+    /// time if that is shorter (a session in use must not look idle).
+    pub fn last_use_precision(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.idle / 4).unwrap_or(chrono::Duration::MAX).min(chrono::Duration::seconds(60))
+    }
+}
+
 impl Default for SessionPolicy {
     fn default() -> Self {
         SessionPolicy { idle: Duration::from_secs(30 * 60), absolute: Duration::from_secs(12 * 3600) }
@@ -179,12 +189,7 @@ async fn session_subject(
     let Some(live) = crate::db::accounts::live_session(&mut conn, &hash, idle_cutoff).await? else {
         return Ok(None);
     };
-    // Recording every request would write on every read; a minute's precision
-    // is plenty, or a quarter of the idle time if that is shorter (a session
-    // in use must not look idle).
-    let precision =
-        chrono::Duration::from_std(policy.idle / 4).unwrap_or(chrono::Duration::MAX).min(chrono::Duration::seconds(60));
-    let stale_before = now - precision;
+    let stale_before = now - policy.last_use_precision();
     if touch && live.last_seen_at < stale_before {
         crate::db::accounts::touch_session(&mut conn, live.session_id, now, stale_before).await?;
     }

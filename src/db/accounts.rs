@@ -6,6 +6,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::fixed::Fixed;
 use super::schema::{
     account_enablings, email_validations, login_throttle, memberships, password_resets, sessions, users,
 };
@@ -170,7 +171,7 @@ pub async fn touch_session(
     stale_before: DateTime<Utc>,
 ) -> QueryResult<()> {
     conn.transaction(async move |c| {
-        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(c).await?;
+        Fixed::new("SET LOCAL synchronous_commit = off").execute(c).await?;
         diesel::update(sessions::table.find(session_id).filter(sessions::last_seen_at.lt(stale_before)))
             .set(sessions::last_seen_at.eq(now))
             .execute(c)
