@@ -1,7 +1,8 @@
 //! The registry report's cells (`registry_report_cells`), which every write
 //! keeps up to date, as a property: after bursts of concurrent random
 //! writes through GraphQL (pupils created, moved, recertified and deleted,
-//! hours requested and approved, classes changed), with the territory
+//! hours requested and approved, and changed alone, which the cells take as
+//! a difference, classes changed), with the territory
 //! changing beside them as the importers change it (a site moved to another
 //! municipality, a municipality to another ambit), every role the policy
 //! lets read pupils gets, for random groupings and filters, exactly the
@@ -29,7 +30,9 @@ use crate::harness::{Dice, TestApp, TestDb, dice_from};
 use crate::registry::new_pupil;
 
 const ROUNDS: usize = 6;
-const WRITES_PER_ROUND: usize = 14;
+const WRITES_PER_ROUND: usize = 16;
+/// The kinds of write `a_write` makes.
+const KINDS: usize = 9;
 const REPORTS_PER_READER: usize = 6;
 
 const REPORT: &str = "query($y: String!, $g: [RegistryDimension!]!, $f: RegistryReportFilter) {
@@ -260,6 +263,25 @@ fn a_write(
             let hours = dice.next(p.hours.unwrap_or(0) as usize + 1);
             (office.to_owned(), "approve", q.to_owned(), json!({ "p": p.id.to_string(), "h": hours }))
         }
+        // Hours alone, the ratio as it was: the cells take the difference
+        // without recomputing the pupil's share (migration 000034).
+        7 => {
+            let requested: Vec<&Counted> =
+                province.iter().copied().filter(|p| !p.submitted && p.ratio.is_some_and(|r| r > 1)).collect();
+            let p = pick(dice, &requested)?;
+            let q = "mutation($p: ID!, $r: String!, $h: Int) {
+                requestSupportHours(pupilId: $p, ratio: $r, hours: $h) { hours } }";
+            let (ratio, hours) = (format!("1:{}", p.ratio.unwrap()), 1 + dice.next(18));
+            (token.to_owned(), "change hours", q.to_owned(), json!({ "p": p.id.to_string(), "r": ratio, "h": hours }))
+        }
+        8 => {
+            let approved: Vec<&Counted> =
+                province.iter().copied().filter(|p| p.submitted && p.approved.is_some()).collect();
+            let p = pick(dice, &approved)?;
+            let q = "mutation($p: ID!, $h: Int!) { approveSupportHours(pupilId: $p, hours: $h) { hours } }";
+            let hours = dice.next(p.hours.unwrap_or(0) as usize + 1);
+            (office.to_owned(), "approve again", q.to_owned(), json!({ "p": p.id.to_string(), "h": hours }))
+        }
         4 => {
             let q = "mutation($id: ID!) { deletePupil(id: $id) }";
             (token.to_owned(), "delete", q.to_owned(), json!({ "id": p.id.to_string() }))
@@ -373,7 +395,7 @@ async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_coun
         let mut writes = Vec::new();
         for w in 0..WRITES_PER_ROUND {
             serial += 1;
-            let kind = if w < 7 { w } else { dice.next(7) };
+            let kind = if w < KINDS { w } else { dice.next(KINDS) };
             if let Some(write) = a_write(&mut dice, kind, &pupils, &classes, &writers, serial) {
                 writes.push(write);
             }
@@ -440,9 +462,19 @@ async fn for_every_role_that_reads_pupils_the_report_cells_equal_the_pupils_coun
         }
     }
     println!("report cells: writes that took effect {done:?}");
-    for kind in
-        ["recertify", "move", "request", "approve", "delete", "create", "change class", "move site", "change ambit"]
-    {
+    for kind in [
+        "recertify",
+        "move",
+        "request",
+        "change hours",
+        "approve",
+        "approve again",
+        "delete",
+        "create",
+        "change class",
+        "move site",
+        "change ambit",
+    ] {
         assert!(done.get(kind).copied().unwrap_or(0) > 0, "no {kind} took effect in {ROUNDS} rounds: {done:?}");
     }
 }
