@@ -51,7 +51,9 @@ BEGIN
     )
     -- (Both writes above run to completion, read or not.)
     SELECT ARRAY(SELECT unnest(ids) EXCEPT SELECT pupil_id FROM d) INTO rest;
-    PERFORM ambito_registry_report_resync(rest);
+    IF cardinality(rest) > 0 THEN
+        PERFORM ambito_registry_report_resync(rest);
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ambito_registry_report_hours(bigint[], integer[], integer[], integer[]) FROM PUBLIC;
