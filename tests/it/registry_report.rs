@@ -328,7 +328,7 @@ async fn territory_change(dice: &mut Dice, db: &TestDb, pupils: &[Counted], roun
     ambits.sort();
     ambits.dedup();
     let p = bg[dice.next(bg.len())];
-    let (sql, kind, to, which) = if round % 2 == 0 {
+    let (sql, kind, to, which) = if round.is_multiple_of(2) {
         let to = municipalities[dice.next(municipalities.len())];
         ("UPDATE sites SET municipality_istat = $1 WHERE code = $2", "move site", to, p.site.clone())
     } else {
