@@ -246,41 +246,39 @@ fn a_write(
             let q = "mutation($id: ID!, $c: ID!) { updatePupil(id: $id, input: { classId: $c }) { id } }";
             (token.to_owned(), "move", q.to_owned(), json!({ "id": p.id.to_string(), "c": to.id.to_string() }))
         }
-        2 => {
+        // 7: hours alone, the ratio as it was, which the cells take as a
+        // difference without recomputing the pupil's share (migration 000034).
+        2 | 7 => {
+            let (p, ratio, name, token) = if kind == 7 {
+                let requested: Vec<&Counted> =
+                    province.iter().copied().filter(|p| !p.submitted && p.ratio.is_some_and(|r| r > 1)).collect();
+                let other = pick(dice, &requested)?;
+                let ratio = other.ratio.unwrap() as usize;
+                // The school writes only its own pupils.
+                let token = if other.institution == p.institution { token } else { office };
+                (other, ratio, "change hours", token)
+            } else {
+                (p, 1 + dice.next(4), "request", token)
+            };
             // Within every order's maximum; one-to-one takes the rule's hours.
-            let ratio = 1 + dice.next(4);
             let hours = if ratio == 1 { Value::Null } else { json!(1 + dice.next(18)) };
             let ratio = format!("1:{ratio}");
             let q = "mutation($p: ID!, $r: String!, $h: Int) {
                 requestSupportHours(pupilId: $p, ratio: $r, hours: $h) { hours } }";
-            (token.to_owned(), "request", q.to_owned(), json!({ "p": p.id.to_string(), "r": ratio, "h": hours }))
+            (token.to_owned(), name, q.to_owned(), json!({ "p": p.id.to_string(), "r": ratio, "h": hours }))
         }
-        3 => {
-            let requested: Vec<&Counted> =
-                province.iter().copied().filter(|p| p.submitted && p.ratio.is_some()).collect();
-            let p = pick(dice, &requested)?;
+        // 8: new hours for an approval already made.
+        3 | 8 => {
+            let approvable: Vec<&Counted> = province
+                .iter()
+                .copied()
+                .filter(|p| p.submitted && if kind == 8 { p.approved.is_some() } else { p.ratio.is_some() })
+                .collect();
+            let p = pick(dice, &approvable)?;
             let q = "mutation($p: ID!, $h: Int!) { approveSupportHours(pupilId: $p, hours: $h) { hours } }";
             let hours = dice.next(p.hours.unwrap_or(0) as usize + 1);
-            (office.to_owned(), "approve", q.to_owned(), json!({ "p": p.id.to_string(), "h": hours }))
-        }
-        // Hours alone, the ratio as it was: the cells take the difference
-        // without recomputing the pupil's share (migration 000034).
-        7 => {
-            let requested: Vec<&Counted> =
-                province.iter().copied().filter(|p| !p.submitted && p.ratio.is_some_and(|r| r > 1)).collect();
-            let p = pick(dice, &requested)?;
-            let q = "mutation($p: ID!, $r: String!, $h: Int) {
-                requestSupportHours(pupilId: $p, ratio: $r, hours: $h) { hours } }";
-            let (ratio, hours) = (format!("1:{}", p.ratio.unwrap()), 1 + dice.next(18));
-            (token.to_owned(), "change hours", q.to_owned(), json!({ "p": p.id.to_string(), "r": ratio, "h": hours }))
-        }
-        8 => {
-            let approved: Vec<&Counted> =
-                province.iter().copied().filter(|p| p.submitted && p.approved.is_some()).collect();
-            let p = pick(dice, &approved)?;
-            let q = "mutation($p: ID!, $h: Int!) { approveSupportHours(pupilId: $p, hours: $h) { hours } }";
-            let hours = dice.next(p.hours.unwrap_or(0) as usize + 1);
-            (office.to_owned(), "approve again", q.to_owned(), json!({ "p": p.id.to_string(), "h": hours }))
+            let name = if kind == 8 { "approve again" } else { "approve" };
+            (office.to_owned(), name, q.to_owned(), json!({ "p": p.id.to_string(), "h": hours }))
         }
         4 => {
             let q = "mutation($id: ID!) { deletePupil(id: $id) }";
