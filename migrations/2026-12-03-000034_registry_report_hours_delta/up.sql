@@ -58,40 +58,29 @@ END
 $$;
 REVOKE ALL ON FUNCTION ambito_registry_report_hours(bigint[], integer[], integer[], integer[]) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION ambito_registry_report_changed() RETURNS trigger
+-- The updates of requests and approvals take this path; their inserts and
+-- deletes, and every other table's writes, keep ambito_registry_report_changed.
+CREATE FUNCTION ambito_registry_report_hours_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    -- An update of a request or an approval changes its hours (or a
-    -- request's ratio): its pupil and everything else it counts by stay.
-    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'support_requests' THEN
+    -- An update changes hours (or a request's ratio): its pupil, and
+    -- everything else the cells count by, stay.
+    IF TG_TABLE_NAME = 'support_requests' THEN
         PERFORM ambito_registry_report_hours(ARRAY(SELECT pupil_id FROM changed ORDER BY pupil_id),
             ARRAY(SELECT ratio FROM changed ORDER BY pupil_id), ARRAY(SELECT hours FROM changed ORDER BY pupil_id),
             NULL);
-    ELSIF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'support_approvals' THEN
+    ELSE
         PERFORM ambito_registry_report_hours(ARRAY(SELECT pupil_id FROM changed ORDER BY pupil_id), NULL, NULL,
             ARRAY(SELECT hours FROM changed ORDER BY pupil_id));
-    ELSIF TG_TABLE_NAME = 'pupils' THEN
-        PERFORM ambito_registry_report_resync(ARRAY(SELECT id FROM changed));
-    ELSIF TG_TABLE_NAME IN ('support_requests', 'support_approvals') THEN
-        PERFORM ambito_registry_report_resync(ARRAY(SELECT pupil_id FROM changed));
-    ELSE
-        -- A class moved to another site, a site to another municipality, a
-        -- municipality to another ambit: pupils their writer did not see
-        -- (another request's, not yet committed) must move too. The
-        -- statement took the table in SHARE ROW EXCLUSIVE mode before it
-        -- ran, so these pupils are read by statements that see them.
-        IF TG_TABLE_NAME = 'classes' THEN
-            PERFORM ambito_registry_report_resync(ARRAY(
-                SELECT p.id FROM pupils p JOIN changed c ON p.class_id = c.id));
-        ELSIF TG_TABLE_NAME = 'sites' THEN
-            PERFORM ambito_registry_report_resync(ARRAY(
-                SELECT p.id FROM pupils p JOIN classes c ON c.id = p.class_id JOIN changed s ON s.code = c.site_code));
-        ELSE
-            PERFORM ambito_registry_report_resync(ARRAY(
-                SELECT p.id FROM pupils p JOIN classes c ON c.id = p.class_id JOIN sites s ON s.code = c.site_code
-                JOIN changed m ON m.istat_code = s.municipality_istat));
-        END IF;
     END IF;
     RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION ambito_registry_report_hours_changed() FROM PUBLIC;
+
+DROP TRIGGER support_requests_report_update ON support_requests;
+CREATE TRIGGER support_requests_report_update AFTER UPDATE ON support_requests REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_hours_changed();
+DROP TRIGGER support_approvals_report_update ON support_approvals;
+CREATE TRIGGER support_approvals_report_update AFTER UPDATE ON support_approvals REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ambito_registry_report_hours_changed();
