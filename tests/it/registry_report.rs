@@ -315,8 +315,8 @@ fn a_write(
 /// A change of the territory, as the importers make it (on the operator's
 /// role): a site of a Bergamo pupil moved to another municipality, or a
 /// municipality to another ambit. The kind alternates by round, so both
-/// kinds happen in every run whatever the seed (a coin per round left both
-/// rounds' coins on one side once in 32 runs).
+/// kinds happen in every run whatever the seed (with a coin per round, one
+/// run in 32 made only one kind in its six rounds).
 async fn territory_change(dice: &mut Dice, db: &TestDb, pupils: &[Counted], round: usize) -> &'static str {
     let bg: Vec<&Counted> = pupils.iter().filter(|p| p.province == "BG").collect();
     let mut municipalities: Vec<&str> = bg.iter().map(|p| p.municipality.as_str()).collect();
