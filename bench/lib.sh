@@ -47,6 +47,16 @@ port_free() {
   fi
 }
 
+# timed CONNECTIONS SECONDS URL FILE [WRAPPER...]: one run of wrk with
+# bench/wrk.lua sending FILE's requests (prepare.py's lines) to URL; prints
+# the JSON of its RESULT line. A WRAPPER (bench/cpu.py and its options,
+# ending in --) runs wrk under it.
+timed() {
+  local conns=$1 seconds=$2 url=$3 file=$4
+  shift 4
+  "$@" wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s -s bench/wrk.lua "$url" -- "$file" | sed -n 's/^RESULT //p'
+}
+
 # start_ambito SCALE PORT [SERVE ARGS...]: the release server on the scale's
 # database, in the background ($server), once it answers /health. With
 # UNDER (an array: a profiler and its options), the server runs under it.
